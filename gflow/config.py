@@ -1,0 +1,241 @@
+"""Frozen, validated configuration: data, model, flow, sweep; TOML load/save and `--set` overrides.
+
+Every field carries a one-line help text (shown by `gflow --help-config`). Invalid values raise
+`ConfigError` with a one-line message that names the field, e.g. `flow.target_loss: must be > 0, got 0`.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import tomllib
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+
+class ConfigError(ValueError):
+    """A bad configuration value; the message names the field."""
+
+
+def _f(default, help: str, **kw):
+    return field(default=default, metadata={"help": help}, **kw)
+
+
+SOLVER_NAMES = ("bosh3", "tsit5", "dopri5", "dopri8", "heun", "ralston", "midpoint")
+DTYPES = ("float32", "float64")
+
+
+def _positive_finite(name: str, v) -> None:
+    if not isinstance(v, (int, float)) or isinstance(v, bool) or not math.isfinite(v) or v <= 0:
+        raise ConfigError(f"{name}: must be a finite number > 0, got {v!r}")
+
+
+def _int_at_least(name: str, v, lo: int) -> None:
+    if not isinstance(v, int) or isinstance(v, bool) or v < lo:
+        raise ConfigError(f"{name}: must be an integer ≥ {lo}, got {v!r}")
+
+
+@dataclass(frozen=True, kw_only=True)
+class DataConfig:
+    n: int = _f(40, "number of training points")
+    n_test: int = _f(4000, "held-out points for the Monte-Carlo test error of the network")
+    d: int = _f(100, "input dimension")
+    kappa: float = _f(1.0, "signal strength κ in x = κ·y·s + σ·z")
+    sigma: float = _f(0.3, "noise level σ in x = κ·y·s + σ·z; Bayes error Φ(−κ/σ)")
+    seed: int = _f(0, "data seed: key fold_in(DATA_ROOT, seed); independent of the init seeds")
+
+    def __post_init__(self):
+        _int_at_least("data.n", self.n, 1)
+        _int_at_least("data.n_test", self.n_test, 1)
+        _int_at_least("data.d", self.d, 1)
+        _positive_finite("data.kappa", self.kappa)
+        _positive_finite("data.sigma", self.sigma)
+        _int_at_least("data.seed", self.seed, 0)
+
+
+@dataclass(frozen=True, kw_only=True)
+class ModelConfig:
+    width: int = _f(100, "number of hidden ReLU neurons h")
+    second_layer: str = _f("balanced", "'balanced': a_j(0) = ±‖w_j(0)‖; 'gaussian': a_j(0) ~ α·N(0, 1/h)")
+    multiplier: float = _f(1.0, "output multiplier c: the model is c·f (c = α² from unit init is equivalent)")
+
+    def __post_init__(self):
+        _int_at_least("model.width", self.width, 1)
+        if self.second_layer not in ("balanced", "gaussian"):
+            raise ConfigError(f"model.second_layer: must be 'balanced' or 'gaussian', got {self.second_layer!r}")
+        _positive_finite("model.multiplier", self.multiplier)
+
+
+@dataclass(frozen=True, kw_only=True)
+class FlowConfig:
+    target_loss: float = _f(0.01, "target training risk η: a run stops at the first time L(θ) ≤ η")
+    solver: str = _f("bosh3", f"diffrax explicit RK solver, one of {', '.join(SOLVER_NAMES)}")
+    rtol: float = _f(1e-3, "relative tolerance of the PID step-size controller")
+    atol: float | None = _f(None, "absolute tolerance; default rtol × rms(θ(0)), i.e. relative to the init scale")
+    t_max: float = _f(1e6, "give up at this gradient-flow time (status 't_max')")
+    max_steps: int = _f(100_000, "give up after this many solver steps (status 'max_steps')")
+    n_save: int = _f(48, "number of saved time points: t = 0 and a log grid from t_save_min to t_max")
+    t_save_min: float = _f(1e-2, "first nonzero time of the log-spaced save grid")
+    n_test_grid: int = _f(512, "test points used for test_err on the save grid (the stop uses all data.n_test)")
+    stop_rtol: float = _f(1e-6, "the refined stop must satisfy |L(θ_stop) − η| ≤ stop_rtol·η")
+    dtype: str = _f("float32", "'float32' (default) or 'float64' (enables 64-bit JAX in the CLI)")
+
+    def __post_init__(self):
+        _positive_finite("flow.target_loss", self.target_loss)
+        if self.solver not in SOLVER_NAMES:
+            raise ConfigError(f"flow.solver: unknown solver {self.solver!r}; choose one of {', '.join(SOLVER_NAMES)}")
+        _positive_finite("flow.rtol", self.rtol)
+        if self.atol is not None:
+            _positive_finite("flow.atol", self.atol)
+        _positive_finite("flow.t_max", self.t_max)
+        _int_at_least("flow.max_steps", self.max_steps, 1)
+        _int_at_least("flow.n_save", self.n_save, 2)
+        _positive_finite("flow.t_save_min", self.t_save_min)
+        _int_at_least("flow.n_test_grid", self.n_test_grid, 1)
+        if self.t_save_min >= self.t_max:
+            raise ConfigError(f"flow.t_save_min: must be < flow.t_max = {self.t_max}, got {self.t_save_min}")
+        _positive_finite("flow.stop_rtol", self.stop_rtol)
+        if self.dtype not in DTYPES:
+            raise ConfigError(f"flow.dtype: must be 'float32' or 'float64', got {self.dtype!r}")
+
+
+@dataclass(frozen=True, kw_only=True)
+class SweepConfig:
+    init_scales: tuple[float, ...] = _f(
+        tuple(float(v) for v in np.logspace(-5, 1, 13)),
+        "init scales α: a list, or {logspace = [lo_exp, hi_exp, num]} for 10^lo … 10^hi",
+    )
+    n_seeds: int = _f(8, "init seeds 0 … n_seeds−1 per α (key fold_in(INIT_ROOT, seed)); all share one dataset")
+    chunk_size: int = _f(0, "runs per compiled batch; 0 chooses n_seeds (one α per batch: similar cost per lane)")
+
+    def __post_init__(self):
+        scales = self.init_scales
+        if not isinstance(scales, (tuple, list)) or len(scales) == 0:
+            raise ConfigError(f"sweep.init_scales: must be a non-empty list, got {scales!r}")
+        for v in scales:
+            _positive_finite("sweep.init_scales", v)
+        object.__setattr__(self, "init_scales", tuple(float(v) for v in scales))
+        _int_at_least("sweep.n_seeds", self.n_seeds, 1)
+        _int_at_least("sweep.chunk_size", self.chunk_size, 0)
+
+
+SECTIONS = {"data": DataConfig, "model": ModelConfig, "flow": FlowConfig, "sweep": SweepConfig}
+
+
+@dataclass(frozen=True, kw_only=True)
+class Config:
+    data: DataConfig = field(default_factory=DataConfig)
+    model: ModelConfig = field(default_factory=ModelConfig)
+    flow: FlowConfig = field(default_factory=FlowConfig)
+    sweep: SweepConfig = field(default_factory=SweepConfig)
+
+    def to_dict(self) -> dict[str, dict[str, Any]]:
+        return {name: dataclasses.asdict(getattr(self, name)) for name in SECTIONS}
+
+
+def _coerce(section: str, key: str, value):
+    """Turn TOML values into field values: logspace tables, ints where floats are expected."""
+    if section == "sweep" and key == "init_scales" and isinstance(value, dict):
+        if set(value) != {"logspace"} or len(value["logspace"]) != 3:
+            raise ConfigError("sweep.init_scales: use a list or {logspace = [lo_exp, hi_exp, num]}")
+        lo, hi, num = value["logspace"]
+        if not isinstance(num, int) or num < 1:
+            raise ConfigError(f"sweep.init_scales: logspace count must be an integer ≥ 1, got {num!r}")
+        return tuple(float(v) for v in np.logspace(lo, hi, num))
+    hint = SECTIONS[section].__dataclass_fields__[key].type
+    if "float" in str(hint) and isinstance(value, int) and not isinstance(value, bool):
+        return float(value)
+    return value
+
+
+def from_dict(raw: dict[str, Any]) -> Config:
+    """Build a Config from nested dicts; unknown sections or keys raise ConfigError."""
+    sections = {}
+    for name, values in raw.items():
+        if name not in SECTIONS:
+            raise ConfigError(f"{name}: unknown config section; known: {', '.join(SECTIONS)}")
+        if not isinstance(values, dict):
+            raise ConfigError(f"{name}: must be a table of key = value")
+        known = SECTIONS[name].__dataclass_fields__
+        for key in values:
+            if key not in known:
+                raise ConfigError(f"{name}.{key}: unknown config key; known: {', '.join(known)}")
+        try:
+            sections[name] = SECTIONS[name](**{k: _coerce(name, k, v) for k, v in values.items()})
+        except TypeError as e:  # pragma: no cover - dataclass signature errors
+            raise ConfigError(f"{name}: {e}") from None
+    return Config(**sections)
+
+
+def load(path) -> Config:
+    """Read a TOML config file; a malformed file raises ConfigError naming it."""
+    try:
+        with open(path, "rb") as f:
+            raw = tomllib.load(f)
+    except tomllib.TOMLDecodeError as e:
+        raise ConfigError(f"{path}: malformed TOML: {e}") from None
+    except OSError as e:
+        raise ConfigError(f"{path}: cannot read config: {e.strerror}") from None
+    return from_dict(raw)
+
+
+def parse_override(item: str) -> tuple[str, str, Any]:
+    """'section.key=value' → (section, key, value); the value is parsed as TOML, else kept as a string."""
+    if "=" not in item or "." not in item.split("=", 1)[0]:
+        raise ConfigError(f"--set {item!r}: expected section.key=value, e.g. flow.target_loss=0.01")
+    path, text = item.split("=", 1)
+    section, key = path.strip().split(".", 1)
+    try:
+        value = tomllib.loads(f"v = {text.strip()}")["v"]
+    except tomllib.TOMLDecodeError:
+        value = text.strip()
+    return section, key, value
+
+
+def with_overrides(cfg: Config, items: list[str]) -> Config:
+    """Apply `--set section.key=value` overrides on top of a config."""
+    raw = cfg.to_dict()
+    for item in items:
+        section, key, value = parse_override(item)
+        if section not in raw:
+            raise ConfigError(f"{section}: unknown config section; known: {', '.join(SECTIONS)}")
+        if key not in raw[section]:
+            raise ConfigError(f"{section}.{key}: unknown config key; known: {', '.join(raw[section])}")
+        raw[section][key] = value
+    # Drop None-valued defaults (e.g. flow.atol) so from_dict sees only set keys.
+    return from_dict({s: {k: v for k, v in vals.items() if v is not None} for s, vals in raw.items()})
+
+
+def to_toml(cfg: Config) -> str:
+    """Serialize a Config as TOML (None values are omitted: they mean 'default')."""
+    lines = []
+    for name, values in cfg.to_dict().items():
+        lines.append(f"[{name}]")
+        for k, v in values.items():
+            if v is None:
+                continue
+            if isinstance(v, (tuple, list)):
+                lines.append(f"{k} = [{', '.join(repr(float(x)) for x in v)}]")
+            elif isinstance(v, str):
+                lines.append(f'{k} = "{v}"')
+            elif isinstance(v, bool):
+                lines.append(f"{k} = {str(v).lower()}")
+            else:
+                lines.append(f"{k} = {v!r}")
+        lines.append("")
+    return "\n".join(lines)
+
+
+def describe() -> str:
+    """Help text for every config field, by section."""
+    out = []
+    for name, cls in SECTIONS.items():
+        out.append(f"[{name}]")
+        for fname, f in cls.__dataclass_fields__.items():
+            default = f.default if f.default is not dataclasses.MISSING else None
+            if isinstance(default, tuple) and len(default) > 4:
+                default = f"{len(default)} values {default[0]:g} … {default[-1]:g}"
+            out.append(f"  {name}.{fname} (default {default}): {f.metadata['help']}")
+    return "\n".join(out)

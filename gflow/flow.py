@@ -1,0 +1,340 @@
+"""Gradient flow dθ/dt = −∇L(θ), integrated with diffrax until the training loss first reaches η.
+
+Time is gradient-flow time t. How a run stops:
+1. A boolean diffrax `Event` (L(θ) ≤ η) ends the solve at the end of the first accepted step on
+   which the loss is at or below η ("step-end detection").
+2. A safeguarded Newton root finder then locates the crossing inside that last step: it solves
+   L(Φ_τ(θ_start)) = η for τ ∈ [0, h], where θ_start is the state at the start of the last
+   accepted step (recorded by `_RecordStepStart`), h that step's size and Φ_τ one classical RK4
+   step of size τ. If it meets |L − η| ≤ stop_rtol·η, the run is `reached_target`; otherwise the
+   step-end state is kept and the run is `reached_target_unrefined` (its loss is ≤ η, by at most
+   one step's decrease). We do not use diffrax's built-in event root-finding: when its Newton fails
+   it returns a state that is not at the target and the step end is lost (DESIGN.md, numerics).
+3. Every other ending has its own status; see `STATUSES`.
+"""
+
+from __future__ import annotations
+
+from typing import NamedTuple
+
+import diffrax
+import equinox as eqx
+import optimistix as optx
+import jax
+import jax.numpy as jnp
+
+from . import model
+from .config import FlowConfig
+from .data import Dataset, class_mean_direction, positive_class_mean
+from .observables import ObsArgs, observe
+
+STATUSES = {
+    "reached_target": "the loss reached η; the stop was refined so that |L(θ_stop) − η| ≤ stop_rtol·η",
+    "reached_target_unrefined": "the loss crossed η in the last step but refinement failed; θ_stop is the step end (L ≤ η)",
+    "target_at_init": "L(θ(0)) ≤ η already; t_stop = 0",
+    "t_max": "t_max was reached before the loss reached η",
+    "max_steps": "max_steps solver steps were taken before the loss reached η",
+    "nonfinite": "the state or the loss became NaN or inf",
+    "solver_error": "diffrax reported another failure (e.g. dt_min reached); see the manifest",
+}
+STATUS_NAMES = tuple(STATUSES)
+STATUS_CODE = {name: i for i, name in enumerate(STATUS_NAMES)}
+OK_STATUSES = ("reached_target", "reached_target_unrefined", "target_at_init")
+
+SOLVERS = {
+    "bosh3": diffrax.Bosh3,
+    "tsit5": diffrax.Tsit5,
+    "dopri5": diffrax.Dopri5,
+    "dopri8": diffrax.Dopri8,
+    "heun": diffrax.Heun,
+    "ralston": diffrax.Ralston,
+    "midpoint": diffrax.Midpoint,
+}
+
+_NEWTON_MAX_ITERS = 16
+
+
+class _RecordStepStart(diffrax.AbstractAdaptiveSolver, diffrax.AbstractWrappedSolver):
+    """Wraps a solver and keeps (t, y) at the start of the step just taken in the solver state.
+
+    diffrax keeps a step's solver state only when the step is accepted, so after the solve the
+    state holds the start of the last accepted step: the bracket for the stop refinement.
+    """
+
+    solver: diffrax.AbstractSolver
+
+    @property
+    def term_structure(self):
+        return self.solver.term_structure
+
+    @property
+    def interpolation_cls(self):  # pyright: ignore
+        return self.solver.interpolation_cls
+
+    def order(self, terms):
+        return self.solver.order(terms)
+
+    def error_order(self, terms):
+        return self.solver.error_order(terms)
+
+    def init(self, terms, t0, t1, y0, args):
+        return self.solver.init(terms, t0, t1, y0, args), t0, y0
+
+    def step(self, terms, t0, t1, y0, args, solver_state, made_jump):
+        inner, _, _ = solver_state
+        y1, y_error, dense_info, inner, result = self.solver.step(terms, t0, t1, y0, args, inner, made_jump)
+        return y1, y_error, dense_info, (inner, t0, y0), result
+
+    def func(self, terms, t0, y0, args):
+        return self.solver.func(terms, t0, y0, args)
+
+
+class Lane(NamedTuple):
+    """The per-run values that vary within one compiled batch (all traced, so new values never recompile)."""
+
+    init_scale: jax.Array
+    multiplier: jax.Array
+    target_loss: jax.Array
+    init_key: jax.Array
+
+
+class RunResult(NamedTuple):
+    """One run's outcome. Under a sweep every field gains leading [scale, seed] axes.
+
+    `traj[name]` is observable `name` on the save grid `ts` (NaN after the stop); `final[name]` is
+    its value at the stop.
+    """
+
+    status: jax.Array  # int32 code into STATUS_NAMES
+    t_stop: jax.Array  # gradient-flow time of the stop
+    n_steps: jax.Array  # solver steps (accepted + rejected)
+    n_accepted: jax.Array
+    n_rejected: jax.Array
+    newton_iters: jax.Array  # Newton iterations used by the stop refinement
+    ts: jax.Array  # (n_save,) save grid
+    traj: dict  # name -> (n_save,)
+    final: dict  # name -> ()
+    params: model.Params | None  # θ at the stop (dropped in sweeps)
+
+
+def save_grid(t_max, n_save: int, t_save_min: float, dtype) -> jax.Array:
+    """t = 0 followed by n_save − 1 log-spaced times from t_save_min to t_max."""
+    lo = jnp.log10(jnp.asarray(t_save_min, dtype))
+    hi = jnp.log10(jnp.asarray(t_max, dtype))
+    grid = 10.0 ** (lo + (hi - lo) * jnp.linspace(0.0, 1.0, n_save - 1, dtype=dtype))
+    return jnp.concatenate([jnp.zeros((1,), dtype), grid.at[-1].set(t_max)])
+
+
+def _rk4_step(p: model.Params, tau, x, y, c) -> model.Params:
+    """One classical RK4 step of size τ of dθ/dt = −∇L(θ)."""
+
+    def f(q):
+        return jax.tree.map(jnp.negative, model.loss_and_grad(q, x, y, c)[1])
+
+    def axpy(q, k, h):
+        return jax.tree.map(lambda u, v: u + h * v, q, k)
+
+    k1 = f(p)
+    k2 = f(axpy(p, k1, tau / 2))
+    k3 = f(axpy(p, k2, tau / 2))
+    k4 = f(axpy(p, k3, tau))
+    return jax.tree.map(lambda u, a, b, cc, d: u + tau / 6 * (a + 2 * b + 2 * cc + d), p, k1, k2, k3, k4)
+
+
+def _refine_stop(p_start: model.Params, h, target, x, y, c, stop_rtol):
+    """Locate the stop inside the last accepted step [t_start, t_start + h].
+
+    Safeguarded Newton on g(τ) = log L(RK4_τ(θ_start)) − log η for τ ∈ [0, h]: g(0) > 0 because the
+    step started above η. The log keeps g nearly linear even when the step overshoots η by orders
+    of magnitude (lazy regime, L ~ exp(−margin)). A Newton step that leaves the bracket is replaced
+    by bisection. Returns (τ, θ(τ), converged, iterations); converged means |L − η| ≤ stop_rtol·η.
+    """
+    log_target = jnp.log(target)
+
+    def g(tau):
+        return jnp.log(model.loss(_rk4_step(p_start, tau, x, y, c), x, y, c)) - log_target
+
+    tol = jnp.log1p(stop_rtol)  # |log L − log η| ≤ log(1 + r) implies |L − η| ≤ r·η
+
+    def cond(state):
+        tau, lo, hi, val, it = state
+        return (jnp.abs(val) > tol) & (it < _NEWTON_MAX_ITERS) & jnp.isfinite(val)
+
+    def body(state):
+        tau, lo, hi, _, it = state
+        val, slope = jax.jvp(g, (tau,), (jnp.ones_like(tau),))
+        lo = jnp.where(val > 0, tau, lo)
+        hi = jnp.where(val > 0, hi, tau)
+        newton = tau - val / jnp.where(slope < 0, slope, -jnp.inf)
+        inside = (newton > lo) & (newton < hi) & jnp.isfinite(newton)
+        new_tau = jnp.where(inside, newton, 0.5 * (lo + hi))
+        return new_tau, lo, hi, g(new_tau), it + 1
+
+    g0, gh = g(jnp.zeros_like(h)), g(h)
+    # Start from the secant guess when RK4 brackets the root, else from the step end.
+    bracketed = (g0 > 0) & (gh <= 0)
+    tau0 = jnp.where(bracketed, h * g0 / (g0 - jnp.where(bracketed, gh, g0 - 1.0)), h)
+    init = (tau0, jnp.zeros_like(h), h, g(tau0), jnp.int32(0))
+    tau, _, _, val, iters = jax.lax.while_loop(cond, body, init)
+    converged = bracketed & (jnp.abs(val) <= tol)
+    return tau, _rk4_step(p_start, tau, x, y, c), converged, iters
+
+
+def _decode_status(result, event_hit, refined, at_init, finite):
+    """Map diffrax's result code (plus our own checks) to a code into STATUS_NAMES."""
+    code = jnp.int32(STATUS_CODE["solver_error"])
+    code = jnp.where(result == diffrax.RESULTS.max_steps_reached, STATUS_CODE["max_steps"], code)
+    code = jnp.where(result == diffrax.RESULTS.successful, STATUS_CODE["t_max"], code)
+    hit = event_hit & (result == diffrax.RESULTS.event_occurred)
+    code = jnp.where(hit, jnp.where(refined, STATUS_CODE["reached_target"], STATUS_CODE["reached_target_unrefined"]), code)
+    code = jnp.where(finite, code, STATUS_CODE["nonfinite"])
+    return jnp.where(at_init, STATUS_CODE["target_at_init"], code).astype(jnp.int32)
+
+
+def solve_lane(lane: Lane, data: Dataset, *, width: int, second_layer: str, flow: FlowConfig, keep_params: bool):
+    """Initialize one net and integrate its gradient flow to the target loss. Pure and unjitted."""
+    dtype = data.x.dtype
+    x, y, c, target = data.x, data.y, lane.multiplier, lane.target_loss
+    p0 = model.init_params(
+        key=lane.init_key, d=x.shape[1], width=width, init_scale=lane.init_scale, second_layer=second_layer, dtype=dtype
+    )
+    args = ObsArgs(
+        data=data,
+        multiplier=c,
+        xplus=class_mean_direction(x, y),
+        mu_plus=positive_class_mean(x, y),
+        inv0=model.balance_invariant(p0),
+    )
+
+    # The ODE state is (u, m̃): the displacement u = θ − θ(0) and the training margins
+    # m_i = y_i·c·f(x_i), carried along only for error control (m̃ = m·atol/rtol).
+    # - Control relative to u, not θ: in the lazy regime θ barely moves relative to θ(0) while the
+    #   outputs move by O(1), and control relative to θ lets the loss overshoot η by orders of
+    #   magnitude in one step.
+    # - The margins make the tolerance mean the same thing at every α: the loss is a function of
+    #   the margins, and their error is held to rtol·(1 + |m|). Without them, an atol small enough
+    #   for the lazy regime costs 5–10× more steps in the rich regime (measurements in README).
+    # The step-size norm is the larger of the two blocks' RMS errors.
+    rms0 = model.param_norm(p0) / jnp.sqrt(jnp.asarray(p0.W.size + p0.a.size, dtype))
+    atol = flow.rtol * rms0 if flow.atol is None else jnp.asarray(flow.atol, dtype)
+    m_scale = atol / flow.rtol
+
+    def params_at(u):
+        return jax.tree.map(jnp.add, p0, u)
+
+    def vector_field(t, state, _):
+        v, dm = model.flow_velocity(params_at(state[0]), x, y, c)
+        return v, m_scale * dm
+
+    k = min(flow.n_test_grid, data.x_test.shape[0])
+    grid_args = args._replace(data=data._replace(x_test=data.x_test[:k], y_test=data.y_test[:k]))
+
+    def obs_fn(t, state, _):
+        return observe(params_at(state[0]), grid_args)
+
+    def below_target(t, state, _, **kwargs):
+        return model.loss(params_at(state[0]), x, y, c) <= target
+
+    def block_norm(err):
+        return jnp.maximum(optx.rms_norm(err[0]), optx.rms_norm(err[1]))
+
+    ts = save_grid(flow.t_max, flow.n_save, flow.t_save_min, dtype)
+    state0 = (jax.tree.map(jnp.zeros_like, p0), m_scale * y * model.apply(p0, x, c))
+    saveat = diffrax.SaveAt(
+        subs=[diffrax.SubSaveAt(ts=ts, fn=obs_fn), diffrax.SubSaveAt(t1=True)], solver_state=True
+    )
+    sol = diffrax.diffeqsolve(
+        diffrax.ODETerm(vector_field),
+        _RecordStepStart(SOLVERS[flow.solver]()),
+        t0=jnp.asarray(0.0, dtype),
+        t1=jnp.asarray(flow.t_max, dtype),
+        dt0=None,
+        y0=state0,
+        saveat=saveat,
+        stepsize_controller=diffrax.PIDController(rtol=flow.rtol, atol=atol, norm=block_norm),
+        event=diffrax.Event(below_target),
+        max_steps=flow.max_steps,
+        throw=False,
+    )
+    traj_raw, end = sol.ys
+    t_end = sol.ts[1][0]
+    p_end = params_at(jax.tree.map(lambda v: v[0], end[0]))
+
+    loss0 = model.loss(p0, x, y, c)
+    at_init = loss0 <= target
+    event_hit = model.loss(p_end, x, y, c) <= target
+    _, t_start, (u_start, _) = sol.solver_state
+    tau, p_ref, refined, iters = _refine_stop(params_at(u_start), t_end - t_start, target, x, y, c, flow.stop_rtol)
+    refined = refined & event_hit
+    finite = jnp.all(jnp.isfinite(p_end.W)) & jnp.all(jnp.isfinite(p_end.a))
+    status = _decode_status(sol.result, event_hit, refined, at_init, finite)
+
+    use_ref = refined & ~at_init
+    p_stop = jax.tree.map(lambda a, b, c0: jnp.where(at_init, c0, jnp.where(use_ref, a, b)), p_ref, p_end, p0)
+    t_stop = jnp.where(at_init, 0.0, jnp.where(use_ref, t_start + tau, t_end))
+
+    after = (ts > t_stop) | ~jnp.isfinite(sol.ts[0])
+    traj = {k: jnp.where(after, jnp.nan, v) for k, v in traj_raw.items()}
+    stats = sol.stats
+    return RunResult(
+        status=status,
+        t_stop=t_stop,
+        n_steps=stats["num_steps"],
+        n_accepted=stats["num_accepted_steps"],
+        n_rejected=stats["num_rejected_steps"],
+        newton_iters=iters,
+        ts=ts,
+        traj=traj,
+        final=observe(p_stop, args),
+        params=p_stop if keep_params else None,
+    )
+
+
+@eqx.filter_jit
+def _simulate_jit(lane, data, width, second_layer, flow):
+    return solve_lane(lane, data, width=width, second_layer=second_layer, flow=flow, keep_params=True)
+
+
+def check_dtype(dtype: str) -> None:
+    """float64 needs JAX's 64-bit mode; say how to turn it on instead of silently computing in float32."""
+    if dtype == "float64" and not jax.config.jax_enable_x64:
+        raise ValueError(
+            "flow.dtype: float64 requested but JAX runs in 32-bit mode; call gflow.enable_float64() "
+            "(or set JAX_ENABLE_X64=1) before any JAX computation"
+        )
+
+
+def enable_float64() -> None:
+    """Switch JAX to 64-bit mode (needed for flow.dtype = 'float64'). Call before any JAX work."""
+    jax.config.update("jax_enable_x64", True)
+
+
+def simulate(*, init_scale, seed: int = 0, config=None, data: Dataset | None = None) -> RunResult:
+    """One gradient-flow run from init scale α = `init_scale` and init seed `seed`.
+
+    `config` (a `gflow.Config`) supplies the data, model (width, second layer, multiplier c) and flow
+    settings (target η, solver, tolerances, dtype); `data` overrides the config's Gaussian mixture.
+    Compiled once per shape and config: new α, seed, c or η values reuse the compiled program.
+    """
+    from .config import Config, ConfigError, _positive_finite
+    from .data import check_arrays, make_dataset
+
+    config = Config() if config is None else config
+    try:
+        _positive_finite("init_scale", float(init_scale))
+    except (TypeError, ValueError) as e:
+        raise ConfigError(str(e) if isinstance(e, ConfigError) else f"init_scale: must be a finite number > 0, got {init_scale!r}") from None
+    check_dtype(config.flow.dtype)
+    dtype = jnp.dtype(config.flow.dtype)
+    if data is None:
+        data = make_dataset(config.data, dtype)
+    else:
+        check_arrays(data.x, data.y, data.x_test, data.y_test)
+        data = jax.tree.map(lambda v: jnp.asarray(v, dtype), data)
+    lane = Lane(
+        init_scale=jnp.asarray(init_scale, dtype),
+        multiplier=jnp.asarray(config.model.multiplier, dtype),
+        target_loss=jnp.asarray(config.flow.target_loss, dtype),
+        init_key=model.init_key(seed),
+    )
+    return _simulate_jit(lane, data, config.model.width, config.model.second_layer, config.flow)

@@ -1,0 +1,127 @@
+"""Figures from a run directory (reads only manifest.json and arrays.npz). The library core never
+imports matplotlib; this module does, with the non-interactive Agg backend."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+
+from .store import load_run  # noqa: E402
+
+OK = ("reached_target", "reached_target_unrefined", "target_at_init")
+STATUS_COLORS = {
+    "reached_target": "tab:green",
+    "reached_target_unrefined": "tab:olive",
+    "target_at_init": "tab:cyan",
+    "t_max": "tab:orange",
+    "max_steps": "tab:red",
+    "nonfinite": "black",
+    "solver_error": "tab:purple",
+}
+
+
+def seed_stats(values: np.ndarray, ok: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Mean, standard error and count over seeds (axis 1) of the runs with ok status only."""
+    v = np.where(ok, values, np.nan)
+    count = np.sum(ok & np.isfinite(values), axis=1)
+    mean = np.nanmean(np.where(count[:, None] > 0, v, 0.0), axis=1)
+    std = np.nanstd(np.where(count[:, None] > 0, v, 0.0), axis=1, ddof=1) if v.shape[1] > 1 else np.zeros(len(v))
+    se = np.where(count > 1, std / np.sqrt(np.maximum(count, 1)), np.nan)
+    return np.where(count > 0, mean, np.nan), se, count
+
+
+def ok_mask(manifest: dict, arrays: dict) -> np.ndarray:
+    codes = [manifest["statuses"][name]["code"] for name in OK]
+    return np.isin(arrays["status"], codes)
+
+
+def _band(ax, x, mean, se, label, color, marker="o"):
+    ax.plot(x, mean, marker=marker, color=color, label=label, ms=4)
+    ax.fill_between(x, mean - se, mean + se, color=color, alpha=0.25, lw=0)
+
+
+def plot_sweep(run_dir, out: str | Path | None = None) -> Path:
+    """The sweep figure: test error vs α (mean ± s.e. over seeds, Bayes error), alignments vs α,
+    t_η vs α, and the status of every run. Returns the path of the PNG."""
+    manifest, arrays = load_run(run_dir)
+    alpha = arrays["init_scale"]
+    ok = ok_mask(manifest, arrays)
+    n_seeds = arrays["status"].shape[1]
+    fig, axes = plt.subplots(2, 2, figsize=(11, 8), constrained_layout=True)
+
+    ax = axes[0, 0]
+    m, se, _ = seed_stats(arrays["final_test_err"], ok)
+    _band(ax, alpha, m, se, "network (Monte-Carlo test error)", "tab:blue")
+    m2, se2, _ = seed_stats(arrays["final_lin_err"], ok)
+    if np.any(np.isfinite(m2)):
+        _band(ax, alpha, m2, se2, "effective predictor E(ŵ₊) (analytic)", "tab:orange", marker="s")
+    bayes = manifest.get("bayes_error")
+    if bayes is not None and np.isfinite(bayes):
+        ax.axhline(bayes, color="k", ls="--", lw=1, label=f"Bayes error {bayes:.3g}")
+    if np.any(np.isfinite(m)):
+        best = int(np.nanargmin(m))
+        ax.axvline(alpha[best], color="tab:blue", ls=":", lw=1, label=f"best α = {alpha[best]:.2g}")
+    ax.set_xscale("log")
+    ax.set_xlabel("init scale α  (small α: strong feature learning)")
+    ax.set_ylabel("test error at the stop")
+    ax.set_title(f"test error vs α (mean ± s.e. over {n_seeds} seeds; failed runs excluded)")
+    ax.legend(fontsize=8)
+
+    ax = axes[0, 1]
+    for key, label, color in (
+        ("final_Psi", "Ψ = cos(ŵ₊, x₊)", "tab:purple"),
+        ("final_Psi_mu", "cos(ŵ₊, μ₊) (positive-class mean)", "tab:pink"),
+        ("final_cos_s", "cos(ŵ₊, s) (Bayes direction)", "tab:green"),
+    ):
+        mm, ss, _ = seed_stats(arrays[key], ok)
+        if np.any(np.isfinite(mm)):
+            _band(ax, alpha, mm, ss, label, color)
+    ax.set_xscale("log")
+    ax.set_xlabel("init scale α")
+    ax.set_ylabel("cosine")
+    ax.set_title("alignment of the effective predictor at the stop")
+    ax.legend(fontsize=8)
+
+    ax = axes[1, 0]
+    t = np.where(ok, arrays["t_stop"], np.nan)
+    for j in range(n_seeds):
+        ax.scatter(alpha, t[:, j], s=8, color="tab:gray", alpha=0.5)
+    mt, st, _ = seed_stats(arrays["t_stop"], ok)
+    ax.plot(alpha, mt, "o-", color="k", ms=4, label="mean over seeds")
+    ax.set_xscale("log")
+    ax.set_yscale("log")
+    ax.set_xlabel("init scale α")
+    ax.set_ylabel("t_η (gradient-flow time to reach η)")
+    eta = manifest["config"]["flow"]["target_loss"]
+    ax.set_title(f"time to reach target loss η = {eta:g}")
+    ax.legend(fontsize=8)
+
+    ax = axes[1, 1]
+    bottom = np.zeros(len(alpha))
+    xs = np.arange(len(alpha))
+    for name, info in manifest["statuses"].items():
+        counts = np.sum(arrays["status"] == info["code"], axis=1)
+        if counts.any():
+            ax.bar(xs, counts, bottom=bottom, color=STATUS_COLORS.get(name, "gray"), label=f"{name} ({counts.sum()})")
+            bottom += counts
+    ax.set_xticks(xs, [f"{a:.0e}" for a in alpha], rotation=60, fontsize=7)
+    ax.set_xlabel("init scale α")
+    ax.set_ylabel("runs")
+    ax.set_title("status of every run")
+    ax.legend(fontsize=8)
+
+    cfg = manifest["config"]
+    d = cfg["data"]
+    fig.suptitle(
+        f"gflow sweep: n={d['n']}, d={d['d']}, κ={d['kappa']}, σ={d['sigma']}, h={cfg['model']['width']}, "
+        f"η={eta:g}, {cfg['flow']['solver']} rtol={cfg['flow']['rtol']:g}, {cfg['flow']['dtype']}"
+    )
+    out = Path(out) if out is not None else Path(run_dir) / "u_curve.png"
+    fig.savefig(out, dpi=120)
+    plt.close(fig)
+    return out

@@ -1,0 +1,67 @@
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from gflow import data
+
+
+def test_gaussian_mixture_statistics():
+    ds = data.gaussian_mixture(key=jax.random.PRNGKey(0), n=20_000, n_test=10, d=8, kappa=1.5, sigma=0.5, dtype=jnp.float64)
+    x, y, s = np.asarray(ds.x), np.asarray(ds.y), np.asarray(ds.s)
+    np.testing.assert_allclose(np.linalg.norm(s), 1.0, rtol=1e-12)
+    assert set(np.unique(y)) == {-1.0, 1.0}
+    assert abs(np.mean(y)) < 4 / np.sqrt(20_000)
+    # y⟨x, s⟩ ~ N(κ, σ²); the noise orthogonal to s has variance σ² per direction
+    proj = y * (x @ s)
+    assert abs(proj.mean() - 1.5) < 4 * 0.5 / np.sqrt(20_000)
+    assert abs(proj.std() - 0.5) < 0.01
+    resid = x - np.outer(x @ s, s)
+    assert abs(resid.var(axis=0).sum() / 7 - 0.25) < 0.01
+
+
+def test_data_key_is_separate_and_reproducible():
+    a = data.gaussian_mixture(key=data.data_key(3), n=5, n_test=5, d=3, kappa=1.0, sigma=1.0)
+    b = data.gaussian_mixture(key=data.data_key(3), n=5, n_test=5, d=3, kappa=1.0, sigma=1.0)
+    c = data.gaussian_mixture(key=data.data_key(4), n=5, n_test=5, d=3, kappa=1.0, sigma=1.0)
+    np.testing.assert_array_equal(a.x, b.x)
+    assert not np.allclose(a.x, c.x)
+
+
+def test_separability_constant_brute_force():
+    rng = np.random.default_rng(1)
+    x = rng.normal(size=(9, 4))
+    y = rng.choice([-1.0, 1.0], size=9)
+    brute = min(
+        y[i] * y[j] * x[i] @ x[j] / (np.linalg.norm(x[i]) * np.linalg.norm(x[j]))
+        for i in range(9) for j in range(9) if i != j
+    )
+    np.testing.assert_allclose(data.separability_constant(x, y), brute, rtol=1e-12)
+    # high signal, low noise: orthogonally separable
+    ds = data.gaussian_mixture(key=jax.random.PRNGKey(0), n=30, n_test=1, d=20, kappa=1.0, sigma=0.05)
+    assert data.separability_constant(ds.x, ds.y) > 0
+
+
+def test_class_means():
+    x = jnp.asarray([[1.0, 0.0], [3.0, 0.0], [0.0, -2.0]])
+    y = jnp.asarray([1.0, 1.0, -1.0])
+    np.testing.assert_allclose(data.class_mean_direction(x, y), [4 / 3, 2 / 3])
+    np.testing.assert_allclose(data.positive_class_mean(x, y), [2.0, 0.0])
+
+
+@pytest.mark.parametrize(
+    "mutate, match",
+    [
+        (lambda a: a.update(y=np.array([1.0, 0.0, -1.0, 1.0])), "data.y: labels must be ±1"),
+        (lambda a: a.update(x=np.where(np.eye(4, 3) > 0, np.nan, 1.0)), "data.x: contains NaN or inf"),
+        (lambda a: a.update(x_test=np.full((2, 3), np.inf)), "data.x_test: contains NaN or inf"),
+        (lambda a: a.update(y=np.ones(3)), "data.y: 3 labels for 4 rows"),
+        (lambda a: a.update(x_test=np.ones((2, 5))), "data.x_test: has 5 features"),
+        (lambda a: a.update(x=np.ones(4)), "data.x: expected 2 dimensions"),
+    ],
+)
+def test_bad_arrays_are_rejected(mutate, match):
+    arrays = dict(x=np.ones((4, 3)), y=np.array([1.0, -1.0, 1.0, -1.0]), x_test=np.ones((2, 3)), y_test=np.array([1.0, -1.0]))
+    mutate(arrays)
+    with pytest.raises(ValueError, match=match):
+        data.from_arrays(**arrays)
