@@ -43,7 +43,7 @@ class DataConfig:
     n_test: int = _f(4000, "held-out points for the Monte-Carlo test error of the network")
     d: int = _f(100, "input dimension")
     kappa: float = _f(1.0, "signal strength κ in x = κ·y·s + σ·z")
-    sigma: float = _f(0.3, "noise level σ in x = κ·y·s + σ·z; Bayes error Φ(−κ/σ)")
+    sigma: float = _f(0.5, "noise level σ in x = κ·y·s + σ·z; Bayes error Φ(−κ/σ)")
     seed: int = _f(0, "data seed: key fold_in(DATA_ROOT, seed); independent of the init seeds")
 
     def __post_init__(self):
@@ -79,6 +79,7 @@ class FlowConfig:
     n_save: int = _f(48, "number of saved time points: t = 0 and a log grid from t_save_min to t_max")
     t_save_min: float = _f(1e-2, "first nonzero time of the log-spaced save grid")
     n_test_grid: int = _f(512, "test points used for test_err on the save grid (the stop uses all data.n_test)")
+    tolerance_floor: bool = _f(True, "floor each component's tolerance at rtol × its block's RMS (W, a, margins); false: plain componentwise")
     stop_rtol: float = _f(1e-6, "the refined stop must satisfy |L(θ_stop) − η| ≤ stop_rtol·η")
     dtype: str = _f("float32", "'float32' (default) or 'float64' (enables 64-bit JAX in the CLI)")
 

@@ -47,7 +47,7 @@ def gaussian_mixture(*, key: jax.Array, n: int, n_test: int, d: int, kappa, sigm
 
     def sample(k, m):
         k_y, k_z = jax.random.split(k)
-        y = jnp.where(jax.random.bernoulli(k_y, 0.5, (m,)), 1.0, -1.0).astype(dtype)
+        y = jnp.where(jax.random.bernoulli(k_y, jnp.float32(0.5), (m,)), 1.0, -1.0).astype(dtype)
         z = jax.random.normal(k_z, (m, d), jnp.float32).astype(dtype)
         return kappa * y[:, None] * s[None, :] + sigma * z, y
 

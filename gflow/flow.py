@@ -54,6 +54,30 @@ SOLVERS = {
 _NEWTON_MAX_ITERS = 16
 
 
+class _BlockFloorController(diffrax.PIDController):
+    """PID control with each component's tolerance floored at its block's RMS size.
+
+    diffrax scales the error of component i by atol + rtol·|y_i|. Here |y_i| is replaced by
+    max(|y_i|, rms(y_block)) for each leaf (W, a, margins) — a mixed componentwise/normwise
+    tolerance. In the rich regime most neurons stay tiny while a few grow to O(1); tiny neurons
+    that cross data hyperplanes would otherwise set the step size through errors that are
+    negligible for the network function.
+    """
+
+    use_floor: bool = eqx.field(static=True, default=True)
+
+    def adapt_step_size(self, t0, t1, y0, y1_candidate, args, y_error, error_order, controller_state):
+        def floor(a, b, e):
+            b = jnp.where(jnp.isnan(b), a, b)
+            size = jnp.maximum(jnp.abs(a), jnp.abs(b))
+            rms = jnp.sqrt(jnp.mean(size**2))
+            return e * (self.atol + self.rtol * size) / (self.atol + self.rtol * jnp.maximum(size, rms))
+
+        if self.use_floor:
+            y_error = jax.tree.map(floor, y0, y1_candidate, y_error)
+        return super().adapt_step_size(t0, t1, y0, y1_candidate, args, y_error, error_order, controller_state)
+
+
 class _RecordStepStart(diffrax.AbstractAdaptiveSolver, diffrax.AbstractWrappedSolver):
     """Wraps a solver and keeps (t, y) at the start of the step just taken in the solver state.
 
@@ -180,6 +204,10 @@ def _refine_stop(p_start: model.Params, h, target, x, y, c, stop_rtol):
     return tau, _rk4_step(p_start, tau, x, y, c), converged, iters
 
 
+def _all_finite(tree) -> jax.Array:
+    return jnp.all(jnp.asarray([jnp.all(jnp.isfinite(v)) for v in jax.tree.leaves(tree)]))
+
+
 def _decode_status(result, event_hit, refined, at_init, finite):
     """Map diffrax's result code (plus our own checks) to a code into STATUS_NAMES."""
     code = jnp.int32(STATUS_CODE["solver_error"])
@@ -222,9 +250,15 @@ def solve_lane(lane: Lane, data: Dataset, *, width: int, second_layer: str, flow
     def params_at(u):
         return jax.tree.map(jnp.add, p0, u)
 
+    # A net whose velocity is already NaN/inf cannot take a step (every step is rejected). Its
+    # velocity is zeroed so the solve runs to t_max in a few steps instead of spinning until
+    # max_steps; the status says `nonfinite`.
+    v0, dm0 = model.flow_velocity(p0, x, y, c)
+    finite0 = _all_finite((v0, dm0, model.loss(p0, x, y, c)))
+
     def vector_field(t, state, _):
         v, dm = model.flow_velocity(params_at(state[0]), x, y, c)
-        return v, m_scale * dm
+        return jax.tree.map(lambda z: jnp.where(finite0, z, 0.0), (v, m_scale * dm))
 
     k = min(flow.n_test_grid, data.x_test.shape[0])
     grid_args = args._replace(data=data._replace(x_test=data.x_test[:k], y_test=data.y_test[:k]))
@@ -239,7 +273,7 @@ def solve_lane(lane: Lane, data: Dataset, *, width: int, second_layer: str, flow
         return jnp.maximum(optx.rms_norm(err[0]), optx.rms_norm(err[1]))
 
     ts = save_grid(flow.t_max, flow.n_save, flow.t_save_min, dtype)
-    state0 = (jax.tree.map(jnp.zeros_like, p0), m_scale * y * model.apply(p0, x, c))
+    state0 = (jax.tree.map(jnp.zeros_like, p0), jnp.where(finite0, m_scale * y * model.apply(p0, x, c), 0.0))
     saveat = diffrax.SaveAt(
         subs=[diffrax.SubSaveAt(ts=ts, fn=obs_fn), diffrax.SubSaveAt(t1=True)], solver_state=True
     )
@@ -251,7 +285,7 @@ def solve_lane(lane: Lane, data: Dataset, *, width: int, second_layer: str, flow
         dt0=None,
         y0=state0,
         saveat=saveat,
-        stepsize_controller=diffrax.PIDController(rtol=flow.rtol, atol=atol, norm=block_norm),
+        stepsize_controller=_BlockFloorController(rtol=flow.rtol, atol=atol, norm=block_norm, use_floor=flow.tolerance_floor),
         event=diffrax.Event(below_target),
         max_steps=flow.max_steps,
         throw=False,
@@ -266,7 +300,9 @@ def solve_lane(lane: Lane, data: Dataset, *, width: int, second_layer: str, flow
     _, t_start, (u_start, _) = sol.solver_state
     tau, p_ref, refined, iters = _refine_stop(params_at(u_start), t_end - t_start, target, x, y, c, flow.stop_rtol)
     refined = refined & event_hit
-    finite = jnp.all(jnp.isfinite(p_end.W)) & jnp.all(jnp.isfinite(p_end.a))
+    # NaN/inf steps are rejected, so a run that overflows mid-way spins at its last finite state;
+    # a non-finite velocity there marks it.
+    finite = finite0 & _all_finite((p_end, model.flow_velocity(p_end, x, y, c)))
     status = _decode_status(sol.result, event_hit, refined, at_init, finite)
 
     use_ref = refined & ~at_init

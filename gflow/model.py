@@ -46,7 +46,7 @@ def init_params(
     # Draws in float32, then cast: float32 and float64 runs start from the same W̄.
     W = init_scale * jax.random.normal(k_w, (width, d), jnp.float32).astype(dtype) / jnp.sqrt(jnp.asarray(d, dtype))
     if second_layer == "balanced":
-        sign = jnp.where(jax.random.bernoulli(k_a, 0.5, (width,)), 1.0, -1.0).astype(dtype)
+        sign = jnp.where(jax.random.bernoulli(k_a, jnp.float32(0.5), (width,)), 1.0, -1.0).astype(dtype)
         a = sign * jnp.linalg.norm(W, axis=1)
     else:
         a = init_scale * jax.random.normal(k_a, (width,), jnp.float32).astype(dtype) / jnp.sqrt(jnp.asarray(width, dtype))

@@ -65,3 +65,26 @@ def test_bad_arrays_are_rejected(mutate, match):
     mutate(arrays)
     with pytest.raises(ValueError, match=match):
         data.from_arrays(**arrays)
+
+
+def test_draws_do_not_depend_on_x64_mode():
+    """The same seeds give the same data and init whether or not JAX's 64-bit mode is on
+    (the tests run with it on; users usually run with it off)."""
+    import subprocess
+    import sys
+
+    code = (
+        "import numpy as np, jax.numpy as jnp\n"
+        "from gflow import data, model\n"
+        "ds = data.gaussian_mixture(key=data.data_key(2), n=6, n_test=4, d=3, kappa=1.0, sigma=0.5)\n"
+        "p = model.init_params(key=model.init_key(5), d=3, width=4, init_scale=0.1)\n"
+        "print(repr(np.concatenate([np.ravel(v) for v in (ds.x, ds.y, ds.x_test, ds.y_test, p.W, p.a)]).tolist()))\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    theirs = np.asarray(eval(out))
+    ds = data.gaussian_mixture(key=data.data_key(2), n=6, n_test=4, d=3, kappa=1.0, sigma=0.5)
+    from gflow import model
+
+    p = model.init_params(key=model.init_key(5), d=3, width=4, init_scale=0.1)
+    ours = np.concatenate([np.ravel(v) for v in (ds.x, ds.y, ds.x_test, ds.y_test, p.W, p.a)])
+    np.testing.assert_array_equal(ours, theirs)

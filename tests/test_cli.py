@@ -1,0 +1,66 @@
+import subprocess
+import sys
+
+import pytest
+
+from gflow import cli
+from gflow.store import load_run
+
+TINY = ["--set", "data.n=20", "--set", "data.d=30", "--set", "data.n_test=200", "--set", "model.width=20",
+        "--set", "sweep.init_scales=[1e-3, 0.1, 2.0]", "--set", "sweep.n_seeds=2", "--set", "flow.n_save=12"]
+
+
+def test_sweep_writes_run_directory_and_figure(tmp_path, capsys):
+    out = tmp_path / "run"
+    assert cli.main(["sweep", "--out", str(out), "--quiet", *TINY]) == 0
+    manifest, arrays = load_run(out)
+    assert arrays["final_test_err"].shape == (3, 2)
+    assert (out / "u_curve.png").stat().st_size > 10_000
+    text = capsys.readouterr().out
+    assert "best α" in text and "status counts" in text
+    assert cli.main(["plot", str(out), "--out", str(tmp_path / "again.png")]) == 0
+    assert (tmp_path / "again.png").exists()
+
+
+def test_run_prints_summary(capsys):
+    assert cli.main(["run", "--alpha", "0.01", *TINY[:8]]) == 0
+    text = capsys.readouterr().out
+    assert "status=reached_target" in text and "test_err" in text
+
+
+@pytest.mark.parametrize(
+    "args, match",
+    [
+        (["sweep", "--set", "sweep.init_scales=[0.1, -1]"], "sweep.init_scales: must be a finite number > 0"),
+        (["sweep", "--set", "sweep.init_scales=[nan]"], "sweep.init_scales"),
+        (["sweep", "--set", "model.width=0"], "model.width"),
+        (["sweep", "--set", "flow.target_loss=0"], "flow.target_loss"),
+        (["sweep", "--set", "flow.solver=euler"], "flow.solver: unknown solver"),
+        (["sweep", "--set", "flow.bogus=1"], "flow.bogus: unknown config key"),
+        (["run", "--alpha", "-1"], "--alpha: must be a finite number > 0"),
+        (["run", "--alpha", "inf"], "--alpha"),
+        (["plot", "/nonexistent/dir"], "not a gflow run directory"),
+    ],
+)
+def test_bad_input_is_one_line_error_and_writes_nothing(args, match, tmp_path, capsys, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    out = tmp_path / "out"
+    extra = ["--out", str(out)] if args[0] == "sweep" else []
+    assert cli.main([*args, *extra]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith("gflow: error: ") and match in err[0]
+    assert not out.exists() and not (tmp_path / "runs").exists()
+
+
+def test_malformed_toml_file(tmp_path, capsys):
+    bad = tmp_path / "bad.toml"
+    bad.write_text("[data\nn = ")
+    assert cli.main(["sweep", str(bad), "--out", str(tmp_path / "o")]) == 2
+    assert "malformed TOML" in capsys.readouterr().err
+    assert not (tmp_path / "o").exists()
+
+
+def test_help_explains_every_field():
+    out = subprocess.run([sys.executable, "-m", "gflow.cli", "sweep", "--help"], capture_output=True, text=True, check=True).stdout
+    for field in ("data.kappa", "model.second_layer", "flow.target_loss", "flow.rtol", "sweep.init_scales", "sweep.n_seeds"):
+        assert field in out

@@ -1,0 +1,143 @@
+"""Dynamics tested like physics: scipy reference, conserved invariant, monotone loss, exact stop,
+scale/multiplier equivalence, statuses, and the float32 vs float64 accuracy of the default dtype."""
+
+import jax.numpy as jnp
+import numpy as np
+import pytest
+from reference import np_loss, scipy_flow
+
+import gflow
+from gflow import model
+from gflow.config import Config, DataConfig, FlowConfig, ModelConfig
+from gflow.data import make_dataset
+
+TINY_DATA = DataConfig(n=8, d=4, n_test=200, kappa=1.0, sigma=0.5, seed=1)
+TINY_MODEL = ModelConfig(width=5)
+TIGHT = FlowConfig(dtype="float64", rtol=1e-10, solver="tsit5", target_loss=0.1, n_save=20, t_save_min=0.1, t_max=1e3)
+TINY = Config(data=TINY_DATA, model=TINY_MODEL, flow=TIGHT)
+
+
+def _tiny_arrays():
+    ds = make_dataset(TINY_DATA, jnp.float64)
+    return np.asarray(ds.x), np.asarray(ds.y)
+
+
+@pytest.mark.parametrize("alpha", [0.05, 0.5])
+def test_trajectory_matches_scipy(alpha):
+    """Loss on the save grid, the stop time and θ at the stop agree with scipy DOP853 (rtol 1e-12)."""
+    r = gflow.simulate(init_scale=alpha, config=TINY)
+    assert gflow.STATUS_NAMES[int(r.status)] == "reached_target"
+    x, y = _tiny_arrays()
+    p0 = model.init_params(key=model.init_key(0), d=4, width=5, init_scale=alpha, dtype=jnp.float64)
+    sol = scipy_flow(np.asarray(p0.W), np.asarray(p0.a), x, y, target=0.1, t_max=1e3)
+    t_ref = sol.t_events[0][0]
+    np.testing.assert_allclose(float(r.t_stop), t_ref, rtol=1e-6)
+    ts, loss = np.asarray(r.ts), np.asarray(r.traj["loss"])
+    saved = np.isfinite(loss)
+    assert saved.sum() >= 8, "the comparison needs several saved times"
+    ref_loss = [np_loss(sol.sol(t)[:20].reshape(5, 4), sol.sol(t)[20:], x, y) for t in ts[saved]]
+    np.testing.assert_allclose(loss[saved], ref_loss, rtol=1e-6)
+    z = sol.sol(float(r.t_stop))
+    np.testing.assert_allclose(np.asarray(r.params.W), z[:20].reshape(5, 4), rtol=1e-6, atol=1e-6 * np.abs(z).max())
+    np.testing.assert_allclose(np.asarray(r.params.a), z[20:], rtol=1e-6, atol=1e-6 * np.abs(z).max())
+
+
+def test_invariant_is_conserved_and_loss_never_increases():
+    r = gflow.simulate(init_scale=0.05, config=TINY)
+    drift = np.asarray(r.traj["invariant_drift"])
+    norm2 = np.asarray(r.traj["param_norm"]) ** 2
+    ok = np.isfinite(drift)
+    # a_j² − ‖w_j‖² is exactly conserved by gradient flow; the solver keeps it to ~rtol·‖θ‖²
+    assert np.all(drift[ok] <= 1e-8 * norm2[ok])
+    loss = np.asarray(r.traj["loss"])[ok]
+    assert np.all(np.diff(loss) <= 1e-12 * loss[:-1])
+    assert float(r.final["loss"]) <= loss[-1]
+
+
+def test_invariant_drift_at_default_tolerance():
+    """At the default rtol the drift stays below rtol·‖θ‖² (per neuron, relative to the net's scale)."""
+    cfg = Config(data=DataConfig(n=20, d=30, n_test=100), model=ModelConfig(width=20), flow=FlowConfig(dtype="float64"))
+    for alpha in (1e-3, 1.0):
+        r = gflow.simulate(init_scale=alpha, config=cfg)
+        assert gflow.STATUS_NAMES[int(r.status)] == "reached_target"
+        drift, norm2 = np.asarray(r.traj["invariant_drift"]), np.asarray(r.traj["param_norm"]) ** 2
+        ok = np.isfinite(drift)
+        assert np.all(drift[ok] <= cfg.flow.rtol * norm2[ok]), (alpha, np.max(drift[ok] / norm2[ok]))
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+@pytest.mark.parametrize("alpha", [1e-4, 1e-2, 1.0, 3.0])
+def test_stopped_loss_equals_target(dtype, alpha):
+    cfg = Config(data=DataConfig(n=20, d=30, n_test=100), model=ModelConfig(width=20), flow=FlowConfig(dtype=dtype, target_loss=0.02))
+    r = gflow.simulate(init_scale=alpha, config=cfg)
+    assert gflow.STATUS_NAMES[int(r.status)] == "reached_target"
+    np.testing.assert_allclose(float(r.final["loss"]), 0.02, rtol=1e-6)
+    # the stop is not after the save grid's last finite point
+    ts = np.asarray(r.ts)[np.isfinite(np.asarray(r.traj["loss"]))]
+    assert ts.max() <= float(r.t_stop)
+
+
+def test_scale_equals_multiplier_with_rescaled_time():
+    """θ(t) from scale α equals α·φ(t/c) for the flow φ with multiplier c = α² from unit scale."""
+    alpha = 0.2
+    c = alpha**2
+    flow_a = FlowConfig(dtype="float64", rtol=1e-9, solver="tsit5", target_loss=0.1, n_save=16, t_save_min=0.1, t_max=1e3)
+    flow_c = FlowConfig(dtype="float64", rtol=1e-9, solver="tsit5", target_loss=0.1, n_save=16, t_save_min=0.1 / c, t_max=1e3 / c)
+    ra = gflow.simulate(init_scale=alpha, config=Config(data=TINY_DATA, model=TINY_MODEL, flow=flow_a))
+    rc = gflow.simulate(init_scale=1.0, config=Config(data=TINY_DATA, model=ModelConfig(width=5, multiplier=c), flow=flow_c))
+    np.testing.assert_allclose(np.asarray(ra.ts), c * np.asarray(rc.ts), rtol=1e-12)
+    np.testing.assert_allclose(float(ra.t_stop), c * float(rc.t_stop), rtol=1e-6)
+    for name in ("loss", "test_err", "Psi", "cos_s", "train_acc"):
+        np.testing.assert_allclose(np.asarray(ra.traj[name]), np.asarray(rc.traj[name]), rtol=1e-6, atol=1e-9, err_msg=name)
+    np.testing.assert_allclose(np.asarray(ra.traj["param_norm"]), alpha * np.asarray(rc.traj["param_norm"]), rtol=1e-6)
+    np.testing.assert_allclose(np.asarray(ra.params.W), alpha * np.asarray(rc.params.W), rtol=1e-5, atol=1e-8)
+
+
+def test_statuses_for_early_endings():
+    base = dict(data=DataConfig(n=20, d=30, n_test=100), model=ModelConfig(width=20))
+    r = gflow.simulate(init_scale=1e-3, config=Config(**base, flow=FlowConfig(target_loss=5.0)))
+    assert gflow.STATUS_NAMES[int(r.status)] == "target_at_init"
+    assert float(r.t_stop) == 0.0
+    np.testing.assert_allclose(float(r.final["loss"]), np.log(2.0), rtol=1e-3)
+    r = gflow.simulate(init_scale=1e-3, config=Config(**base, flow=FlowConfig(t_max=0.5, t_save_min=0.01)))
+    assert gflow.STATUS_NAMES[int(r.status)] == "t_max"
+    np.testing.assert_allclose(float(r.t_stop), 0.5, rtol=1e-6)
+    assert float(r.final["loss"]) > 0.01
+    r = gflow.simulate(init_scale=1e-3, config=Config(**base, flow=FlowConfig(max_steps=4)))
+    assert gflow.STATUS_NAMES[int(r.status)] == "max_steps"
+    assert int(r.n_steps) == 4
+    assert float(r.final["loss"]) > 0.01
+
+
+def test_overflowing_net_is_reported_nonfinite():
+    """A net whose outputs overflow float32 ends as `nonfinite`, not as a normal stop."""
+    cfg = Config(data=DataConfig(n=20, d=30, n_test=100), model=ModelConfig(width=20, multiplier=1e38), flow=FlowConfig())
+    r = gflow.simulate(init_scale=1.0, config=cfg)
+    assert gflow.STATUS_NAMES[int(r.status)] == "nonfinite"
+    assert int(r.n_steps) < 100
+
+
+def test_float32_vs_float64_accuracy():
+    """Documents the default dtype: on the README's default problem float32 matches float64 to
+    ~1e-4 relative in t_η and to a few test points in the Monte-Carlo test error."""
+    cfg64 = Config(flow=FlowConfig(dtype="float64"))
+    cfg32 = Config(flow=FlowConfig(dtype="float32"))
+    for alpha in (1e-4, 1e-1):
+        r64 = gflow.simulate(init_scale=alpha, config=cfg64)
+        r32 = gflow.simulate(init_scale=alpha, config=cfg32)
+        assert int(r32.status) == int(r64.status) == 0
+        np.testing.assert_allclose(float(r32.t_stop), float(r64.t_stop), rtol=1e-3)
+        np.testing.assert_allclose(float(r32.final["Psi"]), float(r64.final["Psi"]), rtol=1e-3)
+        assert abs(float(r32.final["test_err"]) - float(r64.final["test_err"])) <= 3 / cfg64.data.n_test
+
+
+def test_float64_requires_x64():
+    import jax
+
+    jax.config.update("jax_enable_x64", False)
+    try:
+        with pytest.raises(ValueError, match="flow.dtype: float64"):
+            gflow.flow.check_dtype("float64")
+        gflow.flow.check_dtype("float32")
+    finally:
+        jax.config.update("jax_enable_x64", True)

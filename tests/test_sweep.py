@@ -1,0 +1,83 @@
+import json
+
+import jax
+import numpy as np
+import pytest
+
+import gflow
+from gflow.compile_log import track_compiles
+from gflow.config import Config, DataConfig, FlowConfig, ModelConfig, SweepConfig
+
+SMALL = Config(
+    data=DataConfig(n=20, d=30, n_test=200),
+    model=ModelConfig(width=20),
+    flow=FlowConfig(dtype="float64", n_save=12),
+    sweep=SweepConfig(init_scales=(1e-3, 1e-1, 2.0), n_seeds=2),
+)
+
+
+@pytest.fixture(scope="module")
+def small_sweep():
+    return gflow.run_sweep(SMALL, progress=False)
+
+
+def test_sweep_elements_equal_single_runs(small_sweep):
+    arr = small_sweep.arrays
+    assert arr["status"].shape == (3, 2)
+    assert arr["traj_loss"].shape == (3, 2, 12)
+    assert small_sweep.dims["traj_loss"] == ["scale", "seed", "time"]
+    for i, alpha in enumerate(SMALL.sweep.init_scales):
+        for j in range(2):
+            r = gflow.simulate(init_scale=alpha, seed=j, config=SMALL)
+            assert arr["status"][i, j] == int(r.status)
+            np.testing.assert_allclose(arr["t_stop"][i, j], float(r.t_stop), rtol=1e-9)
+            assert arr["n_steps"][i, j] == int(r.n_steps)
+            for name in ("loss", "test_err", "Psi", "lin_err"):
+                np.testing.assert_allclose(arr[f"final_{name}"][i, j], float(r.final[name]), rtol=1e-9, err_msg=name)
+                np.testing.assert_allclose(arr[f"traj_{name}"][i, j], np.asarray(r.traj[name]), rtol=1e-9, err_msg=name)
+
+
+def test_seeds_differ_and_data_is_shared(small_sweep):
+    arr = small_sweep.arrays
+    assert arr["t_stop"][0, 0] != arr["t_stop"][0, 1]
+    # seed j at α is the same run whatever the number of seeds
+    one = gflow.run_sweep(Config(**{**SMALL.__dict__, "sweep": SweepConfig(init_scales=(1e-3,), n_seeds=1)}), progress=False)
+    np.testing.assert_allclose(one.arrays["t_stop"][0, 0], arr["t_stop"][0, 0], rtol=1e-12)
+
+
+def test_new_scales_compile_nothing(small_sweep):
+    other = Config(**{**SMALL.__dict__, "sweep": SweepConfig(init_scales=(3e-3, 0.3, 5.0), n_seeds=2)})
+    with track_compiles() as log:
+        res = gflow.run_sweep(other, progress=False)
+    assert log.count == 0
+    assert res.meta["n_compiles"] == 0
+    assert np.all(res.arrays["init_scale"] == np.asarray((3e-3, 0.3, 5.0)))
+
+
+def test_padded_last_chunk_matches(small_sweep):
+    """chunk_size 4 over 6 runs pads the last chunk; results are unchanged."""
+    chunked = Config(**{**SMALL.__dict__, "sweep": SweepConfig(init_scales=SMALL.sweep.init_scales, n_seeds=2, chunk_size=4)})
+    res = gflow.run_sweep(chunked, progress=False)
+    np.testing.assert_allclose(res.arrays["t_stop"], small_sweep.arrays["t_stop"], rtol=1e-9)
+    np.testing.assert_array_equal(res.arrays["status"], small_sweep.arrays["status"])
+
+
+def test_run_directory_round_trip(small_sweep, tmp_path):
+    out = gflow.save_run(tmp_path / "run", SMALL.to_dict(), small_sweep)
+    manifest, arrays = gflow.load_run(out)
+    assert manifest["config"]["flow"]["dtype"] == "float64"
+    assert manifest["dtype"] == "float64"
+    for key in ("versions", "git_commit", "backend", "device", "wall_s", "compile_s", "status_counts", "dims", "statuses"):
+        assert key in manifest
+    assert manifest["versions"]["jax"] == jax.__version__
+    assert sum(manifest["status_counts"].values()) == 6
+    for name, dims in manifest["dims"].items():
+        assert arrays[name].ndim == len(dims), name
+    np.testing.assert_array_equal(arrays["t_stop"], small_sweep.arrays["t_stop"])
+    assert not list(out.glob(".*.tmp")), "temporary files must be renamed away"
+    json.dumps(manifest)
+
+
+def test_load_run_rejects_other_directories(tmp_path):
+    with pytest.raises(FileNotFoundError, match="not a gflow run directory"):
+        gflow.load_run(tmp_path)
