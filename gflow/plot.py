@@ -67,6 +67,7 @@ def plot_sweep(run_dir, out: str | Path | None = None) -> Path:
         best = int(np.nanargmin(m))
         ax.axvline(alpha[best], color="tab:blue", ls=":", lw=1, label=f"best α = {alpha[best]:.2g}")
     ax.set_xscale("log")
+    ax.set_yscale("log")
     ax.set_xlabel("init scale α  (small α: strong feature learning)")
     ax.set_ylabel("test error at the stop")
     ax.set_title(f"test error vs α (mean ± s.e. over {n_seeds} seeds; failed runs excluded)")
@@ -112,8 +113,9 @@ def plot_sweep(run_dir, out: str | Path | None = None) -> Path:
     ax.set_xticks(xs, [f"{a:.0e}" for a in alpha], rotation=60, fontsize=7)
     ax.set_xlabel("init scale α")
     ax.set_ylabel("runs")
+    ax.set_ylim(0, 1.35 * n_seeds)
     ax.set_title("status of every run")
-    ax.legend(fontsize=8)
+    ax.legend(fontsize=8, loc="upper left", ncol=2)
 
     cfg = manifest["config"]
     d = cfg["data"]
