@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import argparse
 import sys
+
+import numpy as np
 import time
 from pathlib import Path
 
@@ -26,27 +28,33 @@ def _prepare_jax(cfg: cfgmod.Config) -> None:
 
 
 def _summary_table(manifest: dict, arrays: dict) -> str:
-    import numpy as np
+    from .plot import leading_combos, ok_mask, seed_stats
 
-    from .plot import ok_mask, seed_stats
-
-    ok = ok_mask(manifest, arrays)
-    m, se, cnt = seed_stats(arrays["final_test_err"], ok)
-    lm, lse, _ = seed_stats(arrays["final_lin_err"], ok)
-    tm, _, _ = seed_stats(arrays["t_stop"], ok)
     names = list(manifest["statuses"])
-    rows = [f"{'alpha':>9} {'ok':>4} {'test_err':>16} {'E(w_hat)':>16} {'t_eta':>10}  other statuses"]
-    for i, a in enumerate(arrays["init_scale"]):
-        bad = {}
-        for code in arrays["status"][i]:
-            if names[code] not in ("reached_target",):
-                bad[names[code]] = bad.get(names[code], 0) + 1
-        rows.append(
-            f"{a:9.2e} {cnt[i]:4d} {m[i]:8.4f}±{se[i]:<7.4f} {lm[i]:8.4f}±{lse[i]:<7.4f} {tm[i]:10.3g}  "
-            + (", ".join(f"{k}×{v}" for k, v in bad.items()) or "-")
-        )
-    if np.any(np.isfinite(m)):
-        rows.append(f"best α = {arrays['init_scale'][int(np.nanargmin(m))]:.3g}")
+    rows = []
+    for label, index in leading_combos(manifest, arrays):
+        ok = ok_mask(manifest, arrays)[index]
+        m, se, cnt = seed_stats(arrays["final_test_err"][index], ok)
+        lm, lse, _ = seed_stats(arrays["final_lin_err"][index], ok)
+        tm, _, _ = seed_stats(arrays["t_stop"][index], ok)
+        if label:
+            rows.append(f"[{label}]")
+        rows.append(f"{'alpha':>9} {'ok':>4} {'test_err':>16} {'E(w_hat)':>16} {'t_eta':>10}  other statuses")
+        for i, a in enumerate(arrays["init_scale"]):
+            bad = {}
+            for code in arrays["status"][index][i]:
+                if names[code] != "reached_target":
+                    bad[names[code]] = bad.get(names[code], 0) + 1
+            rows.append(
+                f"{a:9.2e} {cnt[i]:4d} {m[i]:8.4f}±{se[i]:<7.4f} {lm[i]:8.4f}±{lse[i]:<7.4f} {tm[i]:10.3g}  "
+                + (", ".join(f"{k}×{v}" for k, v in bad.items()) or "-")
+            )
+        if np.any(np.isfinite(m)):
+            rows.append(f"best α = {arrays['init_scale'][int(np.nanargmin(m))]:.3g}")
+    rows.append("status counts per axis value:")
+    for axis, per in manifest["status_by_axis"].items():
+        for value, counts in per.items():
+            rows.append(f"  {axis} = {value}: " + ", ".join(f"{k} {v}" for k, v in counts.items()))
     return "\n".join(rows)
 
 
@@ -54,16 +62,25 @@ def cmd_sweep(args) -> int:
     cfg = _load_config(args.config, args.set)
     out = Path(args.out) if args.out else Path("runs") / time.strftime("sweep-%Y%m%d-%H%M%S")
     _prepare_jax(cfg)
-    from .store import load_run, save_run
-    from .sweep import run_sweep
+    if args.distributed:
+        import jax
 
-    print(f"gflow sweep: {len(cfg.sweep.init_scales)} scales × {cfg.sweep.n_seeds} seeds → {out}", file=sys.stderr)
-    result = run_sweep(cfg, progress=not args.quiet)
-    save_run(out, cfg.to_dict(), result)
+        jax.distributed.initialize()
+        args.process_index, args.process_count = jax.process_index(), jax.process_count()
+    from .store import load_run
+    from .sweep import make_plan, run_sweep
+
+    plan = make_plan(cfg)
+    print(f"gflow sweep: {plan.n_lanes} runs over {' × '.join(f'{n}[{len(v)}]' for n, v in plan.axes)} → {out}", file=sys.stderr)
+    result = run_sweep(cfg, out=out, force=args.force, progress=not args.quiet,
+                       process_index=args.process_index, process_count=args.process_count)
+    if result is None:
+        print(f"process {args.process_index}/{args.process_count}: my chunks are done; the last process to finish assembles {out}")
+        return 0
     manifest, arrays = load_run(out)
     print(_summary_table(manifest, arrays))
     print(f"status counts: {manifest['status_counts']}")
-    print(f"wall {manifest['wall_s']:.1f}s (compile {manifest['compile_s']:.1f}s), results in {out}")
+    print(f"wall {manifest['wall_s']:.1f}s (compile {manifest['compile_s']:.1f}s, {manifest['chunks_computed']} of {manifest['n_chunks']} chunks computed now), results in {out}")
     if not args.no_plot:
         from .plot import plot_sweep
 
@@ -114,6 +131,10 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--set", action="append", metavar="SECTION.KEY=VALUE", help="override a config field; repeatable")
     s.add_argument("--no-plot", action="store_true", help="do not draw the figure")
     s.add_argument("--quiet", action="store_true", help="no progress bar")
+    s.add_argument("--force", action="store_true", help="discard results in --out that came from a different config")
+    s.add_argument("--process-index", type=int, default=0, help="this process's index when several processes share the sweep")
+    s.add_argument("--process-count", type=int, default=1, help="number of processes sharing the sweep (chunk i goes to i %% count)")
+    s.add_argument("--distributed", action="store_true", help="call jax.distributed.initialize() and take index/count from JAX")
     s.set_defaults(func=cmd_sweep)
 
     r = sub.add_parser("run", help="one simulation; prints its summary", epilog=_CONFIG_EPILOG, formatter_class=fmt)
@@ -139,7 +160,7 @@ def main(argv=None) -> int:
     args = build_parser().parse_args(argv)
     try:
         return args.func(args)
-    except (ValueError, FileNotFoundError) as e:
+    except (ValueError, FileNotFoundError, RuntimeError) as e:
         print(f"gflow: error: {e}", file=sys.stderr)
         return 2
 

@@ -102,24 +102,89 @@ class FlowConfig:
             raise ConfigError(f"flow.dtype: must be 'float32' or 'float64', got {self.dtype!r}")
 
 
+# Config fields that can be sweep axes (`[sweep.grid]`). Shape axes (data.n, data.d, data.n_test,
+# model.width) compile one program per value; the others are traced values or data draws.
+GRID_KEYS = {
+    "data.n": int,
+    "data.d": int,
+    "data.n_test": int,
+    "data.kappa": float,
+    "data.sigma": float,
+    "model.width": int,
+    "model.multiplier": float,
+    "flow.target_loss": float,
+    "flow.rtol": float,
+}
+SHAPE_KEYS = ("data.n", "data.d", "data.n_test", "model.width")
+
+
+def _space(name: str, value) -> tuple:
+    """A list, or {logspace = [lo_exp, hi_exp, num]}, or {linspace = [lo, hi, num]}."""
+    if isinstance(value, dict):
+        if len(value) != 1 or next(iter(value)) not in ("logspace", "linspace") or len(next(iter(value.values()))) != 3:
+            raise ConfigError(f"{name}: use a list, {{logspace = [lo_exp, hi_exp, num]}} or {{linspace = [lo, hi, num]}}")
+        kind, (lo, hi, num) = next(iter(value.items()))
+        if not isinstance(num, int) or isinstance(num, bool) or num < 1:
+            raise ConfigError(f"{name}: {kind} count must be an integer ≥ 1, got {num!r}")
+        return tuple(float(v) for v in (np.logspace(lo, hi, num) if kind == "logspace" else np.linspace(lo, hi, num)))
+    if not isinstance(value, (list, tuple)) or len(value) == 0:
+        raise ConfigError(f"{name}: must be a non-empty list, got {value!r}")
+    return tuple(value)
+
+
 @dataclass(frozen=True, kw_only=True)
 class SweepConfig:
     init_scales: tuple[float, ...] = _f(
         tuple(float(v) for v in np.logspace(-5, 1, 13)),
         "init scales α: a list, or {logspace = [lo_exp, hi_exp, num]} for 10^lo … 10^hi",
     )
-    n_seeds: int = _f(8, "init seeds 0 … n_seeds−1 per α (key fold_in(INIT_ROOT, seed)); all share one dataset")
-    chunk_size: int = _f(0, "runs per compiled batch; 0 chooses n_seeds (one α per batch: similar cost per lane)")
+    n_seeds: int = _f(8, "init seeds 0 … n_seeds−1 per α (key fold_in(INIT_ROOT, seed))")
+    data_seeds: tuple[int, ...] = _f((), "data seeds to sweep (an axis 'data_seed'); empty: the one dataset data.seed")
+    grid: dict = _f(
+        None,
+        "more axes, a table of config key → list/space, e.g. \"data.n\" = [20, 40]; keys: " + ", ".join(GRID_KEYS),
+    )
+    chunk_size: int = _f(0, "runs per compiled batch; 0 = automatic: the runs that differ only by seed, capped by memory_budget_mb")
+    memory_budget_mb: float = _f(2048.0, "estimated working memory allowed per batch, which caps the automatic chunk size")
+    shard: bool = _f(True, "split each batch over all local devices (jax.sharding); false: one device")
 
     def __post_init__(self):
-        scales = self.init_scales
-        if not isinstance(scales, (tuple, list)) or len(scales) == 0:
-            raise ConfigError(f"sweep.init_scales: must be a non-empty list, got {scales!r}")
+        scales = _space("sweep.init_scales", self.init_scales)
         for v in scales:
             _positive_finite("sweep.init_scales", v)
         object.__setattr__(self, "init_scales", tuple(float(v) for v in scales))
         _int_at_least("sweep.n_seeds", self.n_seeds, 1)
+        seeds = tuple(self.data_seeds)
+        for v in seeds:
+            _int_at_least("sweep.data_seeds", v, 0)
+        if len(set(seeds)) != len(seeds):
+            raise ConfigError(f"sweep.data_seeds: values must be distinct, got {list(seeds)}")
+        object.__setattr__(self, "data_seeds", seeds)
+        grid = {} if self.grid is None else dict(self.grid)
+        for key, values in grid.items():
+            if key not in GRID_KEYS:
+                raise ConfigError(f"sweep.grid.{key}: not a sweepable key; choose from {', '.join(GRID_KEYS)}")
+            values = _space(f"sweep.grid.{key}", values)
+            kind = GRID_KEYS[key]
+            if kind is float:
+                values = tuple(float(v) if isinstance(v, int) and not isinstance(v, bool) else v for v in values)
+            section, field_name = key.split(".")
+            for v in values:  # validate each value with the section's own checks
+                try:
+                    SECTIONS[section](**{field_name: v})
+                except ConfigError as e:
+                    raise ConfigError(f"sweep.grid.{key}: {str(e).split(': ', 1)[1]}") from None
+            if len(set(values)) != len(values):
+                raise ConfigError(f"sweep.grid.{key}: values must be distinct, got {list(values)}")
+            grid[key] = values
+        object.__setattr__(self, "grid", grid)
         _int_at_least("sweep.chunk_size", self.chunk_size, 0)
+        _positive_finite("sweep.memory_budget_mb", self.memory_budget_mb)
+        if not isinstance(self.shard, bool):
+            raise ConfigError(f"sweep.shard: must be true or false, got {self.shard!r}")
+
+    def __hash__(self):
+        return hash((self.init_scales, self.n_seeds, self.data_seeds, tuple(self.grid.items()), self.chunk_size))
 
 
 SECTIONS = {"data": DataConfig, "model": ModelConfig, "flow": FlowConfig, "sweep": SweepConfig}
@@ -137,14 +202,7 @@ class Config:
 
 
 def _coerce(section: str, key: str, value):
-    """Turn TOML values into field values: logspace tables, ints where floats are expected."""
-    if section == "sweep" and key == "init_scales" and isinstance(value, dict):
-        if set(value) != {"logspace"} or len(value["logspace"]) != 3:
-            raise ConfigError("sweep.init_scales: use a list or {logspace = [lo_exp, hi_exp, num]}")
-        lo, hi, num = value["logspace"]
-        if not isinstance(num, int) or num < 1:
-            raise ConfigError(f"sweep.init_scales: logspace count must be an integer ≥ 1, got {num!r}")
-        return tuple(float(v) for v in np.logspace(lo, hi, num))
+    """Turn TOML values into field values: ints where floats are expected."""
     hint = SECTIONS[section].__dataclass_fields__[key].type
     if "float" in str(hint) and isinstance(value, int) and not isinstance(value, bool):
         return float(value)
@@ -217,8 +275,12 @@ def to_toml(cfg: Config) -> str:
         for k, v in values.items():
             if v is None:
                 continue
-            if isinstance(v, (tuple, list)):
-                lines.append(f"{k} = [{', '.join(repr(float(x)) for x in v)}]")
+            if isinstance(v, dict):
+                if v:
+                    items = ", ".join(f'"{gk}" = [{", ".join(repr(x) for x in gv)}]' for gk, gv in v.items())
+                    lines.append(f"{k} = {{ {items} }}")
+            elif isinstance(v, (tuple, list)):
+                lines.append(f"{k} = [{', '.join(repr(x) for x in v)}]")
             elif isinstance(v, str):
                 lines.append(f'{k} = "{v}"')
             elif isinstance(v, bool):

@@ -6,6 +6,7 @@ The data key is separate from the init key, so every α in a sweep sees the same
 
 from __future__ import annotations
 
+from functools import partial
 from typing import NamedTuple
 
 import jax
@@ -39,6 +40,12 @@ class Dataset(NamedTuple):
 
 def gaussian_mixture(*, key: jax.Array, n: int, n_test: int, d: int, kappa, sigma, dtype=jnp.float32) -> Dataset:
     """Sample n training and n_test test points of x = κ·y·s + σ·z; s is a random unit vector."""
+    dtype = jnp.dtype(dtype)
+    return _gaussian_mixture(key, jnp.asarray(kappa, dtype), jnp.asarray(sigma, dtype), n=n, n_test=n_test, d=d, dtype=dtype)
+
+
+@partial(jax.jit, static_argnames=("n", "n_test", "d", "dtype"))
+def _gaussian_mixture(key, kappa, sigma, *, n, n_test, d, dtype) -> Dataset:
     # Random draws are always made in float32 and then cast, so float32 and float64 runs see the
     # same data (JAX's float64 stream differs from its float32 stream).
     k_s, k_train, k_test = jax.random.split(key, 3)

@@ -15,6 +15,7 @@ Time is gradient-flow time t. How a run stops:
 
 from __future__ import annotations
 
+import dataclasses
 from typing import NamedTuple
 
 import diffrax
@@ -119,6 +120,7 @@ class Lane(NamedTuple):
     init_scale: jax.Array
     multiplier: jax.Array
     target_loss: jax.Array
+    rtol: jax.Array
     init_key: jax.Array
 
 
@@ -244,8 +246,9 @@ def solve_lane(lane: Lane, data: Dataset, *, width: int, second_layer: str, flow
     #   for the lazy regime costs 5–10× more steps in the rich regime (measurements in README).
     # The step-size norm is the larger of the two blocks' RMS errors.
     rms0 = model.param_norm(p0) / jnp.sqrt(jnp.asarray(p0.W.size + p0.a.size, dtype))
-    atol = flow.rtol * rms0 if flow.atol is None else jnp.asarray(flow.atol, dtype)
-    m_scale = atol / flow.rtol
+    rtol = lane.rtol
+    atol = rtol * rms0 if flow.atol is None else jnp.asarray(flow.atol, dtype)
+    m_scale = atol / rtol
 
     def params_at(u):
         return jax.tree.map(jnp.add, p0, u)
@@ -285,7 +288,7 @@ def solve_lane(lane: Lane, data: Dataset, *, width: int, second_layer: str, flow
         dt0=None,
         y0=state0,
         saveat=saveat,
-        stepsize_controller=_BlockFloorController(rtol=flow.rtol, atol=atol, norm=block_norm, use_floor=flow.tolerance_floor),
+        stepsize_controller=_BlockFloorController(rtol=rtol, atol=atol, norm=block_norm, use_floor=flow.tolerance_floor),
         event=diffrax.Event(below_target),
         max_steps=flow.max_steps,
         throw=False,
@@ -324,6 +327,12 @@ def solve_lane(lane: Lane, data: Dataset, *, width: int, second_layer: str, flow
         final=observe(p_stop, args),
         params=p_stop if keep_params else None,
     )
+
+
+def static_flow(flow: FlowConfig) -> FlowConfig:
+    """The flow settings that are compiled in: the per-run values (η, rtol) are traced from `Lane`,
+    so they are normalized here and changing them never recompiles."""
+    return dataclasses.replace(flow, target_loss=1.0, rtol=1.0)
 
 
 @eqx.filter_jit
@@ -371,6 +380,7 @@ def simulate(*, init_scale, seed: int = 0, config=None, data: Dataset | None = N
         init_scale=jnp.asarray(init_scale, dtype),
         multiplier=jnp.asarray(config.model.multiplier, dtype),
         target_loss=jnp.asarray(config.flow.target_loss, dtype),
+        rtol=jnp.asarray(config.flow.rtol, dtype),
         init_key=model.init_key(seed),
     )
-    return _simulate_jit(lane, data, config.model.width, config.model.second_layer, config.flow)
+    return _simulate_jit(lane, data, config.model.width, config.model.second_layer, static_flow(config.flow))

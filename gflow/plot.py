@@ -45,83 +45,110 @@ def _band(ax, x, mean, se, label, color, marker="o"):
     ax.fill_between(x, mean - se, mean + se, color=color, alpha=0.25, lw=0)
 
 
-def plot_sweep(run_dir, out: str | Path | None = None) -> Path:
+def leading_combos(manifest: dict, arrays: dict):
+    """(label, index) for every combination of the axes before [scale, seed] ("" and () if none)."""
+    import itertools
+
+    lead = [a for a in manifest["dims"]["status"] if a not in ("scale", "seed")]
+    values = [arrays[a] for a in lead]
+    for index in itertools.product(*(range(len(v)) for v in values)):
+        label = ", ".join(f"{a}={v[i]:g}" for a, v, i in zip(lead, values, index))
+        yield label, index
+
+
+def plot_sweep(run_dir, out: str | Path | None = None, max_curves: int = 8) -> Path:
     """The sweep figure: test error vs α (mean ± s.e. over seeds, Bayes error), alignments vs α,
-    t_η vs α, and the status of every run. Returns the path of the PNG."""
+    t_η vs α, and the status of every run. Grid axes beyond [scale, seed] give one curve per
+    combination (the first `max_curves`). Returns the path of the PNG."""
     manifest, arrays = load_run(run_dir)
     alpha = arrays["init_scale"]
-    ok = ok_mask(manifest, arrays)
-    n_seeds = arrays["status"].shape[1]
+    ok_all = ok_mask(manifest, arrays)
+    combos = list(leading_combos(manifest, arrays))[:max_curves]
+    many = len(combos) > 1
+    n_seeds = arrays["status"].shape[-1]
+    colors = plt.rcParams["axes.prop_cycle"].by_key()["color"]
     fig, axes = plt.subplots(2, 2, figsize=(11, 8), constrained_layout=True)
 
     ax = axes[0, 0]
-    m, se, _ = seed_stats(arrays["final_test_err"], ok)
-    _band(ax, alpha, m, se, "network (Monte-Carlo test error)", "tab:blue")
-    m2, se2, _ = seed_stats(arrays["final_lin_err"], ok)
-    if np.any(np.isfinite(m2)):
-        _band(ax, alpha, m2, se2, "effective predictor E(ŵ₊) (analytic)", "tab:orange", marker="s")
-    bayes = manifest.get("bayes_error")
-    if bayes is not None and np.isfinite(bayes):
-        ax.axhline(bayes, color="k", ls="--", lw=1, label=f"Bayes error {bayes:.3g}")
-    if np.any(np.isfinite(m)):
-        best = int(np.nanargmin(m))
-        ax.axvline(alpha[best], color="tab:blue", ls=":", lw=1, label=f"best α = {alpha[best]:.2g}")
+    for k, (label, index) in enumerate(combos):
+        ok = ok_all[index]
+        m, se, _ = seed_stats(arrays["final_test_err"][index], ok)
+        _band(ax, alpha, m, se, f"network {label}" if many else "network (Monte-Carlo test error)", colors[(2 * k) % len(colors)])
+        m2, se2, _ = seed_stats(arrays["final_lin_err"][index], ok)
+        if np.any(np.isfinite(m2)):
+            _band(ax, alpha, m2, se2, f"E(ŵ₊) {label}" if many else "effective predictor E(ŵ₊) (analytic)",
+                  colors[(2 * k + 1) % len(colors)], marker="s")
+        if not many and np.any(np.isfinite(m)):
+            best = int(np.nanargmin(m))
+            ax.axvline(alpha[best], color="tab:blue", ls=":", lw=1, label=f"best α = {alpha[best]:.2g}")
+    bayes = arrays.get("bayes_error")
+    for b in np.unique(bayes[np.isfinite(bayes)]) if bayes is not None else []:
+        ax.axhline(b, color="k", ls="--", lw=1, label=f"Bayes error {b:.3g}")
     ax.set_xscale("log")
     ax.set_yscale("log")
     ax.set_xlabel("init scale α  (small α: strong feature learning)")
     ax.set_ylabel("test error at the stop")
     ax.set_title(f"test error vs α (mean ± s.e. over {n_seeds} seeds; failed runs excluded)")
-    ax.legend(fontsize=8)
+    ax.legend(fontsize=7)
 
     ax = axes[0, 1]
-    for key, label, color in (
-        ("final_Psi", "Ψ = cos(ŵ₊, x₊)", "tab:purple"),
-        ("final_Psi_mu", "cos(ŵ₊, μ₊) (positive-class mean)", "tab:pink"),
-        ("final_cos_s", "cos(ŵ₊, s) (Bayes direction)", "tab:green"),
-    ):
-        mm, ss, _ = seed_stats(arrays[key], ok)
-        if np.any(np.isfinite(mm)):
-            _band(ax, alpha, mm, ss, label, color)
+    for k, (label, index) in enumerate(combos):
+        ok = ok_all[index]
+        for key, name, color in (
+            ("final_Psi", "Ψ = cos(ŵ₊, x₊)", "tab:purple"),
+            ("final_Psi_mu", "cos(ŵ₊, μ₊) (positive-class mean)", "tab:pink"),
+            ("final_cos_s", "cos(ŵ₊, s) (Bayes direction)", "tab:green"),
+        ):
+            mm, ss, _ = seed_stats(arrays[key][index], ok)
+            if np.any(np.isfinite(mm)):
+                _band(ax, alpha, mm, ss, f"{name} {label}" if many else name, colors[(3 * k) % len(colors)] if many else color)
+            if many:
+                break  # one alignment curve (Ψ) per combination keeps the panel readable
     ax.set_xscale("log")
     ax.set_xlabel("init scale α")
     ax.set_ylabel("cosine")
-    ax.set_title("alignment of the effective predictor at the stop")
-    ax.legend(fontsize=8)
+    ax.set_title("alignment of the effective predictor at the stop" + (" (Ψ)" if many else ""))
+    ax.legend(fontsize=7)
 
     ax = axes[1, 0]
-    t = np.where(ok, arrays["t_stop"], np.nan)
-    for j in range(n_seeds):
-        ax.scatter(alpha, t[:, j], s=8, color="tab:gray", alpha=0.5)
-    mt, st, _ = seed_stats(arrays["t_stop"], ok)
-    ax.plot(alpha, mt, "o-", color="k", ms=4, label="mean over seeds")
+    for k, (label, index) in enumerate(combos):
+        ok = ok_all[index]
+        t = np.where(ok, arrays["t_stop"][index], np.nan)
+        for j in range(n_seeds):
+            ax.scatter(alpha, t[:, j], s=8, color=colors[k % len(colors)] if many else "tab:gray", alpha=0.4)
+        mt, _, _ = seed_stats(arrays["t_stop"][index], ok)
+        ax.plot(alpha, mt, "o-", color=colors[k % len(colors)] if many else "k", ms=4, label=label or "mean over seeds")
     ax.set_xscale("log")
     ax.set_yscale("log")
     ax.set_xlabel("init scale α")
     ax.set_ylabel("t_η (gradient-flow time to reach η)")
     eta = manifest["config"]["flow"]["target_loss"]
-    ax.set_title(f"time to reach target loss η = {eta:g}")
-    ax.legend(fontsize=8)
+    ax.set_title(f"time to reach the target loss η = {eta:g}" if "flow.target_loss" not in manifest["dims"]["status"] else "time to reach η")
+    ax.legend(fontsize=7)
 
     ax = axes[1, 1]
+    status = np.moveaxis(arrays["status"], manifest["dims"]["status"].index("scale"), 0).reshape(len(alpha), -1)
     bottom = np.zeros(len(alpha))
     xs = np.arange(len(alpha))
     for name, info in manifest["statuses"].items():
-        counts = np.sum(arrays["status"] == info["code"], axis=1)
+        counts = np.sum(status == info["code"], axis=1)
         if counts.any():
             ax.bar(xs, counts, bottom=bottom, color=STATUS_COLORS.get(name, "gray"), label=f"{name} ({counts.sum()})")
             bottom += counts
     ax.set_xticks(xs, [f"{a:.0e}" for a in alpha], rotation=60, fontsize=7)
     ax.set_xlabel("init scale α")
     ax.set_ylabel("runs")
-    ax.set_ylim(0, 1.35 * n_seeds)
+    ax.set_ylim(0, 1.35 * status.shape[1])
     ax.set_title("status of every run")
     ax.legend(fontsize=8, loc="upper left", ncol=2)
 
     cfg = manifest["config"]
     d = cfg["data"]
+    swept = ", ".join(a for a in manifest["dims"]["status"] if a not in ("scale", "seed"))
     fig.suptitle(
         f"gflow sweep: n={d['n']}, d={d['d']}, κ={d['kappa']}, σ={d['sigma']}, h={cfg['model']['width']}, "
         f"η={eta:g}, {cfg['flow']['solver']} rtol={cfg['flow']['rtol']:g}, {cfg['flow']['dtype']}"
+        + (f"; swept: {swept}" if swept else "")
     )
     out = Path(out) if out is not None else Path(run_dir) / "u_curve.png"
     fig.savefig(out, dpi=120)

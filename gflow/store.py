@@ -88,9 +88,13 @@ def save_run(out_dir, config: dict, result) -> Path:
 def load_run(run_dir) -> tuple[dict, dict[str, np.ndarray]]:
     """(manifest, arrays) of a run directory; a clear error if it is not one."""
     run_dir = Path(run_dir)
-    if not (run_dir / MANIFEST).is_file() or not (run_dir / ARRAYS).is_file():
+    if not (run_dir / MANIFEST).is_file():
         raise FileNotFoundError(f"{run_dir}: not a gflow run directory (needs {MANIFEST} and {ARRAYS})")
     manifest = json.loads((run_dir / MANIFEST).read_text())
+    if not manifest.get("complete", True) or not (run_dir / ARRAYS).is_file():
+        n_done = len(list((run_dir / "chunks").glob("chunk-*.npz")))
+        total = manifest.get("plan", {}).get("n_chunks", "?")
+        raise FileNotFoundError(f"{run_dir}: run incomplete ({n_done} of {total} chunks); rerun the same sweep to finish it")
     with np.load(run_dir / ARRAYS) as z:
         arrays = {k: z[k] for k in z.files}
     return manifest, arrays

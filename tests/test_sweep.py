@@ -37,12 +37,10 @@ def test_sweep_elements_equal_single_runs(small_sweep):
                 np.testing.assert_allclose(arr[f"traj_{name}"][i, j], np.asarray(r.traj[name]), rtol=1e-9, err_msg=name)
 
 
-def test_seeds_differ_and_data_is_shared(small_sweep):
+def test_seeds_differ(small_sweep):
     arr = small_sweep.arrays
     assert arr["t_stop"][0, 0] != arr["t_stop"][0, 1]
-    # seed j at α is the same run whatever the number of seeds
-    one = gflow.run_sweep(Config(**{**SMALL.__dict__, "sweep": SweepConfig(init_scales=(1e-3,), n_seeds=1)}), progress=False)
-    np.testing.assert_allclose(one.arrays["t_stop"][0, 0], arr["t_stop"][0, 0], rtol=1e-12)
+    assert not np.allclose(arr["traj_Psi"][0, 0], arr["traj_Psi"][0, 1], equal_nan=True)
 
 
 def test_new_scales_compile_nothing(small_sweep):
@@ -52,14 +50,6 @@ def test_new_scales_compile_nothing(small_sweep):
     assert log.count == 0
     assert res.meta["n_compiles"] == 0
     assert np.all(res.arrays["init_scale"] == np.asarray((3e-3, 0.3, 5.0)))
-
-
-def test_padded_last_chunk_matches(small_sweep):
-    """chunk_size 4 over 6 runs pads the last chunk; results are unchanged."""
-    chunked = Config(**{**SMALL.__dict__, "sweep": SweepConfig(init_scales=SMALL.sweep.init_scales, n_seeds=2, chunk_size=4)})
-    res = gflow.run_sweep(chunked, progress=False)
-    np.testing.assert_allclose(res.arrays["t_stop"], small_sweep.arrays["t_stop"], rtol=1e-9)
-    np.testing.assert_array_equal(res.arrays["status"], small_sweep.arrays["status"])
 
 
 def test_run_directory_round_trip(small_sweep, tmp_path):

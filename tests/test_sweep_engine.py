@@ -1,0 +1,188 @@
+"""Sweep engine at scale: grids, cost-aware chunks, sharding, resume, multi-process chunk assignment."""
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+
+import numpy as np
+import pytest
+
+import gflow
+from gflow import sweep as S
+from gflow.config import Config, DataConfig, FlowConfig, ModelConfig, SweepConfig
+from gflow.runner import RunMismatchError, chunk_owner
+
+BASE = dict(data=DataConfig(n=20, d=30, n_test=200), model=ModelConfig(width=20), flow=FlowConfig(dtype="float64", n_save=12))
+GRID = Config(**BASE, sweep=SweepConfig(init_scales=(1e-3, 0.1, 2.0), n_seeds=2, grid={"flow.target_loss": [0.05, 0.02]}, data_seeds=(0, 1)))
+
+
+@pytest.fixture(scope="module")
+def grid_result():
+    return gflow.run_sweep(GRID, progress=False)
+
+
+def test_grid_dims_coordinates_and_lanes(grid_result):
+    arr, dims = grid_result.arrays, grid_result.dims
+    assert dims["final_test_err"] == ["flow.target_loss", "data_seed", "scale", "seed"]
+    assert dims["traj_loss"] == ["flow.target_loss", "data_seed", "scale", "seed", "time"]
+    assert arr["final_test_err"].shape == (2, 2, 3, 2)
+    np.testing.assert_array_equal(arr["flow.target_loss"], [0.05, 0.02])
+    np.testing.assert_array_equal(arr["data_seed"], [0, 1])
+    assert dims["bayes_error"] == ["data_seed"]
+    ok = arr["status"] == 0
+    np.testing.assert_allclose(arr["final_loss"][0][ok[0]], 0.05, rtol=1e-6)
+    np.testing.assert_allclose(arr["final_loss"][1][ok[1]], 0.02, rtol=1e-6)
+    # a lane equals the single run with the same overrides
+    cfg = Config(**{**BASE, "data": DataConfig(n=20, d=30, n_test=200, seed=1), "flow": FlowConfig(dtype="float64", n_save=12, target_loss=0.02)})
+    r = gflow.simulate(init_scale=0.1, seed=1, config=cfg)
+    np.testing.assert_allclose(arr["t_stop"][1, 1, 1, 1], float(r.t_stop), rtol=1e-9)
+    assert arr["separability"][0] != arr["separability"][1], "data seeds must give different datasets"
+    counts = grid_result.meta["status_by_axis"]["flow.target_loss"]
+    assert sum(sum(c.values()) for c in counts.values()) == 24
+
+
+def test_cost_aware_chunks_equal_full_vmap(grid_result):
+    """Chunks of similar-cost lanes (the default) give the same results as one full-vmap batch."""
+    full = Config(**{**GRID.__dict__, "sweep": SweepConfig(**{**_sweep_kwargs(GRID), "chunk_size": 12})})
+    plan = S.make_plan(full)
+    assert len(plan.chunks()) == 2  # one chunk per dataset
+    res = gflow.run_sweep(full, progress=False)
+    np.testing.assert_array_equal(res.arrays["status"], grid_result.arrays["status"])
+    np.testing.assert_allclose(res.arrays["t_stop"], grid_result.arrays["t_stop"], rtol=1e-9)
+    np.testing.assert_allclose(res.arrays["traj_Psi"], grid_result.arrays["traj_Psi"], rtol=1e-9)
+
+
+def test_plan_sorts_by_cost_and_pads():
+    plan = S.make_plan(GRID)
+    assert plan.chunk_sizes == [2]
+    for g, b, lanes in plan.chunks():
+        idx = np.unravel_index(lanes, plan.shape)
+        assert len(set(idx[0])) == 1 and len(set(idx[2])) == 1, "a default chunk holds one (η, α) cost class"
+    odd = Config(**{**GRID.__dict__, "sweep": SweepConfig(**{**_sweep_kwargs(GRID), "chunk_size": 5})})
+    plan = S.make_plan(odd)
+    sizes = [len(lanes) for _, _, lanes in plan.chunks()]
+    assert sizes == [5, 5, 2, 5, 5, 2]
+    for _, _, lanes in plan.chunks():  # within a bucket, chunks follow increasing α·√c
+        scales = np.asarray(plan.axes[2][1])[np.unravel_index(lanes, plan.shape)[2]]
+        assert np.all(np.diff(scales) >= 0) or len(set(np.unravel_index(lanes, plan.shape)[0])) > 1
+
+
+def test_memory_budget_caps_chunk_size():
+    big = Config(**BASE, sweep=SweepConfig(init_scales=(0.1,), n_seeds=64, memory_budget_mb=1.0))
+    per_lane = S.bytes_per_lane(big)
+    plan = S.make_plan(big)
+    assert plan.chunk_sizes[0] == max(1, int(2**20 // per_lane)) < 64
+
+
+def test_no_recompiles_across_chunks_and_one_per_shape_group(grid_result):
+    cfg = Config(**BASE, sweep=SweepConfig(init_scales=(1e-2, 0.3, 1.0), n_seeds=2, grid={"data.n": [20, 24]}))
+    before = S._solve_batch._cache_size()
+    res = gflow.run_sweep(cfg, progress=False)
+    # two shape groups, six chunks; the n = 20 group was compiled already by the fixture's sweep
+    assert S._solve_batch._cache_size() - before == 1
+    again = Config(**BASE, sweep=SweepConfig(init_scales=(5e-3, 0.7, 2.0), n_seeds=2, grid={"data.n": [20, 24]}))
+    gflow.run_sweep(again, progress=False)
+    assert S._solve_batch._cache_size() - before == 1
+    assert res.arrays["final_test_err"].shape == (2, 3, 2)
+
+
+def _sweep_kwargs(cfg):
+    sw = cfg.sweep
+    return dict(init_scales=sw.init_scales, n_seeds=sw.n_seeds, grid=sw.grid, data_seeds=sw.data_seeds, chunk_size=sw.chunk_size)
+
+
+SUBPROCESS_SWEEP = textwrap.dedent(
+    """
+    import sys, numpy as np, jax
+    jax.config.update("jax_enable_x64", True)
+    import gflow
+    from gflow.config import *
+    cfg = Config(data=DataConfig(n=20, d=30, n_test=200), model=ModelConfig(width=20), flow=FlowConfig(dtype="float64", n_save=12),
+                 sweep=SweepConfig(init_scales=(1e-3, 0.1, 2.0), n_seeds=3, shard=sys.argv[2] == "shard"))
+    res = gflow.run_sweep(cfg, progress=False)
+    np.savez(sys.argv[1], n_devices=res.meta["n_devices"], **{k: v for k, v in res.arrays.items()})
+    """
+)
+
+
+def test_sharded_equals_unsharded(tmp_path):
+    """4 simulated CPU devices: each chunk's lanes are split over the devices; results are unchanged."""
+    script = tmp_path / "s.py"
+    script.write_text(SUBPROCESS_SWEEP)
+    env = {**os.environ, "XLA_FLAGS": "--xla_force_host_platform_device_count=4"}
+    subprocess.run([sys.executable, str(script), str(tmp_path / "sharded.npz"), "shard"], env=env, check=True, timeout=600)
+    cfg = Config(**BASE, sweep=SweepConfig(init_scales=(1e-3, 0.1, 2.0), n_seeds=3, shard=False))
+    ref = gflow.run_sweep(cfg, progress=False)
+    with np.load(tmp_path / "sharded.npz") as z:
+        assert int(z["n_devices"]) == 4
+        np.testing.assert_array_equal(z["status"], ref.arrays["status"])
+        for key in ("t_stop", "final_test_err", "final_Psi", "traj_loss"):
+            np.testing.assert_allclose(z[key], ref.arrays[key], rtol=1e-9, err_msg=key)
+
+
+KILL_ARGS = ["--set", "data.n=20", "--set", "data.d=30", "--set", "data.n_test=200", "--set", "model.width=20",
+             "--set", "flow.n_save=12", "--set", "sweep.init_scales=[1e-4, 1e-3, 1e-2, 0.1, 1.0, 3.0]", "--set", "sweep.n_seeds=2",
+             "--quiet", "--no-plot"]
+
+
+def test_resume_after_sigkill_equals_uninterrupted(tmp_path):
+    out = tmp_path / "killed"
+    proc = subprocess.Popen([sys.executable, "-m", "gflow.cli", "sweep", "--out", str(out), *KILL_ARGS],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.time() + 300
+    while time.time() < deadline and len(list((out / "chunks").glob("chunk-*.npz"))) < 2:
+        time.sleep(0.05)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    n_before = len(list((out / "chunks").glob("chunk-*.npz")))
+    assert 2 <= n_before < 6, "the kill must land mid-sweep"
+    assert not (out / "arrays.npz").exists()
+    with pytest.raises(FileNotFoundError, match="run incomplete"):
+        gflow.load_run(out)
+    from gflow import cli
+
+    assert cli.main(["sweep", "--out", str(out), *KILL_ARGS]) == 0
+    manifest, resumed = gflow.load_run(out)
+    assert manifest["chunks_computed"] == 6 - n_before
+    assert cli.main(["sweep", "--out", str(tmp_path / "clean"), *KILL_ARGS]) == 0
+    _, clean = gflow.load_run(tmp_path / "clean")
+    for key in clean:
+        np.testing.assert_array_equal(resumed[key], clean[key], err_msg=key)
+    # a rerun of a finished sweep computes nothing
+    assert cli.main(["sweep", "--out", str(out), *KILL_ARGS]) == 0
+    assert json.loads((out / "manifest.json").read_text())["chunks_computed"] == 0
+
+
+def test_mismatched_config_is_refused_unless_forced(tmp_path, capsys):
+    from gflow import cli
+
+    out = str(tmp_path / "run")
+    assert cli.main(["sweep", "--out", out, *KILL_ARGS[:-6], "--set", "sweep.init_scales=[0.1]", "--set", "sweep.n_seeds=2", "--quiet", "--no-plot"]) == 0
+    capsys.readouterr()
+    args = ["sweep", "--out", out, *KILL_ARGS[:-6], "--set", "sweep.init_scales=[0.1]", "--set", "sweep.n_seeds=2", "--set", "flow.target_loss=0.02", "--quiet", "--no-plot"]
+    assert cli.main(args) == 2
+    err = capsys.readouterr().err
+    assert "different config (config.flow.target_loss)" in err and "--force" in err
+    assert cli.main([*args, "--force"]) == 0
+    manifest, _ = gflow.load_run(out)
+    assert manifest["config"]["flow"]["target_loss"] == 0.02
+    with pytest.raises(RunMismatchError):
+        gflow.run_sweep(Config(**BASE, sweep=SweepConfig(init_scales=(0.1,), n_seeds=1)), out=out, progress=False)
+
+
+def test_processes_share_chunks_without_clobbering(tmp_path, grid_result):
+    """Three processes (run one after another here) each take chunks i % 3 == p; only the one that
+    completes the last chunk assembles, and the result equals the single-process sweep."""
+    out = tmp_path / "multi"
+    outs = [gflow.run_sweep(GRID, out=out, progress=False, process_index=p, process_count=3) for p in range(3)]
+    assert outs[0] is None and outs[1] is None and outs[2] is not None
+    n_chunks = len(S.make_plan(GRID).chunks())
+    owners = [chunk_owner(i, 3) for i in range(n_chunks)]
+    assert sorted(set(owners)) == [0, 1, 2]
+    manifest, arrays = gflow.load_run(out)
+    np.testing.assert_allclose(arrays["t_stop"], grid_result.arrays["t_stop"], rtol=1e-9)
+    np.testing.assert_array_equal(arrays["status"], grid_result.arrays["status"])
