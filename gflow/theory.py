@@ -145,7 +145,7 @@ def decompose_excess_error(w_hat, target, s, kappa, sigma):
 def phase1_drives(x, y):
     """(v₊, v₋) = ((1/2n) Σ_{y_i=+1} x_i, (1/2n) Σ_{y_i=−1} x_i): the small-α drive of a neuron active
     exactly on the positive (a_j > 0) or negative (a_j < 0) class, for the mean logistic loss."""
-    y = jnp.asarray(y)
+    x, y = jnp.asarray(x), jnp.asarray(y)
     n = y.shape[0]
     pos = (y > 0).astype(x.dtype)
     return (pos @ x) / (2 * n), ((1 - pos) @ x) / (2 * n)

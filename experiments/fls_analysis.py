@@ -1,0 +1,203 @@
+"""Helpers shared by the experiment scripts: one cached sweep per setting, seed statistics over normal
+stops only, α* by a local quadratic fit in log α, bootstrap intervals, power-law fits, figures.
+
+Conventions
+- A "setting" is one `gflow.Config`; its sweep is saved in `<out>/<name>/` (manifest.json + arrays.npz)
+  and a rerun with the same config loads it instead of recomputing.
+- Only the statuses in `gflow.flow.OK_STATUSES` enter means; other runs are counted and reported.
+- Errors are averaged over runs ("units": an init seed, or an (data seed, init seed) pair); bootstrap
+  intervals resample units with replacement.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import time
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+
+import gflow  # noqa: E402
+from gflow import theory  # noqa: E402
+from gflow.data import make_dataset  # noqa: E402
+from gflow.flow import OK_STATUSES, STATUS_NAMES  # noqa: E402
+from gflow.store import write_json  # noqa: E402
+
+OK_CODES = [STATUS_NAMES.index(name) for name in OK_STATUSES]
+
+
+def parse_args(doc: str, argv=None, default_out: str = "runs/experiment") -> argparse.Namespace:
+    ap = argparse.ArgumentParser(description=doc, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--quick", action="store_true", help="tiny preset for smoke tests (seconds, not minutes)")
+    ap.add_argument("--out", default=default_out, help="run directory (sweeps, summary.json, figures)")
+    return ap.parse_args(argv)
+
+
+def ok_mask(status) -> np.ndarray:
+    return np.isin(np.asarray(status), OK_CODES)
+
+
+def status_counts(status) -> dict[str, int]:
+    status = np.asarray(status)
+    return {STATUS_NAMES[c]: int(np.sum(status == c)) for c in np.unique(status)}
+
+
+def _canonical(obj):
+    return json.loads(json.dumps(obj, sort_keys=True))
+
+
+def sweep(cfg: gflow.Config, out_dir, name: str) -> tuple[dict, dict]:
+    """Run (or load) the α × init-seed sweep of `cfg`, saved in out_dir/name. Returns (arrays, manifest).
+
+    Arrays with dims [scale, seed(, time)], as `gflow.run_sweep` returns them.
+    """
+    path = Path(out_dir) / name
+    if (path / "manifest.json").exists():
+        manifest, arrays = gflow.load_run(path)
+        if _canonical(manifest["config"]) == _canonical(cfg.to_dict()):
+            return dict(arrays), manifest
+    res = gflow.run_sweep(cfg, progress=False)
+    for key in ("final_test_err", "status"):
+        assert res.dims[key][:2] == ["scale", "seed"], res.dims[key]
+    gflow.save_run(path, cfg.to_dict(), res)
+    manifest, arrays = gflow.load_run(path)
+    return dict(arrays), manifest
+
+
+def geometry(data_cfg: gflow.DataConfig) -> dict:
+    """Float64 geometry of the Gaussian-mixture training set of `data_cfg` (the data every α sees)."""
+    ds = make_dataset(data_cfg)
+    x, y, s = (np.asarray(v, np.float64) for v in (ds.x, ds.y, ds.s))
+    xplus = (y[:, None] * x).mean(0)
+    mu_plus = x[y > 0].mean(0)  # μ₊, the positive-class mean
+    k_pos, k_neg = (float(v) for v in theory.phase1_rates(x, y))
+    return {
+        "x": x, "y": y, "s": s, "xplus": xplus, "mu_plus": mu_plus,
+        "phi_xplus": float(theory.angle(xplus, s)),  # ∠(x₊, s)
+        "phi_mu": float(theory.angle(mu_plus, s)),  # ∠(μ₊, s)
+        "cos_xplus_mu": float(theory.cosine(xplus, mu_plus)),
+        "separability": gflow.separability_constant(x, y),
+        "bayes_error": float(theory.bayes_error(data_cfg.kappa, data_cfg.sigma)),
+        "rate_pos": k_pos, "rate_neg": k_neg,  # Phase-1 growth rates ‖v₊‖, ‖v₋‖
+        "x_max": float(np.linalg.norm(x, axis=1).max()),
+        "xplus_norm": float(np.linalg.norm(xplus)),
+    }
+
+
+def unit_width_max(d: int, width: int, seeds) -> float:
+    """W_max = max_j ‖w̄_j‖ of the unit-scale init W̄ (W(0) = α·W̄), maximized over the given init seeds."""
+    from gflow import model
+
+    return max(
+        float(np.linalg.norm(np.asarray(model.init_params(key=model.init_key(j), d=d, width=width, init_scale=1.0).W), axis=1).max())
+        for j in seeds
+    )
+
+
+def seed_mean(values, ok, axis=-1):
+    """Mean, standard error and count over `axis` of the values of ok runs only (NaN where none)."""
+    v = np.where(ok & np.isfinite(values), values, np.nan)
+    count = np.sum(np.isfinite(v), axis=axis)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        mean = np.nansum(np.nan_to_num(v), axis=axis) / count
+        var = np.nansum(np.nan_to_num(v - np.expand_dims(mean, axis)) ** 2, axis=axis) / (count - 1)
+        se = np.sqrt(var / count)
+    return np.where(count > 0, mean, np.nan), np.where(count > 1, se, np.nan), count
+
+
+def refine_argmin(alphas, values) -> tuple[float, bool]:
+    """α* = argmin of `values` on the α grid, refined by a parabola in (log α, log value) through the grid
+    minimum and its two neighbours; the vertex is kept within half a grid step of the grid minimum (where
+    it always lies on an even grid). Returns (α*, at_edge): at the edge of the grid nothing is refined."""
+    la = np.log(np.asarray(alphas, np.float64))
+    v = np.asarray(values, np.float64)
+    if not np.any(np.isfinite(v)):
+        return float("nan"), True
+    i = int(np.nanargmin(v))
+    if i == 0 or i == len(v) - 1:
+        return float(np.exp(la[i])), True
+    w = v[i - 1 : i + 2]
+    if not np.all(np.isfinite(w)):
+        return float(np.exp(la[i])), False
+    c2, c1, _ = np.polyfit(la[i - 1 : i + 2], np.log(w) if np.all(w > 0) else w, 2)
+    if c2 <= 0:
+        return float(np.exp(la[i])), False
+    lo, hi = (la[i - 1] + la[i]) / 2, (la[i] + la[i + 1]) / 2
+    return float(np.exp(np.clip(-c1 / (2 * c2), lo, hi))), False
+
+
+def bootstrap_argmin(alphas, values, ok, n_boot=1000, seed=0) -> np.ndarray:
+    """Bootstrap samples of α* (refine_argmin of the unit-averaged curve), resampling units (last axis)."""
+    rng = np.random.default_rng(seed)
+    n_units = values.shape[-1]
+    out = np.empty(n_boot)
+    for b in range(n_boot):
+        idx = rng.integers(0, n_units, n_units)
+        out[b] = refine_argmin(alphas, seed_mean(values[:, idx], ok[:, idx])[0])[0]
+    return out
+
+
+def fit_power_law(x, y) -> tuple[float, float]:
+    """Least-squares fit of log y = slope·log x + intercept over finite positive points: (slope, intercept)."""
+    x, y = np.asarray(x, np.float64), np.asarray(y, np.float64)
+    good = np.isfinite(x) & np.isfinite(y) & (x > 0) & (y > 0)
+    slope, intercept = np.polyfit(np.log(x[good]), np.log(y[good]), 1)
+    return float(slope), float(intercept)
+
+
+def interval(samples, level=0.95) -> list[float]:
+    """Percentile interval of bootstrap samples (NaNs dropped)."""
+    s = np.asarray(samples, np.float64)
+    s = s[np.isfinite(s)]
+    lo, hi = np.percentile(s, [50 * (1 - level), 50 * (1 + level)])
+    return [float(lo), float(hi)]
+
+
+def bootstrap_exponent(xs, samples) -> tuple[np.ndarray, list[float]]:
+    """Power-law exponents fitted to each bootstrap replicate: samples has shape (len(xs), n_boot)."""
+    slopes = np.array([fit_power_law(xs, samples[:, b])[0] for b in range(samples.shape[1])])
+    return slopes, interval(slopes)
+
+
+def save_figure(fig, out_dir, name: str) -> Path:
+    path = Path(out_dir) / f"{name}.png"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=90)
+    plt.close(fig)
+    return path
+
+
+def write_summary(out_dir, summary: dict) -> Path:
+    path = Path(out_dir) / "summary.json"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    write_json(path, _jsonable(summary))
+    return path
+
+
+def _jsonable(obj):
+    if isinstance(obj, dict):
+        return {str(k): _jsonable(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [_jsonable(v) for v in obj]
+    if isinstance(obj, np.ndarray):
+        return _jsonable(obj.tolist())
+    if isinstance(obj, (np.floating, float)):
+        return None if not np.isfinite(obj) else float(obj)
+    if isinstance(obj, (np.integer,)):
+        return int(obj)
+    return obj
+
+
+class Timer:
+    """Wall time of a whole experiment (compile included), for summary.json and EXPERIMENTS.md."""
+
+    def __init__(self):
+        self.start = time.perf_counter()
+
+    def seconds(self) -> float:
+        return time.perf_counter() - self.start

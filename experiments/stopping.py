@@ -1,0 +1,141 @@
+"""Claim 5, stopping ablation: does the optimal α move with the target training risk η, or when training
+stops at the minimum of a validation risk instead of at L = η?
+
+    python experiments/stopping.py [--quick] [--out runs/stopping]
+
+One sweep per η (η is a traced value: no recompilation). The validation stop is read off the save grid
+of the run with the smallest η: the grid time where the held-out logistic loss `traj_test_loss` (first
+`flow.n_test_grid` test points) is smallest. There we read E(ŵ₊) (analytic, unbiased) and the network's
+error on the same held-out points (slightly optimistic: the stop was chosen on them). Writes
+<out>/eta<η>_data<k>/, summary.json, stopping.png.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+import fls_analysis as fa
+import gflow
+from gflow import theory
+
+
+def get_config(quick: bool = False) -> dict:
+    preset = dict(
+        n=40, d=100, kappa=1.0, sigma=0.5, width=100,  # the default problem
+        data_seeds=(0, 1),  # datasets averaged
+        n_test=10_000,  # Monte-Carlo test points at the stop
+        target_losses=(0.1, 0.03, 0.01, 0.003),  # η values; the validation stop uses the smallest
+        init_scales=tuple(np.logspace(-3, 0.5, 11)),  # α grid
+        n_seeds=6,  # init seeds per α and dataset
+        n_boot=1000,  # bootstrap replicates
+        flow=dict(n_save=81, t_save_min=1e-2, t_max=1e4, n_test_grid=4000),  # 13 grid points per decade; 4000 validation points
+    )
+    if quick:
+        preset.update(d=5, n=20, width=20, data_seeds=(0,), n_test=2000, target_losses=(0.1, 0.01), init_scales=(1e-3, 1e-1, 3.0),
+                      n_seeds=2, n_boot=20, flow={})
+    return preset
+
+
+def make_config(p: dict, eta: float, data_seed: int) -> gflow.Config:
+    return gflow.Config(
+        data=gflow.DataConfig(n=p["n"], d=p["d"], kappa=p["kappa"], sigma=p["sigma"], seed=data_seed, n_test=p["n_test"]),
+        model=gflow.ModelConfig(width=p["width"]),
+        flow=gflow.FlowConfig(target_loss=eta, **p["flow"]),
+        sweep=gflow.SweepConfig(init_scales=tuple(p["init_scales"]), n_seeds=p["n_seeds"]),
+    )
+
+
+def validation_stop(arrays: dict) -> dict[str, np.ndarray]:
+    """Per run: the save-grid point with the smallest held-out loss (before the η stop) and the values there."""
+    vl = arrays["traj_test_loss"]
+    filled = np.where(np.isfinite(vl), vl, np.inf)
+    k = np.argmin(filled, axis=-1)
+    take = lambda a: np.take_along_axis(a, k[..., None], axis=-1)[..., 0]  # noqa: E731
+    return {"test_err": take(arrays["traj_test_err"]), "lin_err": take(arrays["traj_lin_err"]),
+            "time": arrays["time"][k], "test_loss": take(vl), "at_last_grid_point": k == np.sum(np.isfinite(vl), axis=-1) - 1}
+
+
+def analyze(alpha, v, ok, n_boot, seed) -> dict:
+    mean, se, _ = fa.seed_mean(v, ok)
+    a_star, edge = fa.refine_argmin(alpha, mean)
+    boot = fa.bootstrap_argmin(alpha, v, ok, n_boot=n_boot, seed=seed)
+    return {"mean": mean, "se": se, "alpha_star": a_star, "at_grid_edge": edge, "ci95": fa.interval(boot), "min_error": float(np.nanmin(mean))}
+
+
+def main(argv=None) -> dict:
+    args = fa.parse_args(__doc__, argv, default_out="runs/stopping")
+    p = get_config(args.quick)
+    timer = fa.Timer()
+    alpha = np.asarray(p["init_scales"])
+    rules, statuses = {}, {}
+    eta_min = min(p["target_losses"])
+    for eta in p["target_losses"]:
+        runs = [fa.sweep(make_config(p, eta, k), args.out, f"eta{eta:g}_data{k}")[0] for k in p["data_seeds"]]
+        ok = np.concatenate([fa.ok_mask(a["status"]) for a in runs], axis=1)
+        statuses[f"eta={eta:g}"] = fa.status_counts(np.concatenate([a["status"] for a in runs], axis=1))
+        for tag, key in (("net", "final_test_err"), ("lin", "final_lin_err")):
+            v = np.concatenate([a[key] for a in runs], axis=1)
+            rules.setdefault(tag, {})[f"η={eta:g}"] = analyze(alpha, v, ok, p["n_boot"], seed=int(1e4 * eta))
+        if eta == eta_min:
+            vs = [validation_stop(a) for a in runs]
+            val = {key: np.concatenate([v[key] for v in vs], axis=1) for key in vs[0]}
+            for tag, key in (("net", "test_err"), ("lin", "lin_err")):
+                rules[tag]["validation min"] = analyze(alpha, val[key], ok, p["n_boot"], seed=7)
+            val_time, _, _ = fa.seed_mean(val["time"], ok)
+            val_at_end = float(np.mean(val["at_last_grid_point"][ok]))
+    bayes = float(theory.bayes_error(p["kappa"], p["sigma"]))
+    plot(p, alpha, rules, val_time, bayes, args.out)
+    summary = {"preset": p, "rules": rules, "validation_stop_time": val_time, "fraction_val_stop_at_last_grid_point": val_at_end,
+               "status_counts": statuses, "bayes_error": bayes, "wall_s": timer.seconds()}
+    fa.write_summary(args.out, summary)
+    for tag, rr in rules.items():
+        for name, r in rr.items():
+            print(f"{tag} {name:>15}: α* = {r['alpha_star']:.3g} CI {np.round(r['ci95'], 4).tolist()} edge={r['at_grid_edge']} min error {r['min_error']:.4f}")
+    print(f"validation stop at the last grid point before the η stop in {val_at_end:.0%} of runs; wall {summary['wall_s']:.1f} s")
+    return summary
+
+
+def plot(p, alpha, rules, val_time, bayes, out):
+    plt = fa.plt
+    fig, axes = plt.subplots(1, 3, figsize=(17, 4.8), constrained_layout=True)
+    names = list(rules["net"])
+    cmap = plt.get_cmap("viridis")
+    for k, name in enumerate(names):
+        r = rules["net"][name]
+        color = "tab:red" if name == "validation min" else cmap(k / max(1, len(names) - 1))
+        m, se = np.asarray(r["mean"]), np.asarray(r["se"])
+        axes[0].plot(alpha, m, "o-", ms=3, color=color, label=f"stop at {name}: α* = {r['alpha_star']:.3g}")
+        axes[0].fill_between(alpha, m - se, m + se, color=color, alpha=0.2, lw=0)
+    axes[0].axhline(bayes, color="k", ls="--", lw=1, label="Bayes error")
+    axes[0].set_xscale("log")
+    axes[0].set_yscale("log")
+    axes[0].set_xlabel("init scale α")
+    axes[0].set_ylabel("network test error (mean ± s.e.)")
+    n_val = p["flow"].get("n_test_grid", gflow.FlowConfig().n_test_grid)
+    axes[0].set_title(f"test error vs α for each stopping rule\n(validation min: error on the {n_val} validation points)", fontsize=9)
+    axes[0].legend(fontsize=7)
+    ax = axes[1]
+    xs = np.arange(len(names))
+    for tag, marker, color, off in (("net", "o", "tab:blue", -0.08), ("lin", "s", "tab:orange", 0.08)):
+        a = np.array([rules[tag][nm]["alpha_star"] for nm in names])
+        ci = np.array([rules[tag][nm]["ci95"] for nm in names])
+        ax.errorbar(xs + off, a, yerr=[a - ci[:, 0], ci[:, 1] - a], fmt=marker, color=color, capsize=3,
+                    label="network test error" if tag == "net" else "effective predictor E(ŵ₊)")
+    ax.set_xticks(xs, names)
+    ax.set_yscale("log")
+    ax.set_ylabel("α* (refined argmin; bootstrap 95% CI)")
+    ax.set_title("does the optimum move with the stopping rule?", fontsize=9)
+    ax.legend(fontsize=7)
+    ax = axes[2]
+    ax.plot(alpha, val_time, "o-", color="tab:red", ms=3)
+    ax.set_xscale("log")
+    ax.set_yscale("log")
+    ax.set_xlabel("init scale α")
+    ax.set_ylabel("time of the validation-loss minimum (seed mean)")
+    ax.set_title(f"validation stop on the save grid (η = {min(p['target_losses']):g} runs)", fontsize=9)
+    fig.suptitle(f"Stopping ablation: n={p['n']}, d={p['d']}, κ/σ={p['kappa'] / p['sigma']:g}, h={p['width']}, {len(p['data_seeds'])} datasets × {p['n_seeds']} seeds")
+    fa.save_figure(fig, out, "stopping")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,153 @@
+"""Claim 1, the U-curve: test error vs init scale α is U-shaped, with an interior optimum α*, in
+orthogonally separable settings (the theory's assumption) and beyond.
+
+    python experiments/u_curve.py [--quick] [--out runs/u_curve]
+
+For each setting (n, d, κ/σ, data seed) one sweep over α × init seeds; the network's Monte-Carlo test
+error and the analytic error E(ŵ₊) of its effective linear predictor, both at the stop L = η.
+Writes <out>/<setting>/ (sweeps), <out>/summary.json and <out>/u_curve.png.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+import fls_analysis as fa
+import gflow
+
+
+def get_config(quick: bool = False) -> dict:
+    settings = [
+        # name, training points n, dimension d, signal κ, noise σ, data seed, expected orthogonal separability.
+        # The data seeds of the separable settings were picked so that λ > 0 (checked at run time).
+        dict(name="sep_n20_d5_snr3", n=20, d=5, kappa=1.0, sigma=1 / 3, data_seed=0, separable=True),
+        dict(name="sep_n40_d5_snr3.5", n=40, d=5, kappa=1.0, sigma=1 / 3.5, data_seed=0, separable=True),
+        dict(name="sep_n20_d10_snr3.5", n=20, d=10, kappa=1.0, sigma=1 / 3.5, data_seed=3, separable=True),
+        dict(name="nonsep_n20_d5_snr2", n=20, d=5, kappa=1.0, sigma=0.5, data_seed=0, separable=False),
+        dict(name="nonsep_n40_d100_snr2", n=40, d=100, kappa=1.0, sigma=0.5, data_seed=0, separable=False),
+    ]
+    preset = dict(
+        settings=settings,
+        width=100,  # hidden neurons h
+        n_test=100_000,  # Monte-Carlo test points at the stop (Bayes errors down to 2e-4 need ~1e5)
+        target_loss=0.01,  # stop at training loss η
+        init_scales=tuple(np.logspace(-5, 1, 13)),  # α grid
+        n_seeds=8,  # init seeds per α (one dataset per setting)
+        n_boot=1000,  # bootstrap replicates for the α* interval
+    )
+    if quick:
+        preset.update(settings=[settings[0], settings[3]], width=20, n_test=2000, init_scales=(1e-4, 1e-1, 3.0), n_seeds=2, n_boot=50)
+    return preset
+
+
+def make_config(p: dict, s: dict) -> gflow.Config:
+    return gflow.Config(
+        data=gflow.DataConfig(n=s["n"], d=s["d"], kappa=s["kappa"], sigma=s["sigma"], seed=s["data_seed"], n_test=p["n_test"]),
+        model=gflow.ModelConfig(width=p["width"]),
+        flow=gflow.FlowConfig(target_loss=p["target_loss"]),
+        sweep=gflow.SweepConfig(init_scales=tuple(p["init_scales"]), n_seeds=p["n_seeds"]),
+    )
+
+
+def paired_gap(err, ok, i, j):
+    """Mean ± s.e. over init seeds of err[i] − err[j] (the same seeds at both α; ok runs only)."""
+    both = ok[i] & ok[j]
+    diff = (err[i] - err[j])[both]
+    se = diff.std(ddof=1) / np.sqrt(len(diff)) if len(diff) > 1 else np.nan
+    return float(diff.mean()) if len(diff) else np.nan, float(se)
+
+
+def analyze(p: dict, s: dict, arrays: dict, geo: dict) -> dict:
+    alpha = arrays["init_scale"]
+    ok = fa.ok_mask(arrays["status"])
+    net, net_se, count = fa.seed_mean(arrays["final_test_err"], ok)
+    lin, lin_se, _ = fa.seed_mean(arrays["final_lin_err"], ok)
+    a_net, edge = fa.refine_argmin(alpha, net)
+    a_lin, edge_lin = fa.refine_argmin(alpha, lin)
+    boot = fa.bootstrap_argmin(alpha, arrays["final_test_err"], ok, n_boot=p["n_boot"])
+    best = int(np.nanargmin(net))
+    left = paired_gap(arrays["final_test_err"], ok, 0, best)
+    right = paired_gap(arrays["final_test_err"], ok, len(alpha) - 1, best)
+    return {
+        "setting": s,
+        "separability": geo["separability"],
+        "bayes_error": geo["bayes_error"],
+        "status_counts": fa.status_counts(arrays["status"]),
+        "runs_used_per_alpha": count,
+        "alpha": alpha,
+        "net_err": net, "net_err_se": net_se,
+        "lin_err": lin, "lin_err_se": lin_se,
+        "alpha_star_net": a_net, "alpha_star_net_at_grid_edge": edge, "alpha_star_net_ci95": fa.interval(boot),
+        "alpha_star_lin": a_lin, "alpha_star_lin_at_grid_edge": edge_lin,
+        # error at the smallest α minus the error at the grid optimum, and the same at the largest α
+        "left_gap": left, "right_gap": right,
+        "u_shape": bool(left[0] > 3 * left[1] and right[0] > 3 * right[1]),
+    }
+
+
+def plot(results: list[dict], arrays_list: list[dict], out) -> None:
+    plt = fa.plt
+    m = len(results)
+    cols = min(m, 3)
+    rows = -(-m // cols)
+    fig, axes = plt.subplots(rows, cols, figsize=(5.2 * cols, 4.2 * rows), constrained_layout=True, squeeze=False)
+    for ax, r, arrays in zip(axes.flat, results, arrays_list):
+        alpha = r["alpha"]
+        ok = fa.ok_mask(arrays["status"])
+        for j in range(arrays["final_test_err"].shape[1]):
+            v = np.where(ok[:, j], arrays["final_test_err"][:, j], np.nan)
+            ax.scatter(alpha, v, s=6, color="tab:blue", alpha=0.25, lw=0)
+        for key, label, color, marker in (("net_err", "network (Monte-Carlo)", "tab:blue", "o"), ("lin_err", "effective predictor E(ŵ₊)", "tab:orange", "s")):
+            mean, se = np.asarray(r[key]), np.asarray(r[key + "_se"])
+            ax.plot(alpha, mean, marker=marker, color=color, ms=4, label=label + " mean ± s.e.")
+            ax.fill_between(alpha, mean - se, mean + se, color=color, alpha=0.25, lw=0)
+        ax.axhline(r["bayes_error"], color="k", ls="--", lw=1, label=f"Bayes error E* = {r['bayes_error']:.2g}")
+        a_star = r["alpha_star_net"]
+        ax.axvspan(alpha[0], a_star, color="tab:blue", alpha=0.06)
+        ax.axvspan(a_star, alpha[-1], color="tab:red", alpha=0.06)
+        ax.axvline(a_star, color="tab:blue", ls=":", lw=1.2, label=f"α* = {a_star:.2g} (network)")
+        ax.text(0.02, 0.97, "over-alignment\nside", transform=ax.transAxes, va="top", fontsize=8, color="tab:blue")
+        ax.text(0.98, 0.97, "over-fitting\nside", transform=ax.transAxes, va="top", ha="right", fontsize=8, color="tab:red")
+        s = r["setting"]
+        ax.set_xscale("log")
+        ax.set_yscale("log")
+        ax.set_xlabel("init scale α (small: strong feature learning)")
+        ax.set_ylabel("test error at the stop L = η")
+        kind = "orthogonally separable" if r["separability"] > 0 else "not orth. separable"
+        ax.set_title(f"n={s['n']}, d={s['d']}, κ/σ={s['kappa'] / s['sigma']:.3g}: {kind} (λ={r['separability']:.2f})", fontsize=9)
+        ax.legend(fontsize=7, loc="center left")
+    for ax in list(axes.flat)[m:]:
+        ax.axis("off")
+    n_seeds = arrays_list[0]["final_test_err"].shape[1]
+    fig.suptitle(f"U-curve: test error vs α (dots: {n_seeds} init seeds; bands: ± s.e.; shading splits at the measured α*)")
+    fa.save_figure(fig, out, "u_curve")
+
+
+def main(argv=None) -> dict:
+    args = fa.parse_args(__doc__, argv, default_out="runs/u_curve")
+    p = get_config(args.quick)
+    timer = fa.Timer()
+    results, arrays_list = [], []
+    for s in p["settings"]:
+        cfg = make_config(p, s)
+        geo = fa.geometry(cfg.data)
+        if (geo["separability"] > 0) != s["separable"]:
+            raise RuntimeError(f"{s['name']}: separability constant λ = {geo['separability']:.3f} contradicts separable={s['separable']}")
+        arrays, _ = fa.sweep(cfg, args.out, s["name"])
+        results.append(analyze(p, s, arrays, geo))
+        arrays_list.append(arrays)
+    plot(results, arrays_list, args.out)
+    summary = {"preset": p, "results": results, "wall_s": timer.seconds()}
+    fa.write_summary(args.out, summary)
+    for r in results:
+        print(
+            f"{r['setting']['name']:>22}: λ={r['separability']:+.3f} E*={r['bayes_error']:.2e} α*_net={r['alpha_star_net']:.3g} "
+            f"CI {np.round(r['alpha_star_net_ci95'], 4).tolist()} α*_lin={r['alpha_star_lin']:.3g} "
+            f"left gap {r['left_gap'][0]:.2e}±{r['left_gap'][1]:.1e} right gap {r['right_gap'][0]:.2e}±{r['right_gap'][1]:.1e} U={r['u_shape']}"
+        )
+    print(f"wall {summary['wall_s']:.1f} s; figure {args.out}/u_curve.png")
+    return summary
+
+
+if __name__ == "__main__":
+    main()

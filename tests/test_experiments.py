@@ -1,0 +1,146 @@
+"""Smoke tests of experiments/*.py (`--quick` presets, in process) and tests of their analysis helpers.
+
+The quick presets share one problem shape (d = 5, h = 20, n ∈ {20, 40}, 2000 test points, default
+flow settings), so the compiled sweep is reused from test to test; the first test pays the compile.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import sys
+from pathlib import Path
+
+import numpy as np
+
+EXPERIMENTS = Path(__file__).resolve().parents[1] / "experiments"
+sys.path.insert(0, str(EXPERIMENTS))
+
+import fls_analysis as fa  # noqa: E402
+
+
+def _load(name: str):
+    spec = importlib.util.spec_from_file_location(f"experiment_{name}", EXPERIMENTS / f"{name}.py")
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    return mod
+
+
+def _run_quick(name: str, tmp_path) -> dict:
+    out = tmp_path / name
+    summary = _load(name).main(["--quick", "--out", str(out)])
+    saved = json.loads((out / "summary.json").read_text())
+    assert saved["wall_s"] > 0
+    return summary, out
+
+
+# --- helpers --------------------------------------------------------------------------------------
+
+
+def test_refine_argmin_recovers_the_vertex_on_an_even_grid():
+    alphas = np.logspace(-4, 0, 9)
+    for true in (3e-3, 1e-2, 2.2e-2):
+        err = 0.05 * np.exp(0.3 * (np.log(alphas) - np.log(true)) ** 2)  # a parabola in (log α, log err)
+        a_star, edge = fa.refine_argmin(alphas, err)
+        np.testing.assert_allclose(a_star, true, rtol=1e-8)
+        assert not edge
+    a_star, edge = fa.refine_argmin(alphas, np.linspace(1, 2, 9))  # monotone: grid edge, flagged
+    assert edge and np.isclose(a_star, alphas[0], rtol=1e-12)
+
+
+def test_seed_mean_uses_normal_stops_only():
+    v = np.array([[1.0, 2.0, 100.0], [3.0, np.nan, 5.0]])
+    ok = np.array([[True, True, False], [True, True, True]])
+    mean, se, count = fa.seed_mean(v, ok)
+    np.testing.assert_allclose(mean, [1.5, 4.0])
+    np.testing.assert_allclose(se, [0.5, 1.0])
+    np.testing.assert_array_equal(count, [2, 2])
+    status = np.array([0, 1, 2, 3, 4])  # reached_target, _unrefined, target_at_init, t_max, max_steps
+    np.testing.assert_array_equal(fa.ok_mask(status), [True, True, True, False, False])
+
+
+def test_bootstrap_interval_covers_a_known_exponent():
+    rng = np.random.default_rng(0)
+    xs = np.array([10.0, 20, 40, 80])
+    samples = np.stack([x**-1.0 * np.exp(0.05 * rng.normal(size=400)) for x in xs])
+    slopes, ci = fa.bootstrap_exponent(xs, samples)
+    assert ci[0] < -1.0 < ci[1] and ci[1] - ci[0] < 0.2
+    np.testing.assert_allclose(fa.fit_power_law(xs, 3 * xs**0.5)[0], 0.5)
+
+
+def test_bootstrap_argmin_resamples_units():
+    alphas = np.logspace(-3, 0, 7)
+    rng = np.random.default_rng(1)
+    clean = 0.05 + 0.01 * (np.log10(alphas) + 1.5) ** 2
+    v = clean[:, None] + 0.001 * rng.normal(size=(7, 12))
+    boot = fa.bootstrap_argmin(alphas, v, np.ones_like(v, bool), n_boot=200)
+    lo, hi = fa.interval(boot)
+    assert lo <= 10**-1.5 <= hi
+
+
+# --- smoke tests of the quick presets ---------------------------------------------------------------
+
+
+def test_u_curve_quick(tmp_path):
+    summary, out = _run_quick("u_curve", tmp_path)
+    assert (out / "u_curve.png").stat().st_size > 10_000
+    results = summary["results"]
+    assert [r["separability"] > 0 for r in results] == [True, False]
+    for r in results:
+        assert np.all(np.isfinite(r["net_err"])) and np.all(np.isfinite(r["lin_err"]))
+        assert r["alpha"][0] <= r["alpha_star_net"] <= r["alpha"][-1]
+
+
+def test_oa_of_quick(tmp_path):
+    summary, out = _run_quick("oa_of", tmp_path)
+    assert (out / "oa_of.png").exists()
+    for r in summary["results"]:
+        assert r["identity_max_abs_dev"] < 1e-4  # OA + OF = E(ŵ₊) − E*, up to float32 cosines
+        for tag in ("xplus", "mu"):
+            assert np.all(np.asarray(r[f"OA_{tag}"]) >= -1e-6) and np.all(np.asarray(r[f"OF_{tag}"]) >= -1e-5)
+
+
+def test_phase1_alignment_quick(tmp_path):
+    summary, out = _run_quick("phase1_alignment", tmp_path)
+    assert (out / "phase1_alignment.png").exists() and (out / "phase1_scalings.png").exists()
+    study = summary["t_alpha_study"]
+    assert all(s > 0 for s in study["slope"])  # smaller α: longer Phase 1
+    for per_alpha in summary["snapshot_status"].values():
+        for statuses in per_alpha.values():
+            assert all(s == "t_max" for s in statuses)  # snapshots stop at t_max by construction
+    for per_alpha in summary["snapshot_trick_max_dev"].values():
+        for dev in per_alpha.values():
+            assert dev is None or dev < 0.05  # the multiplier trick reproduces the trajectory
+
+
+def test_optimal_alpha_quick(tmp_path):
+    summary, out = _run_quick("optimal_alpha", tmp_path)
+    assert (out / "optimal_alpha.png").exists()
+    for key in ("n", "width"):
+        for tag in ("net", "lin"):
+            assert np.isfinite(summary["fits"][key][tag]["exponent"])
+
+
+def test_stopping_quick(tmp_path):
+    summary, out = _run_quick("stopping", tmp_path)
+    assert (out / "stopping.png").exists()
+    assert set(summary["rules"]["net"]) == {"η=0.1", "η=0.01", "validation min"}
+
+
+def test_phase_diagram_quick(tmp_path):
+    summary, out = _run_quick("phase_diagram", tmp_path)
+    assert (out / "phase_diagram.png").exists()
+    assert len(summary["n_rows"]) == 2 and len(summary["snr_rows"]) == 2
+
+
+def test_full_preset_settings_have_the_stated_separability():
+    """The full presets' "separable" labels hold for their data seeds (λ > 0 iff separable); no runs needed."""
+    import gflow
+
+    u, o = _load("u_curve").get_config(), _load("oa_of").get_config()
+    cases = [(s, s["data_seed"]) for s in u["settings"]] + [(s, k) for s in o["settings"] for k in s["data_seeds"]]
+    assert sum(s["separable"] for s, _ in cases[: len(u["settings"])]) >= 3  # ≥ 3 separable U-curve settings
+    assert sum(not s["separable"] for s, _ in cases[: len(u["settings"])]) >= 1  # and ≥ 1 that is not
+    for s, k in cases:
+        geo = fa.geometry(gflow.DataConfig(n=s["n"], d=s["d"], kappa=s["kappa"], sigma=s["sigma"], seed=k, n_test=10))
+        assert (geo["separability"] > 0) == s["separable"], (s["name"], k, geo["separability"])
