@@ -1,0 +1,250 @@
+"""Datasets of the deep-net sweeps, all offline: sklearn digits and breast cancer, mnist1d's procedural
+generator, a synthetic image family of controllable intrinsic dimension ("edim"), and CIFAR-10/100 from a
+local directory of python-pickle batches.
+
+Every dataset is a `DeepDataset`: float inputs (one example: (D,), (C, L) or (C, H, W)), integer labels
+0 … K−1, standardized with statistics of the training split only. K = 2 is trained with the logistic loss
+on one output, K > 2 with softmax cross-entropy on K outputs. Random splits and subsets use the data seed
+only, so every multiplier, learning rate and init seed sees the same data.
+"""
+
+from __future__ import annotations
+
+import pickle
+from pathlib import Path
+
+import equinox as eqx
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from .config import DeepDataConfig
+
+DATA_ROOT = 0xDEE9DA7A
+
+
+class DeepDataset(eqx.Module):
+    x: jax.Array  # (n, *shape)
+    y: jax.Array  # (n,) int32 in [0, K)
+    x_test: jax.Array  # (n_test, *shape)
+    y_test: jax.Array  # (n_test,)
+    n_classes: int = eqx.field(static=True)
+    name: str = eqx.field(static=True, default="")
+
+    @property
+    def n_out(self) -> int:
+        """Network outputs: 1 (logistic loss) for two classes, K (cross-entropy) otherwise."""
+        return 1 if self.n_classes == 2 else self.n_classes
+
+    def describe(self) -> dict:
+        return {"name": self.name, "n_train": int(self.x.shape[0]), "n_test": int(self.x_test.shape[0]),
+                "input_shape": list(self.x.shape[1:]), "n_classes": self.n_classes,
+                "train_class_counts": np.bincount(np.asarray(self.y), minlength=self.n_classes).tolist()}
+
+
+def _rng(seed: int, salt: int = 0) -> np.random.Generator:
+    return np.random.default_rng([DATA_ROOT, seed, salt])
+
+
+def from_arrays(x, y, x_test, y_test, *, n_classes: int | None = None, name: str = "arrays",
+                standardize: bool = True, dtype=jnp.float32) -> DeepDataset:
+    """Checked, standardized dataset from numpy arrays (labels 0 … K−1)."""
+    x, x_test = np.asarray(x, np.float64), np.asarray(x_test, np.float64)
+    y, y_test = np.asarray(y), np.asarray(y_test)
+    for nm, v in (("x", x), ("x_test", x_test)):
+        if v.ndim < 2 or v.shape[0] < 1 or not np.all(np.isfinite(v)):
+            raise ValueError(f"data.{nm}: needs shape (n ≥ 1, …) with finite values, got shape {v.shape}")
+    if x.shape[1:] != x_test.shape[1:]:
+        raise ValueError(f"data.x_test: examples of shape {x_test.shape[1:]}, data.x has {x.shape[1:]}")
+    for nm, v, ref in (("y", y, x), ("y_test", y_test, x_test)):
+        if v.shape != (ref.shape[0],) or not np.issubdtype(v.dtype, np.integer) or v.min() < 0:
+            raise ValueError(f"data.{nm}: needs {ref.shape[0]} integer labels ≥ 0, got shape {v.shape}, dtype {v.dtype}")
+    k = int(max(y.max(), y_test.max()) + 1) if n_classes is None else n_classes
+    if max(y.max(), y_test.max()) >= k:
+        raise ValueError(f"data.y: labels must be < n_classes = {k}")
+    if standardize:
+        axes = (0,) + tuple(range(2, x.ndim))  # per channel for signals/images, per feature for vectors
+        mean = x.mean(axis=axes, keepdims=True)
+        std = x.std(axis=axes, keepdims=True)
+        std = np.where(std > 0, std, 1.0)
+        x, x_test = (x - mean) / std, (x_test - mean) / std
+    return DeepDataset(jnp.asarray(x, dtype), jnp.asarray(y, jnp.int32), jnp.asarray(x_test, dtype),
+                       jnp.asarray(y_test, jnp.int32), n_classes=k, name=name)
+
+
+def _split(x, y, n_train: int, n_test: int, seed: int, name: str):
+    """A random train/test split of (x, y) with the data seed."""
+    if n_train + n_test > len(y):
+        raise ValueError(f"data.n_train + data.n_test: {name} has {len(y)} examples, asked for {n_train} + {n_test}")
+    perm = _rng(seed).permutation(len(y))
+    tr, te = perm[:n_train], perm[n_train : n_train + n_test]
+    return x[tr], y[tr], x[te], y[te]
+
+
+def _subset(x, y, n: int, seed: int, salt: int):
+    if n == 0 or n >= len(y):
+        return x, y
+    idx = np.sort(_rng(seed, salt).permutation(len(y))[:n])
+    return x[idx], y[idx]
+
+
+def _sklearn(name: str, cfg: DeepDataConfig, dtype) -> DeepDataset:
+    from sklearn import datasets  # optional dependency: pip install 'gflow[data]'
+
+    if name == "digits":
+        raw = datasets.load_digits()
+        x, y = raw.images[:, None, :, :] / 16.0, raw.target  # (1797, 1, 8, 8)
+        default = (1000, 797)
+    else:
+        raw = datasets.load_breast_cancer()
+        x, y = raw.data, raw.target  # (569, 30), binary
+        default = (400, 169)
+    n_train, n_test = cfg.n_train or default[0], cfg.n_test or (len(y) - (cfg.n_train or default[0]))
+    return from_arrays(*_split(x, y, n_train, n_test, cfg.seed, name), name=name, dtype=dtype)
+
+
+def _mnist1d(cfg: DeepDataConfig, dtype) -> DeepDataset:
+    """mnist1d's procedural generator only (`mnist1d.data.make_dataset`): its `get_dataset` would try to
+    download a pickle; make_dataset computes everything locally. It seeds numpy's and python's global
+    RNGs, so their states are saved and restored around the call."""
+    import random
+
+    from mnist1d.data import get_dataset_args, make_dataset  # optional dependency: pip install 'gflow[data]'
+
+    args = get_dataset_args()
+    args.num_samples = cfg.mnist1d_samples
+    args.seed = 42 + cfg.seed  # 42 is mnist1d's own default seed
+    np_state, py_state = np.random.get_state(), random.getstate()
+    try:
+        raw = make_dataset(args)
+    finally:
+        np.random.set_state(np_state)
+        random.setstate(py_state)
+    x, y = raw["x"][:, None, :], raw["y"]  # (n, 1, 40) signals
+    x_test, y_test = raw["x_test"][:, None, :], raw["y_test"]
+    x, y = _subset(x, y, cfg.n_train, cfg.seed, 1)
+    x_test, y_test = _subset(x_test, y_test, cfg.n_test, cfg.seed, 2)
+    return from_arrays(x, y, x_test, y_test, n_classes=10, name="mnist1d", dtype=dtype)
+
+
+def edim_generator(*, intrinsic_dim: int, size: int, channels: int, n_classes: int, n_features: int, seed: int):
+    """The fixed random generator of the edim family: a function z (m, k) → (images (m, C, S, S), labels (m,)).
+
+    image = Σ_j φ_j(z) · P_j, with random Fourier features φ_j(z) = √(2/F) cos(⟨a_j, z⟩ + b_j),
+    a_j ~ N(0, I_k/k) (so ⟨a_j, z⟩ has unit variance), b_j ~ U[0, 2π), and F smooth random patterns P_j
+    (white noise low-passed to about a quarter of the image bandwidth, unit norm). The images lie on a k-dimensional manifold;
+    the label is argmax_c ⟨v_c, z⟩ for fixed random unit vectors v_c (the sign of ⟨v, z⟩ for two classes),
+    a linear rule in the latent that is non-linear in pixel space.
+    """
+    g = np.random.default_rng([DATA_ROOT, 0xED1, seed, intrinsic_dim, size, channels, n_classes, n_features])
+    a = g.normal(size=(n_features, intrinsic_dim)) / np.sqrt(intrinsic_dim)
+    b = g.uniform(0.0, 2 * np.pi, n_features)
+    noise = g.normal(size=(n_features, channels, size, size))
+    freq = np.fft.fftfreq(size)
+    lowpass = np.exp(-(freq[:, None] ** 2 + freq[None, :] ** 2) / (2 * 0.125**2))
+    patterns = np.real(np.fft.ifft2(np.fft.fft2(noise) * lowpass))
+    patterns /= np.linalg.norm(patterns.reshape(n_features, -1), axis=1).reshape(-1, 1, 1, 1)
+    v = g.normal(size=(n_classes if n_classes > 2 else 1, intrinsic_dim))
+    v /= np.linalg.norm(v, axis=1, keepdims=True)
+
+    def generate(z):
+        phi = np.sqrt(2.0 / n_features) * np.cos(z @ a.T + b)
+        images = np.tensordot(phi, patterns, axes=1)
+        scores = z @ v.T
+        labels = (scores[:, 0] > 0).astype(np.int64) if n_classes == 2 else np.argmax(scores, axis=1)
+        return images, labels
+
+    return generate
+
+
+def _edim(cfg: DeepDataConfig, dtype) -> DeepDataset:
+    gen = edim_generator(intrinsic_dim=cfg.edim_dim, size=cfg.edim_size, channels=cfg.edim_channels,
+                         n_classes=cfg.edim_classes, n_features=cfg.edim_features, seed=cfg.edim_generator_seed)
+    n_train, n_test = cfg.n_train or 512, cfg.n_test or 2000
+    g = _rng(cfg.seed, 3)
+    z = g.normal(size=(n_train + n_test, cfg.edim_dim))
+    x, y = gen(z)
+    x = x / x.std() + cfg.edim_noise * g.normal(size=x.shape)
+    return from_arrays(x[:n_train], y[:n_train], x[n_train:], y[n_train:], n_classes=cfg.edim_classes,
+                       name=f"edim{cfg.edim_dim}", dtype=dtype)
+
+
+# ---- CIFAR from local python-pickle batches -------------------------------------------------------
+
+CIFAR_FILES = {
+    "cifar10": {"subdir": "cifar-10-batches-py", "train": [f"data_batch_{i}" for i in range(1, 6)],
+                "test": ["test_batch"], "labels": b"labels", "n_classes": 10},
+    "cifar100": {"subdir": "cifar-100-python", "train": ["train"], "test": ["test"],
+                 "labels": b"fine_labels", "n_classes": 100},
+}
+_ALLOWED_GLOBALS = {
+    ("numpy.core.multiarray", "_reconstruct"), ("numpy._core.multiarray", "_reconstruct"),
+    ("numpy", "ndarray"), ("numpy", "dtype"), ("numpy.core.multiarray", "scalar"),
+    ("numpy._core.multiarray", "scalar"), ("_codecs", "encode"),
+}
+
+
+class _ArrayUnpickler(pickle.Unpickler):
+    """Unpickles plain containers and numpy arrays only: a batch file cannot run arbitrary code."""
+
+    def find_class(self, module, name):
+        if (module, name) in _ALLOWED_GLOBALS:
+            return super().find_class(module, name)
+        raise pickle.UnpicklingError(f"refusing to load global {module}.{name}")
+
+
+def _read_batch(path: Path, label_key: bytes, n_classes: int):
+    try:
+        with open(path, "rb") as f:
+            batch = _ArrayUnpickler(f, encoding="bytes").load()
+    except OSError as e:
+        raise ValueError(f"data.path: {path}: cannot read ({e.strerror})") from None
+    except Exception as e:  # noqa: BLE001 - any unpickling failure means a malformed file
+        raise ValueError(f"data.path: {path}: not a CIFAR python-pickle batch ({type(e).__name__}: {e})") from None
+    if not isinstance(batch, dict) or b"data" not in batch or label_key not in batch:
+        keys = sorted(batch) if isinstance(batch, dict) else type(batch).__name__
+        raise ValueError(f"data.path: {path}: expected a dict with keys b'data' and {label_key!r}, got {keys}")
+    x = np.asarray(batch[b"data"])
+    y = np.asarray(batch[label_key])
+    if x.ndim != 2 or x.shape[1] != 3072 or x.dtype != np.uint8:
+        raise ValueError(f"data.path: {path}: b'data' must be uint8 of shape (n, 3072), got {x.dtype} {x.shape}")
+    if y.shape != (x.shape[0],) or y.min(initial=0) < 0 or y.max(initial=0) >= n_classes:
+        raise ValueError(f"data.path: {path}: {label_key!r} must hold {x.shape[0]} labels in [0, {n_classes})")
+    return x.reshape(-1, 3, 32, 32), y.astype(np.int64)
+
+
+def cifar_dir(name: str, path) -> Path:
+    """The directory holding the batch files of `name`: `path` itself or its standard subdirectory."""
+    spec, root = CIFAR_FILES[name], Path(path).expanduser()
+    needed = spec["train"] + spec["test"]
+    for d in (root, root / spec["subdir"]):
+        if all((d / f).is_file() for f in needed):
+            return d
+    if not root.exists():
+        raise FileNotFoundError(f"data.path: {root} does not exist (expected the {name} python batches: {', '.join(needed)})")
+    missing = [f for f in needed if not (root / f).is_file()]
+    raise FileNotFoundError(f"data.path: {root} (or {root / spec['subdir']}) lacks {', '.join(missing)} of the {name} python batches")
+
+
+def load_cifar(name: str, path, *, n_train: int = 0, n_test: int = 0, seed: int = 0, dtype=jnp.float32) -> DeepDataset:
+    """CIFAR-10/100 from the python-pickle batches in `path` (nothing is downloaded); pixels scaled to
+    [0, 1], then standardized per channel with training-set statistics."""
+    spec = CIFAR_FILES[name]
+    d = cifar_dir(name, path)
+    parts = {s: [_read_batch(d / f, spec["labels"], spec["n_classes"]) for f in spec[s]] for s in ("train", "test")}
+    x, y = (np.concatenate(v) for v in zip(*parts["train"]))
+    x_test, y_test = (np.concatenate(v) for v in zip(*parts["test"]))
+    x, y = _subset(x, y, n_train, seed, 1)
+    x_test, y_test = _subset(x_test, y_test, n_test, seed, 2)
+    return from_arrays(x / 255.0, y, x_test / 255.0, y_test, n_classes=spec["n_classes"], name=name, dtype=dtype)
+
+
+def load_dataset(cfg: DeepDataConfig, dtype=jnp.float32) -> DeepDataset:
+    """The dataset described by `cfg`."""
+    if cfg.name in ("digits", "breast_cancer"):
+        return _sklearn(cfg.name, cfg, dtype)
+    if cfg.name == "mnist1d":
+        return _mnist1d(cfg, dtype)
+    if cfg.name == "edim":
+        return _edim(cfg, dtype)
+    return load_cifar(cfg.name, cfg.path, n_train=cfg.n_train, n_test=cfg.n_test, seed=cfg.seed, dtype=dtype)

@@ -1,0 +1,313 @@
+"""SGD training of deep nets with an output multiplier c, vmapped over replicas ("lanes").
+
+A lane is one run, set by three traced values: the multiplier c, the base learning rate η and the
+init seed. Its model is
+    F(x) = c·f_θ(x),   or, centered,   F(x) = c·(f_θ(x) − f_θ₀(x)),
+with f_θ₀ the net at init, held fixed (precomputed once on the train and test sets). The loss is
+softmax cross-entropy for K > 2 classes and the logistic loss softplus(−y·F) (y = ±1) for K = 2. SGD
+(optax; momentum and weight decay only if configured) uses step size η/c. Time is counted in SGD steps.
+
+Stop rule, checked every `check_every` steps on the full training set: training accuracy ≥ target_acc,
+or training loss ≤ target_loss (if > 0), with a budget of max_steps. The test accuracy is evaluated at
+every check; its peak over the checks (step 0 excluded) is the number the paper reports. A lane that has
+stopped (any status) is frozen: every later update is masked out with `jnp.where`, so its parameters and
+records stay bit-identical while the other lanes of its chunk keep training. A diverged lane is a status,
+never an exception.
+
+Keys: init seed i uses fold_in(PRNGKey(INIT_ROOT), i), its minibatch order fold_in(PRNGKey(ORDER_ROOT), i),
+so seed i is the same run for every c and η, whatever the number of seeds or lanes per chunk.
+"""
+
+from __future__ import annotations
+
+import functools
+import math
+from functools import partial
+from typing import NamedTuple
+
+import equinox as eqx
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+
+from .config import DeepModelConfig, TrainConfig
+from .data import DeepDataset
+from .models import build_model
+
+INIT_ROOT = 0x1417
+ORDER_ROOT = 0x0D3E
+RUNNING = -1
+STATUSES = {
+    "reached_target": "training accuracy ≥ target_acc (or training loss ≤ target_loss) at a check",
+    "max_steps": "max_steps SGD steps were taken before the target was reached",
+    "nonfinite": "the parameters or the training loss became NaN or inf; frozen at that check",
+    "diverged": "the training loss exceeded diverge_factor × max(initial loss, log K); frozen at that check",
+}
+STATUS_NAMES = tuple(STATUSES)
+STATUS_CODE = {name: i for i, name in enumerate(STATUS_NAMES)}
+RECORDS = {
+    "status": "code of the run's status (see statuses)",
+    "steps": "SGD steps taken when the run stopped",
+    "peak_test_acc": "highest test accuracy over the checks (step 0 excluded)",
+    "peak_step": "step of the first check with the peak test accuracy",
+    "final_test_acc": "test accuracy at the stop (NaN for nonfinite runs, as is final_train_acc)",
+    "final_test_loss": "test loss at the stop",
+    "final_train_acc": "training accuracy at the stop",
+    "final_train_loss": "training loss at the stop",
+    "init_test_acc": "test accuracy at step 0",
+    "init_train_loss": "training loss at step 0 (log K, or log 2 for binary, when centered)",
+}
+
+
+class Lane(NamedTuple):
+    """The swept values of a run (a leading lane axis when batched)."""
+
+    multiplier: jax.Array  # c
+    lr: jax.Array  # base learning rate η; SGD step size η/c
+    seed: jax.Array  # init seed (uint32)
+
+
+class LaneState(NamedTuple):
+    params: object
+    opt_state: object
+    f0_train: jax.Array | None  # (n, n_out) net at init on the training set, if centered
+    f0_test: jax.Array | None
+    step: jax.Array  # int32
+    status: jax.Array  # int32, RUNNING until the run stops
+    train_loss: jax.Array
+    train_acc: jax.Array
+    test_loss: jax.Array
+    test_acc: jax.Array
+    peak_test_acc: jax.Array
+    peak_step: jax.Array
+    loss_ref: jax.Array  # max(initial training loss, log K): the divergence scale
+    init_test_acc: jax.Array
+    init_train_loss: jax.Array
+
+
+def make_lanes(multipliers, lrs, seeds, dtype=jnp.float32) -> Lane:
+    """Lanes from three equal-length sequences."""
+    return Lane(jnp.asarray(np.asarray(multipliers, np.float64), dtype), jnp.asarray(np.asarray(lrs, np.float64), dtype),
+                jnp.asarray(np.asarray(seeds), jnp.uint32))
+
+
+def _keys(seed):
+    return (jax.random.fold_in(jax.random.PRNGKey(INIT_ROOT), seed),
+            jax.random.fold_in(jax.random.PRNGKey(ORDER_ROOT), seed))
+
+
+def model_static(mcfg: DeepModelConfig, data: DeepDataset, dtype):
+    """The non-array part of the model (identical for every lane); nothing is initialized."""
+    return _model_static(mcfg, tuple(data.x.shape[1:]), data.n_out, jnp.dtype(dtype))
+
+
+@functools.lru_cache(maxsize=64)
+def _model_static(mcfg, input_shape, n_out, dtype):
+    shapes = eqx.filter_eval_shape(partial(build_model, mcfg, input_shape, n_out, dtype=dtype),
+                                   key=jax.random.PRNGKey(0))
+    return eqx.partition(shapes, lambda v: isinstance(v, jax.ShapeDtypeStruct))[1]
+
+
+def _per_example(out, label, binary: bool):
+    """(loss, correct) of one example with network output `out` (n_out,) and integer label."""
+    if binary:
+        sign = jnp.where(label == 1, 1, -1).astype(out.dtype)
+        return jax.nn.softplus(-sign * out[0]), (out[0] > 0) == (label == 1)
+    return jax.nn.logsumexp(out) - out[label], jnp.argmax(out) == label
+
+
+def outputs(net_out, multiplier, f0=None):
+    """The model of a lane: c·f, or c·(f − f0) when centered."""
+    return multiplier * (net_out if f0 is None else net_out - f0)
+
+
+def _forward_all(model, x, batch: int):
+    """f(x_i) for every example, `batch` examples per vectorized pass."""
+    return jax.lax.map(model, x, batch_size=min(batch, x.shape[0]))
+
+
+def _evaluate(model, x, y, f0, c, *, binary, batch):
+    """(mean loss, accuracy) of the lane's model on (x, y)."""
+    out = outputs(_forward_all(model, x, batch), c, f0)
+    loss, correct = jax.vmap(partial(_per_example, binary=binary))(out, y)
+    return jnp.mean(loss), jnp.mean(correct.astype(out.dtype))
+
+
+def _optimizer(tcfg: TrainConfig, step_size):
+    opt = optax.sgd(step_size, momentum=tcfg.momentum or None)
+    return optax.chain(optax.add_decayed_weights(tcfg.weight_decay), opt) if tcfg.weight_decay else opt
+
+
+def init_lane(lane: Lane, data: DeepDataset, *, mcfg: DeepModelConfig, tcfg: TrainConfig) -> LaneState:
+    """Initialize one lane: parameters from its seed, f_θ₀ if centered, and the step-0 evaluation."""
+    dtype = jnp.dtype(tcfg.dtype)
+    init_key, _ = _keys(lane.seed)
+    model = build_model(mcfg, data.x.shape[1:], data.n_out, key=init_key, dtype=dtype)
+    params, _ = eqx.partition(model, eqx.is_array)
+    c = lane.multiplier.astype(dtype)
+    ev = partial(_evaluate, model, binary=data.n_out == 1, batch=tcfg.eval_batch_size)
+    f0_train = f0_test = None
+    if mcfg.centered:
+        f0_train = _forward_all(model, data.x, tcfg.eval_batch_size)
+        f0_test = _forward_all(model, data.x_test, tcfg.eval_batch_size)
+    train_loss, train_acc = ev(data.x, data.y, f0_train, c)
+    test_loss, test_acc = ev(data.x_test, data.y_test, f0_test, c)
+    zero, nan = jnp.zeros((), dtype), jnp.full((), jnp.nan, dtype)
+    log_k = jnp.asarray(math.log(data.n_classes), dtype)
+    return LaneState(
+        params=params, opt_state=_optimizer(tcfg, lane.lr).init(params), f0_train=f0_train, f0_test=f0_test,
+        step=jnp.zeros((), jnp.int32), status=jnp.full((), RUNNING, jnp.int32),
+        train_loss=train_loss, train_acc=train_acc, test_loss=test_loss, test_acc=test_acc,
+        peak_test_acc=nan, peak_step=jnp.zeros((), jnp.int32),
+        loss_ref=jnp.maximum(jnp.where(jnp.isfinite(train_loss), train_loss, zero), log_k),
+        init_test_acc=test_acc, init_train_loss=train_loss,
+    )
+
+
+def _all_finite(tree) -> jax.Array:
+    return jnp.all(jnp.stack([jnp.all(jnp.isfinite(v)) for v in jax.tree.leaves(tree)]))
+
+
+def train_round(state: LaneState, lane: Lane, data: DeepDataset, *, static, tcfg: TrainConfig) -> LaneState:
+    """`check_every` SGD steps of one lane, then the stop-rule check. A stopped lane is returned unchanged."""
+    dtype = jnp.dtype(tcfg.dtype)
+    c = lane.multiplier.astype(dtype)
+    opt = _optimizer(tcfg, (lane.lr / lane.multiplier).astype(dtype))
+    binary = data.n_out == 1
+    active = state.status == RUNNING
+    _, order_key = _keys(lane.seed)
+    n = data.x.shape[0]
+    batch = tcfg.batch_size if 0 < tcfg.batch_size < n else n
+
+    def loss_fn(params, x, y, f0):
+        model = eqx.combine(params, static)
+        out = outputs(jax.vmap(model)(x), c, f0)
+        return jnp.mean(jax.vmap(partial(_per_example, binary=binary))(out, y)[0])
+
+    def sgd_step(carry, step):
+        params, opt_state = carry
+        if batch < n:  # minibatch: a fresh permutation of the data every epoch
+            per_epoch = n // batch
+            perm = jax.random.permutation(jax.random.fold_in(order_key, step // per_epoch), n)
+            idx = jax.lax.dynamic_slice(perm, ((step % per_epoch) * batch,), (batch,))
+            x, y = data.x[idx], data.y[idx]
+            f0 = None if state.f0_train is None else state.f0_train[idx]
+        else:
+            x, y, f0 = data.x, data.y, state.f0_train
+        grads = jax.grad(loss_fn)(params, x, y, f0)
+        updates, new_opt_state = opt.update(grads, opt_state, params)
+        new_params = optax.apply_updates(params, updates)
+        keep = partial(jnp.where, active)  # frozen lanes keep their old values
+        return (jax.tree.map(keep, new_params, params), jax.tree.map(keep, new_opt_state, opt_state)), None
+
+    steps = state.step + jnp.arange(tcfg.check_every, dtype=jnp.int32)
+    (params, opt_state), _ = jax.lax.scan(sgd_step, (state.params, state.opt_state), steps)
+    step = state.step + tcfg.check_every
+
+    model = eqx.combine(params, static)
+    ev = partial(_evaluate, model, binary=binary, batch=tcfg.eval_batch_size)
+    train_loss, train_acc = ev(data.x, data.y, state.f0_train, c)
+    test_loss, test_acc = ev(data.x_test, data.y_test, state.f0_test, c)
+    finite = jnp.isfinite(train_loss) & _all_finite(params)
+    train_acc, test_acc = (jnp.where(finite, v, jnp.nan) for v in (train_acc, test_acc))
+    reached = (train_acc >= tcfg.target_acc) | (train_loss <= tcfg.target_loss)
+    status = jnp.select(
+        [~finite, reached, train_loss > tcfg.diverge_factor * state.loss_ref, step >= tcfg.max_steps],
+        [STATUS_CODE[s] for s in ("nonfinite", "reached_target", "diverged", "max_steps")],
+        RUNNING,
+    ).astype(jnp.int32)
+    better = finite & ~(test_acc <= state.peak_test_acc)  # the first check beats the NaN start
+    new = state._replace(
+        params=params, opt_state=opt_state, step=step, status=status,
+        train_loss=train_loss, train_acc=train_acc, test_loss=test_loss, test_acc=test_acc,
+        peak_test_acc=jnp.where(better, test_acc, state.peak_test_acc),
+        peak_step=jnp.where(better, step, state.peak_step),
+    )
+    return jax.tree.map(partial(jnp.where, active), new, state)
+
+
+@eqx.filter_jit
+def _init_batched(lanes: Lane, data: DeepDataset, mcfg: DeepModelConfig, tcfg: TrainConfig) -> LaneState:
+    return jax.vmap(partial(init_lane, mcfg=mcfg, tcfg=tcfg), in_axes=(0, None))(lanes, data)
+
+
+@eqx.filter_jit
+def _init_single(lane: Lane, data: DeepDataset, mcfg: DeepModelConfig, tcfg: TrainConfig) -> LaneState:
+    return init_lane(lane, data, mcfg=mcfg, tcfg=tcfg)
+
+
+@eqx.filter_jit
+def _advance(state: LaneState, lanes: Lane, data: DeepDataset, n_rounds: jax.Array, static, tcfg: TrainConfig,
+             batched: bool) -> LaneState:
+    """Up to `n_rounds` rounds, or fewer if every lane has stopped."""
+    round_fn = partial(train_round, static=static, tcfg=tcfg)
+    if batched:
+        round_fn = jax.vmap(round_fn, in_axes=(0, 0, None))
+
+    def cond(carry):
+        i, s = carry
+        return (i < n_rounds) & jnp.any(s.status == RUNNING)
+
+    def body(carry):
+        i, s = carry
+        return i + 1, round_fn(s, lanes, data)
+
+    return jax.lax.while_loop(cond, body, (jnp.zeros((), jnp.int32), state))[1]
+
+
+def init_lanes(mcfg: DeepModelConfig, tcfg: TrainConfig, data: DeepDataset, lanes: Lane) -> LaneState:
+    """Stacked initial states of a batch of lanes (one compiled program per lane count and model)."""
+    return _init_batched(lanes, data, mcfg, tcfg)
+
+
+def advance(state: LaneState, lanes: Lane, data: DeepDataset, mcfg: DeepModelConfig, tcfg: TrainConfig,
+            n_rounds: int) -> LaneState:
+    """Run a batch of lanes for up to `n_rounds` checks (stopped lanes stay frozen)."""
+    static = model_static(mcfg, data, jnp.dtype(tcfg.dtype))
+    return _advance(state, lanes, data, jnp.asarray(n_rounds, jnp.int32), static, tcfg, True)
+
+
+def records(state: LaneState) -> dict[str, np.ndarray]:
+    """The per-lane results (see RECORDS) as numpy arrays."""
+    s = state._replace(params=None, opt_state=None, f0_train=None, f0_test=None)
+    s = jax.tree.map(np.asarray, s)
+    return {
+        "status": s.status, "steps": s.step, "peak_test_acc": s.peak_test_acc, "peak_step": s.peak_step,
+        "final_test_acc": s.test_acc, "final_test_loss": s.test_loss, "final_train_acc": s.train_acc,
+        "final_train_loss": s.train_loss, "init_test_acc": s.init_test_acc, "init_train_loss": s.init_train_loss,
+    }
+
+
+def train_lanes(mcfg: DeepModelConfig, tcfg: TrainConfig, data: DeepDataset, lanes: Lane, *,
+                sync_every: int = 20, on_stop=None) -> dict[str, np.ndarray]:
+    """Train a batch of lanes to their stop; `on_stop(k)` is called with the number of lanes that
+    stopped since the last host synchronization (every `sync_every` checks)."""
+    state = init_lanes(mcfg, tcfg, data, lanes)
+    stopped = 0
+    max_rounds = tcfg.max_steps // tcfg.check_every
+    for _ in range(0, max_rounds, sync_every):
+        state = advance(state, lanes, data, mcfg, tcfg, sync_every)
+        now = int(np.sum(np.asarray(state.status) != RUNNING))
+        if on_stop is not None and now > stopped:
+            on_stop(now - stopped)
+        stopped = now
+        if now == len(state.status):
+            break
+    return records(state)
+
+
+def train_run(mcfg: DeepModelConfig, tcfg: TrainConfig, data: DeepDataset, *, multiplier: float, lr: float,
+              seed: int) -> dict[str, float]:
+    """One run, not vmapped: the reference that every lane of a sweep must reproduce."""
+    dtype = jnp.dtype(tcfg.dtype)
+    lane = Lane(jnp.asarray(multiplier, dtype), jnp.asarray(lr, dtype), jnp.asarray(seed, jnp.uint32))
+    state = _init_single(lane, data, mcfg, tcfg)
+    static = model_static(mcfg, data, dtype)
+    max_rounds = jnp.asarray(tcfg.max_steps // tcfg.check_every, jnp.int32)
+    state = _advance(state, lane, data, max_rounds, static, tcfg, False)
+    return {k: v.item() for k, v in records(state).items()}
+
+
+def status_names(codes) -> np.ndarray:
+    return np.asarray(STATUS_NAMES + ("running",))[np.asarray(codes)]

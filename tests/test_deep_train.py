@@ -1,0 +1,130 @@
+"""Deep-net training and sweeps: sweep elements equal single runs (full batch and minibatch), stopped lanes
+stay frozen, divergence is a status, new c/η values compile nothing, chunking, resume and config refusal."""
+
+import dataclasses
+import json
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from gflow.compile_log import track_compiles
+from gflow.deep import train
+from gflow.deep.config import DeepConfig, DeepDataConfig, DeepModelConfig, DeepSweepConfig, TrainConfig
+from gflow.deep.data import load_dataset
+from gflow.deep.sweep import lanes_per_chunk, run_deep_sweep
+from gflow.runner import RunMismatchError
+
+CFG = DeepConfig(
+    data=DeepDataConfig(name="digits", n_train=120, n_test=100),
+    model=DeepModelConfig(arch="mlp", width=16, depth=1),
+    train=TrainConfig(check_every=5, max_steps=100, dtype="float64", diverge_factor=10.0),
+    # η = 0.3 reaches the target; η = 300 kills every ReLU at c = 0.01 (max_steps) and diverges at c = 1
+    # (loss > 10× its start); η = 1e200 overflows float64 at once (nonfinite)
+    sweep=DeepSweepConfig(multipliers=(0.01, 1.0), lrs=(0.3, 300.0, 1e200), n_seeds=2, max_lanes=12, sync_every=4),
+)
+
+
+@pytest.fixture(scope="module")
+def data():
+    return load_dataset(CFG.data, jnp.float64)
+
+
+@pytest.fixture(scope="module")
+def sweep(tmp_path_factory):
+    return run_deep_sweep(CFG, tmp_path_factory.mktemp("deep") / "run", progress=False)
+
+
+def test_sweep_elements_equal_single_runs(sweep, data):
+    arr = sweep.arrays
+    assert arr["status"].shape == (2, 3, 2) and sweep.dims["peak_test_acc"] == ["multiplier", "lr", "seed"]
+    assert set(sweep.status_names().ravel()) == set(train.STATUS_NAMES)  # the grid exercises every status
+    for i, c in enumerate(CFG.sweep.multipliers):
+        for j, lr in enumerate(CFG.sweep.lrs):
+            for s in range(2):
+                one = train.train_run(CFG.model, CFG.train, data, multiplier=c, lr=lr, seed=s)
+                for name, v in one.items():
+                    np.testing.assert_allclose(arr[name][i, j, s], v, rtol=1e-9, atol=1e-12, err_msg=f"{name} {c} {lr} {s}")
+    ok = arr["status"] == train.STATUS_CODE["reached_target"]
+    assert np.all(arr["final_train_acc"][ok] >= 0.99)
+    assert np.all(arr["steps"] % CFG.train.check_every == 0) and np.all(arr["steps"] <= CFG.train.max_steps)
+    assert arr["seed"].tolist() == [0, 1] and not np.array_equal(arr["init_test_acc"][..., 0], arr["init_test_acc"][..., 1])
+
+
+def test_minibatch_lanes_equal_single_runs(sweep, data):
+    tcfg = dataclasses.replace(CFG.train, batch_size=32)  # 3 batches per epoch, reshuffled every epoch
+    cs, lrs, seeds = [1.0, 1.0, 0.01], [0.3, 0.3, 0.3], [0, 1, 0]
+    out = train.train_lanes(CFG.model, tcfg, data, train.make_lanes(cs, lrs, seeds, jnp.float64))
+    for k in range(3):
+        one = train.train_run(CFG.model, tcfg, data, multiplier=cs[k], lr=lrs[k], seed=seeds[k])
+        for name, v in one.items():
+            np.testing.assert_allclose(out[name][k], v, rtol=1e-9, atol=1e-12, err_msg=name)
+    assert out["final_train_loss"][0] != sweep.arrays["final_train_loss"][1, 0, 0]  # minibatching changes the run
+
+
+def test_stopped_lanes_stay_frozen(sweep, data):
+    """Advance one check at a time: once a lane has stopped, nothing of it changes, bit for bit."""
+    c, lr, seed = (v.ravel() for v in np.meshgrid(CFG.sweep.multipliers, CFG.sweep.lrs, np.arange(2), indexing="ij"))
+    lanes = train.make_lanes(c, lr, seed, jnp.float64)
+    state = train.init_lanes(CFG.model, CFG.train, data, lanes)
+    snapshots = {}
+    n_rounds = 0
+    while np.any(np.asarray(state.status) == train.RUNNING):
+        state = train.advance(state, lanes, data, CFG.model, CFG.train, n_rounds=1)
+        n_rounds += 1
+        for k in np.flatnonzero(np.asarray(state.status) != train.RUNNING):
+            lane = jax.tree.map(lambda v, k=k: np.asarray(v[k]), state)
+            if k in snapshots:
+                for a, b in zip(jax.tree.leaves(snapshots[k]), jax.tree.leaves(lane)):
+                    np.testing.assert_array_equal(a, b)
+            else:
+                snapshots[k] = lane
+    steps = np.asarray(state.step)
+    assert steps.min() < steps.max() == n_rounds * CFG.train.check_every  # some lanes stopped early, others ran on
+    np.testing.assert_array_equal(steps, sweep.arrays["steps"].ravel())
+
+
+def test_divergence_is_a_status_not_an_error(sweep):
+    arr, names = sweep.arrays, sweep.status_names()
+    assert np.all(names[1, 1] == "diverged") and np.all(names[:, 2] == "nonfinite")
+    bad = np.isin(names, ("diverged", "nonfinite"))
+    assert np.all(arr["steps"][bad] == CFG.train.check_every)  # stopped at the first check, not run to the budget
+    assert np.all(np.isnan(arr["final_test_acc"][names == "nonfinite"]))
+    assert np.all(np.isnan(arr["peak_test_acc"][names == "nonfinite"]))
+    manifest = json.loads((sweep.dir / "manifest.json").read_text())
+    assert sum(manifest["status_counts"].values()) == 12 and manifest["complete"]
+
+
+def test_new_multipliers_compile_nothing(sweep, tmp_path):
+    other = CFG.replace(sweep={"multipliers": (0.2, 2.0), "lrs": (0.1, 1.0, 5.0)})
+    with track_compiles() as log:
+        res = run_deep_sweep(other, tmp_path / "other", progress=False)
+    assert log.count == 0 and res.meta["n_compiles"] == 0
+    np.testing.assert_array_equal(res.arrays["multiplier"], [0.2, 2.0])
+    np.testing.assert_allclose(res.arrays["step_size"], np.array([[0.1, 1.0, 5.0]]) / np.array([[0.2], [2.0]]))
+
+
+def test_chunks_padding_resume_and_refusal(sweep, tmp_path):
+    chunked = CFG.replace(sweep={"max_lanes": 5})
+    out = tmp_path / "chunked"
+    res = run_deep_sweep(chunked, out, progress=False)
+    assert res.meta["n_chunks"] == 3 and res.meta["lanes_per_chunk"] == 5  # 5 + 5 + 2 (padded to 5)
+    for name in train.RECORDS:
+        np.testing.assert_allclose(res.arrays[name], sweep.arrays[name], rtol=1e-9, atol=1e-12, err_msg=name)
+    # resume: a lost chunk is recomputed, the others are read back
+    (out / "chunks" / "chunk-000001.npz").unlink()
+    (out / "arrays.npz").unlink()
+    again = run_deep_sweep(chunked, out, progress=False)
+    for name in train.RECORDS:
+        np.testing.assert_array_equal(again.arrays[name], res.arrays[name])
+    changed = chunked.replace(train={"target_acc": 0.9})
+    with pytest.raises(RunMismatchError, match="train.target_acc"):
+        run_deep_sweep(changed, out, progress=False)
+
+
+def test_memory_budget_sets_lanes_per_chunk(data):
+    big, per_lane = lanes_per_chunk(CFG.replace(sweep={"max_lanes": 0}), data, 1000)
+    small, _ = lanes_per_chunk(CFG.replace(sweep={"max_lanes": 0, "memory_budget_mb": 3 * per_lane / 2**20}), data, 1000)
+    assert small == 3 and big > 3 and per_lane > 0
+    assert lanes_per_chunk(CFG.replace(sweep={"max_lanes": 0, "memory_budget_mb": 1e-6}), data, 1000)[0] == 1
