@@ -88,3 +88,22 @@ def scaling_fit(xs, sweeps: list[dict], *, n_boot: int = 1000, seed: int = 0) ->
             boots.append(fit_power_law([xs[i] for i in use], cs)[0])
     lo, hi = np.percentile(boots, [2.5, 97.5]) if boots else (np.nan, np.nan)
     return {**out, "exponent": exponent, "prefactor": prefactor, "ci95": [float(lo), float(hi)], "n_boot_used": len(boots)}
+
+
+def u_shape_summary(arrays: dict) -> dict:
+    """Does the best accuracy over η peak at an interior c? Compares the best c with both ends of the grid
+    (differences in units of the standard error of the difference, from the seed spread)."""
+    mean, se, _ = cell_table(arrays)
+    best, best_se, idx = best_over_lr(mean, se)
+    c = arrays["multiplier"]
+    cs, interior = c_star(c, best)
+    finite = np.flatnonzero(np.isfinite(best))
+    out = {"multiplier": c.tolist(), "best_acc": best.tolist(), "best_acc_se": best_se.tolist(),
+           "best_lr": [float(arrays["lr"][i]) if i >= 0 else None for i in idx], "c_star": cs, "interior": interior}
+    if len(finite):
+        i = int(np.nanargmax(best))
+        for end, j in (("small_c", finite[0]), ("large_c", finite[-1])):
+            gap = best[i] - best[j]
+            s = float(np.hypot(best_se[i], best_se[j]))
+            out[f"gain_over_{end}"] = {"c": float(c[j]), "gain": float(gap), "se": s, "z": float(gap / s) if s > 0 else None}
+    return out

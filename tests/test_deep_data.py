@@ -1,0 +1,136 @@
+"""Offline datasets of the deep path: the CIFAR loader on batch files written here, clear errors for
+missing or malformed paths, sklearn and mnist1d without any download, and the edim generator's
+intrinsic dimension."""
+
+import pickle
+import random
+
+import numpy as np
+import pytest
+
+from gflow.config import ConfigError
+from gflow.deep.config import DeepDataConfig
+from gflow.deep.data import edim_generator, load_cifar, load_dataset
+
+
+def _write_cifar10(d, n_per_batch=4, n_test=6, seed=0):
+    rng = np.random.default_rng(seed)
+    batches = {}
+    for name, n in [(f"data_batch_{i}", n_per_batch) for i in range(1, 6)] + [("test_batch", n_test)]:
+        batch = {b"data": rng.integers(0, 256, (n, 3072), dtype=np.uint8), b"labels": rng.integers(0, 10, n).tolist(),
+                 b"batch_label": name.encode(), b"filenames": [b"x.png"] * n}
+        with open(d / name, "wb") as f:
+            pickle.dump(batch, f, protocol=2)
+        batches[name] = batch
+    return batches
+
+
+def test_cifar10_loader_on_generated_batches(tmp_path):
+    root = tmp_path / "cifar-10-batches-py"
+    root.mkdir()
+    batches = _write_cifar10(root)
+    for path in (root, tmp_path):  # the batch directory itself or its parent
+        ds = load_cifar("cifar10", path)
+        assert ds.x.shape == (20, 3, 32, 32) and ds.x_test.shape == (6, 3, 32, 32) and ds.n_classes == 10
+    raw = np.concatenate([batches[f"data_batch_{i}"][b"data"] for i in range(1, 6)]).reshape(-1, 3, 32, 32) / 255.0
+    labels = np.concatenate([batches[f"data_batch_{i}"][b"labels"] for i in range(1, 6)])
+    np.testing.assert_array_equal(np.asarray(ds.y), labels)
+    mean, std = raw.mean(axis=(0, 2, 3), keepdims=True), raw.std(axis=(0, 2, 3), keepdims=True)
+    np.testing.assert_allclose(np.asarray(ds.x), (raw - mean) / std, rtol=1e-5, atol=1e-5)  # row-major CHW, per-channel
+    test_raw = batches["test_batch"][b"data"].reshape(-1, 3, 32, 32) / 255.0
+    np.testing.assert_allclose(np.asarray(ds.x_test), (test_raw - mean) / std, rtol=1e-5, atol=1e-5)  # train statistics
+    sub = load_cifar("cifar10", root, n_train=7, n_test=3, seed=1)
+    assert sub.x.shape[0] == 7 and sub.x_test.shape[0] == 3
+
+
+def test_cifar100_loader_uses_fine_labels(tmp_path):
+    rng = np.random.default_rng(1)
+    for name, n in (("train", 5), ("test", 3)):
+        with open(tmp_path / name, "wb") as f:
+            pickle.dump({b"data": rng.integers(0, 256, (n, 3072), dtype=np.uint8), b"fine_labels": [99, 0, 5, 7, 1][:n],
+                         b"coarse_labels": [0] * n}, f)
+    ds = load_dataset(DeepDataConfig(name="cifar100", path=str(tmp_path)))
+    assert ds.n_classes == 100 and ds.x.shape == (5, 3, 32, 32) and np.asarray(ds.y).tolist() == [99, 0, 5, 7, 1]
+
+
+def test_bad_dataset_paths_name_the_problem(tmp_path):
+    with pytest.raises(FileNotFoundError, match=r"data.path: .*nowhere does not exist"):
+        load_cifar("cifar10", tmp_path / "nowhere")
+    _write_cifar10(tmp_path)
+    (tmp_path / "data_batch_3").unlink()
+    with pytest.raises(FileNotFoundError, match="lacks data_batch_3"):
+        load_cifar("cifar10", tmp_path)
+    (tmp_path / "data_batch_3").write_bytes(b"not a pickle at all")
+    with pytest.raises(ValueError, match="data_batch_3: not a CIFAR python-pickle batch"):
+        load_cifar("cifar10", tmp_path)
+    with open(tmp_path / "data_batch_3", "wb") as f:
+        pickle.dump({b"data": np.zeros((2, 100), np.uint8), b"labels": [0, 1]}, f)
+    with pytest.raises(ValueError, match=r"data_batch_3: b'data' must be uint8 of shape \(n, 3072\)"):
+        load_cifar("cifar10", tmp_path)
+    with open(tmp_path / "data_batch_3", "wb") as f:
+        pickle.dump({b"data": np.zeros((2, 3072), np.uint8), b"labels": [0, 10]}, f)
+    with pytest.raises(ValueError, match=r"labels in \[0, 10\)"):
+        load_cifar("cifar10", tmp_path)
+    # a pickle that would run code on load is refused, and the code does not run
+    marker = tmp_path / "pwned"
+
+    class Evil:
+        def __reduce__(self):
+            return (open, (str(marker), "w"))
+
+    with open(tmp_path / "data_batch_3", "wb") as f:
+        pickle.dump({b"data": Evil(), b"labels": []}, f)
+    with pytest.raises(ValueError, match="refusing to load global"):
+        load_cifar("cifar10", tmp_path)
+    assert not marker.exists()
+    with pytest.raises(ConfigError, match="data.path"):
+        DeepDataConfig(name="cifar10")
+    with pytest.raises(ConfigError, match="data.name"):
+        DeepDataConfig(name="imagenet")
+
+
+def test_sklearn_datasets_split_by_data_seed():
+    a = load_dataset(DeepDataConfig(name="digits", n_train=300, n_test=200, seed=0))
+    b = load_dataset(DeepDataConfig(name="digits", n_train=300, n_test=200, seed=1))
+    assert a.x.shape == (300, 1, 8, 8) and a.n_classes == 10 and a.n_out == 10
+    assert not np.array_equal(np.asarray(a.y), np.asarray(b.y))
+    np.testing.assert_allclose(np.asarray(a.x).mean(), 0.0, atol=1e-5)  # standardized with train statistics
+    bc = load_dataset(DeepDataConfig(name="breast_cancer"))
+    assert bc.x.shape == (400, 30) and bc.x_test.shape == (169, 30) and bc.n_classes == 2 and bc.n_out == 1
+    with pytest.raises(ValueError, match="data.n_train"):
+        load_dataset(DeepDataConfig(name="digits", n_train=1700, n_test=200))
+
+
+def test_mnist1d_is_generated_locally(tmp_path, monkeypatch):
+    import requests
+
+    def no_network(*args, **kwargs):
+        raise AssertionError("mnist1d tried to download")
+
+    monkeypatch.setattr(requests, "get", no_network)
+    monkeypatch.chdir(tmp_path)
+    np.random.seed(123)
+    random.seed(5)
+    before = (np.random.random(), random.random())
+    np.random.seed(123)
+    random.seed(5)
+    ds = load_dataset(DeepDataConfig(name="mnist1d", mnist1d_samples=200, n_train=100))
+    assert (np.random.random(), random.random()) == before  # the global RNGs are left as they were
+    assert ds.x.shape == (100, 1, 40) and ds.x_test.shape == (40, 1, 40) and ds.n_classes == 10
+    assert list(tmp_path.iterdir()) == []  # no cached pickle written
+
+
+def test_edim_images_have_the_intrinsic_dimension():
+    for k in (2, 5):
+        gen = edim_generator(intrinsic_dim=k, size=8, channels=2, n_classes=3, n_features=64, seed=0)
+        z = np.random.default_rng(0).normal(size=(1, k))
+        eps = 1e-5
+        jac = np.stack([(gen(z + eps * e)[0] - gen(z - eps * e)[0]).ravel() / (2 * eps) for e in np.eye(k)])
+        s = np.linalg.svd(jac, compute_uv=False)
+        assert s[-1] > 1e-3 * s[0]  # the image map has full rank k at z (and at most k, by construction)
+        images, labels = gen(np.random.default_rng(1).normal(size=(3000, k)))
+        assert images.shape == (3000, 2, 8, 8) and set(labels.tolist()) == {0, 1, 2}
+    ds = load_dataset(DeepDataConfig(name="edim", edim_dim=3, n_train=64, n_test=32, edim_classes=2))
+    assert ds.x.shape == (64, 1, 8, 8) and ds.n_out == 1
+    same = load_dataset(DeepDataConfig(name="edim", edim_dim=3, n_train=64, n_test=32, edim_classes=2))
+    np.testing.assert_array_equal(np.asarray(ds.x), np.asarray(same.x))
