@@ -1,17 +1,14 @@
 """Deep-net models: shapes for every architecture, O(1) outputs at init, per-example normalization,
-config errors, and the output multiplier / centering against a hand-written SGD on the plain net."""
+parameter counts, config errors. (The multiplier and centering are tested in test_deep_train.py.)"""
 
 import equinox as eqx
 import jax
 import jax.numpy as jnp
 import numpy as np
-import optax
 import pytest
 
 from gflow.config import ConfigError
-from gflow.deep import train
-from gflow.deep.config import DeepModelConfig, TrainConfig
-from gflow.deep.data import from_arrays
+from gflow.deep.config import DeepModelConfig
 from gflow.deep.models import build_model, n_params
 
 KEY = jax.random.PRNGKey(3)
@@ -57,54 +54,3 @@ def test_model_config_errors():
         DeepModelConfig(arch="transformer")
     with pytest.raises(ValueError, match="model.arch"):
         build_model(DeepModelConfig(arch="cnn"), (30,), 2, key=KEY)
-
-
-def _tiny_data(n_classes):
-    rng = np.random.default_rng(0)
-    x = rng.normal(size=(24, 6))
-    y = rng.integers(0, n_classes, 24)
-    return from_arrays(x, y, x[:10] + 0.1, y[:10], n_classes=n_classes, dtype=jnp.float64)
-
-
-def _manual_sgd(mcfg, data, c, eta, steps):
-    """Reference: optax SGD with step size η/c on mean loss of c·f (or c·(f − f_θ₀)), written out here."""
-    model = eqx.filter_jit(build_model)(mcfg, data.x.shape[1:], data.n_out, key=train._keys(jnp.uint32(0))[0], dtype=jnp.float64)
-    params, static = eqx.partition(model, eqx.is_array)
-    f0 = jax.vmap(model)(data.x)
-
-    def loss(p):
-        f = jax.vmap(eqx.combine(p, static))(data.x)
-        out = c * (f - f0) if mcfg.centered else c * f
-        if data.n_out == 1:
-            return jnp.mean(jax.nn.softplus(-(2.0 * data.y - 1.0) * out[:, 0]))
-        return jnp.mean(optax.softmax_cross_entropy_with_integer_labels(out, data.y))
-
-    opt = optax.sgd(eta / c)
-
-    @jax.jit
-    def run(params):
-        state = opt.init(params)
-        for _ in range(steps):
-            updates, state = opt.update(jax.grad(loss)(params), state)
-            params = optax.apply_updates(params, updates)
-        return params, loss(params)
-
-    params, final_loss = run(params)
-    return params, float(final_loss)
-
-
-@pytest.mark.parametrize("centered, c, n_classes", [(False, 1.0, 3), (True, 0.5, 2)])
-def test_multiplier_and_centering_match_plain_sgd(centered, c, n_classes):
-    """At c = 1 without centering the lane trains the plain net; otherwise c·(f_θ − f_θ₀) with step η/c."""
-    data = _tiny_data(n_classes)
-    mcfg = DeepModelConfig(arch="mlp", width=8, depth=1, centered=centered)
-    tcfg = TrainConfig(check_every=5, max_steps=50, target_acc=1.0, dtype="float64")
-    lanes = train.make_lanes([c], [0.3], [0], jnp.float64)
-    state = train.init_lanes(mcfg, tcfg, data, lanes)
-    if centered:  # output exactly 0 at init: loss log K (log 2 for the logistic loss)
-        assert float(state.init_train_loss[0]) == pytest.approx(np.log(n_classes), rel=1e-12)
-    state = train.advance(state, lanes, data, mcfg, tcfg, n_rounds=1)
-    ref_params, ref_loss = _manual_sgd(mcfg, data, c, 0.3, steps=5)
-    for a, b in zip(jax.tree.leaves(state.params), jax.tree.leaves(ref_params)):
-        np.testing.assert_allclose(a[0], b, rtol=1e-10, atol=1e-12)
-    assert float(state.train_loss[0]) == pytest.approx(ref_loss, rel=1e-10)

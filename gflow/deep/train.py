@@ -71,8 +71,7 @@ class Lane(NamedTuple):
 class LaneState(NamedTuple):
     params: object
     opt_state: object
-    f0_train: jax.Array | None  # (n, n_out) net at init on the training set, if centered
-    f0_test: jax.Array | None
+    f0: jax.Array | None  # (n + n_test, n_out) net at init on the training then the test set, if centered
     step: jax.Array  # int32
     status: jax.Array  # int32, RUNNING until the run stops
     train_loss: jax.Array
@@ -124,14 +123,20 @@ def outputs(net_out, multiplier, f0=None):
 
 def _forward_all(model, x, batch: int):
     """f(x_i) for every example, `batch` examples per vectorized pass."""
-    return jax.lax.map(model, x, batch_size=min(batch, x.shape[0]))
+    return jax.vmap(model)(x) if x.shape[0] <= batch else jax.lax.map(model, x, batch_size=batch)
 
 
-def _evaluate(model, x, y, f0, c, *, binary, batch):
-    """(mean loss, accuracy) of the lane's model on (x, y)."""
-    out = outputs(_forward_all(model, x, batch), c, f0)
-    loss, correct = jax.vmap(partial(_per_example, binary=binary))(out, y)
-    return jnp.mean(loss), jnp.mean(correct.astype(out.dtype))
+def _evaluate(net_out, y, n_train: int, *, binary):
+    """(train loss, train accuracy, test loss, test accuracy) from the model's outputs on the training
+    examples followed by the test examples (one forward pass serves both)."""
+    loss, correct = jax.vmap(partial(_per_example, binary=binary))(net_out, y)
+    correct = correct.astype(net_out.dtype)
+    return loss[:n_train].mean(), correct[:n_train].mean(), loss[n_train:].mean(), correct[n_train:].mean()
+
+
+def _eval_set(data: DeepDataset):
+    """Training and test examples in one array, so one forward pass evaluates both."""
+    return jnp.concatenate([data.x, data.x_test]), jnp.concatenate([data.y, data.y_test])
 
 
 def _optimizer(tcfg: TrainConfig, step_size):
@@ -146,17 +151,15 @@ def init_lane(lane: Lane, data: DeepDataset, *, mcfg: DeepModelConfig, tcfg: Tra
     model = build_model(mcfg, data.x.shape[1:], data.n_out, key=init_key, dtype=dtype)
     params, _ = eqx.partition(model, eqx.is_array)
     c = lane.multiplier.astype(dtype)
-    ev = partial(_evaluate, model, binary=data.n_out == 1, batch=tcfg.eval_batch_size)
-    f0_train = f0_test = None
-    if mcfg.centered:
-        f0_train = _forward_all(model, data.x, tcfg.eval_batch_size)
-        f0_test = _forward_all(model, data.x_test, tcfg.eval_batch_size)
-    train_loss, train_acc = ev(data.x, data.y, f0_train, c)
-    test_loss, test_acc = ev(data.x_test, data.y_test, f0_test, c)
+    x_all, y_all = _eval_set(data)
+    net0 = _forward_all(model, x_all, tcfg.eval_batch_size)
+    f0 = net0 if mcfg.centered else None
+    train_loss, train_acc, test_loss, test_acc = _evaluate(outputs(net0, c, f0), y_all, data.x.shape[0],
+                                                           binary=data.n_out == 1)
     zero, nan = jnp.zeros((), dtype), jnp.full((), jnp.nan, dtype)
     log_k = jnp.asarray(math.log(data.n_classes), dtype)
     return LaneState(
-        params=params, opt_state=_optimizer(tcfg, lane.lr).init(params), f0_train=f0_train, f0_test=f0_test,
+        params=params, opt_state=_optimizer(tcfg, lane.lr).init(params), f0=f0,
         step=jnp.zeros((), jnp.int32), status=jnp.full((), RUNNING, jnp.int32),
         train_loss=train_loss, train_acc=train_acc, test_loss=test_loss, test_acc=test_acc,
         peak_test_acc=nan, peak_step=jnp.zeros((), jnp.int32),
@@ -169,8 +172,9 @@ def _all_finite(tree) -> jax.Array:
     return jnp.all(jnp.stack([jnp.all(jnp.isfinite(v)) for v in jax.tree.leaves(tree)]))
 
 
-def train_round(state: LaneState, lane: Lane, data: DeepDataset, *, static, tcfg: TrainConfig) -> LaneState:
-    """`check_every` SGD steps of one lane, then the stop-rule check. A stopped lane is returned unchanged."""
+def train_round(state: LaneState, lane: Lane, data: DeepDataset, eval_set, *, static, tcfg: TrainConfig) -> LaneState:
+    """`check_every` SGD steps of one lane, then the stop-rule check. A stopped lane is returned unchanged.
+    `eval_set` is `_eval_set(data)`, built once outside the loop."""
     dtype = jnp.dtype(tcfg.dtype)
     c = lane.multiplier.astype(dtype)
     opt = _optimizer(tcfg, (lane.lr / lane.multiplier).astype(dtype))
@@ -192,9 +196,9 @@ def train_round(state: LaneState, lane: Lane, data: DeepDataset, *, static, tcfg
             perm = jax.random.permutation(jax.random.fold_in(order_key, step // per_epoch), n)
             idx = jax.lax.dynamic_slice(perm, ((step % per_epoch) * batch,), (batch,))
             x, y = data.x[idx], data.y[idx]
-            f0 = None if state.f0_train is None else state.f0_train[idx]
+            f0 = None if state.f0 is None else state.f0[idx]
         else:
-            x, y, f0 = data.x, data.y, state.f0_train
+            x, y, f0 = data.x, data.y, None if state.f0 is None else state.f0[:n]
         grads = jax.grad(loss_fn)(params, x, y, f0)
         updates, new_opt_state = opt.update(grads, opt_state, params)
         new_params = optax.apply_updates(params, updates)
@@ -205,10 +209,8 @@ def train_round(state: LaneState, lane: Lane, data: DeepDataset, *, static, tcfg
     (params, opt_state), _ = jax.lax.scan(sgd_step, (state.params, state.opt_state), steps)
     step = state.step + tcfg.check_every
 
-    model = eqx.combine(params, static)
-    ev = partial(_evaluate, model, binary=binary, batch=tcfg.eval_batch_size)
-    train_loss, train_acc = ev(data.x, data.y, state.f0_train, c)
-    test_loss, test_acc = ev(data.x_test, data.y_test, state.f0_test, c)
+    net = _forward_all(eqx.combine(params, static), eval_set[0], tcfg.eval_batch_size)
+    train_loss, train_acc, test_loss, test_acc = _evaluate(outputs(net, c, state.f0), eval_set[1], n, binary=binary)
     finite = jnp.isfinite(train_loss) & _all_finite(params)
     train_acc, test_acc = (jnp.where(finite, v, jnp.nan) for v in (train_acc, test_acc))
     reached = (train_acc >= tcfg.target_acc) | (train_loss <= tcfg.target_loss)
@@ -243,7 +245,8 @@ def _advance(state: LaneState, lanes: Lane, data: DeepDataset, n_rounds: jax.Arr
     """Up to `n_rounds` rounds, or fewer if every lane has stopped."""
     round_fn = partial(train_round, static=static, tcfg=tcfg)
     if batched:
-        round_fn = jax.vmap(round_fn, in_axes=(0, 0, None))
+        round_fn = jax.vmap(round_fn, in_axes=(0, 0, None, None))
+    eval_set = _eval_set(data)
 
     def cond(carry):
         i, s = carry
@@ -251,7 +254,7 @@ def _advance(state: LaneState, lanes: Lane, data: DeepDataset, n_rounds: jax.Arr
 
     def body(carry):
         i, s = carry
-        return i + 1, round_fn(s, lanes, data)
+        return i + 1, round_fn(s, lanes, data, eval_set)
 
     return jax.lax.while_loop(cond, body, (jnp.zeros((), jnp.int32), state))[1]
 
@@ -270,7 +273,7 @@ def advance(state: LaneState, lanes: Lane, data: DeepDataset, mcfg: DeepModelCon
 
 def records(state: LaneState) -> dict[str, np.ndarray]:
     """The per-lane results (see RECORDS) as numpy arrays."""
-    s = state._replace(params=None, opt_state=None, f0_train=None, f0_test=None)
+    s = state._replace(params=None, opt_state=None, f0=None)
     s = jax.tree.map(np.asarray, s)
     return {
         "status": s.status, "steps": s.step, "peak_test_acc": s.peak_test_acc, "peak_step": s.peak_step,
