@@ -1,0 +1,1 @@
+"""gflow benchmarks: side-by-side comparisons, reported as ratios with medians over repeats."""

@@ -1,0 +1,87 @@
+"""Shared helpers for the benchmarks: problems, timing with block_until_ready, machine info, RSS."""
+
+from __future__ import annotations
+
+import os
+import platform
+import statistics
+import threading
+import time
+
+import jax
+
+import gflow
+from gflow.config import Config, DataConfig, FlowConfig, ModelConfig, SweepConfig
+
+PROBLEMS = {
+    "small": dict(n=40, d=200, width=100),
+    "medium": dict(n=200, d=500, width=500),
+}
+SWEEP_SCALES = tuple(float(v) for v in __import__("numpy").logspace(-5, 1, 16))
+
+
+def problem_config(name: str, *, target_loss=1e-2, rtol=1e-3, solver="bosh3", dtype="float32", n_seeds=4,
+                   init_scales=SWEEP_SCALES, chunk_size=0, kappa=1.0, sigma=0.5, n_test=2000) -> Config:
+    p = PROBLEMS[name]
+    return Config(
+        data=DataConfig(n=p["n"], d=p["d"], n_test=n_test, kappa=kappa, sigma=sigma),
+        model=ModelConfig(width=p["width"]),
+        flow=FlowConfig(target_loss=target_loss, rtol=rtol, solver=solver, dtype=dtype),
+        sweep=SweepConfig(init_scales=init_scales, n_seeds=n_seeds, chunk_size=chunk_size),
+    )
+
+
+def timed(fn, *args, repeats=3, **kwargs):
+    """(median seconds, last result) over `repeats` calls, each blocked until ready."""
+    times, out = [], None
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        out = jax.block_until_ready(fn(*args, **kwargs))
+        times.append(time.perf_counter() - t0)
+    return statistics.median(times), out
+
+
+def machine() -> dict:
+    cpu = platform.processor() or platform.machine()
+    try:
+        with open("/proc/cpuinfo") as f:
+            cpu = next(line.split(":", 1)[1].strip() for line in f if line.startswith("model name"))
+    except (OSError, StopIteration):
+        pass
+    dev = jax.devices()[0]
+    return {"cpu": cpu, "cores": os.cpu_count(), "backend": jax.default_backend(), "device": str(dev),
+            "python": platform.python_version(), **gflow.store.versions()}
+
+
+def rss_mb() -> float:
+    """Current resident set size of this process, from /proc (Linux)."""
+    with open("/proc/self/status") as f:
+        for line in f:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) / 1024
+    return float("nan")
+
+
+class RssSampler:
+    """Samples RSS every `interval` s in a thread: `with RssSampler() as s: ...; s.samples`."""
+
+    def __init__(self, interval=0.05):
+        self.interval, self.samples, self._stop = interval, [], threading.Event()
+
+    def __enter__(self):
+        self._t = threading.Thread(target=self._run, daemon=True)
+        self._t.start()
+        return self
+
+    def _run(self):
+        while not self._stop.is_set():
+            self.samples.append((time.time(), rss_mb()))  # wall-clock epoch, comparable to file mtimes
+            time.sleep(self.interval)
+
+    def __exit__(self, *exc):
+        self._stop.set()
+        self._t.join()
+
+    @property
+    def peak(self) -> float:
+        return max(r for _, r in self.samples)

@@ -1,0 +1,64 @@
+"""Peak memory of a long sweep: 2,000 small runs (n=40, d=200, h=100), checked for growth between chunks.
+
+    python benchmarks/memory.py [--runs 2000] [--out /tmp/gflow-memory-run]
+
+RSS is sampled every 50 ms in a thread; growth is the RSS after the last chunk minus the RSS after
+the first 10% of chunks (the first chunk includes compilation). Prints JSON.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shutil
+import time
+
+import numpy as np
+
+import gflow
+from benchmarks.common import RssSampler, machine, problem_config, rss_mb
+from gflow.sweep import bytes_per_lane, make_plan
+
+
+def measure(n_runs=2000, out="/tmp/gflow-memory-run") -> dict:
+    n_seeds = 100
+    scales = tuple(float(v) for v in np.logspace(-4, 0.5, n_runs // n_seeds))
+    cfg = problem_config("small", n_seeds=n_seeds, init_scales=scales)
+    shutil.rmtree(out, ignore_errors=True)
+    plan = make_plan(cfg)
+    rss0 = rss_mb()
+    t0 = time.perf_counter()
+    with RssSampler() as s:
+        gflow.run_sweep(cfg, out=out, progress=False)
+    wall = time.perf_counter() - t0
+    # RSS at the moment each chunk file appeared (both on the wall clock)
+    done = sorted(p.stat().st_mtime for p in (gflow.store.Path(out) / "chunks").glob("chunk-*.npz"))
+    samples = np.asarray(s.samples)
+
+    def rss_at(when):
+        return float(samples[min(np.searchsorted(samples[:, 0], when), len(samples) - 1), 1])
+
+    k = max(1, len(done) // 10)
+    rss_early, rss_last = rss_at(done[k - 1]), rss_at(done[-1])
+    return {
+        "n_runs": n_runs, "chunk_size": plan.chunk_sizes[0], "n_chunks": len(plan.chunks()),
+        "estimated_bytes_per_lane_mb": bytes_per_lane(cfg) / 2**20,
+        "estimated_chunk_mb": plan.chunk_sizes[0] * bytes_per_lane(cfg) / 2**20,
+        "rss_before_mb": rss0, "peak_rss_mb": s.peak, "rss_after_10pct_chunks_mb": rss_early, "rss_after_last_chunk_mb": rss_last,
+        "growth_mb": rss_last - rss_early, "wall_s": wall, "runs_per_s": n_runs / wall,
+        "peak_rss_per_run_kb": 1024 * (s.peak - rss0) / n_runs,
+    }
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--runs", type=int, default=2000)
+    ap.add_argument("--out", default="/tmp/gflow-memory-run")
+    args = ap.parse_args()
+    res = measure(args.runs, args.out)
+    res["machine"] = machine()
+    print(json.dumps(res, indent=2))
+
+
+if __name__ == "__main__":
+    main()
