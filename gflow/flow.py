@@ -4,12 +4,12 @@ Time is gradient-flow time t. How a run stops:
 1. A boolean diffrax `Event` (L(θ) ≤ η) ends the solve at the end of the first accepted step on
    which the loss is at or below η ("step-end detection").
 2. A safeguarded Newton root finder then locates the crossing inside that last step: it solves
-   L(Φ_τ(θ_start)) = η for τ ∈ [0, h], where θ_start is the state at the start of the last
-   accepted step (recorded by `_RecordStepStart`), h that step's size and Φ_τ one classical RK4
-   step of size τ. If it meets |L − η| ≤ stop_rtol·η, the run is `reached_target`; otherwise the
-   step-end state is kept and the run is `reached_target_unrefined` (its loss is ≤ η, by at most
-   one step's decrease). We do not use diffrax's built-in event root-finding: when its Newton fails
-   it returns a state that is not at the target and the step end is lost (DESIGN.md, numerics).
+   L(θ(τ)) = η for τ ∈ [0, h], where θ(τ) is the cubic Hermite interpolant of the step's end states
+   and velocities; the step's start is recorded by `_RecordStepStart`. If it meets
+   |L − η| ≤ stop_rtol·η, the run is `reached_target`; otherwise the step-end state is kept and the
+   run is `reached_target_unrefined` (its loss is ≤ η, by at most one step's decrease). We do not
+   use diffrax's built-in event root-finding: when its Newton fails it returns a state that is not
+   at the target and the step end is lost (DESIGN.md, numerics).
 3. Every other ending has its own status; see `STATUSES`.
 """
 
@@ -151,34 +151,34 @@ def save_grid(t_max, n_save: int, t_save_min: float, dtype) -> jax.Array:
     return jnp.concatenate([jnp.zeros((1,), dtype), grid.at[-1].set(t_max)])
 
 
-def _rk4_step(p: model.Params, tau, x, y, c) -> model.Params:
-    """One classical RK4 step of size τ of dθ/dt = −∇L(θ)."""
-
-    def f(q):
-        return jax.tree.map(jnp.negative, model.loss_and_grad(q, x, y, c)[1])
-
-    def axpy(q, k, h):
-        return jax.tree.map(lambda u, v: u + h * v, q, k)
-
-    k1 = f(p)
-    k2 = f(axpy(p, k1, tau / 2))
-    k3 = f(axpy(p, k2, tau / 2))
-    k4 = f(axpy(p, k3, tau))
-    return jax.tree.map(lambda u, a, b, cc, d: u + tau / 6 * (a + 2 * b + 2 * cc + d), p, k1, k2, k3, k4)
+def _hermite(p0: model.Params, p1: model.Params, f0: model.Params, f1: model.Params, h, tau) -> model.Params:
+    """Cubic Hermite interpolant of the flow over one step from its end values and slopes."""
+    s = tau / h
+    h00, h10 = 2 * s**3 - 3 * s**2 + 1, s**3 - 2 * s**2 + s
+    h01, h11 = -2 * s**3 + 3 * s**2, s**3 - s**2
+    return jax.tree.map(lambda a, b, fa, fb: h00 * a + h10 * h * fa + h01 * b + h11 * h * fb, p0, p1, f0, f1)
 
 
-def _refine_stop(p_start: model.Params, h, target, x, y, c, stop_rtol):
+def _refine_stop(p_start: model.Params, p_end: model.Params, h, target, x, y, c, stop_rtol):
     """Locate the stop inside the last accepted step [t_start, t_start + h].
 
-    Safeguarded Newton on g(τ) = log L(RK4_τ(θ_start)) − log η for τ ∈ [0, h]: g(0) > 0 because the
-    step started above η. The log keeps g nearly linear even when the step overshoots η by orders
-    of magnitude (lazy regime, L ~ exp(−margin)). A Newton step that leaves the bracket is replaced
-    by bisection. Returns (τ, θ(τ), converged, iterations); converged means |L − η| ≤ stop_rtol·η.
+    θ(τ) on the step is the cubic Hermite interpolant of its end states and velocities (third order,
+    like Bosh3's own interpolation; two extra gradient evaluations). Safeguarded Newton on
+    g(τ) = log L(θ(τ)) − log η over [0, h], where g(0) > 0 (the step started above η) and g(h) ≤ 0
+    (the event fired at its end); each iteration costs one forward pass and its tangent. The log
+    keeps g nearly linear even when the step overshoots η by orders of magnitude (lazy regime,
+    L ~ exp(−margin)). A Newton step that leaves the bracket is replaced by bisection. Returns
+    (τ, θ(τ), converged, iterations); converged means |L − η| ≤ stop_rtol·η.
     """
     log_target = jnp.log(target)
+    f0 = jax.tree.map(jnp.negative, model.loss_and_grad(p_start, x, y, c)[1])
+    f1 = jax.tree.map(jnp.negative, model.loss_and_grad(p_end, x, y, c)[1])
+
+    def path(tau):
+        return _hermite(p_start, p_end, f0, f1, h, tau)
 
     def g(tau):
-        return jnp.log(model.loss(_rk4_step(p_start, tau, x, y, c), x, y, c)) - log_target
+        return jnp.log(model.loss(path(tau), x, y, c)) - log_target
 
     tol = jnp.log1p(stop_rtol)  # |log L − log η| ≤ log(1 + r) implies |L − η| ≤ r·η
 
@@ -197,13 +197,13 @@ def _refine_stop(p_start: model.Params, h, target, x, y, c, stop_rtol):
         return new_tau, lo, hi, g(new_tau), it + 1
 
     g0, gh = g(jnp.zeros_like(h)), g(h)
-    # Start from the secant guess when RK4 brackets the root, else from the step end.
     bracketed = (g0 > 0) & (gh <= 0)
+    # start from the secant guess inside the bracket
     tau0 = jnp.where(bracketed, h * g0 / (g0 - jnp.where(bracketed, gh, g0 - 1.0)), h)
     init = (tau0, jnp.zeros_like(h), h, g(tau0), jnp.int32(0))
     tau, _, _, val, iters = jax.lax.while_loop(cond, body, init)
     converged = bracketed & (jnp.abs(val) <= tol)
-    return tau, _rk4_step(p_start, tau, x, y, c), converged, iters
+    return tau, path(tau), converged, iters
 
 
 def _all_finite(tree) -> jax.Array:
@@ -301,7 +301,7 @@ def solve_lane(lane: Lane, data: Dataset, *, width: int, second_layer: str, flow
     at_init = loss0 <= target
     event_hit = model.loss(p_end, x, y, c) <= target
     _, t_start, (u_start, _) = sol.solver_state
-    tau, p_ref, refined, iters = _refine_stop(params_at(u_start), t_end - t_start, target, x, y, c, flow.stop_rtol)
+    tau, p_ref, refined, iters = _refine_stop(params_at(u_start), p_end, t_end - t_start, target, x, y, c, flow.stop_rtol)
     refined = refined & event_hit
     # NaN/inf steps are rejected, so a run that overflows mid-way spins at its last finite state;
     # a non-finite velocity there marks it.
