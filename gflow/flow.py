@@ -256,11 +256,12 @@ def solve_lane(lane: Lane, data: Dataset, *, width: int, second_layer: str, flow
     # A net whose velocity is already NaN/inf cannot take a step (every step is rejected). Its
     # velocity is zeroed so the solve runs to t_max in a few steps instead of spinning until
     # max_steps; the status says `nonfinite`.
-    v0, dm0 = model.flow_velocity(p0, x, y, c)
+    gram = x @ x.T if x.shape[0] < x.shape[1] else None  # cheaper margin rate when n < d
+    v0, dm0 = model.flow_velocity(p0, x, y, c, gram)
     finite0 = _all_finite((v0, dm0, model.loss(p0, x, y, c)))
 
     def vector_field(t, state, _):
-        v, dm = model.flow_velocity(params_at(state[0]), x, y, c)
+        v, dm = model.flow_velocity(params_at(state[0]), x, y, c, gram)
         return jax.tree.map(lambda z: jnp.where(finite0, z, 0.0), (v, m_scale * dm))
 
     k = min(flow.n_test_grid, data.x_test.shape[0])
@@ -305,7 +306,7 @@ def solve_lane(lane: Lane, data: Dataset, *, width: int, second_layer: str, flow
     refined = refined & event_hit
     # NaN/inf steps are rejected, so a run that overflows mid-way spins at its last finite state;
     # a non-finite velocity there marks it.
-    finite = finite0 & _all_finite((p_end, model.flow_velocity(p_end, x, y, c)))
+    finite = finite0 & _all_finite((p_end, model.flow_velocity(p_end, x, y, c, gram)))
     status = _decode_status(sol.result, event_hit, refined, at_init, finite)
 
     use_ref = refined & ~at_init

@@ -65,3 +65,17 @@ def test_effective_predictor_uses_positive_neurons_only():
 def test_unknown_second_layer_is_rejected():
     with pytest.raises(ValueError, match="second_layer"):
         model.init_params(key=jax.random.PRNGKey(0), d=2, width=2, init_scale=1.0, second_layer="uniform")
+
+
+@pytest.mark.parametrize("use_gram", [False, True])
+def test_flow_velocity_matches_gradient_and_margin_jvp(use_gram):
+    """v = −∇L, and the margin rate equals the directional derivative of y·c·f(x) along v."""
+    p, x, y = _net(n=6, d=9, h=7)
+    c = 1.7
+    gram = x @ x.T if use_gram else None
+    v, dm = model.flow_velocity(p, x, y, c, gram)
+    _, g = model.loss_and_grad(p, x, y, c)
+    np.testing.assert_allclose(v.W, -g.W, rtol=1e-12, atol=1e-15)
+    np.testing.assert_allclose(v.a, -g.a, rtol=1e-12, atol=1e-15)
+    _, dm_ref = jax.jvp(lambda q: y * model.apply(q, x, c), (p,), (v,))
+    np.testing.assert_allclose(dm, dm_ref, rtol=1e-11, atol=1e-14)
