@@ -243,8 +243,9 @@ def solve_lane(lane: Lane, data: Dataset, *, width: int, second_layer: str, flow
     #   magnitude in one step.
     # - The margins make the tolerance mean the same thing at every α: the loss is a function of
     #   the margins, and their error is held to rtol·(1 + |m|). Without them, an atol small enough
-    #   for the lazy regime costs 5–10× more steps in the rich regime (measurements in README).
-    # The step-size norm is the larger of the two blocks' RMS errors.
+    #   for the lazy regime costs 5–10× more steps in the rich regime (measured; README numerics).
+    # The step-size norm is the larger of the two blocks' RMS errors, and `_BlockFloorController`
+    # floors each component's tolerance at its block's RMS.
     rms0 = model.param_norm(p0) / jnp.sqrt(jnp.asarray(p0.W.size + p0.a.size, dtype))
     rtol = lane.rtol
     atol = rtol * rms0 if flow.atol is None else jnp.asarray(flow.atol, dtype)
@@ -253,10 +254,10 @@ def solve_lane(lane: Lane, data: Dataset, *, width: int, second_layer: str, flow
     def params_at(u):
         return jax.tree.map(jnp.add, p0, u)
 
+    gram = x @ x.T if x.shape[0] < x.shape[1] else None  # cheaper margin rate when n < d
     # A net whose velocity is already NaN/inf cannot take a step (every step is rejected). Its
     # velocity is zeroed so the solve runs to t_max in a few steps instead of spinning until
     # max_steps; the status says `nonfinite`.
-    gram = x @ x.T if x.shape[0] < x.shape[1] else None  # cheaper margin rate when n < d
     v0, dm0 = model.flow_velocity(p0, x, y, c, gram)
     finite0 = _all_finite((v0, dm0, model.loss(p0, x, y, c)))
 
