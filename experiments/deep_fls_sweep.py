@@ -5,7 +5,7 @@
 
 CPU presets (minutes on 2 cores): digits-mlp, mnist1d-cnn, edim-cnn.
 GPU presets (one H200): cifar10-resnet18 (needs --data-path with the CIFAR-10 python batches),
-edim-resnet18. `--quick` shrinks any preset to a seconds-long smoke run.
+edim-resnet18. `--quick` shrinks any preset to a seconds-long smoke run (tiny net, 60 steps, target 60%).
 Writes DIR/{manifest.json, arrays.npz, heatmap.png, best_vs_c.png, summary.json}; a rerun resumes.
 """
 
@@ -68,14 +68,12 @@ def get_config(preset: str = "digits-mlp", *, quick: bool = False, data_path: st
         )
     else:
         raise SystemExit(f"--preset: unknown preset {preset!r}; choose from {', '.join(CPU_PRESETS + GPU_PRESETS)}")
-    if quick:  # a smoke run: tiny net, 3 multipliers, one η, one seed, a short budget
-        small = {"width": 4} if cfg.model.arch != "mlp" else {"width": 32}
-        data = {"n_train": 128, "n_test": 128}
-        if cfg.data.name == "mnist1d":
-            data["mnist1d_samples"] = 400
-        cfg = cfg.replace(data=data, model=small,
-                          train={"batch_size": min(cfg.train.batch_size, 64), "check_every": 10, "max_steps": 100},
-                          sweep={"multipliers": (0.01, 1.0, 100.0), "lrs": (0.3,), "n_seeds": 1})
+    if quick:  # a smoke run: tiny net and data, full batch, 3 multipliers × 2 η, one seed, 60 steps, target 60%
+        data = {"n_train": 128, "n_test": 128, **({"mnist1d_samples": 400} if cfg.data.name == "mnist1d" else {})}
+        cfg = cfg.replace(data=data, model={"width": 32 if cfg.model.arch == "mlp" else 4},
+                          train={"batch_size": 0, "check_every": 10, "max_steps": 60,
+                                 "target_acc": 0.6},
+                          sweep={"multipliers": (0.1, 1.0, 10.0), "lrs": (0.1, 1.0), "n_seeds": 1})
     return cfg
 
 

@@ -1,0 +1,138 @@
+"""Accelerator check of the deep-net FLS path (meant to take < 5 minutes on one H200).
+
+    python benchmarks/gpu_deep_check.py [--out results.json]      # on a GPU machine
+    python benchmarks/gpu_deep_check.py --cpu-smoke               # tiny sizes, CPU only: does the script run?
+
+1. Agreement: the same short sweep (5-layer CNN on edim images, 6 lanes) runs on the accelerator and on
+   the CPU, with float32 matmuls and convolutions at full precision on both; the statuses and step counts
+   must match and the final training losses agree to 1e-3 relative (else exit status 1).
+2. Throughput: ResNet-18 (GroupNorm, width 64) minibatch SGD (batch 128) on 32×32×3 images, timed after
+   compilation for vmapped replica counts R = 1, 8, 32; prints SGD steps/s (summed over replicas) and
+   training images/s. Each R is its own compilation (the part of the 5 minutes that is hardest to predict).
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import importlib.util
+import json
+import sys
+import time
+from pathlib import Path
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from gflow.deep import train
+from gflow.deep.config import DeepDataConfig, DeepModelConfig, TrainConfig
+from gflow.deep.data import load_dataset
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def agreement_configs(small: bool):
+    """Data, model and training configs of the agreement sweep (5-layer CNN on edim images, full batch).
+    The smoke version is experiments/deep_fls_sweep.py's `edim-cnn --quick` (compiled once for both)."""
+    if small:
+        spec = importlib.util.spec_from_file_location("deep_fls_sweep", ROOT / "experiments" / "deep_fls_sweep.py")
+        module = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(module)
+        cfg = module.get_config("edim-cnn", quick=True)
+        return cfg.data, cfg.model, cfg.train
+    data_cfg = DeepDataConfig(name="edim", edim_dim=4, edim_size=8, edim_classes=4, n_train=256, n_test=512)
+    return data_cfg, DeepModelConfig(arch="cnn", width=8), TrainConfig(check_every=10, max_steps=200)
+
+
+def throughput_configs(small: bool):
+    """Data, model and training configs of the throughput runs: ResNet-18 minibatch SGD on 32×32×3
+    images; the smoke version reuses the agreement sweep's (already compiled) configs."""
+    if small:
+        return agreement_configs(True)
+    data_cfg = DeepDataConfig(name="edim", edim_dim=16, edim_size=32, edim_channels=3, edim_classes=10,
+                              n_train=4096, n_test=1024)
+    tcfg = TrainConfig(batch_size=128, check_every=50, max_steps=10**6, target_acc=1.0, eval_batch_size=1024)
+    return data_cfg, DeepModelConfig(arch="resnet", width=64, depth=18), tcfg
+
+
+def agreement(devices, *, small: bool) -> dict:
+    """The same 6-lane sweep on each device; returns the per-device records and the verdict."""
+    data_cfg, mcfg, tcfg = agreement_configs(small)
+    c, lr, seed = [0.1, 0.1, 1.0, 1.0, 10.0, 10.0], [0.3, 1.0] * 3, [0, 1] * 3
+    out = {}
+    # full float32 precision where two devices are compared (GPUs may otherwise use TF32)
+    with jax.default_matmul_precision("highest") if len(devices) > 1 else contextlib.nullcontext():
+        for dev in devices:
+            # (entering default_device changes the jit cache key: only do it when needed)
+            with jax.default_device(dev) if dev != jax.devices()[0] else contextlib.nullcontext():
+                data = load_dataset(data_cfg)
+                rec = train.train_lanes(mcfg, tcfg, data, train.make_lanes(c, lr, seed))
+            out[str(dev)] = rec
+    a, b = out.values() if len(out) == 2 else (next(iter(out.values())),) * 2
+    rel = np.abs(a["final_train_loss"] - b["final_train_loss"]) / np.maximum(np.abs(b["final_train_loss"]), 1e-12)
+    ok = bool(np.array_equal(a["status"], b["status"]) and np.array_equal(a["steps"], b["steps"]) and np.all(rel < 1e-3))
+    return {"ok": ok, "max_rel_loss_diff": float(np.max(rel)), "max_abs_peak_acc_diff":
+            float(np.nanmax(np.abs(a["peak_test_acc"] - b["peak_test_acc"]))), "statuses": train.status_names(a["status"]).tolist(),
+            "steps": {k: v["steps"].tolist() for k, v in out.items()}}
+
+
+def throughput(replicas, *, small: bool) -> list[dict]:
+    """Steps/s and images/s of vmapped lanes for each replica count (time after compilation)."""
+    data_cfg, mcfg, tcfg = throughput_configs(small)
+    data = load_dataset(data_cfg)
+    batch = tcfg.batch_size or data.x.shape[0]
+    rows = []
+    for r in replicas:
+        lanes = train.make_lanes(np.geomspace(0.1, 10, r), np.full(r, 0.01), np.arange(r))
+        t0 = time.perf_counter()
+        state = train.init_lanes(mcfg, tcfg, data, lanes)
+        state = jax.block_until_ready(train.advance(state, lanes, data, mcfg, tcfg, n_rounds=1))  # compiles
+        t_compile = time.perf_counter() - t0
+        steps0 = int(np.sum(state.step))
+        rounds = 2
+        t0 = time.perf_counter()
+        state = jax.block_until_ready(train.advance(state, lanes, data, mcfg, tcfg, n_rounds=rounds))
+        wall = time.perf_counter() - t0
+        steps = int(np.sum(state.step)) - steps0
+        row = {"replicas": r, "steps": steps, "wall_s": wall, "compile_and_first_round_s": t_compile,
+               "steps_per_s": steps / wall, "images_per_s": steps * batch / wall,
+               "eval_images_per_check": data.x.shape[0] + data.x_test.shape[0]}
+        print(f"R = {r:3d}: {row['steps_per_s']:9.1f} steps/s  {row['images_per_s']:11.0f} train images/s  "
+              f"(wall {wall:.2f} s for {steps} steps incl. {rounds} evaluations/lane; compile+first round {t_compile:.1f} s)")
+        rows.append(row)
+    return rows
+
+
+def main(argv=None):
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--cpu-smoke", action="store_true", help="tiny sizes on the CPU only")
+    ap.add_argument("--replicas", default=None, help="comma-separated replica counts (default 1,8,32; smoke 6)")
+    ap.add_argument("--out", default=None, help="write the results as JSON here")
+    args = ap.parse_args(argv)
+    t_start = time.perf_counter()
+    cpu = jax.devices("cpu")[0]
+    accel = cpu if args.cpu_smoke else jax.devices()[0]
+    if accel.platform == "cpu" and not args.cpu_smoke:
+        print("no accelerator found: comparing the CPU with itself (use --cpu-smoke for the tiny version)")
+    print(f"accelerator: {accel.platform}:{getattr(accel, 'device_kind', '')}; reference: cpu")
+    replicas = [int(v) for v in (args.replicas or ("6" if args.cpu_smoke else "1,8,32")).split(",")]
+    check = agreement([accel, cpu] if accel != cpu else [cpu], small=args.cpu_smoke)
+    print(f"agreement accelerator vs CPU: {'OK' if check['ok'] else 'MISMATCH'}; max relative difference of the final "
+          f"training loss {check['max_rel_loss_diff']:.2e}, of the peak test accuracy {check['max_abs_peak_acc_diff']:.2e}")
+    with jax.default_device(accel) if accel != jax.devices()[0] else contextlib.nullcontext():
+        rows = throughput(replicas, small=args.cpu_smoke)
+    total = time.perf_counter() - t_start
+    print(f"total {total:.1f} s")
+    result = {"device": f"{accel.platform}:{getattr(accel, 'device_kind', '')}", "agreement": check,
+              "throughput": rows, "total_s": total}
+    if args.out:
+        with open(args.out, "w") as f:
+            json.dump(result, f, indent=2)
+    if not check["ok"]:
+        sys.exit(1)
+    return result
+
+
+if __name__ == "__main__":
+    main()

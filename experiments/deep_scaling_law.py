@@ -1,0 +1,121 @@
+"""Scaling law of the optimal multiplier on the 5-layer CNN: c* vs width h (n fixed) and vs training-set
+size n (h fixed), with fitted exponents and 95% bootstrap intervals, against the two-layer prediction
+c* ∝ n⁻² h⁻¹ (exponents −1 for width, −2 for n).
+
+    python experiments/deep_scaling_law.py [--preset cpu|gpu] [--quick] [--out DIR]
+
+For each width and each n it runs a c × η × seed sweep (experiments/deep_fls_sweep.py's machinery, one
+resumable run directory each), takes the best peak test accuracy over η at each c, and locates c* by a
+parabola in log c through the best grid point. A c* at the end of the c grid is a bound, not an estimate:
+it is shown as an open marker and left out of the fit. Writes DIR/{scaling.json, scaling.png}.
+"""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+
+from gflow.deep import DeepConfig, DeepDataConfig, DeepModelConfig, DeepSweepConfig, TrainConfig, run_deep_sweep  # noqa: E402
+from gflow.deep.analysis import scaling_fit  # noqa: E402
+from gflow.store import write_json  # noqa: E402
+
+PREDICTED = {"width": -1.0, "n": -2.0}
+
+
+def get_config(preset: str = "cpu", *, quick: bool = False) -> dict:
+    if preset == "cpu":
+        base = DeepConfig(
+            data=DeepDataConfig(name="edim", edim_dim=8, edim_size=8, edim_classes=4, n_test=1000),  # as edim-cnn
+            model=DeepModelConfig(arch="cnn", depth=5),  # the 5-layer CNN
+            train=TrainConfig(check_every=10, max_steps=1500),  # full-batch SGD to 99% train accuracy
+            sweep=DeepSweepConfig(multipliers=tuple(float(v) for v in np.logspace(-3, 1, 9)), lrs=(0.1, 1.0), n_seeds=2),
+        )
+        plan = {"widths": (2, 4, 8), "n_values": (64, 128, 256), "base_width": 4, "base_n": 128}
+    elif preset == "gpu":
+        base = DeepConfig(
+            data=DeepDataConfig(name="edim", edim_dim=8, edim_size=16, edim_channels=3, edim_classes=10, n_test=5000),
+            model=DeepModelConfig(arch="cnn", depth=5),
+            train=TrainConfig(check_every=20, max_steps=10000, eval_batch_size=5000),
+            sweep=DeepSweepConfig(multipliers=tuple(float(v) for v in np.logspace(-4, 2, 13)), lrs=(0.03, 0.3, 3.0),
+                                  n_seeds=4, memory_budget_mb=60_000),
+        )
+        plan = {"widths": (8, 16, 32, 64, 128), "n_values": (256, 512, 1024, 2048, 4096), "base_width": 32, "base_n": 1024}
+    else:
+        raise SystemExit(f"--preset: unknown preset {preset!r}; choose cpu or gpu")
+    if quick:  # a smoke run: two points per axis, three multipliers, one η, two seeds, 60 steps, target 60%
+        # (the training settings and the width-4, n-128 point match deep_fls_sweep.py's edim-cnn --quick)
+        base = base.replace(data={"n_test": 128}, train={"max_steps": 60, "target_acc": 0.6},
+                            sweep={"multipliers": (0.1, 1.0, 10.0), "lrs": (1.0,), "n_seeds": 2})
+        plan = {"widths": (2, 4), "n_values": (64, 128), "base_width": 4, "base_n": 128}
+    return {"base": base, **plan}
+
+
+def _sweep(base: DeepConfig, width: int, n: int, out: Path, progress: bool):
+    cfg = base.replace(model={"width": width}, data={"n_train": n})
+    return run_deep_sweep(cfg, out / f"width{width}_n{n}", progress=progress).arrays
+
+
+def _plot(fits: dict, out: Path) -> Path:
+    fig, axes = plt.subplots(1, 2, figsize=(10, 4), constrained_layout=True)
+    for ax, (axis, label) in zip(axes, (("width", "width h (channels of the first layer)"), ("n", "training examples n"))):
+        f = fits[axis]
+        x, cs, interior = np.asarray(f["x"]), np.asarray(f["c_star"]), np.asarray(f["interior"], bool)
+        ax.set(xlabel=label, ylabel="optimal multiplier c*", title=f"c* vs {axis}")
+        if not np.isfinite(cs).any():
+            ax.text(0.5, 0.5, "no multiplier reached the target", ha="center", transform=ax.transAxes)
+            continue
+        ax.plot(x[interior], cs[interior], "o", color="tab:blue", label="c* (interior optimum)")
+        ax.plot(x[~interior], cs[~interior], "o", mfc="none", color="tab:blue", label="best c at the grid end (bound)")
+        if np.isfinite(f["exponent"]):
+            xx = np.geomspace(x.min(), x.max(), 50)
+            lo, hi = f["ci95"]
+            ax.plot(xx, f["prefactor"] * xx ** f["exponent"], "-", color="tab:blue",
+                    label=f"fit: exponent {f['exponent']:.2f} [{lo:.2f}, {hi:.2f}]")
+            mid = np.exp(np.mean(np.log(x[interior])))
+            ref = f["prefactor"] * mid ** f["exponent"] * (xx / mid) ** PREDICTED[axis]
+            ax.plot(xx, ref, "--", color="tab:red", label=f"two-layer prediction: exponent {PREDICTED[axis]:g}")
+        ax.set(xscale="log", yscale="log")
+        ax.legend(fontsize=8)
+    path = out / "scaling.png"
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+    return path
+
+
+def main(argv=None):
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--preset", default="cpu", choices=("cpu", "gpu"))
+    ap.add_argument("--quick", action="store_true", help="tiny smoke-test version of the preset")
+    ap.add_argument("--out", default=None, help="output directory (default runs/deep_scaling_<preset>[_quick])")
+    ap.add_argument("--n-boot", type=int, default=1000, help="bootstrap resamples of the seeds")
+    ap.add_argument("--quiet", action="store_true", help="no progress bars")
+    args = ap.parse_args(argv)
+    plan = get_config(args.preset, quick=args.quick)
+    out = Path(args.out or f"runs/deep_scaling_{args.preset}{'_quick' if args.quick else ''}")
+    out.mkdir(parents=True, exist_ok=True)
+    by_width = [_sweep(plan["base"], w, plan["base_n"], out, not args.quiet) for w in plan["widths"]]
+    by_n = [_sweep(plan["base"], plan["base_width"], n, out, not args.quiet) for n in plan["n_values"]]
+    fits = {"width": scaling_fit(plan["widths"], by_width, n_boot=args.n_boot),
+            "n": scaling_fit(plan["n_values"], by_n, n_boot=args.n_boot)}
+    for axis, f in fits.items():
+        f["predicted_exponent"] = PREDICTED[axis]
+        stars = ", ".join(f"{x:g}: {c:.3g}{'' if i else ' (grid end)'}" for x, c, i in zip(f["x"], f["c_star"], f["interior"]))
+        lo, hi = f["ci95"]
+        verdict = ("consistent with" if lo <= PREDICTED[axis] <= hi else "excludes") if np.isfinite(lo) else "cannot test"
+        print(f"c* vs {axis}: {stars}")
+        print(f"  exponent {f['exponent']:.3f}, 95% CI [{lo:.3f}, {hi:.3f}] ({f['n_boot_used']} bootstrap fits); "
+              f"{verdict} the predicted {PREDICTED[axis]:g}")
+    write_json(out / "scaling.json", {"plan": {k: v for k, v in plan.items() if k != "base"},
+                                      "config": plan["base"].to_dict(), "fits": fits})
+    print(f"figure: {_plot(fits, out)}")
+    return fits
+
+
+if __name__ == "__main__":
+    main()
