@@ -141,7 +141,7 @@ def main(argv=None) -> dict:
     strip = lambda e: {k: ({kk: vv for kk, vv in v.items() if kk != "boot"} if isinstance(v, dict) else v) for k, v in e.items()}  # noqa: E731
     summary = {"preset": p, "n_scan": [strip(e) for e in n_scan], "width_scan": [strip(e) for e in h_scan], "fits": fits,
                "theory": {"n_exponent": theory.ALPHA_STAR_N_EXPONENT, "width_exponent": theory.ALPHA_STAR_WIDTH_EXPONENT},
-               "wall_s": timer.seconds()}
+               "wall_s": timer.seconds(), "sweeps": timer.sweeps()}
     fa.write_summary(args.out, summary)
     for key, f in fits.items():
         for tag, v in f.items():

@@ -39,8 +39,11 @@ def get_config(quick: bool = False) -> dict:
         traj_alphas=(1e-6, 1e-4, 1e-2, 1e-1),  # α of the trajectory and snapshot panels
         snapshot_times=tuple(np.logspace(-1, 2, 13)),  # times of the per-neuron snapshots (≤ t_η used)
         angle_alphas=tuple(np.logspace(-7, -1, 7)),  # α of the final-angle fit
-        angle_fit_max_alpha=1e-2,  # fit the angle exponent on α ≤ this
+        angle_fit_range=(1e-4, 1e-2),  # fit the angle exponent on these α (below 1e-4 the t_α angle is on a plateau)
+        loss_drops=(0.01, 0.001),  # extra stops L = (1 − ε)·log 2 for the separable setting
+        angle_rtol=1e-5,  # solver rtol of the t_α angle runs (the angle floor at rtol 1e-3 is ~rtol)
         n_values=(10, 20, 40, 80, 160),  # n of the t_α study (d, κ, σ of the second setting)
+        t_alpha_data_seeds=(0, 1, 2),  # datasets per n in the t_α study
         t_alpha_alphas=tuple(np.logspace(-8, -2, 7)),  # α of the t_α fit
         n_seeds=8,  # init seeds
         n_boot=1000,  # bootstrap replicates
@@ -51,16 +54,18 @@ def get_config(quick: bool = False) -> dict:
             settings=[dict(preset["settings"][0], name="sep_n20_d5_snr3.5", n=20),
                       dict(preset["settings"][1], name="nonsep_n20_d5_snr2", n=20, d=5)],
             width=20, n_test=2000, traj_alphas=(1e-4, 1e-1), snapshot_times=(0.3, 3.0), angle_alphas=(1e-5, 1e-3),
-            n_values=(20, 40), t_alpha_alphas=(1e-6, 1e-3), n_seeds=2, n_boot=20, flow={},
+            angle_fit_range=(1e-5, 1e-3), loss_drops=(0.01,), n_values=(20, 40), t_alpha_data_seeds=(0,), t_alpha_alphas=(1e-6, 1e-3), n_seeds=2,
+            n_boot=20, flow={},
         )
     return preset
 
 
-def make_config(p: dict, s: dict, *, n=None, alphas=(1.0,), target=None, multiplier=1.0) -> gflow.Config:
+def make_config(p: dict, s: dict, *, n=None, data_seed=None, alphas=(1.0,), target=None, multiplier=1.0, rtol=None) -> gflow.Config:
+    seed = s["data_seed"] if data_seed is None else data_seed
     return gflow.Config(
-        data=gflow.DataConfig(n=n or s["n"], d=s["d"], kappa=s["kappa"], sigma=s["sigma"], seed=s["data_seed"], n_test=p["n_test"]),
+        data=gflow.DataConfig(n=n or s["n"], d=s["d"], kappa=s["kappa"], sigma=s["sigma"], seed=seed, n_test=p["n_test"]),
         model=gflow.ModelConfig(width=p["width"], multiplier=multiplier),
-        flow=gflow.FlowConfig(target_loss=target or p["target_loss"], **p["flow"]),
+        flow=gflow.FlowConfig(target_loss=target or p["target_loss"], rtol=rtol or gflow.FlowConfig().rtol, **p["flow"]),
         sweep=gflow.SweepConfig(init_scales=tuple(alphas), n_seeds=p["n_seeds"]),
     )
 
@@ -71,6 +76,14 @@ def neuron_cosines(W, a, target):
     pos = a > 0
     norms = np.linalg.norm(W[pos], axis=1)
     return (W[pos] @ target) / (norms * np.linalg.norm(target)), norms**2
+
+
+def targets(geo) -> dict:
+    """The directions the a_j > 0 neurons are compared with: x₊, μ₊ and the Phase-1 fixed point u₊*."""
+    return {"xplus": geo["xplus"], "mu": geo["mu_plus"], "ustar": geo["u_star"]}
+
+
+TARGET_NAMES = {"xplus": "x₊", "mu": "μ₊", "ustar": "u₊* (Phase-1 fixed point)"}
 
 
 def weighted_angle(W, a, target) -> float:
@@ -98,19 +111,18 @@ def snapshots(p, s, geo, arrays) -> dict:
     for i, alpha in enumerate(p["traj_alphas"]):
         t_eta = float(arrays["t_stop"][i, 0])
         times = [t for t in p["snapshot_times"] if t <= t_eta]
-        rows = {"t": [], "psi_x": [], "psi_mu": [], "psi_pos_engine": [], "status": []}
+        rows = {"t": [], "psi_xplus": [], "psi_mu": [], "psi_ustar": [], "psi_pos_engine": [], "status": []}
         for t in times:
             c = t / T
             cfg = make_config(p, s, target=1e-12, multiplier=c)
             r = gflow.simulate(init_scale=alpha / np.sqrt(c), seed=0, config=cfg)
             rows["status"].append(gflow.STATUS_NAMES[int(r.status)])
             rows["t"].append(t)
-            rows["psi_x"].append(neuron_cosines(r.params.W, r.params.a, geo["xplus"])[0])
-            rows["psi_mu"].append(neuron_cosines(r.params.W, r.params.a, geo["mu_plus"])[0])
+            for tag, target in targets(geo).items():
+                rows[f"psi_{tag}"].append(neuron_cosines(r.params.W, r.params.a, target)[0])
             rows["psi_pos_engine"].append(float(r.final["psi_pos"]))
         zeta = float(theory.phase1_zeta(alpha, s["n"], p["width"], x_max, w_max, xp_norm))
-        psi0_x = (w_unit[a_sign > 0] @ geo["xplus"]) / (np.linalg.norm(w_unit[a_sign > 0], axis=1) * xp_norm)
-        psi0_mu = (w_unit[a_sign > 0] @ geo["mu_plus"]) / (np.linalg.norm(w_unit[a_sign > 0], axis=1) * np.linalg.norm(geo["mu_plus"]))
+        psi0 = {f"psi0_{tag}": neuron_cosines(w_unit, a_sign, target)[0] for tag, target in targets(geo).items()}
         # the trick's consistency: ψ_pos from the snapshot vs the sweep's trajectory at the same t (seed 0)
         ts = np.asarray(arrays["time"], np.float64)
         traj = arrays["traj_psi_pos"][i, 0]
@@ -118,7 +130,7 @@ def snapshots(p, s, geo, arrays) -> dict:
         interp = np.interp(np.log(np.maximum(rows["t"], 1e-300)), np.log(np.maximum(ts[good], 1e-300)), traj[good]) if rows["t"] else []
         res[alpha] = {
             **{k: np.asarray(v) for k, v in rows.items()},
-            "zeta": zeta, "psi0_x": psi0_x, "psi0_mu": psi0_mu,
+            "zeta": zeta, **psi0,
             "trick_vs_trajectory_max_dev": float(np.max(np.abs(np.asarray(rows["psi_pos_engine"]) - interp))) if rows["t"] else None,
             "t_eta": t_eta,
         }
@@ -126,9 +138,9 @@ def snapshots(p, s, geo, arrays) -> dict:
 
 
 def bound_check(snap: dict, rate: float, t_alpha: float) -> dict:
-    """Fraction of (neuron, time ≤ t_α) pairs with ψ_j(t) ≥ the Phase-1 bound, for x₊ and μ₊."""
+    """Fraction of (neuron, time ≤ t_α) pairs with ψ_j(t) ≥ the Phase-1 bound, for each target."""
     out = {}
-    for tag in ("x", "mu"):
+    for tag in TARGET_NAMES:
         if snap["zeta"] <= 0 or not len(snap["t"]):
             out[tag] = None
             continue
@@ -146,21 +158,27 @@ def bound_check(snap: dict, rate: float, t_alpha: float) -> dict:
 
 
 def final_angles(p, s, geo) -> dict:
+    """Weighted neuron angles at several stops: t_α (at two tolerances), L = (1 − ε)·log 2 for smaller ε
+    (separable setting only: is the small-α plateau set by the loss drop ε?), and t_η."""
     res = {}
-    for stop, target in (("t_alpha", PHASE1_LOSS), ("t_eta", p["target_loss"])):
-        cfg = make_config(p, s, target=target)
-        ang = {"xplus": np.full((len(p["angle_alphas"]), p["n_seeds"]), np.nan), "mu": np.full((len(p["angle_alphas"]), p["n_seeds"]), np.nan)}
+    stops = [("t_alpha", PHASE1_LOSS, p["angle_rtol"]), ("t_alpha_rtol1e-3", PHASE1_LOSS, None), ("t_eta", p["target_loss"], None)]
+    if s["separable"]:
+        stops += [(f"loss_drop_{eps:g}", (1 - eps) * np.log(2.0), p["angle_rtol"]) for eps in p["loss_drops"]]
+    for stop, loss, rtol in stops:
+        cfg = make_config(p, s, target=loss, rtol=rtol)
+        ang = {tag: np.full((len(p["angle_alphas"]), p["n_seeds"]), np.nan) for tag in TARGET_NAMES}
         status = np.zeros((len(p["angle_alphas"]), p["n_seeds"]), int)
         for i, alpha in enumerate(p["angle_alphas"]):
             for j in range(p["n_seeds"]):
                 r = gflow.simulate(init_scale=alpha, seed=j, config=cfg)
                 status[i, j] = int(r.status)
-                ang["xplus"][i, j] = weighted_angle(r.params.W, r.params.a, geo["xplus"])
-                ang["mu"][i, j] = weighted_angle(r.params.W, r.params.a, geo["mu_plus"])
+                for tag, target in targets(geo).items():
+                    ang[tag][i, j] = weighted_angle(r.params.W, r.params.a, target)
         ok = fa.ok_mask(status)
         alphas = np.asarray(p["angle_alphas"])
-        fit = alphas <= p["angle_fit_max_alpha"]
-        entry = {"status_counts": fa.status_counts(status), "alpha": alphas}
+        lo, hi = p["angle_fit_range"]
+        fit = (alphas >= lo * (1 - 1e-9)) & (alphas <= hi * (1 + 1e-9))
+        entry = {"status_counts": fa.status_counts(status), "alpha": alphas, "rtol": rtol or gflow.FlowConfig().rtol}
         for tag, v in ang.items():
             mean, se, _ = fa.seed_mean(v, ok)
             slope, _ = fa.fit_power_law(alphas[fit], mean[fit])
@@ -169,7 +187,8 @@ def final_angles(p, s, geo) -> dict:
             for _ in range(p["n_boot"]):
                 idx = rng.integers(0, v.shape[1], v.shape[1])
                 boot.append(fa.fit_power_law(alphas[fit], fa.seed_mean(v[:, idx], ok[:, idx])[0][fit])[0])
-            entry[tag] = {"angle_mean": mean, "angle_se": se, "exponent": slope, "exponent_ci95": fa.interval(boot)}
+            local = np.diff(np.log(mean)) / np.diff(np.log(alphas))  # slope between neighbouring α
+            entry[tag] = {"angle_mean": mean, "angle_se": se, "exponent": slope, "exponent_ci95": fa.interval(boot), "local_slopes": local}
         res[stop] = entry
     return res
 
@@ -178,38 +197,50 @@ def final_angles(p, s, geo) -> dict:
 
 
 def t_alpha_study(p, s, out) -> dict:
-    res = {"n": [], "slope": [], "slope_ci95": [], "slope_boot": [], "predicted_slope": [], "intercept": [], "t_alpha": [], "status_counts": []}
+    """Per n and dataset: least-squares slope of t_α in log(1/α) over α × init seeds; per n the mean over
+    datasets, with a bootstrap over datasets and, within each, init seeds."""
     alphas = np.asarray(p["t_alpha_alphas"])
+    L = np.log(1 / alphas)
     rng = np.random.default_rng(2)
+    res = {"n": [], "slope": [], "slope_ci95": [], "predicted_slope": [], "slope_per_dataset": [], "predicted_per_dataset": [],
+           "intercept": [], "t_alpha": [], "status_counts": []}
+    boots = []
     for n in p["n_values"]:
-        cfg = make_config(p, s, n=n, alphas=alphas, target=PHASE1_LOSS)
-        arrays, _ = fa.sweep(cfg, out, f"t_alpha_n{n}")
-        geo = fa.geometry(cfg.data)
-        ok = fa.ok_mask(arrays["status"])
-        t = np.where(ok, arrays["t_stop"], np.nan)
-        L = np.repeat(np.log(1 / alphas)[:, None], t.shape[1], axis=1)
+        per = []  # (t [α, seed], predicted slope) per dataset
+        for k in p["t_alpha_data_seeds"]:
+            cfg = make_config(p, s, n=n, data_seed=k, alphas=alphas, target=PHASE1_LOSS)
+            arrays, _ = fa.sweep(cfg, out, f"t_alpha_n{n}_data{k}")
+            geo = fa.geometry(cfg.data)
+            ok = fa.ok_mask(arrays["status"])
+            res["status_counts"].append({"n": n, "data_seed": k, **fa.status_counts(arrays["status"])})
+            per.append((np.where(ok, arrays["t_stop"], np.nan), 1.0 / max(geo["rate_pos"], geo["rate_neg"])))
 
-        def fit(cols):
-            tt, ll = t[:, cols].ravel(), L[:, cols].ravel()
+        def fit(t, cols):
+            tt, ll = t[:, cols].ravel(), np.repeat(L[:, None], len(cols), axis=1).ravel()
             g = np.isfinite(tt)
             return np.polyfit(ll[g], tt[g], 1)
 
-        slope, intercept = fit(np.arange(t.shape[1]))
-        boot = np.array([fit(rng.integers(0, t.shape[1], t.shape[1]))[0] for _ in range(p["n_boot"])])
+        fits = [fit(t, np.arange(t.shape[1])) for t, _ in per]
+        boot = []
+        for _ in range(p["n_boot"]):
+            ds = rng.integers(0, len(per), len(per))
+            boot.append(np.mean([fit(per[d][0], rng.integers(0, per[d][0].shape[1], per[d][0].shape[1]))[0] for d in ds]))
+        boots.append(np.asarray(boot))
         res["n"].append(n)
-        res["slope"].append(slope)
-        res["intercept"].append(intercept)
+        res["slope_per_dataset"].append([f[0] for f in fits])
+        res["predicted_per_dataset"].append([pr for _, pr in per])
+        res["slope"].append(float(np.mean([f[0] for f in fits])))
+        res["intercept"].append(float(np.mean([f[1] for f in fits])))
+        res["predicted_slope"].append(float(np.mean([pr for _, pr in per])))
         res["slope_ci95"].append(fa.interval(boot))
-        res["slope_boot"].append(boot)
-        res["predicted_slope"].append(1.0 / max(geo["rate_pos"], geo["rate_neg"]))
-        res["t_alpha"].append(fa.seed_mean(arrays["t_stop"], ok)[0])
-        res["status_counts"].append(fa.status_counts(arrays["status"]))
+        res["t_alpha"].append(np.nanmean(np.concatenate([t for t, _ in per], axis=1), axis=1))
     ns = np.asarray(res["n"], float)
-    boots = np.stack(res.pop("slope_boot"))
-    expo, expo_ci = fa.bootstrap_exponent(ns, boots)
+    _, expo_ci = fa.bootstrap_exponent(ns, np.stack(boots))
     res["slope_vs_n_exponent"] = fa.fit_power_law(ns, res["slope"])[0]
     res["slope_vs_n_exponent_ci95"] = expo_ci
     res["predicted_slope_vs_n_exponent"] = fa.fit_power_law(ns, res["predicted_slope"])[0]
+    ratio = np.asarray(res["slope_per_dataset"]) / np.asarray(res["predicted_per_dataset"])
+    res["measured_over_predicted"] = {"mean": float(ratio.mean()), "min": float(ratio.min()), "max": float(ratio.max())}
     # the same slopes in the time of the summed loss Σ_i ℓ_i (τ = t/n): the paper's convention
     res["sum_loss_slope_vs_n_exponent"] = res["slope_vs_n_exponent"] - 1.0
     res["sum_loss_slope_vs_n_exponent_ci95"] = [v - 1.0 for v in expo_ci]
@@ -244,7 +275,8 @@ def plot_alignment(p, settings, traj, snaps, geos, t_alphas, out):
         ax.set_ylabel("alignment of the effective predictor ŵ₊")
         ax.set_title(f"{s['name']} (λ={geo['separability']:.2f}): mean over seeds, band = min–max; dotted: t_α", fontsize=9)
         ax.legend(fontsize=6, ncol=2)
-        for ax, tag, name in ((row[1], "mu", "μ₊"), (row[2], "x", "x₊")):
+        for ax, tag in ((row[1], "ustar"), (row[2], "xplus")):
+            name = TARGET_NAMES[tag]
             for i, alpha in enumerate(p["traj_alphas"]):
                 sn = snap[alpha]
                 if not len(sn["t"]):
@@ -260,8 +292,8 @@ def plot_alignment(p, settings, traj, snaps, geos, t_alphas, out):
                     ax.plot(sn["t"], np.median(b, axis=1), ls="--", color=color, lw=1, label=f"α={alpha:g}: median bound, ζ={sn['zeta']:.3f}")
             ax.set_xscale("log")
             ax.set_xlabel("gradient-flow time t")
-            ax.set_ylabel(f"ψ_j = cos(w_j, {name}), neurons with a_j > 0")
-            ax.set_title(f"per-neuron alignment with {name} (init seed 0; snapshots to t_η)", fontsize=9)
+            ax.set_ylabel(f"ψ_j = cos(w_j, {name.split()[0]}), neurons with a_j > 0")
+            ax.set_title(f"per-neuron alignment with {name}\n(init seed 0; snapshots up to t_η)", fontsize=9)
             ax.legend(fontsize=6)
     fig.suptitle("Phase 1: alignment trajectories (bound: √ζ·tanh(√ζ·‖v₊‖·t + artanh(ψ_j(0)/√ζ)), drawn where ζ(α) > 0)")
     fa.save_figure(fig, out, "phase1_alignment")
@@ -293,24 +325,36 @@ def plot_scalings(p, settings, angles, tstudy, out):
     ax.set_yscale("log")
     ax.set_xlabel("training points n")
     ax.set_ylabel("slope of t_α in log(1/α)")
-    ax.set_title("n-dependence of the Phase-1 duration (bars: bootstrap 95% CI over seeds)", fontsize=9)
+    ax.set_title(f"n-dependence of the Phase-1 duration (mean over {len(p['t_alpha_data_seeds'])} datasets;\nbars: bootstrap 95% CI over datasets and seeds)", fontsize=9)
     ax.legend(fontsize=7)
     ax = axes[2]
     styles = {"t_alpha": "-", "t_eta": "--"}
+    colors = {("sep", "xplus"): "tab:blue", ("sep", "ustar"): "tab:orange", ("nonsep", "xplus"): "tab:green", ("nonsep", "ustar"): "tab:red"}
+    drop_colors = iter(["tab:purple", "tab:brown", "tab:olive", "tab:cyan"])
     for s in settings:
-        for stop in ("t_alpha", "t_eta"):
-            e = angles[s["name"]][stop]
-            for tag, marker in (("xplus", "o"), ("mu", "s")):
+        kind = s["name"].split("_")[0]
+        for stop, e in angles[s["name"]].items():
+            if stop == "t_alpha_rtol1e-3":
+                continue
+            drop = stop.startswith("loss_drop_")
+            for tag, marker in (("xplus", "o"), ("ustar", "s")):
+                if drop and tag == "xplus":
+                    continue
                 mean, se = np.asarray(e[tag]["angle_mean"]), np.asarray(e[tag]["angle_se"])
-                ax.errorbar(e["alpha"], np.degrees(mean), yerr=np.degrees(se), ls=styles[stop], marker=marker, ms=3,
-                            label=f"{s['name'].split('_')[0]} {stop}, to {'x₊' if tag == 'xplus' else 'μ₊'}: α^{e[tag]['exponent']:.2f} {np.round(e[tag]['exponent_ci95'], 2).tolist()}")
+                name = {"t_alpha": "t_α", "t_eta": "t_η"}.get(stop, f"L=(1−{stop.split('_')[-1]})log2")
+                ax.errorbar(e["alpha"], np.degrees(mean), yerr=np.degrees(se), ls=":" if drop else styles[stop], marker="v" if drop else marker,
+                            ms=3, color=next(drop_colors) if drop else colors[(kind, tag)],
+                            label=f"{kind} {name}, to {TARGET_NAMES[tag].split()[0]}: α^{e[tag]['exponent']:.2f} {np.round(e[tag]['exponent_ci95'], 2).tolist()}")
     a = np.asarray(p["angle_alphas"])
     ax.plot(a, 30 * np.sqrt(a / a[-1]), ":", color="gray", label="∝ √α (theory)")
+    ax.plot(a, 30 * (a / a[-1]), "-.", color="gray", lw=0.8, label="∝ α")
     ax.set_xscale("log")
     ax.set_yscale("log")
     ax.set_xlabel("init scale α")
     ax.set_ylabel("‖w_j‖²-weighted mean angle, a_j > 0 neurons (degrees)")
-    ax.set_title(f"neuron angle at t_α (solid) and at t_η (dashed); exponents fit on α ≤ {p['angle_fit_max_alpha']:g}", fontsize=9)
+    lo, hi = p["angle_fit_range"]
+    ax.set_title(f"neuron angle at t_α (solid; rtol {p['angle_rtol']:g}), at smaller loss drops (dotted), at t_η (dashed)\n"
+                 f"exponents fit on {lo:g} ≤ α ≤ {hi:g}", fontsize=9)
     ax.legend(fontsize=5.5)
     fig.suptitle("Phase-1 scalings (mean ± s.e. over init seeds)")
     fa.save_figure(fig, out, "phase1_scalings")
@@ -326,6 +370,9 @@ def main(argv=None) -> dict:
         geo = fa.geometry(make_config(p, s).data)
         if (geo["separability"] > 0) != s["separable"]:
             raise RuntimeError(f"{s['name']}: λ = {geo['separability']:.3f} contradicts separable={s['separable']}")
+        geo["u_star"], geo["u_star_converged"] = theory.phase1_fixed_point(geo["x"], geo["y"], 1.0)
+        geo["angle_ustar_mu_deg"] = float(np.degrees(theory.angle(geo["u_star"], geo["mu_plus"])))
+        geo["angle_ustar_s_deg"] = float(np.degrees(theory.angle(geo["u_star"], geo["s"])))
         geos[s["name"]] = geo
         traj[s["name"]] = trajectories(p, s, args.out)
         # t_α of init seed 0 at the trajectory α (for the bound check and the figure)
@@ -340,6 +387,7 @@ def main(argv=None) -> dict:
         "preset": p,
         "phase1_loss": PHASE1_LOSS,
         "geometry": {k: {kk: vv for kk, vv in g.items() if np.ndim(vv) == 0} for k, g in geos.items()},
+        "t_alpha_ratio_measured_over_predicted": tstudy["measured_over_predicted"],
         "t_alpha_seed0": t_alphas,
         "snapshot_status": {k: {a: sn["status"] for a, sn in v.items()} for k, v in snaps.items()},
         "snapshot_trick_max_dev": {k: {a: sn["trick_vs_trajectory_max_dev"] for a, sn in v.items()} for k, v in snaps.items()},
@@ -347,15 +395,14 @@ def main(argv=None) -> dict:
         "bound_check": checks,
         "angles": angles,
         "t_alpha_study": tstudy,
-        "wall_s": timer.seconds(),
+        "wall_s": timer.seconds(), "sweeps": timer.sweeps(),
     }
     fa.write_summary(args.out, summary)
     print("t_α slopes:", np.round(tstudy["slope"], 3).tolist(), "predicted", np.round(tstudy["predicted_slope"], 3).tolist(),
           f"n-exponent {tstudy['slope_vs_n_exponent']:.3f} CI {np.round(tstudy['slope_vs_n_exponent_ci95'], 3).tolist()}")
     for k, v in angles.items():
         for stop, e in v.items():
-            print(f"{k} {stop}: angle exponent to x₊ {e['xplus']['exponent']:.3f} {np.round(e['xplus']['exponent_ci95'], 3).tolist()}, "
-                  f"to μ₊ {e['mu']['exponent']:.3f} {np.round(e['mu']['exponent_ci95'], 3).tolist()}")
+            print(f"{k} {stop}: angle exponents " + ", ".join(f"{tag} {e[tag]['exponent']:.3f} {np.round(e[tag]['exponent_ci95'], 3).tolist()}" for tag in TARGET_NAMES))
     print("bound check:", checks)
     print("snapshot trick max |Δψ_pos|:", summary["snapshot_trick_max_dev"])
     print(f"wall {summary['wall_s']:.1f} s")

@@ -112,7 +112,7 @@ def main(argv=None) -> dict:
     plot(p, n_rows, s_rows, args.out)
     ns = np.array(p["n_values"], float)
     fit = fa.fit_power_law(ns, [r["alpha_star"] for r in n_rows])[0]
-    summary = {"preset": p, "n_rows": n_rows, "snr_rows": s_rows, "alpha_star_n_exponent": fit, "wall_s": timer.seconds()}
+    summary = {"preset": p, "n_rows": n_rows, "snr_rows": s_rows, "alpha_star_n_exponent": fit, "wall_s": timer.seconds(), "sweeps": timer.sweeps()}
     fa.write_summary(args.out, summary)
     for r in n_rows + s_rows:
         print(f"n={r['n']:>4} κ/σ={r['snr']:<4g} α*={r['alpha_star']:.3g} edge={r['at_grid_edge']} α_ζ={r['alpha_zeta_zero']:.2e} λ={r['separability']:+.2f}")

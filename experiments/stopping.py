@@ -86,7 +86,7 @@ def main(argv=None) -> dict:
     bayes = float(theory.bayes_error(p["kappa"], p["sigma"]))
     plot(p, alpha, rules, val_time, bayes, args.out)
     summary = {"preset": p, "rules": rules, "validation_stop_time": val_time, "fraction_val_stop_at_last_grid_point": val_at_end,
-               "status_counts": statuses, "bayes_error": bayes, "wall_s": timer.seconds()}
+               "status_counts": statuses, "bayes_error": bayes, "wall_s": timer.seconds(), "sweeps": timer.sweeps()}
     fa.write_summary(args.out, summary)
     for tag, rr in rules.items():
         for name, r in rr.items():

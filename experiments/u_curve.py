@@ -34,9 +34,11 @@ def get_config(quick: bool = False) -> dict:
         init_scales=tuple(np.logspace(-5, 1, 13)),  # α grid
         n_seeds=8,  # init seeds per α (one dataset per setting)
         n_boot=1000,  # bootstrap replicates for the α* interval
+        fresh_test=400_000,  # fresh test points for the paired left-arm test (α_min vs the grid optimum)
     )
     if quick:
-        preset.update(settings=[settings[0], settings[3]], width=20, n_test=2000, init_scales=(1e-4, 1e-1, 3.0), n_seeds=2, n_boot=50)
+        preset.update(settings=[settings[0], settings[3]], width=20, n_test=2000, init_scales=(1e-4, 1e-1, 3.0), n_seeds=2, n_boot=50,
+                      fresh_test=20_000)
     return preset
 
 
@@ -49,12 +51,45 @@ def make_config(p: dict, s: dict) -> gflow.Config:
     )
 
 
-def paired_gap(err, ok, i, j):
-    """Mean ± s.e. over init seeds of err[i] − err[j] (the same seeds at both α; ok runs only)."""
+def paired_gap(err, ok, i, j, n_test):
+    """err[i] − err[j], mean over init seeds (the same seeds at both α; ok runs only), with two errors:
+    the s.e. over seeds, and a conservative total that adds the Monte-Carlo noise of a difference of two
+    error rates on the same n_test points, Var ≤ (e_i + e_j)/n_test (all errors assumed discordant)."""
     both = ok[i] & ok[j]
     diff = (err[i] - err[j])[both]
+    if not len(diff):
+        return [np.nan, np.nan, np.nan]
     se = diff.std(ddof=1) / np.sqrt(len(diff)) if len(diff) > 1 else np.nan
-    return float(diff.mean()) if len(diff) else np.nan, float(se)
+    test_var = (err[i][both].mean() + err[j][both].mean()) / n_test
+    return [float(diff.mean()), float(se), float(np.sqrt(se**2 + test_var))]
+
+
+def fresh_paired_gap(p: dict, cfg: gflow.Config, geo: dict, alpha_a: float, alpha_b: float) -> dict:
+    """E[err(α_a) − err(α_b)] for the same init seeds on `fresh_test` new points of the mixture.
+
+    The networks θ at the stop come from `gflow.simulate`; the test points are drawn here with numpy,
+    independent of the sweep's test sample. The s.e. combines the test-point and the seed variation of
+    the per-point differences D_j(x) = 1[α_a, seed j errs on x] − 1[α_b, seed j errs on x]."""
+    nets = []
+    for alpha in (alpha_a, alpha_b):
+        for j in range(p["n_seeds"]):
+            r = gflow.simulate(init_scale=alpha, seed=j, config=cfg)
+            if gflow.STATUS_NAMES[int(r.status)] not in fa.OK_STATUSES:
+                raise RuntimeError(f"α={alpha:g} seed {j}: status {gflow.STATUS_NAMES[int(r.status)]}")
+            nets.append((np.asarray(r.params.W, np.float64), np.asarray(r.params.a, np.float64)))
+    rng = np.random.default_rng(12345)
+    J, N, chunk = p["n_seeds"], p["fresh_test"], 50_000
+    D = np.zeros((J, N), np.int8)
+    for start in range(0, N, chunk):
+        m = min(chunk, N - start)
+        y = rng.choice([-1.0, 1.0], size=m)
+        x = cfg.data.kappa * y[:, None] * geo["s"] + cfg.data.sigma * rng.normal(size=(m, len(geo["s"])))
+        wrong = np.stack([y * (np.maximum(x @ W.T, 0.0) @ a) <= 0 for W, a in nets])
+        D[:, start : start + m] = wrong[:J].astype(np.int8) - wrong[J:].astype(np.int8)
+    per_point, per_seed = D.mean(0), D.mean(1)
+    se = np.sqrt(per_point.var(ddof=1) / N + (per_seed.var(ddof=1) / J if J > 1 else 0.0))
+    return {"alpha_a": alpha_a, "alpha_b": alpha_b, "gap": float(D.mean()), "se": float(se), "z": float(D.mean() / se),
+            "discordant_fraction": float(np.mean(D != 0)), "n_points": N}
 
 
 def analyze(p: dict, s: dict, arrays: dict, geo: dict) -> dict:
@@ -66,8 +101,11 @@ def analyze(p: dict, s: dict, arrays: dict, geo: dict) -> dict:
     a_lin, edge_lin = fa.refine_argmin(alpha, lin)
     boot = fa.bootstrap_argmin(alpha, arrays["final_test_err"], ok, n_boot=p["n_boot"])
     best = int(np.nanargmin(net))
-    left = paired_gap(arrays["final_test_err"], ok, 0, best)
-    right = paired_gap(arrays["final_test_err"], ok, len(alpha) - 1, best)
+    left = paired_gap(arrays["final_test_err"], ok, 0, best, p["n_test"])
+    right = paired_gap(arrays["final_test_err"], ok, len(alpha) - 1, best, p["n_test"])
+    best_lin = int(np.nanargmin(lin))
+    lin_left = paired_gap(arrays["final_lin_err"], ok, 0, best_lin, np.inf)
+    lin_right = paired_gap(arrays["final_lin_err"], ok, len(alpha) - 1, best_lin, np.inf)
     return {
         "setting": s,
         "separability": geo["separability"],
@@ -79,9 +117,14 @@ def analyze(p: dict, s: dict, arrays: dict, geo: dict) -> dict:
         "lin_err": lin, "lin_err_se": lin_se,
         "alpha_star_net": a_net, "alpha_star_net_at_grid_edge": edge, "alpha_star_net_ci95": fa.interval(boot),
         "alpha_star_lin": a_lin, "alpha_star_lin_at_grid_edge": edge_lin,
-        # error at the smallest α minus the error at the grid optimum, and the same at the largest α
+        # error at the smallest α minus the error at the grid optimum, and the same at the largest α:
+        # [mean, s.e. over seeds, conservative s.e. including the test sample's noise]
         "left_gap": left, "right_gap": right,
-        "u_shape": bool(left[0] > 3 * left[1] and right[0] > 3 * right[1]),
+        "left_z": left[0] / left[2], "right_z": right[0] / right[2],
+        "u_shape_conservative": bool(left[0] > 3 * left[2] and right[0] > 3 * right[2]),  # both arms > 3 conservative s.e.
+        # the same for E(ŵ₊) (analytic: no test-sample noise), at its own grid optimum
+        "lin_left_gap": lin_left, "lin_right_gap": lin_right,
+        "lin_u_shape": bool(lin_left[0] > 3 * lin_left[1] and lin_right[0] > 3 * lin_right[1]),
     }
 
 
@@ -134,16 +177,23 @@ def main(argv=None) -> dict:
         if (geo["separability"] > 0) != s["separable"]:
             raise RuntimeError(f"{s['name']}: separability constant λ = {geo['separability']:.3f} contradicts separable={s['separable']}")
         arrays, _ = fa.sweep(cfg, args.out, s["name"])
-        results.append(analyze(p, s, arrays, geo))
+        r = analyze(p, s, arrays, geo)
+        best = float(arrays["init_scale"][int(np.nanargmin(r["net_err"]))])
+        r["fresh_left_gap"] = fresh_paired_gap(p, cfg, geo, float(arrays["init_scale"][0]), best)
+        # U-shape: both arms above the optimum by > 3 s.e. (left arm: paired on fresh points; right arm: conservative)
+        r["u_shape"] = bool(r["fresh_left_gap"]["z"] > 3 and r["right_z"] > 3)
+        results.append(r)
         arrays_list.append(arrays)
     plot(results, arrays_list, args.out)
-    summary = {"preset": p, "results": results, "wall_s": timer.seconds()}
+    summary = {"preset": p, "results": results, "wall_s": timer.seconds(), "sweeps": timer.sweeps()}
     fa.write_summary(args.out, summary)
     for r in results:
         print(
             f"{r['setting']['name']:>22}: λ={r['separability']:+.3f} E*={r['bayes_error']:.2e} α*_net={r['alpha_star_net']:.3g} "
             f"CI {np.round(r['alpha_star_net_ci95'], 4).tolist()} α*_lin={r['alpha_star_lin']:.3g} "
-            f"left gap {r['left_gap'][0]:.2e}±{r['left_gap'][1]:.1e} right gap {r['right_gap'][0]:.2e}±{r['right_gap'][1]:.1e} U={r['u_shape']}"
+            f"left gap {r['left_gap'][0]:.2e}±{r['left_gap'][2]:.1e} (z={r['left_z']:.1f}) "
+            f"right gap {r['right_gap'][0]:.2e}±{r['right_gap'][2]:.1e} (z={r['right_z']:.1f}) U={r['u_shape']}; "
+            f"fresh-sample left gap {r['fresh_left_gap']['gap']:.2e}±{r['fresh_left_gap']['se']:.1e} (z={r['fresh_left_gap']['z']:.1f})"
         )
     print(f"wall {summary['wall_s']:.1f} s; figure {args.out}/u_curve.png")
     return summary

@@ -157,6 +157,33 @@ def phase1_rates(x, y):
     return jnp.linalg.norm(vp), jnp.linalg.norm(vm)
 
 
+def phase1_fixed_point(x, y, sign=1.0, start=None, max_iter=100):
+    """The Phase-1 attractor of a neuron with sign(a_j) = `sign`: a unit u with
+    u ∝ sign·Σ_{i: ⟨u, x_i⟩ > 0} y_i x_i, found by iterating that map from `start` (default: the class
+    mean, μ₊ for sign > 0, μ₋ for sign < 0) until the active set repeats. Returns (u, converged).
+
+    It is μ₊ (μ₋) when that mean is active exactly on its own class, e.g. on orthogonally separable data;
+    otherwise the drive of the neuron's own active set. Plain numpy (a data-dependent loop).
+    """
+    import numpy as np
+
+    x, y = np.asarray(x, np.float64), np.asarray(y, np.float64)
+    cls = y > 0 if sign > 0 else y < 0
+    u = x[cls].mean(0) if start is None else np.asarray(start, np.float64)
+    u = u / np.linalg.norm(u)
+    seen = set()
+    for _ in range(max_iter):
+        active = x @ u > 0
+        key = active.tobytes()
+        drive = sign * (y[active] @ x[active]) if active.any() else u
+        u_new = drive / np.linalg.norm(drive)
+        if key in seen and np.array_equal(x @ u_new > 0, active):
+            return u_new, True
+        seen.add(key)
+        u = u_new
+    return u, False
+
+
 def phase1_time(alpha, rate, offset=0.0):
     """Predicted end of Phase 1, t_α = (log(1/α) + offset)/rate, in gradient-flow time of the mean loss."""
     return (jnp.log(1.0 / jnp.asarray(alpha)) + offset) / rate

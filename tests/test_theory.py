@@ -216,3 +216,22 @@ def test_predicted_scalings_have_the_stated_exponents():
     np.testing.assert_allclose(c_h, np.asarray(a_h) ** 2)
     al = np.logspace(-6, -2, 5)
     np.testing.assert_allclose(np.polyfit(np.log(al), np.log(theory.predicted_angle(al, ref_alpha=1e-4, ref_angle=0.1)), 1)[0], 0.5)
+
+
+def test_phase1_fixed_point_is_self_consistent():
+    """u* ∝ sign·Σ_{active(u*)} y_i x_i, and it equals μ₊ / μ₋ when those are active exactly on their class."""
+    rng = np.random.default_rng(8)
+    n, d = 40, 30
+    y = rng.choice([-1.0, 1.0], size=n)
+    s = _unit(rng.normal(size=d))
+    x = 1.0 * y[:, None] * s + 0.5 * rng.normal(size=(n, d))  # not orthogonally separable
+    for sign in (1.0, -1.0):
+        u, converged = theory.phase1_fixed_point(x, y, sign)
+        assert converged
+        act = x @ u > 0
+        drive = sign * (y[act] @ x[act])
+        np.testing.assert_allclose(u, drive / np.linalg.norm(drive), rtol=1e-12)
+        np.testing.assert_allclose(np.linalg.norm(u), 1.0)
+    x_sep = 2.0 * y[:, None] * s + 0.05 * rng.normal(size=(n, d))
+    u, _ = theory.phase1_fixed_point(x_sep, y, 1.0)
+    np.testing.assert_allclose(u, _unit(x_sep[y > 0].mean(0)), rtol=1e-12)
