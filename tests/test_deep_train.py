@@ -191,3 +191,12 @@ def test_centered_multiplier_trains_c_times_the_change():
     for a, b in zip(jax.tree.leaves(state.params), jax.tree.leaves(ref_params)):
         np.testing.assert_allclose(a[0], b, rtol=1e-10, atol=1e-12)
     assert float(state.train_loss[0]) == pytest.approx(ref_loss, rel=1e-10)
+
+
+def test_device_loop_matches_host_loop(sweep, data):
+    """The accelerator path (whole rounds in one compiled while loop) gives the host-driven CPU path's numbers."""
+    c, lr, seed = (v.ravel() for v in np.meshgrid(CFG.sweep.multipliers, CFG.sweep.lrs, np.arange(2), indexing="ij"))
+    out = train.train_lanes(CFG.model, CFG.train, data, train.make_lanes(c, lr, seed, jnp.float64), sync_every=4,
+                            loop="device")
+    for name in train.RECORDS:
+        np.testing.assert_allclose(out[name], sweep.arrays[name].ravel(), rtol=1e-9, atol=1e-12, err_msg=name)

@@ -163,6 +163,7 @@ class DeepSweepConfig:
     memory_budget_mb: float = _f(1024.0, "estimated working memory per vmapped chunk of runs; sets the lanes per chunk")
     max_lanes: int = _f(0, "cap on runs per chunk; 0 = only the memory budget")
     sync_every: int = _f(20, "checks between host synchronizations (progress-bar updates) inside a chunk")
+    loop: str = _f("auto", "'device': rounds in one compiled while loop; 'host': driven from Python; 'auto': host on CPU")
 
     def __post_init__(self):
         object.__setattr__(self, "multipliers", _positive_tuple("sweep.multipliers", self.multipliers))
@@ -171,6 +172,7 @@ class DeepSweepConfig:
         _number("sweep.memory_budget_mb", self.memory_budget_mb)
         _int("sweep.max_lanes", self.max_lanes, 0)
         _int("sweep.sync_every", self.sync_every, 1)
+        _choice("sweep.loop", self.loop, ("auto", "device", "host"))
 
 
 SECTIONS = {"data": DeepDataConfig, "model": DeepModelConfig, "train": TrainConfig, "sweep": DeepSweepConfig}

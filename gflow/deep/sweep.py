@@ -131,7 +131,8 @@ def run_deep_sweep(cfg: DeepConfig, out_dir, *, data: DeepDataset | None = None,
                 real["left"] -= k
                 bar.update(k)
 
-            out = train_lanes(cfg.model, cfg.train, data, lanes, sync_every=cfg.sweep.sync_every, on_stop=on_stop)
+            out = train_lanes(cfg.model, cfg.train, data, lanes, sync_every=cfg.sweep.sync_every, on_stop=on_stop,
+                              loop=cfg.sweep.loop)
             if real["left"]:
                 bar.update(real["left"])
             chunk = {k: v[:take] for k, v in out.items()}

@@ -14,6 +14,10 @@ stopped (any status) is frozen: every later update is masked out with `jnp.where
 records stay bit-identical while the other lanes of its chunk keep training. A diverged lane is a status,
 never an exception.
 
+Loops: on an accelerator a chunk of lanes runs whole rounds inside one compiled while loop; on the CPU
+the rounds are driven from Python (see `_run`: XLA:CPU convolutions are ~10× slower inside loop bodies).
+Both give the same numbers.
+
 Keys: init seed i uses fold_in(PRNGKey(INIT_ROOT), i), its minibatch order fold_in(PRNGKey(ORDER_ROOT), i),
 so seed i is the same run for every c and η, whatever the number of seeds or lanes per chunk.
 """
@@ -172,61 +176,69 @@ def _all_finite(tree) -> jax.Array:
     return jnp.all(jnp.stack([jnp.all(jnp.isfinite(v)) for v in jax.tree.leaves(tree)]))
 
 
-def train_round(state: LaneState, lane: Lane, data: DeepDataset, eval_set, *, static, tcfg: TrainConfig) -> LaneState:
-    """`check_every` SGD steps of one lane, then the stop-rule check. A stopped lane is returned unchanged.
-    `eval_set` is `_eval_set(data)`, built once outside the loop."""
+def sgd_step(state: LaneState, lane: Lane, data: DeepDataset, *, static, tcfg: TrainConfig) -> LaneState:
+    """One SGD step of one lane (step size η/c); a stopped lane is returned unchanged."""
     dtype = jnp.dtype(tcfg.dtype)
     c = lane.multiplier.astype(dtype)
     opt = _optimizer(tcfg, (lane.lr / lane.multiplier).astype(dtype))
     binary = data.n_out == 1
     active = state.status == RUNNING
-    _, order_key = _keys(lane.seed)
     n = data.x.shape[0]
     batch = tcfg.batch_size if 0 < tcfg.batch_size < n else n
+    if batch < n:  # minibatch: a fresh permutation of the data every epoch, keyed by the init seed
+        per_epoch = n // batch
+        _, order_key = _keys(lane.seed)
+        perm = jax.random.permutation(jax.random.fold_in(order_key, state.step // per_epoch), n)
+        idx = jax.lax.dynamic_slice(perm, ((state.step % per_epoch) * batch,), (batch,))
+        x, y = data.x[idx], data.y[idx]
+        f0 = None if state.f0 is None else state.f0[idx]
+    else:
+        x, y, f0 = data.x, data.y, None if state.f0 is None else state.f0[:n]
 
-    def loss_fn(params, x, y, f0):
-        model = eqx.combine(params, static)
-        out = outputs(jax.vmap(model)(x), c, f0)
+    def loss_fn(params):
+        out = outputs(jax.vmap(eqx.combine(params, static))(x), c, f0)
         return jnp.mean(jax.vmap(partial(_per_example, binary=binary))(out, y)[0])
 
-    def sgd_step(carry, step):
-        params, opt_state = carry
-        if batch < n:  # minibatch: a fresh permutation of the data every epoch
-            per_epoch = n // batch
-            perm = jax.random.permutation(jax.random.fold_in(order_key, step // per_epoch), n)
-            idx = jax.lax.dynamic_slice(perm, ((step % per_epoch) * batch,), (batch,))
-            x, y = data.x[idx], data.y[idx]
-            f0 = None if state.f0 is None else state.f0[idx]
-        else:
-            x, y, f0 = data.x, data.y, None if state.f0 is None else state.f0[:n]
-        grads = jax.grad(loss_fn)(params, x, y, f0)
-        updates, new_opt_state = opt.update(grads, opt_state, params)
-        new_params = optax.apply_updates(params, updates)
-        keep = partial(jnp.where, active)  # frozen lanes keep their old values
-        return (jax.tree.map(keep, new_params, params), jax.tree.map(keep, new_opt_state, opt_state)), None
+    grads = jax.grad(loss_fn)(state.params)
+    updates, opt_state = opt.update(grads, state.opt_state, state.params)
+    params = optax.apply_updates(state.params, updates)
+    keep = partial(jnp.where, active)  # frozen lanes keep their old values
+    return state._replace(params=jax.tree.map(keep, params, state.params),
+                          opt_state=jax.tree.map(keep, opt_state, state.opt_state),
+                          step=state.step + active.astype(jnp.int32))
 
-    steps = state.step + jnp.arange(tcfg.check_every, dtype=jnp.int32)
-    (params, opt_state), _ = jax.lax.scan(sgd_step, (state.params, state.opt_state), steps)
-    step = state.step + tcfg.check_every
 
-    net = _forward_all(eqx.combine(params, static), eval_set[0], tcfg.eval_batch_size)
-    train_loss, train_acc, test_loss, test_acc = _evaluate(outputs(net, c, state.f0), eval_set[1], n, binary=binary)
-    finite = jnp.isfinite(train_loss) & _all_finite(params)
+def check(state: LaneState, lane: Lane, data: DeepDataset, eval_set, *, static, tcfg: TrainConfig) -> LaneState:
+    """Evaluate one lane on the training and test sets (`eval_set = _eval_set(data)`) and apply the stop
+    rule; a lane that had stopped before is returned unchanged."""
+    dtype = jnp.dtype(tcfg.dtype)
+    active = state.status == RUNNING
+    n = data.x.shape[0]
+    net = _forward_all(eqx.combine(state.params, static), eval_set[0], tcfg.eval_batch_size)
+    train_loss, train_acc, test_loss, test_acc = _evaluate(outputs(net, lane.multiplier.astype(dtype), state.f0),
+                                                           eval_set[1], n, binary=data.n_out == 1)
+    finite = jnp.isfinite(train_loss) & _all_finite(state.params)
     train_acc, test_acc = (jnp.where(finite, v, jnp.nan) for v in (train_acc, test_acc))
     reached = (train_acc >= tcfg.target_acc) | (train_loss <= tcfg.target_loss)
     status = jnp.select(
-        [~finite, reached, train_loss > tcfg.diverge_factor * state.loss_ref, step >= tcfg.max_steps],
+        [~finite, reached, train_loss > tcfg.diverge_factor * state.loss_ref, state.step >= tcfg.max_steps],
         [STATUS_CODE[s] for s in ("nonfinite", "reached_target", "diverged", "max_steps")],
         RUNNING,
     ).astype(jnp.int32)
     better = finite & ~(test_acc <= state.peak_test_acc)  # the first check beats the NaN start
     new = state._replace(
-        params=params, opt_state=opt_state, step=step, status=status,
-        train_loss=train_loss, train_acc=train_acc, test_loss=test_loss, test_acc=test_acc,
+        status=status, train_loss=train_loss, train_acc=train_acc, test_loss=test_loss, test_acc=test_acc,
         peak_test_acc=jnp.where(better, test_acc, state.peak_test_acc),
-        peak_step=jnp.where(better, step, state.peak_step),
+        peak_step=jnp.where(better, state.step, state.peak_step),
     )
     return jax.tree.map(partial(jnp.where, active), new, state)
+
+
+def train_round(state: LaneState, lane: Lane, data: DeepDataset, eval_set, *, static, tcfg: TrainConfig) -> LaneState:
+    """`check_every` SGD steps of one lane, then the stop-rule check."""
+    step = partial(sgd_step, lane=lane, data=data, static=static, tcfg=tcfg)
+    state = jax.lax.scan(lambda s, _: (step(s), None), state, None, length=tcfg.check_every)[0]
+    return check(state, lane, data, eval_set, static=static, tcfg=tcfg)
 
 
 @eqx.filter_jit
@@ -239,13 +251,16 @@ def _init_single(lane: Lane, data: DeepDataset, mcfg: DeepModelConfig, tcfg: Tra
     return init_lane(lane, data, mcfg=mcfg, tcfg=tcfg)
 
 
+def _lanewise(fn, batched: bool, n_shared: int):
+    """vmap `fn(state, lane, *shared)` over lanes when batched."""
+    return jax.vmap(fn, in_axes=(0, 0) + (None,) * n_shared) if batched else fn
+
+
 @eqx.filter_jit
-def _advance(state: LaneState, lanes: Lane, data: DeepDataset, n_rounds: jax.Array, static, tcfg: TrainConfig,
-             batched: bool) -> LaneState:
-    """Up to `n_rounds` rounds, or fewer if every lane has stopped."""
-    round_fn = partial(train_round, static=static, tcfg=tcfg)
-    if batched:
-        round_fn = jax.vmap(round_fn, in_axes=(0, 0, None, None))
+def _advance_device(state: LaneState, lanes: Lane, data: DeepDataset, n_rounds: jax.Array, static, tcfg: TrainConfig,
+                    batched: bool) -> LaneState:
+    """Up to `n_rounds` rounds in one program (a while loop), or fewer if every lane has stopped."""
+    round_fn = _lanewise(partial(train_round, static=static, tcfg=tcfg), batched, 2)
     eval_set = _eval_set(data)
 
     def cond(carry):
@@ -259,16 +274,51 @@ def _advance(state: LaneState, lanes: Lane, data: DeepDataset, n_rounds: jax.Arr
     return jax.lax.while_loop(cond, body, (jnp.zeros((), jnp.int32), state))[1]
 
 
+@eqx.filter_jit
+def _step_host(state: LaneState, lanes: Lane, data: DeepDataset, static, tcfg: TrainConfig, batched: bool) -> LaneState:
+    return _lanewise(partial(sgd_step, static=static, tcfg=tcfg), batched, 1)(state, lanes, data)
+
+
+@eqx.filter_jit
+def _check_host(state: LaneState, lanes: Lane, data: DeepDataset, eval_set, static, tcfg: TrainConfig,
+                batched: bool) -> LaneState:
+    return _lanewise(partial(check, static=static, tcfg=tcfg), batched, 2)(state, lanes, data, eval_set)
+
+
+_eval_set_jit = eqx.filter_jit(_eval_set)
+
+
+def _run(state, lanes, data, mcfg, tcfg, n_rounds: int, *, batched: bool, loop: str) -> LaneState:
+    """Up to `n_rounds` rounds of `check_every` steps and a check each, by the chosen loop:
+    'device' runs them in one compiled while loop (no host round trips: for accelerators); 'host' calls a
+    compiled step `check_every` times and then a compiled check, from Python. XLA:CPU runs convolutions
+    inside loop bodies about 10× slower than in straight-line code, so 'auto' picks 'host' on the CPU."""
+    static = model_static(mcfg, data, jnp.dtype(tcfg.dtype))
+    if loop == "auto":
+        loop = "host" if jax.default_backend() == "cpu" else "device"
+    if loop == "device":
+        return _advance_device(state, lanes, data, jnp.asarray(n_rounds, jnp.int32), static, tcfg, batched)
+    if loop != "host":
+        raise ValueError(f"loop: must be 'auto', 'device' or 'host', got {loop!r}")
+    eval_set = _eval_set_jit(data)
+    for _ in range(n_rounds):
+        if not np.any(np.asarray(state.status) == RUNNING):
+            break
+        for _ in range(tcfg.check_every):
+            state = _step_host(state, lanes, data, static, tcfg, batched)
+        state = _check_host(state, lanes, data, eval_set, static, tcfg, batched)
+    return state
+
+
 def init_lanes(mcfg: DeepModelConfig, tcfg: TrainConfig, data: DeepDataset, lanes: Lane) -> LaneState:
     """Stacked initial states of a batch of lanes (one compiled program per lane count and model)."""
     return _init_batched(lanes, data, mcfg, tcfg)
 
 
 def advance(state: LaneState, lanes: Lane, data: DeepDataset, mcfg: DeepModelConfig, tcfg: TrainConfig,
-            n_rounds: int) -> LaneState:
-    """Run a batch of lanes for up to `n_rounds` checks (stopped lanes stay frozen)."""
-    static = model_static(mcfg, data, jnp.dtype(tcfg.dtype))
-    return _advance(state, lanes, data, jnp.asarray(n_rounds, jnp.int32), static, tcfg, True)
+            n_rounds: int, *, loop: str = "auto") -> LaneState:
+    """Run a batch of lanes for up to `n_rounds` checks (stopped lanes stay frozen); see `_run` for `loop`."""
+    return _run(state, lanes, data, mcfg, tcfg, n_rounds, batched=True, loop=loop)
 
 
 def records(state: LaneState) -> dict[str, np.ndarray]:
@@ -283,14 +333,14 @@ def records(state: LaneState) -> dict[str, np.ndarray]:
 
 
 def train_lanes(mcfg: DeepModelConfig, tcfg: TrainConfig, data: DeepDataset, lanes: Lane, *,
-                sync_every: int = 20, on_stop=None) -> dict[str, np.ndarray]:
+                sync_every: int = 20, on_stop=None, loop: str = "auto") -> dict[str, np.ndarray]:
     """Train a batch of lanes to their stop; `on_stop(k)` is called with the number of lanes that
     stopped since the last host synchronization (every `sync_every` checks)."""
     state = init_lanes(mcfg, tcfg, data, lanes)
     stopped = 0
     max_rounds = tcfg.max_steps // tcfg.check_every
     for _ in range(0, max_rounds, sync_every):
-        state = advance(state, lanes, data, mcfg, tcfg, sync_every)
+        state = advance(state, lanes, data, mcfg, tcfg, sync_every, loop=loop)
         now = int(np.sum(np.asarray(state.status) != RUNNING))
         if on_stop is not None and now > stopped:
             on_stop(now - stopped)
@@ -301,14 +351,12 @@ def train_lanes(mcfg: DeepModelConfig, tcfg: TrainConfig, data: DeepDataset, lan
 
 
 def train_run(mcfg: DeepModelConfig, tcfg: TrainConfig, data: DeepDataset, *, multiplier: float, lr: float,
-              seed: int) -> dict[str, float]:
+              seed: int, loop: str = "auto") -> dict[str, float]:
     """One run, not vmapped: the reference that every lane of a sweep must reproduce."""
     dtype = jnp.dtype(tcfg.dtype)
     lane = Lane(jnp.asarray(multiplier, dtype), jnp.asarray(lr, dtype), jnp.asarray(seed, jnp.uint32))
     state = _init_single(lane, data, mcfg, tcfg)
-    static = model_static(mcfg, data, dtype)
-    max_rounds = jnp.asarray(tcfg.max_steps // tcfg.check_every, jnp.int32)
-    state = _advance(state, lane, data, max_rounds, static, tcfg, False)
+    state = _run(state, lane, data, mcfg, tcfg, tcfg.max_steps // tcfg.check_every, batched=False, loop=loop)
     return {k: v.item() for k, v in records(state).items()}
 
 
