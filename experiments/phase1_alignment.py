@@ -353,8 +353,8 @@ def plot_scalings(p, settings, angles, tstudy, out):
     ax.set_xlabel("init scale α")
     ax.set_ylabel("‖w_j‖²-weighted mean angle, a_j > 0 neurons (degrees)")
     lo, hi = p["angle_fit_range"]
-    ax.set_title(f"neuron angle at t_α (solid; rtol {p['angle_rtol']:g}), at smaller loss drops (dotted), at t_η (dashed)\n"
-                 f"exponents fit on {lo:g} ≤ α ≤ {hi:g}", fontsize=9)
+    ax.set_title(f"neuron angle: t_α (solid), earlier cuts (dotted), t_η (dashed)\n"
+                 f"exponents fit on {lo:g} ≤ α ≤ {hi:g}; rtol {p['angle_rtol']:g} at t_α", fontsize=9)
     ax.legend(fontsize=5.5)
     fig.suptitle("Phase-1 scalings (mean ± s.e. over init seeds)")
     fa.save_figure(fig, out, "phase1_scalings")
