@@ -59,7 +59,10 @@ def throughput_configs(small: bool):
 def agreement(devices, *, small: bool) -> dict:
     """The same 6-lane sweep on each device; returns the per-device records and the verdict."""
     data_cfg, mcfg, tcfg = agreement_configs(small)
-    c, lr, seed = [0.1, 0.1, 1.0, 1.0, 10.0, 10.0], [0.3, 1.0] * 3, [0, 1] * 3
+    # Small learning rates: on an H200 (2026-11-29) lanes at η/c = 0.3 and 1.0 drifted apart from the CPU's
+    # to O(1) loss differences within 200 full-batch steps even at 'highest' precision (one diverged on the
+    # CPU only): large-step SGD amplifies rounding differences, so only a stable regime can be compared.
+    c, lr, seed = [0.1, 0.1, 1.0, 1.0, 10.0, 10.0], [0.01, 0.03] * 3, [0, 1] * 3
     out = {}
     # full float32 precision where two devices are compared (GPUs may otherwise use TF32)
     with jax.default_matmul_precision("highest") if len(devices) > 1 else contextlib.nullcontext():
@@ -70,7 +73,15 @@ def agreement(devices, *, small: bool) -> dict:
                 rec = train.train_lanes(mcfg, tcfg, data, train.make_lanes(c, lr, seed))
             out[str(dev)] = rec
     a, b = out.values() if len(out) == 2 else (next(iter(out.values())),) * 2
-    rel = np.abs(a["final_train_loss"] - b["final_train_loss"]) / np.maximum(np.abs(b["final_train_loss"]), 1e-12)
+    la, lb = np.asarray(a["final_train_loss"], float), np.asarray(b["final_train_loss"], float)
+    both_nan = np.isnan(la) & np.isnan(lb)  # a diverged lane on both devices agrees
+    rel = np.where(both_nan, 0.0, np.abs(la - lb) / np.maximum(np.abs(lb), 1e-12))
+    rel = np.where(np.isnan(rel), np.inf, rel)
+    print("| c | η/c | seed | " + " | ".join(f"{k}: status, steps, final loss, peak test acc" for k in out) + " |")
+    for i in range(len(c)):
+        cells = [f"{train.status_names(r['status'])[i]}, {int(r['steps'][i])}, {float(r['final_train_loss'][i]):.4g}, "
+                 f"{float(r['peak_test_acc'][i]):.3f}" for r in out.values()]
+        print(f"| {c[i]} | {lr[i]} | {seed[i]} | " + " | ".join(cells) + " |")
     ok = bool(np.array_equal(a["status"], b["status"]) and np.array_equal(a["steps"], b["steps"]) and np.all(rel < 1e-3))
     return {"ok": ok, "max_rel_loss_diff": float(np.max(rel)), "max_abs_peak_acc_diff":
             float(np.nanmax(np.abs(a["peak_test_acc"] - b["peak_test_acc"]))), "statuses": train.status_names(a["status"]).tolist(),
@@ -109,6 +120,7 @@ def main(argv=None):
     ap.add_argument("--cpu-smoke", action="store_true", help="tiny sizes on the CPU only")
     ap.add_argument("--replicas", default=None, help="comma-separated replica counts (default 1,8,32; smoke 6)")
     ap.add_argument("--out", default=None, help="write the results as JSON here")
+    ap.add_argument("--no-throughput", action="store_true", help="run the agreement check only")
     args = ap.parse_args(argv)
     t_start = time.perf_counter()
     cpu = jax.devices("cpu")[0]
@@ -121,7 +133,7 @@ def main(argv=None):
     print(f"agreement accelerator vs CPU: {'OK' if check['ok'] else 'MISMATCH'}; max relative difference of the final "
           f"training loss {check['max_rel_loss_diff']:.2e}, of the peak test accuracy {check['max_abs_peak_acc_diff']:.2e}")
     with jax.default_device(accel) if accel != jax.devices()[0] else contextlib.nullcontext():
-        rows = throughput(replicas, small=args.cpu_smoke)
+        rows = [] if args.no_throughput else throughput(replicas, small=args.cpu_smoke)
     total = time.perf_counter() - t_start
     print(f"total {total:.1f} s")
     result = {"device": f"{accel.platform}:{getattr(accel, 'device_kind', '')}", "agreement": check,

@@ -68,6 +68,9 @@ class ModelConfig:
         _positive_finite("model.multiplier", self.multiplier)
 
 
+MATMUL_PRECISIONS = ("highest", "high", "default")
+
+
 @dataclass(frozen=True, kw_only=True)
 class FlowConfig:
     target_loss: float = _f(0.01, "target training risk η: a run stops at the first time L(θ) ≤ η")
@@ -82,6 +85,11 @@ class FlowConfig:
     tolerance_floor: bool = _f(True, "floor each component's tolerance at rtol × its block's RMS (W, a, margins); false: plain componentwise")
     stop_rtol: float = _f(1e-6, "the refined stop must satisfy |L(θ_stop) − η| ≤ stop_rtol·η")
     dtype: str = _f("float32", "'float32' (default) or 'float64' (enables 64-bit JAX in the CLI)")
+    matmul_precision: str = _f(
+        "highest",
+        "matmul precision inside the solve: 'highest' (full float32; default), or 'high'/'default', which let "
+        "GPUs use TF32/bf16 passes and change trajectories (benchmarks/README.md)",
+    )
 
     def __post_init__(self):
         _positive_finite("flow.target_loss", self.target_loss)
@@ -100,6 +108,10 @@ class FlowConfig:
         _positive_finite("flow.stop_rtol", self.stop_rtol)
         if self.dtype not in DTYPES:
             raise ConfigError(f"flow.dtype: must be 'float32' or 'float64', got {self.dtype!r}")
+        if self.matmul_precision not in MATMUL_PRECISIONS:
+            raise ConfigError(
+                f"flow.matmul_precision: must be one of {', '.join(MATMUL_PRECISIONS)}, got {self.matmul_precision!r}"
+            )
 
 
 # Config fields that can be sweep axes (`[sweep.grid]`). Shape axes (data.n, data.d, data.n_test,

@@ -222,7 +222,16 @@ def _decode_status(result, event_hit, refined, at_init, finite):
 
 
 def solve_lane(lane: Lane, data: Dataset, *, width: int, second_layer: str, flow: FlowConfig, keep_params: bool):
-    """Initialize one net and integrate its gradient flow to the target loss. Pure and unjitted."""
+    """Initialize one net and integrate its gradient flow to the target loss. Pure and unjitted.
+
+    Every matmul is traced at `flow.matmul_precision` ('highest' by default): on GPUs JAX's default
+    precision runs float32 matmuls as TF32, which moved t_η by up to 10% and changed statuses on an
+    H200 (benchmarks/README.md)."""
+    with jax.default_matmul_precision(flow.matmul_precision):
+        return _solve_lane(lane, data, width=width, second_layer=second_layer, flow=flow, keep_params=keep_params)
+
+
+def _solve_lane(lane: Lane, data: Dataset, *, width: int, second_layer: str, flow: FlowConfig, keep_params: bool):
     dtype = data.x.dtype
     x, y, c, target = data.x, data.y, lane.multiplier, lane.target_loss
     p0 = model.init_params(

@@ -18,6 +18,7 @@ from gflow import config as C
         ("flow", dict(target_loss=-1.0), "flow.target_loss"),
         ("flow", dict(solver="rk45"), "flow.solver: unknown solver 'rk45'"),
         ("flow", dict(dtype="float16"), "flow.dtype"),
+        ("flow", dict(matmul_precision="tf32"), "flow.matmul_precision: must be one of highest, high, default"),
         ("flow", dict(t_save_min=10.0, t_max=1.0), "flow.t_save_min"),
         ("data", dict(n=0), "data.n"),
         ("data", dict(sigma=0.0), "data.sigma"),

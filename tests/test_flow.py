@@ -141,3 +141,27 @@ def test_float64_requires_x64():
         gflow.flow.check_dtype("float32")
     finally:
         jax.config.update("jax_enable_x64", True)
+
+
+@pytest.mark.parametrize("precision", ["highest", "default"])
+def test_solve_traces_matmuls_at_the_configured_precision(precision):
+    """flow.matmul_precision reaches every matmul of the solve (GPUs would otherwise use TF32)."""
+    import dataclasses
+    from functools import partial
+
+    import jax
+
+    flow = dataclasses.replace(gflow.flow.static_flow(FlowConfig()), matmul_precision=precision)
+    data = make_dataset(TINY_DATA, jnp.float32)
+    lane = gflow.flow.Lane(init_scale=jnp.float32(0.1), multiplier=jnp.float32(1.0), target_loss=jnp.float32(0.1),
+                           rtol=jnp.float32(1e-3), init_key=gflow.model.init_key(0))
+    solve = partial(gflow.flow.solve_lane, width=5, second_layer="balanced", flow=flow, keep_params=False)
+    text = str(jax.make_jaxpr(solve)(lane, data))
+    dots = text.split("dot_general[")[1:]
+    # dot_generals not at HIGHEST run at JAX's default precision (TF32 on GPUs)
+    not_highest = sum("precision=(Precision.HIGHEST, Precision.HIGHEST)" not in d.split("] ")[0] for d in dots)
+    assert len(dots) > 10
+    if precision == "highest":
+        assert not_highest == 0
+    else:
+        assert not_highest > 10
