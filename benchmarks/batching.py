@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 
 import numpy as np
 
@@ -46,10 +47,15 @@ def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--problem", default="small")
     ap.add_argument("--repeats", type=int, default=3)
+    ap.add_argument("--json", default="benchmarks/batching.json", help="also write the result here ('' to skip)")
     args = ap.parse_args()
     res = measure(args.problem, args.repeats)
     res["machine"] = machine()
+    res["load_average_1min_at_end"] = os.getloadavg()[0]
     print(json.dumps(res, indent=2))
+    if args.json:
+        with open(args.json, "w") as f:
+            json.dump(res, f, indent=2)
 
 
 if __name__ == "__main__":

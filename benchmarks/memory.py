@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import shutil
 import time
 
@@ -54,10 +55,15 @@ def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--runs", type=int, default=2000)
     ap.add_argument("--out", default="/tmp/gflow-memory-run")
+    ap.add_argument("--json", default="benchmarks/memory.json", help="also write the result here ('' to skip)")
     args = ap.parse_args()
     res = measure(args.runs, args.out)
     res["machine"] = machine()
+    res["load_average_1min_at_end"] = os.getloadavg()[0]
     print(json.dumps(res, indent=2))
+    if args.json:
+        with open(args.json, "w") as f:
+            json.dump(res, f, indent=2)
 
 
 if __name__ == "__main__":
