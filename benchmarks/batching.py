@@ -10,13 +10,11 @@ seeds of one α (similar cost). Both give identical results (tests/test_sweep_en
 from __future__ import annotations
 
 import argparse
-import json
-import os
 
 import numpy as np
 
 import gflow
-from benchmarks.common import machine, problem_config, timed
+from benchmarks.common import problem_config, report, timed
 
 
 def measure(problem="small", repeats=3, target_loss=1e-2) -> dict:
@@ -50,12 +48,7 @@ def main():
     ap.add_argument("--json", default="benchmarks/batching.json", help="also write the result here ('' to skip)")
     args = ap.parse_args()
     res = measure(args.problem, args.repeats)
-    res["machine"] = machine()
-    res["load_average_1min_at_end"] = os.getloadavg()[0]
-    print(json.dumps(res, indent=2))
-    if args.json:
-        with open(args.json, "w") as f:
-            json.dump(res, f, indent=2)
+    report(res, args.json)
 
 
 if __name__ == "__main__":

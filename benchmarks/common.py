@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import platform
 import statistics
@@ -14,6 +15,7 @@ import gflow
 from gflow.config import Config, DataConfig, FlowConfig, ModelConfig, SweepConfig
 
 PROBLEMS = {
+    "tiny": dict(n=20, d=50, width=20),  # --quick only
     "small": dict(n=40, d=200, width=100),
     "medium": dict(n=200, d=500, width=500),
 }
@@ -85,3 +87,45 @@ class RssSampler:
     @property
     def peak(self) -> float:
         return max(r for _, r in self.samples)
+
+
+def loadavg() -> float:
+    """The 1-minute load average (other processes compete for the cores during a timing)."""
+    return os.getloadavg()[0]
+
+
+def wait_for_quiet(max_load=1.3, timeout_s=900.0, poll_s=15.0, log=print) -> float:
+    """Sleep until the 1-minute load average is below `max_load` (or `timeout_s` passes); returns it."""
+    t0 = time.time()
+    load = loadavg()
+    while load >= max_load and time.time() - t0 < timeout_s:
+        log(f"  load average {load:.2f} ≥ {max_load}: waiting {poll_s:.0f} s for a quieter machine")
+        time.sleep(poll_s)
+        load = loadavg()
+    return load
+
+
+@contextlib.contextmanager
+def blas_threads(n: int | None):
+    """Limit numpy/scipy's BLAS to `n` threads (threadpoolctl, if installed); None leaves it alone."""
+    try:
+        from threadpoolctl import threadpool_limits
+    except ImportError:
+        n = None
+    if n is None:
+        yield
+    else:
+        with threadpool_limits(limits=n, user_api="blas"):
+            yield
+
+
+def report(res: dict, json_path: str | None) -> None:
+    """Add the machine and load average to a benchmark's result, print it, and write it to `json_path`."""
+    import json
+
+    res["machine"] = machine()
+    res["load_average_1min_at_end"] = os.getloadavg()[0]
+    print(json.dumps(res, indent=2))
+    if json_path:
+        with open(json_path, "w") as f:
+            json.dump(res, f, indent=2)

@@ -9,15 +9,13 @@ the first 10% of chunks (the first chunk includes compilation). Prints JSON.
 from __future__ import annotations
 
 import argparse
-import json
-import os
 import shutil
 import time
 
 import numpy as np
 
 import gflow
-from benchmarks.common import RssSampler, machine, problem_config, rss_mb
+from benchmarks.common import RssSampler, problem_config, report, rss_mb
 from gflow.sweep import bytes_per_lane, make_plan
 
 
@@ -58,12 +56,7 @@ def main():
     ap.add_argument("--json", default="benchmarks/memory.json", help="also write the result here ('' to skip)")
     args = ap.parse_args()
     res = measure(args.runs, args.out)
-    res["machine"] = machine()
-    res["load_average_1min_at_end"] = os.getloadavg()[0]
-    print(json.dumps(res, indent=2))
-    if args.json:
-        with open(args.json, "w") as f:
-            json.dump(res, f, indent=2)
+    report(res, args.json)
 
 
 if __name__ == "__main__":
