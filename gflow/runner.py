@@ -44,6 +44,22 @@ def _diff_keys(a: dict, b: dict, prefix: str = "") -> list[str]:
     return out
 
 
+# Config fields added after run directories were first written: (section, key) -> the value that
+# every older run effectively had on the CPU, the only backend used before the field existed
+# (matmul precision makes no difference on CPUs).
+ADDED_FIELDS = {("flow", "matmul_precision"): "highest"}
+
+
+def _with_added_fields(old: dict, new: dict, device: dict) -> dict:
+    """`old` config with fields it predates filled in, so resuming an older CPU run is not refused."""
+    old = {k: dict(v) if isinstance(v, dict) else v for k, v in old.items()}
+    on_cpu = "cpu" in json.dumps(device).lower() or not device
+    for (section, key), value in ADDED_FIELDS.items():
+        if on_cpu and isinstance(old.get(section), dict) and key not in old[section] and section in new:
+            old[section][key] = value
+    return old
+
+
 def chunk_owner(chunk: int, process_count: int) -> int:
     """The process that computes `chunk` (round robin)."""
     return chunk % process_count
@@ -74,7 +90,8 @@ class ChunkedRun:
         manifest_path = self.dir / MANIFEST
         if manifest_path.is_file():
             old = json.loads(manifest_path.read_text())
-            differs = _diff_keys({"config": old.get("config", {}), "plan": old.get("plan", {})},
+            old_config = _with_added_fields(old.get("config", {}), self.config, old.get("device", {}))
+            differs = _diff_keys({"config": old_config, "plan": old.get("plan", {})},
                                  {"config": self.config, "plan": self.plan})
             if differs and not force:
                 shown = ", ".join(differs[:6]) + (" …" if len(differs) > 6 else "")

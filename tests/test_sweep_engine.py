@@ -186,3 +186,24 @@ def test_processes_share_chunks_without_clobbering(tmp_path, grid_result):
     manifest, arrays = gflow.load_run(out)
     np.testing.assert_allclose(arrays["t_stop"], grid_result.arrays["t_stop"], rtol=1e-9)
     np.testing.assert_array_equal(arrays["status"], grid_result.arrays["status"])
+
+
+def test_runs_written_before_a_config_field_existed_resume_on_cpu(tmp_path):
+    """An older CPU run directory whose manifest predates `flow.matmul_precision` is resumed, not refused;
+    the same manifest from a GPU run is refused (there the precision changed the results)."""
+    import json
+
+    from gflow.runner import ChunkedRun
+
+    config = {"flow": {"rtol": 1e-3, "matmul_precision": "highest"}, "data": {"n": 4}}
+    old = {"flow": {"rtol": 1e-3}, "data": {"n": 4}}
+    for device, refused in (("cpu:cpu", False), ("gpu:NVIDIA H200", True)):
+        run_dir = tmp_path / device.split(":")[0]
+        run_dir.mkdir()
+        (run_dir / "manifest.json").write_text(json.dumps({"config": old, "plan": {"n_chunks": 2}, "device": device}))
+        if refused:
+            with pytest.raises(RunMismatchError, match="flow.matmul_precision"):
+                ChunkedRun(run_dir, config=config, plan={}, n_chunks=2)
+        else:
+            ChunkedRun(run_dir, config=config, plan={}, n_chunks=2)
+            assert json.loads((run_dir / "manifest.json").read_text())["config"] == old  # kept, not discarded
