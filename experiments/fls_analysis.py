@@ -54,10 +54,11 @@ def _canonical(obj):
 SWEEP_LOG: list[dict] = []  # sweeps of this experiment: name, recorded wall time, loaded or computed now
 
 
-def sweep(cfg: gflow.Config, out_dir, name: str) -> tuple[dict, dict]:
+def sweep(cfg: gflow.Config, out_dir, name: str, data=None) -> tuple[dict, dict]:
     """Run (or load) the α × init-seed sweep of `cfg`, saved in out_dir/name. Returns (arrays, manifest).
 
-    Arrays with dims [scale, seed(, time)], as `gflow.run_sweep` returns them.
+    Arrays with dims [scale, seed(, time)], as `gflow.run_sweep` returns them. `data` (a `gflow` Dataset)
+    overrides the config's data; the manifest does not record it, so `name` must identify it.
     """
     path = Path(out_dir) / name
     if (path / "manifest.json").exists():
@@ -65,7 +66,7 @@ def sweep(cfg: gflow.Config, out_dir, name: str) -> tuple[dict, dict]:
         if _canonical(manifest["config"]) == _canonical(cfg.to_dict()):
             SWEEP_LOG.append({"name": name, "wall_s": manifest.get("wall_s"), "loaded": True})
             return dict(arrays), manifest
-    res = gflow.run_sweep(cfg, progress=False)
+    res = gflow.run_sweep(cfg, data=data, progress=False)
     for key in ("final_test_err", "status"):
         assert res.dims[key][:2] == ["scale", "seed"], res.dims[key]
     gflow.save_run(path, cfg.to_dict(), res)

@@ -28,9 +28,10 @@ def get_config(quick: bool = False) -> dict:
         target_loss=0.01,  # stop at training loss η
         init_scales=tuple(np.logspace(-4, 1, 11)),  # α grid (columns)
         n_seeds=4,  # init seeds per cell
+        n_boot=1000,  # bootstrap replicates (over init seeds) for α* per row and the α*(n) exponent
     )
     if quick:
-        preset.update(d=5, width=20, ref_n=20, n_values=(20, 40), snr_values=(2.0, 3.0), n_test=2000, init_scales=(1e-3, 1e-1, 3.0), n_seeds=2)
+        preset.update(d=5, width=20, ref_n=20, n_values=(20, 40), snr_values=(2.0, 3.0), n_test=2000, init_scales=(1e-3, 1e-1, 3.0), n_seeds=2, n_boot=20)
     return preset
 
 
@@ -47,11 +48,13 @@ def row(p: dict, n: int, snr: float, out) -> dict:
     cfg = make_config(p, n, snr)
     arrays, _ = fa.sweep(cfg, out, f"n{n}_snr{snr:g}")
     ok = fa.ok_mask(arrays["status"])
-    mean, se, _ = fa.seed_mean(arrays["final_test_err"], ok)
+    mean, se, n_ok = fa.seed_mean(arrays["final_test_err"], ok)
     geo = fa.geometry(cfg.data)
     w_max = fa.unit_width_max(p["d"], p["width"], range(p["n_seeds"]))
     a_star, edge = fa.refine_argmin(arrays["init_scale"], mean)
-    return {"n": n, "snr": snr, "mean": mean, "se": se, "alpha_star": a_star, "at_grid_edge": edge,
+    boot = fa.bootstrap_argmin(arrays["init_scale"], arrays["final_test_err"], ok, n_boot=p["n_boot"], seed=n + int(100 * snr))
+    return {"n": n, "snr": snr, "mean": mean, "se": se, "n_ok": n_ok, "alpha_star": a_star, "at_grid_edge": edge,
+            "alpha_star_boot": boot, "ci95": fa.interval(boot),
             "alpha_zeta_zero": float(theory.alpha_zeta_zero(n, p["width"], geo["x_max"], w_max, geo["xplus_norm"])),
             "separability": geo["separability"], "bayes_error": geo["bayes_error"], "status_counts": fa.status_counts(arrays["status"])}
 
@@ -70,36 +73,65 @@ def heatmap(ax, alpha, ys, z, ylabel, title, cbar_label, fig, cmap="magma_r"):
     mesh = ax.pcolormesh(_edges(np.log10(alpha)), _edges(np.log10(ys)), np.log10(z), cmap=cmap, shading="flat")
     fig.colorbar(mesh, ax=ax, label=cbar_label)
     ax.set_xlabel("log₁₀ init scale α")
-    ax.set_ylabel(ylabel)
+    ax.set_ylabel(f"{ylabel} (log scale)")
     ax.set_title(title, fontsize=9)
 
 
 def plot(p, n_rows, s_rows, out):
     plt = fa.plt
+    from matplotlib.lines import Line2D
+    from matplotlib.patches import Patch, Rectangle
+
     alpha = np.asarray(p["init_scales"])
     la = np.log10(alpha)
-    fig, axes = plt.subplots(2, 2, figsize=(14, 10), constrained_layout=True)
+    xe = _edges(la)
+    fig, axes = plt.subplots(2, 2, figsize=(14, 12), constrained_layout=True)
     for col, rows, key, ylabel in ((0, n_rows, "n", "training points n"), (1, s_rows, "snr", "signal-to-noise κ/σ")):
         ys = np.array([r[key] for r in rows], float)
+        ly = np.log10(ys)
+        ye = _edges(ly)
         z = np.stack([r["mean"] for r in rows])
+        n_ok = np.stack([r["n_ok"] for r in rows])
         rel = z / np.nanmin(z, axis=1, keepdims=True) - 1
-        heatmap(axes[0, col], alpha, ys, z, f"log₁₀ {ylabel}", f"mean test error over (α, {key}) ({p['n_seeds']} seeds per cell)", "log₁₀ test error", fig)
-        heatmap(axes[1, col], alpha, ys, np.maximum(rel, 1e-3), f"log₁₀ {ylabel}", "test error relative to the row's best: err/min − 1", "log₁₀(err/min − 1)", fig, cmap="viridis")
+        heatmap(axes[0, col], alpha, ys, z, ylabel, f"mean test error over (α, {ylabel}), {p['n_seeds']} init seeds per cell", "log₁₀ test error", fig)
+        heatmap(axes[1, col], alpha, ys, np.maximum(rel, 1e-3), ylabel, "test error relative to the row's best: err/min − 1 (floored at 10⁻³)",
+                "log₁₀(err/min − 1)", fig, cmap="viridis")
+        a_star = np.array([r["alpha_star"] for r in rows])
+        edge = np.array([r["at_grid_edge"] for r in rows])
+        ci = np.log10(np.array([r["ci95"] for r in rows]))
+        la_star = np.log10(a_star)
         for ax in axes[:, col]:
-            ly = np.log10(ys)
-            a_star = np.array([r["alpha_star"] for r in rows])
-            ax.plot(np.log10(a_star), ly, "wo-", mec="k", ms=6, label="measured α* (refined argmin)")
-            ax.plot(np.log10([r["alpha_zeta_zero"] for r in rows]), ly, "c:", lw=2, label="α_ζ (ζ = 0)")
+            for i, j in zip(*np.nonzero(n_ok < p["n_seeds"])):  # cells where some (or all) runs did not stop normally
+                ax.add_patch(Rectangle((xe[j], ye[i]), xe[j + 1] - xe[j], ye[i + 1] - ye[i], fill=False, hatch="xx" if n_ok[i, j] == 0 else "//",
+                                       ec="0.4", lw=0))
+            good = ~edge
+            ax.errorbar(la_star[good], ly[good], xerr=[la_star[good] - ci[good, 0], ci[good, 1] - la_star[good]], fmt="wo-", mec="k",
+                        ecolor="w", elinewidth=1.5, capsize=3, ms=6)
+            if edge.any():
+                ax.plot(la_star[edge], ly[edge], "wX", mec="k", ms=9)
+            ax.plot(np.log10([r["alpha_zeta_zero"] for r in rows]), ly, "c:", lw=2)
+            handles = [Line2D([], [], color="w", marker="o", mec="k", mfc="w", ls="-", label="measured α* (refined argmin) with bootstrap 95% CI over init seeds"),
+                       Line2D([], [], color="c", ls=":", lw=2, label="α_ζ, where the Phase-1 ζ(α) = 0 (no free constant)")]
+            if edge.any():
+                handles.append(Line2D([], [], color="w", marker="X", mec="k", ls="", ms=9, label="argmin at the grid edge: α* not resolved"))
             if key == "n":
                 ref = [r["alpha_star"] for r in rows if r["n"] == p["ref_n"]][0]
                 pred = theory.predicted_alpha_star(ys, p["width"], ref_alpha=ref, ref_n=p["ref_n"], ref_width=p["width"])
-                ax.plot(np.log10(pred), ly, "r--", lw=2, label=f"predicted α* ∝ 1/n through n={p['ref_n']}")
+                ax.plot(np.log10(pred), ly, "r--", lw=2)
+                handles.append(Line2D([], [], color="r", ls="--", lw=2, label=f"predicted α* ∝ 1/(n√h), through the measured α* at n={p['ref_n']}"))
             else:
                 ref = [r["alpha_star"] for r in rows if r["snr"] == p["ref_snr"]][0]
-                ax.axvline(np.log10(ref), color="r", ls="--", lw=2, label="α* ∝ 1/(n√h): no κ/σ dependence")
-            ax.set_xlim(la[0] - 0.3, la[-1] + 0.3)
-            ax.legend(fontsize=7, loc="upper right")
-    fig.suptitle(f"Phase diagrams: d={p['d']}, h={p['width']}, η={p['target_loss']:g}; (α, n) at κ/σ={p['ref_snr']:g}, (α, κ/σ) at n={p['ref_n']}")
+                ax.axvline(np.log10(ref), color="r", ls="--", lw=2)
+                handles.append(Line2D([], [], color="r", ls="--", lw=2, label=f"predicted: α* ∝ 1/(n√h) has no κ/σ dependence (through κ/σ={p['ref_snr']:g})"))
+            if (n_ok < p["n_seeds"]).any():
+                handles += [Patch(fill=False, hatch="//", ec="0.4", label="some runs did not reach η (t_max): mean of the others"),
+                            Patch(fill=False, hatch="xx", ec="0.4", label="no run reached η: the loss stalled above η until t_max")]
+            ax.set_yticks(ly, [f"{v:g}" for v in ys])
+            ax.set_xlim(min(xe[0], np.nanmin(np.log10([r["alpha_zeta_zero"] for r in rows]))) - 0.2, xe[-1])
+            ax.set_ylim(ye[0], ye[-1])
+        axes[1, col].legend(handles=handles, fontsize=8, loc="upper center", bbox_to_anchor=(0.5, -0.09), ncol=1, frameon=False)
+    fig.suptitle(f"Phase diagrams: d={p['d']}, h={p['width']}, η={p['target_loss']:g}, one dataset per row; (α, n) at κ/σ={p['ref_snr']:g}, "
+                 f"(α, κ/σ) at n={p['ref_n']}")
     fa.save_figure(fig, out, "phase_diagram")
 
 
@@ -112,11 +144,15 @@ def main(argv=None) -> dict:
     plot(p, n_rows, s_rows, args.out)
     ns = np.array(p["n_values"], float)
     fit = fa.fit_power_law(ns, [r["alpha_star"] for r in n_rows])[0]
-    summary = {"preset": p, "n_rows": n_rows, "snr_rows": s_rows, "alpha_star_n_exponent": fit, "wall_s": timer.seconds(), "sweeps": timer.sweeps()}
+    _, fit_ci = fa.bootstrap_exponent(ns, np.stack([r["alpha_star_boot"] for r in n_rows]))
+    for r in n_rows + s_rows:
+        del r["alpha_star_boot"]
+    summary = {"preset": p, "n_rows": n_rows, "snr_rows": s_rows, "alpha_star_n_exponent": fit, "alpha_star_n_exponent_ci95": fit_ci,
+               "wall_s": timer.seconds(), "sweeps": timer.sweeps()}
     fa.write_summary(args.out, summary)
     for r in n_rows + s_rows:
-        print(f"n={r['n']:>4} κ/σ={r['snr']:<4g} α*={r['alpha_star']:.3g} edge={r['at_grid_edge']} α_ζ={r['alpha_zeta_zero']:.2e} λ={r['separability']:+.2f}")
-    print(f"α*(n) exponent (point fit) {fit:.3f}; wall {summary['wall_s']:.1f} s")
+        print(f"n={r['n']:>4} κ/σ={r['snr']:<4g} α*={r['alpha_star']:.3g} CI {np.round(r['ci95'], 4).tolist()} edge={r['at_grid_edge']} α_ζ={r['alpha_zeta_zero']:.2e} λ={r['separability']:+.2f}")
+    print(f"α*(n) exponent (point fit) {fit:.3f} CI {np.round(fit_ci, 3).tolist()}; wall {summary['wall_s']:.1f} s")
     return summary
 
 

@@ -124,7 +124,7 @@ def test_optimal_alpha_quick(tmp_path):
 def test_stopping_quick(tmp_path):
     summary, out = _run_quick("stopping", tmp_path)
     assert (out / "stopping.png").exists()
-    assert set(summary["rules"]["net"]) == {"η=0.1", "η=0.01", "validation min"}
+    assert set(summary["rules"]["net"]) == {"η=0.1", "η=0.01", "val. loss min", "val. error min"}
 
 
 def test_phase_diagram_quick(tmp_path):
