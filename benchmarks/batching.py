@@ -17,11 +17,12 @@ import gflow
 from benchmarks.common import problem_config, report, timed
 
 
-def measure(problem="small", repeats=3, target_loss=1e-2) -> dict:
-    out = {"problem": problem, "target_loss": target_loss, "n_runs": 64, "variants": {}}
+def measure(problem="small", repeats=3, target_loss=1e-2, n_seeds=4) -> dict:
+    n_runs = 16 * n_seeds
+    out = {"problem": problem, "target_loss": target_loss, "n_runs": n_runs, "variants": {}}
     ref = None
-    for label, chunk in (("full_vmap", 64), ("cost_aware", 0), ("chunks_of_16", 16)):
-        cfg = problem_config(problem, chunk_size=chunk, target_loss=target_loss)
+    for label, chunk in (("full_vmap", n_runs), ("cost_aware", 0), ("chunks_of_16", 16)):
+        cfg = problem_config(problem, chunk_size=chunk, target_loss=target_loss, n_seeds=n_seeds)
         gflow.run_sweep(cfg, progress=False)  # compile
         wall, res = timed(gflow.run_sweep, cfg, progress=False, repeats=repeats)
         if ref is None:
@@ -31,7 +32,7 @@ def measure(problem="small", repeats=3, target_loss=1e-2) -> dict:
         assert np.array_equal(res.arrays["status"] <= 1, ref.arrays["status"] <= 1)
         rel = np.abs(res.arrays["t_stop"] / ref.arrays["t_stop"] - 1)
         steps = res.arrays["n_steps"]
-        out["variants"][label] = {"chunk_size": res.meta["chunk_sizes"][0], "wall_s": wall, "runs_per_s": 64 / wall,
+        out["variants"][label] = {"chunk_size": res.meta["chunk_sizes"][0], "wall_s": wall, "runs_per_s": n_runs / wall,
                                   "steps_min": int(steps.min()), "steps_max": int(steps.max()),
                                   "t_stop_rel_diff_vs_full_vmap_median": float(np.median(rel)),
                                   "t_stop_rel_diff_vs_full_vmap_max": float(rel.max())}

@@ -19,10 +19,10 @@ from benchmarks.common import RssSampler, problem_config, report, rss_mb
 from gflow.sweep import bytes_per_lane, make_plan
 
 
-def measure(n_runs=2000, out="/tmp/gflow-memory-run") -> dict:
+def measure(n_runs=2000, out="/tmp/gflow-memory-run", problem="small") -> dict:
     n_seeds = 100
-    scales = tuple(float(v) for v in np.logspace(-4, 0.5, n_runs // n_seeds))
-    cfg = problem_config("small", n_seeds=n_seeds, init_scales=scales)
+    scales = tuple(float(v) for v in np.logspace(-4, 0.5, max(1, n_runs // n_seeds)))
+    cfg = problem_config(problem, n_seeds=n_seeds, init_scales=scales)
     shutil.rmtree(out, ignore_errors=True)
     plan = make_plan(cfg)
     rss0 = rss_mb()
@@ -40,7 +40,7 @@ def measure(n_runs=2000, out="/tmp/gflow-memory-run") -> dict:
     k = max(1, len(done) // 10)
     rss_early, rss_last = rss_at(done[k - 1]), rss_at(done[-1])
     return {
-        "n_runs": n_runs, "chunk_size": plan.chunk_sizes[0], "n_chunks": len(plan.chunks()),
+        "n_runs": len(scales) * n_seeds, "chunk_size": plan.chunk_sizes[0], "n_chunks": len(plan.chunks()),
         "estimated_bytes_per_lane_mb": bytes_per_lane(cfg) / 2**20,
         "estimated_chunk_mb": plan.chunk_sizes[0] * bytes_per_lane(cfg) / 2**20,
         "rss_before_mb": rss0, "peak_rss_mb": s.peak, "rss_after_10pct_chunks_mb": rss_early, "rss_after_last_chunk_mb": rss_last,

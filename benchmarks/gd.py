@@ -1,0 +1,198 @@
+"""Full-batch gradient descent, the way gradient flow is simulated today: the peers of gflow.
+
+Every loop starts from gflow's own initialization (`gflow.model.init_params`, the same W̄, signs and
+data), takes Euler steps θ ← θ − lr·∇L(θ) and stops at the first iterate k with L(θ_k) ≤ η.
+Its estimate of the gradient-flow time is
+
+    t_η = lr·(k − 1 + s),  s = (log L_{k−1} − log η) / (log L_{k−1} − log L_k) ∈ (0, 1],
+
+i.e. linear interpolation of log L over the last step (`interpolate=False` gives the plain k·lr).
+The test error is that of θ_k. Gradients are written out by hand (4·n·h·d FLOP per iteration, the
+same formulas as `gflow.model.loss_and_grad`): no autodiff overhead for any contender.
+
+- `numpy_gd`: one configuration at a time, float64 (the common practice).
+- `jax_gd_sweep`: Euler steps in a jitted `lax.while_loop`, vmapped over all runs of a sweep: what a
+  JAX-savvy user writes instead of gflow. Under vmap every lane steps until the slowest is done.
+- `torch_gd`: the numpy loop in PyTorch (optional; torch is not a gflow dependency).
+"""
+
+from __future__ import annotations
+
+import math
+from functools import partial
+from typing import NamedTuple
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+import gflow
+from gflow import model
+
+
+class GDResult(NamedTuple):
+    t_stop: np.ndarray  # interpolated gradient-flow time of the stop
+    t_stop_plain: np.ndarray  # k·lr
+    iters: np.ndarray  # k: gradient steps taken (k + 1 loss evaluations)
+    test_err: np.ndarray  # test error of θ_k
+    reached: np.ndarray  # bool: L(θ_k) ≤ η
+
+
+def init(alpha: float, seed: int, d: int, width: int, dtype=np.float64):
+    """gflow's initialization for (α, seed), as numpy arrays (W: width × d, a: width)."""
+    p = model.init_params(key=model.init_key(seed), d=d, width=width, init_scale=jnp.asarray(alpha, jnp.float32),
+                          dtype=jnp.float32 if dtype == np.float32 else jnp.float64)
+    return np.asarray(p.W, dtype), np.asarray(p.a, dtype)
+
+
+def interpolated_time(lr, k, loss_prev, loss_k, eta):
+    """lr·(k − 1 + s) with s from linear interpolation of log L over the last step; k·lr if k = 0."""
+    lp, lk, le = np.log(loss_prev), np.log(loss_k), np.log(eta)
+    s = np.clip(np.where(lp > lk, (lp - le) / np.where(lp > lk, lp - lk, 1.0), 1.0), 0.0, 1.0)
+    return np.where(k > 0, lr * (k - 1 + s), 0.0)
+
+
+# ---------------------------------------------------------------------------------------------- numpy
+
+
+def _softplus(z):
+    return np.logaddexp(0.0, z)
+
+
+def _sigmoid(z):
+    e = np.exp(-np.abs(z))
+    return np.where(z >= 0, 1.0 / (1.0 + e), e / (1.0 + e))
+
+
+def numpy_gd(W, a, x, y, x_test, y_test, *, lr, eta, max_iters=10**8):
+    """One run of full-batch GD in numpy (arrays are copied). Returns (t_η, k·lr, k, test error, reached)."""
+    W, a = W.copy(), a.copy()
+    n = x.shape[0]
+    loss_prev = loss = np.inf
+    k = 0
+    while True:
+        pre = x @ W.T
+        act = np.maximum(pre, 0.0)
+        m = y * (act @ a)
+        loss = float(np.mean(_softplus(-m)))
+        if loss <= eta or k >= max_iters or not math.isfinite(loss):
+            break
+        g = -(y / n) * _sigmoid(-m)
+        grad_a = act.T @ g
+        grad_W = ((g[:, None] * a[None, :]) * (pre > 0)).T @ x
+        W -= lr * grad_W
+        a -= lr * grad_a
+        loss_prev = loss
+        k += 1
+    test_err = float(np.mean(y_test * (np.maximum(x_test @ W.T, 0.0) @ a) <= 0))
+    t = float(interpolated_time(lr, k, loss_prev, loss, eta))
+    return GDResult(t, k * lr, k, test_err, loss <= eta)
+
+
+def numpy_gd_iters(W, a, x, y, *, lr, iters):
+    """`iters` GD steps with no stopping test but the same per-step work (loss included): for timing."""
+    W, a = W.copy(), a.copy()
+    n = x.shape[0]
+    for _ in range(iters):
+        pre = x @ W.T
+        act = np.maximum(pre, 0.0)
+        m = y * (act @ a)
+        float(np.mean(_softplus(-m)))
+        g = -(y / n) * _sigmoid(-m)
+        grad_a = act.T @ g
+        grad_W = ((g[:, None] * a[None, :]) * (pre > 0)).T @ x
+        W -= lr * grad_W
+        a -= lr * grad_a
+    return W, a
+
+
+# ------------------------------------------------------------------------------------------------ JAX
+
+
+class _State(NamedTuple):
+    k: jax.Array
+    params: model.Params
+    loss: jax.Array
+    loss_prev: jax.Array
+    grad: model.Params
+
+
+def _gd_lane(alpha, key, lr, eta, x, y, x_test, y_test, *, width, max_iters):
+    dtype = x.dtype
+    p0 = model.init_params(key=key, d=x.shape[1], width=width, init_scale=alpha, dtype=dtype)
+    loss0, g0 = model.loss_and_grad(p0, x, y)
+
+    def cond(s):
+        return (s.loss > eta) & (s.k < max_iters) & jnp.isfinite(s.loss)
+
+    def body(s):
+        p = jax.tree.map(lambda v, g: v - lr * g, s.params, s.grad)
+        loss, g = model.loss_and_grad(p, x, y)  # one fused forward/backward per iteration
+        return _State(s.k + 1, p, loss, s.loss, g)
+
+    inf = jnp.asarray(jnp.inf, dtype)
+    s = jax.lax.while_loop(cond, body, _State(jnp.int32(0), p0, loss0, inf, g0))
+    test_err = jnp.mean(y_test * model.apply(s.params, x_test) <= 0)
+    return s.k, s.loss, s.loss_prev, test_err
+
+
+@partial(jax.jit, static_argnames=("width",))
+def _gd_batch(alphas, keys, lr, eta, x, y, x_test, y_test, max_iters, *, width):
+    lane = partial(_gd_lane, width=width, max_iters=max_iters)
+    return jax.vmap(lane, in_axes=(0, 0, None, None, None, None, None, None))(alphas, keys, lr, eta, x, y, x_test, y_test)
+
+
+def jax_gd_sweep(alphas, seeds, data, *, width, lr, eta, max_iters=10**7):
+    """All (α, seed) runs in one vmapped jitted while loop; lr, η and max_iters are traced (no recompiles).
+
+    `alphas` and `seeds` are flat sequences of equal length (one entry per run). Returns a GDResult
+    of numpy arrays, one entry per run.
+    """
+    dtype = data.x.dtype
+    alphas = jnp.asarray(alphas, dtype)
+    keys = jax.vmap(model.init_key)(jnp.asarray(seeds, jnp.uint32))
+    k, loss, loss_prev, test_err = jax.block_until_ready(
+        _gd_batch(alphas, keys, jnp.asarray(lr, dtype), jnp.asarray(eta, dtype), data.x, data.y, data.x_test, data.y_test,
+                  jnp.int32(max_iters), width=width))
+    k, loss, loss_prev = np.asarray(k), np.asarray(loss, np.float64), np.asarray(loss_prev, np.float64)
+    return GDResult(interpolated_time(lr, k, loss_prev, loss, eta), k * lr, k, np.asarray(test_err, np.float64), loss <= eta)
+
+
+# ---------------------------------------------------------------------------------------------- torch
+
+
+def torch_available() -> bool:
+    try:
+        import torch  # noqa: F401
+    except ImportError:
+        return False
+    return True
+
+
+def torch_gd_iters(W, a, x, y, *, lr, iters, dtype="float64"):
+    """`iters` full-batch GD steps in PyTorch with the hand-written gradient: for timing."""
+    import torch
+
+    dt = getattr(torch, dtype)
+    W, a, x, y = (torch.as_tensor(np.asarray(v), dtype=dt).clone() for v in (W, a, x, y))
+    n = x.shape[0]
+    with torch.no_grad():
+        for _ in range(iters):
+            pre = x @ W.T
+            act = torch.relu(pre)
+            m = y * (act @ a)
+            float(torch.nn.functional.softplus(-m).mean())
+            g = -(y / n) * torch.sigmoid(-m)
+            grad_a = act.T @ g
+            grad_W = ((g[:, None] * a[None, :]) * (pre > 0)).T @ x
+            W -= lr * grad_W
+            a -= lr * grad_a
+    return W.numpy(), a.numpy()
+
+
+def dataset_numpy(data, dtype=np.float64):
+    return tuple(np.asarray(v, dtype) for v in (data.x, data.y, data.x_test, data.y_test))
+
+
+__all__ = ["GDResult", "init", "numpy_gd", "numpy_gd_iters", "jax_gd_sweep", "torch_gd_iters", "torch_available",
+           "interpolated_time", "dataset_numpy", "gflow"]

@@ -1,0 +1,62 @@
+"""Smoke test of the benchmark suite (`python -m benchmarks --quick`): it runs, writes its results and
+README table, its accuracy checks pass and nothing recompiles across α. Timings are not checked here
+(speed belongs to the benchmarks). The sections that reuse the accuracy runs' compiled programs are
+run; batching, memory and scaling compile programs of their own and are left to the full command."""
+
+import json
+import math
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def _pos(v):
+    return v is not None and math.isfinite(v) and v > 0
+
+
+def test_quick_benchmark_suite(tmp_path):
+    out = tmp_path / "bench"
+    env = {**os.environ, "PYTHONPATH": str(ROOT) + os.pathsep + os.environ.get("PYTHONPATH", "")}
+    proc = subprocess.run([sys.executable, "-m", "benchmarks", "--quick", "--out", str(out),
+                           "--only", "compile", "gd", "scipy", "loop", "flops"],
+                          cwd=ROOT, env=env, capture_output=True, text=True, timeout=900)
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    res = json.loads((out / "results.json").read_text())
+    readme = (out / "README.md").read_text()
+    assert "<!-- results:start -->" in readme and "<!-- results:end -->" in readme and "### Targets" in readme
+    assert res["quick"] and res["machine"]["cores"] >= 1 and "jax" in res["machine"]
+
+    p = res["problems"]["tiny/eta=0.01"]
+    ref = p["reference"]
+    assert all(_pos(t) for t in ref["t_stop"]) and all(0 <= e <= 1 for e in ref["test_err"])
+    assert ref["rel_err_estimate_max"] < 1e-3  # the reference resolves the 1% level
+
+    # gflow: accuracy measured on the ladder, and the 1% level met by a looser rung, timed
+    assert p["gflow"]["ladder"] and all(math.isfinite(r["t_rel_err_max"]) for r in p["gflow"]["ladder"])
+    g = p["gflow"]["timed"]["0.01"]
+    assert g["t_rel_err_max"] <= 0.01 and _pos(g["wall_s"])
+    assert all(s == "reached_target" or s.startswith("reached") for s in g["statuses"])
+
+    # GD: errors computed against the reference; a learning rate for 1% with finite positive ratios
+    assert any(r["t_rel_err_max"] is not None for r in p["gd"]["lrs"])  # None: inf (a run did not reach η)
+    c = p["gd"]["chosen"]["0.01"]
+    assert c is not None and _pos(c["lr"]) and min(c["iters"]) >= 1
+    for wall in (c["jax_wall_s"], c["numpy_wall_s"]):
+        assert _pos(wall) and _pos(wall / g["wall_s"])
+    assert p["gd_validation"] and all(_pos(v["measured_over_extrapolated"]) for v in p["gd_validation"])
+    assert all(v["t_rel_diff_vs_jax_gd"] < 1e-4 for v in p["gd_validation"])  # numpy and JAX GD: the same float64 algorithm
+
+    # scipy: accuracy computed at the rtols it ran
+    assert p["scipy"]["rows"] and all(r["t_rel_err_max"] is None or r["t_rel_err_max"] >= 0 for r in p["scipy"]["rows"])
+
+    # gflow's own figures
+    comp = res["compile"]
+    assert comp["simulate_compiles"] >= 1 and comp["recompiles_across_alpha_seed_eta_rtol"] == 0
+    assert comp["sweep_recompiles_new_alphas"] == 0
+    assert _pos(res["loop_vs_batched"]["speedup"]) and res["loop_vs_batched"]["t_stop_rel_diff_max"] < 1e-6
+    f = res["flops"]
+    assert _pos(f["matmul_flops"]) and _pos(f["isolated_fraction"]) and _pos(f["in_run_fraction"])
+    assert {t["target"].split(",")[0] for t in res["targets"]} and all("met" in t for t in res["targets"])
