@@ -7,8 +7,15 @@
    the CPU, with float32 matmuls and convolutions at full precision on both; the statuses and step counts
    must match and the final training losses agree to 1e-3 relative (else exit status 1).
 2. Throughput: ResNet-18 (GroupNorm, width 64) minibatch SGD (batch 128) on 32×32×3 images, timed after
-   compilation for vmapped replica counts R = 1, 8, 32; prints SGD steps/s (summed over replicas) and
+   compilation for vmapped replica counts R (default 1, 8); prints SGD steps/s (summed over replicas) and
    training images/s. Each R is its own compilation (the part of the 5 minutes that is hardest to predict).
+
+Measured on one H200 (jax 0.11.2, 2026-11-29; benchmarks/gpu_results/gpu_deep_check_run1.txt): R = 1 gave
+159.7 steps/s (20 437 images/s, compile + first round 17.9 s), R = 8 only 91.7 steps/s summed over the 8
+replicas (11 732 images/s, compile 44.5 s), and R = 32 did not finish compiling in the time left. vmapping
+replicas of a convnet turns its convolutions into grouped/batched ones, which were slower in total than one
+replica: run big convnets on a GPU one lane per chunk (`sweep.max_lanes = 1`, as the GPU presets of
+experiments/deep_fls_sweep.py do). Vmapped lanes pay off on the CPU and for small nets.
 """
 
 from __future__ import annotations
@@ -77,7 +84,7 @@ def agreement(devices, *, small: bool) -> dict:
     both_nan = np.isnan(la) & np.isnan(lb)  # a diverged lane on both devices agrees
     rel = np.where(both_nan, 0.0, np.abs(la - lb) / np.maximum(np.abs(lb), 1e-12))
     rel = np.where(np.isnan(rel), np.inf, rel)
-    print("| c | η/c | seed | " + " | ".join(f"{k}: status, steps, final loss, peak test acc" for k in out) + " |")
+    print("| c | η (step η/c) | seed | " + " | ".join(f"{k}: status, steps, final loss, peak test acc" for k in out) + " |")
     for i in range(len(c)):
         cells = [f"{train.status_names(r['status'])[i]}, {int(r['steps'][i])}, {float(r['final_train_loss'][i]):.4g}, "
                  f"{float(r['peak_test_acc'][i]):.3f}" for r in out.values()]
@@ -118,7 +125,7 @@ def throughput(replicas, *, small: bool) -> list[dict]:
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--cpu-smoke", action="store_true", help="tiny sizes on the CPU only")
-    ap.add_argument("--replicas", default=None, help="comma-separated replica counts (default 1,8,32; smoke 6)")
+    ap.add_argument("--replicas", default=None, help="comma-separated replica counts (default 1,8; smoke 6)")
     ap.add_argument("--out", default=None, help="write the results as JSON here")
     ap.add_argument("--no-throughput", action="store_true", help="run the agreement check only")
     args = ap.parse_args(argv)
@@ -128,7 +135,7 @@ def main(argv=None):
     if accel.platform == "cpu" and not args.cpu_smoke:
         print("no accelerator found: comparing the CPU with itself (use --cpu-smoke for the tiny version)")
     print(f"accelerator: {accel.platform}:{getattr(accel, 'device_kind', '')}; reference: cpu")
-    replicas = [int(v) for v in (args.replicas or ("6" if args.cpu_smoke else "1,8,32")).split(",")]
+    replicas = [int(v) for v in (args.replicas or ("6" if args.cpu_smoke else "1,8")).split(",")]
     check = agreement([accel, cpu] if accel != cpu else [cpu], small=args.cpu_smoke)
     print(f"agreement accelerator vs CPU: {'OK' if check['ok'] else 'MISMATCH'}; max relative difference of the final "
           f"training loss {check['max_rel_loss_diff']:.2e}, of the peak test accuracy {check['max_abs_peak_acc_diff']:.2e}")

@@ -5,7 +5,9 @@
 
 CPU presets (minutes on 2 cores): digits-mlp, mnist1d-cnn, edim-cnn.
 GPU presets (one H200): cifar10-resnet18 (needs --data-path with the CIFAR-10 python batches),
-edim-resnet18. `--quick` shrinks any preset to a seconds-long smoke run (tiny net, 60 steps, target 60%).
+edim-resnet18; they train one lane per chunk (sweep.max_lanes = 1): vmapped ResNet-18 replicas were slower
+in total than a single one on an H200 (benchmarks/gpu_deep_check.py).
+`--quick` shrinks any preset to a seconds-long smoke run (tiny net, 60 steps, target 60%).
 Writes DIR/{manifest.json, arrays.npz, heatmap.png, best_vs_c.png, summary.json}; a rerun resumes.
 """
 
@@ -40,24 +42,28 @@ def get_config(preset: str = "digits-mlp", *, quick: bool = False, data_path: st
         )
     elif preset == "mnist1d-cnn":
         cfg = DeepConfig(
-            data=DeepDataConfig(name="mnist1d", mnist1d_samples=4000, n_train=1000),  # 1-D signals of length 40, 800 test
-            model=DeepModelConfig(arch="cnn", width=16, depth=5),  # the 5-layer CNN, 1-D convs, channels 16…128
-            train=TrainConfig(batch_size=100, check_every=50, max_steps=5000),  # minibatch SGD (10 steps per epoch)
-            sweep=DeepSweepConfig(multipliers=_logspace(-3, 2, 6), lrs=(0.01, 0.1, 1.0), n_seeds=2),
+            data=DeepDataConfig(name="mnist1d", mnist1d_samples=4000, n_train=500, n_test=800),  # 1-D signals of length 40
+            model=DeepModelConfig(arch="cnn", width=8, depth=5),  # the 5-layer CNN, 1-D convs, channels 8…64
+            # minibatch SGD (5 steps per epoch); one forward pass evaluates train + test
+            train=TrainConfig(batch_size=100, check_every=50, max_steps=2000, eval_batch_size=4096),
+            sweep=DeepSweepConfig(multipliers=_logspace(-3, 1, 5), lrs=(0.03, 0.3), n_seeds=2, max_lanes=1),
         )
     elif preset == "edim-cnn":
         cfg = DeepConfig(
-            data=DeepDataConfig(name="edim", edim_dim=8, edim_size=8, edim_classes=4, n_train=512, n_test=2000),
+            data=DeepDataConfig(name="edim", edim_dim=8, edim_size=8, edim_classes=4, n_train=256, n_test=1000),
             model=DeepModelConfig(arch="cnn", width=8, depth=5),  # the 5-layer CNN, channels 8…64
-            train=TrainConfig(check_every=10, max_steps=3000),  # full batch
-            sweep=DeepSweepConfig(multipliers=_logspace(-3, 2, 6), lrs=(0.03, 0.3, 3.0), n_seeds=2),
+            # full batch; eval_batch_size ≥ n_train + n_test: one forward pass evaluates both sets
+            train=TrainConfig(check_every=20, max_steps=800, eval_batch_size=4096),
+            # one lane per chunk: on the CPU, 5 vmapped CNN lanes took 2× longer per lane than one lane alone
+            sweep=DeepSweepConfig(multipliers=_logspace(-3, 1, 5), lrs=(0.03, 0.3), n_seeds=2, max_lanes=1),
         )
     elif preset == "cifar10-resnet18":
         cfg = DeepConfig(
             data=DeepDataConfig(name="cifar10", path=data_path or "data/cifar-10-batches-py", n_train=10000, n_test=10000),
             model=DeepModelConfig(arch="resnet", width=64, depth=18, norm="group"),  # GroupNorm: see README
             train=TrainConfig(batch_size=128, check_every=200, max_steps=20000, eval_batch_size=2000),
-            sweep=DeepSweepConfig(multipliers=_logspace(-3, 1, 5), lrs=(0.01, 0.1), n_seeds=1, memory_budget_mb=100_000),
+            # one lane per chunk: on an H200, 8 vmapped ResNet-18 replicas ran slower in total than one (README)
+            sweep=DeepSweepConfig(multipliers=_logspace(-3, 1, 5), lrs=(0.01, 0.1), n_seeds=1, max_lanes=1),
         )
     elif preset == "edim-resnet18":
         cfg = DeepConfig(
@@ -65,7 +71,7 @@ def get_config(preset: str = "digits-mlp", *, quick: bool = False, data_path: st
                                 n_train=10000, n_test=5000),
             model=DeepModelConfig(arch="resnet", width=64, depth=18, norm="group"),
             train=TrainConfig(batch_size=128, check_every=200, max_steps=20000, eval_batch_size=2500),
-            sweep=DeepSweepConfig(multipliers=_logspace(-3, 1, 5), lrs=(0.01, 0.1), n_seeds=2, memory_budget_mb=100_000),
+            sweep=DeepSweepConfig(multipliers=_logspace(-3, 1, 5), lrs=(0.01, 0.1), n_seeds=2, max_lanes=1),
         )
     else:
         raise SystemExit(f"--preset: unknown preset {preset!r}; choose from {', '.join(CPU_PRESETS + GPU_PRESETS)}")
@@ -83,7 +89,8 @@ def print_summary(summary: dict) -> None:
     for c, acc, se, lr in zip(summary["multiplier"], summary["best_acc"], summary["best_acc_se"], summary["best_lr"]):
         text = "no η reached the target" if lr is None else f"{acc:.4f} ± {se:.4f}" if np.isfinite(se) else f"{acc:.4f}"
         print(f"{c:9.3g} {text:>20} {'' if lr is None else f'{lr:8.3g}'}")
-    where = "interior" if summary["interior"] else "at the grid end: no interior optimum on this grid"
+    where = ("interior" if summary["interior"] else
+             "not interior: at the grid end or next to a c where no η reached the target")
     print(f"c* = {summary['c_star']:.3g} ({where})")
     for end in ("small_c", "large_c"):
         g = summary.get(f"gain_over_{end}")

@@ -35,6 +35,7 @@ def test_gpu_presets_are_valid_configs():
     cifar = script.get_config("cifar10-resnet18", data_path="/data/cifar-10-batches-py")
     assert cifar.model.arch == "resnet" and cifar.model.resolved_depth == 18 and cifar.model.resolved_norm == "group"
     assert cifar.data.path == "/data/cifar-10-batches-py" and cifar.train.batch_size == 128
+    assert cifar.sweep.max_lanes == 1  # vmapped ResNet-18 replicas were slower than one on an H200
     edim = script.get_config("edim-resnet18", quick=True)
     assert edim.model.width == 4 and edim.data.name == "edim"
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import matplotlib
+import matplotlib.ticker
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
@@ -25,6 +26,13 @@ def _edges(v):
     step = np.diff(lv) if len(lv) > 1 else np.array([np.log(10.0)])
     mids = (lv[:-1] + lv[1:]) / 2
     return np.exp(np.concatenate([[lv[0] - step[0] / 2], mids, [lv[-1] + step[-1] / 2]]))
+
+
+def _grid_ticks(axis, values) -> None:
+    """Ticks at the grid values, labeled with them (a log axis would label only the decades)."""
+    axis.set_major_locator(matplotlib.ticker.FixedLocator(values))
+    axis.set_major_formatter(matplotlib.ticker.FixedFormatter([f"{v:.3g}" for v in values]))
+    axis.set_minor_locator(matplotlib.ticker.NullLocator())
 
 
 def plot_heatmap(run_dir, out=None) -> Path:
@@ -48,6 +56,8 @@ def plot_heatmap(run_dir, out=None) -> Path:
             ax.text(ci, lj, text, ha="center", va="center", fontsize=8, color=color)
     ax.set(xscale="log", yscale="log", xlabel=C_LABEL, ylabel=LR_LABEL,
            title=f"{manifest['data']['name']}, {manifest['config']['model']['arch']}: peak test accuracy (%)")
+    _grid_ticks(ax.xaxis, c)
+    _grid_ticks(ax.yaxis, lr)
     out = Path(out) if out else Path(run_dir) / "heatmap.png"
     fig.savefig(out, dpi=120)
     plt.close(fig)
@@ -64,10 +74,11 @@ def plot_best_vs_c(run_dir, out=None) -> Path:
     fig, ax = plt.subplots(figsize=(6, 4), constrained_layout=True)
     ax.errorbar(c, best, yerr=np.nan_to_num(best_se), marker="o", capsize=3, label="best over η")
     if np.isfinite(cs):
-        ax.axvline(cs, color="tab:red", ls="--", label=f"c* = {cs:.3g}" + ("" if interior else " (grid end)"))
-    ax.set(xscale="log", xlabel=C_LABEL, ylabel="peak test accuracy",
+        ax.axvline(cs, color="tab:red", ls="--", label=f"c* = {cs:.3g}" + ("" if interior else " (a bound: grid end or next to a gap)"))
+    ax.set(xscale="log", xlabel=C_LABEL, ylabel="peak test accuracy (best η)",
            title=f"{manifest['data']['name']}, {manifest['config']['model']['arch']}, "
                  f"{arrays['status'].shape[-1]} seeds")
+    _grid_ticks(ax.xaxis, c)
     ax.legend()
     out = Path(out) if out else Path(run_dir) / "best_vs_c.png"
     fig.savefig(out, dpi=120)
