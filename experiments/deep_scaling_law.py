@@ -16,6 +16,7 @@ import argparse
 from pathlib import Path
 
 import matplotlib
+import matplotlib.ticker
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
@@ -75,7 +76,8 @@ def _plot(fits: dict, out: Path) -> Path:
             ax.text(0.5, 0.5, "no multiplier reached the target", ha="center", transform=ax.transAxes)
             continue
         ax.plot(x[interior], cs[interior], "o", color="tab:blue", label="c* (interior optimum)")
-        ax.plot(x[~interior], cs[~interior], "o", mfc="none", color="tab:blue", label="best c at the grid end (bound)")
+        ax.plot(x[~interior], cs[~interior], "o", mfc="none", color="tab:blue",
+                label="best c at the grid end or next to a gap (a bound; not fitted)")
         if np.isfinite(f["exponent"]):
             xx = np.geomspace(x.min(), x.max(), 50)
             lo, hi = f["ci95"]
@@ -84,7 +86,14 @@ def _plot(fits: dict, out: Path) -> Path:
             mid = np.exp(np.mean(np.log(x[interior])))
             ref = f["prefactor"] * mid ** f["exponent"] * (xx / mid) ** PREDICTED[axis]
             ax.plot(xx, ref, "--", color="tab:red", label=f"two-layer prediction: exponent {PREDICTED[axis]:g}")
+        else:
+            ax.text(0.5, 0.5, "no fit: fewer than 2 interior c*", ha="center", transform=ax.transAxes)
         ax.set(xscale="log", yscale="log")
+        ax.xaxis.set_major_locator(matplotlib.ticker.FixedLocator(x))
+        ax.xaxis.set_major_formatter(matplotlib.ticker.FixedFormatter([f"{v:g}" for v in x]))
+        ax.xaxis.set_minor_locator(matplotlib.ticker.NullLocator())
+        ax.yaxis.set_major_formatter(matplotlib.ticker.FormatStrFormatter("%g"))
+        ax.yaxis.set_minor_formatter(matplotlib.ticker.FormatStrFormatter("%g"))
         ax.legend(fontsize=8)
     path = out / "scaling.png"
     fig.savefig(path, dpi=120)

@@ -161,7 +161,8 @@ class DeepSweepConfig:
     lrs: tuple[float, ...] = _f((0.1,), "base learning rates η; the SGD step size of multiplier c is η/c")
     n_seeds: int = _f(2, "init seeds 0 … n_seeds−1 (seed i: key fold_in(DEEP_INIT_ROOT, i); same init for every c, η)")
     memory_budget_mb: float = _f(1024.0, "estimated working memory per vmapped chunk of runs; sets the lanes per chunk")
-    max_lanes: int = _f(0, "cap on runs per chunk; 0 = only the memory budget")
+    max_lanes: int = _f(0, "cap on runs per chunk; 0 = only the memory budget; 1 = lanes looped, one at a time "
+                           "(faster for convnets on the CPU and on an H200: see README, Deep nets)")
     sync_every: int = _f(20, "checks between host synchronizations (progress-bar updates) inside a chunk")
     loop: str = _f("auto", "'device': rounds in one compiled while loop; 'host': driven from Python; 'auto': host on CPU")
 
