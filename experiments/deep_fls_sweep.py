@@ -3,7 +3,8 @@
 
     python experiments/deep_fls_sweep.py --preset digits-mlp [--quick] [--out DIR] [--data-path DIR]
 
-CPU presets (minutes on 2 cores): digits-mlp, mnist1d-cnn, edim-cnn.
+CPU presets: digits-mlp, mnist1d-cnn, edim-cnn (10, 14 and 34 minutes on the 2-core CPU under a load
+average of ~10, 2026-11-29; measured results in EXPERIMENTS.md, "Deep nets").
 GPU presets (one H200): cifar10-resnet18 (needs --data-path with the CIFAR-10 python batches),
 edim-resnet18; they train one lane per chunk (sweep.max_lanes = 1): vmapped ResNet-18 replicas were slower
 in total than a single one on an H200 (benchmarks/gpu_deep_check.py).

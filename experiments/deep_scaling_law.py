@@ -8,6 +8,10 @@ For each width and each n it runs a c × η × seed sweep (experiments/deep_fls_
 resumable run directory each), takes the best peak test accuracy over η at each c, and locates c* by a
 parabola in log c through the best grid point. A c* at the end of the c grid is a bound, not an estimate:
 it is shown as an open marker and left out of the fit. Writes DIR/{scaling.json, scaling.png}.
+
+The CPU preset (20 minutes under load) is too short to test the law: with a 400-step budget most
+small-c runs stop short of 99% train accuracy, and at most one c* per axis came out interior
+(EXPERIMENTS.md, "Deep nets"). The GPU preset is the one meant to measure the exponents.
 """
 
 from __future__ import annotations
