@@ -66,9 +66,10 @@ def throughput_configs(small: bool):
 def agreement(devices, *, small: bool) -> dict:
     """The same 6-lane sweep on each device; returns the per-device records and the verdict."""
     data_cfg, mcfg, tcfg = agreement_configs(small)
-    # Small learning rates: on an H200 (2026-11-29) lanes at η/c = 0.3 and 1.0 drifted apart from the CPU's
-    # to O(1) loss differences within 200 full-batch steps even at 'highest' precision (one diverged on the
-    # CPU only): large-step SGD amplifies rounding differences, so only a stable regime can be compared.
+    # Small learning rates: on an H200 (2026-11-29) lanes at base η = 0.3 and 1.0 (SGD steps η/c up to 10)
+    # drifted apart from the CPU's to O(1) loss differences within 200 full-batch steps even at 'highest'
+    # precision (one diverged on the CPU only): large-step SGD amplifies rounding differences, so only a
+    # stable regime can be compared.
     c, lr, seed = [0.1, 0.1, 1.0, 1.0, 10.0, 10.0], [0.01, 0.03] * 3, [0, 1] * 3
     out = {}
     # full float32 precision where two devices are compared (GPUs may otherwise use TF32)

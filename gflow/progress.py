@@ -15,18 +15,20 @@ def _fmt_s(s: float) -> str:
 
 class Progress:
     """`bar = Progress(total, label); bar.update(k); bar.close()`. Redraws in place on a TTY,
-    prints a line per update otherwise (so logs of CI runs stay readable)."""
+    prints a line per update otherwise (so logs of CI runs stay readable). `already_done` runs (finished
+    by an earlier, resumed session) count towards the bar but not towards the rate and the ETA."""
 
-    def __init__(self, total: int, label: str = "", *, enabled: bool = True, stream=None, width: int = 24):
+    def __init__(self, total: int, label: str = "", *, enabled: bool = True, stream=None, width: int = 24,
+                 already_done: int = 0):
         self.total, self.label, self.enabled, self.width = total, label, enabled, width
         self.stream = stream if stream is not None else sys.stderr
-        self.done = 0
+        self.done = self.already_done = already_done
         self.t0 = time.perf_counter()
         self.tty = hasattr(self.stream, "isatty") and self.stream.isatty()
 
     def line(self) -> str:
         elapsed = time.perf_counter() - self.t0
-        rate = self.done / elapsed if elapsed > 0 else 0.0
+        rate = (self.done - self.already_done) / elapsed if elapsed > 0 else 0.0
         eta = (self.total - self.done) / rate if rate > 0 else float("nan")
         filled = int(self.width * self.done / max(self.total, 1))
         bar = "█" * filled + "░" * (self.width - filled)

@@ -236,8 +236,7 @@ def run_sweep(
     else:
         todo = mine = list(range(len(chunks)))
     done_lanes = sum(len(chunks[i][2]) for i in mine if i not in todo)
-    bar = Progress(sum(len(chunks[i][2]) for i in mine), "sweep", enabled=progress)
-    bar.done = done_lanes
+    bar = Progress(sum(len(chunks[i][2]) for i in mine), "sweep", enabled=progress, already_done=done_lanes)
     results: dict[int, dict[str, np.ndarray]] = {}
     datasets: dict[tuple, Dataset] = {}
     t_start = time.perf_counter()

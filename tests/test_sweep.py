@@ -71,3 +71,19 @@ def test_run_directory_round_trip(small_sweep, tmp_path):
 def test_load_run_rejects_other_directories(tmp_path):
     with pytest.raises(FileNotFoundError, match="not a gflow run directory"):
         gflow.load_run(tmp_path)
+
+
+def test_progress_rate_and_eta_count_only_runs_done_now(monkeypatch):
+    """A resumed sweep starts its bar at the runs already done, but its rate and ETA come from this
+    session's runs alone (else the rate is absurd right after resuming)."""
+    import io
+
+    from gflow import progress
+
+    clock = iter([0.0, 10.0, 10.0])
+    monkeypatch.setattr(progress.time, "perf_counter", lambda: next(clock))
+    stream = io.StringIO()
+    bar = progress.Progress(100, "sweep", stream=stream, already_done=60)
+    bar.update(20)  # 20 runs in 10 s: 2 runs/s, 20 left → ETA 10 s
+    line = stream.getvalue()
+    assert "80/100 runs" in line and "2.00 runs/s" in line and "ETA 10s" in line

@@ -113,10 +113,8 @@ def run_deep_sweep(cfg: DeepConfig, out_dir, *, data: DeepDataset | None = None,
     run = ChunkedRun(out_dir, config=cfg.to_dict(), plan={"lanes_per_chunk": per_chunk, "lane_order": list(DIMS)},
                      n_chunks=n_chunks, force=force, extra_manifest={"kind": "deep_fls_sweep", "data": data.describe()})
 
-    bar = Progress(n_lanes, "deep sweep", enabled=progress)
     done_before = sum(min(per_chunk, n_lanes - i * per_chunk) for i in range(n_chunks) if run.is_done(i))
-    if done_before:
-        bar.update(done_before)
+    bar = Progress(n_lanes, "deep sweep", enabled=progress, already_done=done_before)
     with track_compiles() as compiles:
         for i in run.pending():
             start = i * per_chunk
