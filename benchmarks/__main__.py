@@ -33,11 +33,14 @@ import numpy as np
 
 import gflow
 from benchmarks import reference as refmod
-from benchmarks.common import SWEEP_SCALES, loadavg, machine, problem_config, rss_mb, timed
+from benchmarks.common import SWEEP_SCALES, blas_threads, loadavg, machine, problem_config, rss_mb, timed
 from benchmarks.gd import dataset_numpy, init, jax_gd_sweep, numpy_gd, numpy_gd_iters, torch_available
 from gflow.compile_log import track_compiles
 
 LEVELS = (1e-2, 1e-3)
+# numpy/scipy run with one BLAS thread: one configuration a process, as the common practice runs
+# them; on these 2 shared cores, OpenBLAS's 2 spinning threads made numpy GD ~15× slower per iteration
+NUMPY_THREADS = 1
 GFLOW_RTOLS = refmod.RUNGS  # gflow's accuracy is read off the reference ladder's own (looser) rungs
 SCIPY_RTOLS = (1e-3, 1e-4, 1e-5)
 GD_LRS = (0.1, 0.03, 0.01, 0.003, 0.001, 3e-4)
@@ -46,8 +49,8 @@ FULL = dict(
     problems=(("small", (1e-2,)), ("small", (1e-3,)), ("medium", (1e-2,))),
     repeats={"small": 3, "medium": 1},
     gd_budget_s={"small": 60.0, "medium": 150.0},  # wall allowed for one JAX GD sweep at one lr
-    scipy_problems=("small",), scipy_max_nfev=4_000,
-    validate_numpy_alphas=(10.0, 0.1),  # small problem, numpy GD run in full
+    scipy_problems=("small",), scipy_max_nfev=100_000,
+    validate_numpy_alphas=(1e-3, 0.1),  # small problem, numpy GD run in full
     # medium: the matched-accuracy comparison leaves out α = 1e-3 of its stored reference: gflow at the
     # rtol the lazy α need (3e-5, tolerance floor on) would take ~3000 steps there (~15 min here)
     speed_subset={"medium": (SWEEP_SCALES[10], SWEEP_SCALES[13], SWEEP_SCALES[15])},
@@ -150,7 +153,7 @@ def gflow_timed(problem, eta, alphas, rtol, repeats):
         gflow.run_sweep(cfg, data=data, progress=False)
     wall, res = timed(gflow.run_sweep, cfg, data=data, progress=False, repeats=repeats)
     steps = res.arrays["n_steps"][:, 0]
-    return {"rtol": rtol, "wall_s": wall, "warmup_compiles": c.count, "warmup_compile_s": c.seconds,
+    return {"rtol": rtol, "wall_s": wall, "load": loadavg(), "warmup_compiles": c.count, "warmup_compile_s": c.seconds,
             "t_stop": res.arrays["t_stop"][:, 0].tolist(), "steps": steps.tolist(),
             "statuses": [gflow.STATUS_NAMES[int(s)] for s in res.arrays["status"][:, 0]]}
 
@@ -172,12 +175,16 @@ def gd_section(problem, eta, alphas, ref, budget_s, repeats, numpy_iters, levels
     # numpy per-iteration cost on the real shapes, each α (the same work per iteration)
     x, y, xt, yt = dataset_numpy(data)
     W, a = init(alphas[0], 0, cfg.data.d, width)
-    numpy_gd_iters(W, a, x, y, lr=1e-3, iters=2)
     reps = []
-    for _ in range(max(repeats, 3)):
+    with blas_threads(NUMPY_THREADS):
         t0 = time.perf_counter()
         numpy_gd_iters(W, a, x, y, lr=1e-3, iters=numpy_iters)
-        reps.append((time.perf_counter() - t0) / numpy_iters)
+        # enough iterations for ~0.5 s a repeat (load spikes average out)
+        iters = max(numpy_iters, int(numpy_iters * 0.5 / max(time.perf_counter() - t0, 1e-6)))
+        for _ in range(max(repeats, 3)):
+            t0 = time.perf_counter()
+            numpy_gd_iters(W, a, x, y, lr=1e-3, iters=iters)
+            reps.append((time.perf_counter() - t0) / iters)
     numpy_per_iter = statistics.median(reps)
     rows = []
     for lr in GD_LRS:
@@ -217,7 +224,7 @@ def gd_section(problem, eta, alphas, ref, budget_s, repeats, numpy_iters, levels
         chosen[f"{lv:g}"]["numpy_extrapolated"] = True
     # check of the err ∝ lr model: the lr each measured lr predicts for each level
     pred = {f"{lv:g}": {f"{r['lr']:g}": r["lr"] * lv / r["t_rel_err_max"] for r in finite} for lv in levels}
-    return {"jax_per_iter_s": jax_per_iter, "numpy_per_iter_s": numpy_per_iter, "lrs": rows, "chosen": chosen,
+    return {"jax_per_iter_s": jax_per_iter, "numpy_per_iter_s": numpy_per_iter, "load": loadavg(), "lrs": rows, "chosen": chosen,
             "lr_predicted_by_fit_at": pred}
 
 
@@ -231,9 +238,10 @@ def gd_validation(problem, eta, all_alphas, alphas, lr, numpy_per_iter, jax_rows
     out = []
     for alpha in alphas:
         W, a = init(alpha, 0, cfg.data.d, cfg.model.width)
-        t0 = time.perf_counter()
-        r = numpy_gd(W, a, x, y, xt, yt, lr=lr, eta=eta)
-        wall = time.perf_counter() - t0
+        with blas_threads(NUMPY_THREADS):
+            t0 = time.perf_counter()
+            r = numpy_gd(W, a, x, y, xt, yt, lr=lr, eta=eta)
+            wall = time.perf_counter() - t0
         row = {"alpha": alpha, "lr": lr, "iters": r.iters, "wall_s": wall, "extrapolated_s": numpy_per_iter * r.iters,
                "measured_over_extrapolated": wall / max(numpy_per_iter * r.iters, 1e-12), "t_stop": r.t_stop}
         if jr is not None:
@@ -258,9 +266,10 @@ def scipy_section(problem, eta, alphas, ref, max_nfev, levels=LEVELS):
         t, e, nfev, wall = [], [], [], 0.0
         for alpha in alphas:
             W, a = init(alpha, 0, cfg.data.d, cfg.model.width)
-            t0 = time.perf_counter()
-            r = solve(W, a, x, y, xt, yt, eta=eta, rtol=rtol, method="RK45", max_nfev=max_nfev)
-            wall += time.perf_counter() - t0
+            with blas_threads(NUMPY_THREADS):
+                t0 = time.perf_counter()
+                r = solve(W, a, x, y, xt, yt, eta=eta, rtol=rtol, method="RK45", max_nfev=max_nfev)
+                wall += time.perf_counter() - t0
             t.append(r.t_stop if r.reached else math.inf)
             e.append(r.test_err)
             nfev.append(r.nfev)
@@ -568,7 +577,7 @@ def run(quick: bool, out: Path, command: str, only=None) -> dict:
     S = QUICK if quick else FULL
     gflow.enable_float64()
     t_start = time.perf_counter()
-    res = {"command": command, "quick": quick, "date": time.strftime("%Y-%m-%d %H:%M:%S %Z"), "machine": machine(),
+    res = {"command": command, "quick": quick, "numpy_blas_threads": NUMPY_THREADS, "date": time.strftime("%Y-%m-%d %H:%M:%S %Z"), "machine": machine(),
            "load_start": loadavg(), "levels": list(LEVELS), "problems": {}, "skipped": []}
     if not torch_available():
         res["skipped"].append("PyTorch GD loop: torch is not installed here (optional contender)")
@@ -640,15 +649,18 @@ def run(quick: bool, out: Path, command: str, only=None) -> dict:
         res["loop_vs_batched"] = loop_vs_batched(S["loop_problem"], S["loop_scales"], S["loop_seeds"], max(S["repeats"].values()),
                                                  S["loop_dtype"])
         log(f"  {res['loop_vs_batched']}")
+        save(res, out)
     if want("batching"):
         from benchmarks import batching
 
         log("== full vmap vs cost-aware batching")
         res["batching"] = batching.measure(S["batching_problem"], S["batching_repeats"], n_seeds=S["batching_seeds"])
+        save(res, out)
     if want("flops"):
         log("== FLOP/s")
         res["flops"] = flops_section(S["flops_problem"], 3, S["flops_dtype"])
         log(f"  {res['flops']}")
+        save(res, out)
     if want("memory"):
         from benchmarks import memory
 
@@ -658,6 +670,7 @@ def run(quick: bool, out: Path, command: str, only=None) -> dict:
         import shutil
 
         shutil.rmtree(out / "_memory_run", ignore_errors=True)
+        save(res, out)
     if want("scaling"):
         log("== scaling")
         sc = S["scaling"]
@@ -672,8 +685,15 @@ def run(quick: bool, out: Path, command: str, only=None) -> dict:
 
 
 def save(res, out: Path):
+    """Write results.json, and the README table of what is done so far (a partial run leaves both)."""
     out.mkdir(parents=True, exist_ok=True)
     (out / "results.json").write_text(json.dumps(jsonable(res), indent=1))
+    if "targets" not in res:
+        partial = {**res, "targets": targets(res), "load_end": loadavg(), "wall_s": res.get("wall_s", float("nan"))}
+        try:
+            write_readme(out / "README.md", "**Partial run (in progress or stopped).**\n\n" + table(partial))
+        except Exception as e:  # a partial table must never stop the run
+            log(f"  (partial README not written: {e!r})")
 
 
 def main(argv=None):
