@@ -455,9 +455,24 @@ def targets(res):
 def table(res) -> str:
     m = res["machine"]
     L = [f"Run {res['date']} with `{res['command']}` ({'quick' if res['quick'] else 'full'} suite, total wall "
-         f"{res['wall_s'] / 60:.1f} min). Machine: {m['cpu']}, {m['cores']} cores, JAX {m.get('jax', '?')} on {m['backend']}; "
-         f"1-min load average {res['load_start']:.1f} at start, {res['load_end']:.1f} at end (the cores were shared with "
+         f"{(res.get('wall_s') or float('nan')) / 60:.1f} min). Machine: {m['cpu']}, {m['cores']} cores, JAX {m.get('jax', '?')} on {m['backend']}; "
+         f"1-min load average {res['load_start']:.1f} at start, {res.get('load_end') or float('nan'):.1f} at end (the cores were shared with "
          "other jobs, so wall times are upper bounds). Medians over repeats (see results.json).", ""]
+    if not res["quick"]:
+        L += ["How to read this (the full suite as configured in `benchmarks/__main__.py`, `FULL`):", "",
+              "- Timings: small problem median of 3 after a warm-up call; medium problem **one** timing after a warm-up call. "
+              "numpy and scipy run with one BLAS thread (one configuration a process); JAX/gflow use XLA's CPU threads.",
+              "- Matched accuracy is judged on the accuracy subset at seed 0 (6 α small; 3 α medium — the stored medium "
+              "reference also has α = 1e-3, left out of the timed comparison because gflow at the rtol the lazy α need would "
+              "take ~3000 steps there). Speeds are walls of exactly those runs.",
+              "- **Extrapolated entries**: GD learning rates smaller than the last one run are predicted from err ∝ lr at the "
+              "smallest lr run (on the small problem err/lr fell from 5.7 to 4.7 between lr 0.1 and 0.003, so the prediction "
+              "is slightly pessimistic for GD there; on the medium problem err/lr went 9.6, 8.7, 15.7 at lr 0.1, 0.03, 0.01, "
+              "not yet settled, so the medium GD figures carry that uncertainty). JAX GD time = measured per-iteration time of "
+              "the vmapped loop × the slowest lane's iterations; numpy GD time = measured per-iteration time × the iterations "
+              "of every run. The numpy extrapolation is validated by running numpy GD in full on the small problem (below).",
+              "- gflow's own accuracy is read off the reference ladder's looser rungs (floor on, gflow's default); at the "
+              "reference rung itself the error is the reference's estimate.", ""]
     L += ["### Targets", "", "| target | measured | met |", "|---|---|---|"]
     for t in res["targets"]:
         r = "—" if t["ratio"] is None else (f"{t['ratio']:.0%}" if "FLOP" in t["target"] else f"{t['ratio']:.3g}×")
@@ -476,7 +491,7 @@ def table(res) -> str:
             unres = lv < ref["rel_err_estimate_max"]
             tag = " (level below the reference's error: unresolved)" if unres else ""
             if g:
-                bd = " (bounded by the reference's estimate)" if g.get("bounded_by_reference") else ""
+                bd = " (α solved at their reference rung: the reference's estimate)" if g.get("bounded_by_reference") else ""
                 L.append(f"| gflow batched (float64) | {lv:.1%}{tag} | rtol {g['rtol']:g} | {g['t_rel_err_max']:.1e}{bd} | {fmt_s(gw)} | 1× |")
             else:
                 L.append(f"| gflow batched (float64) | {lv:.1%}{tag} | no rung looser than the reference meets it | — | — | — |")
@@ -543,6 +558,13 @@ def table(res) -> str:
     if sc:
         L += ["", "### Scaling (float32 sweep, wall after compilation)", "", "| n | h | d | runs | wall | steps (sum) |", "|---|---|---|---|---|---|"]
         L += [f"| {r['n']} | {r['width']} | {r['d']} | {r['n_runs']} | {fmt_s(r['wall_s'])} | {r['steps_total']} |" for r in sc]
+    sc = refmod.load().get("scipy_check")
+    if sc and not res["quick"]:
+        L += ["", "### Check of the reference against scipy", "",
+              f"`solve_ivp` {sc['method']} (float64, rtol {sc['rtol']:g}, {sc['nfev']} evaluations, {sc['wall_s']:.0f} s) on the "
+              f"{sc['problem']} problem, η = {sc['eta']:g}, α = {sc['alpha']:g}: t_η = {sc['t_scipy']:.10g} against the reference's "
+              f"{sc['t_gflow_ref']:.10g}, relative difference {sc['rel_diff']:.1e} (the reference's own estimate {sc['ref_rel_err_estimate']:.1e}). "
+              "In the rich regime DOP853 at this tolerance is not affordable here (did not finish in 10 minutes at α = 0.63)."]
     if res.get("skipped"):
         L += ["", "### Not run", ""] + [f"- {s}" for s in res["skipped"]]
     return "\n".join(L)
@@ -702,7 +724,13 @@ def main(argv=None):
     ap.add_argument("--out", type=Path, default=Path(__file__).parent, help="folder for results.json and README.md")
     ap.add_argument("--only", nargs="+", default=None, help="sections: gd scipy loop batching compile flops memory scaling")
     ap.add_argument("--compute-references", action="store_true", help="compute and store missing references (full suite)")
+    ap.add_argument("--render", action="store_true", help="only rewrite README.md's table from the results.json in --out")
     args = ap.parse_args(argv)
+    if args.render:
+        res = json.loads((args.out / "results.json").read_text())
+        res.setdefault("targets", targets(res))
+        write_readme(args.out / "README.md", table(res))
+        return
     if args.compute_references:
         FULL["compute_references"] = True
     cmd = "python -m benchmarks" + (" --quick" if args.quick else "")
