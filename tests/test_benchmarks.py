@@ -10,6 +10,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 ROOT = Path(__file__).resolve().parents[1]
 
 
@@ -17,6 +19,7 @@ def _pos(v):
     return v is not None and math.isfinite(v) and v > 0
 
 
+@pytest.mark.slow  # ~1–2 min; run by .ci/run with `-m slow`
 def test_quick_benchmark_suite(tmp_path):
     out = tmp_path / "bench"
     env = {**os.environ, "PYTHONPATH": str(ROOT) + os.pathsep + os.environ.get("PYTHONPATH", "")}

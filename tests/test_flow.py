@@ -117,6 +117,7 @@ def test_overflowing_net_is_reported_nonfinite():
     assert int(r.n_steps) < 100
 
 
+@pytest.mark.slow  # ~1–2 min; run by .ci/run with `-m slow`
 def test_float32_vs_float64_accuracy():
     """Documents the default dtype: on the README's default problem float32 matches float64 to
     ~1e-4 relative in t_η and to a few test points in the Monte-Carlo test error."""

@@ -109,6 +109,7 @@ SUBPROCESS_SWEEP = textwrap.dedent(
 )
 
 
+@pytest.mark.slow  # ~1–2 min; run by .ci/run with `-m slow`
 def test_sharded_equals_unsharded(tmp_path):
     """4 simulated CPU devices: each chunk's lanes are split over the devices; results are unchanged."""
     script = tmp_path / "s.py"
