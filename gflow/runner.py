@@ -50,10 +50,11 @@ def _diff_keys(a: dict, b: dict, prefix: str = "") -> list[str]:
 ADDED_FIELDS = {("flow", "matmul_precision"): "highest"}
 
 
-def _with_added_fields(old: dict, new: dict, device: dict) -> dict:
-    """`old` config with fields it predates filled in, so resuming an older CPU run is not refused."""
+def _with_added_fields(old: dict, new: dict, device) -> dict:
+    """`old` config with fields it predates filled in, so resuming an older CPU run is not refused.
+    `device` is the old manifest's device string (absent while the run is unfinished)."""
     old = {k: dict(v) if isinstance(v, dict) else v for k, v in old.items()}
-    on_cpu = "cpu" in json.dumps(device).lower() or not device
+    on_cpu = not device or "cpu" in str(device).lower()
     for (section, key), value in ADDED_FIELDS.items():
         if on_cpu and isinstance(old.get(section), dict) and key not in old[section] and section in new:
             old[section][key] = value
@@ -90,7 +91,7 @@ class ChunkedRun:
         manifest_path = self.dir / MANIFEST
         if manifest_path.is_file():
             old = json.loads(manifest_path.read_text())
-            old_config = _with_added_fields(old.get("config", {}), self.config, old.get("device", {}))
+            old_config = _with_added_fields(old.get("config", {}), self.config, old.get("device", ""))
             differs = _diff_keys({"config": old_config, "plan": old.get("plan", {})},
                                  {"config": self.config, "plan": self.plan})
             if differs and not force:
