@@ -102,6 +102,22 @@ def _summarize(rungs):
     return est, rich
 
 
+def _reference_run(cfg, problem: str, alpha: float, budget: int, log) -> dict:
+    """One α's reference: climb the rtol ladder with the tolerance floor on (and, for lazy α, off) and
+    keep the variant whose last two rungs agree best."""
+    variants = {}
+    for floor in ((True, False) if alpha >= FLOOR_OFF_FROM[problem] else (True,)):
+        rungs = _ladder(cfg, alpha, 0, floor, budget, log)
+        if rungs:
+            variants["floor_on" if floor else "floor_off"] = rungs
+    best = min(variants, key=lambda v: _summarize(variants[v])[0])
+    rungs = variants[best]
+    est, rich = _summarize(rungs)
+    return {"alpha": alpha, "variant": best, "rtol": rungs[-1]["rtol"], "t_stop": rungs[-1]["t_stop"],
+            "test_err": rungs[-1]["test_err"], "n_steps": rungs[-1]["n_steps"], "rel_err_estimate": est,
+            "richardson_t": rich, "variants": variants}
+
+
 def compute(problem: str, eta: float, *, alphas=None, budget=None, log=print) -> dict:
     """The reference of one (problem, η) on the accuracy subset at seed 0 (float64 Bosh3 rtol ladders)."""
     import gflow
@@ -116,20 +132,10 @@ def compute(problem: str, eta: float, *, alphas=None, budget=None, log=print) ->
     t0 = time.perf_counter()
     runs = []
     for alpha in alphas:
-        variants = {}
-        for floor in ((True, False) if alpha >= FLOOR_OFF_FROM[problem] else (True,)):
-            rungs = _ladder(cfg, alpha, 0, floor, budget, log)
-            if rungs:
-                variants["floor_on" if floor else "floor_off"] = rungs
-        # the variant whose last two rungs agree best is the reference
-        best = min(variants, key=lambda v: _summarize(variants[v])[0])
-        rungs = variants[best]
-        est, rich = _summarize(rungs)
-        runs.append({"alpha": alpha, "variant": best, "rtol": rungs[-1]["rtol"], "t_stop": rungs[-1]["t_stop"],
-                     "test_err": rungs[-1]["test_err"], "n_steps": rungs[-1]["n_steps"], "rel_err_estimate": est,
-                     "richardson_t": rich, "variants": variants})
-        log(f"  α={alpha:.3g}: t_η={rungs[-1]['t_stop']:.9g} ({best}, rtol {rungs[-1]['rtol']:g}, {rungs[-1]['n_steps']} steps); "
-            f"change from previous rung {est:.1e}")
+        run = _reference_run(cfg, problem, alpha, budget, log)
+        runs.append(run)
+        log(f"  α={alpha:.3g}: t_η={run['t_stop']:.9g} ({run['variant']}, rtol {run['rtol']:g}, {run['n_steps']} steps); "
+            f"change from previous rung {run['rel_err_estimate']:.1e}")
     return {
         "problem": problem, "eta": eta, "signature": problem_signature(cfg), "alphas": list(alphas), "seeds": [0],
         "solver": "bosh3", "dtype": "float64", "step_budget": budget,
@@ -152,22 +158,13 @@ def refine(problem: str, eta: float, alpha: float, budget: int, log=print) -> di
     i = e["alphas"].index(alpha)
     cfg = problem_config(problem, target_loss=eta, dtype="float64", n_seeds=1, init_scales=tuple(e["alphas"]))
     t0 = time.perf_counter()
-    variants = {}
-    for floor in ((True, False) if alpha >= FLOOR_OFF_FROM[problem] else (True,)):
-        rungs = _ladder(cfg, alpha, 0, floor, budget, log)
-        if rungs:
-            variants["floor_on" if floor else "floor_off"] = rungs
-    best = min(variants, key=lambda v: _summarize(variants[v])[0])
-    rungs = variants[best]
-    est, rich = _summarize(rungs)
-    e["runs"][i] = {"alpha": alpha, "variant": best, "rtol": rungs[-1]["rtol"], "t_stop": rungs[-1]["t_stop"],
-                    "test_err": rungs[-1]["test_err"], "n_steps": rungs[-1]["n_steps"], "rel_err_estimate": est,
-                    "richardson_t": rich, "variants": variants, "step_budget": budget}
-    e["t_stop"][i], e["test_err"][i], e["rel_err_estimate"][i] = rungs[-1]["t_stop"], rungs[-1]["test_err"], est
+    run = e["runs"][i] = {**_reference_run(cfg, problem, alpha, budget, log), "step_budget": budget}
+    est = run["rel_err_estimate"]
+    e["t_stop"][i], e["test_err"][i], e["rel_err_estimate"][i] = run["t_stop"], run["test_err"], est
     e["rel_err_estimate_max"] = max(e["rel_err_estimate"])
     e["wall_s"] += time.perf_counter() - t0
     e.setdefault("refined", []).append({"alpha": alpha, "step_budget": budget, "date": time.strftime("%Y-%m-%d %H:%M:%S")})
-    log(f"  refined α={alpha:.3g}: t_η={rungs[-1]['t_stop']:.9g} ({best}, rtol {rungs[-1]['rtol']:g}); change from previous rung {est:.1e}")
+    log(f"  refined α={alpha:.3g}: t_η={run['t_stop']:.9g} ({run['variant']}, rtol {run['rtol']:g}); change from previous rung {est:.1e}")
     entries = load()
     entries[key(problem, eta)] = e
     save(entries)
