@@ -74,7 +74,7 @@ MATMUL_PRECISIONS = ("highest", "high", "default")
 @dataclass(frozen=True, kw_only=True)
 class FlowConfig:
     target_loss: float = _f(0.01, "target training risk η: a run stops at the first time L(θ) ≤ η")
-    solver: str = _f("bosh3", f"diffrax explicit RK solver, one of {', '.join(SOLVER_NAMES)}")
+    solver: str = _f("bosh3", f"explicit RK solver (bosh3: gflow.solvers.FusedBosh3; the others diffrax's), one of {', '.join(SOLVER_NAMES)}")
     rtol: float = _f(1e-3, "relative tolerance of the PID step-size controller")
     atol: float | None = _f(None, "absolute tolerance; default rtol × rms(θ(0)), i.e. relative to the init scale")
     t_max: float = _f(1e6, "give up at this gradient-flow time (status 't_max')")

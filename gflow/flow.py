@@ -28,6 +28,7 @@ from . import model
 from .config import FlowConfig
 from .data import Dataset, class_mean_direction, positive_class_mean
 from .observables import ObsArgs, observe
+from .solvers import SOLVERS
 
 STATUSES = {
     "reached_target": "the loss reached η; the stop was refined so that |L(θ_stop) − η| ≤ stop_rtol·η",
@@ -41,16 +42,6 @@ STATUSES = {
 STATUS_NAMES = tuple(STATUSES)
 STATUS_CODE = {name: i for i, name in enumerate(STATUS_NAMES)}
 OK_STATUSES = ("reached_target", "reached_target_unrefined", "target_at_init")
-
-SOLVERS = {
-    "bosh3": diffrax.Bosh3,
-    "tsit5": diffrax.Tsit5,
-    "dopri5": diffrax.Dopri5,
-    "dopri8": diffrax.Dopri8,
-    "heun": diffrax.Heun,
-    "ralston": diffrax.Ralston,
-    "midpoint": diffrax.Midpoint,
-}
 
 _NEWTON_MAX_ITERS = 16
 
