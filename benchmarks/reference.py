@@ -110,6 +110,10 @@ def _reference_run(cfg, problem: str, alpha: float, budget: int, log) -> dict:
         rungs = _ladder(cfg, alpha, 0, floor, budget, log)
         if rungs:
             variants["floor_on" if floor else "floor_off"] = rungs
+    if not variants:  # not even the loosest rung fits the budget: no reference for this α
+        return {"alpha": alpha, "variant": None, "rtol": None, "t_stop": math.nan, "test_err": math.nan, "n_steps": None,
+                "rel_err_estimate": math.inf, "richardson_t": math.nan, "variants": {},
+                "unavailable": f"rtol {RUNGS[0]:g} needs more than {budget} steps"}
     best = min(variants, key=lambda v: _summarize(variants[v])[0])
     rungs = variants[best]
     est, rich = _summarize(rungs)
@@ -134,6 +138,9 @@ def compute(problem: str, eta: float, *, alphas=None, budget=None, log=print) ->
     for alpha in alphas:
         run = _reference_run(cfg, problem, alpha, budget, log)
         runs.append(run)
+        if run["variant"] is None:
+            log(f"  α={alpha:.3g}: no reference ({run['unavailable']}); left out of every comparison")
+            continue
         log(f"  α={alpha:.3g}: t_η={run['t_stop']:.9g} ({run['variant']}, rtol {run['rtol']:g}, {run['n_steps']} steps); "
             f"change from previous rung {run['rel_err_estimate']:.1e}")
     return {
@@ -141,7 +148,8 @@ def compute(problem: str, eta: float, *, alphas=None, budget=None, log=print) ->
         "solver": "bosh3", "dtype": "float64", "step_budget": budget,
         "t_stop": [r["t_stop"] for r in runs], "test_err": [r["test_err"] for r in runs],
         "rel_err_estimate": [r["rel_err_estimate"] for r in runs],
-        "rel_err_estimate_max": max(r["rel_err_estimate"] for r in runs), "runs": runs,
+        "rel_err_estimate_max": max(r["rel_err_estimate"] for r in runs if r["variant"] is not None), "runs": runs,
+        "unavailable_alphas": [r["alpha"] for r in runs if r["variant"] is None],
         "wall_s": time.perf_counter() - t0, "machine": machine(), "date": time.strftime("%Y-%m-%d %H:%M:%S"),
     }
 
