@@ -471,13 +471,13 @@ def table(res) -> str:
         L += ["How to read this (the full suite as configured in `benchmarks/__main__.py`, `FULL`):", "",
               "- Timings: small problem median of 3 after a warm-up call; medium problem **one** timing after a warm-up call. "
               "numpy and scipy run with one BLAS thread (one configuration a process); JAX/gflow use XLA's CPU threads.",
-              "- Matched accuracy is judged on the accuracy subset at seed 0 (6 α small; 3 α medium — the stored medium "
-              "reference also has α = 1e-3, left out of the timed comparison because gflow at the rtol the lazy α need would "
-              "take ~3000 steps there). Speeds are walls of exactly those runs.",
+              "- Matched accuracy is judged on the accuracy subset at seed 0 (6 α small; 3 α medium: 0.1, 1.58, 10). The stored "
+              "medium η = 0.01 reference also has α = 1e-3, left out of the timed comparison because gflow at the rtol the lazy α "
+              "need would take ~3000 steps there; at η = 1e-3 the medium problem has no reference at α = 1e-3 at all (float64 "
+              "Bosh3 needs more than 800 steps there even at rtol 1e-2). Speeds are walls of exactly those runs.",
               "- **Extrapolated entries**: GD learning rates smaller than the last one run are predicted from err ∝ lr at the "
-              "smallest lr run (on the small problem err/lr fell from 5.7 to 4.7 between lr 0.1 and 0.003, so the prediction "
-              "is slightly pessimistic for GD there; on the medium problem err/lr went 9.6, 8.7, 15.7 at lr 0.1, 0.03, 0.01, "
-              "not yet settled, so the medium GD figures carry that uncertainty). JAX GD time = measured per-iteration time of "
+              "smallest lr run. How well err ∝ lr held, as err/lr at the learning rates run: " + err_per_lr(res) + ". "
+              "JAX GD time = measured per-iteration time of "
               "the vmapped loop × the slowest lane's iterations; numpy GD time = measured per-iteration time × the iterations "
               "of every run. The numpy extrapolation is validated by running numpy GD in full on the small problem (below).",
               "- gflow's own accuracy is read off the reference ladder's looser rungs (floor on, gflow's default); at the "
@@ -586,6 +586,16 @@ def table(res) -> str:
     if res.get("skipped"):
         L += ["", "### Not run", ""] + [f"- {s}" for s in res["skipped"]]
     return "\n".join(L)
+
+
+def err_per_lr(res) -> str:
+    """GD's max relative error of t_η divided by lr, at each learning rate run, per problem (how far err ∝ lr holds)."""
+    parts = []
+    for k, p in res["problems"].items():
+        lrs = p.get("gd", {}).get("lrs", [])
+        if lrs:
+            parts.append(f"{k}: " + ", ".join(f"{r['t_rel_err_max'] / r['lr']:.3g} at {r['lr']:g}" for r in lrs))
+    return "; ".join(parts) or "no GD runs"
 
 
 def write_readme(path: Path, body: str):

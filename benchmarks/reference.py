@@ -14,6 +14,10 @@ medium one, both ends and the lazy side, where GD's relative error of t_η is la
 - its error estimate is the relative change between its last two rungs: conservative, since the
   ladder converges (each rung is 3.2× tighter). A matched-accuracy level below this estimate cannot
   be resolved, and the results say so;
+- an α whose loosest rung already exceeds the budget gets no reference (null values, listed in
+  `unavailable_alphas`) and is left out of every comparison (medium problem, η = 1e-3, α = 1e-3);
+- `--refine ALPHA --budget N` climbs one stored α further (medium η = 1e-3, α = 10 was refined with
+  N = 4000: its floor-on ladder zigzagged, 7.6e-3 between its last two rungs at the default budget);
 - checked once against `scipy.integrate.solve_ivp` (DOP853, float64, rtol 1e-8) on the small problem
   at α = 10, where scipy is affordable (`scipy_check`; in the rich regime it is not: DOP853 at rtol
   1e-8 did not finish in 10 minutes at α = 0.63).
@@ -111,8 +115,8 @@ def _reference_run(cfg, problem: str, alpha: float, budget: int, log) -> dict:
         if rungs:
             variants["floor_on" if floor else "floor_off"] = rungs
     if not variants:  # not even the loosest rung fits the budget: no reference for this α
-        return {"alpha": alpha, "variant": None, "rtol": None, "t_stop": math.nan, "test_err": math.nan, "n_steps": None,
-                "rel_err_estimate": math.inf, "richardson_t": math.nan, "variants": {},
+        return {"alpha": alpha, "variant": None, "rtol": None, "t_stop": None, "test_err": None, "n_steps": None,
+                "rel_err_estimate": None, "richardson_t": None, "variants": {},
                 "unavailable": f"rtol {RUNGS[0]:g} needs more than {budget} steps"}
     best = min(variants, key=lambda v: _summarize(variants[v])[0])
     rungs = variants[best]
@@ -169,7 +173,8 @@ def refine(problem: str, eta: float, alpha: float, budget: int, log=print) -> di
     run = e["runs"][i] = {**_reference_run(cfg, problem, alpha, budget, log), "step_budget": budget}
     est = run["rel_err_estimate"]
     e["t_stop"][i], e["test_err"][i], e["rel_err_estimate"][i] = run["t_stop"], run["test_err"], est
-    e["rel_err_estimate_max"] = max(e["rel_err_estimate"])
+    e["rel_err_estimate_max"] = max(r["rel_err_estimate"] for r in e["runs"] if r.get("variant") is not None)
+    e["unavailable_alphas"] = [r["alpha"] for r in e["runs"] if r.get("variant") is None]
     e["wall_s"] += time.perf_counter() - t0
     e.setdefault("refined", []).append({"alpha": alpha, "step_budget": budget, "date": time.strftime("%Y-%m-%d %H:%M:%S")})
     log(f"  refined α={alpha:.3g}: t_η={run['t_stop']:.9g} ({run['variant']}, rtol {run['rtol']:g}); change from previous rung {est:.1e}")
