@@ -430,6 +430,14 @@ def targets(res):
             return None
         return (c["numpy_wall_s"] if who == "numpy" else c["jax_wall_s"]) / g["wall_s"]
 
+    def why_not(p, lv):
+        """Why a medium-problem ratio is missing."""
+        if p is None:
+            return "not run"
+        if p["gflow"]["timed"].get(f"{lv:g}") is None:
+            return "no gflow tolerance on the stored reference ladder met this level (see the problem's table)"
+        return "no GD learning rate met this level"
+
     # the medium problem at each η of the suite (η = 1e-2 always; 1e-3 where it was run)
     for eta in (1e-2, 1e-3):
         med = res["problems"].get(f"medium/eta={eta:g}")
@@ -438,12 +446,13 @@ def targets(res):
         for lv, need in ((1e-3, 20.0), (1e-2, 5.0)):
             r = ratio(med, lv, "numpy")
             out.append({"target": f"medium η = {eta:g}, vs numpy GD at {lv:.1%} accuracy: ≥ {need:g}×", "ratio": r,
-                        "met": None if r is None else r >= need, "note": "numpy time extrapolated (per-iteration × iterations)"})
+                        "met": None if r is None else r >= need,
+                        "note": "numpy time extrapolated (per-iteration × iterations)" if r is not None else why_not(med, lv)})
         r = ratio(med, 1e-3, "jax")
         c = med and med["gd"]["chosen"].get("0.001")
+        note = ("JAX GD time extrapolated" if c and not c["measured"] else "measured") if r is not None else why_not(med, 1e-3)
         out.append({"target": f"medium η = {eta:g}, vs JAX GD at 0.1% accuracy: ahead (> 1×)", "ratio": r,
-                    "met": None if r is None else r > 1.0,
-                    "note": "JAX GD time extrapolated" if c and not c["measured"] else "measured"})
+                    "met": None if r is None else r > 1.0, "note": note})
     f = res.get("flops")
     r = f and f["in_run_fraction"]
     out.append({"target": f"≥ 50% of matmul FLOP/s in gradient evaluation ({f and f['problem']})", "ratio": r,
@@ -564,7 +573,10 @@ def table(res) -> str:
                  + f". One `simulate` call: {bc['simulate_ms_per_step']:.2f} ms a step. The gradient evaluations alone of a batched step "
                  f"(3 vector fields + the loss, at the best B = {bc['evaluation_floor_batch']}) cost {bc['evaluation_floor_ms_per_lane_step']:.2f} ms "
                  f"a lane, so no batched solve can beat the loop by more than **{bc['ceiling_loop_over_batched']:.1f}×** here; "
-                 f"gflow's batched solve reached {bc['achieved_loop_over_batched']:.2f}× per step at its best B.")
+                 f"gflow's batched solve reached {bc['achieved_loop_over_batched']:.2f}× per step at its best B. The B-lane forward "
+                 "product x·[W_1ᵀ … W_Bᵀ] ran at " + ", ".join(f"{r['matmul_gflops']:.1f}" for r in bc["rows"])
+                 + f" GFLOP/s for B = {', '.join(str(r['batch']) for r in bc['rows'])}, against {bc['matmul_2048_gflops']:.1f} GFLOP/s "
+                 "for a 2048³ matmul.")
     if b:
         v = b["variants"]
         L.append(f"- Full vmap vs cost-aware batching ({b['problem']}, {b['n_runs']} runs): {fmt_s(v['full_vmap']['wall_s'])} vs "
@@ -761,7 +773,8 @@ def main(argv=None):
     args = ap.parse_args(argv)
     if args.render:
         res = json.loads((args.out / "results.json").read_text())
-        res.setdefault("targets", targets(res))
+        res["targets"] = targets(res)  # re-derived, so a changed target rule shows in both files
+        (args.out / "results.json").write_text(json.dumps(jsonable(res), indent=1))
         write_readme(args.out / "README.md", table(res))
         return
     if args.compute_references:

@@ -57,6 +57,7 @@ class _BlockFloorController(diffrax.PIDController):
     """
 
     use_floor: bool = eqx.field(static=True, default=True)
+    floor_margins: bool = eqx.field(static=True, default=True)
 
     def adapt_step_size(self, t0, t1, y0, y1_candidate, args, y_error, error_order, controller_state):
         def floor(a, b, e):
@@ -65,8 +66,10 @@ class _BlockFloorController(diffrax.PIDController):
             rms = jnp.sqrt(jnp.mean(size**2))
             return e * (self.atol + self.rtol * size) / (self.atol + self.rtol * jnp.maximum(size, rms))
 
-        if self.use_floor:
+        if self.use_floor and self.floor_margins:
             y_error = jax.tree.map(floor, y0, y1_candidate, y_error)
+        elif self.use_floor:  # the state is (params, margins): floor the parameter blocks only
+            y_error = (jax.tree.map(floor, y0[0], y1_candidate[0], y_error[0]), y_error[1])
         return super().adapt_step_size(t0, t1, y0, y1_candidate, args, y_error, error_order, controller_state)
 
 
@@ -290,7 +293,8 @@ def _solve_lane(lane: Lane, data: Dataset, *, width: int, second_layer: str, flo
         dt0=None,
         y0=state0,
         saveat=saveat,
-        stepsize_controller=_BlockFloorController(rtol=rtol, atol=atol, norm=block_norm, use_floor=flow.tolerance_floor),
+        stepsize_controller=_BlockFloorController(rtol=rtol, atol=atol, norm=block_norm, use_floor=flow.tolerance_floor,
+                                                     floor_margins=flow.floor_margins),
         event=diffrax.Event(below_target),
         max_steps=flow.max_steps,
         throw=False,

@@ -44,19 +44,21 @@ def _diff_keys(a: dict, b: dict, prefix: str = "") -> list[str]:
     return out
 
 
-# Config fields added after run directories were first written: (section, key) -> the value that
-# every older run effectively had on the CPU, the only backend used before the field existed
-# (matmul precision makes no difference on CPUs).
-ADDED_FIELDS = {("flow", "matmul_precision"): "highest"}
+# Config fields added after run directories were first written: (section, key) -> (the value every
+# older run effectively had, whether that holds only for runs on the CPU). Matmul precision makes no
+# difference on CPUs, but older GPU runs may have used TF32; floor_margins=True is what every older
+# run did on any device.
+ADDED_FIELDS = {("flow", "matmul_precision"): ("highest", True), ("flow", "floor_margins"): (True, False)}
 
 
 def _with_added_fields(old: dict, new: dict, device) -> dict:
-    """`old` config with fields it predates filled in, so resuming an older CPU run is not refused.
-    `device` is the old manifest's device string (absent while the run is unfinished)."""
+    """`old` config with the fields it predates filled in, so resuming an older run is not refused
+    (fields whose old value holds only on CPUs are filled in only for CPU runs). `device` is the old
+    manifest's device string (absent while the run is unfinished)."""
     old = {k: dict(v) if isinstance(v, dict) else v for k, v in old.items()}
     on_cpu = not device or "cpu" in str(device).lower()
-    for (section, key), value in ADDED_FIELDS.items():
-        if on_cpu and isinstance(old.get(section), dict) and key not in old[section] and section in new:
+    for (section, key), (value, cpu_only) in ADDED_FIELDS.items():
+        if (on_cpu or not cpu_only) and isinstance(old.get(section), dict) and key not in old[section] and key in new.get(section, {}):
             old[section][key] = value
     return old
 

@@ -20,6 +20,8 @@ from gflow import config as C
         ("flow", dict(dtype="float16"), "flow.dtype"),
         ("flow", dict(matmul_precision="tf32"), "flow.matmul_precision: must be one of highest, high, default"),
         ("flow", dict(t_save_min=10.0, t_max=1.0), "flow.t_save_min"),
+        ("flow", dict(tolerance_floor="yes"), "flow.tolerance_floor: must be true or false"),
+        ("flow", dict(floor_margins=1), "flow.floor_margins: must be true or false"),
         ("data", dict(n=0), "data.n"),
         ("data", dict(sigma=0.0), "data.sigma"),
         ("model", dict(second_layer="uniform"), "model.second_layer"),

@@ -208,3 +208,23 @@ def test_runs_written_before_a_config_field_existed_resume_on_cpu(tmp_path):
         else:
             ChunkedRun(run_dir, config=config, plan={}, n_chunks=2)
             assert json.loads((run_dir / "manifest.json").read_text())["config"] == old  # kept, not discarded
+
+
+def test_runs_written_before_floor_margins_resume_on_any_device(tmp_path):
+    """Every run before `flow.floor_margins` existed floored the margins (true), on any device: such a
+    manifest resumes a run asking for true, and is refused for false."""
+    import json
+
+    from gflow.runner import ChunkedRun
+
+    old = {"flow": {"rtol": 1e-3}, "data": {"n": 4}}
+    for fm, refused in ((True, False), (False, True)):
+        run_dir = tmp_path / f"fm_{fm}"
+        run_dir.mkdir()
+        (run_dir / "manifest.json").write_text(json.dumps({"config": old, "plan": {"n_chunks": 2}, "device": "gpu:NVIDIA H200"}))
+        config = {"flow": {"rtol": 1e-3, "floor_margins": fm}, "data": {"n": 4}}
+        if refused:
+            with pytest.raises(RunMismatchError, match="flow.floor_margins"):
+                ChunkedRun(run_dir, config=config, plan={}, n_chunks=2)
+        else:
+            ChunkedRun(run_dir, config=config, plan={}, n_chunks=2)
