@@ -663,8 +663,11 @@ def run(quick: bool, out: Path, command: str, only=None) -> dict:
                 log(f"  {res['skipped'][-1]}")
                 continue
             ref_wall = ref["wall_s"]
-            if problem in S["speed_subset"]:
-                alphas = S["speed_subset"][problem]
+            # α without a reference (its loosest rung exceeded the step budget) take no part
+            available = [a for a, t in zip(ref["alphas"], ref["t_stop"]) if t is not None]
+            wanted = S["speed_subset"].get(problem, tuple(ref["alphas"]))
+            if list(wanted) != list(ref["alphas"]) or len(available) < len(ref["alphas"]):
+                alphas = tuple(a for a in wanted if a in available)
                 ref = subset_reference(ref, alphas)
                 log(f"  matched-accuracy subset: {len(alphas)} α of the reference's")
             p = {"reference": {k: ref[k] for k in ("alphas", "t_stop", "test_err", "rel_err_estimate", "rel_err_estimate_max",
