@@ -33,7 +33,7 @@ import numpy as np
 
 import gflow
 from benchmarks import reference as refmod
-from benchmarks.common import SWEEP_SCALES, blas_threads, loadavg, machine, problem_config, rss_mb, timed
+from benchmarks.common import PROBLEMS, SWEEP_SCALES, blas_threads, loadavg, machine, problem_config, rss_mb, timed
 from benchmarks.gd import dataset_numpy, init, jax_gd_sweep, numpy_gd, numpy_gd_iters, torch_available
 from gflow.compile_log import track_compiles
 
@@ -392,7 +392,7 @@ def scaling_section(base, ns, widths, seeds, scales, repeats):
         out.append(row)
         log(f"  scaling {row}")
 
-    p = refmod_problem(base)
+    p = PROBLEMS[base]
     for n in ns:
         one(n, p["width"], seeds[0])
     for h in widths[1:]:
@@ -400,12 +400,6 @@ def scaling_section(base, ns, widths, seeds, scales, repeats):
     for s in seeds[1:]:
         one(p["n"], p["width"], s)
     return out
-
-
-def refmod_problem(name):
-    from benchmarks.common import PROBLEMS
-
-    return PROBLEMS[name]
 
 
 # ----------------------------------------------------------------------------------------- reporting
@@ -641,8 +635,8 @@ def run(quick: bool, out: Path, command: str, only=None) -> dict:
     t_start = time.perf_counter()
     res = {"command": command, "quick": quick, "numpy_blas_threads": NUMPY_THREADS, "date": time.strftime("%Y-%m-%d %H:%M:%S %Z"), "machine": machine(),
            "load_start": loadavg(), "levels": list(LEVELS), "problems": {}, "skipped": []}
-    if not torch_available():
-        res["skipped"].append("PyTorch GD loop: torch is not installed here (optional contender)")
+    res["skipped"].append("PyTorch GD loop (optional contender): not included"
+                          + ("" if torch_available() else "; torch is not installed here"))
     want = (lambda name: only is None or name in only)
     if want("compile"):
         problem, etas = S["problems"][0]
@@ -744,7 +738,7 @@ def run(quick: bool, out: Path, command: str, only=None) -> dict:
     if want("scaling"):
         log("== scaling")
         sc = S["scaling"]
-        res["scaling"] = scaling_section(sc["base"], sc["n"], sc["width"], sc["seeds"], sc["scales"], 1 if not quick else 1)
+        res["scaling"] = scaling_section(sc["base"], sc["n"], sc["width"], sc["seeds"], sc["scales"], 1)
     res["targets"] = targets(res)
     res["load_end"] = loadavg()
     res["wall_s"] = time.perf_counter() - t_start

@@ -13,7 +13,7 @@ same formulas as `gflow.model.loss_and_grad`): no autodiff overhead for any cont
 - `numpy_gd`: one configuration at a time, float64 (the common practice).
 - `jax_gd_sweep`: Euler steps in a jitted `lax.while_loop`, vmapped over all runs of a sweep: what a
   JAX-savvy user writes instead of gflow. Under vmap every lane steps until the slowest is done.
-- `torch_gd`: the numpy loop in PyTorch (optional; torch is not a gflow dependency).
+A PyTorch loop (the issue's optional contender) is not included: torch is not a gflow dependency.
 """
 
 from __future__ import annotations
@@ -26,7 +26,6 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-import gflow
 from gflow import model
 
 
@@ -64,22 +63,24 @@ def _sigmoid(z):
     return np.where(z >= 0, 1.0 / (1.0 + e), e / (1.0 + e))
 
 
+def loss_and_grad_np(W, a, x, y):
+    """L(θ), ∇_W L and ∇_a L in numpy: the formulas of `gflow.model.loss_and_grad` (4·n·h·d FLOP)."""
+    pre = x @ W.T
+    act = np.maximum(pre, 0.0)
+    m = y * (act @ a)
+    g = -(y / x.shape[0]) * _sigmoid(-m)
+    return float(np.mean(_softplus(-m))), ((g[:, None] * a[None, :]) * (pre > 0)).T @ x, act.T @ g
+
+
 def numpy_gd(W, a, x, y, x_test, y_test, *, lr, eta, max_iters=10**8):
     """One run of full-batch GD in numpy (arrays are copied). Returns (t_η, k·lr, k, test error, reached)."""
     W, a = W.copy(), a.copy()
-    n = x.shape[0]
     loss_prev = loss = np.inf
     k = 0
     while True:
-        pre = x @ W.T
-        act = np.maximum(pre, 0.0)
-        m = y * (act @ a)
-        loss = float(np.mean(_softplus(-m)))
+        loss, grad_W, grad_a = loss_and_grad_np(W, a, x, y)
         if loss <= eta or k >= max_iters or not math.isfinite(loss):
             break
-        g = -(y / n) * _sigmoid(-m)
-        grad_a = act.T @ g
-        grad_W = ((g[:, None] * a[None, :]) * (pre > 0)).T @ x
         W -= lr * grad_W
         a -= lr * grad_a
         loss_prev = loss
@@ -92,15 +93,8 @@ def numpy_gd(W, a, x, y, x_test, y_test, *, lr, eta, max_iters=10**8):
 def numpy_gd_iters(W, a, x, y, *, lr, iters):
     """`iters` GD steps with no stopping test but the same per-step work (loss included): for timing."""
     W, a = W.copy(), a.copy()
-    n = x.shape[0]
     for _ in range(iters):
-        pre = x @ W.T
-        act = np.maximum(pre, 0.0)
-        m = y * (act @ a)
-        float(np.mean(_softplus(-m)))
-        g = -(y / n) * _sigmoid(-m)
-        grad_a = act.T @ g
-        grad_W = ((g[:, None] * a[None, :]) * (pre > 0)).T @ x
+        _, grad_W, grad_a = loss_and_grad_np(W, a, x, y)
         W -= lr * grad_W
         a -= lr * grad_a
     return W, a
@@ -169,30 +163,9 @@ def torch_available() -> bool:
     return True
 
 
-def torch_gd_iters(W, a, x, y, *, lr, iters, dtype="float64"):
-    """`iters` full-batch GD steps in PyTorch with the hand-written gradient: for timing."""
-    import torch
-
-    dt = getattr(torch, dtype)
-    W, a, x, y = (torch.as_tensor(np.asarray(v), dtype=dt).clone() for v in (W, a, x, y))
-    n = x.shape[0]
-    with torch.no_grad():
-        for _ in range(iters):
-            pre = x @ W.T
-            act = torch.relu(pre)
-            m = y * (act @ a)
-            float(torch.nn.functional.softplus(-m).mean())
-            g = -(y / n) * torch.sigmoid(-m)
-            grad_a = act.T @ g
-            grad_W = ((g[:, None] * a[None, :]) * (pre > 0)).T @ x
-            W -= lr * grad_W
-            a -= lr * grad_a
-    return W.numpy(), a.numpy()
-
-
 def dataset_numpy(data, dtype=np.float64):
     return tuple(np.asarray(v, dtype) for v in (data.x, data.y, data.x_test, data.y_test))
 
 
-__all__ = ["GDResult", "init", "numpy_gd", "numpy_gd_iters", "jax_gd_sweep", "torch_gd_iters", "torch_available",
-           "interpolated_time", "dataset_numpy", "gflow"]
+__all__ = ["GDResult", "init", "loss_and_grad_np", "numpy_gd", "numpy_gd_iters", "jax_gd_sweep", "torch_available",
+           "interpolated_time", "dataset_numpy"]

@@ -14,7 +14,7 @@ from typing import NamedTuple
 import numpy as np
 from scipy.integrate import solve_ivp
 
-from benchmarks.gd import _sigmoid, _softplus
+from benchmarks.gd import _softplus, loss_and_grad_np
 
 
 class IVPResult(NamedTuple):
@@ -26,19 +26,13 @@ class IVPResult(NamedTuple):
 
 
 def make_rhs(x, y, width):
-    n, d = x.shape
+    d = x.shape[1]
 
     def unpack(theta):
         return theta[: width * d].reshape(width, d), theta[width * d:]
 
     def rhs(t, theta):
-        W, a = unpack(theta)
-        pre = x @ W.T
-        act = np.maximum(pre, 0.0)
-        m = y * (act @ a)
-        g = -(y / n) * _sigmoid(-m)
-        grad_a = act.T @ g
-        grad_W = ((g[:, None] * a[None, :]) * (pre > 0)).T @ x
+        _, grad_W, grad_a = loss_and_grad_np(*unpack(theta), x, y)
         return -np.concatenate([grad_W.ravel(), grad_a])
 
     def loss(theta):

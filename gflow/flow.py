@@ -28,7 +28,7 @@ from . import model
 from .config import FlowConfig
 from .data import Dataset, class_mean_direction, positive_class_mean
 from .observables import ObsArgs, observe
-from .solvers import SOLVERS
+from .solvers import SOLVERS, hermite
 
 STATUSES = {
     "reached_target": "the loss reached η; the stop was refined so that |L(θ_stop) − η| ≤ stop_rtol·η",
@@ -145,14 +145,6 @@ def save_grid(t_max, n_save: int, t_save_min: float, dtype) -> jax.Array:
     return jnp.concatenate([jnp.zeros((1,), dtype), grid.at[-1].set(t_max)])
 
 
-def _hermite(p0: model.Params, p1: model.Params, f0: model.Params, f1: model.Params, h, tau) -> model.Params:
-    """Cubic Hermite interpolant of the flow over one step from its end values and slopes."""
-    s = tau / h
-    h00, h10 = 2 * s**3 - 3 * s**2 + 1, s**3 - 2 * s**2 + s
-    h01, h11 = -2 * s**3 + 3 * s**2, s**3 - s**2
-    return jax.tree.map(lambda a, b, fa, fb: h00 * a + h10 * h * fa + h01 * b + h11 * h * fb, p0, p1, f0, f1)
-
-
 def _refine_stop(p_start: model.Params, p_end: model.Params, h, target, x, y, c, stop_rtol):
     """Locate the stop inside the last accepted step [t_start, t_start + h].
 
@@ -165,11 +157,12 @@ def _refine_stop(p_start: model.Params, p_end: model.Params, h, target, x, y, c,
     (τ, θ(τ), converged, iterations); converged means |L − η| ≤ stop_rtol·η.
     """
     log_target = jnp.log(target)
-    f0 = jax.tree.map(jnp.negative, model.loss_and_grad(p_start, x, y, c)[1])
-    f1 = jax.tree.map(jnp.negative, model.loss_and_grad(p_end, x, y, c)[1])
+    # increments over the step: h × the velocities −∇L at its two ends
+    k0 = jax.tree.map(lambda g: -h * g, model.loss_and_grad(p_start, x, y, c)[1])
+    k1 = jax.tree.map(lambda g: -h * g, model.loss_and_grad(p_end, x, y, c)[1])
 
     def path(tau):
-        return _hermite(p_start, p_end, f0, f1, h, tau)
+        return hermite(p_start, p_end, k0, k1, tau / h)
 
     def g(tau):
         return jnp.log(model.loss(path(tau), x, y, c)) - log_target
