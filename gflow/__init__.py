@@ -1,27 +1,35 @@
 """gflow: gradient flow of two-layer ReLU nets under logistic loss, swept over feature-learning strength.
 
 Data flows config → data → model init → flow (diffrax) → observables → store → plot.
+
+Public names are re-exported lazily (PEP 562): `import gflow` and the command line's argument
+parsing load neither JAX nor diffrax; the first use of an engine name (e.g. `gflow.simulate`) does.
 """
 
-from .config import Config as Config
-from .config import ConfigError as ConfigError
-from .config import DataConfig as DataConfig
-from .config import FlowConfig as FlowConfig
-from .config import ModelConfig as ModelConfig
-from .config import SweepConfig as SweepConfig
-from .data import Dataset as Dataset
-from .data import gaussian_mixture as gaussian_mixture
-from .data import separability_constant as separability_constant
-from .flow import STATUS_NAMES as STATUS_NAMES
-from .flow import STATUSES as STATUSES
-from .flow import RunResult as RunResult
-from .flow import enable_float64 as enable_float64
-from .flow import simulate as simulate
-from .store import load_run as load_run
-from .store import save_run as save_run
-from .sweep import SweepResult as SweepResult
-from .sweep import run_sweep as run_sweep
-from .theory import bayes_error as bayes_error
-from .theory import linear_test_error as linear_test_error
+from importlib import import_module
 
+# public name -> the submodule that defines it
+_EXPORTS = {
+    "Config": "config", "ConfigError": "config", "DataConfig": "config", "FlowConfig": "config",
+    "ModelConfig": "config", "SweepConfig": "config",
+    "Dataset": "data", "gaussian_mixture": "data", "separability_constant": "data",
+    "STATUS_NAMES": "flow", "STATUSES": "flow", "RunResult": "flow", "enable_float64": "flow", "simulate": "flow",
+    "load_run": "store", "save_run": "store",
+    "SweepResult": "sweep", "run_sweep": "sweep",
+    "bayes_error": "theory", "linear_test_error": "theory",
+}
+
+__all__ = sorted(_EXPORTS)
 __version__ = "0.1.0"
+
+
+def __getattr__(name):
+    if name in _EXPORTS:
+        value = getattr(import_module(f".{_EXPORTS[name]}", __name__), name)
+        globals()[name] = value
+        return value
+    raise AttributeError(f"module 'gflow' has no attribute {name!r}")
+
+
+def __dir__():
+    return sorted(set(globals()) | set(_EXPORTS))

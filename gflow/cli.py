@@ -1,5 +1,8 @@
 """Command line: `gflow sweep | run | plot | config`. Bad input exits with status 2 and one line
-`gflow: error: <field>: <problem>`, before anything is written."""
+`gflow: error: <field or path>: <problem>`, before anything is written.
+
+Arguments and configs are parsed and checked before JAX is imported, so `--help` and config errors
+answer at once."""
 
 from __future__ import annotations
 
@@ -11,6 +14,7 @@ import time
 from pathlib import Path
 
 from . import config as cfgmod
+from .config import _positive_finite
 
 _CONFIG_EPILOG = "config fields (set in a TOML file or with --set section.key=value):\n" + cfgmod.describe()
 
@@ -49,8 +53,10 @@ def _summary_table(manifest: dict, arrays: dict) -> str:
                 f"{a:9.2e} {cnt[i]:4d} {m[i]:8.4f}±{se[i]:<7.4f} {lm[i]:8.4f}±{lse[i]:<7.4f} {tm[i]:10.3g}  "
                 + (", ".join(f"{k}×{v}" for k, v in bad.items()) or "-")
             )
-        if np.any(np.isfinite(m)):
-            rows.append(f"best α = {arrays['init_scale'][int(np.nanargmin(m))]:.3g}")
+        # the best α among those whose runs trained (runs that stop at init say nothing about α)
+        trained = np.isin(arrays["status"][index], [manifest["statuses"][k]["code"] for k in ("reached_target", "reached_target_unrefined")]).any(axis=1)
+        if np.any(np.isfinite(m) & trained):
+            rows.append(f"best α = {arrays['init_scale'][int(np.nanargmin(np.where(trained, m, np.nan)))]:.3g}")
     rows.append("status counts per axis value:")
     for axis, per in manifest["status_by_axis"].items():
         for value, counts in per.items():
@@ -61,21 +67,23 @@ def _summary_table(manifest: dict, arrays: dict) -> str:
 def cmd_sweep(args) -> int:
     cfg = _load_config(args.config, args.set)
     out = Path(args.out) if args.out else Path("runs") / time.strftime("sweep-%Y%m%d-%H%M%S")
+    from .store import check_out_dir
+
+    check_out_dir(out)
+    _positive_finite("--lease", args.lease)
     _prepare_jax(cfg)
     if args.distributed:
         import jax
 
         jax.distributed.initialize()
-        args.process_index, args.process_count = jax.process_index(), jax.process_count()
     from .store import load_run
     from .sweep import make_plan, run_sweep
 
     plan = make_plan(cfg)
     print(f"gflow sweep: {plan.n_lanes} runs over {' × '.join(f'{n}[{len(v)}]' for n, v in plan.axes)} → {out}", file=sys.stderr)
-    result = run_sweep(cfg, out=out, force=args.force, progress=not args.quiet,
-                       process_index=args.process_index, process_count=args.process_count)
+    result = run_sweep(cfg, out=out, force=args.force, progress=not args.quiet, lease_s=args.lease)
     if result is None:
-        print(f"process {args.process_index}/{args.process_count}: my chunks are done; the last process to finish assembles {out}")
+        print(f"all chunks are done; another worker is assembling {out}")
         return 0
     manifest, arrays = load_run(out)
     print(_summary_table(manifest, arrays))
@@ -90,12 +98,16 @@ def cmd_sweep(args) -> int:
 
 def cmd_run(args) -> int:
     cfg = _load_config(args.config, args.set)
-    cfgmod._positive_finite("--alpha", args.alpha)
+    _positive_finite("--alpha", args.alpha)
+    cfgmod.check_seed("--seed", args.seed)
     _prepare_jax(cfg)
     import numpy as np
 
     from .flow import STATUS_NAMES, simulate
+    from .sweep import check_target_vs_init, make_plan
 
+    one = cfgmod.with_overrides(cfg, [f"sweep.init_scales=[{args.alpha!r}]", "sweep.n_seeds=1", "sweep.data_seeds=[]", "sweep.grid={}"])
+    check_target_vs_init(one, make_plan(one), lambda g, b: _dataset(cfg), seeds=[args.seed])
     t0 = time.perf_counter()
     r = simulate(init_scale=args.alpha, seed=args.seed, config=cfg)
     status = STATUS_NAMES[int(r.status)]
@@ -106,6 +118,14 @@ def cmd_run(args) -> int:
         print(f"  {k:16s} {float(np.asarray(v)):.6g}")
     print(f"wall {wall:.2f}s including compile")
     return 0 if status in ("reached_target", "reached_target_unrefined", "target_at_init") else 1
+
+
+def _dataset(cfg):
+    import jax.numpy as jnp
+
+    from .data import make_dataset
+
+    return make_dataset(cfg.data, jnp.dtype(cfg.flow.dtype))
 
 
 def cmd_plot(args) -> int:
@@ -131,10 +151,10 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--set", action="append", metavar="SECTION.KEY=VALUE", help="override a config field; repeatable")
     s.add_argument("--no-plot", action="store_true", help="do not draw the figure")
     s.add_argument("--quiet", action="store_true", help="no progress bar")
-    s.add_argument("--force", action="store_true", help="discard results in --out that came from a different config")
-    s.add_argument("--process-index", type=int, default=0, help="this process's index when several processes share the sweep")
-    s.add_argument("--process-count", type=int, default=1, help="number of processes sharing the sweep (chunk i goes to i %% count)")
-    s.add_argument("--distributed", action="store_true", help="call jax.distributed.initialize() and take index/count from JAX")
+    s.add_argument("--force", action="store_true", help="discard every result --out holds and start over")
+    s.add_argument("--lease", type=float, default=300.0, metavar="SECONDS",
+                   help="how long a silent worker's chunk claim lasts before another worker takes it over (default 300)")
+    s.add_argument("--distributed", action="store_true", help="call jax.distributed.initialize() first (multi-host JAX)")
     s.set_defaults(func=cmd_sweep)
 
     r = sub.add_parser("run", help="one simulation; prints its summary", epilog=_CONFIG_EPILOG, formatter_class=fmt)
@@ -156,12 +176,18 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
+def _one_line(e: BaseException) -> str:
+    if isinstance(e, OSError) and e.filename is not None and e.strerror:
+        return f"{e.filename}: {e.strerror}"
+    return " ".join(str(e).split()) or type(e).__name__
+
+
 def main(argv=None) -> int:
     args = build_parser().parse_args(argv)
     try:
         return args.func(args)
-    except (ValueError, FileNotFoundError, RuntimeError) as e:
-        print(f"gflow: error: {e}", file=sys.stderr)
+    except (ValueError, OSError, RuntimeError) as e:
+        print(f"gflow: error: {_one_line(e)}", file=sys.stderr)
         return 2
 
 

@@ -1,6 +1,6 @@
 """Frozen, validated configuration: data, model, flow, sweep; TOML load/save and `--set` overrides.
 
-Every field carries a one-line help text (shown by `gflow --help-config`). Invalid values raise
+Every field carries a one-line help text (shown by `gflow sweep --help`). Invalid values raise
 `ConfigError` with a one-line message that names the field, e.g. `flow.target_loss: must be > 0, got 0`.
 """
 
@@ -37,6 +37,15 @@ def _int_at_least(name: str, v, lo: int) -> None:
         raise ConfigError(f"{name}: must be an integer ≥ {lo}, got {v!r}")
 
 
+SEED_LIMIT = 2**32  # seeds are folded into PRNG keys as uint32
+
+
+def check_seed(name: str, v) -> None:
+    """A data or init seed: an integer in [0, 2**32)."""
+    if not isinstance(v, int) or isinstance(v, bool) or not 0 <= v < SEED_LIMIT:
+        raise ConfigError(f"{name}: must be an integer in [0, 2**32), got {v!r}")
+
+
 @dataclass(frozen=True, kw_only=True)
 class DataConfig:
     n: int = _f(40, "number of training points")
@@ -52,7 +61,7 @@ class DataConfig:
         _int_at_least("data.d", self.d, 1)
         _positive_finite("data.kappa", self.kappa)
         _positive_finite("data.sigma", self.sigma)
-        _int_at_least("data.seed", self.seed, 0)
+        check_seed("data.seed", self.seed)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -167,6 +176,7 @@ class SweepConfig:
     chunk_size: int = _f(0, "runs per compiled batch; 0 = automatic: the runs that differ only by seed, capped by memory_budget_mb")
     memory_budget_mb: float = _f(2048.0, "estimated working memory allowed per batch, which caps the automatic chunk size")
     shard: bool = _f(True, "split each batch over all local devices (jax.sharding); false: one device")
+    max_runs: int = _f(1_000_000, "refuse sweeps with more runs than this (checked before anything is planned or allocated)")
 
     def __post_init__(self):
         scales = _space("sweep.init_scales", self.init_scales)
@@ -176,7 +186,7 @@ class SweepConfig:
         _int_at_least("sweep.n_seeds", self.n_seeds, 1)
         seeds = tuple(self.data_seeds)
         for v in seeds:
-            _int_at_least("sweep.data_seeds", v, 0)
+            check_seed("sweep.data_seeds", v)
         if len(set(seeds)) != len(seeds):
             raise ConfigError(f"sweep.data_seeds: values must be distinct, got {list(seeds)}")
         object.__setattr__(self, "data_seeds", seeds)
@@ -202,6 +212,18 @@ class SweepConfig:
         _positive_finite("sweep.memory_budget_mb", self.memory_budget_mb)
         if not isinstance(self.shard, bool):
             raise ConfigError(f"sweep.shard: must be true or false, got {self.shard!r}")
+        _int_at_least("sweep.max_runs", self.max_runs, 1)
+        if self.n_seeds > SEED_LIMIT:
+            raise ConfigError(f"sweep.n_seeds: seeds 0 … n_seeds−1 must be < 2**32, got n_seeds = {self.n_seeds}")
+        sizes = {"sweep.init_scales": len(self.init_scales), "sweep.n_seeds": self.n_seeds}
+        if self.data_seeds:
+            sizes["sweep.data_seeds"] = len(self.data_seeds)
+        sizes.update({f"sweep.grid.{k}": len(v) for k, v in grid.items()})
+        n_runs = math.prod(sizes.values())
+        if n_runs > self.max_runs:
+            shown = " × ".join(f"{v:,} ({k})" for k, v in sizes.items())
+            raise ConfigError(f"sweep.max_runs: the sweep has {n_runs:,} runs = {shown}, above the limit {self.max_runs:,}; "
+                              "raise sweep.max_runs to allow it")
 
     def __hash__(self):
         return hash((self.init_scales, self.n_seeds, self.data_seeds, tuple(self.grid.items()), self.chunk_size))

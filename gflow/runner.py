@@ -1,31 +1,57 @@
-"""Resumable run directories whose work is split into numbered chunks.
+"""Resumable run directories whose work is split into numbered chunks, shared by any number of workers.
 
 Layout of a run directory:
-    manifest.json            config, plan (how the work is chunked), versions; updated when done
-    chunks/chunk-000012.npz  the outputs of chunk 12, written atomically when it finishes
+    manifest.json            config, input fingerprint, plan, versions; completed when the run is done
+    chunks/chunk-000012.npz  the outputs of chunk 12 with their checksum and input fingerprint
+    chunks/corrupt/          chunks that failed verification, moved aside (kept for inspection)
+    claims/chunk-000012.3    a worker's claim on chunk 12 (generation 3) while it computes it
     arrays.npz               all chunks assembled into labeled arrays, written once all are done
 
-A rerun on the same directory skips the chunks already on disk, so a killed sweep loses at most the
-chunks in flight. A rerun with a different config or plan is refused (`RunMismatchError`) unless
-`force=True`, which discards the old results. With several processes (hosts), process p of P takes
-chunks i with i % P == p; chunk files have distinct names, so processes never clobber each other.
+- **Resume.** A rerun skips the chunks already on disk that pass their checksum and fingerprint. A
+  truncated, corrupt, empty or foreign chunk is moved to `chunks/corrupt/` with one line on stderr,
+  and recomputed.
+- **Never stale.** A directory whose manifest has another config or input fingerprint (data, dtype,
+  numerics versions) is refused (`RunMismatchError`, naming what differs) unless `force=True`, which
+  discards whatever results the directory holds.
+- **Claimed work.** A worker claims a chunk by creating `claims/chunk-<i>.<generation>` with
+  O_CREAT|O_EXCL (atomic on local file systems and NFS), computes it, saves it and deletes the
+  claim. While it computes, a heartbeat thread refreshes the claim's mtime every lease/4 seconds.
+  A claim whose mtime is older than the lease (`lease_s`), or whose owner is a dead process on this
+  host, is taken over by creating the next generation (again exclusively, so exactly one worker
+  wins). Workers scan the chunks in order, skip done and claimed ones, and then wait for the
+  chunks others hold, taking them over if their lease expires; so N workers started in any way (a
+  shell loop, a SLURM job array, `jax.distributed`) compute each chunk once and balance dynamically.
+  A worker whose lease lapsed while it was still alive may compute a chunk twice; the results are
+  identical and written atomically, so nothing is lost but time.
 
-Both the two-layer sweep (`gflow.sweep`) and the deep-net sweeps use this class.
+The two-layer sweep (`gflow.sweep`) and the deep-net sweeps use this class.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
+import os
 import shutil
+import socket
+import sys
+import threading
+import time
+import uuid
 from pathlib import Path
 
 import numpy as np
 
-from .store import ARRAYS, MANIFEST, write_json, write_npz
+from .store import (ARRAYS, MANIFEST, CorruptFileError, fingerprint_diff, numerics_versions, read_manifest, read_npz,
+                    write_json, write_npz)
+
+DEFAULT_LEASE_S = 300.0
+_HOST = socket.gethostname()
+_HELD: set[str] = set()  # tokens of the claims this process holds now
 
 
 class RunMismatchError(ValueError):
-    """The run directory holds results of a different config or plan."""
+    """The run directory holds results of a different config, plan or input fingerprint."""
 
 
 def _canonical(obj):
@@ -49,6 +75,8 @@ def _diff_keys(a: dict, b: dict, prefix: str = "") -> list[str]:
 # difference on CPUs, but older GPU runs may have used TF32; floor_margins=True is what every older
 # run did on any device.
 ADDED_FIELDS = {("flow", "matmul_precision"): ("highest", True), ("flow", "floor_margins"): (True, False)}
+# Config fields that do not change any result (only what is accepted): not compared on resume.
+NON_RESULT_FIELDS = {("sweep", "max_runs")}
 
 
 def _with_added_fields(old: dict, new: dict, device) -> dict:
@@ -63,13 +91,26 @@ def _with_added_fields(old: dict, new: dict, device) -> dict:
     return old
 
 
-def chunk_owner(chunk: int, process_count: int) -> int:
-    """The process that computes `chunk` (round robin)."""
-    return chunk % process_count
+def _result_fields(config: dict) -> dict:
+    return {s: ({k: v for k, v in vals.items() if (s, k) not in NON_RESULT_FIELDS} if isinstance(vals, dict) else vals)
+            for s, vals in config.items()}
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
 
 
 class ChunkedRun:
-    """A run directory with `n_chunks` chunks; see the module docstring."""
+    """A run directory with `n_chunks` chunks; see the module docstring.
+
+    `fingerprint` (from `gflow.store.fingerprint`) is stored in the manifest and in every chunk;
+    `log` receives the one-line notices (moved-aside chunks, takeovers); default stderr."""
 
     def __init__(
         self,
@@ -79,72 +120,237 @@ class ChunkedRun:
         plan: dict,
         n_chunks: int,
         force: bool = False,
-        process_index: int = 0,
-        process_count: int = 1,
+        fingerprint: dict | None = None,
         extra_manifest: dict | None = None,
+        lease_s: float = DEFAULT_LEASE_S,
+        log=None,
     ):
-        if not 0 <= process_index < process_count:
-            raise ValueError(f"process_index: must be in [0, {process_count}), got {process_index}")
+        if not (isinstance(lease_s, (int, float)) and lease_s > 0):
+            raise ValueError(f"lease_s: must be > 0, got {lease_s!r}")
         self.dir = Path(run_dir)
         self.chunk_dir = self.dir / "chunks"
+        self.claim_dir = self.dir / "claims"
         self.n_chunks = n_chunks
-        self.process_index, self.process_count = process_index, process_count
+        self.lease_s = float(lease_s)
+        self.log = log or (lambda msg: print(msg, file=sys.stderr, flush=True))
         self.config, self.plan = _canonical(config), _canonical({**plan, "n_chunks": n_chunks})
+        self.fingerprint = fingerprint
+        self.fp = fingerprint["all"] if fingerprint else None
+        self._verified: dict[int, tuple] = {}  # chunk -> (mtime_ns, size) of the file that passed
+        self.taken_over: list[str] = []
+        self._tokens: dict[Path, str] = {}
         manifest_path = self.dir / MANIFEST
-        if manifest_path.is_file():
-            old = json.loads(manifest_path.read_text())
-            old_config = _with_added_fields(old.get("config", {}), self.config, old.get("device", ""))
-            differs = _diff_keys({"config": old_config, "plan": old.get("plan", {})},
-                                 {"config": self.config, "plan": self.plan})
-            if differs and not force:
-                shown = ", ".join(differs[:6]) + (" …" if len(differs) > 6 else "")
-                raise RunMismatchError(
-                    f"{self.dir}: holds a run with a different config ({shown}); "
-                    "use another --out directory, or --force to discard it"
-                )
-            if differs:
-                self._discard()
+        if force:
+            self._discard()
+        elif manifest_path.is_file():
+            self._check_manifest(read_manifest(self.dir))
         if not manifest_path.is_file():
             self.dir.mkdir(parents=True, exist_ok=True)
             from .store import git_commit, versions
 
-            write_json(manifest_path, {"config": self.config, "plan": self.plan, "versions": versions(),
-                                       "git_commit": git_commit(), "complete": False, **(extra_manifest or {})})
+            write_json(manifest_path, {"config": self.config, "plan": self.plan, "fingerprint": fingerprint,
+                                       "versions": versions(), "git_commit": git_commit(), "complete": False,
+                                       **(extra_manifest or {})})
         self.chunk_dir.mkdir(parents=True, exist_ok=True)
+        self.claim_dir.mkdir(parents=True, exist_ok=True)
+
+    def _check_manifest(self, old: dict) -> None:
+        old_config = _with_added_fields(old.get("config", {}), self.config, old.get("device", ""))
+        differs = _diff_keys({"config": _result_fields(old_config), "plan": old.get("plan", {})},
+                             {"config": _result_fields(self.config), "plan": self.plan})
+        old_fp = old.get("fingerprint")
+        if self.fingerprint is not None:
+            if old_fp:
+                differs += [p for p in fingerprint_diff(old_fp, self.fingerprint)
+                            if p != "config" and not (p == "dtype" and "config.flow.dtype" in differs)]
+                if "numerics" in differs:
+                    now = {k: v for k, v in numerics_versions().items() if old.get("versions", {}).get(k) != v}
+                    differs[differs.index("numerics")] = "numerics versions (" + ", ".join(
+                        f"{k} {old.get('versions', {}).get(k)} → {v}" for k, v in now.items()) + ")"
+            elif not str(self.fingerprint.get("data", "")).startswith("config:"):
+                differs.append("data (the directory predates input fingerprints)")
+        if differs:
+            shown = ", ".join(differs[:6]) + (" …" if len(differs) > 6 else "")
+            raise RunMismatchError(
+                f"{self.dir}: holds a run with a different config or inputs ({shown}); "
+                "use another --out directory, or --force to discard it"
+            )
 
     def _discard(self) -> None:
-        shutil.rmtree(self.chunk_dir, ignore_errors=True)
+        """Remove every result this directory holds (chunks, claims, arrays, manifest); other files stay."""
+        for d in (self.chunk_dir, self.claim_dir):
+            shutil.rmtree(d, ignore_errors=True)
+            if d.exists() and not d.is_dir():
+                d.unlink()
         for name in (ARRAYS, MANIFEST):
-            (self.dir / name).unlink(missing_ok=True)
+            p = self.dir / name
+            if p.is_dir():
+                shutil.rmtree(p)
+            else:
+                p.unlink(missing_ok=True)
 
+    # --- chunks -----------------------------------------------------------------------------------
     def chunk_path(self, i: int) -> Path:
         return self.chunk_dir / f"chunk-{i:06d}.npz"
 
-    def is_done(self, i: int) -> bool:
-        return self.chunk_path(i).is_file()
+    def _move_aside(self, i: int, why: str) -> None:
+        path = self.chunk_path(i)
+        dest_dir = self.chunk_dir / "corrupt"
+        dest_dir.mkdir(exist_ok=True)
+        dest = dest_dir / f"{path.name}.{time.time_ns()}.{os.getpid()}"
+        try:
+            os.replace(path, dest)
+        except FileNotFoundError:
+            return  # another worker moved it first
+        self.log(f"gflow: chunk {i} is bad ({why}); moved to {dest.relative_to(self.dir)}, it will be recomputed")
 
-    def mine(self) -> list[int]:
-        """Chunks this process is responsible for."""
-        return [i for i in range(self.n_chunks) if chunk_owner(i, self.process_count) == self.process_index]
+    def is_done(self, i: int) -> bool:
+        """Whether chunk i is on disk and passes its checksum and fingerprint. A chunk that fails is
+        moved aside (one line on stderr) and counts as not done."""
+        path = self.chunk_path(i)
+        try:
+            st = path.stat()
+        except FileNotFoundError:
+            return False
+        if self._verified.get(i) == (st.st_mtime_ns, st.st_size):
+            return True
+        try:
+            read_npz(path, fingerprint=self.fp, require_checksum=True)
+        except FileNotFoundError:
+            return False
+        except CorruptFileError as e:
+            self._move_aside(i, str(e).split(": ", 1)[-1])
+            return False
+        self._verified[i] = (st.st_mtime_ns, st.st_size)
+        return True
 
     def pending(self) -> list[int]:
-        """This process's chunks that are not on disk yet."""
-        return [i for i in self.mine() if not self.is_done(i)]
+        """Chunks not (validly) on disk yet."""
+        return [i for i in range(self.n_chunks) if not self.is_done(i)]
 
     def all_done(self) -> bool:
-        return all(self.is_done(i) for i in range(self.n_chunks))
+        return not self.pending()
 
     def save_chunk(self, i: int, arrays: dict[str, np.ndarray]) -> None:
-        write_npz(self.chunk_path(i), arrays)
+        write_npz(self.chunk_path(i), arrays, fingerprint=self.fp)
 
     def load_chunk(self, i: int) -> dict[str, np.ndarray]:
-        with np.load(self.chunk_path(i)) as z:
-            return {k: z[k] for k in z.files}
+        """The verified arrays of chunk i (CorruptFileError if it fails verification)."""
+        return read_npz(self.chunk_path(i), fingerprint=self.fp, require_checksum=True)
+
+    # --- claims -----------------------------------------------------------------------------------
+    def _claims(self) -> dict[str, tuple[int, Path]]:
+        """claim key (e.g. 'chunk-000012', 'assemble') -> (generation, path) of its newest claim."""
+        out: dict[str, tuple[int, Path]] = {}
+        for name in os.listdir(self.claim_dir):
+            key, _, gen = name.rpartition(".")
+            if key and gen.isdigit() and (key not in out or int(gen) > out[key][0]):
+                out[key] = (int(gen), self.claim_dir / name)
+        return out
+
+    def _claim_is_live(self, path: Path) -> bool:
+        try:
+            age = time.time() - path.stat().st_mtime
+            owner = json.loads(path.read_text() or "{}")
+        except FileNotFoundError:
+            return False
+        except (ValueError, OSError):
+            owner = {}  # being written right now, or garbage: judge by age only
+        if owner.get("host") == _HOST and isinstance(owner.get("pid"), int):
+            if owner["pid"] == os.getpid():
+                return owner.get("token") in _HELD
+            if not _pid_alive(owner["pid"]):
+                return False
+        return age < self.lease_s
+
+    def _try_claim(self, key: str, claims: dict) -> Path | None:
+        """Claim `key` exclusively (taking over a dead or expired claim); the claim path, or None."""
+        gen, old = claims.get(key, (-1, None))
+        if old is not None and self._claim_is_live(old):
+            return None
+        path = self.claim_dir / f"{key}.{gen + 1}"
+        token = uuid.uuid4().hex
+        try:
+            fd = os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o666)
+        except FileExistsError:
+            return None
+        with os.fdopen(fd, "w") as f:
+            json.dump({"host": _HOST, "pid": os.getpid(), "token": token, "claimed_at": time.time()}, f)
+        _HELD.add(token)
+        self._tokens[path] = token
+        if old is not None:
+            old.unlink(missing_ok=True)
+            self.taken_over.append(key)
+            self.log(f"gflow: took over {key} (its claim {old.name} expired or its worker died)")
+        return path
+
+    def _release(self, path: Path) -> None:
+        _HELD.discard(self._tokens.pop(path, None))
+        path.unlink(missing_ok=True)
+
+    def work(self, poll_s: float | None = None):
+        """Yield the chunks this worker should compute now, each claimed until the consumer asks for
+        the next (use `contextlib.closing` so an exception releases the claim). Returns when every
+        chunk is done; while other workers hold the last chunks, it waits, and takes over the
+        claims whose lease expires."""
+        poll_s = min(1.0, self.lease_s / 10) if poll_s is None else poll_s
+        while True:
+            waiting = False
+            claims = self._claims()
+            for i in range(self.n_chunks):
+                if self.is_done(i):
+                    continue
+                path = self._try_claim(self.chunk_path(i).stem, claims)
+                if path is None:
+                    waiting = True
+                    continue
+                try:
+                    if self.is_done(i):  # finished by another worker since the scan
+                        continue
+                    with self._heartbeat(path):
+                        yield i
+                finally:
+                    self._release(path)
+                claims = self._claims()
+            if not waiting:
+                return
+            time.sleep(poll_s)
+
+    @contextlib.contextmanager
+    def _heartbeat(self, path: Path):
+        stop = threading.Event()
+
+        def beat():
+            while not stop.wait(self.lease_s / 4):
+                with contextlib.suppress(OSError):
+                    os.utime(path)
+
+        t = threading.Thread(target=beat, daemon=True)
+        t.start()
+        try:
+            yield
+        finally:
+            stop.set()
+            t.join()
+
+    @contextlib.contextmanager
+    def assembly(self):
+        """Claim the assembly of a run whose chunks are all done: yields True to the one worker that
+        should assemble (the claim is held until the block ends), False to the others."""
+        path = self._try_claim("assemble", self._claims())
+        if path is None:
+            yield False
+            return
+        try:
+            with self._heartbeat(path):
+                yield True
+        finally:
+            self._release(path)
 
     def finish(self, arrays: dict[str, np.ndarray], manifest_update: dict) -> None:
         """Write the assembled arrays, then the completed manifest (the marker of a finished run)."""
         write_npz(self.dir / ARRAYS, arrays)
-        manifest = json.loads((self.dir / MANIFEST).read_text())
+        manifest = read_manifest(self.dir)
         manifest.update(manifest_update)
         manifest["complete"] = True
         write_json(self.dir / MANIFEST, manifest)

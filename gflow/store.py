@@ -1,8 +1,20 @@
-"""Run directories: `manifest.json` (config, versions, device, timing, status counts, array dims) and
-`arrays.npz`. Every file is written atomically: to a temporary file in the same directory, then renamed."""
+"""Run directories: `manifest.json` (config, input fingerprint, versions, device, timing, status counts,
+array dims) and `arrays.npz`.
+
+- Every file is written atomically (a temporary file in the same directory, then renamed) with the
+  permissions the umask allows (0666 & ~umask), so a shared results directory stays readable.
+- Every .npz written here carries a SHA-256 of its arrays (member `__sha256__`), checked on reading:
+  a truncated, corrupt or empty file raises `CorruptFileError` instead of returning wrong numbers.
+- `fingerprint` hashes the inputs that decide the results (effective config, data, dtype, versions of
+  the numerical packages); a run directory with a different fingerprint is never resumed.
+
+This module imports no engine (no JAX): the command line and `load_run` stay fast.
+"""
 
 from __future__ import annotations
 
+import errno
+import hashlib
 import json
 import os
 import subprocess
@@ -12,16 +24,28 @@ from pathlib import Path
 
 import numpy as np
 
-from .flow import STATUSES
-from .observables import OBSERVABLES
-
 MANIFEST = "manifest.json"
 ARRAYS = "arrays.npz"
+CHECKSUM_KEY = "__sha256__"
+FINGERPRINT_KEY = "__fingerprint__"
+# Packages whose version can change the numbers a run produces.
+NUMERICS_PACKAGES = ("gflow", "jax", "jaxlib", "diffrax", "equinox", "optimistix")
+
+
+class CorruptFileError(ValueError):
+    """A results file that cannot be read back, or whose checksum does not match its contents."""
+
+
+def _umask() -> int:
+    old = os.umask(0o022)
+    os.umask(old)
+    return old
 
 
 def _atomic_write(path: Path, write) -> None:
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
+        os.fchmod(fd, 0o666 & ~_umask())  # mkstemp creates 0600; results files follow the umask
         with os.fdopen(fd, "wb") as f:
             write(f)
             f.flush()
@@ -37,17 +61,112 @@ def write_json(path: Path, obj) -> None:
     _atomic_write(Path(path), lambda f: f.write(json.dumps(obj, indent=2, sort_keys=False).encode()))
 
 
-def write_npz(path: Path, arrays: dict[str, np.ndarray]) -> None:
-    _atomic_write(Path(path), lambda f: np.savez(f, **arrays))
+def arrays_digest(arrays: dict[str, np.ndarray]) -> str:
+    """SHA-256 over the names, dtypes, shapes and bytes of `arrays` (in name order)."""
+    h = hashlib.sha256()
+    for name in sorted(arrays):
+        v = np.ascontiguousarray(arrays[name])
+        h.update(f"{name}|{v.dtype.str}|{v.shape}|".encode())
+        h.update(v.tobytes())
+    return h.hexdigest()
 
 
-def versions() -> dict[str, str]:
+def write_npz(path: Path, arrays: dict[str, np.ndarray], fingerprint: str | None = None) -> None:
+    """Write `arrays` with their checksum (and the input fingerprint, if given) atomically."""
+    arrays = {k: np.asarray(v) for k, v in arrays.items()}
+    extra = {CHECKSUM_KEY: np.asarray(arrays_digest(arrays))}
+    if fingerprint is not None:
+        extra[FINGERPRINT_KEY] = np.asarray(fingerprint)
+    _atomic_write(Path(path), lambda f: np.savez(f, **arrays, **extra))
+
+
+def read_npz(path, *, fingerprint: str | None = None, require_checksum: bool = False) -> dict[str, np.ndarray]:
+    """The arrays of an .npz written by `write_npz`, verified against its checksum.
+
+    Raises `CorruptFileError` (naming the problem) for an unreadable, truncated or empty file, a
+    checksum mismatch, a missing checksum when `require_checksum`, or a fingerprint other than
+    `fingerprint` (when given)."""
+    path = Path(path)
+    try:
+        with np.load(path, allow_pickle=False) as z:
+            arrays = {k: z[k] for k in z.files}
+    except FileNotFoundError:
+        raise
+    except Exception as e:  # zipfile.BadZipFile, zlib.error, EOFError, ValueError, OSError, ...
+        raise CorruptFileError(f"{path}: unreadable ({type(e).__name__}: {e})") from None
+    stored = arrays.pop(CHECKSUM_KEY, None)
+    stored_fp = arrays.pop(FINGERPRINT_KEY, None)
+    if stored is None:
+        if require_checksum:
+            raise CorruptFileError(f"{path}: has no checksum")
+    elif str(stored) != arrays_digest(arrays):
+        raise CorruptFileError(f"{path}: checksum mismatch")
+    if fingerprint is not None and (stored_fp is None or str(stored_fp) != fingerprint):
+        raise CorruptFileError(f"{path}: holds results of different inputs (fingerprint {stored_fp} ≠ {fingerprint})")
+    return arrays
+
+
+def _hash(obj) -> str:
+    return hashlib.sha256(json.dumps(obj, sort_keys=True, default=str).encode()).hexdigest()[:16]
+
+
+def numerics_versions() -> dict[str, str]:
     out = {}
-    for pkg in ("gflow", "jax", "jaxlib", "diffrax", "equinox", "optax", "numpy"):
+    for pkg in NUMERICS_PACKAGES:
         try:
             out[pkg] = metadata.version(pkg)
         except metadata.PackageNotFoundError:
             out[pkg] = "not installed"
+    return out
+
+
+def data_fingerprint(arrays: dict[str, np.ndarray] | None = None, *, config: dict | None = None) -> str:
+    """Hash of a run's data: of the arrays themselves (user data), or of the config that generates
+    them (data section and data seeds)."""
+    if arrays is not None:
+        return "arrays:" + arrays_digest({k: np.asarray(v) for k, v in arrays.items()})[:16]
+    return "config:" + _hash(config)
+
+
+def fingerprint(*, config: dict, data: str, dtype: str) -> dict[str, str]:
+    """The inputs that decide a run's results, each hashed, plus `all`, the hash of them together."""
+    parts = {"config": _hash(config), "data": data, "dtype": dtype, "numerics": _hash(numerics_versions())}
+    return {**parts, "all": _hash(parts)}
+
+
+def fingerprint_diff(old: dict, new: dict) -> list[str]:
+    """Names of the fingerprint parts that differ, e.g. ['data', 'numerics']."""
+    out = []
+    for part in ("config", "data", "dtype", "numerics"):
+        if old.get(part) != new.get(part):
+            out.append(part)
+    return out
+
+
+def check_out_dir(path) -> Path:
+    """Raise a one-line OSError if `path` cannot be a run directory: it is a file, or it (or the
+    nearest existing parent, where it would be created) is not a writable directory."""
+    path = Path(path)
+    if path.exists() and not path.is_dir():
+        raise NotADirectoryError(errno.ENOTDIR, "exists and is not a directory (--out needs a directory)", str(path))
+    probe = path
+    while not probe.exists():
+        if probe.parent == probe:
+            break
+        probe = probe.parent
+    if not probe.is_dir():
+        raise NotADirectoryError(errno.ENOTDIR, "is not a directory, so the run directory cannot be created in it", str(probe))
+    if not os.access(probe, os.W_OK | os.X_OK):
+        raise PermissionError(errno.EACCES, "not writable", str(probe))
+    return path
+
+
+def versions() -> dict[str, str]:
+    out = numerics_versions()
+    try:
+        out["numpy"] = metadata.version("numpy")
+    except metadata.PackageNotFoundError:  # pragma: no cover
+        out["numpy"] = "not installed"
     return out
 
 
@@ -69,7 +188,10 @@ def git_commit() -> str | None:
 
 def save_run(out_dir, config: dict, result) -> Path:
     """Write a SweepResult to `out_dir` (created if needed): arrays first, manifest last."""
-    out = Path(out_dir)
+    from .flow import STATUSES
+    from .observables import OBSERVABLES
+
+    out = check_out_dir(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     write_npz(out / ARRAYS, result.arrays)
     manifest = {
@@ -85,16 +207,45 @@ def save_run(out_dir, config: dict, result) -> Path:
     return out
 
 
-def load_run(run_dir) -> tuple[dict, dict[str, np.ndarray]]:
-    """(manifest, arrays) of a run directory; a clear error if it is not one."""
-    run_dir = Path(run_dir)
-    if not (run_dir / MANIFEST).is_file():
+def read_manifest(run_dir) -> dict:
+    """The manifest of a run directory; FileNotFoundError if there is none, CorruptFileError if unreadable."""
+    path = Path(run_dir) / MANIFEST
+    if not path.is_file():
         raise FileNotFoundError(f"{run_dir}: not a gflow run directory (needs {MANIFEST} and {ARRAYS})")
-    manifest = json.loads((run_dir / MANIFEST).read_text())
+    try:
+        manifest = json.loads(path.read_text())
+    except (ValueError, UnicodeDecodeError) as e:
+        raise CorruptFileError(f"{path}: unreadable ({type(e).__name__}: {e}); rerun with --force to start over") from None
+    if not isinstance(manifest, dict):
+        raise CorruptFileError(f"{path}: not a gflow manifest; rerun with --force to start over")
+    return manifest
+
+
+def load_run(run_dir) -> tuple[dict, dict[str, np.ndarray]]:
+    """(manifest, arrays) of a finished run directory, with `arrays.npz` verified against its checksum.
+
+    An unfinished directory raises FileNotFoundError saying how many chunks are done (the same count
+    `gflow sweep` would resume from: chunks that pass their checksum and fingerprint)."""
+    run_dir = Path(run_dir)
+    manifest = read_manifest(run_dir)
     if not manifest.get("complete", True) or not (run_dir / ARRAYS).is_file():
-        n_done = len(list((run_dir / "chunks").glob("chunk-*.npz")))
-        total = manifest.get("plan", {}).get("n_chunks", "?")
-        raise FileNotFoundError(f"{run_dir}: run incomplete ({n_done} of {total} chunks); rerun the same sweep to finish it")
-    with np.load(run_dir / ARRAYS) as z:
-        arrays = {k: z[k] for k in z.files}
+        raise FileNotFoundError(f"{run_dir}: run incomplete ({chunk_summary(run_dir, manifest)}); rerun the same sweep to finish it")
+    try:
+        arrays = read_npz(run_dir / ARRAYS)
+    except CorruptFileError as e:
+        raise CorruptFileError(f"{e}; rerun the same sweep to reassemble it from its chunks") from None
     return manifest, arrays
+
+
+def chunk_summary(run_dir, manifest: dict) -> str:
+    """'12 of 13 chunks done, 1 corrupt': verified chunks against the plan (nothing is moved)."""
+    fp = manifest.get("fingerprint", {}).get("all")
+    total = manifest.get("plan", {}).get("n_chunks", "?")
+    done = bad = 0
+    for path in sorted((Path(run_dir) / "chunks").glob("chunk-*.npz")):
+        try:
+            read_npz(path, fingerprint=fp, require_checksum=fp is not None)
+            done += 1
+        except CorruptFileError:
+            bad += 1
+    return f"{done} of {total} chunks done" + (f", {bad} corrupt or from other inputs (a rerun recomputes them)" if bad else "")

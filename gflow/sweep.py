@@ -15,16 +15,25 @@ Every run ("lane") is one point of that grid. How lanes are computed:
   padded with copies of its last lane, so all chunks of a group have one shape.
 - **Devices.** Each chunk's lane axis is sharded over all local devices (`jax.sharding`), the
   dataset replicated; the chunk size is rounded up to a multiple of the device count.
-- **Resume.** With an output directory every finished chunk is written atomically
-  (`gflow.runner.ChunkedRun`); a rerun skips finished chunks. Process p of P (multi-host) takes
-  chunks i with i % P == p.
+- **Seed invariance.** Every lane gets its own copy of the dataset (a broadcast inside the jitted
+  batch), and every batch has at least 2 lanes per device. With the dataset unbatched, vmap folds
+  the lane axis into the free dimension of one large matmul, and XLA's float summation order then
+  depends on the batch size: seed i's t_η at α = 10 (float32) moved by up to 12.6% between batches
+  of 8 and 16 lanes. With per-lane data, a lane's arithmetic does not depend on its neighbours or on
+  the batch size (tested bitwise), so seed i is the same run whatever the number of seeds, the
+  chunking or the batch composition.
+- **Resume and workers.** With an output directory, chunks are claimed, computed and written
+  atomically with a checksum and the input fingerprint (`gflow.runner.ChunkedRun`); a rerun skips
+  verified chunks, and any number of workers on one directory share the chunks dynamically.
 """
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import itertools
 import math
+import sys
 import time
 from functools import partial
 
@@ -35,22 +44,41 @@ from jax.sharding import Mesh, NamedSharding, PartitionSpec
 
 from . import model
 from .compile_log import track_compiles
-from .config import SHAPE_KEYS, Config
-from .data import Dataset, make_dataset, separability_constant
+from .config import SHAPE_KEYS, Config, ConfigError
+from .data import Dataset, check_arrays, make_dataset, separability_constant
 from .flow import STATUS_NAMES, Lane, check_dtype, solve_lane, static_flow
 from .observables import OBSERVABLES
 from .progress import Progress
-from .runner import ChunkedRun
+from .runner import DEFAULT_LEASE_S, ChunkedRun
+from .store import check_out_dir, data_fingerprint, fingerprint
 from .theory import bayes_error
 
 RUN_FIELDS = ("status", "t_stop", "n_steps", "n_accepted", "n_rejected", "newton_iters")
 _SOLVER_STAGES = {"bosh3": 4, "tsit5": 7, "dopri5": 7, "dopri8": 13, "heun": 2, "ralston": 2, "midpoint": 2}
 
 
+MIN_LANES_PER_DEVICE = 2  # a batch of one lane compiles to unbatched matmuls, whose rounding differs
+
+
 @partial(jax.jit, static_argnames=("width", "second_layer", "flow"))
 def _solve_batch(lanes: Lane, data: Dataset, *, width, second_layer, flow):
     solve = partial(solve_lane, width=width, second_layer=second_layer, flow=flow, keep_params=False)
-    return jax.vmap(solve, in_axes=(0, None))(lanes, data)
+    # One copy of the data per lane, so that a lane's matmuls never share a kernel call with its
+    # neighbours and its rounding does not depend on the batch size (module docstring).
+    n = lanes.init_scale.shape[0]
+    data = jax.tree.map(lambda v: jnp.broadcast_to(v, (n, *v.shape)), data)
+    return jax.vmap(solve)(lanes, data)
+
+
+@partial(jax.jit, static_argnames=("width", "second_layer"))
+def _init_losses(scales, multiplier, keys, x, y, *, width, second_layer):
+    """L(θ(0)) for every (α, init key): shape (len(scales), len(keys))."""
+
+    def one(alpha, key):
+        p = model.init_params(key=key, d=x.shape[1], width=width, init_scale=alpha, second_layer=second_layer, dtype=x.dtype)
+        return model.loss(p, x, y, multiplier)
+
+    return jax.vmap(jax.vmap(one, (None, 0)), (0, None))(scales, keys)
 
 
 @dataclasses.dataclass
@@ -140,32 +168,41 @@ def bytes_per_lane(cfg: Config) -> int:
 
 
 def make_plan(cfg: Config, n_devices: int = 1) -> Plan:
-    """Group, bucket, sort and chunk the lanes of a sweep (deterministic for a config)."""
+    """Group, bucket, sort and chunk the lanes of a sweep (deterministic for a config).
+
+    The size was bounded when the config was built (`sweep.max_runs`). Lane configs are built once
+    per combination of the outer axes (all but scale and seed); the lanes themselves are numpy
+    index arrays, about 40 bytes per run while planning and 8 in the plan."""
     axes = _axes(cfg)
     shape = tuple(len(v) for _, v in axes)
+    n_inner = len(cfg.sweep.init_scales) * cfg.sweep.n_seeds
+    scales = np.repeat(np.asarray(cfg.sweep.init_scales, np.float64), cfg.sweep.n_seeds)
+    seeds = np.tile(np.arange(cfg.sweep.n_seeds, dtype=np.int64), len(cfg.sweep.init_scales))
     groups: dict[tuple, dict] = {}
-    for flat in range(math.prod(shape)):
-        index = np.unravel_index(flat, shape)
-        c, alpha, seed = lane_config(cfg, axes, index)
+    for outer in range(math.prod(shape[:-2])):
+        c, _, _ = lane_config(cfg, axes, (*np.unravel_index(outer, shape[:-2]), 0, 0))
         gkey = (c.data.n, c.data.d, c.data.n_test, c.model.width)
         bkey = (c.data.seed, c.data.kappa, c.data.sigma)
-        cost = (c.flow.rtol, c.flow.target_loss, alpha * math.sqrt(c.model.multiplier), seed)
-        grp = groups.setdefault(gkey, {"shapes": dict(zip(SHAPE_KEYS, gkey)), "buckets": {}})
-        grp["buckets"].setdefault(bkey, []).append((cost, flat))
+        grp = groups.setdefault(gkey, {"shapes": dict(zip(SHAPE_KEYS, gkey)), "buckets": {}, "config": c})
+        grp["buckets"].setdefault(bkey, []).append((outer, c))
     plan_groups, sizes = [], []
     for gkey, grp in groups.items():
-        c, _, _ = lane_config(cfg, axes, np.unravel_index(grp["buckets"][next(iter(grp["buckets"]))][0][1], shape))
         if cfg.sweep.chunk_size:
             size = cfg.sweep.chunk_size
         else:
             # lanes that differ only by seed have similar cost: one such set per chunk
-            cap = max(1, int(cfg.sweep.memory_budget_mb * 2**20 // bytes_per_lane(c)))
+            cap = max(1, int(cfg.sweep.memory_budget_mb * 2**20 // bytes_per_lane(grp["config"])))
             size = min(cfg.sweep.n_seeds, cap)
-        size = min(size, max(len(v) for v in grp["buckets"].values()))
-        size = n_devices * math.ceil(size / n_devices)
+        size = min(size, max(len(v) * n_inner for v in grp["buckets"].values()))
+        size = n_devices * max(MIN_LANES_PER_DEVICE, math.ceil(size / n_devices))
         buckets = []
-        for bkey, lanes in grp["buckets"].items():
-            order = np.asarray([flat for _, flat in sorted(lanes)])
+        for bkey, outers in grp["buckets"].items():
+            flat = np.concatenate([outer * n_inner + np.arange(n_inner, dtype=np.int64) for outer, _ in outers])
+            rtol = np.concatenate([np.full(n_inner, c.flow.rtol) for _, c in outers])
+            eta = np.concatenate([np.full(n_inner, c.flow.target_loss) for _, c in outers])
+            eff = np.concatenate([scales * math.sqrt(c.model.multiplier) for _, c in outers])
+            seed = np.tile(seeds, len(outers))
+            order = flat[np.lexsort((flat, seed, eff, eta, rtol))]  # cost (rtol, η, α·√c), then seed
             buckets.append({"data": dict(zip(("seed", "kappa", "sigma"), bkey)), "chunks": [order[i : i + size] for i in range(0, len(order), size)]})
         plan_groups.append({"shapes": grp["shapes"], "buckets": buckets})
         sizes.append(size)
@@ -209,79 +246,166 @@ def run_sweep(
     out=None,
     force: bool = False,
     progress: bool = True,
-    process_index: int = 0,
-    process_count: int = 1,
+    lease_s: float = DEFAULT_LEASE_S,
+    warn=None,
 ) -> SweepResult | None:
     """Run the sweep grid of `cfg` and return labeled arrays.
 
-    With `out`, every finished chunk is saved there and a rerun resumes; the assembled result is also
-    written (`arrays.npz`, `manifest.json`). With several processes, each computes its share of the
-    chunks; the call returns None while other processes' chunks are still missing, and the process
-    that completes the last chunk assembles the result. `data` replaces the Gaussian mixture (then
-    the sweep may not have data axes).
+    With `out`, every finished chunk is saved there with a checksum and the input fingerprint, and a
+    rerun resumes; the assembled result is also written (`arrays.npz`, `manifest.json`). Any number
+    of workers may run the same call on one directory: they claim chunks (`gflow.runner`), each
+    chunk is computed once, and all return when every chunk is done; the worker that wins the
+    assembly returns the result, the others None. `lease_s`: how long a silent worker's claim lasts.
+
+    `data` replaces the Gaussian mixture (then the sweep may not have data axes); it is checked as
+    `simulate` checks it, and the effective config records its shapes. `warn` receives one-line
+    warnings (default: stderr), e.g. when η is at or above the loss at init for some α.
     """
     check_dtype(cfg.flow.dtype)
     dtype = jnp.dtype(cfg.flow.dtype)
-    if data is not None and (cfg.sweep.data_seeds or any(k.startswith("data.") for k in cfg.sweep.grid)):
-        raise ValueError("sweep.grid: data axes cannot be swept when the dataset is given")
+    if data is not None:
+        if cfg.sweep.data_seeds or any(k.startswith("data.") for k in cfg.sweep.grid):
+            raise ConfigError("sweep.grid: data axes cannot be swept when the dataset is given")
+        check_arrays(data.x, data.y, data.x_test, data.y_test)
+        n, d = np.shape(data.x)
+        cfg = dataclasses.replace(cfg, data=dataclasses.replace(cfg.data, n=n, d=d, n_test=np.shape(data.x_test)[0]))
+    if out is not None:
+        check_out_dir(out)
     lane_sharding, data_sharding, n_dev = _shardings(cfg.sweep.shard)
     plan = make_plan(cfg, n_dev)
     chunks = plan.chunks()
+    datasets: dict[tuple, Dataset] = {}
+
+    def dataset(g: int, b: int) -> Dataset:
+        if (g, b) not in datasets:
+            c, _, _ = lane_config(cfg, plan.axes, np.unravel_index(chunks_of(g, b)[0][0], plan.shape))
+            ds = make_dataset(c.data, dtype) if data is None else jax.tree.map(lambda v: jnp.asarray(v, dtype), data)
+            datasets[g, b] = ds
+        return datasets[g, b]
+
+    def chunks_of(g: int, b: int) -> list[np.ndarray]:
+        return plan.groups[g]["buckets"][b]["chunks"]
+
+    check_target_vs_init(cfg, plan, dataset, warn)
     store = None
     if out is not None:
         store = ChunkedRun(out, config=cfg.to_dict(), plan=plan.summary(), n_chunks=len(chunks), force=force,
-                           process_index=process_index, process_count=process_count)
-        todo = store.pending()
-        mine = store.mine()
+                           fingerprint=_fingerprint(cfg, data, dtype), lease_s=lease_s,
+                           extra_manifest={"data": _describe_data(cfg, data)})
+        work = store.work()
+        done_lanes = sum(len(chunks[i][2]) for i in range(len(chunks)) if store.is_done(i))
     else:
-        todo = mine = list(range(len(chunks)))
-    done_lanes = sum(len(chunks[i][2]) for i in mine if i not in todo)
-    bar = Progress(sum(len(chunks[i][2]) for i in mine), "sweep", enabled=progress, already_done=done_lanes)
+        work, done_lanes = iter(range(len(chunks))), 0
+    bar = Progress(plan.n_lanes, "sweep", enabled=progress, already_done=done_lanes)
     results: dict[int, dict[str, np.ndarray]] = {}
-    datasets: dict[tuple, Dataset] = {}
+    computed = []
     t_start = time.perf_counter()
-    with track_compiles() as compiles:
-        for i in todo:
-            g, b, lanes = chunks[i]
-            group, bucket = plan.groups[g], plan.groups[g]["buckets"][b]
-            c, _, _ = lane_config(cfg, plan.axes, np.unravel_index(lanes[0], plan.shape))
-            if data is None:
-                key = (g, b)
-                if key not in datasets:
-                    datasets[key] = make_dataset(c.data, dtype)
-                ds = datasets[key]
-            else:
-                ds = jax.tree.map(lambda v: jnp.asarray(v, dtype), data)
-            batch = _lane_batch(cfg, plan, lanes, plan.chunk_sizes[g], dtype)
-            if lane_sharding is not None:
-                batch, ds = jax.device_put(batch, lane_sharding), jax.device_put(ds, data_sharding)
-            res = _solve_batch(batch, ds, width=group["shapes"]["model.width"], second_layer=c.model.second_layer, flow=static_flow(c.flow))
-            arrays = {k: v[: len(lanes)] for k, v in _flatten(jax.block_until_ready(res)).items()}
-            arrays["time"] = np.asarray(res.ts[0])
-            arrays["lane"] = lanes
+    with track_compiles() as compiles, contextlib.closing(work) if store is not None else contextlib.nullcontext():
+        for i in work:
+            results_i = _compute_chunk(cfg, plan, chunks[i], dataset, dtype, lane_sharding, data_sharding)
             if store is not None:
-                store.save_chunk(i, arrays)
+                store.save_chunk(i, results_i)
             else:
-                results[i] = arrays
-            bar.update(len(lanes))
+                results[i] = results_i
+            computed.append(i)
+            bar.update(len(chunks[i][2]))
     bar.close()
     wall = time.perf_counter() - t_start
-    if store is not None:
-        if not store.all_done():
+    if store is None:
+        return _finish(cfg, plan, results, data, wall, compiles, computed, None)
+    with store.assembly() as mine:
+        if not mine:
             return None
-        results = {i: store.load_chunk(i) for i in range(len(chunks))}
+        results = {}
+        for i in range(len(chunks)):
+            if not store.is_done(i):  # went bad after it was written: recompute it here
+                store.save_chunk(i, _compute_chunk(cfg, plan, chunks[i], dataset, dtype, lane_sharding, data_sharding))
+                computed.append(i)
+            results[i] = store.load_chunk(i)
+        return _finish(cfg, plan, results, data, wall, compiles, computed, store)
+
+
+def _compute_chunk(cfg, plan, chunk, dataset, dtype, lane_sharding, data_sharding) -> dict[str, np.ndarray]:
+    g, b, lanes = chunk
+    c, _, _ = lane_config(cfg, plan.axes, np.unravel_index(lanes[0], plan.shape))
+    ds = dataset(g, b)
+    batch = _lane_batch(cfg, plan, lanes, plan.chunk_sizes[g], dtype)
+    if lane_sharding is not None:
+        batch, ds = jax.device_put(batch, lane_sharding), jax.device_put(ds, data_sharding)
+    res = _solve_batch(batch, ds, width=plan.groups[g]["shapes"]["model.width"], second_layer=c.model.second_layer,
+                       flow=static_flow(c.flow))
+    arrays = {k: v[: len(lanes)] for k, v in _flatten(jax.block_until_ready(res)).items()}
+    arrays["time"] = np.asarray(res.ts[0])
+    arrays["lane"] = lanes
+    return arrays
+
+
+def _finish(cfg, plan, results, data, wall, compiles, computed, store) -> SweepResult:
     result = _assemble(cfg, plan, results, data)
     result.meta.update(
         wall_s=wall,
         compile_s=compiles.seconds,
         n_compiles=compiles.count,
-        chunks_computed=len(todo),
-        n_chunks=len(chunks),
-        process_count=process_count,
+        chunks_computed=len(computed),
+        n_chunks=len(results),
     )
     if store is not None:
+        result.meta["chunks_taken_over"] = store.taken_over
         store.finish(result.arrays, {**result.meta, "dims": result.dims, **_describe()})
     return result
+
+
+def _fingerprint(cfg: Config, data: Dataset | None, dtype) -> dict:
+    if data is None:
+        source = data_fingerprint(config={"data": dataclasses.asdict(cfg.data), "data_seeds": list(cfg.sweep.data_seeds),
+                                          "grid": {k: list(v) for k, v in cfg.sweep.grid.items() if k.startswith("data.")}})
+    else:
+        source = data_fingerprint({k: np.asarray(v, dtype) for k, v in data._asdict().items()})
+    return fingerprint(config=cfg.to_dict(), data=source, dtype=str(np.dtype(dtype)))
+
+
+def _describe_data(cfg: Config, data: Dataset | None) -> dict:
+    """The data actually used: its source and array shapes."""
+    if data is not None:
+        return {"source": "arrays given to run_sweep", "shapes": {k: list(np.shape(v)) for k, v in data._asdict().items()}}
+    d = cfg.data
+    out = {"source": "gaussian mixture (data config)", "shapes": {"x": [d.n, d.d], "y": [d.n], "x_test": [d.n_test, d.d], "y_test": [d.n_test]}}
+    if any(k in cfg.sweep.grid for k in ("data.n", "data.d", "data.n_test")):
+        out["shapes_vary_over"] = [k for k in cfg.sweep.grid if k in ("data.n", "data.d", "data.n_test")]
+    return out
+
+
+def check_target_vs_init(cfg: Config, plan: Plan, dataset, warn=None, seeds=None) -> None:
+    """Refuse a sweep whose target η is at or above the loss at init L(θ(0)) for every α (every run
+    would stop at t = 0), and warn, naming the α, where this holds for only some α. Checked on init
+    `seeds` (default 0 … min(n_seeds, 8)−1) of every dataset, α and η (an α counts when all do)."""
+    warn = warn or (lambda msg: print(msg, file=sys.stderr, flush=True))
+    scales = np.asarray(cfg.sweep.init_scales)
+    seeds = range(min(cfg.sweep.n_seeds, 8)) if seeds is None else seeds
+    keys = jax.vmap(model.init_key)(jnp.asarray(list(seeds), dtype=jnp.uint32))
+    at_init = np.zeros(len(scales), bool)
+    at_init_everywhere, lo, hi = True, np.inf, -np.inf
+    for g, grp in enumerate(plan.groups):
+        for b, bkt in enumerate(grp["buckets"]):
+            ds = dataset(g, b)
+            outer = np.unique(np.concatenate(bkt["chunks"]) // (len(scales) * cfg.sweep.n_seeds))
+            for o in outer:
+                c, _, _ = lane_config(cfg, plan.axes, (*np.unravel_index(o, plan.shape[:-2]), 0, 0))
+                dtype = ds.x.dtype
+                loss0 = np.asarray(_init_losses(jnp.asarray(scales, dtype), jnp.asarray(c.model.multiplier, dtype), keys,
+                                                ds.x, ds.y, width=c.model.width, second_layer=c.model.second_layer))
+                stops = np.all(c.flow.target_loss >= loss0, axis=1)
+                at_init |= stops
+                at_init_everywhere &= bool(stops.all())
+                lo, hi = min(lo, float(loss0.min())), max(hi, float(loss0.max()))
+    eta = cfg.flow.target_loss if "flow.target_loss" not in cfg.sweep.grid else "(swept)"
+    if at_init_everywhere:
+        raise ConfigError(f"flow.target_loss: η = {eta} is at or above the loss at init for every α "
+                          f"(L(θ(0)) from {lo:.3g} to {hi:.3g}); every run would stop at t = 0. Choose η below {lo:.3g}")
+    if at_init.any():
+        shown = ", ".join(f"{a:.3g}" for a in scales[at_init])
+        warn(f"gflow: warning: flow.target_loss: η = {eta} is at or above the loss at init for α = {shown}; "
+             "those runs stop at t = 0 with status target_at_init")
 
 
 def _describe() -> dict:
