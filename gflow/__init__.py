@@ -19,6 +19,9 @@ _EXPORTS = {
     "bayes_error": "theory", "linear_test_error": "theory",
 }
 
+_SUBMODULES = ("cli", "compile_log", "config", "data", "deep", "flow", "model", "observables", "plot", "progress",
+               "runner", "solvers", "store", "sweep", "theory")
+
 __all__ = sorted(_EXPORTS)
 __version__ = "0.1.0"
 
@@ -28,6 +31,8 @@ def __getattr__(name):
         value = getattr(import_module(f".{_EXPORTS[name]}", __name__), name)
         globals()[name] = value
         return value
+    if name in _SUBMODULES:  # `gflow.data.from_arrays` works after a bare `import gflow`
+        return import_module(f".{name}", __name__)
     raise AttributeError(f"module 'gflow' has no attribute {name!r}")
 
 

@@ -77,10 +77,8 @@ def cmd_sweep(args) -> int:
 
         jax.distributed.initialize()
     from .store import load_run
-    from .sweep import make_plan, run_sweep
+    from .sweep import run_sweep
 
-    plan = make_plan(cfg)
-    print(f"gflow sweep: {plan.n_lanes} runs over {' × '.join(f'{n}[{len(v)}]' for n, v in plan.axes)} → {out}", file=sys.stderr)
     result = run_sweep(cfg, out=out, force=args.force, progress=not args.quiet, lease_s=args.lease)
     if result is None:
         print(f"all chunks are done; another worker is assembling {out}")

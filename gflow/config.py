@@ -176,6 +176,11 @@ class SweepConfig:
     chunk_size: int = _f(0, "runs per compiled batch; 0 = automatic: the runs that differ only by seed, capped by memory_budget_mb")
     memory_budget_mb: float = _f(2048.0, "estimated working memory allowed per batch, which caps the automatic chunk size")
     shard: bool = _f(True, "split each batch over all local devices (jax.sharding); false: one device")
+    batch_lanes: int = _f(
+        2,
+        "runs per device in every compiled batch; chunks are cut into batches of this size, so a run's arithmetic "
+        "(and result) never depends on the number of seeds, the chunking or its neighbours. GPUs want 64–256",
+    )
     max_runs: int = _f(1_000_000, "refuse sweeps with more runs than this (checked before anything is planned or allocated)")
 
     def __post_init__(self):
@@ -213,6 +218,7 @@ class SweepConfig:
         if not isinstance(self.shard, bool):
             raise ConfigError(f"sweep.shard: must be true or false, got {self.shard!r}")
         _int_at_least("sweep.max_runs", self.max_runs, 1)
+        _int_at_least("sweep.batch_lanes", self.batch_lanes, 1)
         if self.n_seeds > SEED_LIMIT:
             raise ConfigError(f"sweep.n_seeds: seeds 0 … n_seeds−1 must be < 2**32, got n_seeds = {self.n_seeds}")
         sizes = {"sweep.init_scales": len(self.init_scales), "sweep.n_seeds": self.n_seeds}

@@ -15,13 +15,13 @@ Every run ("lane") is one point of that grid. How lanes are computed:
   padded with copies of its last lane, so all chunks of a group have one shape.
 - **Devices.** Each chunk's lane axis is sharded over all local devices (`jax.sharding`), the
   dataset replicated; the chunk size is rounded up to a multiple of the device count.
-- **Seed invariance.** Every lane gets its own copy of the dataset (a broadcast inside the jitted
-  batch), and every batch has at least 2 lanes per device. With the dataset unbatched, vmap folds
-  the lane axis into the free dimension of one large matmul, and XLA's float summation order then
-  depends on the batch size: seed i's t_η at α = 10 (float32) moved by up to 12.6% between batches
-  of 8 and 16 lanes. With per-lane data, a lane's arithmetic does not depend on its neighbours or on
-  the batch size (tested bitwise), so seed i is the same run whatever the number of seeds, the
-  chunking or the batch composition.
+- **Seed invariance.** Every compiled call has the same lane count, `sweep.batch_lanes` per device:
+  a chunk is padded to a multiple of it and computed as consecutive batches of that size. XLA's
+  float summation order depends on the batch size (a vmapped matmul over 8 lanes rounds
+  differently from one over 16), and in the float32 lazy corner that rounding moves t_η by up to
+  12.6% (α = 10, default problem, seed 0: batches of 8 vs 16). At a fixed batch size a lane's
+  result does not depend on its neighbours or its position (tested bitwise), so seed i is the same
+  run whatever the number of seeds, the chunk size, the number of workers or devices.
 - **Resume and workers.** With an output directory, chunks are claimed, computed and written
   atomically with a checksum and the input fingerprint (`gflow.runner.ChunkedRun`); a rerun skips
   verified chunks, and any number of workers on one directory share the chunks dynamically.
@@ -57,17 +57,10 @@ RUN_FIELDS = ("status", "t_stop", "n_steps", "n_accepted", "n_rejected", "newton
 _SOLVER_STAGES = {"bosh3": 4, "tsit5": 7, "dopri5": 7, "dopri8": 13, "heun": 2, "ralston": 2, "midpoint": 2}
 
 
-MIN_LANES_PER_DEVICE = 2  # a batch of one lane compiles to unbatched matmuls, whose rounding differs
-
-
 @partial(jax.jit, static_argnames=("width", "second_layer", "flow"))
 def _solve_batch(lanes: Lane, data: Dataset, *, width, second_layer, flow):
     solve = partial(solve_lane, width=width, second_layer=second_layer, flow=flow, keep_params=False)
-    # One copy of the data per lane, so that a lane's matmuls never share a kernel call with its
-    # neighbours and its rounding does not depend on the batch size (module docstring).
-    n = lanes.init_scale.shape[0]
-    data = jax.tree.map(lambda v: jnp.broadcast_to(v, (n, *v.shape)), data)
-    return jax.vmap(solve)(lanes, data)
+    return jax.vmap(solve, in_axes=(0, None))(lanes, data)
 
 
 @partial(jax.jit, static_argnames=("width", "second_layer"))
@@ -187,14 +180,14 @@ def make_plan(cfg: Config, n_devices: int = 1) -> Plan:
         grp["buckets"].setdefault(bkey, []).append((outer, c))
     plan_groups, sizes = [], []
     for gkey, grp in groups.items():
+        batch = n_devices * cfg.sweep.batch_lanes  # chunks are whole batches (module docstring)
+        largest = max(len(v) * n_inner for v in grp["buckets"].values())
         if cfg.sweep.chunk_size:
-            size = cfg.sweep.chunk_size
+            size = batch * math.ceil(min(cfg.sweep.chunk_size, largest) / batch)
         else:
-            # lanes that differ only by seed have similar cost: one such set per chunk
-            cap = max(1, int(cfg.sweep.memory_budget_mb * 2**20 // bytes_per_lane(grp["config"])))
-            size = min(cfg.sweep.n_seeds, cap)
-        size = min(size, max(len(v) * n_inner for v in grp["buckets"].values()))
-        size = n_devices * max(MIN_LANES_PER_DEVICE, math.ceil(size / n_devices))
+            # lanes that differ only by seed have similar cost: one such set per chunk, within the budget
+            cap = int(cfg.sweep.memory_budget_mb * 2**20 // bytes_per_lane(grp["config"]))
+            size = max(batch, min(batch * math.ceil(min(cfg.sweep.n_seeds, largest) / batch), batch * (cap // batch)))
         buckets = []
         for bkey, outers in grp["buckets"].items():
             flat = np.concatenate([outer * n_inner + np.arange(n_inner, dtype=np.int64) for outer, _ in outers])
@@ -209,9 +202,8 @@ def make_plan(cfg: Config, n_devices: int = 1) -> Plan:
     return Plan(axes=axes, groups=plan_groups, chunk_sizes=sizes, n_devices=n_devices)
 
 
-def _lane_batch(cfg: Config, plan: Plan, lanes: np.ndarray, size: int, dtype) -> Lane:
-    padded = np.concatenate([lanes, np.full(size - len(lanes), lanes[-1])])
-    rows = [lane_config(cfg, plan.axes, np.unravel_index(i, plan.shape)) for i in padded]
+def _lane_batch(cfg: Config, plan: Plan, lanes: np.ndarray, dtype) -> Lane:
+    rows = [lane_config(cfg, plan.axes, np.unravel_index(i, plan.shape)) for i in lanes]
     col = lambda f: jnp.asarray(np.asarray([f(c, a) for c, a, _ in rows]), dtype)  # noqa: E731
     keys = jax.vmap(model.init_key)(jnp.asarray([s for _, _, s in rows], jnp.uint32))
     return Lane(
@@ -259,7 +251,8 @@ def run_sweep(
 
     `data` replaces the Gaussian mixture (then the sweep may not have data axes); it is checked as
     `simulate` checks it, and the effective config records its shapes. `warn` receives one-line
-    warnings (default: stderr), e.g. when η is at or above the loss at init for some α.
+    notices (default: stderr): warnings, e.g. when η is at or above the loss at init for some α, and
+    with `progress` the size of the sweep.
     """
     check_dtype(cfg.flow.dtype)
     dtype = jnp.dtype(cfg.flow.dtype)
@@ -287,6 +280,9 @@ def run_sweep(
         return plan.groups[g]["buckets"][b]["chunks"]
 
     check_target_vs_init(cfg, plan, dataset, warn)
+    if progress:
+        (warn or _stderr)(f"gflow sweep: {plan.n_lanes} runs over {' × '.join(f'{n}[{len(v)}]' for n, v in plan.axes)}"
+                          + (f" → {out}" if out is not None else ""))
     store = None
     if out is not None:
         store = ChunkedRun(out, config=cfg.to_dict(), plan=plan.summary(), n_chunks=len(chunks), force=force,
@@ -329,13 +325,20 @@ def _compute_chunk(cfg, plan, chunk, dataset, dtype, lane_sharding, data_shardin
     g, b, lanes = chunk
     c, _, _ = lane_config(cfg, plan.axes, np.unravel_index(lanes[0], plan.shape))
     ds = dataset(g, b)
-    batch = _lane_batch(cfg, plan, lanes, plan.chunk_sizes[g], dtype)
     if lane_sharding is not None:
-        batch, ds = jax.device_put(batch, lane_sharding), jax.device_put(ds, data_sharding)
-    res = _solve_batch(batch, ds, width=plan.groups[g]["shapes"]["model.width"], second_layer=c.model.second_layer,
-                       flow=static_flow(c.flow))
-    arrays = {k: v[: len(lanes)] for k, v in _flatten(jax.block_until_ready(res)).items()}
-    arrays["time"] = np.asarray(res.ts[0])
+        ds = jax.device_put(ds, data_sharding)
+    size = plan.n_devices * cfg.sweep.batch_lanes  # the one batch shape (module docstring: seed invariance)
+    padded = np.concatenate([lanes, np.full(plan.chunk_sizes[g] - len(lanes), lanes[-1])])
+    parts = []
+    for start in range(0, len(padded), size):
+        batch = _lane_batch(cfg, plan, padded[start : start + size], dtype)
+        if lane_sharding is not None:
+            batch = jax.device_put(batch, lane_sharding)
+        parts.append(_solve_batch(batch, ds, width=plan.groups[g]["shapes"]["model.width"], second_layer=c.model.second_layer,
+                                  flow=static_flow(c.flow)))
+    flat = [_flatten(jax.block_until_ready(res)) for res in parts]
+    arrays = {k: np.concatenate([f[k] for f in flat])[: len(lanes)] for k in flat[0] if k != "time"}
+    arrays["time"] = flat[0]["time"]
     arrays["lane"] = lanes
     return arrays
 
@@ -375,11 +378,15 @@ def _describe_data(cfg: Config, data: Dataset | None) -> dict:
     return out
 
 
+def _stderr(msg: str) -> None:
+    print(msg, file=sys.stderr, flush=True)
+
+
 def check_target_vs_init(cfg: Config, plan: Plan, dataset, warn=None, seeds=None) -> None:
     """Refuse a sweep whose target η is at or above the loss at init L(θ(0)) for every α (every run
     would stop at t = 0), and warn, naming the α, where this holds for only some α. Checked on init
     `seeds` (default 0 … min(n_seeds, 8)−1) of every dataset, α and η (an α counts when all do)."""
-    warn = warn or (lambda msg: print(msg, file=sys.stderr, flush=True))
+    warn = warn or _stderr
     scales = np.asarray(cfg.sweep.init_scales)
     seeds = range(min(cfg.sweep.n_seeds, 8)) if seeds is None else seeds
     keys = jax.vmap(model.init_key)(jnp.asarray(list(seeds), dtype=jnp.uint32))

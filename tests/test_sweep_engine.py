@@ -62,7 +62,7 @@ def test_plan_sorts_by_cost_and_pads():
     for g, b, lanes in plan.chunks():
         idx = np.unravel_index(lanes, plan.shape)
         assert len(set(idx[0])) == 1 and len(set(idx[2])) == 1, "a default chunk holds one (η, α) cost class"
-    odd = Config(**{**GRID.__dict__, "sweep": SweepConfig(**{**_sweep_kwargs(GRID), "chunk_size": 5})})
+    odd = Config(**{**GRID.__dict__, "sweep": SweepConfig(**{**_sweep_kwargs(GRID), "chunk_size": 5, "batch_lanes": 1})})
     plan = S.make_plan(odd)
     sizes = [len(lanes) for _, _, lanes in plan.chunks()]
     assert sizes == [5, 5, 2, 5, 5, 2]
@@ -75,7 +75,8 @@ def test_memory_budget_caps_chunk_size():
     big = Config(**BASE, sweep=SweepConfig(init_scales=(0.1,), n_seeds=64, memory_budget_mb=1.0))
     per_lane = S.bytes_per_lane(big)
     plan = S.make_plan(big)
-    assert plan.chunk_sizes[0] == max(1, int(2**20 // per_lane)) < 64
+    # whole batches of sweep.batch_lanes = 2 lanes, within the budget
+    assert plan.chunk_sizes[0] == 2 * (int(2**20 // per_lane) // 2) < 64
 
 
 def test_no_recompiles_across_chunks_and_one_per_shape_group(grid_result):
