@@ -64,3 +64,17 @@ def test_help_explains_every_field():
     out = subprocess.run([sys.executable, "-m", "gflow.cli", "sweep", "--help"], capture_output=True, text=True, check=True).stdout
     for field in ("data.kappa", "model.second_layer", "flow.target_loss", "flow.rtol", "sweep.init_scales", "sweep.n_seeds"):
         assert field in out
+
+
+def test_summary_best_alpha_ignores_runs_that_stopped_at_init():
+    """η ≥ L(θ(0)) at small α: those runs end target_at_init with the init's test error, which says
+    nothing about α; the best α is taken among α whose runs trained."""
+    import numpy as np
+
+    names = ["reached_target", "reached_target_unrefined", "target_at_init", "t_max"]
+    manifest = {"statuses": {n: {"code": i} for i, n in enumerate(names)}, "dims": {"status": ["scale", "seed"]},
+                "status_by_axis": {}}
+    arrays = {"init_scale": np.asarray([1e-3, 10.0]), "status": np.asarray([[2, 2], [0, 1]]),
+              "final_test_err": np.asarray([[0.1, 0.1], [0.3, 0.3]]), "final_lin_err": np.zeros((2, 2)),
+              "t_stop": np.asarray([[0.0, 0.0], [1.0, 1.0]])}
+    assert "best α = 10" in cli._summary_table(manifest, arrays)
