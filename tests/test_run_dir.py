@@ -140,7 +140,7 @@ def test_failing_writes_leave_the_directory_consistent(tmp_path, monkeypatch):
 
 def test_claims_are_exclusive_and_expired_or_dead_ones_are_taken_over(tmp_path):
     lines = []
-    run = make_run(tmp_path, n_chunks=3, lease_s=0.5, log=lines.append)
+    run = make_run(tmp_path, n_chunks=3, lease_s=2.0, log=lines.append)
     claims = tmp_path / "claims"
     # chunk 0: a live claim by a worker on another host; chunk 1: an expired one; chunk 2: a dead local pid
     (claims / "chunk-000000.0").write_text(json.dumps({"host": "elsewhere", "pid": 1, "token": "t"}))
@@ -150,13 +150,14 @@ def test_claims_are_exclusive_and_expired_or_dead_ones_are_taken_over(tmp_path):
     dead = subprocess.Popen([sys.executable, "-c", "pass"])
     dead.wait()
     (claims / "chunk-000002.0").write_text(json.dumps({"host": socket.gethostname(), "pid": dead.pid, "token": "t"}))
+    os.utime(claims / "chunk-000000.0")  # fresh: live for the 2 s lease
     got, t0 = [], time.time()
     for i in run.work(poll_s=0.05):
         got.append((i, round(time.time() - t0, 1)))
         run.save_chunk(i, chunk(i))
     order = [i for i, _ in got]
     assert order == [1, 2, 0], "the expired and the dead claims first; the live one after its lease lapsed"
-    assert got[-1][1] >= 0.3
+    assert got[-1][1] >= 1.5
     assert sorted(run.taken_over) == ["chunk-000000", "chunk-000001", "chunk-000002"]
     assert sum("took over" in line for line in lines) == 3
     assert not list(claims.iterdir())
@@ -217,6 +218,10 @@ sys.path.insert(0, sys.argv[3])
 from test_run_dir import CONFIG, chunk, fp
 out, log, hang, n = sys.argv[1], sys.argv[2], int(sys.argv[4]), int(sys.argv[5])
 run = ChunkedRun(out, config=CONFIG, plan={"p": 1}, n_chunks=n, fingerprint=fp(), log=lambda m: None)
+open(f"{log}.ready.{os.getpid()}", "w").close()  # start claiming together (process start-up varies under load)
+t0 = time.time()
+while len([p for p in os.listdir(os.path.dirname(log)) if ".ready." in p]) < int(sys.argv[6]) and time.time() - t0 < 60:
+    time.sleep(0.01)
 for i in run.work(poll_s=0.02):
     if i == hang:
         open(log + ".hung", "w").close()
@@ -231,7 +236,7 @@ print("jax" in sys.modules)
 
 def _workers(tmp_path, n, hang=-1, n_chunks=12):
     here = os.path.dirname(__file__)
-    return [subprocess.Popen([sys.executable, "-c", WORKER, str(tmp_path / "run"), str(tmp_path / "log"), here, str(hang), str(n_chunks)],
+    return [subprocess.Popen([sys.executable, "-c", WORKER, str(tmp_path / "run"), str(tmp_path / "log"), here, str(hang), str(n_chunks), str(n)],
                              stdout=subprocess.PIPE, text=True) for _ in range(n)]
 
 
