@@ -18,16 +18,61 @@ def _load(rel: str):
     return module
 
 
-@pytest.mark.parametrize("preset", ["digits-mlp", "mnist1d-cnn", "edim-cnn"])
-def test_deep_fls_sweep_quick(preset, tmp_path, capsys):
+def _independent_best(arrays):
+    """Best mean peak test accuracy (%) over η at each c, written out with loops: a cell counts only if
+    every seed reached the target."""
+    ok_code = 0  # reached_target
+    out = []
+    for i in range(arrays["status"].shape[0]):
+        cells = [100 * float(np.mean(arrays["peak_test_acc"][i, j])) for j in range(arrays["status"].shape[1])
+                 if np.all(arrays["status"][i, j] == ok_code)]
+        out.append(max(cells) if cells else None)
+    return out
+
+
+@pytest.mark.parametrize("preset, expect_valid", [("digits-mlp", True), ("edim-cnn", True), ("mnist1d-cnn", False)])
+def test_deep_fls_sweep_quick(preset, expect_valid, tmp_path, capsys):
+    """The quick presets end to end; summary.json and the best-vs-c figure are checked against the run's
+    arrays: every c on the axis, invalid c marked with why, a no-valid-cell message when there is none."""
+    from gflow.deep.plot import NO_VALID, best_vs_c_figure, heatmap_figure, tick_label
+    from gflow.store import load_run
+
     script = _load("experiments/deep_fls_sweep.py")
     res, summary = script.main(["--preset", preset, "--quick", "--out", str(tmp_path), "--quiet"])
-    assert res.arrays["status"].shape == (3, 2, 1)
-    for name in ("heatmap.png", "best_vs_c.png", "summary.json", "manifest.json", "arrays.npz"):
+    assert res.arrays["status"].shape == (3, 2, 2)
+    for name in ("heatmap.png", "heatmap_step_size.png", "best_vs_c.png", "summary.json", "manifest.json", "arrays.npz"):
         assert (tmp_path / name).stat().st_size > 0, name
-    saved = json.loads((tmp_path / "summary.json").read_text())
-    assert saved["multiplier"] == [0.1, 1.0, 10.0] and len(saved["best_acc"]) == 3
-    assert "c* =" in capsys.readouterr().out
+    text = (tmp_path / "summary.json").read_text()
+    assert "NaN" not in text and "Infinity" not in text
+    saved = json.loads(text)
+    manifest, arrays = load_run(tmp_path)
+    assert saved["multiplier"] == [0.25, 1.0, 4.0]
+    best = _independent_best(arrays)
+    assert any(v is not None for v in best) == expect_valid
+    for got, want in zip(saved["best_test_acc"], best):
+        assert (got is None and want is None) or got == pytest.approx(want, abs=1e-9)
+    names = np.asarray(["reached_target", "max_steps", "nonfinite", "diverged"])  # STATUS_NAMES order
+    for k, counts in enumerate(saved["statuses"]):  # per c, over every η and seed
+        codes, n = np.unique(arrays["status"][k], return_counts=True)
+        assert counts == {str(names[c]): int(m) for c, m in zip(codes, n)}
+    assert all((why is None) == (v is not None) for why, v in zip(saved["invalid_reason"], best))
+    assert all(b == 80 for b in saved["budget"])
+
+    fig = best_vs_c_figure(manifest, arrays)
+    ax = fig.axes[0]
+    assert [t.get_text() for t in ax.get_xticklabels()] == [tick_label(c) for c in (0.25, 1.0, 4.0)]  # every c kept
+    crosses = [ln for ln in ax.get_lines() if ln.get_marker() == "x" and len(ln.get_xdata())]
+    assert len(crosses) == sum(v is None for v in best)  # invalid c marked
+    texts = [t.get_text() for t in ax.texts]
+    assert (NO_VALID in texts) == (not expect_valid)
+    assert {why for why in saved["invalid_reason"] if why} <= set(texts)
+    if expect_valid:
+        line = next(ln for ln in ax.get_lines() if ln.get_marker() == "o")
+        np.testing.assert_allclose(line.get_ydata(), [v for v in best if v is not None])
+        assert "c* =" in capsys.readouterr().out
+    heat = heatmap_figure(manifest, arrays)
+    assert len(heat.axes) == (2 if expect_valid else 1)  # a colour bar only when some cell is valid
+    assert any("peak test accuracy (%" in (a.get_ylabel() + a.get_title()) for a in heat.axes)
 
 
 def test_gpu_presets_are_valid_configs():
