@@ -98,4 +98,34 @@ def test_deep_scaling_law_quick(tmp_path):
 def test_gpu_deep_check_cpu_smoke():
     result = _load("benchmarks/gpu_deep_check.py").main(["--cpu-smoke"])
     assert result["agreement"]["ok"] and result["throughput"][0]["steps_per_s"] > 0
-    assert np.isfinite(result["throughput"][0]["images_per_s"])
+    assert np.isfinite(result["throughput"][0]["images_per_s"]) and result["throughput"][0]["eval_images_per_s"] > 0
+    mlp = result["mlp_replicas"]
+    assert [r["replicas"] for r in mlp] == [1, 4] and mlp[1]["per_lane_speedup_over_first"] > 0
+
+
+def test_gpu_experiment_config_and_budget():
+    """The H200 experiment: its config is the one the issue asks for, and its worst-case budget arithmetic."""
+    script = _load("experiments/deep_gpu_edim.py")
+    cfg = script.get_config()
+    assert (cfg.data.n_train, cfg.data.n_test, cfg.data.edim_dim, cfg.data.edim_size, cfg.data.edim_channels,
+            cfg.data.edim_classes) == (4096, 2048, 16, 32, 3, 10)
+    assert cfg.model.arch == "resnet" and cfg.model.resolved_depth == 18 and cfg.train.batch_size == 128
+    assert cfg.train.check_every == 2 * 4096 // 128 and cfg.train.budget(2.0**-8) == 80 * 4096 // 128
+    assert cfg.sweep.multipliers == tuple(2.0**k for k in (-8, -6, -4, -2, 0, 2)) and cfg.sweep.lrs == (0.03, 0.1)
+    assert cfg.sweep.n_seeds == 2 and cfg.sweep.max_lanes == 1
+    b = script.budget(cfg)
+    assert b["runs"] == 24 and b["sgd_steps"] == 24 * 2560 and b["sgd_s"] == pytest.approx(384.0)
+    assert b["checks"] == 24 * 40 and b["eval_s"] == pytest.approx(24 * 40 * 6144 / (3 * 160 * 128))
+
+
+@pytest.mark.slow  # compiles a (width-4) ResNet-18: ~30 s idle, ~100 s on the loaded 2-core machine
+def test_gpu_experiment_cpu_smoke_stops_and_resumes(tmp_path, capsys):
+    """The CPU smoke mode end to end, including a stop at the time limit and the resume after it."""
+    script = _load("experiments/deep_gpu_edim.py")
+    out = tmp_path / "smoke"
+    assert script.main(["--cpu-smoke", "--out", str(out), "--quiet", "--time-limit", "0"]) is None  # stops at once
+    assert "0 of 12 chunks done" in capsys.readouterr().out
+    res, summary = script.main(["--cpu-smoke", "--out", str(out), "--quiet"])  # resumes and finishes
+    assert res.arrays["status"].shape == (3, 2, 2) and len(summary["best_test_acc"]) == 3
+    saved = json.loads((out / "summary.json").read_text())
+    assert saved["budget_arithmetic"]["runs"] == 24 and (out / "heatmap_step_size.png").stat().st_size > 0
