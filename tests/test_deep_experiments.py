@@ -85,14 +85,27 @@ def test_gpu_presets_are_valid_configs():
     assert edim.model.width == 4 and edim.data.name == "edim"
 
 
-def test_deep_scaling_law_quick(tmp_path):
+def test_deep_scaling_law_quick(tmp_path, capsys):
     script = _load("experiments/deep_scaling_law.py")
     fits = script.main(["--quick", "--out", str(tmp_path), "--quiet", "--n-boot", "20"])
     assert set(fits) == {"width", "n"} and fits["width"]["x"] == [2.0, 4.0]
     saved = json.loads((tmp_path / "scaling.json").read_text())
     assert saved["fits"]["n"]["predicted_exponent"] == -2.0
     assert (tmp_path / "scaling.png").stat().st_size > 0
-    assert sorted(p.name for p in tmp_path.iterdir() if p.is_dir()) == ["width2_n128", "width4_n128", "width4_n64"]
+    assert "NaN" not in (tmp_path / "scaling.json").read_text()
+    sweeps = sorted(p.name for p in tmp_path.iterdir() if p.is_dir())
+    assert sweeps == ["width2_n128", "width4_n128", "width4_n64"]
+    for name in sweeps:  # per-sweep figures
+        assert (tmp_path / name / "heatmap.png").stat().st_size > 0 and (tmp_path / name / "best_vs_c.png").stat().st_size > 0
+    for f in fits.values():  # the printed bound says which kind it is
+        assert len(f["where"]) == 2
+        for where, interior in zip(f["where"], f["interior"]):
+            assert (where == "interior") == interior and where in ("interior", "grid end", "next to a gap", "no valid cell")
+    out = capsys.readouterr().out
+    for f in fits.values():
+        for x, where in zip(f["x"], f["where"]):
+            if where != "interior":
+                assert f"{x:g}: " in out and f"({where})" in out
 
 
 def test_gpu_deep_check_cpu_smoke():

@@ -41,7 +41,7 @@ def tick_label(v: float) -> str:
     return f"{v:.3g}"
 
 
-def _grid_ticks(axis, values) -> None:
+def grid_ticks(axis, values) -> None:
     """Ticks at the grid values, labeled with them (a log axis would label only the decades); with
     many values the labels are rotated so they do not overlap."""
     axis.set_major_locator(matplotlib.ticker.FixedLocator(values))
@@ -113,9 +113,9 @@ def heatmap_figure(manifest, arrays, y: str = "lr"):
     ax.set(xscale="log", yscale="log", xlabel=C_LABEL, ylabel=LR_LABEL if y == "lr" else STEP_LABEL,
            title=_title(manifest, arrays, "peak test accuracy (%)") +
            "\ngrey: seeds that missed the target (budget: stopped by its step budget)")
-    _grid_ticks(ax.xaxis, c)
+    grid_ticks(ax.xaxis, c)
     if y == "lr":
-        _grid_ticks(ax.yaxis, lr)
+        grid_ticks(ax.yaxis, lr)
     return fig
 
 
@@ -163,7 +163,7 @@ def best_vs_c_figure(manifest, arrays):
     if np.isfinite(cs):
         ax.axvline(cs, color="tab:red", ls="--",
                    label=f"c* = {cs:.3g}" + ("" if interior else f" (a bound: best c at the {where})"))
-    _grid_ticks(ax.xaxis, c)
+    grid_ticks(ax.xaxis, c)
     ax.legend(fontsize=8)
     return fig
 
