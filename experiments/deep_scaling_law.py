@@ -99,7 +99,7 @@ def _plot(fits: dict, out: Path) -> Path:
         else:
             ax.text(0.5, 0.5, "no fit: fewer than 2 interior c*", ha="center", transform=ax.transAxes)
         ax.set(xscale="log", yscale="log")
-        grid_ticks(ax.xaxis, x)
+        grid_ticks(ax.xaxis, x, label=lambda v: f"{v:g}")  # widths and sizes as plain numbers
         # c* on the multiplier grid's ticks (labels 2^k), never matplotlib's minor labels, which overlapped
         finite = cs[np.isfinite(cs)]
         grid = np.asarray(fits["multipliers"])

@@ -41,11 +41,11 @@ def tick_label(v: float) -> str:
     return f"{v:.3g}"
 
 
-def grid_ticks(axis, values) -> None:
+def grid_ticks(axis, values, label=tick_label) -> None:
     """Ticks at the grid values, labeled with them (a log axis would label only the decades); with
     many values the labels are rotated so they do not overlap."""
     axis.set_major_locator(matplotlib.ticker.FixedLocator(values))
-    axis.set_major_formatter(matplotlib.ticker.FixedFormatter([tick_label(v) for v in values]))
+    axis.set_major_formatter(matplotlib.ticker.FixedFormatter([label(v) for v in values]))
     axis.set_minor_locator(matplotlib.ticker.NullLocator())
     if axis.axis_name == "x" and len(values) > 7:
         for label in axis.get_ticklabels():
