@@ -98,6 +98,7 @@ def heatmap_figure(manifest, arrays, y: str = "lr"):
         for i, ci in enumerate(c):  # grey background only behind the grid's cells
             ax.fill_between(ce[i : i + 2], _edges(lr)[0] / ci, _edges(lr)[-1] / ci, color="0.85", zorder=0)
         ax.set_facecolor("white")
+        ax.set_ylim(_edges(lr)[0] / c.max(), _edges(lr)[-1] / c.min())
     else:
         raise ValueError(f"y: must be 'lr' or 'step_size', got {y!r}")
     if finite.size:
