@@ -81,6 +81,11 @@ def test_gpu_presets_are_valid_configs():
     assert cifar.model.arch == "resnet" and cifar.model.resolved_depth == 18 and cifar.model.resolved_norm == "group"
     assert cifar.data.path == "/data/cifar-10-batches-py" and cifar.train.batch_size == 128
     assert cifar.sweep.max_lanes == 1  # vmapped ResNet-18 replicas were slower than one on an H200
+    for preset, depth, arch in (("cifar100-resnet50", 50, "resnet"), ("cifar100-vgg19", 19, "vgg")):
+        cfg = script.get_config(preset)
+        assert cfg.data.name == "cifar100" and cfg.data.n_train == -1 and cfg.data.path == "data/cifar-100-python"
+        assert cfg.model.arch == arch and cfg.model.resolved_depth == depth and 2.0**-4 in cfg.sweep.multipliers
+    assert script.get_config("digits-mlp").sweep.multipliers == tuple(2.0**k for k in range(-10, 3))
     edim = script.get_config("edim-resnet18", quick=True)
     assert edim.model.width == 4 and edim.data.name == "edim"
 

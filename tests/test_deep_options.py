@@ -98,3 +98,19 @@ def test_batchnorm_centered_model_is_zero_at_init_only_in_full_batch():
     np.testing.assert_allclose(np.asarray(full), np.asarray(state.f0[0, :32]), rtol=1e-10, atol=1e-12)
     mini = train._forward(net, data.x[:8])  # a minibatch of 8: other statistics, a nonzero centered output
     assert np.max(np.abs(np.asarray(mini) - np.asarray(state.f0[0, :8]))) > 1e-3
+
+
+def test_batchnorm_lanes_equal_single_runs():
+    """A BatchNorm net trained as vmapped lanes (minibatches, batch statistics inside each lane) gives the
+    single runs' records: the example axis of BatchNorm and the lane axis do not mix."""
+    rng = np.random.default_rng(2)
+    x, y = rng.normal(size=(24, 1, 6, 6)), rng.integers(0, 3, 24)
+    data = from_arrays(x, y, x[:8] * 0.9, y[:8], n_classes=3, dtype=jnp.float64)
+    mcfg = DeepModelConfig(arch="cnn", width=4, depth=3, norm="batch")
+    tcfg = TrainConfig(batch_size=8, check_every=3, max_steps=6, target_acc=1.0, dtype="float64")
+    out = train.train_lanes(mcfg, tcfg, data, train.make_lanes([0.5, 2.0], [0.1, 0.1], [0, 1], jnp.float64))
+    for k, (c, seed) in enumerate(((0.5, 0), (2.0, 1))):
+        one = train.train_run(mcfg, tcfg, data, multiplier=c, lr=0.1, seed=seed)
+        for name, v in one.items():
+            np.testing.assert_allclose(out[name][k], v, rtol=1e-9, atol=1e-12, err_msg=name)
+    assert out["final_train_loss"][0] != out["final_train_loss"][1]

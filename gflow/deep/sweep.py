@@ -84,7 +84,8 @@ def lane_bytes(mcfg: DeepModelConfig, tcfg: TrainConfig, data: DeepDataset) -> i
     act = activations_per_example(mcfg, data, dtype)
     n, n_test = data.x.shape[0], data.x_test.shape[0]
     batch = tcfg.batch_size if 0 < tcfg.batch_size < n else n
-    evals = min(tcfg.eval_batch_size, max(n, n_test))
+    # BatchNorm evaluates train + test in one pass (training-set statistics); otherwise eval_batch_size at a time
+    evals = n + n_test if mcfg.resolved_norm == "batch" else min(tcfg.eval_batch_size, max(n, n_test))
     values = p * (3 + (tcfg.momentum > 0)) + mcfg.centered * (n + n_test) * data.n_out + 3 * batch * act + evals * act
     return int(values * dtype.itemsize)
 
