@@ -16,8 +16,8 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
 from ..store import load_run  # noqa: E402
-from .analysis import STATUS_SHORT, best_over_lr, c_star, c_star_location, cell_table, invalid_reason  # noqa: E402
-from .train import STATUS_CODE  # noqa: E402
+from .analysis import (STATUS_SHORT, best_over_lr, c_star, c_star_location, cell_table, invalid_reason,  # noqa: E402
+                       status_counts)
 
 C_LABEL = "output multiplier c  (small c: strong feature learning)"
 LR_LABEL = "base learning rate η  (SGD step size η/c)"
@@ -59,18 +59,16 @@ def _title(manifest, arrays, what: str) -> str:
 
 
 def _cell_labels(arrays, mean, valid):
-    """(text, is_valid) per cell [c, η]: the mean in % or why the cell is invalid with the share of its
-    seeds that failed that way, e.g. 'budget 2/4'."""
+    """Text per cell [c, η]: the mean in %, or each way its seeds failed with their share, e.g.
+    'budget 1/2' over 'nonfinite 1/2' (a cell is valid only if every seed reached the target)."""
     n = arrays["status"].shape[-1]
     labels = np.empty(valid.shape, object)
     for i, j in np.ndindex(valid.shape):
         if valid[i, j]:
             labels[i, j] = f"{100 * mean[i, j]:.1f}"
         else:
-            st = arrays["status"][i, j]
-            why = invalid_reason(st)
-            k = int(np.sum(st == STATUS_CODE[{v: k for k, v in STATUS_SHORT.items()}[why]]))
-            labels[i, j] = f"{why}\n{k}/{n}"
+            counts = status_counts(arrays["status"][i, j])
+            labels[i, j] = "\n".join(f"{STATUS_SHORT[k]} {m}/{n}" for k, m in counts.items() if k != "reached_target")
     return labels
 
 
