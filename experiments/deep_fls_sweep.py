@@ -20,8 +20,6 @@ from __future__ import annotations
 import argparse
 import json
 
-import numpy as np
-
 from gflow.deep import DeepConfig, DeepDataConfig, DeepModelConfig, DeepSweepConfig, TrainConfig, run_deep_sweep
 from gflow.deep.analysis import STATUS_SHORT, u_shape_summary
 from gflow.deep.plot import plot_best_vs_c, plot_heatmap
