@@ -1,4 +1,5 @@
-"""Accelerator check of the deep-net FLS path (meant to take < 5 minutes on one H200).
+"""Accelerator check of the deep-net FLS path (meant to take < 5 minutes on one H200; sized for the device
+time one task gets, and to pin down the numbers experiments/deep_gpu_edim.py's budget rests on).
 
     python benchmarks/gpu_deep_check.py [--out results.json]      # on a GPU machine
     python benchmarks/gpu_deep_check.py --cpu-smoke               # tiny sizes, CPU only: does the script run?
@@ -6,9 +7,14 @@
 1. Agreement: the same short sweep (5-layer CNN on edim images, 6 lanes) runs on the accelerator and on
    the CPU, with float32 matmuls and convolutions at full precision on both; the statuses and step counts
    must match and the final training losses agree to 1e-3 relative (else exit status 1).
-2. Throughput: ResNet-18 (GroupNorm, width 64) minibatch SGD (batch 128) on 32×32×3 images, timed after
-   compilation for vmapped replica counts R (default 1, 8); prints SGD steps/s (summed over replicas) and
-   training images/s. Each R is its own compilation (the part of the 5 minutes that is hardest to predict).
+2. Throughput: ResNet-18 (GroupNorm, width 64) minibatch SGD (batch 128) on the GPU experiment's data
+   (32×32×3 edim images, 4096 train / 2048 test), timed after compilation for vmapped replica counts R
+   (default 1; R = 8 was slower in total, below); prints SGD steps/s (summed over replicas), training
+   images/s, and the evaluation rate (forward images/s of one check over train + test), which
+   experiments/deep_gpu_edim.py's budget assumes to be 3× the training image rate.
+3. MLP replicas: the digits MLP (2 hidden layers of 128, full batch of 500) for R = 1, 16, 64 vmapped
+   lanes, where vmapped replicas should pay on a GPU (one small lane leaves the device idle): SGD
+   steps/s summed over replicas, and the speed-up per lane over R = 1.
 
 Measured on one H200 (jax 0.11.2, 2026-11-29; benchmarks/gpu_results/gpu_deep_check_run1.txt): R = 1 gave
 159.7 steps/s (20 437 images/s, compile + first round 17.9 s), R = 8 only 91.7 steps/s summed over the 8
@@ -53,14 +59,21 @@ def agreement_configs(small: bool):
 
 
 def throughput_configs(small: bool):
-    """Data, model and training configs of the throughput runs: ResNet-18 minibatch SGD on 32×32×3
-    images; the smoke version reuses the agreement sweep's (already compiled) configs."""
+    """Data, model and training configs of the throughput runs: ResNet-18 minibatch SGD on the GPU
+    experiment's 32×32×3 images; the smoke version reuses the agreement sweep's (already compiled) configs."""
     if small:
         return agreement_configs(True)
     data_cfg = DeepDataConfig(name="edim", edim_dim=16, edim_size=32, edim_channels=3, edim_classes=10,
-                              n_train=4096, n_test=1024)
-    tcfg = TrainConfig(batch_size=128, check_every=50, max_steps=10**6, target_acc=1.0, eval_batch_size=1024)
+                              n_train=4096, n_test=2048)
+    tcfg = TrainConfig(batch_size=128, check_every=50, max_steps=10**6, target_acc=1.0, eval_batch_size=2048)
     return data_cfg, DeepModelConfig(arch="resnet", width=64, depth=18), tcfg
+
+
+def mlp_configs(small: bool):
+    """The digits MLP of experiments/deep_fls_sweep.py (full batch); smaller in the smoke version."""
+    data_cfg = DeepDataConfig(name="digits", n_train=100 if small else 500)
+    mcfg = DeepModelConfig(arch="mlp", width=16 if small else 128, depth=2)
+    return data_cfg, mcfg, TrainConfig(check_every=10, max_steps=10**6, target_acc=1.0)
 
 
 def agreement(devices, *, small: bool) -> dict:
@@ -96,9 +109,19 @@ def agreement(devices, *, small: bool) -> dict:
             "steps": {k: v["steps"].tolist() for k, v in out.items()}}
 
 
-def throughput(replicas, *, small: bool) -> list[dict]:
+def _eval_rate(state, lanes, data, mcfg, tcfg) -> float:
+    """Forward images/s of one check (train + test sets, every lane), timed after compiling it."""
+    static = train.model_static(mcfg, data, jnp.dtype(tcfg.dtype))
+    eval_set = train._eval_set_jit(data)
+    jax.block_until_ready(train._check_host(state, lanes, data, eval_set, static, tcfg, True))  # compiles
+    t0 = time.perf_counter()
+    jax.block_until_ready(train._check_host(state, lanes, data, eval_set, static, tcfg, True))
+    return len(lanes.seed) * int(eval_set[0].shape[0]) / (time.perf_counter() - t0)
+
+
+def throughput(replicas, *, small: bool, configs=throughput_configs, measure_eval: bool = True) -> list[dict]:
     """Steps/s and images/s of vmapped lanes for each replica count (time after compilation)."""
-    data_cfg, mcfg, tcfg = throughput_configs(small)
+    data_cfg, mcfg, tcfg = configs(small)
     data = load_dataset(data_cfg)
     batch = tcfg.batch_size or data.x.shape[0]
     rows = []
@@ -117,7 +140,13 @@ def throughput(replicas, *, small: bool) -> list[dict]:
         row = {"replicas": r, "steps": steps, "wall_s": wall, "compile_and_first_round_s": t_compile,
                "steps_per_s": steps / wall, "images_per_s": steps * batch / wall,
                "eval_images_per_check": data.x.shape[0] + data.x_test.shape[0]}
-        print(f"R = {r:3d}: {row['steps_per_s']:9.1f} steps/s  {row['images_per_s']:11.0f} train images/s  "
+        if measure_eval:
+            row["eval_images_per_s"] = _eval_rate(state, lanes, data, mcfg, tcfg)
+            row["eval_over_train_image_rate"] = row["eval_images_per_s"] / row["images_per_s"]
+        if rows:
+            row["per_lane_speedup_over_first"] = row["steps_per_s"] / r / (rows[0]["steps_per_s"] / rows[0]["replicas"])
+        ev = f"; eval {row['eval_images_per_s']:.0f} images/s" if measure_eval else ""
+        print(f"R = {r:3d}: {row['steps_per_s']:9.1f} steps/s  {row['images_per_s']:11.0f} train images/s{ev}  "
               f"(wall {wall:.2f} s for {steps} steps incl. {rounds} evaluations/lane; compile+first round {t_compile:.1f} s)")
         rows.append(row)
     return rows
@@ -126,7 +155,8 @@ def throughput(replicas, *, small: bool) -> list[dict]:
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--cpu-smoke", action="store_true", help="tiny sizes on the CPU only")
-    ap.add_argument("--replicas", default=None, help="comma-separated replica counts (default 1,8; smoke 6)")
+    ap.add_argument("--replicas", default=None, help="ResNet-18 replica counts, comma-separated (default 1; smoke 6)")
+    ap.add_argument("--mlp-replicas", default=None, help="MLP replica counts (default 1,16,64; smoke 1,4)")
     ap.add_argument("--out", default=None, help="write the results as JSON here")
     ap.add_argument("--no-throughput", action="store_true", help="run the agreement check only")
     args = ap.parse_args(argv)
@@ -136,16 +166,20 @@ def main(argv=None):
     if accel.platform == "cpu" and not args.cpu_smoke:
         print("no accelerator found: comparing the CPU with itself (use --cpu-smoke for the tiny version)")
     print(f"accelerator: {accel.platform}:{getattr(accel, 'device_kind', '')}; reference: cpu")
-    replicas = [int(v) for v in (args.replicas or ("6" if args.cpu_smoke else "1,8")).split(",")]
+    replicas = [int(v) for v in (args.replicas or ("6" if args.cpu_smoke else "1")).split(",")]
+    mlp_replicas = [int(v) for v in (args.mlp_replicas or ("1,4" if args.cpu_smoke else "1,16,64")).split(",")]
     check = agreement([accel, cpu] if accel != cpu else [cpu], small=args.cpu_smoke)
     print(f"agreement accelerator vs CPU: {'OK' if check['ok'] else 'MISMATCH'}; max relative difference of the final "
           f"training loss {check['max_rel_loss_diff']:.2e}, of the peak test accuracy {check['max_abs_peak_acc_diff']:.2e}")
     with jax.default_device(accel) if accel != jax.devices()[0] else contextlib.nullcontext():
         rows = [] if args.no_throughput else throughput(replicas, small=args.cpu_smoke)
+        print("MLP replicas (digits MLP, full batch):")
+        mlp_rows = [] if args.no_throughput else throughput(mlp_replicas, small=args.cpu_smoke, configs=mlp_configs,
+                                                             measure_eval=False)
     total = time.perf_counter() - t_start
     print(f"total {total:.1f} s")
     result = {"device": f"{accel.platform}:{getattr(accel, 'device_kind', '')}", "agreement": check,
-              "throughput": rows, "total_s": total}
+              "throughput": rows, "mlp_replicas": mlp_rows, "total_s": total}
     if args.out:
         with open(args.out, "w") as f:
             json.dump(result, f, indent=2)

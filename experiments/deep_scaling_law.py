@@ -7,7 +7,8 @@ c* ∝ n⁻² h⁻¹ (exponents −1 for width, −2 for n).
 For each width and each n it runs a c × η × seed sweep (experiments/deep_fls_sweep.py's machinery, one
 resumable run directory each), takes the best peak test accuracy over η at each c, and locates c* by a
 parabola in log c through the best grid point. A c* at the end of the c grid is a bound, not an estimate:
-it is shown as an open marker and left out of the fit. Writes DIR/{scaling.json, scaling.png}.
+it is shown as an open marker and left out of the fit (and printed as "grid end" or "next to a gap", whichever
+it is). Writes DIR/{scaling.json, scaling.png} and, per sweep, DIR/<sweep>/{heatmap.png, best_vs_c.png}.
 
 The CPU preset (20 minutes under load) is too short to test the law: with a 400-step budget most
 small-c runs stop short of 99% train accuracy, and at most one c* per axis came out interior
@@ -27,7 +28,8 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
 from gflow.deep import DeepConfig, DeepDataConfig, DeepModelConfig, DeepSweepConfig, TrainConfig, run_deep_sweep  # noqa: E402
-from gflow.deep.analysis import scaling_fit  # noqa: E402
+from gflow.deep.analysis import json_safe, scaling_fit  # noqa: E402
+from gflow.deep.plot import grid_ticks, plot_best_vs_c, plot_heatmap  # noqa: E402
 from gflow.store import write_json  # noqa: E402
 
 PREDICTED = {"width": -1.0, "n": -2.0}
@@ -43,7 +45,7 @@ def get_config(preset: str = "cpu", *, quick: bool = False) -> dict:
             # full-batch SGD to 99% train accuracy; train + test evaluated in one forward pass
             train=TrainConfig(check_every=20, max_steps=400, eval_batch_size=4096),
             # one lane per chunk: vmapped CNN lanes were 3× slower per lane than single lanes on the CPU
-            sweep=DeepSweepConfig(multipliers=tuple(float(v) for v in np.logspace(-2, 1, 7)), lrs=(0.1, 1.0), n_seeds=2,
+            sweep=DeepSweepConfig(multipliers=tuple(2.0**k for k in range(-6, 4)), lrs=(0.1, 1.0), n_seeds=2,
                                   max_lanes=1),
         )
         plan = {"widths": (2, 4, 8), "n_values": (32, 64, 128), "base_width": 4, "base_n": 64}
@@ -52,7 +54,7 @@ def get_config(preset: str = "cpu", *, quick: bool = False) -> dict:
             data=DeepDataConfig(name="edim", edim_dim=8, edim_size=16, edim_channels=3, edim_classes=10, n_test=5000),
             model=DeepModelConfig(arch="cnn", depth=5),
             train=TrainConfig(check_every=20, max_steps=10000, eval_batch_size=5000),
-            sweep=DeepSweepConfig(multipliers=tuple(float(v) for v in np.logspace(-4, 2, 13)), lrs=(0.03, 0.3, 3.0),
+            sweep=DeepSweepConfig(multipliers=tuple(2.0**k for k in range(-12, 7)), lrs=(0.03, 0.3, 3.0),
                                   n_seeds=4, memory_budget_mb=60_000),
         )
         plan = {"widths": (8, 16, 32, 64, 128), "n_values": (256, 512, 1024, 2048, 4096), "base_width": 32, "base_n": 1024}
@@ -66,8 +68,12 @@ def get_config(preset: str = "cpu", *, quick: bool = False) -> dict:
 
 
 def _sweep(base: DeepConfig, width: int, n: int, out: Path, progress: bool):
+    """One sweep of the law, with its own heatmap and best-vs-c figure (every c on the axis)."""
     cfg = base.replace(model={"width": width}, data={"n_train": n})
-    return run_deep_sweep(cfg, out / f"width{width}_n{n}", progress=progress).arrays
+    res = run_deep_sweep(cfg, out / f"width{width}_n{n}", progress=progress)
+    plot_heatmap(res.dir)
+    plot_best_vs_c(res.dir)
+    return res.arrays
 
 
 def _plot(fits: dict, out: Path) -> Path:
@@ -93,11 +99,13 @@ def _plot(fits: dict, out: Path) -> Path:
         else:
             ax.text(0.5, 0.5, "no fit: fewer than 2 interior c*", ha="center", transform=ax.transAxes)
         ax.set(xscale="log", yscale="log")
-        ax.xaxis.set_major_locator(matplotlib.ticker.FixedLocator(x))
-        ax.xaxis.set_major_formatter(matplotlib.ticker.FixedFormatter([f"{v:g}" for v in x]))
-        ax.xaxis.set_minor_locator(matplotlib.ticker.NullLocator())
-        ax.yaxis.set_major_formatter(matplotlib.ticker.FormatStrFormatter("%g"))
-        ax.yaxis.set_minor_formatter(matplotlib.ticker.FormatStrFormatter("%g"))
+        grid_ticks(ax.xaxis, x, label=lambda v: f"{v:g}")  # widths and sizes as plain numbers
+        # c* on the multiplier grid's ticks (labels 2^k), never matplotlib's minor labels, which overlapped
+        finite = cs[np.isfinite(cs)]
+        grid = np.asarray(fits["multipliers"])
+        lo, hi = min(finite.min(), grid.min()), max(finite.max(), grid.max())
+        grid_ticks(ax.yaxis, grid[(grid >= lo) & (grid <= hi)])
+        ax.set_ylim(lo / 1.5, hi * 1.5)
         ax.legend(fontsize=8)
     path = out / "scaling.png"
     fig.savefig(path, dpi=120)
@@ -122,15 +130,16 @@ def main(argv=None):
             "n": scaling_fit(plan["n_values"], by_n, n_boot=args.n_boot)}
     for axis, f in fits.items():
         f["predicted_exponent"] = PREDICTED[axis]
-        stars = ", ".join(f"{x:g}: {c:.3g}{'' if i else ' (grid end)'}" for x, c, i in zip(f["x"], f["c_star"], f["interior"]))
+        stars = ", ".join(f"{x:g}: {c:.3g}{'' if w == 'interior' else f' ({w})'}" if np.isfinite(c) else f"{x:g}: none ({w})"
+                          for x, c, w in zip(f["x"], f["c_star"], f["where"]))
         lo, hi = f["ci95"]
         verdict = ("consistent with" if lo <= PREDICTED[axis] <= hi else "excludes") if np.isfinite(lo) else "cannot test"
         print(f"c* vs {axis}: {stars}")
         print(f"  exponent {f['exponent']:.3f}, 95% CI [{lo:.3f}, {hi:.3f}] ({f['n_boot_used']} bootstrap fits); "
               f"{verdict} the predicted {PREDICTED[axis]:g}")
-    write_json(out / "scaling.json", {"plan": {k: v for k, v in plan.items() if k != "base"},
-                                      "config": plan["base"].to_dict(), "fits": fits})
-    print(f"figure: {_plot(fits, out)}")
+    write_json(out / "scaling.json", json_safe({"plan": {k: v for k, v in plan.items() if k != "base"},
+                                                "config": plan["base"].to_dict(), "fits": fits}))
+    print(f"figure: {_plot({**fits, 'multipliers': plan['base'].sweep.multipliers}, out)}")
     return fits
 
 

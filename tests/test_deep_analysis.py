@@ -4,10 +4,13 @@ c* with its bootstrap interval, on planted numbers."""
 import numpy as np
 import pytest
 
-from gflow.deep.analysis import best_over_lr, c_star, cell_table, scaling_fit, u_shape_summary
+import json
+
+from gflow.deep.analysis import (best_over_lr, c_star, c_star_location, cell_table, invalid_reason, json_safe, scaling_fit,
+                                 u_shape_summary)
 from gflow.deep.train import STATUS_CODE
 
-OK, MAX = STATUS_CODE["reached_target"], STATUS_CODE["max_steps"]
+OK, MAX, DIV = STATUS_CODE["reached_target"], STATUS_CODE["max_steps"], STATUS_CODE["diverged"]
 
 
 def _sweep(c, acc_of_logc, n_seeds=4, noise=0.0, seed=0):
@@ -52,6 +55,36 @@ def test_scaling_fit_recovers_a_planted_exponent():
 def test_u_shape_summary_reports_gains_over_both_ends():
     arr = _sweep(np.logspace(-2, 2, 5), lambda x: 0.9 - 0.01 * x**2, noise=1e-3)
     s = u_shape_summary(arr)
-    assert s["interior"] and s["c_star"] == pytest.approx(1.0, rel=0.2)
-    assert s["gain_over_small_c"]["gain"] == pytest.approx(0.01 * np.log(100) ** 2, abs=0.005)
+    assert s["interior"] and s["c_star"] == pytest.approx(1.0, rel=0.2) and s["c_star_where"] == "interior"
+    assert s["gain_over_small_c"]["gain_pp"] == pytest.approx(100 * 0.01 * np.log(100) ** 2, abs=0.5)  # in pp
     assert s["gain_over_large_c"]["z"] > 10
+    assert s["best_test_acc"][2] == pytest.approx(90.0, abs=0.2)  # percent
+
+
+def test_summary_says_why_a_c_is_invalid_and_is_valid_json():
+    arr = _sweep(np.logspace(-2, 2, 5), lambda x: 0.9 - 0.01 * x**2)
+    arr["status"][0] = MAX  # every run at the smallest c stopped by its budget
+    arr["status"][4, :, :3] = DIV  # most runs at the largest c diverged
+    arr["status"][4, :, 3] = MAX
+    arr["budget"] = np.full(arr["status"].shape, 500)
+    s = u_shape_summary(arr)
+    assert s["invalid_reason"] == ["budget", None, None, None, "diverged"]
+    assert s["best_test_acc"][0] is None and s["best_lr"][0] is None and s["best_step_size"][1] == pytest.approx(1.0 / 0.1)
+    assert s["statuses"][4] == {"max_steps": 2, "diverged": 6} and s["budget"] == [500] * 5
+    assert s["c_star_where"] == "interior" and s["gain_over_small_c"]["c"] == pytest.approx(0.1)
+    text = json.dumps(s, allow_nan=False)  # raises on NaN: null instead
+    assert json.loads(text)["best_test_acc_se"][0] is None
+    nothing = {**arr, "status": np.full(arr["status"].shape, MAX)}
+    s = u_shape_summary(nothing)
+    assert s["c_star"] is None and s["c_star_where"] == "no valid cell" and "gain_over_small_c" not in s
+    json.dumps(s, allow_nan=False)
+    assert json_safe({"a": [np.float32("nan"), np.inf, np.int64(3)], "b": (1.5,)}) == {"a": [None, None, 3], "b": [1.5]}
+    assert invalid_reason(np.array([OK, OK])) == ""
+
+
+def test_c_star_location_tells_grid_end_from_gap():
+    c = np.logspace(-2, 2, 5)
+    assert c_star_location(c, [0.1, 0.5, 0.9, 0.4, 0.2]) == "interior"
+    assert c_star_location(c, [0.9, 0.5, 0.4, 0.3, 0.2]) == "grid end"
+    assert c_star_location(c, [np.nan, 0.5, 0.9, np.nan, 0.2]) == "next to a gap"
+    assert c_star_location(c, [np.nan] * 5) == "no valid cell"

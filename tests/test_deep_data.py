@@ -58,7 +58,7 @@ def test_bad_dataset_paths_name_the_problem(tmp_path):
         load_cifar("cifar10", tmp_path / "nowhere")
     _write_cifar10(tmp_path)
     (tmp_path / "data_batch_3").unlink()
-    with pytest.raises(FileNotFoundError, match="lacks data_batch_3"):
+    with pytest.raises(FileNotFoundError, match=r"missing \S*data_batch_3 \(the other"):
         load_cifar("cifar10", tmp_path)
     (tmp_path / "data_batch_3").write_bytes(b"not a pickle at all")
     with pytest.raises(ValueError, match="data_batch_3: not a CIFAR python-pickle batch"):
@@ -134,3 +134,94 @@ def test_edim_images_have_the_intrinsic_dimension():
     assert ds.x.shape == (64, 1, 8, 8) and ds.n_out == 1
     same = load_dataset(DeepDataConfig(name="edim", edim_dim=3, n_train=64, n_test=32, edim_classes=2))
     np.testing.assert_array_equal(np.asarray(ds.x), np.asarray(same.x))
+
+
+def _write_idx(path, array, gz=True):
+    import gzip
+    import struct
+
+    head = bytes([0, 0, 0x08, array.ndim]) + struct.pack(">" + "I" * array.ndim, *array.shape)
+    with (gzip.open(path, "wb") if gz else open(path, "wb")) as f:
+        f.write(head + np.ascontiguousarray(array, np.uint8).tobytes())
+
+
+def _write_mnist(d, n=12, n_test=5, seed=0, gz=True):
+    rng = np.random.default_rng(seed)
+    arrays = {"train-images-idx3-ubyte": rng.integers(0, 256, (n, 28, 28), dtype=np.uint8),
+              "train-labels-idx1-ubyte": rng.integers(0, 10, n).astype(np.uint8),
+              "t10k-images-idx3-ubyte": rng.integers(0, 256, (n_test, 28, 28), dtype=np.uint8),
+              "t10k-labels-idx1-ubyte": rng.integers(0, 10, n_test).astype(np.uint8)}
+    d.mkdir(parents=True, exist_ok=True)
+    for stem, a in arrays.items():
+        _write_idx(d / (stem + (".gz" if gz else "")), a, gz)
+    return arrays
+
+
+@pytest.mark.parametrize("name, subdir, gz", [("mnist", "", True), ("fashion_mnist", "", False),
+                                              ("fashion_mnist", "FashionMNIST/raw", True)])
+def test_mnist_and_fashion_mnist_from_idx_files(tmp_path, name, subdir, gz):
+    arrays = _write_mnist(tmp_path / subdir if subdir else tmp_path, gz=gz)
+    ds = load_dataset(DeepDataConfig(name=name, path=str(tmp_path)))
+    assert ds.x.shape == (12, 1, 28, 28) and ds.x_test.shape == (5, 1, 28, 28) and ds.n_classes == 10 and ds.name == name
+    raw = arrays["train-images-idx3-ubyte"][:, None] / 255.0
+    mean, std = raw.mean(), raw.std()
+    np.testing.assert_allclose(np.asarray(ds.x), (raw - mean) / std, rtol=1e-5, atol=1e-5)
+    np.testing.assert_allclose(np.asarray(ds.x_test), (arrays["t10k-images-idx3-ubyte"][:, None] / 255.0 - mean) / std,
+                               rtol=1e-5, atol=1e-5)
+    np.testing.assert_array_equal(np.asarray(ds.y), arrays["train-labels-idx1-ubyte"])
+    np.testing.assert_array_equal(np.asarray(ds.y_test), arrays["t10k-labels-idx1-ubyte"])
+    sub = load_dataset(DeepDataConfig(name=name, path=str(tmp_path), n_train=7, n_test=3))
+    assert sub.x.shape[0] == 7 and sub.x_test.shape[0] == 3
+
+
+def test_idx_errors_name_the_file(tmp_path):
+    _write_mnist(tmp_path)
+    (tmp_path / "t10k-labels-idx1-ubyte.gz").unlink()
+    with pytest.raises(FileNotFoundError, match=r"missing .*t10k-labels-idx1-ubyte\.gz \(the other mnist IDX files"):
+        load_dataset(DeepDataConfig(name="mnist", path=str(tmp_path)))
+    _write_idx(tmp_path / "t10k-labels-idx1-ubyte.gz", np.zeros(4, np.uint8))  # 4 labels for 5 images
+    with pytest.raises(ValueError, match=r"t10k-images-idx3-ubyte\.gz holds 5 images, .*t10k-labels-idx1-ubyte\.gz 4"):
+        load_dataset(DeepDataConfig(name="mnist", path=str(tmp_path)))
+    (tmp_path / "train-images-idx3-ubyte.gz").write_bytes(b"not gzip")
+    with pytest.raises(ValueError, match=r"train-images-idx3-ubyte\.gz: cannot read"):
+        load_dataset(DeepDataConfig(name="mnist", path=str(tmp_path)))
+    _write_idx(tmp_path / "train-images-idx3-ubyte.gz", np.zeros((3, 28), np.uint8))  # 2 dimensions, not 3
+    with pytest.raises(ValueError, match=r"train-images-idx3-ubyte\.gz: not an IDX file .* 3 dimension"):
+        load_dataset(DeepDataConfig(name="mnist", path=str(tmp_path)))
+    import gzip
+
+    with gzip.open(tmp_path / "train-images-idx3-ubyte.gz", "wb") as f:  # header promises more than the file holds
+        f.write(bytes([0, 0, 8, 3]) + (5).to_bytes(4, "big") + (28).to_bytes(4, "big") * 2 + bytes(100))
+    with pytest.raises(ValueError, match=r"train-images-idx3-ubyte\.gz: header says \(5, 28, 28\)"):
+        load_dataset(DeepDataConfig(name="mnist", path=str(tmp_path)))
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(FileNotFoundError, match="neither .*empty nor .* holds any of the fashion_mnist IDX files"):
+        load_dataset(DeepDataConfig(name="fashion_mnist", path=str(tmp_path / "empty")))
+    with pytest.raises(ConfigError, match="data.path"):
+        DeepDataConfig(name="mnist")
+
+
+def test_cifar_one_missing_batch_is_named_from_the_parent(tmp_path):
+    """The path is the parent of cifar-10-batches-py and one batch is missing: the error names exactly
+    that file, in the subdirectory (it used to say all six were missing from the parent)."""
+    root = tmp_path / "cifar-10-batches-py"
+    root.mkdir()
+    _write_cifar10(root)
+    (root / "data_batch_4").unlink()
+    with pytest.raises(FileNotFoundError) as err:
+        load_cifar("cifar10", tmp_path)
+    msg = str(err.value)
+    assert f"missing {root / 'data_batch_4'} (the other cifar10 python batches are in {root})" in msg
+    assert "data_batch_1" not in msg and "test_batch" not in msg
+
+
+def test_full_training_set_option(tmp_path):
+    full = load_dataset(DeepDataConfig(name="digits", n_train=-1, n_test=297))
+    assert full.x.shape[0] == 1797 - 297 and full.x_test.shape[0] == 297
+    assert load_dataset(DeepDataConfig(name="digits", n_train=-1)).x.shape[0] == 1000  # default test set 797
+    _write_mnist(tmp_path)
+    assert load_dataset(DeepDataConfig(name="mnist", path=str(tmp_path), n_train=-1)).x.shape[0] == 12
+    with pytest.raises(ValueError, match="data.n_train: edim"):
+        load_dataset(DeepDataConfig(name="edim", n_train=-1))
+    with pytest.raises(ConfigError, match="data.n_train"):
+        DeepDataConfig(n_train=-2)

@@ -18,16 +18,61 @@ def _load(rel: str):
     return module
 
 
-@pytest.mark.parametrize("preset", ["digits-mlp", "mnist1d-cnn", "edim-cnn"])
-def test_deep_fls_sweep_quick(preset, tmp_path, capsys):
+def _independent_best(arrays):
+    """Best mean peak test accuracy (%) over η at each c, written out with loops: a cell counts only if
+    every seed reached the target."""
+    ok_code = 0  # reached_target
+    out = []
+    for i in range(arrays["status"].shape[0]):
+        cells = [100 * float(np.mean(arrays["peak_test_acc"][i, j])) for j in range(arrays["status"].shape[1])
+                 if np.all(arrays["status"][i, j] == ok_code)]
+        out.append(max(cells) if cells else None)
+    return out
+
+
+@pytest.mark.parametrize("preset, expect_valid", [("digits-mlp", True), ("edim-cnn", True), ("mnist1d-cnn", False)])
+def test_deep_fls_sweep_quick(preset, expect_valid, tmp_path, capsys):
+    """The quick presets end to end; summary.json and the best-vs-c figure are checked against the run's
+    arrays: every c on the axis, invalid c marked with why, a no-valid-cell message when there is none."""
+    from gflow.deep.plot import NO_VALID, best_vs_c_figure, heatmap_figure, tick_label
+    from gflow.store import load_run
+
     script = _load("experiments/deep_fls_sweep.py")
     res, summary = script.main(["--preset", preset, "--quick", "--out", str(tmp_path), "--quiet"])
-    assert res.arrays["status"].shape == (3, 2, 1)
-    for name in ("heatmap.png", "best_vs_c.png", "summary.json", "manifest.json", "arrays.npz"):
+    assert res.arrays["status"].shape == (3, 2, 2)
+    for name in ("heatmap.png", "heatmap_step_size.png", "best_vs_c.png", "summary.json", "manifest.json", "arrays.npz"):
         assert (tmp_path / name).stat().st_size > 0, name
-    saved = json.loads((tmp_path / "summary.json").read_text())
-    assert saved["multiplier"] == [0.1, 1.0, 10.0] and len(saved["best_acc"]) == 3
-    assert "c* =" in capsys.readouterr().out
+    text = (tmp_path / "summary.json").read_text()
+    assert "NaN" not in text and "Infinity" not in text
+    saved = json.loads(text)
+    manifest, arrays = load_run(tmp_path)
+    assert saved["multiplier"] == [0.25, 1.0, 4.0]
+    best = _independent_best(arrays)
+    assert any(v is not None for v in best) == expect_valid
+    for got, want in zip(saved["best_test_acc"], best):
+        assert (got is None and want is None) or got == pytest.approx(want, abs=1e-9)
+    names = np.asarray(["reached_target", "max_steps", "nonfinite", "diverged"])  # STATUS_NAMES order
+    for k, counts in enumerate(saved["statuses"]):  # per c, over every η and seed
+        codes, n = np.unique(arrays["status"][k], return_counts=True)
+        assert counts == {str(names[c]): int(m) for c, m in zip(codes, n)}
+    assert all((why is None) == (v is not None) for why, v in zip(saved["invalid_reason"], best))
+    assert all(b == 80 for b in saved["budget"])
+
+    fig = best_vs_c_figure(manifest, arrays)
+    ax = fig.axes[0]
+    assert [t.get_text() for t in ax.get_xticklabels()] == [tick_label(c) for c in (0.25, 1.0, 4.0)]  # every c kept
+    crosses = [ln for ln in ax.get_lines() if ln.get_marker() == "x" and len(ln.get_xdata())]
+    assert len(crosses) == sum(v is None for v in best)  # invalid c marked
+    texts = [t.get_text() for t in ax.texts]
+    assert (NO_VALID in texts) == (not expect_valid)
+    assert {why for why in saved["invalid_reason"] if why} <= set(texts)
+    if expect_valid:
+        line = next(ln for ln in ax.get_lines() if ln.get_marker() == "o")
+        np.testing.assert_allclose(line.get_ydata(), [v for v in best if v is not None])
+        assert "c* =" in capsys.readouterr().out
+    heat = heatmap_figure(manifest, arrays)
+    assert len(heat.axes) == (2 if expect_valid else 1)  # a colour bar only when some cell is valid
+    assert any("peak test accuracy (%" in (a.get_ylabel() + a.get_title()) for a in heat.axes)
 
 
 def test_gpu_presets_are_valid_configs():
@@ -36,21 +81,69 @@ def test_gpu_presets_are_valid_configs():
     assert cifar.model.arch == "resnet" and cifar.model.resolved_depth == 18 and cifar.model.resolved_norm == "group"
     assert cifar.data.path == "/data/cifar-10-batches-py" and cifar.train.batch_size == 128
     assert cifar.sweep.max_lanes == 1  # vmapped ResNet-18 replicas were slower than one on an H200
+    for preset, depth, arch in (("cifar100-resnet50", 50, "resnet"), ("cifar100-vgg19", 19, "vgg")):
+        cfg = script.get_config(preset)
+        assert cfg.data.name == "cifar100" and cfg.data.n_train == -1 and cfg.data.path == "data/cifar-100-python"
+        assert cfg.model.arch == arch and cfg.model.resolved_depth == depth and 2.0**-4 in cfg.sweep.multipliers
+    assert script.get_config("digits-mlp").sweep.multipliers == tuple(2.0**k for k in range(-10, 3))
     edim = script.get_config("edim-resnet18", quick=True)
     assert edim.model.width == 4 and edim.data.name == "edim"
 
 
-def test_deep_scaling_law_quick(tmp_path):
+def test_deep_scaling_law_quick(tmp_path, capsys):
     script = _load("experiments/deep_scaling_law.py")
     fits = script.main(["--quick", "--out", str(tmp_path), "--quiet", "--n-boot", "20"])
     assert set(fits) == {"width", "n"} and fits["width"]["x"] == [2.0, 4.0]
     saved = json.loads((tmp_path / "scaling.json").read_text())
     assert saved["fits"]["n"]["predicted_exponent"] == -2.0
     assert (tmp_path / "scaling.png").stat().st_size > 0
-    assert sorted(p.name for p in tmp_path.iterdir() if p.is_dir()) == ["width2_n128", "width4_n128", "width4_n64"]
+    assert "NaN" not in (tmp_path / "scaling.json").read_text()
+    sweeps = sorted(p.name for p in tmp_path.iterdir() if p.is_dir())
+    assert sweeps == ["width2_n128", "width4_n128", "width4_n64"]
+    for name in sweeps:  # per-sweep figures
+        assert (tmp_path / name / "heatmap.png").stat().st_size > 0 and (tmp_path / name / "best_vs_c.png").stat().st_size > 0
+    for f in fits.values():  # the printed bound says which kind it is
+        assert len(f["where"]) == 2
+        for where, interior in zip(f["where"], f["interior"]):
+            assert (where == "interior") == interior and where in ("interior", "grid end", "next to a gap", "no valid cell")
+    out = capsys.readouterr().out
+    for f in fits.values():
+        for x, where in zip(f["x"], f["where"]):
+            if where != "interior":
+                assert f"{x:g}: " in out and f"({where})" in out
 
 
 def test_gpu_deep_check_cpu_smoke():
     result = _load("benchmarks/gpu_deep_check.py").main(["--cpu-smoke"])
     assert result["agreement"]["ok"] and result["throughput"][0]["steps_per_s"] > 0
-    assert np.isfinite(result["throughput"][0]["images_per_s"])
+    assert np.isfinite(result["throughput"][0]["images_per_s"]) and result["throughput"][0]["eval_images_per_s"] > 0
+    mlp = result["mlp_replicas"]
+    assert [r["replicas"] for r in mlp] == [1, 4] and mlp[1]["per_lane_speedup_over_first"] > 0
+
+
+def test_gpu_experiment_config_and_budget():
+    """The H200 experiment: its config is the one the issue asks for, and its worst-case budget arithmetic."""
+    script = _load("experiments/deep_gpu_edim.py")
+    cfg = script.get_config()
+    assert (cfg.data.n_train, cfg.data.n_test, cfg.data.edim_dim, cfg.data.edim_size, cfg.data.edim_channels,
+            cfg.data.edim_classes) == (4096, 2048, 16, 32, 3, 10)
+    assert cfg.model.arch == "resnet" and cfg.model.resolved_depth == 18 and cfg.train.batch_size == 128
+    assert cfg.train.check_every == 2 * 4096 // 128 and cfg.train.budget(2.0**-8) == 80 * 4096 // 128
+    assert cfg.sweep.multipliers == tuple(2.0**k for k in (-8, -6, -4, -2, 0, 2)) and cfg.sweep.lrs == (0.03, 0.1)
+    assert cfg.sweep.n_seeds == 2 and cfg.sweep.max_lanes == 1
+    b = script.budget(cfg)
+    assert b["runs"] == 24 and b["sgd_steps"] == 24 * 2560 and b["sgd_s"] == pytest.approx(384.0)
+    assert b["checks"] == 24 * 40 and b["eval_s"] == pytest.approx(24 * 40 * 6144 / (3 * 160 * 128))
+
+
+@pytest.mark.slow  # compiles a (width-4) ResNet-18: ~30 s idle, ~100 s on the loaded 2-core machine
+def test_gpu_experiment_cpu_smoke_stops_and_resumes(tmp_path, capsys):
+    """The CPU smoke mode end to end, including a stop at the time limit and the resume after it."""
+    script = _load("experiments/deep_gpu_edim.py")
+    out = tmp_path / "smoke"
+    assert script.main(["--cpu-smoke", "--out", str(out), "--quiet", "--time-limit", "0"]) is None  # stops at once
+    assert "0 of 12 chunks done" in capsys.readouterr().out
+    res, summary = script.main(["--cpu-smoke", "--out", str(out), "--quiet"])  # resumes and finishes
+    assert res.arrays["status"].shape == (3, 2, 2) and len(summary["best_test_acc"]) == 3
+    saved = json.loads((out / "summary.json").read_text())
+    assert saved["budget_arithmetic"]["runs"] == 24 and (out / "heatmap_step_size.png").stat().st_size > 0

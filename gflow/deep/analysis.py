@@ -1,11 +1,50 @@
 """Summaries of deep sweeps: seed means per (c, η), the best accuracy at each c, the optimal multiplier c*
-and power-law fits of c* with bootstrap confidence intervals. Pure numpy; no plotting."""
+and power-law fits of c* with bootstrap confidence intervals. Pure numpy; no plotting.
+
+Units: the arrays of a run directory hold accuracies as fractions (the raw records); every summary meant
+to be read (`u_shape_summary`, figures, printed tables, summary.json) gives them in percent, and gains in
+percentage points (pp). `json_safe` turns NaN and ±inf into null before anything is written as JSON.
+"""
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 
-from .train import STATUS_CODE
+from .train import STATUS_CODE, STATUS_NAMES
+
+# how a failed status reads in tables and figures
+STATUS_SHORT = {"reached_target": "ok", "max_steps": "budget", "diverged": "diverged", "nonfinite": "nonfinite"}
+
+
+def json_safe(obj):
+    """`obj` with NaN and ±inf replaced by None (null) and numpy scalars/arrays by Python values."""
+    if isinstance(obj, dict):
+        return {k: json_safe(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [json_safe(v) for v in obj]
+    if isinstance(obj, np.ndarray):
+        return json_safe(obj.tolist())
+    if isinstance(obj, np.generic):
+        obj = obj.item()
+    if isinstance(obj, float) and not math.isfinite(obj):
+        return None
+    return obj
+
+
+def status_counts(status) -> dict[str, int]:
+    """{status name: count} of the runs in `status` (codes), only the statuses that occur."""
+    codes = np.asarray(status).ravel()
+    return {name: int(np.sum(codes == k)) for k, name in enumerate(STATUS_NAMES) if np.any(codes == k)}
+
+
+def invalid_reason(status) -> str:
+    """Why a cell (or a c, over its η) has no valid mean: the commonest failed status among its runs,
+    in the words of STATUS_SHORT ('budget' for runs stopped by their step budget); '' if all reached."""
+    codes = np.asarray(status).ravel()
+    bad = codes[codes != STATUS_CODE["reached_target"]]
+    return STATUS_SHORT[STATUS_NAMES[int(np.bincount(bad).argmax())]] if bad.size else ""
 
 
 def cell_table(arrays: dict, metric: str = "peak_test_acc") -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -30,6 +69,18 @@ def best_over_lr(mean: np.ndarray, se: np.ndarray) -> tuple[np.ndarray, np.ndarr
     best = np.where(has, mean[rows, np.maximum(idx, 0)], np.nan)
     best_se = np.where(has, se[rows, np.maximum(idx, 0)], np.nan)
     return best, best_se, idx
+
+
+def c_star_location(multipliers, acc) -> str:
+    """Where the best finite `acc` lies: 'interior', 'grid end', 'next to a gap' (a neighbour has no
+    valid value) or 'no valid cell'."""
+    acc = np.asarray(acc, np.float64)
+    if not np.isfinite(acc).any():
+        return "no valid cell"
+    i = int(np.nanargmax(acc))
+    if i == 0 or i == len(acc) - 1:
+        return "grid end"
+    return "interior" if np.isfinite(acc[i - 1]) and np.isfinite(acc[i + 1]) else "next to a gap"
 
 
 def c_star(multipliers, acc) -> tuple[float, bool]:
@@ -72,8 +123,12 @@ def scaling_fit(xs, sweeps: list[dict], *, n_boot: int = 1000, seed: int = 0) ->
     whose c* lies at the grid's end are bounds and are left out of the fit (listed in `excluded`)."""
     stars = [c_star_of_sweep(a) for a in sweeps]
     use = [i for i, (c, interior) in enumerate(stars) if interior and np.isfinite(c)]
+    where = []
+    for a in sweeps:
+        mean, se, _ = cell_table(a)
+        where.append(c_star_location(a["multiplier"], best_over_lr(mean, se)[0]))
     out = {"x": list(map(float, xs)), "c_star": [s[0] for s in stars], "interior": [s[1] for s in stars],
-           "excluded": [float(xs[i]) for i in range(len(xs)) if i not in use]}
+           "where": where, "excluded": [float(xs[i]) for i in range(len(xs)) if i not in use]}
     if len(use) < 2:
         return {**out, "exponent": float("nan"), "ci95": [float("nan"), float("nan")], "n_boot_used": 0}
     exponent, prefactor = fit_power_law([xs[i] for i in use], [stars[i][0] for i in use])
@@ -91,19 +146,29 @@ def scaling_fit(xs, sweeps: list[dict], *, n_boot: int = 1000, seed: int = 0) ->
 
 
 def u_shape_summary(arrays: dict) -> dict:
-    """Does the best accuracy over η peak at an interior c? Compares the best c with both ends of the grid
-    (differences in units of the standard error of the difference, from the seed spread)."""
+    """Does the best accuracy over η peak at an interior c? Accuracies in percent, gains in pp; for each c
+    the statuses of its runs (all η and seeds) and, where no η is valid, why ('budget', 'diverged', …).
+    Compares the best c with the smallest and largest valid c (differences in units of the standard
+    error of the difference, from the seed spread)."""
     mean, se, _ = cell_table(arrays)
     best, best_se, idx = best_over_lr(mean, se)
-    c = arrays["multiplier"]
+    c, lr = np.asarray(arrays["multiplier"]), np.asarray(arrays["lr"])
     cs, interior = c_star(c, best)
     finite = np.flatnonzero(np.isfinite(best))
-    out = {"multiplier": c.tolist(), "best_acc": best.tolist(), "best_acc_se": best_se.tolist(),
-           "best_lr": [float(arrays["lr"][i]) if i >= 0 else None for i in idx], "c_star": cs, "interior": interior}
+    out = {"unit": "percent (test accuracies); gains in percentage points",
+           "multiplier": c.tolist(), "best_test_acc": (100 * best).tolist(), "best_test_acc_se": (100 * best_se).tolist(),
+           "best_lr": [float(lr[i]) if i >= 0 else None for i in idx],
+           "best_step_size": [float(lr[i] / c[k]) if i >= 0 else None for k, i in enumerate(idx)],
+           "statuses": [status_counts(arrays["status"][k]) for k in range(len(c))],
+           "invalid_reason": [None if i >= 0 else invalid_reason(arrays["status"][k]) for k, i in enumerate(idx)],
+           "c_star": cs, "c_star_where": c_star_location(c, best), "interior": interior}
+    if "budget" in arrays:
+        out["budget"] = [int(np.max(arrays["budget"][k])) for k in range(len(c))]
     if len(finite):
         i = int(np.nanargmax(best))
         for end, j in (("small_c", finite[0]), ("large_c", finite[-1])):
-            gap = best[i] - best[j]
-            s = float(np.hypot(best_se[i], best_se[j]))
-            out[f"gain_over_{end}"] = {"c": float(c[j]), "gain": float(gap), "se": s, "z": float(gap / s) if s > 0 else None}
-    return out
+            gap = 100 * (best[i] - best[j])
+            s = float(100 * np.hypot(best_se[i], best_se[j]))
+            out[f"gain_over_{end}"] = {"c": float(c[j]), "gain_pp": float(gap), "se_pp": s,
+                                       "z": float(gap / s) if s > 0 else None}
+    return json_safe(out)

@@ -1,6 +1,7 @@
 """Datasets of the deep-net sweeps, all offline: sklearn digits and breast cancer, mnist1d's procedural
-generator, a synthetic image family of controllable intrinsic dimension ("edim"), and CIFAR-10/100 from a
-local directory of python-pickle batches.
+generator, a synthetic image family of controllable intrinsic dimension ("edim"), CIFAR-10/100 from a
+local directory of python-pickle batches, and MNIST / Fashion-MNIST from a local directory of the four
+IDX files under their standard names (gzipped or not).
 
 Every dataset is a `DeepDataset`: float inputs (one example: (D,), (C, L) or (C, H, W)), integer labels
 0 … K−1, standardized with statistics of the training split only. K = 2 is trained with the logistic loss
@@ -88,6 +89,11 @@ def _subset(x, y, n: int, seed: int, salt: int):
     return x[idx], y[idx]
 
 
+def _n_train(cfg: DeepDataConfig, default: int, available: int) -> int:
+    """The training-set size of `cfg`: data.n_train, the dataset's default (0) or all `available` (−1)."""
+    return available if cfg.n_train == -1 else (cfg.n_train or default)
+
+
 def _sklearn(name: str, cfg: DeepDataConfig, dtype) -> DeepDataset:
     from sklearn import datasets  # optional dependency: pip install 'gflow[data]'
 
@@ -99,7 +105,8 @@ def _sklearn(name: str, cfg: DeepDataConfig, dtype) -> DeepDataset:
         raw = datasets.load_breast_cancer()
         x, y = raw.data, raw.target  # (569, 30), binary
         default = (400, 169)
-    n_train, n_test = cfg.n_train or default[0], cfg.n_test or (len(y) - (cfg.n_train or default[0]))
+    n_test = cfg.n_test or (len(y) - (cfg.n_train if cfg.n_train > 0 else default[0]))
+    n_train = _n_train(cfg, default[0], len(y) - n_test)
     return from_arrays(*_split(x, y, n_train, n_test, cfg.seed, name), name=name, dtype=dtype)
 
 
@@ -122,7 +129,7 @@ def _mnist1d(cfg: DeepDataConfig, dtype) -> DeepDataset:
         random.setstate(py_state)
     x, y = raw["x"][:, None, :], raw["y"]  # (n, 1, 40) signals
     x_test, y_test = raw["x_test"][:, None, :], raw["y_test"]
-    x, y = _subset(x, y, cfg.n_train, cfg.seed, 1)
+    x, y = _subset(x, y, max(cfg.n_train, 0), cfg.seed, 1)  # 0 and −1: all of mnist1d's training split
     x_test, y_test = _subset(x_test, y_test, cfg.n_test, cfg.seed, 2)
     return from_arrays(x, y, x_test, y_test, n_classes=10, name="mnist1d", dtype=dtype)
 
@@ -160,6 +167,8 @@ def edim_generator(*, intrinsic_dim: int, size: int, channels: int, n_classes: i
 def _edim(cfg: DeepDataConfig, dtype) -> DeepDataset:
     gen = edim_generator(intrinsic_dim=cfg.edim_dim, size=cfg.edim_size, channels=cfg.edim_channels,
                          n_classes=cfg.edim_classes, n_features=cfg.edim_features, seed=cfg.edim_generator_seed)
+    if cfg.n_train == -1:
+        raise ValueError("data.n_train: edim draws as many examples as asked; −1 (the full training set) has no meaning")
     n_train, n_test = cfg.n_train or 512, cfg.n_test or 2000
     g = _rng(cfg.seed, 3)
     z = g.normal(size=(n_train + n_test, cfg.edim_dim))
@@ -213,17 +222,28 @@ def _read_batch(path: Path, label_key: bytes, n_classes: int):
     return x.reshape(-1, 3, 32, 32), y.astype(np.int64)
 
 
-def cifar_dir(name: str, path) -> Path:
-    """The directory holding the batch files of `name`: `path` itself or its standard subdirectory."""
-    spec, root = CIFAR_FILES[name], Path(path).expanduser()
-    needed = spec["train"] + spec["test"]
-    for d in (root, root / spec["subdir"]):
+def _find_files(root, subdir: str, needed: list[str], what: str) -> Path:
+    """The directory holding every file of `needed`: `root` itself or `root/subdir`. If neither holds all,
+    the error names the files missing from the candidate that holds the most of them, by full path."""
+    root = Path(root).expanduser()
+    candidates = [root, root / subdir]
+    for d in candidates:
         if all((d / f).is_file() for f in needed):
             return d
     if not root.exists():
-        raise FileNotFoundError(f"data.path: {root} does not exist (expected the {name} python batches: {', '.join(needed)})")
-    missing = [f for f in needed if not (root / f).is_file()]
-    raise FileNotFoundError(f"data.path: {root} (or {root / spec['subdir']}) lacks {', '.join(missing)} of the {name} python batches")
+        raise FileNotFoundError(f"data.path: {root} does not exist (expected the {what}: {', '.join(needed)})")
+    best = max(candidates, key=lambda d: sum((d / f).is_file() for f in needed))  # root on a tie
+    missing = [str(best / f) for f in needed if not (best / f).is_file()]
+    if len(missing) == len(needed):
+        raise FileNotFoundError(f"data.path: neither {root} nor {root / subdir} holds any of the {what} "
+                                f"({', '.join(needed)})")
+    raise FileNotFoundError(f"data.path: missing {', '.join(missing)} (the other {what} are in {best})")
+
+
+def cifar_dir(name: str, path) -> Path:
+    """The directory holding the batch files of `name`: `path` itself or its standard subdirectory."""
+    spec = CIFAR_FILES[name]
+    return _find_files(path, spec["subdir"], spec["train"] + spec["test"], f"{name} python batches")
 
 
 def load_cifar(name: str, path, *, n_train: int = 0, n_test: int = 0, seed: int = 0, dtype=jnp.float32) -> DeepDataset:
@@ -234,9 +254,65 @@ def load_cifar(name: str, path, *, n_train: int = 0, n_test: int = 0, seed: int 
     parts = {s: [_read_batch(d / f, spec["labels"], spec["n_classes"]) for f in spec[s]] for s in ("train", "test")}
     x, y = (np.concatenate(v) for v in zip(*parts["train"]))
     x_test, y_test = (np.concatenate(v) for v in zip(*parts["test"]))
-    x, y = _subset(x, y, n_train, seed, 1)
+    x, y = _subset(x, y, max(n_train, 0), seed, 1)  # 0 and −1: the full training set
     x_test, y_test = _subset(x_test, y_test, n_test, seed, 2)
     return from_arrays(x / 255.0, y, x_test / 255.0, y_test, n_classes=spec["n_classes"], name=name, dtype=dtype)
+
+
+# ---- MNIST and Fashion-MNIST from local IDX files ---------------------------------------------------
+
+IDX_FILES = {"train": ("train-images-idx3-ubyte", "train-labels-idx1-ubyte"),
+             "test": ("t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte")}
+IDX_SUBDIRS = {"mnist": "MNIST/raw", "fashion_mnist": "FashionMNIST/raw"}  # torchvision's layout under its root
+
+
+def read_idx(path: Path, ndim: int) -> np.ndarray:
+    """An IDX file of unsigned bytes (magic 0x0000 08 ndim, then ndim big-endian uint32 sizes, then the
+    data), gzipped if its name ends in .gz. Any deviation is a ValueError naming the file."""
+    import gzip
+
+    try:
+        with (gzip.open(path, "rb") if path.suffix == ".gz" else open(path, "rb")) as f:
+            raw = f.read()
+    except OSError as e:  # includes gzip.BadGzipFile
+        raise ValueError(f"data.path: {path}: cannot read ({e})") from None
+    head = 4 + 4 * ndim
+    if len(raw) < head or raw[:4] != bytes([0, 0, 0x08, ndim]):
+        got = raw[:4].hex() if len(raw) >= 4 else f"{len(raw)} bytes"
+        raise ValueError(f"data.path: {path}: not an IDX file of unsigned bytes with {ndim} dimension(s) "
+                         f"(magic {got}, expected 000008{ndim:02x})")
+    shape = tuple(int(v) for v in np.frombuffer(raw[4:head], ">u4"))
+    if len(raw) - head != int(np.prod(shape)):
+        raise ValueError(f"data.path: {path}: header says {shape} = {int(np.prod(shape))} values, "
+                         f"the file holds {len(raw) - head}")
+    return np.frombuffer(raw[head:], np.uint8).reshape(shape)
+
+
+def _idx_name(d: Path, stem: str) -> str:
+    return stem + ".gz" if (d / (stem + ".gz")).is_file() or not (d / stem).is_file() else stem
+
+
+def load_idx(name: str, path, *, n_train: int = 0, n_test: int = 0, seed: int = 0, dtype=jnp.float32) -> DeepDataset:
+    """MNIST or Fashion-MNIST (28×28 grey images, 10 classes) from the four IDX files in `path` or in
+    `path`/{IDX_SUBDIRS[name]}: train-images-idx3-ubyte.gz, train-labels-idx1-ubyte.gz,
+    t10k-images-idx3-ubyte.gz, t10k-labels-idx1-ubyte.gz (or the same names without .gz); nothing is
+    downloaded. Pixels scaled to [0, 1], then standardized with training-set statistics."""
+    root = Path(path).expanduser()
+    stems = IDX_FILES["train"] + IDX_FILES["test"]
+    # each file may be gzipped or not; look for the names that exist (gzipped names when neither does)
+    names = [_idx_name(d, s) for d in (root,) for s in stems]
+    if not all((root / n).is_file() for n in names) and (root / IDX_SUBDIRS[name]).is_dir():
+        names = [_idx_name(root / IDX_SUBDIRS[name], s) for s in stems]
+    d = _find_files(root, IDX_SUBDIRS[name], names, f"{name} IDX files")
+    x, y, x_test, y_test = (read_idx(d / n, 3 if "images" in n else 1) for n in names)
+    for images, labels, (fi, fl) in ((x, y, names[:2]), (x_test, y_test, names[2:])):
+        if len(images) != len(labels):
+            raise ValueError(f"data.path: {d / fi} holds {len(images)} images, {d / fl} {len(labels)} labels")
+        if labels.max(initial=0) > 9:
+            raise ValueError(f"data.path: {d / fl}: labels must be in [0, 10), got {int(labels.max())}")
+    x, y = _subset(x[:, None], y.astype(np.int64), max(n_train, 0), seed, 1)
+    x_test, y_test = _subset(x_test[:, None], y_test.astype(np.int64), n_test, seed, 2)
+    return from_arrays(x / 255.0, y, x_test / 255.0, y_test, n_classes=10, name=name, dtype=dtype)
 
 
 def load_dataset(cfg: DeepDataConfig, dtype=jnp.float32) -> DeepDataset:
@@ -247,4 +323,5 @@ def load_dataset(cfg: DeepDataConfig, dtype=jnp.float32) -> DeepDataset:
         return _mnist1d(cfg, dtype)
     if cfg.name == "edim":
         return _edim(cfg, dtype)
-    return load_cifar(cfg.name, cfg.path, n_train=cfg.n_train, n_test=cfg.n_test, seed=cfg.seed, dtype=dtype)
+    load = load_idx if cfg.name in IDX_SUBDIRS else load_cifar
+    return load(cfg.name, cfg.path, n_train=cfg.n_train, n_test=cfg.n_test, seed=cfg.seed, dtype=dtype)

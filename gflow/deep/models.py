@@ -4,18 +4,30 @@ Conventions:
 - A model maps ONE example to a vector of `n_out` outputs; batches are vmapped. Inputs are vectors
   (D,) for the MLP (anything else is flattened), and (C, L) signals or (C, H, W) images for the
   convnets (1-D or 2-D convolutions, picked from the input shape).
-- Standard parameterization. Weights feeding a ReLU are He-normal N(0, 2/fan_in); the linear head is
-  N(0, 1/fan_in); biases start at 0, GroupNorm scales at 1. Outputs are O(1) at init. A convolution's
-  fan_in counts only the kernel taps that can touch the feature map: in_channels × Π min(kernel, size),
-  so a 3×3 conv on a 1×1 map (the last VGG stages on small images) has fan_in = in_channels, not 9×.
+- Initialization (`init`):
+  - 'he' (default): standard parameterization. Weights feeding a ReLU are He-normal N(0, 2/fan_in); the
+    linear head and projection shortcuts are N(0, 1/fan_in); biases start at 0. Outputs are O(1) at init.
+    A convolution's fan_in here counts only the kernel taps that can touch the feature map:
+    in_channels × Π min(kernel, size), so a 3×3 conv on a 1×1 map (the last VGG stages on small
+    images) has fan_in = in_channels, not 9×.
+  - 'torch': PyTorch's defaults for nn.Linear / nn.Conv*d: kaiming_uniform_(a=√5), i.e. weights
+    U(−b, b) with b = gain·√(3/fan_in), gain = √(2/(1 + a²)) = √(1/3), so b = 1/√fan_in; biases (where
+    there are any) U(−1/√fan_in, 1/√fan_in). fan_in = in_features, or in_channels × Π kernel (the whole
+    kernel, as torch counts it). Weight variance 1/(3·fan_in) is 1/6 of He's, so the outputs at init
+    are smaller by a net-dependent constant factor: "c = 1" is a different output scale under each.
+  Normalization scales start at 1 and shifts at 0 under both.
 - Normalization (`norm`):
   - 'group': GroupNorm over (channel group, space) of each example. It is a per-example function, so
     f_θ(x) does not depend on the rest of the batch and vmapping over replicas needs no extra state.
+  - 'batch': BatchNorm over (examples, space) per channel, through the vmapped axis named
+    `BATCH_AXIS` (call the net as `jax.vmap(net, axis_name=BATCH_AXIS)(x, w)`). Each example carries
+    a weight w (1 or 0) and the statistics are the w-weighted means: training steps use the minibatch's
+    statistics (w = 1), evaluations the statistics of the whole training set at the current θ (the
+    training examples have w = 1, the test examples w = 0), which is what PyTorch's running averages
+    estimate, without their lag or extra state. f_θ(x) then depends on the other examples of the batch:
+    see README, Deep nets, for what that does to c·(f_θ − f_θ₀).
   - 'none': no normalization. A ResNet without normalization scales each residual branch by
     1/√(number of blocks), so the output variance stays O(1) at init (as in "stable ResNets").
-  - BatchNorm is not offered: with batch statistics f_θ(x) depends on the other examples of the batch
-    (and the minibatch size), the centered model c·(f_θ − f_θ₀) is no longer a fixed function, and
-    running averages are extra non-gradient state that makes train and test networks differ.
 - The multiplier c and centering are applied outside the net, in `gflow.deep.train.outputs`.
 """
 
@@ -30,27 +42,48 @@ import jax.numpy as jnp
 from .config import DeepModelConfig
 
 VGG_STAGES = {11: (1, 1, 2, 2, 2), 13: (2, 2, 2, 2, 2), 16: (2, 2, 3, 3, 3), 19: (2, 2, 4, 4, 4)}
-RESNET_STAGES = {10: (1, 1, 1, 1), 18: (2, 2, 2, 2), 34: (3, 4, 6, 3)}
+RESNET_STAGES = {10: (1, 1, 1, 1), 18: (2, 2, 2, 2), 34: (3, 4, 6, 3), 50: (3, 4, 6, 3)}
+BOTTLENECK_DEPTHS = (50,)
+BATCH_AXIS = "batch"  # the vmapped example axis that BatchNorm reduces over
 
 
 class _Init:
-    """Hands out N(0, gain/fan_in) weights as consecutive slices of ONE normal draw per model.
+    """Hands out the initial weights and biases as consecutive slices of ONE normal draw ('he') or ONE
+    uniform draw on [−1, 1) ('torch') per model.
 
     Every distinct shape passed to jax.random is a separate threefry program, and XLA:CPU takes about a
     second to compile each; one draw per model keeps the compile of a ResNet-18 init to one. The first
     pass (`flat=None`, under `jax.eval_shape`) only counts the values needed."""
 
-    def __init__(self, flat=None):
-        self.flat, self.used = flat, 0
+    def __init__(self, kind: str = "he", flat=None):
+        self.kind, self.flat, self.used = kind, flat, 0
 
-    def normal(self, shape, fan_in: int, gain: float, dtype):
+    def _take(self, shape, scale: float, dtype):
         n = math.prod(shape)
         if self.flat is None:
             out = jnp.zeros(shape, dtype)
         else:  # drawn in float32 whatever `dtype`, so float32 and float64 nets start alike
-            out = self.flat[self.used : self.used + n].reshape(shape).astype(dtype) * math.sqrt(gain / fan_in)
+            out = self.flat[self.used : self.used + n].reshape(shape).astype(dtype) * scale
         self.used += n
         return out
+
+    def weight(self, shape, *, fan_in: int, torch_fan_in: int, gain: float, dtype):
+        """'he': N(0, gain/fan_in); 'torch': U(−1/√torch_fan_in, 1/√torch_fan_in)."""
+        if self.kind == "torch":
+            return self._take(shape, 1.0 / math.sqrt(torch_fan_in), dtype)
+        return self._take(shape, math.sqrt(gain / fan_in), dtype)
+
+    def bias(self, n: int, *, torch_fan_in: int, dtype):
+        """'he': zeros; 'torch': U(−1/√torch_fan_in, 1/√torch_fan_in)."""
+        if self.kind == "torch":
+            return self._take((n,), 1.0 / math.sqrt(torch_fan_in), dtype)
+        return jnp.zeros((n,), dtype)
+
+    def draw(self, key, n: int):
+        """The flat draw of n values this initializer reads from."""
+        if self.kind == "torch":
+            return jax.random.uniform(key, (n,), jnp.float32, -1.0, 1.0)
+        return jax.random.normal(key, (n,), jnp.float32)
 
 
 class Dense(eqx.Module):
@@ -58,8 +91,8 @@ class Dense(eqx.Module):
     bias: jax.Array  # (out,)
 
     def __init__(self, n_in: int, n_out: int, *, init: _Init, gain: float = 2.0, dtype=jnp.float32):
-        self.weight = init.normal((n_out, n_in), n_in, gain, dtype)
-        self.bias = jnp.zeros((n_out,), dtype)
+        self.weight = init.weight((n_out, n_in), fan_in=n_in, torch_fan_in=n_in, gain=gain, dtype=dtype)
+        self.bias = init.bias(n_out, torch_fan_in=n_in, dtype=dtype)
 
     def __call__(self, x):
         return self.weight @ x + self.bias
@@ -74,8 +107,10 @@ class Conv(eqx.Module):
 
     def __init__(self, n_in, n_out, *, space, kernel=3, stride=1, bias=True, gain=2.0, init: _Init, dtype=jnp.float32):
         shape = (n_out, n_in) + (kernel,) * len(space)
-        self.weight = init.normal(shape, n_in * math.prod(min(kernel, s) for s in space), gain, dtype)
-        self.bias = jnp.zeros((n_out,), dtype) if bias else None
+        torch_fan_in = n_in * kernel ** len(space)
+        self.weight = init.weight(shape, fan_in=n_in * math.prod(min(kernel, s) for s in space),
+                                  torch_fan_in=torch_fan_in, gain=gain, dtype=dtype)
+        self.bias = init.bias(n_out, torch_fan_in=torch_fan_in, dtype=dtype) if bias else None
         self.stride = stride
 
     def __call__(self, x):
@@ -97,7 +132,7 @@ class GroupNorm(eqx.Module):
         self.shift = jnp.zeros((channels,), dtype)
         self.groups = math.gcd(channels, groups)
 
-    def __call__(self, x):
+    def __call__(self, x, w=None):
         shape = x.shape
         g = x.reshape((self.groups, -1))
         g = (g - g.mean(axis=1, keepdims=True)) * jax.lax.rsqrt(g.var(axis=1, keepdims=True) + 1e-5)
@@ -105,8 +140,31 @@ class GroupNorm(eqx.Module):
         return g.reshape(shape) * self.scale.reshape(bcast) + self.shift.reshape(bcast)
 
 
+class BatchNorm(eqx.Module):
+    """BatchNorm of one example x (C, *space) inside `jax.vmap(..., axis_name=BATCH_AXIS)`: per channel,
+    statistics over space and the examples of the vmapped batch, weighted by each example's w (see the
+    module docstring; w = None counts every example once)."""
+
+    scale: jax.Array  # (C,)
+    shift: jax.Array  # (C,)
+
+    def __init__(self, channels: int, dtype=jnp.float32):
+        self.scale = jnp.ones((channels,), dtype)
+        self.shift = jnp.zeros((channels,), dtype)
+
+    def __call__(self, x, w=None):
+        w = jnp.ones((), x.dtype) if w is None else jnp.asarray(w, x.dtype)
+        space = tuple(range(1, x.ndim))
+        total = jax.lax.psum(w, BATCH_AXIS)
+        mean = jax.lax.psum(w * x.mean(axis=space), BATCH_AXIS) / total
+        bcast = (-1,) + (1,) * (x.ndim - 1)
+        var = jax.lax.psum(w * ((x - mean.reshape(bcast)) ** 2).mean(axis=space), BATCH_AXIS) / total
+        y = (x - mean.reshape(bcast)) * jax.lax.rsqrt(var.reshape(bcast) + 1e-5)
+        return y * self.scale.reshape(bcast) + self.shift.reshape(bcast)
+
+
 class Identity(eqx.Module):
-    def __call__(self, x):
+    def __call__(self, x, w=None):
         return x
 
 
@@ -125,7 +183,9 @@ def _global_mean(x):
 
 
 def _norm(kind, channels, groups, dtype):
-    return GroupNorm(channels, groups, dtype) if kind == "group" else Identity()
+    if kind == "group":
+        return GroupNorm(channels, groups, dtype)
+    return BatchNorm(channels, dtype) if kind == "batch" else Identity()
 
 
 class MLP(eqx.Module):
@@ -137,7 +197,7 @@ class MLP(eqx.Module):
         self.hidden = tuple(Dense(a, b, init=init, dtype=dtype) for a, b in zip(sizes[:-1], sizes[1:]))
         self.head = Dense(sizes[-1], n_out, init=init, gain=1.0, dtype=dtype)
 
-    def __call__(self, x):
+    def __call__(self, x, w=None):
         x = x.reshape(-1)
         for layer in self.hidden:
             x = jax.nn.relu(layer(x))
@@ -167,9 +227,9 @@ class ConvNet(eqx.Module):
         self.norms = tuple(_norm(norm, c, groups, dtype) for c in chans[1:])
         self.head = Dense(chans[-1], n_out, init=init, gain=1.0, dtype=dtype)
 
-    def __call__(self, x):
+    def __call__(self, x, w=None):
         for i, (conv, norm) in enumerate(zip(self.convs, self.norms)):
-            x = jax.nn.relu(norm(conv(x)))
+            x = jax.nn.relu(norm(conv(x), w))
             if i > 0:
                 x = _pool(x, jnp.mean)
         return self.head(_global_mean(x))
@@ -198,9 +258,9 @@ class VGG(eqx.Module):
         self.convs, self.norms, self.pool_after = tuple(convs), tuple(norms), tuple(pool_after)
         self.head = Dense(n_in, n_out, init=init, gain=1.0, dtype=dtype)
 
-    def __call__(self, x):
+    def __call__(self, x, w=None):
         for conv, norm, pool in zip(self.convs, self.norms, self.pool_after):
-            x = jax.nn.relu(norm(conv(x)))
+            x = jax.nn.relu(norm(conv(x), w))
             if pool:
                 x = _pool(x, jnp.max)
         return self.head(_global_mean(x))
@@ -211,7 +271,7 @@ class BasicBlock(eqx.Module):
     norm1: eqx.Module
     conv2: Conv
     norm2: eqx.Module
-    shortcut: tuple  # () for identity, (conv1×1, norm) when the shape changes
+    shortcut: tuple  # see _shortcut
     branch_scale: float = eqx.field(static=True)
 
     def __init__(self, n_in, n_out, stride, *, norm, groups, space, branch_scale, init, dtype):
@@ -221,24 +281,58 @@ class BasicBlock(eqx.Module):
         self.norm1 = _norm(norm, n_out, groups, dtype)
         self.conv2 = Conv(n_out, n_out, space=out_space, bias=bias, init=init, dtype=dtype)
         self.norm2 = _norm(norm, n_out, groups, dtype)
-        if stride != 1 or n_in != n_out:
-            # a projection shortcut is not followed by a ReLU: variance-preserving gain 1
-            proj = Conv(n_in, n_out, space=space, kernel=1, stride=stride, bias=bias, gain=1.0, init=init, dtype=dtype)
-            self.shortcut = (proj, _norm(norm, n_out, groups, dtype))
-        else:
-            self.shortcut = ()
+        self.shortcut = _shortcut(n_in, n_out, stride, norm=norm, groups=groups, space=space, init=init, dtype=dtype)
         self.branch_scale = branch_scale
 
-    def __call__(self, x):
-        h = jax.nn.relu(self.norm1(self.conv1(x)))
-        h = self.norm2(self.conv2(h))
-        skip = self.shortcut[1](self.shortcut[0](x)) if self.shortcut else x
-        return jax.nn.relu(skip + self.branch_scale * h)
+    def __call__(self, x, w=None):
+        h = jax.nn.relu(self.norm1(self.conv1(x), w))
+        return _join(self, x, self.norm2(self.conv2(h), w), w)
+
+
+def _shortcut(n_in, n_out, stride, *, norm, groups, space, init, dtype) -> tuple:
+    """() for the identity, or (conv1×1 with the stride, norm) when the shape changes. The projection is
+    not followed by a ReLU: variance-preserving gain 1."""
+    if stride == 1 and n_in == n_out:
+        return ()
+    proj = Conv(n_in, n_out, space=space, kernel=1, stride=stride, bias=norm == "none", gain=1.0, init=init, dtype=dtype)
+    return (proj, _norm(norm, n_out, groups, dtype))
+
+
+def _join(block, x, h, w):
+    """ReLU(shortcut(x) + branch_scale·h): the end of a residual block."""
+    skip = block.shortcut[1](block.shortcut[0](x), w) if block.shortcut else x
+    return jax.nn.relu(skip + block.branch_scale * h)
+
+
+class Bottleneck(eqx.Module):
+    """ResNet-50's block: conv1×1 (m) – conv3×3 (m, the stride) – conv1×1 (4m), a norm after each,
+    ReLU after the first two and after the sum with the (projection) shortcut."""
+
+    convs: tuple  # (1×1, 3×3, 1×1)
+    norms: tuple
+    shortcut: tuple
+    branch_scale: float = eqx.field(static=True)
+
+    def __init__(self, n_in, mid, stride, *, norm, groups, space, branch_scale, init, dtype):
+        bias, n_out = norm == "none", 4 * mid
+        out_space = tuple(-(-s // stride) for s in space)
+        self.convs = (Conv(n_in, mid, space=space, kernel=1, bias=bias, init=init, dtype=dtype),
+                      Conv(mid, mid, space=space, stride=stride, bias=bias, init=init, dtype=dtype),
+                      Conv(mid, n_out, space=out_space, kernel=1, bias=bias, init=init, dtype=dtype))
+        self.norms = tuple(_norm(norm, ch, groups, dtype) for ch in (mid, mid, n_out))
+        self.shortcut = _shortcut(n_in, n_out, stride, norm=norm, groups=groups, space=space, init=init, dtype=dtype)
+        self.branch_scale = branch_scale
+
+    def __call__(self, x, w=None):
+        h = jax.nn.relu(self.norms[0](self.convs[0](x), w))
+        h = jax.nn.relu(self.norms[1](self.convs[1](h), w))
+        return _join(self, x, self.norms[2](self.convs[2](h), w), w)
 
 
 class ResNet(eqx.Module):
-    """CIFAR-style ResNet-10/18/34 with basic blocks: conv3×3 stem (no max pool), four stages of
-    channels w, 2w, 4w, 8w (stride 2 at stages 2–4), global average pooling, linear head."""
+    """CIFAR-style ResNet-10/18/34 with basic blocks, or ResNet-50 with bottleneck blocks (outputs 4× the
+    stage width): conv3×3 stem (no max pool), four stages of width w, 2w, 4w, 8w (stride 2 at stages
+    2–4), global average pooling, linear head."""
 
     stem: Conv
     stem_norm: eqx.Module
@@ -250,21 +344,23 @@ class ResNet(eqx.Module):
         self.stem = Conv(in_channels, width, space=space, bias=norm == "none", init=init, dtype=dtype)
         self.stem_norm = _norm(norm, width, groups, dtype)
         scale = 1.0 if norm == "group" else 1.0 / math.sqrt(sum(stages))
+        bottleneck = depth in BOTTLENECK_DEPTHS
         blocks, n_in = [], width
         for s, n_blocks in enumerate(stages):
             n_out_s = width * 2**s
             for b in range(n_blocks):
                 stride = 2 if (s > 0 and b == 0) else 1
-                blocks.append(BasicBlock(n_in, n_out_s, stride, norm=norm, groups=groups, space=space,
-                                         branch_scale=scale, init=init, dtype=dtype))
-                n_in, space = n_out_s, tuple(-(-v // stride) for v in space)
+                block = Bottleneck if bottleneck else BasicBlock
+                blocks.append(block(n_in, n_out_s, stride, norm=norm, groups=groups, space=space,
+                                    branch_scale=scale, init=init, dtype=dtype))
+                n_in, space = n_out_s * (4 if bottleneck else 1), tuple(-(-v // stride) for v in space)
         self.blocks = tuple(blocks)
         self.head = Dense(n_in, n_out, init=init, gain=1.0, dtype=dtype)
 
-    def __call__(self, x):
-        x = jax.nn.relu(self.stem_norm(self.stem(x)))
+    def __call__(self, x, w=None):
+        x = jax.nn.relu(self.stem_norm(self.stem(x), w))
         for block in self.blocks:
-            x = block(x)
+            x = block(x, w)
         return self.head(_global_mean(x))
 
 
@@ -279,16 +375,17 @@ def _construct(cfg: DeepModelConfig, input_shape, n_out: int, init: _Init, dtype
 
 def build_model(cfg: DeepModelConfig, input_shape: tuple[int, ...], n_out: int, *, key, dtype=jnp.float32):
     """The network of `cfg` for examples of `input_shape` with `n_out` outputs, initialized from `key`
-    with a single normal draw (build it inside jit: eagerly, every layer's slice is its own small program)."""
+    with a single draw (build it inside jit: eagerly, every layer's slice is its own small program).
+    Call it on one example, `net(x)`, or with BatchNorm as `jax.vmap(net, axis_name=BATCH_AXIS)(x, w)`."""
     if cfg.arch != "mlp" and len(input_shape) not in (2, 3):
         raise ValueError(
             f"model.arch: {cfg.arch!r} needs (channels, length) or (channels, height, width) inputs, "
             f"got examples of shape {tuple(input_shape)}; use arch 'mlp' for vector data"
         )
     input_shape = tuple(input_shape)
-    counter = _Init()
+    counter = _Init(cfg.init)
     jax.eval_shape(lambda: _construct(cfg, input_shape, n_out, counter, dtype))
-    init = _Init(jax.random.normal(key, (counter.used,), jnp.float32))
+    init = _Init(cfg.init, counter.draw(key, counter.used))
     model = _construct(cfg, input_shape, n_out, init, dtype)
     assert init.used == counter.used
     return model

@@ -34,6 +34,15 @@ from .train import RECORDS, STATUS_NAMES, STATUSES, make_lanes, train_lanes
 DIMS = ("multiplier", "lr", "seed")
 
 
+class SweepTimeLimit(RuntimeError):
+    """`run_deep_sweep` stopped between chunks at its time limit; the run directory holds the finished
+    chunks and a rerun resumes from there."""
+
+    def __init__(self, done: int, total: int, elapsed_s: float):
+        super().__init__(f"time limit: {done} of {total} chunks done after {elapsed_s:.0f} s; rerun to resume")
+        self.done, self.total, self.elapsed_s = done, total, elapsed_s
+
+
 @dataclasses.dataclass
 class DeepSweepResult:
     """`arrays[name]` has dims `dims[name]`; `meta` is what the manifest adds; `dir` the run directory."""
@@ -75,7 +84,8 @@ def lane_bytes(mcfg: DeepModelConfig, tcfg: TrainConfig, data: DeepDataset) -> i
     act = activations_per_example(mcfg, data, dtype)
     n, n_test = data.x.shape[0], data.x_test.shape[0]
     batch = tcfg.batch_size if 0 < tcfg.batch_size < n else n
-    evals = min(tcfg.eval_batch_size, max(n, n_test))
+    # BatchNorm evaluates train + test in one pass (training-set statistics); otherwise eval_batch_size at a time
+    evals = n + n_test if mcfg.resolved_norm == "batch" else min(tcfg.eval_batch_size, max(n, n_test))
     values = p * (3 + (tcfg.momentum > 0)) + mcfg.centered * (n + n_test) * data.n_out + 3 * batch * act + evals * act
     return int(values * dtype.itemsize)
 
@@ -95,12 +105,14 @@ def _grid(cfg: DeepConfig) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
 
 
 def run_deep_sweep(cfg: DeepConfig, out_dir, *, data: DeepDataset | None = None, progress: bool = True,
-                   force: bool = False) -> DeepSweepResult:
+                   force: bool = False, time_limit_s: float | None = None) -> DeepSweepResult:
     """Run (or resume) the c × η × seed grid of `cfg` into `out_dir`; returns the assembled arrays.
 
     A rerun on the same directory skips finished chunks; a different config is refused
     (`gflow.runner.RunMismatchError`) unless `force`. Pass `data` to use a dataset built elsewhere (it
-    is described in the manifest, but only `cfg.data` is compared on resume)."""
+    is described in the manifest, but only `cfg.data` is compared on resume). With `time_limit_s`, no
+    chunk is started once that many seconds have passed since the call: `SweepTimeLimit` is raised with
+    the finished chunks saved (a chunk under way is finished, not cut)."""
     check_dtype(cfg.train.dtype)
     dtype = jnp.dtype(cfg.train.dtype)
     t0 = time.perf_counter()
@@ -117,6 +129,10 @@ def run_deep_sweep(cfg: DeepConfig, out_dir, *, data: DeepDataset | None = None,
     bar = Progress(n_lanes, "deep sweep", enabled=progress, already_done=done_before)
     with track_compiles() as compiles:
         for i in run.pending():
+            elapsed = time.perf_counter() - t0
+            if time_limit_s is not None and elapsed > time_limit_s:
+                bar.close()
+                raise SweepTimeLimit(sum(run.is_done(k) for k in range(n_chunks)), n_chunks, elapsed)
             start = i * per_chunk
             take = min(per_chunk, n_lanes - start)
             idx = np.minimum(np.arange(start, start + per_chunk), n_lanes - 1)  # pad with the last lane

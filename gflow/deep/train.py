@@ -5,10 +5,12 @@ init seed. Its model is
     F(x) = c·f_θ(x),   or, centered,   F(x) = c·(f_θ(x) − f_θ₀(x)),
 with f_θ₀ the net at init, held fixed (precomputed once on the train and test sets). The loss is
 softmax cross-entropy for K > 2 classes and the logistic loss softplus(−y·F) (y = ±1) for K = 2. SGD
-(optax; momentum and weight decay only if configured) uses step size η/c. Time is counted in SGD steps.
+(optax; momentum, coupled L2 and decoupled decay only if configured) uses step size η/c. Time is
+counted in SGD steps.
 
 Stop rule, checked every `check_every` steps on the full training set: training accuracy ≥ target_acc,
-or training loss ≤ target_loss (if > 0), with a budget of max_steps. The test accuracy is evaluated at
+or training loss ≤ target_loss (if > 0), within the run's step budget `TrainConfig.budget(c)`
+(max_steps, scaled up for c < budget_c when budget_power > 0; recorded per run as `budget`). The test accuracy is evaluated at
 every check; its peak over the checks (step 0 excluded) is the number the paper reports. A lane that has
 stopped (any status) is frozen: every later update is masked out with `jnp.where`, so its parameters and
 records stay bit-identical while the other lanes of its chunk keep training. A diverged lane is a status,
@@ -37,14 +39,14 @@ import optax
 
 from .config import DeepModelConfig, TrainConfig
 from .data import DeepDataset
-from .models import build_model
+from .models import BATCH_AXIS, BatchNorm, build_model
 
 INIT_ROOT = 0x1417
 ORDER_ROOT = 0x0D3E
 RUNNING = -1
 STATUSES = {
     "reached_target": "training accuracy ≥ target_acc (or training loss ≤ target_loss) at a check",
-    "max_steps": "max_steps SGD steps were taken before the target was reached",
+    "max_steps": "the run's step budget (record 'budget') ran out before the target was reached",
     "nonfinite": "the parameters or the training loss became NaN or inf; frozen at that check",
     "diverged": "the training loss exceeded diverge_factor × max(initial loss, log K); frozen at that check",
 }
@@ -53,6 +55,7 @@ STATUS_CODE = {name: i for i, name in enumerate(STATUS_NAMES)}
 RECORDS = {
     "status": "code of the run's status (see statuses)",
     "steps": "SGD steps taken when the run stopped",
+    "budget": "the run's step budget: TrainConfig.budget(c)",
     "peak_test_acc": "highest test accuracy over the checks (step 0 excluded)",
     "peak_step": "step of the first check with the peak test accuracy",
     "final_test_acc": "test accuracy at the stop (NaN for nonfinite runs, as is final_train_acc)",
@@ -87,6 +90,7 @@ class LaneState(NamedTuple):
     loss_ref: jax.Array  # max(initial training loss, log K): the divergence scale
     init_test_acc: jax.Array
     init_train_loss: jax.Array
+    budget: jax.Array  # int32 step budget of the lane
 
 
 def make_lanes(multipliers, lrs, seeds, dtype=jnp.float32) -> Lane:
@@ -112,6 +116,11 @@ def _model_static(mcfg, input_shape, n_out, dtype):
     return eqx.partition(shapes, lambda v: isinstance(v, jax.ShapeDtypeStruct))[1]
 
 
+def uses_batch_stats(model) -> bool:
+    """Whether the net has BatchNorm layers (its outputs depend on the other examples of the batch)."""
+    return any(isinstance(m, BatchNorm) for m in jax.tree.leaves(model, is_leaf=lambda m: isinstance(m, BatchNorm)))
+
+
 def _per_example(out, label, binary: bool):
     """(loss, correct) of one example with network output `out` (n_out,) and integer label."""
     if binary:
@@ -125,9 +134,24 @@ def outputs(net_out, multiplier, f0=None):
     return multiplier * (net_out if f0 is None else net_out - f0)
 
 
-def _forward_all(model, x, batch: int):
-    """f(x_i) for every example, `batch` examples per vectorized pass."""
-    return jax.vmap(model)(x) if x.shape[0] <= batch else jax.lax.map(model, x, batch_size=batch)
+def _forward(model, x, w=None):
+    """f(x_i) for a batch of examples, in one vectorized pass; with BatchNorm the statistics are those of
+    the examples weighted by w (all of them when w is None)."""
+    w = jnp.ones(x.shape[:1], x.dtype) if w is None else w
+    return jax.vmap(model, axis_name=BATCH_AXIS)(x, w)
+
+
+def _forward_all(model, x, batch: int, w=None, *, batch_stats: bool = False):
+    """f(x_i) for every example, `batch` examples per vectorized pass; with BatchNorm (`batch_stats`)
+    one pass over all of them, so the w-weighted statistics are those of the whole set."""
+    if batch_stats or x.shape[0] <= batch:
+        return _forward(model, x, w)
+    return jax.lax.map(lambda v: model(v), x, batch_size=batch)
+
+
+def _eval_weights(data: DeepDataset, dtype):
+    """Weights of the evaluation set's examples in BatchNorm statistics: 1 for training, 0 for test."""
+    return jnp.concatenate([jnp.ones(data.x.shape[0], dtype), jnp.zeros(data.x_test.shape[0], dtype)])
 
 
 def _evaluate(net_out, y, n_train: int, *, binary):
@@ -144,11 +168,17 @@ def _eval_set(data: DeepDataset):
 
 
 def _optimizer(tcfg: TrainConfig, step_size):
-    opt = optax.sgd(step_size, momentum=tcfg.momentum or None)
-    return optax.chain(optax.add_decayed_weights(tcfg.weight_decay), opt) if tcfg.weight_decay else opt
+    """SGD with step size η/c: update = −(η/c)·m with m the (momentum) average of g + l2·θ (coupled L2),
+    then −decoupled_decay·θ, applied outside the gradient path:
+        θ ← θ − (η/c)·m − decoupled_decay·θ."""
+    parts = [optax.add_decayed_weights(tcfg.l2)] if tcfg.l2 else []
+    parts.append(optax.sgd(step_size, momentum=tcfg.momentum or None))
+    if tcfg.decoupled_decay:
+        parts.append(optax.add_decayed_weights(-tcfg.decoupled_decay))
+    return parts[0] if len(parts) == 1 else optax.chain(*parts)
 
 
-def init_lane(lane: Lane, data: DeepDataset, *, mcfg: DeepModelConfig, tcfg: TrainConfig) -> LaneState:
+def init_lane(lane: Lane, budget, data: DeepDataset, *, mcfg: DeepModelConfig, tcfg: TrainConfig) -> LaneState:
     """Initialize one lane: parameters from its seed, f_θ₀ if centered, and the step-0 evaluation."""
     dtype = jnp.dtype(tcfg.dtype)
     init_key, _ = _keys(lane.seed)
@@ -156,7 +186,8 @@ def init_lane(lane: Lane, data: DeepDataset, *, mcfg: DeepModelConfig, tcfg: Tra
     params, _ = eqx.partition(model, eqx.is_array)
     c = lane.multiplier.astype(dtype)
     x_all, y_all = _eval_set(data)
-    net0 = _forward_all(model, x_all, tcfg.eval_batch_size)
+    net0 = _forward_all(model, x_all, tcfg.eval_batch_size, _eval_weights(data, dtype),
+                        batch_stats=uses_batch_stats(model))
     f0 = net0 if mcfg.centered else None
     train_loss, train_acc, test_loss, test_acc = _evaluate(outputs(net0, c, f0), y_all, data.x.shape[0],
                                                            binary=data.n_out == 1)
@@ -168,7 +199,7 @@ def init_lane(lane: Lane, data: DeepDataset, *, mcfg: DeepModelConfig, tcfg: Tra
         train_loss=train_loss, train_acc=train_acc, test_loss=test_loss, test_acc=test_acc,
         peak_test_acc=nan, peak_step=jnp.zeros((), jnp.int32),
         loss_ref=jnp.maximum(jnp.where(jnp.isfinite(train_loss), train_loss, zero), log_k),
-        init_test_acc=test_acc, init_train_loss=train_loss,
+        init_test_acc=test_acc, init_train_loss=train_loss, budget=jnp.asarray(budget, jnp.int32),
     )
 
 
@@ -196,7 +227,7 @@ def sgd_step(state: LaneState, lane: Lane, data: DeepDataset, *, static, tcfg: T
         x, y, f0 = data.x, data.y, None if state.f0 is None else state.f0[:n]
 
     def loss_fn(params):
-        out = outputs(jax.vmap(eqx.combine(params, static))(x), c, f0)
+        out = outputs(_forward(eqx.combine(params, static), x), c, f0)
         return jnp.mean(jax.vmap(partial(_per_example, binary=binary))(out, y)[0])
 
     grads = jax.grad(loss_fn)(state.params)
@@ -214,14 +245,16 @@ def check(state: LaneState, lane: Lane, data: DeepDataset, eval_set, *, static, 
     dtype = jnp.dtype(tcfg.dtype)
     active = state.status == RUNNING
     n = data.x.shape[0]
-    net = _forward_all(eqx.combine(state.params, static), eval_set[0], tcfg.eval_batch_size)
+    model = eqx.combine(state.params, static)
+    net = _forward_all(model, eval_set[0], tcfg.eval_batch_size, _eval_weights(data, dtype),
+                       batch_stats=uses_batch_stats(model))
     train_loss, train_acc, test_loss, test_acc = _evaluate(outputs(net, lane.multiplier.astype(dtype), state.f0),
                                                            eval_set[1], n, binary=data.n_out == 1)
     finite = jnp.isfinite(train_loss) & _all_finite(state.params)
     train_acc, test_acc = (jnp.where(finite, v, jnp.nan) for v in (train_acc, test_acc))
     reached = (train_acc >= tcfg.target_acc) | (train_loss <= tcfg.target_loss)
     status = jnp.select(
-        [~finite, reached, train_loss > tcfg.diverge_factor * state.loss_ref, state.step >= tcfg.max_steps],
+        [~finite, reached, train_loss > tcfg.diverge_factor * state.loss_ref, state.step >= state.budget],
         [STATUS_CODE[s] for s in ("nonfinite", "reached_target", "diverged", "max_steps")],
         RUNNING,
     ).astype(jnp.int32)
@@ -242,13 +275,18 @@ def train_round(state: LaneState, lane: Lane, data: DeepDataset, eval_set, *, st
 
 
 @eqx.filter_jit
-def _init_batched(lanes: Lane, data: DeepDataset, mcfg: DeepModelConfig, tcfg: TrainConfig) -> LaneState:
-    return jax.vmap(partial(init_lane, mcfg=mcfg, tcfg=tcfg), in_axes=(0, None))(lanes, data)
+def _init_batched(lanes: Lane, budgets, data: DeepDataset, mcfg: DeepModelConfig, tcfg: TrainConfig) -> LaneState:
+    return jax.vmap(partial(init_lane, mcfg=mcfg, tcfg=tcfg), in_axes=(0, 0, None))(lanes, budgets, data)
 
 
 @eqx.filter_jit
-def _init_single(lane: Lane, data: DeepDataset, mcfg: DeepModelConfig, tcfg: TrainConfig) -> LaneState:
-    return init_lane(lane, data, mcfg=mcfg, tcfg=tcfg)
+def _init_single(lane: Lane, budget, data: DeepDataset, mcfg: DeepModelConfig, tcfg: TrainConfig) -> LaneState:
+    return init_lane(lane, budget, data, mcfg=mcfg, tcfg=tcfg)
+
+
+def budgets(tcfg: TrainConfig, multipliers) -> np.ndarray:
+    """The step budget `tcfg.budget(c)` of each multiplier, as int32."""
+    return np.asarray([tcfg.budget(float(c)) for c in np.atleast_1d(np.asarray(multipliers, np.float64))], np.int32)
 
 
 def _lanewise(fn, batched: bool, n_shared: int):
@@ -312,7 +350,7 @@ def _run(state, lanes, data, mcfg, tcfg, n_rounds: int, *, batched: bool, loop: 
 
 def init_lanes(mcfg: DeepModelConfig, tcfg: TrainConfig, data: DeepDataset, lanes: Lane) -> LaneState:
     """Stacked initial states of a batch of lanes (one compiled program per lane count and model)."""
-    return _init_batched(lanes, data, mcfg, tcfg)
+    return _init_batched(lanes, jnp.asarray(budgets(tcfg, lanes.multiplier)), data, mcfg, tcfg)
 
 
 def advance(state: LaneState, lanes: Lane, data: DeepDataset, mcfg: DeepModelConfig, tcfg: TrainConfig,
@@ -326,7 +364,7 @@ def records(state: LaneState) -> dict[str, np.ndarray]:
     s = state._replace(params=None, opt_state=None, f0=None)
     s = jax.tree.map(np.asarray, s)
     return {
-        "status": s.status, "steps": s.step, "peak_test_acc": s.peak_test_acc, "peak_step": s.peak_step,
+        "status": s.status, "steps": s.step, "budget": s.budget, "peak_test_acc": s.peak_test_acc, "peak_step": s.peak_step,
         "final_test_acc": s.test_acc, "final_test_loss": s.test_loss, "final_train_acc": s.train_acc,
         "final_train_loss": s.train_loss, "init_test_acc": s.init_test_acc, "init_train_loss": s.init_train_loss,
     }
@@ -338,7 +376,7 @@ def train_lanes(mcfg: DeepModelConfig, tcfg: TrainConfig, data: DeepDataset, lan
     stopped since the last host synchronization (every `sync_every` checks)."""
     state = init_lanes(mcfg, tcfg, data, lanes)
     stopped = 0
-    max_rounds = tcfg.max_steps // tcfg.check_every
+    max_rounds = int(np.max(np.asarray(state.budget))) // tcfg.check_every
     for _ in range(0, max_rounds, sync_every):
         state = advance(state, lanes, data, mcfg, tcfg, sync_every, loop=loop)
         now = int(np.sum(np.asarray(state.status) != RUNNING))
@@ -355,8 +393,9 @@ def train_run(mcfg: DeepModelConfig, tcfg: TrainConfig, data: DeepDataset, *, mu
     """One run, not vmapped: the reference that every lane of a sweep must reproduce."""
     dtype = jnp.dtype(tcfg.dtype)
     lane = Lane(jnp.asarray(multiplier, dtype), jnp.asarray(lr, dtype), jnp.asarray(seed, jnp.uint32))
-    state = _init_single(lane, data, mcfg, tcfg)
-    state = _run(state, lane, data, mcfg, tcfg, tcfg.max_steps // tcfg.check_every, batched=False, loop=loop)
+    budget = tcfg.budget(float(lane.multiplier))
+    state = _init_single(lane, jnp.asarray(budget, jnp.int32), data, mcfg, tcfg)
+    state = _run(state, lane, data, mcfg, tcfg, budget // tcfg.check_every, batched=False, loop=loop)
     return {k: v.item() for k, v in records(state).items()}
 
 
