@@ -224,6 +224,20 @@ def test_peak_step_is_the_first_check_of_a_tie(data):
         assert float(after.peak_test_acc) == max(peak, acc)
 
 
+def test_stop_rule_reaches_the_target_at_equality(data):
+    """Training accuracy equal to target_acc stops the run (the rule is ≥, not >)."""
+    lane = train.Lane(jnp.asarray(1.0, jnp.float64), jnp.asarray(0.3, jnp.float64), jnp.asarray(0, jnp.uint32))
+    state = train._init_single(lane, data, CFG.model, CFG.train)
+    static = train.model_static(CFG.model, data, jnp.float64)
+    eval_set = train._eval_set(data)
+    acc = float(train._check_host(state, lane, data, eval_set, static, CFG.train, False).train_acc)
+    assert 0 < acc < 1
+    for target, status in ((acc, "reached_target"), (np.nextafter(acc, 1.0), "running")):
+        tcfg = dataclasses.replace(CFG.train, target_acc=float(target))
+        after = train._check_host(state, lane, data, eval_set, static, tcfg, False)
+        assert train.status_names(after.status) == status, (target, acc)
+
+
 def test_centered_multiplier_trains_c_times_the_change():
     """Centered, binary (logistic loss on one output): the lane trains c·(f_θ − f_θ₀) with step η/c, and
     its output is exactly 0 at init."""
