@@ -208,12 +208,16 @@ def test_minibatch_order_is_reshuffled_every_epoch():
     assert epochs[0] != epochs[1] and epochs[1] != epochs[2] and epochs[0] != epochs[2], epochs
 
 
-def test_peak_step_is_the_first_check_of_a_tie(data):
-    """A check whose test accuracy ties the peak keeps the earlier peak step; a better one moves it."""
+def _one_lane(data):
+    """(lane, initial state, static model, eval set) of one unbatched lane: c = 1, η = 0.3, seed 0."""
     lane = train.Lane(jnp.asarray(1.0, jnp.float64), jnp.asarray(0.3, jnp.float64), jnp.asarray(0, jnp.uint32))
     state = train._init_single(lane, data, CFG.model, CFG.train)
-    static = train.model_static(CFG.model, data, jnp.float64)
-    eval_set = train._eval_set(data)
+    return lane, state, train.model_static(CFG.model, data, jnp.float64), train._eval_set(data)
+
+
+def test_peak_step_is_the_first_check_of_a_tie(data):
+    """A check whose test accuracy ties the peak keeps the earlier peak step; a better one moves it."""
+    lane, state, static, eval_set = _one_lane(data)
     acc = float(train._check_host(state, lane, data, eval_set, static, CFG.train, False).test_acc)
     for peak, expected_step in ((acc, 5), (acc - 0.01, 10), (acc + 0.01, 5)):
         before = state._replace(step=jnp.asarray(10, jnp.int32), peak_test_acc=jnp.asarray(peak, jnp.float64),
@@ -226,10 +230,7 @@ def test_peak_step_is_the_first_check_of_a_tie(data):
 
 def test_stop_rule_reaches_the_target_at_equality(data):
     """Training accuracy equal to target_acc stops the run (the rule is ≥, not >)."""
-    lane = train.Lane(jnp.asarray(1.0, jnp.float64), jnp.asarray(0.3, jnp.float64), jnp.asarray(0, jnp.uint32))
-    state = train._init_single(lane, data, CFG.model, CFG.train)
-    static = train.model_static(CFG.model, data, jnp.float64)
-    eval_set = train._eval_set(data)
+    lane, state, static, eval_set = _one_lane(data)
     acc = float(train._check_host(state, lane, data, eval_set, static, CFG.train, False).train_acc)
     assert 0 < acc < 1
     for target, status in ((acc, "reached_target"), (np.nextafter(acc, 1.0), "running")):
