@@ -251,15 +251,17 @@ def _solve_lane(lane: Lane, data: Dataset, *, width: int, second_layer: str, flo
         return jax.tree.map(jnp.add, p0, u)
 
     gram = x @ x.T if x.shape[0] < x.shape[1] else None  # cheaper margin rate when n < d
-    # A net whose velocity is already NaN/inf cannot take a step (every step is rejected). Its
-    # velocity is zeroed so the solve runs to t_max in a few steps instead of spinning until
-    # max_steps; the status says `nonfinite`.
+    # A state whose velocity is NaN/inf cannot take a step (every step is rejected). Its velocity is
+    # zeroed, at init and mid-run alike, so the solve runs to t_max in a few steps instead of
+    # spinning at the last finite state until max_steps; the status says `nonfinite`.
     v0, dm0 = model.flow_velocity(p0, x, y, c, gram)
     finite0 = _all_finite((v0, dm0, model.loss(p0, x, y, c)))
 
     def vector_field(t, state, _):
         v, dm = model.flow_velocity(params_at(state[0]), x, y, c, gram)
-        return jax.tree.map(lambda z: jnp.where(finite0, z, 0.0), (v, m_scale * dm))
+        out = (v, m_scale * dm)
+        ok = finite0 & _all_finite(out)
+        return jax.tree.map(lambda z: jnp.where(ok, z, 0.0), out)
 
     k = min(flow.n_test_grid, data.x_test.shape[0])
     grid_args = args._replace(data=data._replace(x_test=data.x_test[:k], y_test=data.y_test[:k]))
@@ -302,8 +304,7 @@ def _solve_lane(lane: Lane, data: Dataset, *, width: int, second_layer: str, flo
     _, t_start, (u_start, _) = sol.solver_state
     tau, p_ref, refined, iters = _refine_stop(params_at(u_start), p_end, t_end - t_start, target, x, y, c, flow.stop_rtol)
     refined = refined & event_hit
-    # NaN/inf steps are rejected, so a run that overflows mid-way spins at its last finite state;
-    # a non-finite velocity there marks it.
+    # A run that overflows mid-way ends in the zero-velocity region above; a non-finite velocity there marks it.
     finite = finite0 & _all_finite((p_end, model.flow_velocity(p_end, x, y, c, gram)))
     status = _decode_status(sol.result, event_hit, refined, at_init, finite)
 

@@ -88,3 +88,19 @@ def test_draws_do_not_depend_on_x64_mode():
     p = model.init_params(key=model.init_key(5), d=3, width=4, init_scale=0.1)
     ours = np.concatenate([np.ravel(v) for v in (ds.x, ds.y, ds.x_test, ds.y_test, p.W, p.a)])
     np.testing.assert_array_equal(ours, theirs)
+
+
+def test_train_and_test_sets_are_independent_draws():
+    """The test set shares no point with the training set, and its noise is uncorrelated with the
+    training noise at every index (a test set drawn with the training key would repeat the training
+    points: JAX's threefry gives the first n test draws equal to the training draws)."""
+    n, n_test, d, kappa, sigma = 200, 400, 10, 1.0, 0.5
+    ds = data.gaussian_mixture(key=data.data_key(0), n=n, n_test=n_test, d=d, kappa=kappa, sigma=sigma, dtype=jnp.float64)
+    x, y, xt, yt, s = (np.asarray(v) for v in (ds.x, ds.y, ds.x_test, ds.y_test, ds.s))
+    dist = np.linalg.norm(x[:, None, :] - xt[None, :, :], axis=-1)
+    assert dist.min() > 1e-3 * sigma
+    z, zt = (x - kappa * y[:, None] * s) / sigma, (xt - kappa * yt[:, None] * s) / sigma  # the N(0, I) noise
+    m = min(n, n_test)
+    corr = np.mean(z * zt[:m]) / np.sqrt(np.mean(z**2) * np.mean(zt[:m] ** 2))
+    assert abs(corr) < 5 / np.sqrt(m * d), corr  # 5 standard errors of the correlation of independent draws
+    assert abs(np.mean(y == yt[:m]) - 0.5) < 5 * 0.5 / np.sqrt(m)  # labels agree at chance

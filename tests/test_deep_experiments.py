@@ -1,5 +1,5 @@
-"""Smoke tests: the --quick preset of every deep experiment script and the CPU mode of the GPU check run
-end to end in-process and write their figures and summaries."""
+"""The --quick preset of every deep experiment script runs end to end in-process, its summaries checked
+against the stored arrays; the CPU mode of the GPU check is a smoke run."""
 
 import importlib.util
 import json
@@ -73,6 +73,18 @@ def test_deep_fls_sweep_quick(preset, expect_valid, tmp_path, capsys):
     heat = heatmap_figure(manifest, arrays)
     assert len(heat.axes) == (2 if expect_valid else 1)  # a colour bar only when some cell is valid
     assert any("peak test accuracy (%" in (a.get_ylabel() + a.get_title()) for a in heat.axes)
+    # the saved arrays are the returned ones, and every record obeys the stop rule's bookkeeping
+    for name in ("status", "peak_test_acc", "steps", "peak_step"):
+        np.testing.assert_array_equal(arrays[name], res.arrays[name], err_msg=name)
+    cfg = script.get_config(preset, quick=True)
+    ok = arrays["status"] == 0
+    assert np.all(arrays["final_train_acc"][ok] >= cfg.train.target_acc)
+    seen = np.isfinite(arrays["peak_test_acc"]) & np.isfinite(arrays["final_test_acc"])  # not nonfinite
+    acc = arrays["peak_test_acc"][seen]
+    assert np.all((0 <= acc) & (acc <= 1))
+    assert np.all(acc >= arrays["final_test_acc"][seen])  # the peak is over the checks, the last one included
+    assert np.all(arrays["peak_step"][seen] % cfg.train.check_every == 0)
+    assert np.all(arrays["peak_step"][seen] <= arrays["steps"][seen])
 
 
 def test_gpu_presets_are_valid_configs():
@@ -102,6 +114,26 @@ def test_deep_scaling_law_quick(tmp_path, capsys):
     assert sweeps == ["width2_n128", "width4_n128", "width4_n64"]
     for name in sweeps:  # per-sweep figures
         assert (tmp_path / name / "heatmap.png").stat().st_size > 0 and (tmp_path / name / "best_vs_c.png").stat().st_size > 0
+    dirs = {"width": ["width2_n128", "width4_n128"], "n": ["width4_n64", "width4_n128"]}
+    for axis, names in dirs.items():  # c* at the best c of the stored arrays, or refined next to it
+        f = saved["fits"][axis]
+        for name, c_star, interior in zip(names, f["c_star"], f["interior"]):
+            with np.load(tmp_path / name / "arrays.npz") as z:
+                arrays = {k: z[k] for k in z.files}
+            best = np.array([np.nan if v is None else v for v in _independent_best(arrays)])
+            if not np.isfinite(best).any():
+                assert c_star is None or not np.isfinite(c_star)
+                continue
+            c = arrays["multiplier"]
+            i = int(np.nanargmax(best))
+            if interior:
+                assert c[i - 1] <= c_star <= c[i + 1]
+            else:
+                assert c_star == c[i]
+        use = [k for k, interior in enumerate(f["interior"]) if interior]
+        if len(use) >= 2:  # the exponent is the least-squares slope over the interior points
+            slope = np.polyfit(np.log([f["x"][k] for k in use]), np.log([f["c_star"][k] for k in use]), 1)[0]
+            np.testing.assert_allclose(f["exponent"], slope, rtol=1e-9)
     for f in fits.values():  # the printed bound says which kind it is
         assert len(f["where"]) == 2
         for where, interior in zip(f["where"], f["interior"]):

@@ -163,16 +163,80 @@ def _manual_sgd(mcfg, data, c, eta, steps, seed=0):
     return params, float(final_loss)
 
 
-def test_c1_without_centering_trains_the_plain_net(data):
+def test_uncentered_lanes_train_c_f_with_step_eta_over_c(data):
+    """Lanes of the sweep grid against the hand-written SGD: at c = 1 the plain net with step η; at
+    c = 0.01 the net c·f with step η/c, which a step of η (or the plain net) would not reproduce."""
     c, lr, seed = (v.ravel() for v in np.meshgrid(CFG.sweep.multipliers, CFG.sweep.lrs, np.arange(2), indexing="ij"))
     lanes = train.make_lanes(c, lr, seed, jnp.float64)
     state = train.advance(train.init_lanes(CFG.model, CFG.train, data, lanes), lanes, data, CFG.model, CFG.train, n_rounds=1)
-    k = 6
-    assert (c[k], lr[k], seed[k]) == (1.0, 0.3, 0)
-    ref_params, ref_loss = _manual_sgd(CFG.model, data, 1.0, 0.3, steps=CFG.train.check_every)
-    for a, b in zip(jax.tree.leaves(state.params), jax.tree.leaves(ref_params)):
-        np.testing.assert_allclose(a[k], b, rtol=1e-10, atol=1e-12)
-    assert float(state.train_loss[k]) == pytest.approx(ref_loss, rel=1e-10)
+    steps = CFG.train.check_every
+    for k, cval in ((6, 1.0), (0, 0.01)):
+        assert (c[k], lr[k], seed[k]) == (cval, 0.3, 0)
+        ref_params, ref_loss = _manual_sgd(CFG.model, data, cval, 0.3, steps=steps)
+        for a, b in zip(jax.tree.leaves(state.params), jax.tree.leaves(ref_params)):
+            np.testing.assert_allclose(a[k], b, rtol=1e-10, atol=1e-12)
+        assert float(state.train_loss[k]) == pytest.approx(ref_loss, rel=1e-10)
+    # the check can tell the step size apart: SGD on c·f with step η instead of η/c ends elsewhere
+    wrong, _ = _manual_sgd(CFG.model, data, 0.01, 0.3 * 0.01, steps=steps)
+    gap = max(float(np.max(np.abs(a[0] - b))) for a, b in zip(jax.tree.leaves(state.params), jax.tree.leaves(wrong)))
+    assert gap > 1e-4, gap
+
+
+def test_minibatch_order_is_reshuffled_every_epoch():
+    """One-hot inputs make the batch visible: an SGD step changes column i of the first layer only if
+    example i is in the batch. Each epoch covers every example once, and the three epochs' batch
+    sequences all differ (a fixed order would repeat them)."""
+    n, batch = 12, 4
+    rng = np.random.default_rng(0)
+    y = np.tile([0, 1], n // 2)
+    small = from_arrays(np.eye(n), y, np.eye(n)[:4], y[:4], n_classes=2, standardize=False, dtype=jnp.float64)
+    mcfg = DeepModelConfig(arch="mlp", width=16, depth=1)
+    tcfg = TrainConfig(batch_size=batch, check_every=1, max_steps=100, dtype="float64")
+    lane = train.Lane(jnp.asarray(1.0, jnp.float64), jnp.asarray(0.1, jnp.float64), jnp.asarray(rng.integers(10), jnp.uint32))
+    state = train._init_single(lane, jnp.asarray(tcfg.budget(1.0), jnp.int32), small, mcfg, tcfg)
+    static = train.model_static(mcfg, small, jnp.float64)
+    batches = []
+    for _ in range(3 * n // batch):
+        before = np.asarray(state.params.hidden[0].weight)
+        state = train._step_host(state, lane, small, static, tcfg, False)
+        changed = np.flatnonzero(np.any(np.asarray(state.params.hidden[0].weight) != before, axis=0))
+        assert len(changed) == batch, changed
+        batches.append(tuple(changed))
+    epochs = [batches[e * (n // batch):(e + 1) * (n // batch)] for e in range(3)]
+    for ep in epochs:
+        assert sorted(i for b in ep for i in b) == list(range(n))
+    assert epochs[0] != epochs[1] and epochs[1] != epochs[2] and epochs[0] != epochs[2], epochs
+
+
+def _one_lane(data):
+    """(lane, initial state, static model, eval set) of one unbatched lane: c = 1, η = 0.3, seed 0."""
+    lane = train.Lane(jnp.asarray(1.0, jnp.float64), jnp.asarray(0.3, jnp.float64), jnp.asarray(0, jnp.uint32))
+    state = train._init_single(lane, jnp.asarray(CFG.train.budget(1.0), jnp.int32), data, CFG.model, CFG.train)
+    return lane, state, train.model_static(CFG.model, data, jnp.float64), train._eval_set(data)
+
+
+def test_peak_step_is_the_first_check_of_a_tie(data):
+    """A check whose test accuracy ties the peak keeps the earlier peak step; a better one moves it."""
+    lane, state, static, eval_set = _one_lane(data)
+    acc = float(train._check_host(state, lane, data, eval_set, static, CFG.train, False).test_acc)
+    for peak, expected_step in ((acc, 5), (acc - 0.01, 10), (acc + 0.01, 5)):
+        before = state._replace(step=jnp.asarray(10, jnp.int32), peak_test_acc=jnp.asarray(peak, jnp.float64),
+                                peak_step=jnp.asarray(5, jnp.int32))
+        after = train._check_host(before, lane, data, eval_set, static, CFG.train, False)
+        assert float(after.test_acc) == acc
+        assert int(after.peak_step) == expected_step, (peak, acc)
+        assert float(after.peak_test_acc) == max(peak, acc)
+
+
+def test_stop_rule_reaches_the_target_at_equality(data):
+    """Training accuracy equal to target_acc stops the run (the rule is ≥, not >)."""
+    lane, state, static, eval_set = _one_lane(data)
+    acc = float(train._check_host(state, lane, data, eval_set, static, CFG.train, False).train_acc)
+    assert 0 < acc < 1
+    for target, status in ((acc, "reached_target"), (np.nextafter(acc, 1.0), "running")):
+        tcfg = dataclasses.replace(CFG.train, target_acc=float(target))
+        after = train._check_host(state, lane, data, eval_set, static, tcfg, False)
+        assert train.status_names(after.status) == status, (target, acc)
 
 
 def test_centered_multiplier_trains_c_times_the_change():

@@ -39,6 +39,14 @@ def test_balanced_init_has_zero_invariant_and_scales_linearly():
     np.testing.assert_allclose(p3.a, 3.0 * p1.a, rtol=1e-13)
 
 
+def test_balanced_init_signs_are_random():
+    """a_j(0) = ±‖w_j(0)‖ with a fair random sign: both signs occur, about half each."""
+    p = model.init_params(key=model.init_key(0), d=3, width=2000, init_scale=1.0, dtype=jnp.float64)
+    a, norms = np.asarray(p.a), np.linalg.norm(np.asarray(p.W), axis=1)
+    np.testing.assert_allclose(np.abs(a), norms, rtol=1e-12)
+    assert abs(np.mean(a > 0) - 0.5) < 4 * 0.5 / np.sqrt(2000)
+
+
 def test_init_row_variance_is_one_over_d():
     key = jax.random.PRNGKey(3)
     p = model.init_params(key=key, d=400, width=500, init_scale=1.0, dtype=jnp.float64)
