@@ -267,7 +267,7 @@ def _solve_lane(lane: Lane, data: Dataset, *, width: int, second_layer: str, flo
     grid_args = args._replace(data=data._replace(x_test=data.x_test[:k], y_test=data.y_test[:k]))
 
     def obs_fn(t, state, _):
-        return observe(params_at(state[0]), grid_args)
+        return observe(params_at(state[0]), grid_args, semi_analytic=flow.sa_grid)
 
     def below_target(t, state, _, **kwargs):
         return model.loss(params_at(state[0]), x, y, c) <= target

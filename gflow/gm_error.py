@@ -38,10 +38,11 @@ def tie_weight(ties: str) -> float:
     return TIE_WEIGHTS[ties]
 
 
-def _gauss_mass(lo, hi):
-    """P(lo ≤ Z ≤ hi) for Z ~ N(0, 1), accurate in both tails (0 when hi ≤ lo)."""
-    hi = jnp.maximum(hi, lo)
-    return jnp.where(lo > 0, ndtr(-lo) - ndtr(-hi), ndtr(hi) - ndtr(lo))
+def _mass(lo, hi):
+    """P(lo ≤ Z ≤ hi) for Z ~ N(0, 1) from endpoints given as (z, Φ(z), Φ(−z)); accurate in both tails
+    (differences of upper-tail values right of 0, of lower-tail values left of it); 0 when hi ≤ lo."""
+    m = jnp.where(lo[0] > 0, lo[2] - hi[2], hi[1] - lo[1])
+    return jnp.where(hi[0] > lo[0], jnp.maximum(m, 0.0), 0.0)
 
 
 def orthogonal_draws(x, s, sigma):
@@ -64,32 +65,38 @@ def conditional_error(W, a, s, kappa, sigma, v):
     a0 = jnp.sum(jnp.where(on_left & nz, a * b, 0.0), axis=-1)
     b0 = jnp.sum(jnp.where(on_left, a * e, 0.0), axis=-1)
     n0 = jnp.sum(on_left, axis=-1)
-    order = jnp.argsort(tau, axis=-1)
-    tau_s = jnp.take_along_axis(tau, order, axis=-1)
-    take = lambda z: jnp.take_along_axis(jnp.broadcast_to(z, tau.shape), order, axis=-1)  # noqa: E731
-    d_a, d_b, d_n = take(sign * a * b), take(sign * a * e), take(sign.astype(jnp.int32))
+    bc = lambda z: jnp.broadcast_to(z, tau.shape)  # noqa: E731
+    # one sort carries every neuron's jumps (slope, offset, active count) along with its breakpoint
+    tau_s, d_a, d_b, d_n = jax.lax.sort((tau, bc(sign * a * b), bc(sign * a * e), bc(sign)), dimension=tau.ndim - 1, num_keys=1)
+    d_n = d_n.astype(jnp.int32)
     zeros = jnp.zeros_like(a0)[:, None]
     # piece k = 0 … h lies between breakpoints k − 1 and k (±∞ at the ends)
     slope = a0[:, None] + jnp.concatenate([zeros, jnp.cumsum(d_a, axis=-1)], axis=-1)
     icept = b0[:, None] + jnp.concatenate([zeros, jnp.cumsum(d_b, axis=-1)], axis=-1)
     n_on = n0[:, None] + jnp.concatenate([jnp.zeros_like(n0)[:, None], jnp.cumsum(d_n, axis=-1)], axis=-1)
-    inf = jnp.full_like(zeros, jnp.inf)
-    lo = jnp.concatenate([-inf, tau_s], axis=-1)
-    hi = jnp.concatenate([tau_s, inf], axis=-1)
+    one, nil = jnp.ones_like(zeros), jnp.zeros_like(zeros)
     # all neurons off, or exact cancellation: f ≡ 0 on the piece (integer count, immune to rounding)
     tie = (n_on == 0) | ((slope == 0) & (icept == 0))
     flat = slope == 0
     root = -icept / jnp.where(flat, 1.0, slope)
     err, tie_mass = 0.0, 0.0
     for y in (1.0, -1.0):
-        to_z = lambda t: (t - kappa * y) / sigma  # noqa: E731
+        # each endpoint as (z, Φ(z), Φ(−z)) in the units of t ~ N(κy, σ²); Φ is evaluated once per breakpoint
+        zb = (tau_s - kappa * y) / sigma
+        cb, cbn = ndtr(zb), ndtr(-zb)
+        lo = (jnp.concatenate([-jnp.inf * one, zb], -1), jnp.concatenate([nil, cb], -1), jnp.concatenate([one, cbn], -1))
+        hi = (jnp.concatenate([zb, jnp.inf * one], -1), jnp.concatenate([cb, one], -1), jnp.concatenate([cbn, nil], -1))
+        zr = (root - kappa * y) / sigma
+        rt = (zr, ndtr(zr), ndtr(-zr))
+        pick = lambda c, p, q: tuple(jnp.where(c, u, v) for u, v in zip(p, q))  # noqa: E731
         ys = y * slope
         # y·f < 0 on [lo, min(hi, root)] if y·A > 0, on [max(lo, root), hi] if y·A < 0, everywhere if A = 0 and y·B < 0
-        e_lo = jnp.where(flat, lo, jnp.where(ys > 0, lo, jnp.maximum(lo, root)))
-        e_hi = jnp.where(flat, jnp.where(y * icept < 0, hi, lo), jnp.where(ys > 0, jnp.minimum(hi, root), hi))
-        piece_err = jnp.where(tie, 0.0, _gauss_mass(to_z(e_lo), to_z(e_hi)))
+        # (an interval with e_hi ≤ e_lo has mass 0, so a root outside the piece needs no special case)
+        e_lo = pick(~flat & (ys < 0) & (zr > lo[0]), rt, lo)
+        e_hi = pick(flat, pick(y * icept < 0, hi, lo), pick((ys > 0) & (zr < hi[0]), rt, hi))
+        piece_err = jnp.where(tie, 0.0, _mass(e_lo, e_hi))
         err = err + 0.5 * jnp.sum(piece_err, axis=-1)
-        tie_mass = tie_mass + 0.5 * jnp.sum(jnp.where(tie, _gauss_mass(to_z(lo), to_z(hi)), 0.0), axis=-1)
+        tie_mass = tie_mass + 0.5 * jnp.sum(jnp.where(tie, _mass(lo, hi), 0.0), axis=-1)
     return err, tie_mass
 
 
