@@ -40,22 +40,27 @@ def get_config(quick: bool = False) -> dict:
         n_test=2000,  # test points: Monte-Carlo error and the draws of the semi-analytic error
         target_loss=0.01,
         n_boot=1000,
+        phase1_scales=(1e-6, 1e-4, 1e-2),  # α for the Phase-1 sweeps (t_α and the angle at the end of Phase 1)
+        phase1_ends=(0.9, 0.99),  # Phase 1 ends when the training loss first reaches this fraction of log 2
+        phase1_data_seeds=(0, 1),
+        eta_sum=0.4,  # the summed-loss convention: stop at Σ_i ℓ_i = η_sum, i.e. mean loss η_sum/n (= 0.01 at n = 40)
     )
     if quick:
         preset.update(regimes={"separable": dict(mode="separable", d=3, kappa=1.0, sigma=0.25),
                                "high_dim": dict(mode="high_dim", d=200, kappa=1.0, sigma=5.0)},
                       n_values=(8, 16), width_values=(), ref_n=8, ref_width=16, multiplier_n=(8,), data_seeds=(0, 1), n_seeds=1,
-                      coarse=(1e-3, 1e-1, 10.0), fine_offsets=(-0.5, 0.5), n_test=200, n_boot=20)
+                      coarse=(1e-3, 1e-1, 10.0), fine_offsets=(-0.5, 0.5), n_test=200, n_boot=20,
+                      phase1_scales=(1e-5, 1e-3), phase1_data_seeds=(0,), eta_sum=0.08)
     return preset
 
 
-def make_config(p, regime, n, width, scales, multiplier=None) -> gflow.Config:
+def make_config(p, regime, n, width, scales, multiplier=None, target_loss=None, data_seeds=None) -> gflow.Config:
     r = p["regimes"][regime]
     return gflow.Config(
         data=gflow.DataConfig(n=n, d=r["d"], kappa=r["kappa"], sigma=r["sigma"], mode=r["mode"], n_test=p["n_test"]),
         model=gflow.ModelConfig(width=width),
-        flow=gflow.FlowConfig(target_loss=p["target_loss"], n_save=2),
-        sweep=gflow.SweepConfig(init_scales=tuple(scales), n_seeds=p["n_seeds"], data_seeds=tuple(p["data_seeds"]),
+        flow=gflow.FlowConfig(target_loss=target_loss or p["target_loss"], n_save=2),
+        sweep=gflow.SweepConfig(init_scales=tuple(scales), n_seeds=p["n_seeds"], data_seeds=tuple(data_seeds or p["data_seeds"]),
                                 grid=None if multiplier is None else {"model.multiplier": list(multiplier)}),
     )
 
@@ -80,17 +85,17 @@ def curve(results, key="final_test_err_sa"):
     return alphas[order], cat(key), cat("final_test_tie_sa"), np.isin(cat("status"), OK), cat("final_test_err")
 
 
-def setting(p, regime, n, width, out) -> dict:
-    name = f"{regime}_n{n}_h{width}"
-    coarse = run(make_config(p, regime, n, width, p["coarse"]), out, name + "_coarse")
+def setting(p, regime, n, width, out, target_loss=None, tag="") -> dict:
+    name = f"{regime}_n{n}_h{width}{tag}"
+    coarse = run(make_config(p, regime, n, width, p["coarse"], target_loss=target_loss), out, name + "_coarse")
     a, err, _, ok, _ = curve([coarse])
     center = stats.refine_argmin(a, stats.seed_mean(err, ok)[0])[0]
     fine_scales = [center * 10**o for o in p["fine_offsets"]]
-    fine = run(make_config(p, regime, n, width, fine_scales), out, name + "_fine")
+    fine = run(make_config(p, regime, n, width, fine_scales, target_loss=target_loss), out, name + "_fine")
     a, err, tie, ok, mc = curve([coarse, fine])
     res = {"n": n, "width": width, "alphas": a, "separability": coarse.arrays["separability"], "draws": coarse.arrays["data_draws"],
            "bayes_error": float(coarse.arrays["bayes_error"].flat[0]), "status_counts": fa.status_counts(units(coarse.arrays["status"])),
-           "ok_fraction": float(ok.mean())}
+           "ok_fraction": float(ok.mean()), "oa_of": oa_of(coarse, make_config(p, regime, n, width, p["coarse"], target_loss=target_loss))}
     for tie_name, w in TIE_WEIGHTS.items():
         e = err - (1 - w) * tie
         mean, se, _ = stats.seed_mean(e, ok)
@@ -117,6 +122,60 @@ def multiplier_setting(p, regime, n, width, alpha_star_grid, out) -> dict:
     c_star, edge = stats.refine_argmin(cs, mean)
     boot = stats.bootstrap_argmin(cs, e, ok, n_boot=p["n_boot"], seed=n)
     return {"n": n, "width": width, "c_star": c_star, "at_grid_edge": edge, "ci95": stats.interval(boot), "boot": boot}
+
+
+def oa_of(res, cfg) -> dict:
+    """OA and OF (x₊ cone, Ψ = cos(ŵ₊, x₊) at the stop of the sweep `res` of `cfg`) per α, means over units,
+    and their Spearman correlations with α (claim 2: OA falls, OF rises)."""
+    import dataclasses
+
+    from scipy.stats import spearmanr
+
+    from gflow import theory
+    from gflow.data import make_dataset
+
+    phis = []
+    for k in cfg.sweep.data_seeds:
+        ds = make_dataset(dataclasses.replace(cfg.data, seed=k))
+        phis.append(float(theory.class_mean_angle(ds.x, ds.y, ds.s)))
+    phi = np.asarray(phis)[:, None, None]  # [data_seed, scale, seed]
+    psi, cos_s = np.asarray(res.arrays["final_Psi"]), np.asarray(res.arrays["final_cos_s"])
+    kappa, sigma = float(ds.kappa), float(ds.sigma)
+    oa = units(np.asarray(theory.over_alignment(phi, psi, kappa, sigma)))
+    of = units(np.asarray(theory.over_fitting(cos_s, phi, psi, kappa, sigma)))
+    a = np.asarray(res.arrays["init_scale"])
+    out = {"alphas": a, "OA": oa.mean(1), "OF": of.mean(1), "phi_xplus_deg": np.degrees(phis)}
+    out["spearman_OA"] = float(spearmanr(a, out["OA"])[0])
+    out["spearman_OF"] = float(spearmanr(a, out["OF"])[0])
+    return out
+
+
+def phase1(p, regime, n, out) -> dict:
+    """Claim 3 at one n: t_α (first time L ≤ q·log 2) against log(1/α), and the angle ∠(ŵ₊, μ₊) there, for each
+    end-of-Phase-1 convention q; t_α's slope against the Phase-1 prediction 1/max‖v±‖ (mean-loss time)."""
+    import dataclasses
+
+    from gflow import theory
+    from gflow.data import make_dataset
+
+    a = np.asarray(p["phase1_scales"])
+    res = {"n": n}
+    for q in p["phase1_ends"]:
+        cfg = make_config(p, regime, n, p["ref_width"], a, target_loss=float(q * np.log(2)), data_seeds=p["phase1_data_seeds"])
+        r = run(cfg, out, f"{regime}_n{n}_phase1_q{q}")
+        ok = np.isin(units(r.arrays["status"]), OK)
+        t = np.where(ok, units(r.arrays["t_stop"]), np.nan)
+        slope = np.polyfit(np.log(1 / a), t, 1)[0]  # one slope per unit
+        ang = np.degrees(np.arccos(np.clip(units(r.arrays["final_Psi_mu"]), -1, 1)))
+        res[f"q{q}"] = {"slope": float(np.nanmean(slope)), "slope_se": float(np.nanstd(slope) / np.sqrt(len(slope))),
+                        "angle_deg": np.nanmean(ang, 1), "angle_exponent": stats.fit_power_law(a, np.nanmean(ang, 1))[0],
+                        "Psi": np.nanmean(units(r.arrays["final_Psi"]), 1), "status_counts": fa.status_counts(units(r.arrays["status"]))}
+    rates = []
+    for k in p["phase1_data_seeds"]:
+        ds = make_dataset(dataclasses.replace(cfg.data, seed=k))
+        rates.append(max(float(v) for v in theory.phase1_rates(ds.x, ds.y)))
+    res["predicted_slope"] = float(np.mean([1 / v for v in rates]))
+    return res
 
 
 def exponent(xs, entries, key="error", value="alpha_star"):
@@ -185,9 +244,18 @@ def main(argv=None) -> dict:
         fits = {"n_scan": exponent(p["n_values"], n_scan), "h_scan": exponent(widths, h_scan),
                 "c_direct_n": exponent(list(p["multiplier_n"]), mult, key=None, value="c_star")}
         fits["ties"] = {t: {"n_scan": exponent(p["n_values"], n_scan, key=t), "h_scan": exponent(widths, h_scan, key=t)} for t in TIE_WEIGHTS}
+        # conventions: Phase-1 end, time of the summed loss, η on the summed loss
+        ph = [phase1(p, regime, n, args.out) for n in p["n_values"]]
+        ns = np.asarray(p["n_values"], float)
+        fits["t_alpha"] = {f"q{q}": stats.fit_power_law(ns, [e[f"q{q}"]["slope"] for e in ph])[0] for q in p["phase1_ends"]}
+        fits["t_alpha"]["predicted"] = stats.fit_power_law(ns, [e["predicted_slope"] for e in ph])[0]
+        eta_sum = [setting(p, regime, n, p["ref_width"], args.out, target_loss=p["eta_sum"] / n, tag="_etasum") for n in p["n_values"]]
+        fits["n_scan_eta_sum"] = exponent(p["n_values"], eta_sum)
         strip = lambda e: {k: ({kk: vv for kk, vv in v.items() if kk != "boot"} if isinstance(v, dict) else v) for k, v in e.items() if k != "boot"}  # noqa: E731
-        summary[regime] = {"n_scan": [strip(e) for e in n_scan], "h_scan": [strip(e) for e in h_scan], "multiplier": [strip(e) for e in mult], "fits": fits}
+        summary[regime] = {"n_scan": [strip(e) for e in n_scan], "h_scan": [strip(e) for e in h_scan], "multiplier": [strip(e) for e in mult], "fits": fits,
+                           "phase1": ph, "n_scan_eta_sum": [strip(e) for e in eta_sum]}
         f = fits["n_scan"]
+        print(f"{regime}: t_α slope exponents in n (mean-loss time) {fits['t_alpha']}; α*(n) with η on the summed loss: {fits['n_scan_eta_sum']}")
         print(f"{regime}: α*(n) {[round(e['error']['alpha_star'], 4) for e in n_scan]} exponent {f['exponent']} CI {f['ci95']}; "
               f"α*(h) {[round(e['error']['alpha_star'], 4) for e in h_scan]} exponent {fits['h_scan']['exponent']}; "
               f"c* direct {[round(m['c_star'], 6) for m in mult]} vs α*² {[round(cache[(n, p['ref_width'])]['error']['alpha_star'] ** 2, 6) for n in p['multiplier_n']]}")
