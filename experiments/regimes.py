@@ -224,44 +224,60 @@ EARLIER = {"n_scan": {"§4 d=100 κ/σ=2": {"x": [20, 40, 80, 160], "alpha_star"
            "h_scan": {"§4 d=100 κ/σ=2": {"x": [25, 100, 400], "alpha_star": [0.213, 0.099, 0.042]}}}
 
 
+def _strip(e):
+    return {k: ({kk: vv for kk, vv in v.items() if kk != "boot"} if isinstance(v, dict) else v) for k, v in e.items() if k != "boot"}
+
+
+def core(p, regime, out, cache) -> dict:
+    """α*(n), α*(h) and c* of one regime (claim 4), with OA/OF per α at the stop (claim 2)."""
+
+    def get(n, h):  # the (ref_n, ref_width) setting is shared by both scans
+        if (n, h) not in cache:
+            cache[(n, h)] = setting(p, regime, n, h, out)
+        return cache[(n, h)]
+
+    n_scan = [get(n, p["ref_width"]) for n in p["n_values"]]
+    widths = sorted(set(p["width_values"]) | {p["ref_width"]})
+    h_scan = [get(p["ref_n"], h) for h in widths]
+    mult = [multiplier_setting(p, regime, n, p["ref_width"], cache[(n, p["ref_width"])]["alphas"], out) for n in p["multiplier_n"]]
+    fits = {"n_scan": exponent(p["n_values"], n_scan), "h_scan": exponent(widths, h_scan),
+            "c_direct_n": exponent(list(p["multiplier_n"]), mult, key=None, value="c_star")}
+    fits["ties"] = {t: {"n_scan": exponent(p["n_values"], n_scan, key=t), "h_scan": exponent(widths, h_scan, key=t)} for t in TIE_WEIGHTS}
+    print(f"{regime}: α*(n) {[round(e['error']['alpha_star'], 4) for e in n_scan]} exponent {fits['n_scan']['exponent']} CI {fits['n_scan']['ci95']}; "
+          f"α*(h) {[round(e['error']['alpha_star'], 4) for e in h_scan]} exponent {fits['h_scan']['exponent']} CI {fits['h_scan']['ci95']}; "
+          f"c* direct {[round(m['c_star'], 6) for m in mult]} vs α*² {[round(cache[(n, p['ref_width'])]['error']['alpha_star'] ** 2, 6) for n in p['multiplier_n']]}",
+          flush=True)
+    return {"n_scan": [_strip(e) for e in n_scan], "h_scan": [_strip(e) for e in h_scan], "multiplier": [_strip(e) for e in mult], "fits": fits}
+
+
+def conventions(p, regime, out, cache) -> dict:
+    """Claim 3 at two Phase-1 ends, and α*(n) with η on the summed loss (η_sum/n on the mean loss)."""
+    ph = [phase1(p, regime, n, out) for n in p["n_values"]]
+    ns = np.asarray(p["n_values"], float)
+    t_alpha = {f"q{q}": stats.fit_power_law(ns, [e[f"q{q}"]["slope"] for e in ph])[0] for q in p["phase1_ends"]}
+    t_alpha["predicted"] = stats.fit_power_law(ns, [e["predicted_slope"] for e in ph])[0]
+    eta_sum = [cache[(n, p["ref_width"])] if np.isclose(p["eta_sum"] / n, p["target_loss"])
+               else setting(p, regime, n, p["ref_width"], out, target_loss=p["eta_sum"] / n, tag="_etasum") for n in p["n_values"]]
+    fit = exponent(p["n_values"], eta_sum)
+    print(f"{regime}: t_α slope exponents in n (mean-loss time) {t_alpha}; α*(n) with η on the summed loss {fit}", flush=True)
+    return {"phase1": ph, "t_alpha_exponents": t_alpha, "n_scan_eta_sum": [_strip(e) for e in eta_sum], "fit_eta_sum": fit}
+
+
 def main(argv=None) -> dict:
     args = fa.parse_args(__doc__, argv, default_out="runs/regimes")
     p = get_config(args.quick)
     timer = fa.Timer()
     summary = {"preset": p, "earlier_nonseparable": EARLIER}
-    for regime in p["regimes"]:
-        cache = {}
-
-        def get(n, h):  # the (ref_n, ref_width) setting is shared by both scans
-            if (n, h) not in cache:
-                cache[(n, h)] = setting(p, regime, n, h, args.out)
-            return cache[(n, h)]
-
-        n_scan = [get(n, p["ref_width"]) for n in p["n_values"]]
-        widths = sorted(set(p["width_values"]) | {p["ref_width"]})
-        h_scan = [get(p["ref_n"], h) for h in widths]
-        mult = [multiplier_setting(p, regime, n, p["ref_width"], cache[(n, p["ref_width"])]["alphas"], args.out) for n in p["multiplier_n"]]
-        fits = {"n_scan": exponent(p["n_values"], n_scan), "h_scan": exponent(widths, h_scan),
-                "c_direct_n": exponent(list(p["multiplier_n"]), mult, key=None, value="c_star")}
-        fits["ties"] = {t: {"n_scan": exponent(p["n_values"], n_scan, key=t), "h_scan": exponent(widths, h_scan, key=t)} for t in TIE_WEIGHTS}
-        # conventions: Phase-1 end, time of the summed loss, η on the summed loss
-        ph = [phase1(p, regime, n, args.out) for n in p["n_values"]]
-        ns = np.asarray(p["n_values"], float)
-        fits["t_alpha"] = {f"q{q}": stats.fit_power_law(ns, [e[f"q{q}"]["slope"] for e in ph])[0] for q in p["phase1_ends"]}
-        fits["t_alpha"]["predicted"] = stats.fit_power_law(ns, [e["predicted_slope"] for e in ph])[0]
-        eta_sum = [setting(p, regime, n, p["ref_width"], args.out, target_loss=p["eta_sum"] / n, tag="_etasum") for n in p["n_values"]]
-        fits["n_scan_eta_sum"] = exponent(p["n_values"], eta_sum)
-        strip = lambda e: {k: ({kk: vv for kk, vv in v.items() if kk != "boot"} if isinstance(v, dict) else v) for k, v in e.items() if k != "boot"}  # noqa: E731
-        summary[regime] = {"n_scan": [strip(e) for e in n_scan], "h_scan": [strip(e) for e in h_scan], "multiplier": [strip(e) for e in mult], "fits": fits,
-                           "phase1": ph, "n_scan_eta_sum": [strip(e) for e in eta_sum]}
-        f = fits["n_scan"]
-        print(f"{regime}: t_α slope exponents in n (mean-loss time) {fits['t_alpha']}; α*(n) with η on the summed loss: {fits['n_scan_eta_sum']}")
-        print(f"{regime}: α*(n) {[round(e['error']['alpha_star'], 4) for e in n_scan]} exponent {f['exponent']} CI {f['ci95']}; "
-              f"α*(h) {[round(e['error']['alpha_star'], 4) for e in h_scan]} exponent {fits['h_scan']['exponent']}; "
-              f"c* direct {[round(m['c_star'], 6) for m in mult]} vs α*² {[round(cache[(n, p['ref_width'])]['error']['alpha_star'] ** 2, 6) for n in p['multiplier_n']]}")
+    caches = {regime: {} for regime in p["regimes"]}
+    for regime in p["regimes"]:  # pass 1: the law itself, every regime
+        summary[regime] = core(p, regime, args.out, caches[regime])
+    plot(p, summary, args.out)
+    summary["wall_s_core"] = timer.seconds()
+    fa.write_summary(args.out, summary)
+    for regime in p["regimes"]:  # pass 2: conventions
+        summary[regime]["conventions"] = conventions(p, regime, args.out, caches[regime])
     summary["wall_s"] = timer.seconds()
     summary["sweeps"] = timer.sweeps()
-    plot(p, summary, args.out)
     fa.write_summary(args.out, summary)
     print(f"wall {summary['wall_s']:.1f} s")
     return summary
