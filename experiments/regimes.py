@@ -212,7 +212,7 @@ def plot(p, summary, out):
         ax.set_xscale("log")
         ax.set_yscale("log")
         ax.set_xlabel(label)
-        ax.set_ylabel("α* of the semi-analytic test error (95% bootstrap CI; x: grid edge)")
+        ax.set_ylabel("α* of the semi-analytic error (95% CI)")
         ax.legend(fontsize=7)
     fig.suptitle("Optimal init scale α* by regime (ties counted as errors)")
     fa.save_figure(fig, out, "regimes")
