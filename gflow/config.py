@@ -101,6 +101,11 @@ class FlowConfig:
         "also compute the semi-analytic test error (test_err_sa) on the save grid, from n_test_grid draws; off by default: "
         "it costs about 100 Monte-Carlo errors per save point (25–50 ms at h = 100, 512 draws, 2 shared CPU cores)",
     )
+    sa_draws: int = _f(
+        4096,
+        "draws of the semi-analytic error: the orthogonal parts of the first sa_draws test points (its memory and time grow "
+        "like sa_draws × width; fewer on the save grid if n_test_grid is smaller)",
+    )
     ties: str = _f("error", "test errors count f = 0 (a tie) as 'error' (default), 'half' an error, or 'correct'")
     tolerance_floor: bool = _f(True, "floor each component's tolerance at rtol × its block's RMS (W, a, margins); false: plain componentwise")
     floor_margins: bool = _f(
@@ -131,6 +136,7 @@ class FlowConfig:
         _int_at_least("flow.n_save", self.n_save, 2)
         _positive_finite("flow.t_save_min", self.t_save_min)
         _int_at_least("flow.n_test_grid", self.n_test_grid, 1)
+        _int_at_least("flow.sa_draws", self.sa_draws, 1)
         if self.ties not in TIE_CONVENTIONS:
             raise ConfigError(f"flow.ties: must be one of {', '.join(TIE_CONVENTIONS)}, got {self.ties!r}")
         if self.t_save_min >= self.t_max:

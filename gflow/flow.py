@@ -232,6 +232,7 @@ def _solve_lane(lane: Lane, data: Dataset, *, width: int, second_layer: str, flo
         mu_plus=positive_class_mean(x, y),
         inv0=model.balance_invariant(p0),
         tie_weight=jnp.asarray(tie_weight(flow.ties), dtype),
+        sa_draws=flow.sa_draws,
     )
 
     # The ODE state is (u, m̃): the displacement u = θ − θ(0) and the training margins

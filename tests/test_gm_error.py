@@ -184,3 +184,14 @@ def test_observables_tie_conventions_are_consistent():
     # and the semi-analytic error agrees with the d = 2 reference within its draw spread
     ref_err, ref_tie = reference_error_d2(W, a, 1.0, 0.5)
     np.testing.assert_allclose(float(res[1.0]["test_tie_sa"]), ref_tie, rtol=0.05)
+
+
+def test_sa_draws_caps_the_draws():
+    cfg = gflow.DataConfig(n=10, d=5, kappa=1.0, sigma=0.5, n_test=300, seed=0)
+    ds = gflow.data.make_dataset(cfg, jnp.float64)
+    p = model.init_params(key=model.init_key(1), d=5, width=6, init_scale=1.0, dtype=jnp.float64)
+    out = jax.jit(lambda q: observe(q, _obs_args(ds, q, 1.0)._replace(sa_draws=100)))(p)
+    err, tie = gm_error.semi_analytic_error(p.W, p.a, ds.s, ds.kappa, ds.sigma, ds.x_test[:100])
+    assert float(out["test_err_sa"]) == pytest.approx(float(err), rel=1e-12)
+    with pytest.raises(gflow.ConfigError, match="flow.sa_draws"):
+        gflow.FlowConfig(sa_draws=0)
