@@ -99,7 +99,7 @@ class FlowConfig:
     sa_grid: bool = _f(
         False,
         "also compute the semi-analytic test error (test_err_sa) on the save grid, from n_test_grid draws; off by default: "
-        "it costs about 100 Monte-Carlo errors per save point (25–50 ms at h = 100, 512 draws, 2 shared CPU cores)",
+        "it costs 30–140 Monte-Carlo errors per save point (about 20 ms at h = 100, 512 draws, 2 shared CPU cores; README)",
     )
     sa_draws: int = _f(
         4096,

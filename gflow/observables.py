@@ -52,7 +52,7 @@ class ObsArgs(NamedTuple):
 
 def observe(params: model.Params, args: ObsArgs, semi_analytic: bool = True) -> dict[str, jax.Array]:
     """All observables of `OBSERVABLES` for one state; `semi_analytic=False` leaves test_err_sa and
-    test_tie_sa NaN (they cost about 100 Monte-Carlo errors: a sort of h breakpoints per draw)."""
+    test_tie_sa NaN (they cost 30–140 Monte-Carlo errors: a sort of h breakpoints per draw)."""
     data, c = args.data, args.multiplier
     m_train = data.y * model.apply(params, data.x, c)
     m_test = data.y_test * model.apply(params, data.x_test, c)
