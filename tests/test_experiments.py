@@ -147,7 +147,7 @@ def test_full_preset_settings_have_the_stated_separability():
         assert (geo["separability"] > 0) == s["separable"], (s["name"], k, geo["separability"])
 
 
-@pytest.mark.slow  # 9 min on the loaded 2-core machine (4 compiled shapes); run by .ci/run with `-m slow`
+@pytest.mark.slow  # 9 min cold on the loaded 2-core machine (4 compiled shapes), 94 s with a warm compilation cache
 def test_regimes_quick(tmp_path):
     """Both regimes, coarse + refined α grids, the multiplier sweep, every tie convention; the run
     directories resume (a second call computes nothing)."""
@@ -168,7 +168,7 @@ def test_regimes_quick(tmp_path):
     assert again["sweeps"]["n_loaded"] == again["sweeps"]["n_sweeps"]
 
 
-@pytest.mark.slow  # four compiled solves (n_save × sa_grid); run by .ci/run with `-m slow`
+@pytest.mark.slow  # four compiled solves (n_save × sa_grid): 58 s under load
 def test_sa_cost_quick(tmp_path):
     summary, _ = _run_quick("sa_cost", tmp_path)
     assert all(r["sa_s"] > 0 and r["mc_s"] > 0 for r in summary["observable"])
