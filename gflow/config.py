@@ -25,6 +25,8 @@ def _f(default, help: str, **kw):
 
 SOLVER_NAMES = ("bosh3", "tsit5", "dopri5", "dopri8", "heun", "ralston", "midpoint")
 DTYPES = ("float32", "float64")
+DATA_MODES = ("gaussian", "separable", "high_dim")
+TIE_CONVENTIONS = ("error", "half", "correct")  # weights 1, 1/2, 0 (gflow.gm_error.TIE_WEIGHTS)
 
 
 def _positive_finite(name: str, v) -> None:
@@ -54,8 +56,20 @@ class DataConfig:
     kappa: float = _f(1.0, "signal strength κ in x = κ·y·s + σ·z")
     sigma: float = _f(0.5, "noise level σ in x = κ·y·s + σ·z; Bayes error Φ(−κ/σ)")
     seed: int = _f(0, "data seed: key fold_in(DATA_ROOT, seed); independent of the init seeds")
+    mode: str = _f(
+        "gaussian",
+        "'gaussian'; 'separable': conditioned on λ = min y_i y_k cos(x_i, x_k) > 0 by redrawing the training set; "
+        "'high_dim': d ≥ 10·n, noise σ/√d per coordinate (‖noise‖ ≈ σ, nearly orthogonal x_i)",
+    )
+    separable: bool = _f(False, "also condition on λ > 0 by redrawing in the 'gaussian'/'high_dim' modes ('separable' mode always does)")
+    max_draws: int = _f(200, "training-set draws tried before a separable dataset is declared impossible (a one-line error)")
 
     def __post_init__(self):
+        if self.mode not in DATA_MODES:
+            raise ConfigError(f"data.mode: must be one of {', '.join(DATA_MODES)}, got {self.mode!r}")
+        if not isinstance(self.separable, bool):
+            raise ConfigError(f"data.separable: must be true or false, got {self.separable!r}")
+        _int_at_least("data.max_draws", self.max_draws, 1)
         _int_at_least("data.n", self.n, 1)
         _int_at_least("data.n_test", self.n_test, 1)
         _int_at_least("data.d", self.d, 1)
@@ -91,6 +105,17 @@ class FlowConfig:
     n_save: int = _f(48, "number of saved time points: t = 0 and a log grid from t_save_min to t_max")
     t_save_min: float = _f(1e-2, "first nonzero time of the log-spaced save grid")
     n_test_grid: int = _f(512, "test points used for test_err on the save grid (the stop uses all data.n_test)")
+    sa_grid: bool = _f(
+        False,
+        "also compute the semi-analytic test error (test_err_sa) on the save grid, from n_test_grid draws; off by default: "
+        "it costs 30–140 Monte-Carlo errors per save point (about 20 ms at h = 100, 512 draws, 2 shared CPU cores; README)",
+    )
+    sa_draws: int = _f(
+        4096,
+        "draws of the semi-analytic error: the orthogonal parts of the first sa_draws test points (its memory and time grow "
+        "like sa_draws × width; fewer on the save grid if n_test_grid is smaller)",
+    )
+    ties: str = _f("error", "test errors count f = 0 (a tie) as 'error' (default), 'half' an error, or 'correct'")
     tolerance_floor: bool = _f(True, "floor each component's tolerance at rtol × its block's RMS (W, a, margins); false: plain componentwise")
     floor_margins: bool = _f(
         True,
@@ -110,7 +135,7 @@ class FlowConfig:
         if self.solver not in SOLVER_NAMES:
             raise ConfigError(f"flow.solver: unknown solver {self.solver!r}; choose one of {', '.join(SOLVER_NAMES)}")
         _positive_finite("flow.rtol", self.rtol)
-        for name in ("tolerance_floor", "floor_margins"):
+        for name in ("tolerance_floor", "floor_margins", "sa_grid"):
             if not isinstance(getattr(self, name), bool):
                 raise ConfigError(f"flow.{name}: must be true or false, got {getattr(self, name)!r}")
         if self.atol is not None:
@@ -120,6 +145,9 @@ class FlowConfig:
         _int_at_least("flow.n_save", self.n_save, 2)
         _positive_finite("flow.t_save_min", self.t_save_min)
         _int_at_least("flow.n_test_grid", self.n_test_grid, 1)
+        _int_at_least("flow.sa_draws", self.sa_draws, 1)
+        if self.ties not in TIE_CONVENTIONS:
+            raise ConfigError(f"flow.ties: must be one of {', '.join(TIE_CONVENTIONS)}, got {self.ties!r}")
         if self.t_save_min >= self.t_max:
             raise ConfigError(f"flow.t_save_min: must be < flow.t_max = {self.t_max}, got {self.t_save_min}")
         _positive_finite("flow.stop_rtol", self.stop_rtol)
@@ -139,6 +167,8 @@ GRID_KEYS = {
     "data.n_test": int,
     "data.kappa": float,
     "data.sigma": float,
+    "data.mode": str,
+    "data.separable": bool,
     "model.width": int,
     "model.multiplier": float,
     "flow.target_loss": float,

@@ -2,6 +2,17 @@
 
 Gaussian mixture: x = κ·y·s + σ·z with y uniform in {±1}, s a unit vector and z ~ N(0, I_d).
 The data key is separate from the init key, so every α in a sweep sees the same data.
+
+Data modes (`DataConfig.mode`), the regimes of the theory:
+- 'gaussian': the mixture as above, no condition (the default).
+- 'separable': the mixture conditioned on orthogonal separability, λ = min_{i≠k} y_i y_k cos(x_i, x_k) > 0,
+  by rejection: training draw r uses key fold_in(k_train, r), r = 0, 1, … < `max_draws`; s and the test
+  sample do not change between draws. No draw with λ > 0 raises ValueError; λ is never silently ≤ 0.
+- 'high_dim': d ≫ n (d ≥ 10·n is enforced) with the noise scaled per input, σ/√d per coordinate, so
+  ‖σz‖ ≈ σ whatever d and the x_i are nearly orthogonal: cos(x_i, x_k) = ±κ²/(κ² + σ²) + O(1/√d).
+  `Dataset.sigma` is then the per-coordinate noise σ/√d (every closed form uses it), so the Bayes error
+  is Φ(−κ√d/σ). λ is reported, not enforced (set `separable = true` to condition on λ > 0 here too).
+`dataset_report` gives λ and the number of draws of a config's dataset.
 """
 
 from __future__ import annotations
@@ -41,14 +52,16 @@ class Dataset(NamedTuple):
 def gaussian_mixture(*, key: jax.Array, n: int, n_test: int, d: int, kappa, sigma, dtype=jnp.float32) -> Dataset:
     """Sample n training and n_test test points of x = κ·y·s + σ·z; s is a random unit vector."""
     dtype = jnp.dtype(dtype)
-    return _gaussian_mixture(key, jnp.asarray(kappa, dtype), jnp.asarray(sigma, dtype), n=n, n_test=n_test, d=d, dtype=dtype)
+    return _gaussian_mixture(key, jnp.asarray(kappa, dtype), jnp.asarray(sigma, dtype), jnp.int32(0), n=n, n_test=n_test, d=d, dtype=dtype)
 
 
 @partial(jax.jit, static_argnames=("n", "n_test", "d", "dtype"))
-def _gaussian_mixture(key, kappa, sigma, *, n, n_test, d, dtype) -> Dataset:
+def _gaussian_mixture(key, kappa, sigma, draw, *, n, n_test, d, dtype) -> Dataset:
     # Random draws are always made in float32 and then cast, so float32 and float64 runs see the
     # same data (JAX's float64 stream differs from its float32 stream).
     k_s, k_train, k_test = jax.random.split(key, 3)
+    # draw r > 0 (rejection sampling of the training set) uses fold_in(k_train, r); draw 0 is the plain one
+    k_train = jnp.where(draw > 0, jax.random.fold_in(k_train, draw), k_train)
     s = jax.random.normal(k_s, (d,), jnp.float32).astype(dtype)
     s = s / jnp.linalg.norm(s)
 
@@ -63,11 +76,38 @@ def _gaussian_mixture(key, kappa, sigma, *, n, n_test, d, dtype) -> Dataset:
     return Dataset(x, y, x_test, y_test, s, jnp.asarray(kappa, dtype), jnp.asarray(sigma, dtype))
 
 
-def make_dataset(cfg, dtype=jnp.float32) -> Dataset:
-    """The Gaussian-mixture dataset described by a `DataConfig`."""
-    return gaussian_mixture(
-        key=data_key(cfg.seed), n=cfg.n, n_test=cfg.n_test, d=cfg.d, kappa=cfg.kappa, sigma=cfg.sigma, dtype=dtype
+def noise_per_coordinate(cfg) -> float:
+    """σ per coordinate of a `DataConfig`: σ, or σ/√d in the 'high_dim' mode (‖noise‖ ≈ σ)."""
+    return cfg.sigma / np.sqrt(cfg.d) if cfg.mode == "high_dim" else cfg.sigma
+
+
+def _draw(cfg, dtype, draw: int) -> Dataset:
+    dtype = jnp.dtype(dtype)
+    return _gaussian_mixture(data_key(cfg.seed), jnp.asarray(cfg.kappa, dtype), jnp.asarray(noise_per_coordinate(cfg), dtype),
+                             jnp.int32(draw), n=cfg.n, n_test=cfg.n_test, d=cfg.d, dtype=dtype)
+
+
+def dataset_report(cfg, dtype=jnp.float32) -> tuple[Dataset, dict]:
+    """The dataset of a `DataConfig` and a report: {'separability': λ (float64), 'draws': training draws used,
+    'mode', 'conditioned': whether λ > 0 was required}. Raises ValueError if a separable draw is required
+    and none of `max_draws` draws has λ > 0."""
+    if cfg.mode == "high_dim" and cfg.d < 10 * cfg.n:
+        raise ValueError(f"data.d: the 'high_dim' mode needs d ≥ 10·n = {10 * cfg.n}, got {cfg.d}")
+    conditioned = cfg.mode == "separable" or cfg.separable
+    for r in range(cfg.max_draws if conditioned else 1):
+        ds = _draw(cfg, dtype, r)
+        lam = separability_constant(ds.x, ds.y)
+        if not conditioned or lam > 0:
+            return ds, {"separability": lam, "draws": r + 1, "mode": cfg.mode, "conditioned": conditioned}
+    raise ValueError(
+        f"data: no orthogonally separable draw (λ > 0) in data.max_draws = {cfg.max_draws} tries at n={cfg.n}, d={cfg.d}, "
+        f"κ/σ={cfg.kappa / cfg.sigma:g}, mode={cfg.mode!r}, seed={cfg.seed}; raise κ/σ, lower d or n, or raise data.max_draws"
     )
+
+
+def make_dataset(cfg, dtype=jnp.float32) -> Dataset:
+    """The Gaussian-mixture dataset described by a `DataConfig` (its mode applied; see the module doc)."""
+    return dataset_report(cfg, dtype)[0]
 
 
 def from_arrays(x, y, x_test, y_test, dtype=jnp.float32) -> Dataset:

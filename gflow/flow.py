@@ -27,6 +27,7 @@ import jax.numpy as jnp
 from . import model
 from .config import FlowConfig
 from .data import Dataset, class_mean_direction, positive_class_mean
+from .gm_error import tie_weight
 from .observables import ObsArgs, observe
 from .solvers import SOLVERS, hermite
 
@@ -230,6 +231,8 @@ def _solve_lane(lane: Lane, data: Dataset, *, width: int, second_layer: str, flo
         xplus=class_mean_direction(x, y),
         mu_plus=positive_class_mean(x, y),
         inv0=model.balance_invariant(p0),
+        tie_weight=jnp.asarray(tie_weight(flow.ties), dtype),
+        sa_draws=flow.sa_draws,
     )
 
     # The ODE state is (u, m̃): the displacement u = θ − θ(0) and the training margins
@@ -267,7 +270,7 @@ def _solve_lane(lane: Lane, data: Dataset, *, width: int, second_layer: str, flo
     grid_args = args._replace(data=data._replace(x_test=data.x_test[:k], y_test=data.y_test[:k]))
 
     def obs_fn(t, state, _):
-        return observe(params_at(state[0]), grid_args)
+        return observe(params_at(state[0]), grid_args, semi_analytic=flow.sa_grid)
 
     def below_target(t, state, _, **kwargs):
         return model.loss(params_at(state[0]), x, y, c) <= target

@@ -45,7 +45,7 @@ from jax.sharding import Mesh, NamedSharding, PartitionSpec
 from . import model
 from .compile_log import track_compiles
 from .config import SHAPE_KEYS, Config, ConfigError
-from .data import Dataset, check_arrays, make_dataset, separability_constant
+from .data import Dataset, check_arrays, dataset_report, make_dataset, separability_constant
 from .flow import STATUS_NAMES, Lane, check_dtype, solve_lane, static_flow
 from .observables import OBSERVABLES
 from .progress import Progress
@@ -175,7 +175,7 @@ def make_plan(cfg: Config, n_devices: int = 1) -> Plan:
     for outer in range(math.prod(shape[:-2])):
         c, _, _ = lane_config(cfg, axes, (*np.unravel_index(outer, shape[:-2]), 0, 0))
         gkey = (c.data.n, c.data.d, c.data.n_test, c.model.width)
-        bkey = (c.data.seed, c.data.kappa, c.data.sigma)
+        bkey = (c.data.seed, c.data.kappa, c.data.sigma, c.data.mode, c.data.separable)
         grp = groups.setdefault(gkey, {"shapes": dict(zip(SHAPE_KEYS, gkey)), "buckets": {}, "config": c})
         grp["buckets"].setdefault(bkey, []).append((outer, c))
     plan_groups, sizes = [], []
@@ -196,7 +196,7 @@ def make_plan(cfg: Config, n_devices: int = 1) -> Plan:
             eff = np.concatenate([scales * math.sqrt(c.model.multiplier) for _, c in outers])
             seed = np.tile(seeds, len(outers))
             order = flat[np.lexsort((flat, seed, eff, eta, rtol))]  # cost (rtol, η, α·√c), then seed
-            buckets.append({"data": dict(zip(("seed", "kappa", "sigma"), bkey)), "chunks": [order[i : i + size] for i in range(0, len(order), size)]})
+            buckets.append({"data": dict(zip(("seed", "kappa", "sigma", "mode", "separable"), bkey)), "chunks": [order[i : i + size] for i in range(0, len(order), size)]})
         plan_groups.append({"shapes": grp["shapes"], "buckets": buckets})
         sizes.append(size)
     return Plan(axes=axes, groups=plan_groups, chunk_sizes=sizes, n_devices=n_devices)
@@ -449,17 +449,22 @@ def _assemble(cfg: Config, plan: Plan, results: dict[int, dict], data: Dataset |
     # Per-dataset constants, broadcast over the axes that do not change the data.
     data_axes = [n for n in names if n not in ("scale", "seed") and not n.startswith(("model.", "flow."))]
     dshape = tuple(len(v) for n, v in plan.axes if n in data_axes)
-    bayes, sep = np.full(dshape, np.nan), np.full(dshape, np.nan)
+    bayes, sep, draws = np.full(dshape, np.nan), np.full(dshape, np.nan), np.ones(dshape, np.int64)
     for index in itertools.product(*(range(s) for s in dshape)):
         full = [0] * len(shape)
         for n, i in zip(data_axes, index):
             full[names.index(n)] = i
         c, _, _ = lane_config(cfg, plan.axes, tuple(full))
-        ds = data if data is not None else make_dataset(c.data, jnp.dtype(cfg.flow.dtype))
+        if data is None:
+            ds, report = dataset_report(c.data, jnp.dtype(cfg.flow.dtype))
+            draws[index] = report["draws"]
+        else:
+            ds = data
         bayes[index] = float(bayes_error(ds.kappa, ds.sigma))
         sep[index] = separability_constant(ds.x, ds.y)
     arrays["bayes_error"], dims["bayes_error"] = bayes, data_axes
     arrays["separability"], dims["separability"] = sep, data_axes
+    arrays["data_draws"], dims["data_draws"] = draws, data_axes  # training-set draws used (rejection sampling)
 
     status = arrays["status"]
     counts = {n: int(np.sum(status == i)) for i, n in enumerate(STATUS_NAMES) if np.any(status == i)}

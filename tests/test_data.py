@@ -3,6 +3,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
+import gflow
 from gflow import data
 
 
@@ -104,3 +105,57 @@ def test_train_and_test_sets_are_independent_draws():
     corr = np.mean(z * zt[:m]) / np.sqrt(np.mean(z**2) * np.mean(zt[:m] ** 2))
     assert abs(corr) < 5 / np.sqrt(m * d), corr  # 5 standard errors of the correlation of independent draws
     assert abs(np.mean(y == yt[:m]) - 0.5) < 5 * 0.5 / np.sqrt(m)  # labels agree at chance
+
+
+def test_separable_mode_conditions_on_lambda_and_reports_draws():
+    base = dict(n=40, d=5, kappa=1.0, sigma=1 / 3.0, n_test=50)
+    plain = data.make_dataset(gflow.DataConfig(**base, seed=0))
+    assert data.separability_constant(plain.x, plain.y) <= 0  # seed 0 is not separable as drawn
+    ds, rep = data.dataset_report(gflow.DataConfig(**base, seed=0, mode="separable"))
+    assert rep["draws"] > 1 and rep["conditioned"]
+    assert rep["separability"] == data.separability_constant(ds.x, ds.y) > 0
+    # only the training set is redrawn: s and the test sample are those of the plain draw
+    np.testing.assert_array_equal(ds.s, plain.s)
+    np.testing.assert_array_equal(ds.x_test, plain.x_test)
+    # the gaussian mode is unchanged (draw 0) and reports λ without conditioning
+    ds0, rep0 = data.dataset_report(gflow.DataConfig(**base, seed=0))
+    np.testing.assert_array_equal(ds0.x, plain.x)
+    assert rep0 == {"separability": data.separability_constant(plain.x, plain.y), "draws": 1, "mode": "gaussian", "conditioned": False}
+
+
+def test_separable_mode_raises_when_impossible():
+    with pytest.raises(ValueError, match="no orthogonally separable draw"):
+        data.make_dataset(gflow.DataConfig(n=40, d=50, kappa=1.0, sigma=1.0, n_test=10, mode="separable", max_draws=3))
+
+
+def test_high_dim_mode_noise_per_input_and_near_orthogonality():
+    cfg = gflow.DataConfig(n=20, d=4000, kappa=0.5, sigma=1.0, n_test=10, mode="high_dim")
+    ds, rep = data.dataset_report(cfg)
+    x, y, s = (np.asarray(v, np.float64) for v in (ds.x, ds.y, ds.s))
+    noise = x - np.outer(y * 0.5, s)
+    np.testing.assert_allclose(np.linalg.norm(noise, axis=1), 1.0, atol=0.06)  # ‖σz‖ ≈ σ whatever d
+    np.testing.assert_allclose(float(ds.sigma), 1.0 / np.sqrt(4000), rtol=1e-6)  # per-coordinate σ in Dataset
+    u = x / np.linalg.norm(x, axis=1, keepdims=True)
+    g = (y[:, None] * y[None, :]) * (u @ u.T)
+    off = g[~np.eye(20, dtype=bool)]
+    np.testing.assert_allclose(off.mean(), 0.25 / 1.25, atol=0.02)  # cos = ±κ²/(κ² + σ²) + O(1/√d)
+    assert np.abs(off - 0.2).max() < 0.1 and rep["separability"] == pytest.approx(off.min())
+    with pytest.raises(ValueError, match="d ≥ 10·n"):
+        data.make_dataset(gflow.DataConfig(n=20, d=100, mode="high_dim"))
+
+
+def test_data_mode_config_and_sweep_axis():
+    with pytest.raises(gflow.ConfigError, match="data.mode"):
+        gflow.DataConfig(mode="orthogonal")
+    # the shapes and flow settings of tests/test_sweep.py, so the compiled program is shared
+    cfg = gflow.Config(
+        data=gflow.DataConfig(n=20, d=30, kappa=1.0, sigma=1 / 4.0, n_test=200, seed=0),
+        model=gflow.ModelConfig(width=20),
+        flow=gflow.FlowConfig(dtype="float64", n_save=12),
+        sweep=gflow.SweepConfig(init_scales=(0.5,), n_seeds=1, grid={"data.mode": ["gaussian", "separable"]}),
+    )
+    res = gflow.run_sweep(cfg, progress=False)
+    assert res.dims["separability"] == ["data.mode"]
+    sep, draws = res.arrays["separability"], res.arrays["data_draws"]
+    assert sep[0] < 0 < sep[1] and draws[0] == 1 and draws[1] > 1
+    assert (sep[0] > 0) == (draws[1] == 1)  # one draw suffices exactly when the plain draw is separable

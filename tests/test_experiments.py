@@ -13,6 +13,7 @@ import sys
 from pathlib import Path
 
 import numpy as np
+import pytest
 from scipy.stats import norm
 
 import gflow
@@ -212,3 +213,31 @@ def test_full_preset_settings_have_the_stated_separability():
     for s, k in cases:
         geo = fa.geometry(gflow.DataConfig(n=s["n"], d=s["d"], kappa=s["kappa"], sigma=s["sigma"], seed=k, n_test=10))
         assert (geo["separability"] > 0) == s["separable"], (s["name"], k, geo["separability"])
+
+
+@pytest.mark.slow  # 9 min cold on the loaded 2-core machine (4 compiled shapes), 94 s with a warm compilation cache
+def test_regimes_quick(tmp_path):
+    """Both regimes, coarse + refined α grids, the multiplier sweep, every tie convention; the run
+    directories resume (a second call computes nothing)."""
+    summary, out = _run_quick("regimes", tmp_path)
+    for regime in ("separable", "high_dim"):
+        s = summary[regime]
+        for e in s["n_scan"]:
+            assert len(e["alphas"]) == 5 and e["ok_fraction"] == 1.0
+            if regime == "separable":
+                assert np.all(np.asarray(e["separability"]) > 0)
+            for tie in ("error", "half", "correct"):
+                assert np.all(np.asarray(e[tie]["mean"]) <= np.asarray(e["error"]["mean"]) + 1e-12)
+        m = s["multiplier"][0]
+        a = s["n_scan"][0]["error"]["alpha_star"]
+        assert 0.3 < m["c_star"] / a**2 < 3  # c = α² is the same flow (rescaled time)
+    assert (out / "regimes.png").exists()
+    again = _load("regimes").main(["--quick", "--out", str(out)])
+    assert again["sweeps"]["n_loaded"] == again["sweeps"]["n_sweeps"]
+
+
+@pytest.mark.slow  # four compiled solves (n_save × sa_grid): 58 s under load
+def test_sa_cost_quick(tmp_path):
+    summary, _ = _run_quick("sa_cost", tmp_path)
+    assert all(r["sa_s"] > 0 and r["mc_s"] > 0 for r in summary["observable"])
+    assert {(r["n_save"], r["sa_grid"]) for r in summary["runs"]} == {(2, False), (2, True), (4, False), (4, True)}
