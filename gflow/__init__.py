@@ -3,7 +3,11 @@
 Data flows config → data → model init → flow (diffrax) → observables → store → plot.
 """
 
-from .config import Config as Config
+from .compile_cache import configure as _configure_compile_cache
+
+_configure_compile_cache()  # before JAX/equinox are imported below: persistent cache, EQX_ON_ERROR=nan
+
+from .config import Config as Config  # noqa: E402
 from .config import ConfigError as ConfigError
 from .config import DataConfig as DataConfig
 from .config import FlowConfig as FlowConfig
