@@ -35,15 +35,8 @@ import numpy as np  # noqa: E402
 import gflow  # noqa: E402
 from benchmarks import reference as refmod  # noqa: E402
 from benchmarks.common import SWEEP_SCALES, blas_threads, loadavg, machine, problem_config, timed  # noqa: E402
-from benchmarks.gd import dataset_numpy, init, jax_gd_sweep, numpy_gd  # noqa: E402
+from benchmarks.gd import LR0, MAX_HALVINGS, dataset_numpy, init, jax_gd_sweep, numpy_gd, rel_err  # noqa: E402
 from gflow.config import Config, FlowConfig, SweepConfig  # noqa: E402
-
-LR0 = 4.0  # top of the learning-rate ladder lr₀·2^−k (above every stable lr measured here)
-MAX_HALVINGS = 24
-
-
-def rel_err(t, t_ref):
-    return abs(t / t_ref - 1) if t is not None and math.isfinite(t) else math.inf
 
 
 def load_reference(problem, eta, alphas=None, log=print):

@@ -29,6 +29,15 @@ import numpy as np
 from gflow import model
 
 
+LR0 = 4.0  # top of the learning-rate ladder lr₀·2^−k of the tuned GD contenders (above every stable lr measured)
+MAX_HALVINGS = 24
+
+
+def rel_err(t, t_ref):
+    """|t/t_ref − 1|, inf for a missing or non-finite t."""
+    return abs(t / t_ref - 1) if t is not None and math.isfinite(t) else math.inf
+
+
 class GDResult(NamedTuple):
     t_stop: np.ndarray  # interpolated gradient-flow time of the stop
     t_stop_plain: np.ndarray  # k·lr
@@ -168,5 +177,5 @@ def dataset_numpy(data, dtype=np.float64):
     return tuple(np.asarray(v, dtype) for v in (data.x, data.y, data.x_test, data.y_test))
 
 
-__all__ = ["GDResult", "init", "loss_and_grad_np", "numpy_gd", "numpy_gd_iters", "jax_gd_sweep", "torch_available",
+__all__ = ["LR0", "MAX_HALVINGS", "rel_err", "GDResult", "init", "loss_and_grad_np", "numpy_gd", "numpy_gd_iters", "jax_gd_sweep", "torch_available",
            "interpolated_time", "dataset_numpy"]
