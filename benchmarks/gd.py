@@ -29,6 +29,15 @@ import numpy as np
 from gflow import model
 
 
+LR0 = 4.0  # top of the learning-rate ladder lr₀·2^−k of the tuned GD contenders (above every stable lr measured)
+MAX_HALVINGS = 24
+
+
+def rel_err(t, t_ref):
+    """|t/t_ref − 1|, inf for a missing or non-finite t."""
+    return abs(t / t_ref - 1) if t is not None and math.isfinite(t) else math.inf
+
+
 class GDResult(NamedTuple):
     t_stop: np.ndarray  # interpolated gradient-flow time of the stop
     t_stop_plain: np.ndarray  # k·lr
@@ -133,17 +142,18 @@ def _gd_lane(alpha, key, lr, eta, x, y, x_test, y_test, *, width, max_iters):
 @partial(jax.jit, static_argnames=("width",))
 def _gd_batch(alphas, keys, lr, eta, x, y, x_test, y_test, max_iters, *, width):
     lane = partial(_gd_lane, width=width, max_iters=max_iters)
-    return jax.vmap(lane, in_axes=(0, 0, None, None, None, None, None, None))(alphas, keys, lr, eta, x, y, x_test, y_test)
+    return jax.vmap(lane, in_axes=(0, 0, 0, None, None, None, None, None))(alphas, keys, lr, eta, x, y, x_test, y_test)
 
 
 def jax_gd_sweep(alphas, seeds, data, *, width, lr, eta, max_iters=10**7):
     """All (α, seed) runs in one vmapped jitted while loop; lr, η and max_iters are traced (no recompiles).
 
-    `alphas` and `seeds` are flat sequences of equal length (one entry per run). Returns a GDResult
-    of numpy arrays, one entry per run.
+    `alphas` and `seeds` are flat sequences of equal length (one entry per run); `lr` is one learning
+    rate or one per run. Returns a GDResult of numpy arrays, one entry per run.
     """
     dtype = data.x.dtype
     alphas = jnp.asarray(alphas, dtype)
+    lr = np.broadcast_to(np.asarray(lr, np.float64), alphas.shape)
     keys = jax.vmap(model.init_key)(jnp.asarray(seeds, jnp.uint32))
     k, loss, loss_prev, test_err = jax.block_until_ready(
         _gd_batch(alphas, keys, jnp.asarray(lr, dtype), jnp.asarray(eta, dtype), data.x, data.y, data.x_test, data.y_test,
@@ -167,5 +177,5 @@ def dataset_numpy(data, dtype=np.float64):
     return tuple(np.asarray(v, dtype) for v in (data.x, data.y, data.x_test, data.y_test))
 
 
-__all__ = ["GDResult", "init", "loss_and_grad_np", "numpy_gd", "numpy_gd_iters", "jax_gd_sweep", "torch_available",
+__all__ = ["LR0", "MAX_HALVINGS", "rel_err", "GDResult", "init", "loss_and_grad_np", "numpy_gd", "numpy_gd_iters", "jax_gd_sweep", "torch_available",
            "interpolated_time", "dataset_numpy"]

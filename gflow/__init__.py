@@ -8,6 +8,10 @@ parsing load neither JAX nor diffrax; the first use of an engine name (e.g. `gfl
 
 from importlib import import_module
 
+from .compile_cache import configure as _configure_compile_cache
+
+_configure_compile_cache()  # before JAX/equinox are first imported: persistent cache, EQX_ON_ERROR=nan
+
 # public name -> the submodule that defines it
 _EXPORTS = {
     "Config": "config", "ConfigError": "config", "DataConfig": "config", "FlowConfig": "config",
@@ -19,7 +23,7 @@ _EXPORTS = {
     "bayes_error": "theory", "linear_test_error": "theory",
 }
 
-_SUBMODULES = ("cli", "compile_log", "config", "data", "deep", "flow", "model", "observables", "plot", "progress",
+_SUBMODULES = ("cli", "compile_cache", "compile_log", "config", "data", "deep", "flow", "model", "observables", "plot", "progress",
                "runner", "solvers", "store", "sweep", "theory")
 
 __all__ = sorted(_EXPORTS)

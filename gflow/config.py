@@ -98,7 +98,12 @@ MATMUL_PRECISIONS = ("highest", "high", "default")
 class FlowConfig:
     target_loss: float = _f(0.01, "target training risk η: a run stops at the first time L(θ) ≤ η")
     solver: str = _f("bosh3", f"explicit RK solver (bosh3: gflow.solvers.FusedBosh3; the others diffrax's), one of {', '.join(SOLVER_NAMES)}")
-    rtol: float = _f(1e-3, "relative tolerance of the PID step-size controller")
+    rtol: float = _f(1e-3, "relative tolerance of the PID step-size controller (experts; ignored when flow.accuracy is set)")
+    accuracy: float | None = _f(
+        None,
+        "target relative error of t_η, in (0, 1): each run picks and tightens its own rtol until its a-posteriori "
+        "error estimate meets it (README Numerics, 'Accuracy'); unset: one fixed flow.rtol",
+    )
     atol: float | None = _f(None, "absolute tolerance; default rtol × rms(θ(0)), i.e. relative to the init scale")
     t_max: float = _f(1e6, "give up at this gradient-flow time (status 't_max')")
     max_steps: int = _f(100_000, "give up after this many solver steps (status 'max_steps')")
@@ -135,6 +140,11 @@ class FlowConfig:
         if self.solver not in SOLVER_NAMES:
             raise ConfigError(f"flow.solver: unknown solver {self.solver!r}; choose one of {', '.join(SOLVER_NAMES)}")
         _positive_finite("flow.rtol", self.rtol)
+        if self.accuracy is not None:
+            a = self.accuracy
+            if not isinstance(a, (int, float)) or isinstance(a, bool) or not math.isfinite(a) or not 0 < a < 1:
+                raise ConfigError(f"flow.accuracy: must be a number in (0, 1) (relative error of t_η), got {a!r}")
+            object.__setattr__(self, "accuracy", float(a))
         for name in ("tolerance_floor", "floor_margins", "sa_grid"):
             if not isinstance(getattr(self, name), bool):
                 raise ConfigError(f"flow.{name}: must be true or false, got {getattr(self, name)!r}")
@@ -173,6 +183,7 @@ GRID_KEYS = {
     "model.multiplier": float,
     "flow.target_loss": float,
     "flow.rtol": float,
+    "flow.accuracy": float,
 }
 SHAPE_KEYS = ("data.n", "data.d", "data.n_test", "model.width")
 

@@ -117,6 +117,7 @@ class Lane(NamedTuple):
     target_loss: jax.Array
     rtol: jax.Array
     init_key: jax.Array
+    accuracy: jax.Array | None = None  # requested relative error of t_η (flow.accuracy mode), else None
 
 
 class RunResult(NamedTuple):
@@ -132,6 +133,9 @@ class RunResult(NamedTuple):
     n_accepted: jax.Array
     n_rejected: jax.Array
     newton_iters: jax.Array  # Newton iterations used by the stop refinement
+    rtol: jax.Array  # the controller's rtol of the returned solve (flow.accuracy mode: the run's own choice)
+    t_err_est: jax.Array  # a-posteriori estimate of |t_stop − t_η|/t_η (flow.accuracy mode; NaN otherwise)
+    n_solves: jax.Array  # solves taken (flow.accuracy mode tightens; n_steps etc. count all of them)
     ts: jax.Array  # (n_save,) save grid
     traj: dict  # name -> (n_save,)
     final: dict  # name -> ()
@@ -246,9 +250,6 @@ def _solve_lane(lane: Lane, data: Dataset, *, width: int, second_layer: str, flo
     # The step-size norm is the larger of the two blocks' RMS errors, and `_BlockFloorController`
     # floors each component's tolerance at its block's RMS.
     rms0 = model.param_norm(p0) / jnp.sqrt(jnp.asarray(p0.W.size + p0.a.size, dtype))
-    rtol = lane.rtol
-    atol = rtol * rms0 if flow.atol is None else jnp.asarray(flow.atol, dtype)
-    m_scale = atol / rtol
 
     def params_at(u):
         return jax.tree.map(jnp.add, p0, u)
@@ -259,12 +260,8 @@ def _solve_lane(lane: Lane, data: Dataset, *, width: int, second_layer: str, flo
     # spinning at the last finite state until max_steps; the status says `nonfinite`.
     v0, dm0 = model.flow_velocity(p0, x, y, c, gram)
     finite0 = _all_finite((v0, dm0, model.loss(p0, x, y, c)))
-
-    def vector_field(t, state, _):
-        v, dm = model.flow_velocity(params_at(state[0]), x, y, c, gram)
-        out = (v, m_scale * dm)
-        ok = finite0 & _all_finite(out)
-        return jax.tree.map(lambda z: jnp.where(ok, z, 0.0), out)
+    loss0 = model.loss(p0, x, y, c)
+    at_init = loss0 <= target
 
     k = min(flow.n_test_grid, data.x_test.shape[0])
     grid_args = args._replace(data=data._replace(x_test=data.x_test[:k], y_test=data.y_test[:k]))
@@ -279,63 +276,132 @@ def _solve_lane(lane: Lane, data: Dataset, *, width: int, second_layer: str, flo
         return jnp.maximum(optx.rms_norm(err[0]), optx.rms_norm(err[1]))
 
     ts = save_grid(flow.t_max, flow.n_save, flow.t_save_min, dtype)
-    state0 = (jax.tree.map(jnp.zeros_like, p0), jnp.where(finite0, m_scale * y * model.apply(p0, x, c), 0.0))
-    saveat = diffrax.SaveAt(
-        subs=[diffrax.SubSaveAt(ts=ts, fn=obs_fn), diffrax.SubSaveAt(t1=True)], solver_state=True
-    )
-    sol = diffrax.diffeqsolve(
-        diffrax.ODETerm(vector_field),
-        _RecordStepStart(SOLVERS[flow.solver]()),
-        t0=jnp.asarray(0.0, dtype),
-        t1=jnp.asarray(flow.t_max, dtype),
-        dt0=None,
-        y0=state0,
-        saveat=saveat,
-        stepsize_controller=_BlockFloorController(rtol=rtol, atol=atol, norm=block_norm, use_floor=flow.tolerance_floor,
-                                                     floor_margins=flow.floor_margins),
-        event=diffrax.Event(below_target),
-        max_steps=flow.max_steps,
-        throw=False,
-    )
-    traj_raw, end = sol.ys
-    t_end = sol.ts[1][0]
-    p_end = params_at(jax.tree.map(lambda v: v[0], end[0]))
+    # flow.accuracy mode never floors the margin block (its lazy-regime error; README Numerics, point 4)
+    floor_margins = flow.floor_margins and flow.accuracy is None
 
-    loss0 = model.loss(p0, x, y, c)
-    at_init = loss0 <= target
-    event_hit = model.loss(p_end, x, y, c) <= target
-    _, t_start, (u_start, _) = sol.solver_state
-    tau, p_ref, refined, iters = _refine_stop(params_at(u_start), p_end, t_end - t_start, target, x, y, c, flow.stop_rtol)
-    refined = refined & event_hit
-    # A run that overflows mid-way ends in the zero-velocity region above; a non-finite velocity there marks it.
-    finite = finite0 & _all_finite((p_end, model.flow_velocity(p_end, x, y, c, gram)))
-    status = _decode_status(sol.result, event_hit, refined, at_init, finite)
+    def solve_at(rtol, dtmax=None):
+        """One solve at controller tolerance `rtol` (steps ≤ `dtmax`): the run's result, observables and all."""
+        atol = rtol * rms0 if flow.atol is None else jnp.asarray(flow.atol, dtype)
+        m_scale = atol / rtol
 
-    use_ref = refined & ~at_init
-    p_stop = jax.tree.map(lambda a, b, c0: jnp.where(at_init, c0, jnp.where(use_ref, a, b)), p_ref, p_end, p0)
-    t_stop = jnp.where(at_init, 0.0, jnp.where(use_ref, t_start + tau, t_end))
+        def vector_field(t, state, _):
+            v, dm = model.flow_velocity(params_at(state[0]), x, y, c, gram)
+            out = (v, m_scale * dm)
+            ok = finite0 & _all_finite(out)
+            return jax.tree.map(lambda z: jnp.where(ok, z, 0.0), out)
 
-    after = (ts > t_stop) | ~jnp.isfinite(sol.ts[0])
-    traj = {k: jnp.where(after, jnp.nan, v) for k, v in traj_raw.items()}
-    stats = sol.stats
-    return RunResult(
-        status=status,
-        t_stop=t_stop,
-        n_steps=stats["num_steps"],
-        n_accepted=stats["num_accepted_steps"],
-        n_rejected=stats["num_rejected_steps"],
-        newton_iters=iters,
-        ts=ts,
-        traj=traj,
-        final=observe(p_stop, args),
-        params=p_stop if keep_params else None,
-    )
+        state0 = (jax.tree.map(jnp.zeros_like, p0), jnp.where(finite0, m_scale * y * model.apply(p0, x, c), 0.0))
+        saveat = diffrax.SaveAt(
+            subs=[diffrax.SubSaveAt(ts=ts, fn=obs_fn), diffrax.SubSaveAt(t1=True)], solver_state=True
+        )
+        sol = diffrax.diffeqsolve(
+            diffrax.ODETerm(vector_field),
+            _RecordStepStart(SOLVERS[flow.solver]()),
+            t0=jnp.asarray(0.0, dtype),
+            t1=jnp.asarray(flow.t_max, dtype),
+            dt0=None,
+            y0=state0,
+            saveat=saveat,
+            stepsize_controller=_BlockFloorController(rtol=rtol, atol=atol, norm=block_norm, use_floor=flow.tolerance_floor,
+                                                         floor_margins=floor_margins, dtmax=dtmax),
+            event=diffrax.Event(below_target),
+            max_steps=flow.max_steps,
+            throw=False,
+        )
+        traj_raw, end = sol.ys
+        t_end = sol.ts[1][0]
+        p_end = params_at(jax.tree.map(lambda v: v[0], end[0]))
+
+        event_hit = model.loss(p_end, x, y, c) <= target
+        _, t_start, (u_start, _) = sol.solver_state
+        tau, p_ref, refined, iters = _refine_stop(params_at(u_start), p_end, t_end - t_start, target, x, y, c, flow.stop_rtol)
+        refined = refined & event_hit
+        # A run that overflows mid-way ends in the zero-velocity region above; a non-finite velocity there marks it.
+        finite = finite0 & _all_finite((p_end, model.flow_velocity(p_end, x, y, c, gram)))
+        status = _decode_status(sol.result, event_hit, refined, at_init, finite)
+
+        use_ref = refined & ~at_init
+        p_stop = jax.tree.map(lambda a, b, c0: jnp.where(at_init, c0, jnp.where(use_ref, a, b)), p_ref, p_end, p0)
+        t_stop = jnp.where(at_init, 0.0, jnp.where(use_ref, t_start + tau, t_end))
+
+        after = (ts > t_stop) | ~jnp.isfinite(sol.ts[0])
+        traj = {k: jnp.where(after, jnp.nan, v) for k, v in traj_raw.items()}
+        stats = sol.stats
+        return RunResult(
+            status=status,
+            t_stop=t_stop,
+            n_steps=stats["num_steps"],
+            n_accepted=stats["num_accepted_steps"],
+            n_rejected=stats["num_rejected_steps"],
+            newton_iters=iters,
+            rtol=jnp.asarray(rtol, dtype),
+            t_err_est=jnp.asarray(jnp.nan, dtype),
+            n_solves=jnp.int32(1),
+            ts=ts,
+            traj=traj,
+            final=observe(p_stop, args),
+            params=p_stop if keep_params else None,
+        )
+
+    return solve_at(lane.rtol) if flow.accuracy is None else _tighten(solve_at, lane.accuracy, at_init, dtype)
+
+
+# flow.accuracy mode (`_tighten`), calibrated in benchmarks/accuracy.py (README Numerics, "Accuracy").
+_ACC_RTOL0 = 10.0  # rtol of the first (cheap) solve, as a multiple of the requested accuracy
+_ACC_RHO0 = 1 / 3  # the next two solves tighten rtol by this factor each
+_ACC_MIN_SOLVES = 4  # three loose solves agreed by chance while 2% off (benchmarks/accuracy.py): never accept before the 4th
+_ACC_SAFETY = 0.5  # a run is accepted when its error estimate is ≤ _ACC_SAFETY × accuracy
+_ACC_MAX_SOLVES = 7  # give up tightening after this many solves (t_err_est then says how far off)
+_ACC_MIN_SHRINK, _ACC_MAX_SHRINK = 0.05, 0.5  # later solves tighten rtol by 2–20×
+
+
+def _tighten(solve_at, accuracy, at_init, dtype):
+    """Solve at rtol = _ACC_RTOL0·accuracy, then tighter, until the error estimate meets `accuracy`.
+
+    The ReLU field makes the solver effectively first order (README Numerics), so t_η's error is
+    taken ∝ rtol: solves k−1, k at rtol_{k−1} > rtol_k = ρ·rtol_{k−1} give the difference estimate
+    d_k = |t_k − t_{k−1}|/t_k · ρ/(1 − ρ) of solve k's relative error. At loose tolerances (tens of
+    steps) the error is erratic and two solves can agree by chance (measured: t_η equal to 2e-4 at
+    rtol 3e-3 and 1e-3, both 3e-3 off), so the estimate also carries the previous one forward:
+    e_k = max(d_k, e_{k−1}·ρ). A run is accepted after at least _ACC_MIN_SOLVES solves when
+    e_k ≤ _ACC_SAFETY·accuracy; otherwise the next rtol is the one e_k predicts would give
+    _ACC_SAFETY²·accuracy (a 2–20× shrink). A run that stops without reaching η (t_max, max_steps,
+    nonfinite, …) is not tightened. One diffrax solve sits in a `lax.while_loop`, so the program holds
+    one copy of the solver. The returned run is the last solve; n_steps, n_accepted, n_rejected and
+    newton_iters sum all solves.
+    """
+    accuracy = jnp.asarray(accuracy, dtype)
+    blank = jax.tree.map(lambda s: jnp.zeros(s.shape, s.dtype), jax.eval_shape(solve_at, accuracy))
+    ok = jnp.asarray([STATUS_CODE[n] for n in ("reached_target", "reached_target_unrefined")], jnp.int32)
+
+    def cond(carry):
+        i, done, *_ = carry
+        return (~done) & (i < _ACC_MAX_SOLVES)
+
+    def body(carry):
+        i, _, rtol, prev = carry
+        r = solve_at(rtol)
+        counts = {f: getattr(prev, f) + getattr(r, f) for f in ("n_steps", "n_accepted", "n_rejected", "newton_iters")}
+        rho = rtol / prev.rtol
+        diff = jnp.abs(r.t_stop - prev.t_stop) / r.t_stop * rho / (1 - rho)
+        est = jnp.where(i == 0, jnp.inf, jnp.where(i == 1, diff, jnp.maximum(diff, prev.t_err_est * rho)))
+        est = jnp.where(jnp.isnan(est), jnp.inf, est)
+        reached = jnp.any(r.status == ok)
+        met = (i + 1 >= _ACC_MIN_SOLVES) & (est <= _ACC_SAFETY * accuracy)
+        stop = ~reached | ~jnp.isfinite(r.t_stop) | met | at_init
+        shrink = jnp.clip(_ACC_SAFETY**2 * accuracy / est, _ACC_MIN_SHRINK, _ACC_MAX_SHRINK)
+        shrink = jnp.where(i + 1 < _ACC_MIN_SOLVES, _ACC_RHO0, shrink)
+        r = r._replace(t_err_est=jnp.where(at_init, 0.0, est), n_solves=i + 1, **counts)
+        return i + 1, stop, rtol * shrink, r
+
+    init = (jnp.int32(0), jnp.asarray(False), _ACC_RTOL0 * accuracy, blank)
+    return jax.lax.while_loop(cond, body, init)[3]
 
 
 def static_flow(flow: FlowConfig) -> FlowConfig:
     """The flow settings that are compiled in: the per-run values (η, rtol) are traced from `Lane`,
     so they are normalized here and changing them never recompiles."""
-    return dataclasses.replace(flow, target_loss=1.0, rtol=1.0)
+    return dataclasses.replace(flow, target_loss=1.0, rtol=1.0, accuracy=None if flow.accuracy is None else 0.5)
 
 
 @eqx.filter_jit
@@ -385,5 +451,6 @@ def simulate(*, init_scale, seed: int = 0, config=None, data: Dataset | None = N
         target_loss=jnp.asarray(config.flow.target_loss, dtype),
         rtol=jnp.asarray(config.flow.rtol, dtype),
         init_key=model.init_key(seed),
+        accuracy=None if config.flow.accuracy is None else jnp.asarray(config.flow.accuracy, dtype),
     )
     return _simulate_jit(lane, data, config.model.width, config.model.second_layer, static_flow(config.flow))

@@ -53,7 +53,7 @@ from .runner import DEFAULT_LEASE_S, ChunkedRun
 from .store import check_out_dir, data_fingerprint, fingerprint
 from .theory import bayes_error
 
-RUN_FIELDS = ("status", "t_stop", "n_steps", "n_accepted", "n_rejected", "newton_iters")
+RUN_FIELDS = ("status", "t_stop", "n_steps", "n_accepted", "n_rejected", "newton_iters", "rtol", "t_err_est", "n_solves")
 _SOLVER_STAGES = {"bosh3": 4, "tsit5": 7, "dopri5": 7, "dopri8": 13, "heun": 2, "ralston": 2, "midpoint": 2}
 
 
@@ -212,6 +212,7 @@ def _lane_batch(cfg: Config, plan: Plan, lanes: np.ndarray, dtype) -> Lane:
         target_loss=col(lambda c, a: c.flow.target_loss),
         rtol=col(lambda c, a: c.flow.rtol),
         init_key=keys,
+        accuracy=None if cfg.flow.accuracy is None else col(lambda c, a: c.flow.accuracy),
     )
 
 

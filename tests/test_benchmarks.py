@@ -68,3 +68,35 @@ def test_quick_benchmark_suite(tmp_path):
     f = res["flops"]
     assert _pos(f["matmul_flops"]) and _pos(f["isolated_fraction"]) and _pos(f["in_run_fraction"])
     assert {t["target"].split(",")[0] for t in res["targets"]} and all("met" in t for t in res["targets"])
+
+
+@pytest.mark.slow  # ~1–2 min on 2 cores: compiles the GD loop and gflow's accuracy mode on the tiny problem
+def test_fair_contenders_quick():
+    """`python -m benchmarks.fair --quick`: every contender's error is measured against the reference; the
+    oracle-tuned GD and gflow at flow.accuracy meet each level; self-verifying GD is charged its runs."""
+    from benchmarks import fair
+
+    res = fair.main(["--quick"])
+    (r,) = res["results"]
+    assert set(r["levels"]) == {"0.01", "0.001"}
+    for lv, row in r["levels"].items():
+        level = float(lv)
+        assert row["gflow"]["met"] and all(s == "reached_target" for s in row["gflow"]["statuses"])
+        assert all(0 < e <= 0.5 * level for e in row["gflow"]["t_err_est"])
+        for k in ("oracle_jax_gd", "oracle_numpy_gd"):
+            assert row[k]["met"] and _pos(row[k]["wall_s"]) and _pos(row["ratios"][f"gflow_vs_{k}"])
+        sv = row["self_verifying_jax_gd"]
+        assert _pos(sv["wall_s"]) and min(sv["iters"]) >= 2
+        # the oracle's lr is the largest meeting the level: the self-verified lr is never larger than twice it
+        assert all(a <= 2 * b for a, b in zip(sv["lr"], row["oracle_jax_gd"]["lr"])) or not sv["met"]
+    assert "| tiny | 0.01 | 0.01 |" in res["table"]
+
+
+@pytest.mark.slow  # ~1 min on 2 cores
+def test_gpu_check_fair_smoke_on_cpu(capsys):
+    """benchmarks/gpu_check.py --quick --fair-only runs the fair comparison on whatever device there is (CPU here)."""
+    from benchmarks import gpu_check
+
+    assert gpu_check.main(["--quick", "--fair-only"]) == 0
+    out = capsys.readouterr().out
+    assert "fair comparison at level 0.01" in out and "gflow / GD runs/s" in out
