@@ -22,7 +22,8 @@ def measure(problem="small", repeats=3, target_loss=1e-2, n_seeds=4) -> dict:
     out = {"problem": problem, "target_loss": target_loss, "n_runs": n_runs, "variants": {}}
     ref = None
     for label, chunk in (("full_vmap", n_runs), ("cost_aware", 0), ("chunks_of_16", 16)):
-        cfg = problem_config(problem, chunk_size=chunk, target_loss=target_loss, n_seeds=n_seeds)
+        # each chunk is one compiled batch (batch_lanes = chunk), as these variants were defined
+        cfg = problem_config(problem, chunk_size=chunk, batch_lanes=chunk or n_seeds, target_loss=target_loss, n_seeds=n_seeds)
         gflow.run_sweep(cfg, progress=False)  # compile
         wall, res = timed(gflow.run_sweep, cfg, progress=False, repeats=repeats)
         if ref is None:

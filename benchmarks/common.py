@@ -23,13 +23,15 @@ SWEEP_SCALES = tuple(float(v) for v in __import__("numpy").logspace(-5, 1, 16))
 
 
 def problem_config(name: str, *, target_loss=1e-2, rtol=1e-3, solver="bosh3", dtype="float32", n_seeds=4,
-                   init_scales=SWEEP_SCALES, chunk_size=0, kappa=1.0, sigma=0.5, n_test=2000) -> Config:
+                   init_scales=SWEEP_SCALES, chunk_size=0, batch_lanes=2, kappa=1.0, sigma=0.5, n_test=2000) -> Config:
+    """A benchmark problem's config. `batch_lanes` is the compiled batch (runs per call; see
+    gflow.sweep's seed invariance): a chunk of `chunk_size` runs is computed in batches of that many."""
     p = PROBLEMS[name]
     return Config(
         data=DataConfig(n=p["n"], d=p["d"], n_test=n_test, kappa=kappa, sigma=sigma),
         model=ModelConfig(width=p["width"]),
         flow=FlowConfig(target_loss=target_loss, rtol=rtol, solver=solver, dtype=dtype),
-        sweep=SweepConfig(init_scales=init_scales, n_seeds=n_seeds, chunk_size=chunk_size),
+        sweep=SweepConfig(init_scales=init_scales, n_seeds=n_seeds, chunk_size=chunk_size, batch_lanes=batch_lanes),
     )
 
 
