@@ -146,8 +146,12 @@ def main(argv=None):
     ap.add_argument("--data-path", default="", help="CIFAR: directory with the python-pickle batches")
     ap.add_argument("--force", action="store_true", help="discard a run directory that holds another config")
     ap.add_argument("--quiet", action="store_true", help="no progress bar")
+    ap.add_argument("--full-grid", action="store_true",
+                    help="the whole power-of-two c grid 2⁻¹⁰…2² with 4 seeds (the CNN presets default to a subset)")
     args = ap.parse_args(argv)
     cfg = get_config(args.preset, quick=args.quick, data_path=args.data_path)
+    if args.full_grid and not args.quick:
+        cfg = cfg.replace(sweep={"multipliers": TWO_POWERS, "n_seeds": 4})
     out = args.out or f"runs/deep_{args.preset}{'_quick' if args.quick else ''}"
     res = run_deep_sweep(cfg, out, progress=not args.quiet, force=args.force)
     summary = u_shape_summary(res.arrays)  # percent, NaN → null
