@@ -214,7 +214,7 @@ class SweepConfig:
         None,
         "more axes, a table of config key → list/space, e.g. \"data.n\" = [20, 40]; keys: " + ", ".join(GRID_KEYS),
     )
-    chunk_size: int = _f(0, "runs per compiled batch; 0 = automatic: the runs that differ only by seed, capped by memory_budget_mb")
+    chunk_size: int = _f(0, "runs per chunk (the unit saved and resumed; computed in batches of sweep.batch_lanes); 0 = automatic: the runs that differ only by seed, capped by memory_budget_mb")
     memory_budget_mb: float = _f(2048.0, "estimated working memory allowed per batch, which caps the automatic chunk size")
     shard: bool = _f(True, "split each batch over all local devices (jax.sharding); false: one device")
     batch_lanes: int = _f(
