@@ -211,10 +211,13 @@ def plot(p, summary, out):
         ax.plot(xs, 0.1 * (xs / ref) ** slope, "k:", lw=1, label=f"theory slope {slope:g} (level arbitrary)")
         ax.set_xscale("log")
         ax.set_yscale("log")
+        ticks = sorted({float(v) for line in ax.get_lines() for v in line.get_xdata()})
+        ax.set_xticks(ticks, [f"{t:g}" for t in ticks])  # the measured values, no overlapping minor labels
+        ax.xaxis.set_minor_formatter(plt.NullFormatter())
         ax.set_xlabel(label)
-        ax.set_ylabel("α* of the semi-analytic error (95% CI)")
+        ax.set_ylabel("α* (95% CI)")
         ax.legend(fontsize=7)
-    fig.suptitle("Optimal init scale α* by regime (ties counted as errors)")
+    fig.suptitle("Optimal init scale α* by regime: semi-analytic error, ties counted as errors (earlier rows: Monte-Carlo error)")
     fa.save_figure(fig, out, "regimes")
 
 
