@@ -15,6 +15,7 @@ from pathlib import Path
 
 from . import config as cfgmod
 from .config import _positive_finite
+from .runner import DEFAULT_LEASE_S
 
 _CONFIG_EPILOG = "config fields (set in a TOML file or with --set section.key=value):\n" + cfgmod.describe()
 
@@ -150,8 +151,8 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--no-plot", action="store_true", help="do not draw the figure")
     s.add_argument("--quiet", action="store_true", help="no progress bar")
     s.add_argument("--force", action="store_true", help="discard every result --out holds and start over")
-    s.add_argument("--lease", type=float, default=300.0, metavar="SECONDS",
-                   help="how long a silent worker's chunk claim lasts before another worker takes it over (default 300)")
+    s.add_argument("--lease", type=float, default=DEFAULT_LEASE_S, metavar="SECONDS",
+                   help=f"how long a silent worker's chunk claim lasts before another worker takes it over (default {DEFAULT_LEASE_S:g})")
     s.add_argument("--distributed", action="store_true", help="call jax.distributed.initialize() first (multi-host JAX)")
     s.set_defaults(func=cmd_sweep)
 
