@@ -35,7 +35,7 @@ import gflow
 from benchmarks import reference as refmod
 from benchmarks.common import PROBLEMS, SWEEP_SCALES, blas_threads, loadavg, machine, problem_config, rss_mb, timed
 from benchmarks.gd import dataset_numpy, init, jax_gd_sweep, numpy_gd, numpy_gd_iters, torch_available
-from gflow.compile_log import track_compiles
+from gflow.runs.compile_log import track_compiles
 
 LEVELS = (1e-2, 1e-3)
 # numpy/scipy run with one BLAS thread: one configuration a process, as the common practice runs
@@ -150,7 +150,7 @@ def subset_reference(ref, alphas):
 def gflow_timed(problem, eta, alphas, rtol, repeats):
     """Wall of the batched float64 sweep over the accuracy subset (seed 0) at `rtol` (compiled before)."""
     cfg = f64_sweep_cfg(problem, eta, alphas, rtol)
-    data = gflow.data.make_dataset(cfg.data, np.float64)
+    data = gflow.twolayer.data.make_dataset(cfg.data, np.float64)
     with track_compiles() as c:
         gflow.run_sweep(cfg, data=data, progress=False)
     wall, res = timed(gflow.run_sweep, cfg, data=data, progress=False, repeats=repeats)
@@ -165,7 +165,7 @@ def gflow_timed(problem, eta, alphas, rtol, repeats):
 
 def gd_section(problem, eta, alphas, ref, budget_s, repeats, numpy_iters, levels=LEVELS):
     cfg = f64_sweep_cfg(problem, eta, alphas, 1e-3)
-    data = gflow.data.make_dataset(cfg.data, np.float64)
+    data = gflow.twolayer.data.make_dataset(cfg.data, np.float64)
     width = cfg.model.width
     seeds = [0] * len(alphas)
     t_ref = np.asarray(ref["t_stop"])
@@ -234,7 +234,7 @@ def gd_validation(problem, eta, all_alphas, alphas, lr, numpy_per_iter, jax_rows
     """numpy GD run in full at `lr` for a few α: measured wall against per-iteration × iterations,
     and its t_η against the JAX GD loop's (the same float64 algorithm)."""
     cfg = f64_sweep_cfg(problem, eta, alphas, 1e-3)
-    data = gflow.data.make_dataset(cfg.data, np.float64)
+    data = gflow.twolayer.data.make_dataset(cfg.data, np.float64)
     x, y, xt, yt = dataset_numpy(data)
     jr = next((r for r in jax_rows if r["lr"] == lr), None)
     out = []
@@ -261,7 +261,7 @@ def scipy_section(problem, eta, alphas, ref, max_nfev, levels=LEVELS):
     from benchmarks.scipy_ivp import solve
 
     cfg = f64_sweep_cfg(problem, eta, alphas, 1e-3)
-    data = gflow.data.make_dataset(cfg.data, np.float64)
+    data = gflow.twolayer.data.make_dataset(cfg.data, np.float64)
     x, y, xt, yt = dataset_numpy(data)
     rows = []
     for rtol in SCIPY_RTOLS:
@@ -294,7 +294,7 @@ def scipy_section(problem, eta, alphas, ref, max_nfev, levels=LEVELS):
 def loop_vs_batched(problem, scales, n_seeds, repeats, dtype="float32"):
     """A Python loop of gflow.simulate against one run_sweep over the same runs (default solver and rtol)."""
     cfg = problem_config(problem, n_seeds=n_seeds, init_scales=tuple(scales), dtype=dtype)
-    data = gflow.data.make_dataset(cfg.data, dtype)
+    data = gflow.twolayer.data.make_dataset(cfg.data, dtype)
 
     def loop():
         out = []
@@ -316,7 +316,7 @@ def compile_figures(problem, eta, alphas):
     """Compile time of simulate and of a sweep chunk (float64, the accuracy runs' shapes; the first
     gflow programs this process compiles), and recompiles when α, seed, η or rtol change (must be 0)."""
     cfg = f64_sweep_cfg(problem, eta, alphas, 1e-3)
-    data = gflow.data.make_dataset(cfg.data, np.float64)
+    data = gflow.twolayer.data.make_dataset(cfg.data, np.float64)
     with track_compiles() as first:
         jax.block_until_ready(gflow.simulate(init_scale=alphas[0], config=cfg, data=data))
     with track_compiles() as again:
@@ -336,11 +336,11 @@ def compile_figures(problem, eta, alphas):
 
 def flops_section(problem, repeats, dtype="float32"):
     """Achieved FLOP/s of gflow's vector field against matmul FLOP/s at its shapes."""
-    from gflow import model
+    from gflow.twolayer import model
 
     cfg = problem_config(problem, n_seeds=1, init_scales=(0.1,), dtype=dtype)
     n, d, h = cfg.data.n, cfg.data.d, cfg.model.width
-    data = gflow.data.make_dataset(cfg.data, dtype)
+    data = gflow.twolayer.data.make_dataset(cfg.data, dtype)
     p = model.init_params(key=model.init_key(0), d=d, width=h, init_scale=jax.numpy.asarray(0.1, dtype), dtype=dtype)
     x, y = data.x, data.y
     gram = x @ x.T if n < d else None
@@ -384,7 +384,7 @@ def scaling_section(base, ns, widths, seeds, scales, repeats):
     def one(n, width, n_seeds):
         cfg = problem_config(base, n_seeds=n_seeds, init_scales=tuple(scales))
         cfg = dataclasses.replace(cfg, data=dataclasses.replace(cfg.data, n=n), model=dataclasses.replace(cfg.model, width=width))
-        data = gflow.data.make_dataset(cfg.data)
+        data = gflow.twolayer.data.make_dataset(cfg.data)
         gflow.run_sweep(cfg, data=data, progress=False)
         w, res = timed(gflow.run_sweep, cfg, data=data, progress=False, repeats=repeats)
         row = {"n": n, "width": width, "d": cfg.data.d, "n_runs": len(scales) * n_seeds, "wall_s": w,

@@ -7,7 +7,7 @@ reference's own error is taken as |t₂ − t_ref| (the correction it applied). 
 `flow.accuracy` mode (float64) at each requested accuracy, and the table reports the true relative
 error, the run's own estimate `t_err_est`, the rtol it settled on, the solves and the steps.
 
-- The calibration set (`CALIBRATION`) sized the constants of `gflow.flow._tighten`.
+- The calibration set (`CALIBRATION`) sized the constants of `gflow.twolayer.flow._tighten`.
 - The check set (`CHECK`: other shapes, data seeds, η and α) then caught a flaw (acceptance after 3
   solves), so it shaped the rule too; `HELDOUT` (other shapes, seeds, η, α again) was used for nothing
   but the final check, and `--set stored` checks the benchmarks' small problem against the stored
@@ -29,7 +29,7 @@ import jax
 jax.config.update("jax_enable_x64", True)
 
 import gflow  # noqa: E402
-from gflow.config import Config, DataConfig, FlowConfig, ModelConfig  # noqa: E402
+from gflow.twolayer.config import Config, DataConfig, FlowConfig, ModelConfig  # noqa: E402
 
 REF_RTOL = 1e-5
 # (n, d, h, data seed) × α × η, seed 0

@@ -28,9 +28,9 @@ import numpy as np
 
 import gflow
 from benchmarks.common import problem_config, report, timed
-from gflow import model
-from gflow.flow import Lane, static_flow
-from gflow.sweep import _solve_batch
+from gflow.twolayer import model
+from gflow.twolayer.flow import Lane, static_flow
+from gflow.twolayer.sweep import _solve_batch
 
 BATCHES = (1, 4, 16, 64)
 
@@ -43,7 +43,7 @@ def _lanes(cfg, batch, alpha):
 
 def measure(alpha=0.01, repeats=5, batches=BATCHES) -> dict:
     cfg = problem_config("small", n_seeds=1, init_scales=(alpha,))
-    data = gflow.data.make_dataset(cfg.data, jnp.float32)
+    data = gflow.twolayer.data.make_dataset(cfg.data, jnp.float32)
     x, y = data.x, data.y
     gram = x @ x.T
     flow = static_flow(cfg.flow)

@@ -2,7 +2,7 @@
 
 A vmapped adaptive solve runs every lane until the slowest lane finishes. Naive full vmap puts all
 64 runs in one batch, so every lane pays for the α = 1e-5 runs; gflow's default chunks hold the 4
-seeds of one α (similar cost). Both give identical results (tests/test_sweep_engine.py).
+seeds of one α (similar cost). Both give identical results (tests/twolayer/test_sweep_engine.py).
 
     python benchmarks/batching.py [--problem small] [--repeats 3]
 """

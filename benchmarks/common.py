@@ -12,7 +12,7 @@ import time
 import jax
 
 import gflow
-from gflow.config import Config, DataConfig, FlowConfig, ModelConfig, SweepConfig
+from gflow.twolayer.config import Config, DataConfig, FlowConfig, ModelConfig, SweepConfig
 
 PROBLEMS = {
     "tiny": dict(n=20, d=50, width=20),  # --quick only
@@ -25,7 +25,7 @@ SWEEP_SCALES = tuple(float(v) for v in __import__("numpy").logspace(-5, 1, 16))
 def problem_config(name: str, *, target_loss=1e-2, rtol=1e-3, solver="bosh3", dtype="float32", n_seeds=4,
                    init_scales=SWEEP_SCALES, chunk_size=0, batch_lanes=2, kappa=1.0, sigma=0.5, n_test=2000) -> Config:
     """A benchmark problem's config. `batch_lanes` is the compiled batch (runs per call; see
-    gflow.sweep's seed invariance): a chunk of `chunk_size` runs is computed in batches of that many."""
+    gflow.twolayer.sweep's seed invariance): a chunk of `chunk_size` runs is computed in batches of that many."""
     p = PROBLEMS[name]
     return Config(
         data=DataConfig(n=p["n"], d=p["d"], n_test=n_test, kappa=kappa, sigma=sigma),
@@ -54,7 +54,7 @@ def machine() -> dict:
         pass
     dev = jax.devices()[0]
     return {"cpu": cpu, "cores": os.cpu_count(), "backend": jax.default_backend(), "device": str(dev),
-            "python": platform.python_version(), **gflow.store.versions()}
+            "python": platform.python_version(), **gflow.runs.store.versions()}
 
 
 def rss_mb() -> float:

@@ -36,7 +36,7 @@ import gflow  # noqa: E402
 from benchmarks import reference as refmod  # noqa: E402
 from benchmarks.common import SWEEP_SCALES, blas_threads, loadavg, machine, problem_config, timed  # noqa: E402
 from benchmarks.gd import LR0, MAX_HALVINGS, dataset_numpy, init, jax_gd_sweep, numpy_gd, rel_err  # noqa: E402
-from gflow.config import Config, FlowConfig, SweepConfig  # noqa: E402
+from gflow.twolayer.config import Config, FlowConfig, SweepConfig  # noqa: E402
 
 
 def load_reference(problem, eta, alphas=None, log=print):
@@ -50,7 +50,7 @@ def load_reference(problem, eta, alphas=None, log=print):
 
 def setup(problem, eta, alphas):
     cfg = problem_config(problem, target_loss=eta, dtype="float64", n_seeds=1, init_scales=tuple(alphas))
-    data = gflow.data.make_dataset(cfg.data, np.float64)
+    data = gflow.twolayer.data.make_dataset(cfg.data, np.float64)
     return cfg, data
 
 

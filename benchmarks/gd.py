@@ -1,6 +1,6 @@
 """Full-batch gradient descent, the way gradient flow is simulated today: the peers of gflow.
 
-Every loop starts from gflow's own initialization (`gflow.model.init_params`, the same W̄, signs and
+Every loop starts from gflow's own initialization (`gflow.twolayer.model.init_params`, the same W̄, signs and
 data), takes Euler steps θ ← θ − lr·∇L(θ) and stops at the first iterate k with L(θ_k) ≤ η.
 Its estimate of the gradient-flow time is
 
@@ -8,7 +8,7 @@ Its estimate of the gradient-flow time is
 
 i.e. linear interpolation of log L over the last step (`interpolate=False` gives the plain k·lr).
 The test error is that of θ_k. Gradients are written out by hand (4·n·h·d FLOP per iteration, the
-same formulas as `gflow.model.loss_and_grad`): no autodiff overhead for any contender.
+same formulas as `gflow.twolayer.model.loss_and_grad`): no autodiff overhead for any contender.
 
 - `numpy_gd`: one configuration at a time, float64 (the common practice).
 - `jax_gd_sweep`: Euler steps in a jitted `lax.while_loop`, vmapped over all runs of a sweep: what a
@@ -26,7 +26,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from gflow import model
+from gflow.twolayer import model
 
 
 LR0 = 4.0  # top of the learning-rate ladder lr₀·2^−k of the tuned GD contenders (above every stable lr measured)
@@ -73,7 +73,7 @@ def _sigmoid(z):
 
 
 def loss_and_grad_np(W, a, x, y):
-    """L(θ), ∇_W L and ∇_a L in numpy: the formulas of `gflow.model.loss_and_grad` (4·n·h·d FLOP)."""
+    """L(θ), ∇_W L and ∇_a L in numpy: the formulas of `gflow.twolayer.model.loss_and_grad` (4·n·h·d FLOP)."""
     pre = x @ W.T
     act = np.maximum(pre, 0.0)
     m = y * (act @ a)

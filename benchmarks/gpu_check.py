@@ -32,9 +32,9 @@ import jax.numpy as jnp
 import numpy as np
 
 import gflow
-from gflow.config import Config, DataConfig, FlowConfig, ModelConfig, SweepConfig
-from gflow.flow import Lane, static_flow
-from gflow.sweep import _solve_batch
+from gflow.twolayer.config import Config, DataConfig, FlowConfig, ModelConfig, SweepConfig
+from gflow.twolayer.flow import Lane, static_flow
+from gflow.twolayer.sweep import _solve_batch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # `benchmarks.gd` when run as a script
 from benchmarks.gd import LR0, MAX_HALVINGS, jax_gd_sweep, rel_err  # noqa: E402
@@ -62,14 +62,14 @@ def correctness(cfg) -> bool:
 
 def throughput(cfg, batch_sizes, alpha=1e-2):
     n, d, h = cfg.data.n, cfg.data.d, cfg.model.width
-    data = gflow.data.make_dataset(cfg.data)
+    data = gflow.twolayer.data.make_dataset(cfg.data)
     flow = static_flow(cfg.flow)
     print(f"\n| batch | runs/s | steps/run | grad evals/s | GFLOP/s (4nhd) | GFLOP/s (6nhd) | wall s |")
     print("|---|---|---|---|---|---|---|")
     rows = []
     for b in batch_sizes:
         lanes = Lane(init_scale=jnp.full((b,), alpha), multiplier=jnp.ones((b,)), target_loss=jnp.full((b,), cfg.flow.target_loss),
-                     rtol=jnp.full((b,), cfg.flow.rtol), init_key=jax.vmap(gflow.model.init_key)(jnp.arange(b, dtype=jnp.uint32)))
+                     rtol=jnp.full((b,), cfg.flow.rtol), init_key=jax.vmap(gflow.twolayer.model.init_key)(jnp.arange(b, dtype=jnp.uint32)))
         run = lambda: _solve_batch(lanes, data, width=h, second_layer="balanced", flow=flow)  # noqa: E731
         jax.block_until_ready(run())
         t0 = time.perf_counter()
@@ -97,7 +97,7 @@ def fair(cfg, level, alphas, n_seeds):
     res = sweep_at(level)
     g_wall = time.perf_counter() - t0
     g_err = max(rel_err(a, b) for a, b in zip(res.arrays["t_stop"].ravel(), ref))
-    data = gflow.data.make_dataset(cfg.data)
+    data = gflow.twolayer.data.make_dataset(cfg.data)
     lanes_a = np.repeat(np.asarray(alphas), n_seeds)
     lanes_s = np.tile(np.arange(n_seeds), len(alphas))
     lr, active = np.full(lanes_a.size, LR0), np.ones(lanes_a.size, bool)

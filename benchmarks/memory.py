@@ -16,7 +16,7 @@ import numpy as np
 
 import gflow
 from benchmarks.common import RssSampler, problem_config, report, rss_mb
-from gflow.sweep import bytes_per_lane, make_plan
+from gflow.twolayer.sweep import bytes_per_lane, make_plan
 
 
 def measure(n_runs=2000, out="/tmp/gflow-memory-run", problem="small") -> dict:
@@ -31,7 +31,7 @@ def measure(n_runs=2000, out="/tmp/gflow-memory-run", problem="small") -> dict:
         gflow.run_sweep(cfg, out=out, progress=False)
     wall = time.perf_counter() - t0
     # RSS at the moment each chunk file appeared (both on the wall clock)
-    done = sorted(p.stat().st_mtime for p in (gflow.store.Path(out) / "chunks").glob("chunk-*.npz"))
+    done = sorted(p.stat().st_mtime for p in (gflow.runs.store.Path(out) / "chunks").glob("chunk-*.npz"))
     samples = np.asarray(s.samples)
 
     def rss_at(when):

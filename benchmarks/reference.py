@@ -78,7 +78,7 @@ def _ladder(cfg, alpha, seed, floor, budget, log):
 
     flow = dataclasses.replace(cfg.flow, solver="bosh3", dtype="float64", tolerance_floor=floor, max_steps=budget)
     rungs = []
-    data = gflow.data.make_dataset(cfg.data, np.float64)
+    data = gflow.twolayer.data.make_dataset(cfg.data, np.float64)
     for rtol in RUNGS:
         if rungs and rungs[-1]["n_steps"] * 3.3 > budget:
             break
@@ -196,7 +196,7 @@ def scipy_check(problem="small", eta=1e-2, alpha=None, rtol=1e-8, method="DOP853
     alpha = ref["alphas"][-1] if alpha is None else alpha
     run = ref["runs"][ref["alphas"].index(alpha)]
     cfg = problem_config(problem, target_loss=eta, dtype="float64")
-    x, y, xt, yt = dataset_numpy(gflow.data.make_dataset(cfg.data, np.float64))
+    x, y, xt, yt = dataset_numpy(gflow.twolayer.data.make_dataset(cfg.data, np.float64))
     W, a = init(alpha, 0, cfg.data.d, cfg.model.width)
     t0 = time.perf_counter()
     r = solve(W, a, x, y, xt, yt, eta=eta, rtol=rtol, method=method)
@@ -218,7 +218,7 @@ def load(path=REF_FILE) -> dict:
 
 
 def save(entries: dict, path=REF_FILE) -> None:
-    from gflow.store import write_json
+    from gflow.runs.store import write_json
 
     write_json(Path(path), entries)
 

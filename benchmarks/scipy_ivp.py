@@ -1,7 +1,7 @@
 """`scipy.integrate.solve_ivp` on the gradient-flow ODE, one configuration at a time (float64, numpy).
 
 The state is θ = (W.ravel(), a); the right-hand side is −∇L(θ) written out by hand (4·n·h·d FLOP,
-the formulas of `gflow.model.loss_and_grad`); a terminal event L(θ) = η (direction −1) stops the
+the formulas of `gflow.twolayer.model.loss_and_grad`); a terminal event L(θ) = η (direction −1) stops the
 solve and scipy locates it on its dense output. atol = rtol × rms(θ(0)): tolerances relative to the
 init scale, as gflow's default (scipy's default atol = 1e-6 is far above the weights at α = 1e-5).
 """

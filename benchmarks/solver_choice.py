@@ -22,7 +22,7 @@ import jax
 jax.config.update("jax_enable_x64", True)
 
 import gflow  # noqa: E402
-from gflow.config import Config, FlowConfig  # noqa: E402
+from gflow.twolayer.config import Config, FlowConfig  # noqa: E402
 
 ALPHAS = (1e-5, 1e-3, 1e-1, 1.0)
 REFERENCE = dict(solver="bosh3", rtol=1e-5, dtype="float64", max_steps=1_000_000)
@@ -75,7 +75,7 @@ def main():
               f"{r['max_test_err_diff']:.4f} | {r['steps']} | {r['rejected']} | {r['wall_f32_s']:.2f} s |")
     out = Path(__file__).with_name("solver_choice.json")
     out.write_text(json.dumps(dict(alphas=ALPHAS, reference=REFERENCE, reference_values=ref, rows=rows,
-                                   versions=gflow.store.versions()), indent=2))
+                                   versions=gflow.runs.store.versions()), indent=2))
 
 
 if __name__ == "__main__":

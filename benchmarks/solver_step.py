@@ -1,4 +1,4 @@
-"""gflow's written-out Bosh3 step (`gflow.solvers.FusedBosh3`, the default) against `diffrax.Bosh3`.
+"""gflow's written-out Bosh3 step (`gflow.twolayer.solvers.FusedBosh3`, the default) against `diffrax.Bosh3`.
 
 Same method, tableau, controller and tolerances; only the way the step is written differs, so step
 counts should match and t_η agree to float32 rounding. Timed after compilation, side by side in one
@@ -23,7 +23,7 @@ import numpy as np
 
 import gflow
 from benchmarks.common import SWEEP_SCALES, problem_config, report
-from gflow import solvers
+from gflow.twolayer import solvers
 
 VARIANTS = {"diffrax.Bosh3": diffrax.Bosh3, "FusedBosh3": solvers.FusedBosh3}
 
@@ -43,7 +43,7 @@ def bosh3_as(cls):
 
 def measure(problem="small", repeats=3, target_loss=1e-2, n_seeds=4) -> dict:
     cfg = problem_config(problem, target_loss=target_loss, n_seeds=n_seeds)
-    data = gflow.data.make_dataset(cfg.data, np.float32)
+    data = gflow.twolayer.data.make_dataset(cfg.data, np.float32)
 
     def loop():
         return [gflow.simulate(init_scale=a, seed=0, config=cfg, data=data) for a in SWEEP_SCALES]

@@ -23,7 +23,7 @@ import json
 from gflow.deep import DeepConfig, DeepDataConfig, DeepModelConfig, DeepSweepConfig, TrainConfig, run_deep_sweep
 from gflow.deep.analysis import STATUS_SHORT, u_shape_summary
 from gflow.deep.plot import plot_best_vs_c, plot_heatmap
-from gflow.store import write_json
+from gflow.runs.store import write_json
 
 CPU_PRESETS = ("digits-mlp", "mnist1d-mlp", "mnist1d-cnn", "digits-cnn", "edim-cnn")
 GPU_PRESETS = ("edim-resnet18", "cifar10-resnet18", "cifar100-resnet50", "cifar100-vgg19")

@@ -74,7 +74,7 @@ def main(argv=None):
     from gflow.deep.analysis import u_shape_summary
     from gflow.deep.plot import plot_best_vs_c, plot_heatmap
     from gflow.deep.sweep import SweepTimeLimit
-    from gflow.store import write_json
+    from gflow.runs.store import write_json
 
     cfg = get_config(args.cpu_smoke)
     b = budget(get_config(False))

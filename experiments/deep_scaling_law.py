@@ -30,7 +30,7 @@ import numpy as np  # noqa: E402
 from gflow.deep import DeepConfig, DeepDataConfig, DeepModelConfig, DeepSweepConfig, TrainConfig, run_deep_sweep  # noqa: E402
 from gflow.deep.analysis import json_safe, scaling_fit  # noqa: E402
 from gflow.deep.plot import grid_ticks, plot_best_vs_c, plot_heatmap  # noqa: E402
-from gflow.store import write_json  # noqa: E402
+from gflow.runs.store import write_json  # noqa: E402
 
 PREDICTED = {"width": -1.0, "n": -2.0}
 

@@ -12,7 +12,7 @@ import argparse
 import numpy as np
 
 import gflow
-from gflow.plot import plot_sweep
+from gflow.twolayer.plot import plot_sweep
 
 
 def get_config() -> gflow.Config:

@@ -4,7 +4,7 @@ stops only, α* by a local quadratic fit in log α, bootstrap intervals, power-l
 Conventions
 - A "setting" is one `gflow.Config`; its sweep is saved in `<out>/<name>/` (manifest.json + arrays.npz)
   and a rerun with the same config loads it instead of recomputing.
-- Only the statuses in `gflow.flow.OK_STATUSES` enter means; other runs are counted and reported.
+- Only the statuses in `gflow.twolayer.flow.OK_STATUSES` enter means; other runs are counted and reported.
 - Errors are averaged over runs ("units": an init seed, or an (data seed, init seed) pair); bootstrap
   intervals resample units with replacement.
 """
@@ -23,10 +23,10 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
 import gflow  # noqa: E402
-from gflow import theory  # noqa: E402
-from gflow.data import make_dataset  # noqa: E402
-from gflow.flow import OK_STATUSES, STATUS_NAMES  # noqa: E402
-from gflow.store import write_json  # noqa: E402
+from gflow.twolayer import theory  # noqa: E402
+from gflow.twolayer.data import make_dataset  # noqa: E402
+from gflow.twolayer.flow import OK_STATUSES, STATUS_NAMES  # noqa: E402
+from gflow.runs.store import write_json  # noqa: E402
 from gflow.stats import (  # noqa: E402,F401  (re-exported for the scripts)
     bootstrap_argmin,
     bootstrap_exponent,
@@ -105,7 +105,7 @@ def geometry(data_cfg: gflow.DataConfig) -> dict:
 
 def unit_width_max(d: int, width: int, seeds) -> float:
     """W_max = max_j ‖w̄_j‖ of the unit-scale init W̄ (W(0) = α·W̄), maximized over the given init seeds."""
-    from gflow import model
+    from gflow.twolayer import model
 
     return max(
         float(np.linalg.norm(np.asarray(model.init_params(key=model.init_key(j), d=d, width=width, init_scale=1.0).W), axis=1).max())

@@ -15,7 +15,7 @@ import numpy as np
 
 import fls_analysis as fa
 import gflow
-from gflow import theory
+from gflow.twolayer import theory
 
 
 def get_config(quick: bool = False) -> dict:

@@ -9,7 +9,7 @@ small-α start L(0) ≈ log 2), found by the engine's refined stop (`flow.target
 A. Ψ(t) = cos(ŵ₊, x₊), cos(ŵ₊, μ₊) on the save grid for several α (sweeps stopped at η = 0.01).
 B. Per-neuron ψ_j(t): snapshots of θ(t) from `simulate`, using the scale/multiplier equivalence: the run
    with multiplier c = t/T from init scale α/√c, stopped at t_max = T, is √c·θ(t) of the flow from α
-   (its status is `t_max` by design). Compared with the Phase-1 bound of `gflow.theory`.
+   (its status is `t_max` by design). Compared with the Phase-1 bound of `gflow.twolayer.theory`.
 C. Neuron angles to x₊ and μ₊ at t_α and at the stop t_η vs α: fitted exponent, bootstrap CI (theory 0.5).
 D. t_α vs log(1/α) for several n: fitted slope vs the Phase-1 rate prediction 1/max(‖v₊‖, ‖v₋‖).
 Writes <out>/<sweeps>, summary.json, phase1_alignment.png, phase1_scalings.png.
@@ -21,7 +21,7 @@ import numpy as np
 
 import fls_analysis as fa
 import gflow
-from gflow import theory
+from gflow.twolayer import theory
 
 PHASE1_LOSS = 0.9 * np.log(2.0)  # t_α := first time L(θ) ≤ 0.9·log 2
 
@@ -104,8 +104,8 @@ def trajectories(p, s, out):
 def snapshots(p, s, geo, arrays) -> dict:
     """ψ_j(t) to x₊ and μ₊ for the a_j > 0 neurons of init seed 0, at the snapshot times ≤ t_η(α)."""
     T = p["flow"].get("t_max", gflow.FlowConfig().t_max)
-    w_unit = np.asarray(gflow.model.init_params(key=gflow.model.init_key(0), d=s["d"], width=p["width"], init_scale=1.0).W, np.float64)
-    a_sign = np.sign(np.asarray(gflow.model.init_params(key=gflow.model.init_key(0), d=s["d"], width=p["width"], init_scale=1.0).a))
+    w_unit = np.asarray(gflow.twolayer.model.init_params(key=gflow.twolayer.model.init_key(0), d=s["d"], width=p["width"], init_scale=1.0).W, np.float64)
+    a_sign = np.sign(np.asarray(gflow.twolayer.model.init_params(key=gflow.twolayer.model.init_key(0), d=s["d"], width=p["width"], init_scale=1.0).a))
     x_max, w_max, xp_norm = geo["x_max"], float(np.linalg.norm(w_unit, axis=1).max()), geo["xplus_norm"]
     res = {}
     for i, alpha in enumerate(p["traj_alphas"]):

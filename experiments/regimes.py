@@ -18,7 +18,7 @@ import numpy as np
 import fls_analysis as fa
 import gflow
 from gflow import stats
-from gflow.gm_error import TIE_WEIGHTS
+from gflow.twolayer.gm_error import TIE_WEIGHTS
 
 OK = fa.OK_CODES
 
@@ -131,8 +131,8 @@ def oa_of(res, cfg) -> dict:
 
     from scipy.stats import spearmanr
 
-    from gflow import theory
-    from gflow.data import make_dataset
+    from gflow.twolayer import theory
+    from gflow.twolayer.data import make_dataset
 
     phis = []
     for k in cfg.sweep.data_seeds:
@@ -155,8 +155,8 @@ def phase1(p, regime, n, out) -> dict:
     end-of-Phase-1 convention q; t_α's slope against the Phase-1 prediction 1/max‖v±‖ (mean-loss time)."""
     import dataclasses
 
-    from gflow import theory
-    from gflow.data import make_dataset
+    from gflow.twolayer import theory
+    from gflow.twolayer.data import make_dataset
 
     a = np.asarray(p["phase1_scales"])
     res = {"n": n}

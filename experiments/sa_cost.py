@@ -1,4 +1,4 @@
-"""Cost of the semi-analytic test error (gflow.gm_error) against the Monte-Carlo one and a training gradient,
+"""Cost of the semi-analytic test error (gflow.twolayer.gm_error) against the Monte-Carlo one and a training gradient,
 and of a whole run with and without the semi-analytic error on the save grid (issue 16).
 
     python experiments/sa_cost.py [--quick] [--out runs/sa_cost]
@@ -16,9 +16,9 @@ import numpy as np
 
 import fls_analysis as fa
 import gflow
-from gflow import model
-from gflow.data import make_dataset
-from gflow.gm_error import semi_analytic_error
+from gflow.twolayer import model
+from gflow.twolayer.data import make_dataset
+from gflow.twolayer.gm_error import semi_analytic_error
 
 
 def get_config(quick: bool = False) -> dict:

@@ -21,7 +21,7 @@ import numpy as np
 
 import fls_analysis as fa
 import gflow
-from gflow import theory
+from gflow.twolayer import theory
 
 
 def get_config(quick: bool = False) -> dict:
@@ -58,7 +58,7 @@ def fresh_test_data(data_cfg: gflow.DataConfig, seed: int):
     """The dataset of `data_cfg` with its test points replaced by a fresh sample of the same mixture (same s)."""
     import jax.numpy as jnp
 
-    from gflow.data import make_dataset
+    from gflow.twolayer.data import make_dataset
 
     ds = make_dataset(data_cfg)
     s = np.asarray(ds.s, np.float64)

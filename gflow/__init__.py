@@ -1,6 +1,7 @@
 """gflow: gradient flow of two-layer ReLU nets under logistic loss, swept over feature-learning strength.
 
-Data flows config → data → model init → flow (diffrax) → observables → store → plot.
+Layers (README, Architecture): `gflow.runs` (the run directory: chunk store, chunk loop, progress) under two
+wings, `gflow.twolayer` (gradient flow of the two-layer net, diffrax) and `gflow.deep` (SGD on deep nets).
 
 Public names are re-exported lazily (PEP 562): `import gflow` and the command line's argument
 parsing load neither JAX nor diffrax; the first use of an engine name (e.g. `gflow.simulate`) does.
@@ -14,17 +15,16 @@ _configure_compile_cache()  # before JAX/equinox are first imported: persistent 
 
 # public name -> the submodule that defines it
 _EXPORTS = {
-    "Config": "config", "ConfigError": "config", "DataConfig": "config", "FlowConfig": "config",
-    "ModelConfig": "config", "SweepConfig": "config",
-    "Dataset": "data", "gaussian_mixture": "data", "separability_constant": "data",
-    "STATUS_NAMES": "flow", "STATUSES": "flow", "RunResult": "flow", "enable_float64": "flow", "simulate": "flow",
-    "load_run": "store", "save_run": "store",
-    "SweepResult": "sweep", "run_sweep": "sweep",
-    "bayes_error": "theory", "linear_test_error": "theory",
+    "Config": "twolayer.config", "ConfigError": "twolayer.config", "DataConfig": "twolayer.config", "FlowConfig": "twolayer.config",
+    "ModelConfig": "twolayer.config", "SweepConfig": "twolayer.config",
+    "Dataset": "twolayer.data", "gaussian_mixture": "twolayer.data", "separability_constant": "twolayer.data",
+    "STATUS_NAMES": "twolayer.flow", "STATUSES": "twolayer.flow", "RunResult": "twolayer.flow", "enable_float64": "twolayer.flow", "simulate": "twolayer.flow",
+    "load_run": "runs.store", "save_run": "runs.store",
+    "SweepResult": "twolayer.sweep", "run_sweep": "twolayer.sweep",
+    "bayes_error": "twolayer.theory", "linear_test_error": "twolayer.theory",
 }
 
-_SUBMODULES = ("cli", "compile_cache", "compile_log", "config", "data", "deep", "flow", "model", "observables", "plot", "progress",
-               "runner", "solvers", "store", "sweep", "theory")
+_SUBMODULES = ("cli", "compile_cache", "deep", "runs", "stats", "twolayer")
 
 __all__ = sorted(_EXPORTS)
 __version__ = "0.1.0"
@@ -35,7 +35,7 @@ def __getattr__(name):
         value = getattr(import_module(f".{_EXPORTS[name]}", __name__), name)
         globals()[name] = value
         return value
-    if name in _SUBMODULES:  # `gflow.data.from_arrays` works after a bare `import gflow`
+    if name in _SUBMODULES:  # `gflow.twolayer.data.from_arrays` works after a bare `import gflow`
         return import_module(f".{name}", __name__)
     raise AttributeError(f"module 'gflow' has no attribute {name!r}")
 

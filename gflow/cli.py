@@ -13,9 +13,9 @@ import numpy as np
 import time
 from pathlib import Path
 
-from . import config as cfgmod
-from .config import _positive_finite
-from .runner import DEFAULT_LEASE_S
+from .twolayer import config as cfgmod
+from .twolayer.config import _positive_finite
+from .runs.runner import DEFAULT_LEASE_S
 
 _CONFIG_EPILOG = "config fields (set in a TOML file or with --set section.key=value):\n" + cfgmod.describe()
 
@@ -33,7 +33,7 @@ def _prepare_jax(cfg: cfgmod.Config) -> None:
 
 
 def _summary_table(manifest: dict, arrays: dict) -> str:
-    from .plot import leading_combos, ok_mask, seed_stats
+    from .twolayer.plot import leading_combos, ok_mask, seed_stats
 
     names = list(manifest["statuses"])
     rows = []
@@ -68,7 +68,7 @@ def _summary_table(manifest: dict, arrays: dict) -> str:
 def cmd_sweep(args) -> int:
     cfg = _load_config(args.config, args.set)
     out = Path(args.out) if args.out else Path("runs") / time.strftime("sweep-%Y%m%d-%H%M%S")
-    from .store import check_out_dir
+    from .runs.store import check_out_dir
 
     check_out_dir(out)
     _positive_finite("--lease", args.lease)
@@ -77,8 +77,8 @@ def cmd_sweep(args) -> int:
         import jax
 
         jax.distributed.initialize()
-    from .store import load_run
-    from .sweep import run_sweep
+    from .runs.store import load_run
+    from .twolayer.sweep import run_sweep
 
     result = run_sweep(cfg, out=out, force=args.force, progress=not args.quiet, lease_s=args.lease)
     if result is None:
@@ -89,7 +89,7 @@ def cmd_sweep(args) -> int:
     print(f"status counts: {manifest['status_counts']}")
     print(f"wall {manifest['wall_s']:.1f}s (compile {manifest['compile_s']:.1f}s, {manifest['chunks_computed']} of {manifest['n_chunks']} chunks computed now), results in {out}")
     if not args.no_plot:
-        from .plot import plot_sweep
+        from .twolayer.plot import plot_sweep
 
         print(f"figure: {plot_sweep(out)}")
     return 0
@@ -102,8 +102,8 @@ def cmd_run(args) -> int:
     _prepare_jax(cfg)
     import numpy as np
 
-    from .flow import STATUS_NAMES, simulate
-    from .sweep import check_target_vs_init, make_plan
+    from .twolayer.flow import STATUS_NAMES, simulate
+    from .twolayer.sweep import check_target_vs_init, make_plan
 
     one = cfgmod.with_overrides(cfg, [f"sweep.init_scales=[{args.alpha!r}]", "sweep.n_seeds=1", "sweep.data_seeds=[]", "sweep.grid={}"])
     check_target_vs_init(one, make_plan(one), lambda g, b: _dataset(cfg), seeds=[args.seed])
@@ -122,13 +122,13 @@ def cmd_run(args) -> int:
 def _dataset(cfg):
     import jax.numpy as jnp
 
-    from .data import make_dataset
+    from .twolayer.data import make_dataset
 
     return make_dataset(cfg.data, jnp.dtype(cfg.flow.dtype))
 
 
 def cmd_plot(args) -> int:
-    from .plot import plot_sweep
+    from .twolayer.plot import plot_sweep
 
     print(plot_sweep(args.run_dir, args.out))
     return 0

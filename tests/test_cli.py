@@ -4,7 +4,7 @@ import sys
 import pytest
 
 from gflow import cli
-from gflow.store import load_run
+from gflow.runs.store import load_run
 
 TINY = ["--set", "data.n=20", "--set", "data.d=30", "--set", "data.n_test=200", "--set", "model.width=20",
         "--set", "sweep.init_scales=[1e-3, 0.1, 2.0]", "--set", "sweep.n_seeds=2", "--set", "flow.n_save=12"]

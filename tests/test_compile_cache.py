@@ -14,8 +14,8 @@ from gflow import compile_cache
 CHILD = r"""
 import json, os
 import gflow
-from gflow.compile_log import track_compiles
-from gflow.config import Config, DataConfig, FlowConfig, ModelConfig
+from gflow.runs.compile_log import track_compiles
+from gflow.twolayer.config import Config, DataConfig, FlowConfig, ModelConfig
 import equinox._config as eqx_config
 base = dict(data=DataConfig(n=12, d=10, n_test=50), model=ModelConfig(width=8))
 cfg = Config(**base, flow=FlowConfig(target_loss=0.05, max_steps=200))

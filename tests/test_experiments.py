@@ -120,7 +120,7 @@ def test_oa_of_quick(tmp_path):
         (k,) = s["data_seeds"]
         a = _runs(out, f"{s['name']}_data{k}")
         assert np.all(a["status"] == 0)
-        ds = gflow.data.make_dataset(gflow.DataConfig(n=s["n"], d=s["d"], kappa=s["kappa"], sigma=s["sigma"], seed=k, n_test=10), np.float64)
+        ds = gflow.twolayer.data.make_dataset(gflow.DataConfig(n=s["n"], d=s["d"], kappa=s["kappa"], sigma=s["sigma"], seed=k, n_test=10), np.float64)
         x, y, sv = (np.asarray(v) for v in (ds.x, ds.y, ds.s))
         xplus = (y[:, None] * x).mean(axis=0)
         phi = np.arccos(xplus @ sv / np.linalg.norm(xplus))

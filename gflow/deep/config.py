@@ -2,7 +2,7 @@
 
 The swept values are the output multiplier c, the base learning rate η and the init seed. A run with
 multiplier c trains c·f_θ (or c·(f_θ − f_θ₀) when centered) by SGD with step size η/c. Invalid values
-raise `gflow.config.ConfigError` with a one-line message naming the field, e.g.
+raise `gflow.twolayer.config.ConfigError` with a one-line message naming the field, e.g.
 `train.target_acc: must be in (0, 1], got 1.5`.
 """
 
@@ -13,7 +13,7 @@ import math
 from dataclasses import dataclass, field
 from typing import Any
 
-from ..config import ConfigError
+from ..twolayer.config import ConfigError
 
 DATASETS = ("digits", "breast_cancer", "mnist1d", "edim", "cifar10", "cifar100", "mnist", "fashion_mnist")
 LOCAL_DATASETS = ("cifar10", "cifar100", "mnist", "fashion_mnist")  # read from data.path

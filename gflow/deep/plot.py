@@ -15,7 +15,7 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
-from ..store import load_run  # noqa: E402
+from ..runs.store import load_run  # noqa: E402
 from .analysis import (STATUS_SHORT, best_over_lr, c_star, c_star_location, cell_table, invalid_reason,  # noqa: E402
                        status_counts)
 

@@ -1,5 +1,5 @@
 """Deep-net FLS sweeps: the grid multiplier c × base learning rate η × init seed, as vmapped chunks of lanes
-in a resumable run directory (`gflow.runner.ChunkedRun`).
+in a resumable run directory (`gflow.runs.runner.ChunkedRun`).
 
 Lanes are ordered c-major (then η, then seed), so lanes of a chunk have similar cost. The number of lanes
 per chunk comes from an estimate of each lane's working memory (`lane_bytes`) and
@@ -23,9 +23,9 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from ..compile_log import track_compiles
-from ..progress import Progress
-from ..runner import ChunkedRun
+from ..runs.compile_log import track_compiles
+from ..runs.progress import Progress
+from ..runs.runner import ChunkedRun
 from .config import DeepConfig, DeepModelConfig, TrainConfig
 from .data import DeepDataset, load_dataset
 from .models import build_model, n_params
@@ -109,7 +109,7 @@ def run_deep_sweep(cfg: DeepConfig, out_dir, *, data: DeepDataset | None = None,
     """Run (or resume) the c × η × seed grid of `cfg` into `out_dir`; returns the assembled arrays.
 
     A rerun on the same directory skips finished chunks; a different config is refused
-    (`gflow.runner.RunMismatchError`) unless `force`. Pass `data` to use a dataset built elsewhere (it
+    (`gflow.runs.runner.RunMismatchError`) unless `force`. Pass `data` to use a dataset built elsewhere (it
     is described in the manifest, but only `cfg.data` is compared on resume). With `time_limit_s`, no
     chunk is started once that many seconds have passed since the call: `SweepTimeLimit` is raised with
     the finished chunks saved (a chunk under way is finished, not cut)."""

@@ -8,7 +8,7 @@ import random
 import numpy as np
 import pytest
 
-from gflow.config import ConfigError
+from gflow.twolayer.config import ConfigError
 from gflow.deep.config import DeepDataConfig
 from gflow.deep.data import edim_generator, load_cifar, load_dataset
 

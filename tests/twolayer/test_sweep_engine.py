@@ -12,9 +12,9 @@ import numpy as np
 import pytest
 
 import gflow
-from gflow import sweep as S
-from gflow.config import Config, DataConfig, FlowConfig, ModelConfig, SweepConfig
-from gflow.runner import RunMismatchError
+from gflow.twolayer import sweep as S
+from gflow.twolayer.config import Config, DataConfig, FlowConfig, ModelConfig, SweepConfig
+from gflow.runs.runner import RunMismatchError
 
 BASE = dict(data=DataConfig(n=20, d=30, n_test=200), model=ModelConfig(width=20), flow=FlowConfig(dtype="float64", n_save=12))
 GRID = Config(**BASE, sweep=SweepConfig(init_scales=(1e-3, 0.1, 2.0), n_seeds=2, grid={"flow.target_loss": [0.05, 0.02]}, data_seeds=(0, 1)))
@@ -109,7 +109,7 @@ SUBPROCESS_SWEEP = textwrap.dedent(
     import sys, numpy as np, jax
     jax.config.update("jax_enable_x64", True)
     import gflow
-    from gflow.config import *
+    from gflow.twolayer.config import *
     cfg = Config(data=DataConfig(n=20, d=30, n_test=200), model=ModelConfig(width=20), flow=FlowConfig(dtype="float64", n_save=12),
                  sweep=SweepConfig(init_scales=(1e-3, 0.1, 2.0), n_seeds=3, shard=sys.argv[2] == "shard"))
     res = gflow.run_sweep(cfg, progress=False)
@@ -189,7 +189,7 @@ def test_runs_written_before_a_config_field_existed_resume_on_cpu(tmp_path):
     the same manifest from a GPU run is refused (there the precision changed the results)."""
     import json
 
-    from gflow.runner import ChunkedRun
+    from gflow.runs.runner import ChunkedRun
 
     config = {"flow": {"rtol": 1e-3, "matmul_precision": "highest"}, "data": {"n": 4}}
     old = {"flow": {"rtol": 1e-3}, "data": {"n": 4}}
@@ -210,7 +210,7 @@ def test_runs_written_before_floor_margins_resume_on_any_device(tmp_path):
     manifest resumes a run asking for true, and is refused for false."""
     import json
 
-    from gflow.runner import ChunkedRun
+    from gflow.runs.runner import ChunkedRun
 
     old = {"flow": {"rtol": 1e-3}, "data": {"n": 4}}
     for fm, refused in ((True, False), (False, True)):

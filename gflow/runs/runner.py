@@ -24,7 +24,7 @@ Layout of a run directory:
   A worker whose lease lapsed while it was still alive may compute a chunk twice; the results are
   identical and written atomically, so nothing is lost but time.
 
-The two-layer sweep (`gflow.sweep`) and the deep-net sweeps use this class.
+The two-layer sweep (`gflow.twolayer.sweep`) and the deep-net sweeps use this class.
 """
 
 from __future__ import annotations
@@ -109,7 +109,7 @@ def _pid_alive(pid: int) -> bool:
 class ChunkedRun:
     """A run directory with `n_chunks` chunks; see the module docstring.
 
-    `fingerprint` (from `gflow.store.fingerprint`) is stored in the manifest and in every chunk;
+    `fingerprint` (from `gflow.runs.store.fingerprint`) is stored in the manifest and in every chunk;
     `log` receives the one-line notices (moved-aside chunks, takeovers); default stderr."""
 
     def __init__(

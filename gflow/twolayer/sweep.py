@@ -23,7 +23,7 @@ Every run ("lane") is one point of that grid. How lanes are computed:
   result does not depend on its neighbours or its position (tested bitwise), so seed i is the same
   run whatever the number of seeds, the chunk size, the number of workers or devices.
 - **Resume and workers.** With an output directory, chunks are claimed, computed and written
-  atomically with a checksum and the input fingerprint (`gflow.runner.ChunkedRun`); a rerun skips
+  atomically with a checksum and the input fingerprint (`gflow.runs.runner.ChunkedRun`); a rerun skips
   verified chunks, and any number of workers on one directory share the chunks dynamically.
 """
 
@@ -43,14 +43,14 @@ import numpy as np
 from jax.sharding import Mesh, NamedSharding, PartitionSpec
 
 from . import model
-from .compile_log import track_compiles
+from ..runs.compile_log import track_compiles
 from .config import SHAPE_KEYS, Config, ConfigError
 from .data import Dataset, check_arrays, dataset_report, make_dataset, separability_constant
 from .flow import STATUS_NAMES, Lane, check_dtype, solve_lane, static_flow
 from .observables import OBSERVABLES
-from .progress import Progress
-from .runner import DEFAULT_LEASE_S, ChunkedRun
-from .store import check_out_dir, data_fingerprint, fingerprint
+from ..runs.progress import Progress
+from ..runs.runner import DEFAULT_LEASE_S, ChunkedRun
+from ..runs.store import check_out_dir, data_fingerprint, fingerprint
 from .theory import bayes_error
 
 RUN_FIELDS = ("status", "t_stop", "n_steps", "n_accepted", "n_rejected", "newton_iters", "rtol", "t_err_est", "n_solves")
@@ -246,7 +246,7 @@ def run_sweep(
 
     With `out`, every finished chunk is saved there with a checksum and the input fingerprint, and a
     rerun resumes; the assembled result is also written (`arrays.npz`, `manifest.json`). Any number
-    of workers may run the same call on one directory: they claim chunks (`gflow.runner`), each
+    of workers may run the same call on one directory: they claim chunks (`gflow.runs.runner`), each
     chunk is computed once, and all return when every chunk is done; the worker that wins the
     assembly returns the result, the others None. `lease_s`: how long a silent worker's claim lasts.
 

@@ -3,7 +3,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from gflow import model
+from gflow.twolayer import model
 
 
 def _net(key=0, n=7, d=5, h=6, scale=0.7, second_layer="balanced"):

@@ -8,14 +8,14 @@ import textwrap
 
 import numpy as np
 
-from gflow.runner import ChunkedRun
+from gflow.runs.runner import ChunkedRun
 
 KILLED_WRITER = textwrap.dedent(
     """
     import os, signal, sys
     from pathlib import Path
     import numpy as np
-    from gflow.runner import ChunkedRun
+    from gflow.runs.runner import ChunkedRun
 
     run = ChunkedRun(sys.argv[1], config={"k": 1}, plan={"p": 1}, n_chunks=3)
     run.save_chunk(0, {"v": np.arange(3.0)})

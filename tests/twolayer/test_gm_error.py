@@ -1,4 +1,4 @@
-"""The semi-analytic Gaussian-mixture test error (gflow.gm_error) against independent references:
+"""The semi-analytic Gaussian-mixture test error (gflow.twolayer.gm_error) against independent references:
 an angular integral in d = 2 (scipy quad, float64, written without the breakpoint algebra), numpy
 Monte-Carlo, the closed form of a linear net; ties; pairing of draws across nets."""
 
@@ -10,8 +10,8 @@ from scipy import integrate, optimize
 from scipy.special import ndtr
 
 import gflow
-from gflow import gm_error, model
-from gflow.observables import ObsArgs, observe
+from gflow.twolayer import gm_error, model
+from gflow.twolayer.observables import ObsArgs, observe
 
 
 def reference_error_d2(W, a, kappa, sigma):
@@ -154,13 +154,13 @@ def test_paired_draws_identical_nets_differ_by_exactly_zero():
     semi-analytic error; the same net on another dataset's test sample differs (the draws are shared
     within a dataset, not across)."""
     cfg = gflow.DataConfig(n=10, d=5, kappa=1.0, sigma=0.5, n_test=500, seed=0)
-    ds = gflow.data.make_dataset(cfg, jnp.float64)
+    ds = gflow.twolayer.data.make_dataset(cfg, jnp.float64)
     p = model.init_params(key=model.init_key(0), d=5, width=8, init_scale=1.0, dtype=jnp.float64)
     both = jax.tree.map(lambda v: jnp.stack([v, v]), p)
     obs = jax.jit(lambda q, d_: observe(q, _obs_args(d_, q, 1.0)))
     out = jax.jit(jax.vmap(obs, in_axes=(0, None)))(both, ds)
     assert float(out["test_err_sa"][0] - out["test_err_sa"][1]) == 0.0
-    other = gflow.data.make_dataset(gflow.DataConfig(n=10, d=5, kappa=1.0, sigma=0.5, n_test=500, seed=1), jnp.float64)
+    other = gflow.twolayer.data.make_dataset(gflow.DataConfig(n=10, d=5, kappa=1.0, sigma=0.5, n_test=500, seed=1), jnp.float64)
     other = other._replace(s=ds.s)  # same mixture, other test sample
     o2 = obs(p, other)
     assert float(o2["test_err_sa"]) != float(out["test_err_sa"][0])
@@ -172,7 +172,7 @@ def test_observables_tie_conventions_are_consistent():
     rng = np.random.default_rng(3)
     y = rng.choice([-1.0, 1.0], size=3000)
     x = 1.0 * y[:, None] * np.array([1.0, 0.0]) + 0.5 * rng.normal(size=(3000, 2))
-    ds = gflow.data.from_arrays(x[:4], y[:4], x, y, jnp.float64)
+    ds = gflow.twolayer.data.from_arrays(x[:4], y[:4], x, y, jnp.float64)
     ds = ds._replace(s=jnp.asarray([1.0, 0.0]), kappa=jnp.asarray(1.0), sigma=jnp.asarray(0.5))
     p = model.Params(W=jnp.asarray(W), a=jnp.asarray(a))
     obs = jax.jit(lambda w: observe(p, _obs_args(ds, p, w)))
@@ -188,7 +188,7 @@ def test_observables_tie_conventions_are_consistent():
 
 def test_sa_draws_caps_the_draws():
     cfg = gflow.DataConfig(n=10, d=5, kappa=1.0, sigma=0.5, n_test=300, seed=0)
-    ds = gflow.data.make_dataset(cfg, jnp.float64)
+    ds = gflow.twolayer.data.make_dataset(cfg, jnp.float64)
     p = model.init_params(key=model.init_key(1), d=5, width=6, init_scale=1.0, dtype=jnp.float64)
     out = jax.jit(lambda q: observe(q, _obs_args(ds, q, 1.0)._replace(sa_draws=100)))(p)
     err, tie = gm_error.semi_analytic_error(p.W, p.a, ds.s, ds.kappa, ds.sigma, ds.x_test[:100])

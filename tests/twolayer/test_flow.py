@@ -7,9 +7,9 @@ import pytest
 from reference import np_loss, scipy_flow
 
 import gflow
-from gflow import model
-from gflow.config import Config, DataConfig, FlowConfig, ModelConfig
-from gflow.data import make_dataset
+from gflow.twolayer import model
+from gflow.twolayer.config import Config, DataConfig, FlowConfig, ModelConfig
+from gflow.twolayer.data import make_dataset
 
 TINY_DATA = DataConfig(n=8, d=4, n_test=200, kappa=1.0, sigma=0.5, seed=1)
 TINY_MODEL = ModelConfig(width=5)
@@ -138,8 +138,8 @@ def test_float64_requires_x64():
     jax.config.update("jax_enable_x64", False)
     try:
         with pytest.raises(ValueError, match="flow.dtype: float64"):
-            gflow.flow.check_dtype("float64")
-        gflow.flow.check_dtype("float32")
+            gflow.twolayer.flow.check_dtype("float64")
+        gflow.twolayer.flow.check_dtype("float32")
     finally:
         jax.config.update("jax_enable_x64", True)
 
@@ -152,11 +152,11 @@ def test_solve_traces_matmuls_at_the_configured_precision(precision):
 
     import jax
 
-    flow = dataclasses.replace(gflow.flow.static_flow(FlowConfig()), matmul_precision=precision)
+    flow = dataclasses.replace(gflow.twolayer.flow.static_flow(FlowConfig()), matmul_precision=precision)
     data = make_dataset(TINY_DATA, jnp.float32)
-    lane = gflow.flow.Lane(init_scale=jnp.float32(0.1), multiplier=jnp.float32(1.0), target_loss=jnp.float32(0.1),
-                           rtol=jnp.float32(1e-3), init_key=gflow.model.init_key(0))
-    solve = partial(gflow.flow.solve_lane, width=5, second_layer="balanced", flow=flow, keep_params=False)
+    lane = gflow.twolayer.flow.Lane(init_scale=jnp.float32(0.1), multiplier=jnp.float32(1.0), target_loss=jnp.float32(0.1),
+                           rtol=jnp.float32(1e-3), init_key=gflow.twolayer.model.init_key(0))
+    solve = partial(gflow.twolayer.flow.solve_lane, width=5, second_layer="balanced", flow=flow, keep_params=False)
     text = str(jax.make_jaxpr(solve)(lane, data))
     dots = text.split("dot_general[")[1:]
     # dot_generals not at HIGHEST run at JAX's default precision (TF32 on GPUs)
@@ -207,11 +207,11 @@ def test_overflow_mid_run_is_reported_nonfinite(monkeypatch):
     monkeypatch.setattr(model, "flow_velocity", overflowing)
     cfg = Config(data=DataConfig(n=20, d=30, n_test=100), model=ModelConfig(width=20), flow=FlowConfig(target_loss=1e-2, max_steps=500))
     data = make_dataset(cfg.data)
-    flow = gflow.flow.static_flow(cfg.flow)
-    lane = gflow.flow.Lane(init_scale=jnp.float32(0.1), multiplier=jnp.float32(1.0), target_loss=jnp.float32(1e-2),
+    flow = gflow.twolayer.flow.static_flow(cfg.flow)
+    lane = gflow.twolayer.flow.Lane(init_scale=jnp.float32(0.1), multiplier=jnp.float32(1.0), target_loss=jnp.float32(1e-2),
                            rtol=jnp.float32(1e-3), init_key=model.init_key(0))
     # a fresh jit (a new function) traces the patched velocity
-    r = jax.jit(lambda ln, ds: gflow.flow.solve_lane(ln, ds, width=20, second_layer="balanced", flow=flow, keep_params=True))(lane, data)
+    r = jax.jit(lambda ln, ds: gflow.twolayer.flow.solve_lane(ln, ds, width=20, second_layer="balanced", flow=flow, keep_params=True))(lane, data)
     assert gflow.STATUS_NAMES[int(r.status)] == "nonfinite"
     assert int(r.n_accepted) > 5  # it overflowed mid-way, not at init
     assert 0.25 < float(r.final["loss"]) < 0.31

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 import gflow
-from gflow import data
+from gflow.twolayer import data
 
 
 def test_gaussian_mixture_statistics():
@@ -84,7 +84,7 @@ def test_draws_do_not_depend_on_x64_mode():
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     theirs = np.asarray(eval(out))
     ds = data.gaussian_mixture(key=data.data_key(2), n=6, n_test=4, d=3, kappa=1.0, sigma=0.5)
-    from gflow import model
+    from gflow.twolayer import model
 
     p = model.init_params(key=model.init_key(5), d=3, width=4, init_scale=0.1)
     ours = np.concatenate([np.ravel(v) for v in (ds.x, ds.y, ds.x_test, ds.y_test, p.W, p.a)])
@@ -147,7 +147,7 @@ def test_high_dim_mode_noise_per_input_and_near_orthogonality():
 def test_data_mode_config_and_sweep_axis():
     with pytest.raises(gflow.ConfigError, match="data.mode"):
         gflow.DataConfig(mode="orthogonal")
-    # the shapes and flow settings of tests/test_sweep.py, so the compiled program is shared
+    # the shapes and flow settings of tests/twolayer/test_sweep.py, so the compiled program is shared
     cfg = gflow.Config(
         data=gflow.DataConfig(n=20, d=30, kappa=1.0, sigma=1 / 4.0, n_test=200, seed=0),
         model=gflow.ModelConfig(width=20),

@@ -11,7 +11,7 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
-from .store import load_run  # noqa: E402
+from ..runs.store import load_run  # noqa: E402
 
 OK = ("reached_target", "reached_target_unrefined", "target_at_init")
 STATUS_COLORS = {

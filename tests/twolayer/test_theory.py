@@ -2,7 +2,7 @@ import jax.numpy as jnp
 import numpy as np
 from scipy import stats
 
-from gflow import theory
+from gflow.twolayer import theory
 
 
 def test_bayes_error_matches_scipy():
@@ -166,7 +166,7 @@ def test_phase1_bound_holds_under_a_perturbed_drive():
 
 def test_phase1_drive_is_the_small_init_gradient():
     """The engine's −∇_w L for a neuron active exactly on the positive class, at α = 1e-8, is a_j·v₊ (to O(α²))."""
-    from gflow import model
+    from gflow.twolayer import model
 
     rng = np.random.default_rng(6)
     n, d = 16, 5

@@ -26,7 +26,7 @@ def _f(default, help: str, **kw):
 SOLVER_NAMES = ("bosh3", "tsit5", "dopri5", "dopri8", "heun", "ralston", "midpoint")
 DTYPES = ("float32", "float64")
 DATA_MODES = ("gaussian", "separable", "high_dim")
-TIE_CONVENTIONS = ("error", "half", "correct")  # weights 1, 1/2, 0 (gflow.gm_error.TIE_WEIGHTS)
+TIE_CONVENTIONS = ("error", "half", "correct")  # weights 1, 1/2, 0 (gflow.twolayer.gm_error.TIE_WEIGHTS)
 
 
 def _positive_finite(name: str, v) -> None:
@@ -97,7 +97,7 @@ MATMUL_PRECISIONS = ("highest", "high", "default")
 @dataclass(frozen=True, kw_only=True)
 class FlowConfig:
     target_loss: float = _f(0.01, "target training risk η: a run stops at the first time L(θ) ≤ η")
-    solver: str = _f("bosh3", f"explicit RK solver (bosh3: gflow.solvers.FusedBosh3; the others diffrax's), one of {', '.join(SOLVER_NAMES)}")
+    solver: str = _f("bosh3", f"explicit RK solver (bosh3: gflow.twolayer.solvers.FusedBosh3; the others diffrax's), one of {', '.join(SOLVER_NAMES)}")
     rtol: float = _f(1e-3, "relative tolerance of the PID step-size controller (experts; ignored when flow.accuracy is set)")
     accuracy: float | None = _f(
         None,

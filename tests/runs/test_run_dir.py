@@ -14,9 +14,9 @@ import tracemalloc
 import numpy as np
 import pytest
 
-from gflow import store
-from gflow.config import ConfigError, SweepConfig
-from gflow.runner import ChunkedRun, RunMismatchError
+from gflow.runs import store
+from gflow.twolayer.config import ConfigError, SweepConfig
+from gflow.runs.runner import ChunkedRun, RunMismatchError
 
 CONFIG = {"flow": {"rtol": 1e-3}, "data": {"n": 4}}
 
@@ -213,7 +213,7 @@ def test_plans_are_bounded_before_anything_is_allocated():
 
 WORKER = """
 import os, sys, time
-from gflow.runner import ChunkedRun
+from gflow.runs.runner import ChunkedRun
 sys.path.insert(0, sys.argv[3])
 from test_run_dir import CONFIG, chunk, fp
 out, log, hang, n = sys.argv[1], sys.argv[2], int(sys.argv[4]), int(sys.argv[5])

@@ -2,7 +2,7 @@ import math
 
 import pytest
 
-from gflow import config as C
+from gflow.twolayer import config as C
 
 
 @pytest.mark.parametrize(

@@ -7,7 +7,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from gflow.config import ConfigError
+from gflow.twolayer.config import ConfigError
 from gflow.deep import train
 from gflow.deep.config import DeepModelConfig, TrainConfig
 from gflow.deep.data import from_arrays

@@ -12,13 +12,13 @@ import numpy as np
 import optax
 import pytest
 
-from gflow.compile_log import track_compiles
+from gflow.runs.compile_log import track_compiles
 from gflow.deep import train
 from gflow.deep.config import DeepConfig, DeepDataConfig, DeepModelConfig, DeepSweepConfig, TrainConfig
 from gflow.deep.data import from_arrays, load_dataset
 from gflow.deep.models import build_model
 from gflow.deep.sweep import lanes_per_chunk, run_deep_sweep
-from gflow.runner import RunMismatchError
+from gflow.runs.runner import RunMismatchError
 
 CFG = DeepConfig(
     data=DeepDataConfig(name="digits", n_train=120, n_test=100),

@@ -188,8 +188,8 @@ def git_commit() -> str | None:
 
 def save_run(out_dir, config: dict, result) -> Path:
     """Write a SweepResult to `out_dir` (created if needed): arrays first, manifest last."""
-    from .flow import STATUSES
-    from .observables import OBSERVABLES
+    from ..twolayer.flow import STATUSES
+    from ..twolayer.observables import OBSERVABLES
 
     out = check_out_dir(out_dir)
     out.mkdir(parents=True, exist_ok=True)

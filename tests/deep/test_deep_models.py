@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 from scipy import stats
 
-from gflow.config import ConfigError
+from gflow.twolayer.config import ConfigError
 from gflow.deep.config import DeepModelConfig
 from gflow.deep.models import BATCH_AXIS, Conv, Dense, build_model, n_params
 

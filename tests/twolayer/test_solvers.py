@@ -7,9 +7,9 @@ import numpy as np
 import pytest
 import scipy.linalg
 
-from gflow import model
-from gflow.config import SOLVER_NAMES
-from gflow.solvers import SOLVERS, FusedBosh3
+from gflow.twolayer import model
+from gflow.twolayer.config import SOLVER_NAMES
+from gflow.twolayer.solvers import SOLVERS, FusedBosh3
 
 
 def test_solver_names_match_config():

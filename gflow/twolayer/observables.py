@@ -21,7 +21,7 @@ OBSERVABLES = {
     "test_err": "Monte-Carlo test error of the network on the held-out sample (y·f < 0, plus f = 0 with the tie weight of flow.ties)",
     "test_tie": "fraction of the held-out sample with f = 0 exactly (a tie)",
     "test_err_sa": "semi-analytic test error on the Gaussian mixture: exact along s, averaged over the coordinates ⟂ s "
-    "of the first flow.sa_draws held-out points (gflow.gm_error; ties weighted by flow.ties; NaN without a known s)",
+    "of the first flow.sa_draws held-out points (gflow.twolayer.gm_error; ties weighted by flow.ties; NaN without a known s)",
     "test_tie_sa": "semi-analytic probability of f = 0 (a tie), same draws as test_err_sa",
     "test_loss": "mean logistic loss on the held-out sample (a validation risk)",
     "Psi": "Ψ = cos(ŵ₊, x₊), alignment of the effective predictor ŵ₊ = Σ_{a_j>0} a_j w_j with x₊ = mean_i y_i x_i",

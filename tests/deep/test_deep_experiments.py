@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def _load(rel: str):
@@ -35,7 +35,7 @@ def test_deep_fls_sweep_quick(preset, expect_valid, tmp_path, capsys):
     """The quick presets end to end; summary.json and the best-vs-c figure are checked against the run's
     arrays: every c on the axis, invalid c marked with why, a no-valid-cell message when there is none."""
     from gflow.deep.plot import NO_VALID, best_vs_c_figure, heatmap_figure, tick_label
-    from gflow.store import load_run
+    from gflow.runs.store import load_run
 
     script = _load("experiments/deep_fls_sweep.py")
     res, summary = script.main(["--preset", preset, "--quick", "--out", str(tmp_path), "--quiet"])

@@ -5,8 +5,8 @@ import numpy as np
 import pytest
 
 import gflow
-from gflow.compile_log import track_compiles
-from gflow.config import Config, DataConfig, FlowConfig, ModelConfig, SweepConfig
+from gflow.runs.compile_log import track_compiles
+from gflow.twolayer.config import Config, DataConfig, FlowConfig, ModelConfig, SweepConfig
 
 SMALL = Config(
     data=DataConfig(n=20, d=30, n_test=200),
@@ -78,7 +78,7 @@ def test_progress_rate_and_eta_count_only_runs_done_now(monkeypatch):
     session's runs alone (else the rate is absurd right after resuming)."""
     import io
 
-    from gflow import progress
+    from gflow.runs import progress
 
     clock = iter([0.0, 10.0, 10.0])
     monkeypatch.setattr(progress.time, "perf_counter", lambda: next(clock))

@@ -15,10 +15,11 @@ import numpy as np
 import pytest
 
 import gflow
-from gflow import cli, store
-from gflow.config import Config, ConfigError, DataConfig, FlowConfig, ModelConfig, SweepConfig
-from gflow.data import from_arrays
-from gflow.runner import RunMismatchError
+from gflow import cli
+from gflow.runs import store
+from gflow.twolayer.config import Config, ConfigError, DataConfig, FlowConfig, ModelConfig, SweepConfig
+from gflow.twolayer.data import from_arrays
+from gflow.runs.runner import RunMismatchError
 
 TINY = dict(data=DataConfig(n=20, d=30, n_test=200), model=ModelConfig(width=20), flow=FlowConfig(n_save=12))
 ARGS = ["--set", "data.n=20", "--set", "data.d=30", "--set", "data.n_test=200", "--set", "model.width=20",
@@ -98,7 +99,7 @@ def test_a_truncated_chunk_is_redone_with_one_line(tmp_path, capsys):
     with pytest.raises(FileNotFoundError, match=r"run incomplete \(2 of 3 chunks done, 1 corrupt"):
         gflow.load_run(out)
     with pytest.raises(FileNotFoundError, match="run incomplete"):
-        from gflow.plot import plot_sweep
+        from gflow.twolayer.plot import plot_sweep
 
         plot_sweep(out)
     capsys.readouterr()
@@ -144,7 +145,8 @@ WORKER = textwrap.dedent(
     """
     import os, sys, time
     from pathlib import Path
-    from gflow import cli, runner
+    from gflow import cli
+    from gflow.runs import runner
     log, barrier, hang = Path(sys.argv[1]), Path(sys.argv[2]), int(sys.argv[3])
     save, work = runner.ChunkedRun.save_chunk, runner.ChunkedRun.work
 
@@ -184,7 +186,7 @@ def _start_workers(tmp_path, out, n, hang=-1):
             for _ in range(n)]
 
 
-@pytest.mark.slow  # 3 subprocesses that import JAX and compile: 1–3 min on 2 cores; tests/test_run_dir.py has a fast twin
+@pytest.mark.slow  # 3 subprocesses that import JAX and compile: 1–3 min on 2 cores; tests/runs/test_run_dir.py has a fast twin
 def test_three_workers_compute_each_chunk_once(tmp_path, workers_ref):
     out = tmp_path / "run"
     procs = _start_workers(tmp_path, out, 3)
@@ -201,7 +203,7 @@ def test_three_workers_compute_each_chunk_once(tmp_path, workers_ref):
         np.testing.assert_array_equal(arrays[key], workers_ref.arrays[key], err_msg=key)
 
 
-@pytest.mark.slow  # a subprocess that imports JAX and compiles; tests/test_run_dir.py has a fast twin
+@pytest.mark.slow  # a subprocess that imports JAX and compiles; tests/runs/test_run_dir.py has a fast twin
 def test_a_killed_workers_chunk_is_taken_over(tmp_path, workers_ref):
     out = tmp_path / "run"
     (proc,) = _start_workers(tmp_path, out, 1, hang=1)

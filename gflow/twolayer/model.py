@@ -3,7 +3,7 @@
 Conventions
 - Parameters are a `Params(W, a)` pytree with W of shape (width, d) and a of shape (width,).
 - `multiplier` is the output multiplier c. The net is 2-homogeneous, so scale α from unit init equals
-  c = α² from unit init with time rescaled by t/c (see `tests/test_flow.py`).
+  c = α² from unit init with time rescaled by t/c (see `tests/twolayer/test_flow.py`).
 - The loss is the mean logistic loss, mean_i softplus(−y_i f(x_i)), computed with a stable softplus.
 - relu'(0) = 0, as in `jax.nn.relu`.
 """

@@ -6,10 +6,10 @@ import numpy as np
 from scipy.stats import norm
 
 import gflow
-from gflow import model
-from gflow.config import Config, DataConfig, FlowConfig, ModelConfig
-from gflow.data import Dataset, make_dataset
-from gflow.observables import ObsArgs, observe
+from gflow.twolayer import model
+from gflow.twolayer.config import Config, DataConfig, FlowConfig, ModelConfig
+from gflow.twolayer.data import Dataset, make_dataset
+from gflow.twolayer.observables import ObsArgs, observe
 
 
 def _cos(u, v):
@@ -19,7 +19,7 @@ def _cos(u, v):
 def test_alignment_observables_match_numpy_from_the_parameters():
     """Ψ = cos(ŵ₊, x₊), ψ_j = cos(w_j, x₊) (and their weighted means), cos(ŵ₊, s), cos(ŵ₊, μ₊) and
     E(ŵ₊) at the stop, written out in numpy from θ_stop and the data. A reversed x₊ flips their sign."""
-    # the shapes and flow settings of tests/test_flow.py's drift test: the compiled program is shared
+    # the shapes and flow settings of tests/twolayer/test_flow.py's drift test: the compiled program is shared
     data = DataConfig(n=20, d=30, n_test=100, kappa=1.0, sigma=0.5, seed=3)
     cfg = Config(data=data, model=ModelConfig(width=20), flow=FlowConfig(dtype="float64", target_loss=0.05))
     r = gflow.simulate(init_scale=1e-2, seed=1, config=cfg)

@@ -11,9 +11,9 @@ import pytest
 from reference import scipy_flow
 
 import gflow
-from gflow import model
-from gflow.config import Config, ConfigError, DataConfig, FlowConfig, ModelConfig, SweepConfig
-from gflow.data import make_dataset
+from gflow.twolayer import model
+from gflow.twolayer.config import Config, ConfigError, DataConfig, FlowConfig, ModelConfig, SweepConfig
+from gflow.twolayer.data import make_dataset
 
 DATA, WIDTH = DataConfig(n=20, d=50, n_test=200, seed=0), 20
 
