@@ -76,7 +76,7 @@ def test_draws_do_not_depend_on_x64_mode():
 
     code = (
         "import numpy as np, jax.numpy as jnp\n"
-        "from gflow import data, model\n"
+        "from gflow.twolayer import data, model\n"
         "ds = data.gaussian_mixture(key=data.data_key(2), n=6, n_test=4, d=3, kappa=1.0, sigma=0.5)\n"
         "p = model.init_params(key=model.init_key(5), d=3, width=4, init_scale=0.1)\n"
         "print(repr(np.concatenate([np.ravel(v) for v in (ds.x, ds.y, ds.x_test, ds.y_test, p.W, p.a)]).tolist()))\n"
