@@ -32,7 +32,7 @@ VARIANTS = {"diffrax.Bosh3": diffrax.Bosh3, "FusedBosh3": solvers.FusedBosh3}
 def bosh3_as(cls):
     """Make flow.solver = 'bosh3' mean `cls` (and drop compiled programs, which cache the old one)."""
     old = solvers.SOLVERS["bosh3"]
-    solvers.SOLVERS["bosh3"] = cls
+    solvers.SOLVERS["bosh3"] = old._replace(cls=cls)
     jax.clear_caches()
     try:
         yield

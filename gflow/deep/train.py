@@ -39,19 +39,13 @@ import optax
 
 from .config import DeepModelConfig, TrainConfig
 from .data import DeepDataset
-from .models import BATCH_AXIS, BatchNorm, build_model
+from .loss import eval_weights, evaluate, forward, forward_all, outputs, per_example, train_test_examples, uses_batch_stats  # noqa: F401
+from .models import build_model
+from .optim import make_optimizer
+from .stop import RUNNING, STATUS_CODE, STATUS_NAMES, STATUSES, check  # noqa: F401  (re-exported)
 
 INIT_ROOT = 0x1417
 ORDER_ROOT = 0x0D3E
-RUNNING = -1
-STATUSES = {
-    "reached_target": "training accuracy ≥ target_acc (or training loss ≤ target_loss) at a check",
-    "max_steps": "the run's step budget (record 'budget') ran out before the target was reached",
-    "nonfinite": "the parameters or the training loss became NaN or inf; frozen at that check",
-    "diverged": "the training loss exceeded diverge_factor × max(initial loss, log K); frozen at that check",
-}
-STATUS_NAMES = tuple(STATUSES)
-STATUS_CODE = {name: i for i, name in enumerate(STATUS_NAMES)}
 RECORDS = {
     "status": "code of the run's status (see statuses)",
     "steps": "SGD steps taken when the run stopped",
@@ -116,68 +110,6 @@ def _model_static(mcfg, input_shape, n_out, dtype):
     return eqx.partition(shapes, lambda v: isinstance(v, jax.ShapeDtypeStruct))[1]
 
 
-def uses_batch_stats(model) -> bool:
-    """Whether the net has BatchNorm layers (its outputs depend on the other examples of the batch)."""
-    return any(isinstance(m, BatchNorm) for m in jax.tree.leaves(model, is_leaf=lambda m: isinstance(m, BatchNorm)))
-
-
-def _per_example(out, label, binary: bool):
-    """(loss, correct) of one example with network output `out` (n_out,) and integer label."""
-    if binary:
-        sign = jnp.where(label == 1, 1, -1).astype(out.dtype)
-        return jax.nn.softplus(-sign * out[0]), (out[0] > 0) == (label == 1)
-    return jax.nn.logsumexp(out) - out[label], jnp.argmax(out) == label
-
-
-def outputs(net_out, multiplier, f0=None):
-    """The model of a lane: c·f, or c·(f − f0) when centered."""
-    return multiplier * (net_out if f0 is None else net_out - f0)
-
-
-def _forward(model, x, w=None):
-    """f(x_i) for a batch of examples, in one vectorized pass; with BatchNorm the statistics are those of
-    the examples weighted by w (all of them when w is None)."""
-    w = jnp.ones(x.shape[:1], x.dtype) if w is None else w
-    return jax.vmap(model, axis_name=BATCH_AXIS)(x, w)
-
-
-def _forward_all(model, x, batch: int, w=None, *, batch_stats: bool = False):
-    """f(x_i) for every example, `batch` examples per vectorized pass; with BatchNorm (`batch_stats`)
-    one pass over all of them, so the w-weighted statistics are those of the whole set."""
-    if batch_stats or x.shape[0] <= batch:
-        return _forward(model, x, w)
-    return jax.lax.map(lambda v: model(v), x, batch_size=batch)
-
-
-def _eval_weights(data: DeepDataset, dtype):
-    """Weights of the evaluation set's examples in BatchNorm statistics: 1 for training, 0 for test."""
-    return jnp.concatenate([jnp.ones(data.x.shape[0], dtype), jnp.zeros(data.x_test.shape[0], dtype)])
-
-
-def _evaluate(net_out, y, n_train: int, *, binary):
-    """(train loss, train accuracy, test loss, test accuracy) from the model's outputs on the training
-    examples followed by the test examples (one forward pass serves both)."""
-    loss, correct = jax.vmap(partial(_per_example, binary=binary))(net_out, y)
-    correct = correct.astype(net_out.dtype)
-    return loss[:n_train].mean(), correct[:n_train].mean(), loss[n_train:].mean(), correct[n_train:].mean()
-
-
-def _eval_set(data: DeepDataset):
-    """Training and test examples in one array, so one forward pass evaluates both."""
-    return jnp.concatenate([data.x, data.x_test]), jnp.concatenate([data.y, data.y_test])
-
-
-def _optimizer(tcfg: TrainConfig, step_size):
-    """SGD with step size η/c: update = −(η/c)·m with m the (momentum) average of g + l2·θ (coupled L2),
-    then −decoupled_decay·θ, applied outside the gradient path:
-        θ ← θ − (η/c)·m − decoupled_decay·θ."""
-    parts = [optax.add_decayed_weights(tcfg.l2)] if tcfg.l2 else []
-    parts.append(optax.sgd(step_size, momentum=tcfg.momentum or None))
-    if tcfg.decoupled_decay:
-        parts.append(optax.add_decayed_weights(-tcfg.decoupled_decay))
-    return parts[0] if len(parts) == 1 else optax.chain(*parts)
-
-
 def init_lane(lane: Lane, budget, data: DeepDataset, *, mcfg: DeepModelConfig, tcfg: TrainConfig) -> LaneState:
     """Initialize one lane: parameters from its seed, f_θ₀ if centered, and the step-0 evaluation."""
     dtype = jnp.dtype(tcfg.dtype)
@@ -185,16 +117,16 @@ def init_lane(lane: Lane, budget, data: DeepDataset, *, mcfg: DeepModelConfig, t
     model = build_model(mcfg, data.x.shape[1:], data.n_out, key=init_key, dtype=dtype)
     params, _ = eqx.partition(model, eqx.is_array)
     c = lane.multiplier.astype(dtype)
-    x_all, y_all = _eval_set(data)
-    net0 = _forward_all(model, x_all, tcfg.eval_batch_size, _eval_weights(data, dtype),
+    x_all, y_all = train_test_examples(data)
+    net0 = forward_all(model, x_all, tcfg.eval_batch_size, eval_weights(data, dtype),
                         batch_stats=uses_batch_stats(model))
     f0 = net0 if mcfg.centered else None
-    train_loss, train_acc, test_loss, test_acc = _evaluate(outputs(net0, c, f0), y_all, data.x.shape[0],
+    train_loss, train_acc, test_loss, test_acc = evaluate(outputs(net0, c, f0), y_all, data.x.shape[0],
                                                            binary=data.n_out == 1)
     zero, nan = jnp.zeros((), dtype), jnp.full((), jnp.nan, dtype)
     log_k = jnp.asarray(math.log(data.n_classes), dtype)
     return LaneState(
-        params=params, opt_state=_optimizer(tcfg, lane.lr).init(params), f0=f0,
+        params=params, opt_state=make_optimizer(tcfg, lane.lr).init(params), f0=f0,
         step=jnp.zeros((), jnp.int32), status=jnp.full((), RUNNING, jnp.int32),
         train_loss=train_loss, train_acc=train_acc, test_loss=test_loss, test_acc=test_acc,
         peak_test_acc=nan, peak_step=jnp.zeros((), jnp.int32),
@@ -203,15 +135,11 @@ def init_lane(lane: Lane, budget, data: DeepDataset, *, mcfg: DeepModelConfig, t
     )
 
 
-def _all_finite(tree) -> jax.Array:
-    return jnp.all(jnp.stack([jnp.all(jnp.isfinite(v)) for v in jax.tree.leaves(tree)]))
-
-
 def sgd_step(state: LaneState, lane: Lane, data: DeepDataset, *, static, tcfg: TrainConfig) -> LaneState:
     """One SGD step of one lane (step size η/c); a stopped lane is returned unchanged."""
     dtype = jnp.dtype(tcfg.dtype)
     c = lane.multiplier.astype(dtype)
-    opt = _optimizer(tcfg, (lane.lr / lane.multiplier).astype(dtype))
+    opt = make_optimizer(tcfg, (lane.lr / lane.multiplier).astype(dtype))
     binary = data.n_out == 1
     active = state.status == RUNNING
     n = data.x.shape[0]
@@ -227,8 +155,8 @@ def sgd_step(state: LaneState, lane: Lane, data: DeepDataset, *, static, tcfg: T
         x, y, f0 = data.x, data.y, None if state.f0 is None else state.f0[:n]
 
     def loss_fn(params):
-        out = outputs(_forward(eqx.combine(params, static), x), c, f0)
-        return jnp.mean(jax.vmap(partial(_per_example, binary=binary))(out, y)[0])
+        out = outputs(forward(eqx.combine(params, static), x), c, f0)
+        return jnp.mean(jax.vmap(partial(per_example, binary=binary))(out, y)[0])
 
     grads = jax.grad(loss_fn)(state.params)
     updates, opt_state = opt.update(grads, state.opt_state, state.params)
@@ -237,34 +165,6 @@ def sgd_step(state: LaneState, lane: Lane, data: DeepDataset, *, static, tcfg: T
     return state._replace(params=jax.tree.map(keep, params, state.params),
                           opt_state=jax.tree.map(keep, opt_state, state.opt_state),
                           step=state.step + active.astype(jnp.int32))
-
-
-def check(state: LaneState, lane: Lane, data: DeepDataset, eval_set, *, static, tcfg: TrainConfig) -> LaneState:
-    """Evaluate one lane on the training and test sets (`eval_set = _eval_set(data)`) and apply the stop
-    rule; a lane that had stopped before is returned unchanged."""
-    dtype = jnp.dtype(tcfg.dtype)
-    active = state.status == RUNNING
-    n = data.x.shape[0]
-    model = eqx.combine(state.params, static)
-    net = _forward_all(model, eval_set[0], tcfg.eval_batch_size, _eval_weights(data, dtype),
-                       batch_stats=uses_batch_stats(model))
-    train_loss, train_acc, test_loss, test_acc = _evaluate(outputs(net, lane.multiplier.astype(dtype), state.f0),
-                                                           eval_set[1], n, binary=data.n_out == 1)
-    finite = jnp.isfinite(train_loss) & _all_finite(state.params)
-    train_acc, test_acc = (jnp.where(finite, v, jnp.nan) for v in (train_acc, test_acc))
-    reached = (train_acc >= tcfg.target_acc) | (train_loss <= tcfg.target_loss)
-    status = jnp.select(
-        [~finite, reached, train_loss > tcfg.diverge_factor * state.loss_ref, state.step >= state.budget],
-        [STATUS_CODE[s] for s in ("nonfinite", "reached_target", "diverged", "max_steps")],
-        RUNNING,
-    ).astype(jnp.int32)
-    better = finite & ~(test_acc <= state.peak_test_acc)  # the first check beats the NaN start
-    new = state._replace(
-        status=status, train_loss=train_loss, train_acc=train_acc, test_loss=test_loss, test_acc=test_acc,
-        peak_test_acc=jnp.where(better, test_acc, state.peak_test_acc),
-        peak_step=jnp.where(better, state.step, state.peak_step),
-    )
-    return jax.tree.map(partial(jnp.where, active), new, state)
 
 
 def train_round(state: LaneState, lane: Lane, data: DeepDataset, eval_set, *, static, tcfg: TrainConfig) -> LaneState:
@@ -299,7 +199,7 @@ def _advance_device(state: LaneState, lanes: Lane, data: DeepDataset, n_rounds: 
                     batched: bool) -> LaneState:
     """Up to `n_rounds` rounds in one program (a while loop), or fewer if every lane has stopped."""
     round_fn = _lanewise(partial(train_round, static=static, tcfg=tcfg), batched, 2)
-    eval_set = _eval_set(data)
+    eval_set = train_test_examples(data)
 
     def cond(carry):
         i, s = carry
@@ -323,7 +223,7 @@ def _check_host(state: LaneState, lanes: Lane, data: DeepDataset, eval_set, stat
     return _lanewise(partial(check, static=static, tcfg=tcfg), batched, 2)(state, lanes, data, eval_set)
 
 
-_eval_set_jit = eqx.filter_jit(_eval_set)
+_eval_set_jit = eqx.filter_jit(train_test_examples)
 
 
 def _run(state, lanes, data, mcfg, tcfg, n_rounds: int, *, batched: bool, loop: str) -> LaneState:

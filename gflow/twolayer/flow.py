@@ -5,12 +5,17 @@ Time is gradient-flow time t. How a run stops:
    which the loss is at or below η ("step-end detection").
 2. A safeguarded Newton root finder then locates the crossing inside that last step: it solves
    L(θ(τ)) = η for τ ∈ [0, h], where θ(τ) is the cubic Hermite interpolant of the step's end states
-   and velocities; the step's start is recorded by `_RecordStepStart`. If it meets
+   and velocities; the step's start is recorded by `RecordStepStart`. If it meets
    |L − η| ≤ stop_rtol·η, the run is `reached_target`; otherwise the step-end state is kept and the
    run is `reached_target_unrefined` (its loss is ≤ η, by at most one step's decrease). We do not
    use diffrax's built-in event root-finding: when its Newton fails it returns a state that is not
    at the target and the step end is lost (DESIGN.md, numerics).
 3. Every other ending has its own status; see `STATUSES`.
+
+Where things live: the solvers, the step-size controller and the step wrapper in `solvers`; the stop
+refinement and the status vocabulary and decoding in `stop`; the loss and its gradient in `model`.
+This module builds the ODE and runs it (`solve_lane`, `simulate`), and tightens it to a requested
+accuracy (`_tighten`).
 """
 
 from __future__ import annotations
@@ -29,84 +34,8 @@ from .config import FlowConfig
 from .data import Dataset, class_mean_direction, positive_class_mean
 from .gm_error import tie_weight
 from .observables import ObsArgs, observe
-from .solvers import SOLVERS, hermite
-
-STATUSES = {
-    "reached_target": "the loss reached η; the stop was refined so that |L(θ_stop) − η| ≤ stop_rtol·η",
-    "reached_target_unrefined": "the loss crossed η in the last step but refinement failed; θ_stop is the step end (L ≤ η)",
-    "target_at_init": "L(θ(0)) ≤ η already; t_stop = 0",
-    "t_max": "t_max was reached before the loss reached η",
-    "max_steps": "max_steps solver steps were taken before the loss reached η",
-    "nonfinite": "the state or the loss became NaN or inf",
-    "solver_error": "diffrax reported another failure (e.g. dt_min reached); see the manifest",
-}
-STATUS_NAMES = tuple(STATUSES)
-STATUS_CODE = {name: i for i, name in enumerate(STATUS_NAMES)}
-OK_STATUSES = ("reached_target", "reached_target_unrefined", "target_at_init")
-
-_NEWTON_MAX_ITERS = 16
-
-
-class _BlockFloorController(diffrax.PIDController):
-    """PID control with each component's tolerance floored at its block's RMS size.
-
-    diffrax scales the error of component i by atol + rtol·|y_i|. Here |y_i| is replaced by
-    max(|y_i|, rms(y_block)) for each leaf (W, a, margins) — a mixed componentwise/normwise
-    tolerance. In the rich regime most neurons stay tiny while a few grow to O(1); tiny neurons
-    that cross data hyperplanes would otherwise set the step size through errors that are
-    negligible for the network function.
-    """
-
-    use_floor: bool = eqx.field(static=True, default=True)
-    floor_margins: bool = eqx.field(static=True, default=True)
-
-    def adapt_step_size(self, t0, t1, y0, y1_candidate, args, y_error, error_order, controller_state):
-        def floor(a, b, e):
-            b = jnp.where(jnp.isnan(b), a, b)
-            size = jnp.maximum(jnp.abs(a), jnp.abs(b))
-            rms = jnp.sqrt(jnp.mean(size**2))
-            return e * (self.atol + self.rtol * size) / (self.atol + self.rtol * jnp.maximum(size, rms))
-
-        if self.use_floor and self.floor_margins:
-            y_error = jax.tree.map(floor, y0, y1_candidate, y_error)
-        elif self.use_floor:  # the state is (params, margins): floor the parameter blocks only
-            y_error = (jax.tree.map(floor, y0[0], y1_candidate[0], y_error[0]), y_error[1])
-        return super().adapt_step_size(t0, t1, y0, y1_candidate, args, y_error, error_order, controller_state)
-
-
-class _RecordStepStart(diffrax.AbstractAdaptiveSolver, diffrax.AbstractWrappedSolver):
-    """Wraps a solver and keeps (t, y) at the start of the step just taken in the solver state.
-
-    diffrax keeps a step's solver state only when the step is accepted, so after the solve the
-    state holds the start of the last accepted step: the bracket for the stop refinement.
-    """
-
-    solver: diffrax.AbstractSolver
-
-    @property
-    def term_structure(self):
-        return self.solver.term_structure
-
-    @property
-    def interpolation_cls(self):  # pyright: ignore
-        return self.solver.interpolation_cls
-
-    def order(self, terms):
-        return self.solver.order(terms)
-
-    def error_order(self, terms):
-        return self.solver.error_order(terms)
-
-    def init(self, terms, t0, t1, y0, args):
-        return self.solver.init(terms, t0, t1, y0, args), t0, y0
-
-    def step(self, terms, t0, t1, y0, args, solver_state, made_jump):
-        inner, _, _ = solver_state
-        y1, y_error, dense_info, inner, result = self.solver.step(terms, t0, t1, y0, args, inner, made_jump)
-        return y1, y_error, dense_info, (inner, t0, y0), result
-
-    def func(self, terms, t0, y0, args):
-        return self.solver.func(terms, t0, y0, args)
+from .solvers import BlockFloorController, make_solver
+from .stop import OK_STATUSES, STATUS_CODE, STATUS_NAMES, STATUSES, decode_status, refine_stop  # noqa: F401  (re-exported)
 
 
 class Lane(NamedTuple):
@@ -150,67 +79,8 @@ def save_grid(t_max, n_save: int, t_save_min: float, dtype) -> jax.Array:
     return jnp.concatenate([jnp.zeros((1,), dtype), grid.at[-1].set(t_max)])
 
 
-def _refine_stop(p_start: model.Params, p_end: model.Params, h, target, x, y, c, stop_rtol):
-    """Locate the stop inside the last accepted step [t_start, t_start + h].
-
-    θ(τ) on the step is the cubic Hermite interpolant of its end states and velocities (third order,
-    like Bosh3's own interpolation; two extra gradient evaluations). Safeguarded Newton on
-    g(τ) = log L(θ(τ)) − log η over [0, h], where g(0) > 0 (the step started above η) and g(h) ≤ 0
-    (the event fired at its end); each iteration costs one forward pass and its tangent. The log
-    keeps g nearly linear even when the step overshoots η by orders of magnitude (lazy regime,
-    L ~ exp(−margin)). A Newton step that leaves the bracket is replaced by bisection. Returns
-    (τ, θ(τ), converged, iterations); converged means |L − η| ≤ stop_rtol·η.
-    """
-    log_target = jnp.log(target)
-    # increments over the step: h × the velocities −∇L at its two ends
-    k0 = jax.tree.map(lambda g: -h * g, model.loss_and_grad(p_start, x, y, c)[1])
-    k1 = jax.tree.map(lambda g: -h * g, model.loss_and_grad(p_end, x, y, c)[1])
-
-    def path(tau):
-        return hermite(p_start, p_end, k0, k1, tau / h)
-
-    def g(tau):
-        return jnp.log(model.loss(path(tau), x, y, c)) - log_target
-
-    tol = jnp.log1p(stop_rtol)  # |log L − log η| ≤ log(1 + r) implies |L − η| ≤ r·η
-
-    def cond(state):
-        tau, lo, hi, val, it = state
-        return (jnp.abs(val) > tol) & (it < _NEWTON_MAX_ITERS) & jnp.isfinite(val)
-
-    def body(state):
-        tau, lo, hi, _, it = state
-        val, slope = jax.jvp(g, (tau,), (jnp.ones_like(tau),))
-        lo = jnp.where(val > 0, tau, lo)
-        hi = jnp.where(val > 0, hi, tau)
-        newton = tau - val / jnp.where(slope < 0, slope, -jnp.inf)
-        inside = (newton > lo) & (newton < hi) & jnp.isfinite(newton)
-        new_tau = jnp.where(inside, newton, 0.5 * (lo + hi))
-        return new_tau, lo, hi, g(new_tau), it + 1
-
-    g0, gh = g(jnp.zeros_like(h)), g(h)
-    bracketed = (g0 > 0) & (gh <= 0)
-    # start from the secant guess inside the bracket
-    tau0 = jnp.where(bracketed, h * g0 / (g0 - jnp.where(bracketed, gh, g0 - 1.0)), h)
-    init = (tau0, jnp.zeros_like(h), h, g(tau0), jnp.int32(0))
-    tau, _, _, val, iters = jax.lax.while_loop(cond, body, init)
-    converged = bracketed & (jnp.abs(val) <= tol)
-    return tau, path(tau), converged, iters
-
-
 def _all_finite(tree) -> jax.Array:
     return jnp.all(jnp.asarray([jnp.all(jnp.isfinite(v)) for v in jax.tree.leaves(tree)]))
-
-
-def _decode_status(result, event_hit, refined, at_init, finite):
-    """Map diffrax's result code (plus our own checks) to a code into STATUS_NAMES."""
-    code = jnp.int32(STATUS_CODE["solver_error"])
-    code = jnp.where(result == diffrax.RESULTS.max_steps_reached, STATUS_CODE["max_steps"], code)
-    code = jnp.where(result == diffrax.RESULTS.successful, STATUS_CODE["t_max"], code)
-    hit = event_hit & (result == diffrax.RESULTS.event_occurred)
-    code = jnp.where(hit, jnp.where(refined, STATUS_CODE["reached_target"], STATUS_CODE["reached_target_unrefined"]), code)
-    code = jnp.where(finite, code, STATUS_CODE["nonfinite"])
-    return jnp.where(at_init, STATUS_CODE["target_at_init"], code).astype(jnp.int32)
 
 
 def solve_lane(lane: Lane, data: Dataset, *, width: int, second_layer: str, flow: FlowConfig, keep_params: bool):
@@ -247,7 +117,7 @@ def _solve_lane(lane: Lane, data: Dataset, *, width: int, second_layer: str, flo
     # - The margins make the tolerance mean the same thing at every α: the loss is a function of
     #   the margins, and their error is held to rtol·(1 + |m|). Without them, an atol small enough
     #   for the lazy regime costs 5–10× more steps in the rich regime (measured; README numerics).
-    # The step-size norm is the larger of the two blocks' RMS errors, and `_BlockFloorController`
+    # The step-size norm is the larger of the two blocks' RMS errors, and `BlockFloorController`
     # floors each component's tolerance at its block's RMS.
     rms0 = model.param_norm(p0) / jnp.sqrt(jnp.asarray(p0.W.size + p0.a.size, dtype))
 
@@ -296,13 +166,13 @@ def _solve_lane(lane: Lane, data: Dataset, *, width: int, second_layer: str, flo
         )
         sol = diffrax.diffeqsolve(
             diffrax.ODETerm(vector_field),
-            _RecordStepStart(SOLVERS[flow.solver]()),
+            make_solver(flow.solver),
             t0=jnp.asarray(0.0, dtype),
             t1=jnp.asarray(flow.t_max, dtype),
             dt0=None,
             y0=state0,
             saveat=saveat,
-            stepsize_controller=_BlockFloorController(rtol=rtol, atol=atol, norm=block_norm, use_floor=flow.tolerance_floor,
+            stepsize_controller=BlockFloorController(rtol=rtol, atol=atol, norm=block_norm, use_floor=flow.tolerance_floor,
                                                          floor_margins=floor_margins, dtmax=dtmax),
             event=diffrax.Event(below_target),
             max_steps=flow.max_steps,
@@ -314,11 +184,11 @@ def _solve_lane(lane: Lane, data: Dataset, *, width: int, second_layer: str, flo
 
         event_hit = model.loss(p_end, x, y, c) <= target
         _, t_start, (u_start, _) = sol.solver_state
-        tau, p_ref, refined, iters = _refine_stop(params_at(u_start), p_end, t_end - t_start, target, x, y, c, flow.stop_rtol)
+        tau, p_ref, refined, iters = refine_stop(params_at(u_start), p_end, t_end - t_start, target, x, y, c, flow.stop_rtol)
         refined = refined & event_hit
         # A run that overflows mid-way ends in the zero-velocity region above; a non-finite velocity there marks it.
         finite = finite0 & _all_finite((p_end, model.flow_velocity(p_end, x, y, c, gram)))
-        status = _decode_status(sol.result, event_hit, refined, at_init, finite)
+        status = decode_status(sol.result, event_hit, refined, at_init, finite)
 
         use_ref = refined & ~at_init
         p_stop = jax.tree.map(lambda a, b, c0: jnp.where(at_init, c0, jnp.where(use_ref, a, b)), p_ref, p_end, p0)

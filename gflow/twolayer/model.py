@@ -4,7 +4,8 @@ Conventions
 - Parameters are a `Params(W, a)` pytree with W of shape (width, d) and a of shape (width,).
 - `multiplier` is the output multiplier c. The net is 2-homogeneous, so scale α from unit init equals
   c = α² from unit init with time rescaled by t/c (see `tests/twolayer/test_flow.py`).
-- The loss is the mean logistic loss, mean_i softplus(−y_i f(x_i)), computed with a stable softplus.
+- The loss is the mean logistic loss, mean_i ℓ(y_i f(x_i)) with ℓ(m) = softplus(−m), defined once in
+  `per_example_loss` (the gradient and the flow velocity use its derivative).
 - relu'(0) = 0, as in `jax.nn.relu`.
 """
 
@@ -58,14 +59,37 @@ def apply(params: Params, x: jax.Array, multiplier=1.0) -> jax.Array:
     return multiplier * (jax.nn.relu(x @ params.W.T) @ params.a)
 
 
+def per_example_loss(margins: jax.Array) -> jax.Array:
+    """ℓ(m) = softplus(−m) = log(1 + e^{−m}) for margins m = y·c·f(x): THE loss, written once.
+
+    Everything else derives from it: the mean loss (`logistic_loss`, `loss`), its derivative ℓ′ through
+    `loss_slope` (the gradient, the flow velocity and the margin rate), the stop event and the stop
+    refinement (`gflow.twolayer.stop`), and the observables. To study another margin loss, change this
+    function: ℓ′ follows by forward-mode differentiation.
+    """
+    return jax.nn.softplus(-margins)
+
+
+def loss_slope(margins: jax.Array) -> tuple[jax.Array, jax.Array]:
+    """(ℓ(m), ℓ′(m)) elementwise, in one forward-mode pass of `per_example_loss` (for the logistic loss
+    ℓ′(m) = −sigmoid(−m); agreement with the closed form is tested)."""
+    return jax.jvp(per_example_loss, (margins,), (jnp.ones_like(margins),))
+
+
 def logistic_loss(margins: jax.Array) -> jax.Array:
-    """mean softplus(−m) for margins m = y·f(x); stable for large |m|."""
-    return jnp.mean(jax.nn.softplus(-margins))
+    """The mean loss over margins m = y·f(x): mean ℓ(m); stable for large |m|."""
+    return jnp.mean(per_example_loss(margins))
 
 
 def loss(params: Params, x: jax.Array, y: jax.Array, multiplier=1.0) -> jax.Array:
     """Mean logistic training loss L(θ)."""
     return logistic_loss(y * apply(params, x, multiplier))
+
+
+def _output_slope(margins, y, multiplier, n):
+    """(mean loss, g) with g_i = dL/d(act·a)_i = c·y_i·ℓ′(m_i)/n: the loss derivative per example."""
+    values, slopes = loss_slope(margins)
+    return jnp.mean(values), (multiplier / n) * y * slopes
 
 
 def loss_and_grad(params: Params, x: jax.Array, y: jax.Array, multiplier=1.0) -> tuple[jax.Array, Params]:
@@ -77,12 +101,10 @@ def loss_and_grad(params: Params, x: jax.Array, y: jax.Array, multiplier=1.0) ->
     pre = x @ params.W.T  # (n, h)
     act = jax.nn.relu(pre)
     margins = y * (multiplier * (act @ params.a))
-    n = x.shape[0]
-    # dL/d(act @ a)_i = −c·y_i·sigmoid(−m_i)/n
-    g = -(multiplier / n) * y * jax.nn.sigmoid(-margins)
+    value, g = _output_slope(margins, y, multiplier, x.shape[0])
     grad_a = act.T @ g
     grad_W = ((g[:, None] * params.a[None, :]) * (pre > 0)).T @ x
-    return logistic_loss(margins), Params(W=grad_W, a=grad_a)
+    return value, Params(W=grad_W, a=grad_a)
 
 
 def effective_predictor(params: Params) -> jax.Array:
@@ -111,8 +133,7 @@ def flow_velocity(params: Params, x: jax.Array, y: jax.Array, multiplier=1.0, gr
     mask = pre > 0
     act = jnp.where(mask, pre, 0.0)
     margins = y * (multiplier * (act @ params.a))
-    n = x.shape[0]
-    g = -(multiplier / n) * y * jax.nn.sigmoid(-margins)
+    g = _output_slope(margins, y, multiplier, x.shape[0])[1]
     gm = g[:, None] * mask
     v_a = -(act.T @ g)
     v_W = -((gm * params.a[None, :]).T @ x)

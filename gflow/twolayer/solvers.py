@@ -1,4 +1,9 @@
-"""The ODE solvers gflow can use, by name, and gflow's own Bogacki–Shampine 3(2) step.
+"""The ODE solvers gflow can use, by name (`SOLVERS`, with their stage counts), gflow's own
+Bogacki–Shampine 3(2) step, the step-size controller and the step wrapper the flow uses.
+
+- `BlockFloorController`: PID control with per-block tolerance floors (why: its docstring).
+- `RecordStepStart`: keeps the start of the last accepted step, the bracket of the stop refinement
+  (`gflow.twolayer.stop`).
 
 `FusedBosh3` is the default ("bosh3"). It takes the same step as `diffrax.Bosh3` (same tableau, FSAL,
 same error estimate, cubic Hermite dense output), written out stage by stage instead of through
@@ -11,9 +16,10 @@ equal step counts (benchmarks/README.md, "Solver step"). Agreement with `diffrax
 
 from __future__ import annotations
 
-from typing import Callable, ClassVar
+from typing import Callable, ClassVar, NamedTuple
 
 import diffrax
+import equinox as eqx
 import jax
 import jax.numpy as jnp
 
@@ -94,12 +100,89 @@ class FusedBosh3(diffrax.AbstractAdaptiveSolver):
         return terms.vf(t0, y0, args)
 
 
+class SolverSpec(NamedTuple):
+    """A solver gflow can use: its class and the vector-field stages it keeps per step (the memory model
+    in `gflow.twolayer.sweep` counts state-sized buffers from them)."""
+
+    cls: Callable[[], diffrax.AbstractSolver]
+    stages: int
+
+
+# The one solver registry; `gflow.twolayer.config.SOLVER_NAMES` lists the same names without importing
+# diffrax (tested).
 SOLVERS = {
-    "bosh3": FusedBosh3,
-    "tsit5": diffrax.Tsit5,
-    "dopri5": diffrax.Dopri5,
-    "dopri8": diffrax.Dopri8,
-    "heun": diffrax.Heun,
-    "ralston": diffrax.Ralston,
-    "midpoint": diffrax.Midpoint,
+    "bosh3": SolverSpec(FusedBosh3, 4),
+    "tsit5": SolverSpec(diffrax.Tsit5, 7),
+    "dopri5": SolverSpec(diffrax.Dopri5, 7),
+    "dopri8": SolverSpec(diffrax.Dopri8, 14),
+    "heun": SolverSpec(diffrax.Heun, 2),
+    "ralston": SolverSpec(diffrax.Ralston, 2),
+    "midpoint": SolverSpec(diffrax.Midpoint, 2),
 }
+
+
+def make_solver(name: str) -> diffrax.AbstractSolver:
+    """The named solver, wrapped so that the start of its last accepted step is kept (`RecordStepStart`)."""
+    return RecordStepStart(SOLVERS[name].cls())
+
+
+class BlockFloorController(diffrax.PIDController):
+    """PID control with each component's tolerance floored at its block's RMS size.
+
+    diffrax scales the error of component i by atol + rtol·|y_i|. Here |y_i| is replaced by
+    max(|y_i|, rms(y_block)) for each leaf (W, a, margins) — a mixed componentwise/normwise
+    tolerance. In the rich regime most neurons stay tiny while a few grow to O(1); tiny neurons
+    that cross data hyperplanes would otherwise set the step size through errors that are
+    negligible for the network function.
+    """
+
+    use_floor: bool = eqx.field(static=True, default=True)
+    floor_margins: bool = eqx.field(static=True, default=True)
+
+    def adapt_step_size(self, t0, t1, y0, y1_candidate, args, y_error, error_order, controller_state):
+        def floor(a, b, e):
+            b = jnp.where(jnp.isnan(b), a, b)
+            size = jnp.maximum(jnp.abs(a), jnp.abs(b))
+            rms = jnp.sqrt(jnp.mean(size**2))
+            return e * (self.atol + self.rtol * size) / (self.atol + self.rtol * jnp.maximum(size, rms))
+
+        if self.use_floor and self.floor_margins:
+            y_error = jax.tree.map(floor, y0, y1_candidate, y_error)
+        elif self.use_floor:  # the state is (params, margins): floor the parameter blocks only
+            y_error = (jax.tree.map(floor, y0[0], y1_candidate[0], y_error[0]), y_error[1])
+        return super().adapt_step_size(t0, t1, y0, y1_candidate, args, y_error, error_order, controller_state)
+
+
+class RecordStepStart(diffrax.AbstractAdaptiveSolver, diffrax.AbstractWrappedSolver):
+    """Wraps a solver and keeps (t, y) at the start of the step just taken in the solver state.
+
+    diffrax keeps a step's solver state only when the step is accepted, so after the solve the
+    state holds the start of the last accepted step: the bracket for the stop refinement.
+    """
+
+    solver: diffrax.AbstractSolver
+
+    @property
+    def term_structure(self):
+        return self.solver.term_structure
+
+    @property
+    def interpolation_cls(self):  # pyright: ignore
+        return self.solver.interpolation_cls
+
+    def order(self, terms):
+        return self.solver.order(terms)
+
+    def error_order(self, terms):
+        return self.solver.error_order(terms)
+
+    def init(self, terms, t0, t1, y0, args):
+        return self.solver.init(terms, t0, t1, y0, args), t0, y0
+
+    def step(self, terms, t0, t1, y0, args, solver_state, made_jump):
+        inner, _, _ = solver_state
+        y1, y_error, dense_info, inner, result = self.solver.step(terms, t0, t1, y0, args, inner, made_jump)
+        return y1, y_error, dense_info, (inner, t0, y0), result
+
+    def func(self, terms, t0, y0, args):
+        return self.solver.func(terms, t0, y0, args)

@@ -48,13 +48,13 @@ from .config import SHAPE_KEYS, Config, ConfigError
 from .data import Dataset, check_arrays, dataset_report, make_dataset, separability_constant
 from .flow import STATUS_NAMES, Lane, check_dtype, solve_lane, static_flow
 from .observables import OBSERVABLES
+from .solvers import SOLVERS
 from ..runs.progress import Progress
 from ..runs.runner import DEFAULT_LEASE_S, ChunkedRun
 from ..runs.store import check_out_dir, data_fingerprint, fingerprint
 from .theory import bayes_error
 
 RUN_FIELDS = ("status", "t_stop", "n_steps", "n_accepted", "n_rejected", "newton_iters", "rtol", "t_err_est", "n_solves")
-_SOLVER_STAGES = {"bosh3": 4, "tsit5": 7, "dopri5": 7, "dopri8": 13, "heun": 2, "ralston": 2, "midpoint": 2}
 
 
 @partial(jax.jit, static_argnames=("width", "second_layer", "flow"))
@@ -154,7 +154,7 @@ def bytes_per_lane(cfg: Config) -> int:
     d, m = cfg.data, cfg.model
     b = np.dtype(cfg.flow.dtype).itemsize
     state = m.width * (d.d + 1) + d.n
-    copies = _SOLVER_STAGES[cfg.flow.solver] + 10  # y, error, stages, controller, step start, refinement
+    copies = SOLVERS[cfg.flow.solver].stages + 10  # y, error, stages, controller, step start, refinement
     forward = 3 * (d.n + max(d.n_test, cfg.flow.n_test_grid)) * m.width
     saves = cfg.flow.n_save * (len(OBSERVABLES) + 1)
     return b * (copies * state + forward + saves)

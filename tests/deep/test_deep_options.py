@@ -103,9 +103,9 @@ def test_batchnorm_centered_model_is_zero_at_init_only_in_full_batch():
     static = train.model_static(mcfg, data, jnp.float64)
     p0 = jax.tree.map(lambda v: v[0], state.params)
     net = eqx.combine(p0, static)
-    full = train._forward(net, data.x)  # full batch: the same statistics as f_θ₀'s
+    full = train.forward(net, data.x)  # full batch: the same statistics as f_θ₀'s
     np.testing.assert_allclose(np.asarray(full), np.asarray(state.f0[0, :32]), rtol=1e-10, atol=1e-12)
-    mini = train._forward(net, data.x[:8])  # a minibatch of 8: other statistics, a nonzero centered output
+    mini = train.forward(net, data.x[:8])  # a minibatch of 8: other statistics, a nonzero centered output
     assert np.max(np.abs(np.asarray(mini) - np.asarray(state.f0[0, :8]))) > 1e-3
 
 

@@ -212,7 +212,7 @@ def _one_lane(data):
     """(lane, initial state, static model, eval set) of one unbatched lane: c = 1, η = 0.3, seed 0."""
     lane = train.Lane(jnp.asarray(1.0, jnp.float64), jnp.asarray(0.3, jnp.float64), jnp.asarray(0, jnp.uint32))
     state = train._init_single(lane, jnp.asarray(CFG.train.budget(1.0), jnp.int32), data, CFG.model, CFG.train)
-    return lane, state, train.model_static(CFG.model, data, jnp.float64), train._eval_set(data)
+    return lane, state, train.model_static(CFG.model, data, jnp.float64), train.train_test_examples(data)
 
 
 def test_peak_step_is_the_first_check_of_a_tie(data):

@@ -87,3 +87,14 @@ def test_flow_velocity_matches_gradient_and_margin_jvp(use_gram):
     np.testing.assert_allclose(v.a, -g.a, rtol=1e-12, atol=1e-15)
     _, dm_ref = jax.jvp(lambda q: y * model.apply(q, x, c), (p,), (v,))
     np.testing.assert_allclose(dm, dm_ref, rtol=1e-11, atol=1e-14)
+
+
+def test_loss_slope_is_the_logistic_derivative():
+    """ℓ′ from forward-mode differentiation of the one loss definition equals the closed form
+    −sigmoid(−m) = −1/(1 + e^m) (numpy float64), including large |m| where a naive form overflows."""
+    m = np.array([-800.0, -40.0, -3.0, -1e-3, 0.0, 2e-3, 1.5, 35.0, 800.0])
+    value, slope = model.loss_slope(jnp.asarray(m, jnp.float64))
+    ref_value = np.logaddexp(0.0, -m)
+    ref_slope = -np.exp(-np.logaddexp(0.0, m))  # −1/(1 + e^m), stable
+    np.testing.assert_allclose(np.asarray(value), ref_value, rtol=1e-14, atol=0)
+    np.testing.assert_allclose(np.asarray(slope), ref_slope, rtol=1e-12, atol=1e-300)

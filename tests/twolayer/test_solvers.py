@@ -14,7 +14,16 @@ from gflow.twolayer.solvers import SOLVERS, FusedBosh3
 
 def test_solver_names_match_config():
     assert tuple(SOLVERS) == SOLVER_NAMES
-    assert SOLVERS["bosh3"] is FusedBosh3
+    assert SOLVERS["bosh3"].cls is FusedBosh3
+
+
+@pytest.mark.parametrize("name", SOLVER_NAMES)
+def test_registry_stage_counts(name):
+    """The registry's stage count (used by the memory model) is the tableau's: diffrax's Butcher tableau
+    has one row per stage after the first; FusedBosh3 is Bosh3's tableau written out."""
+    spec = SOLVERS[name]
+    cls = diffrax.Bosh3 if spec.cls is FusedBosh3 else spec.cls
+    assert spec.stages == len(cls.tableau.c) + 1
 
 
 def _gflow_term():
