@@ -89,13 +89,13 @@ def test_memory_budget_caps_chunk_size():
 
 def test_no_recompiles_across_chunks_and_one_per_shape_group(grid_result):
     cfg = Config(**BASE, sweep=SweepConfig(init_scales=(1e-2, 0.3, 1.0), n_seeds=2, grid={"data.n": [20, 24]}))
-    before = S._solve_batch._cache_size()
+    before = S.solve_batch._cache_size()
     res = gflow.run_sweep(cfg, progress=False)
     # two shape groups, six chunks; the n = 20 group was compiled already by the fixture's sweep
-    assert S._solve_batch._cache_size() - before == 1
+    assert S.solve_batch._cache_size() - before == 1
     again = Config(**BASE, sweep=SweepConfig(init_scales=(5e-3, 0.7, 2.0), n_seeds=2, grid={"data.n": [20, 24]}))
     gflow.run_sweep(again, progress=False)
-    assert S._solve_batch._cache_size() - before == 1
+    assert S.solve_batch._cache_size() - before == 1
     assert res.arrays["final_test_err"].shape == (2, 3, 2)
 
 
