@@ -69,7 +69,9 @@ def solve_batch(lanes: Lane, data: Dataset, *, width, second_layer, flow):
     Returns a `flow.RunResult` whose fields gain the leading B axis (`ts` too), with `params` None.
     The status codes index `STATUS_NAMES`; nothing is raised for a failed lane.
 
-    One compilation per (B, data shapes, dtype, width, second_layer, flow); a lane's result depends
+    One compilation per (B, data shapes, dtype, width, second_layer, flow, input types): give the
+    lane fields an explicit dtype, as `run_sweep` does (`jnp.full(B, 0.05, dtype)`; a weakly typed
+    `jnp.full(B, 0.05)` is another input type and compiles its own program). A lane's result depends
     on B through XLA's summation order (module docstring: seed invariance), never on its neighbours.
     """
     solve = partial(solve_lane, width=width, second_layer=second_layer, flow=flow, keep_params=False)
