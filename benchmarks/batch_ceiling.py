@@ -5,7 +5,7 @@ to cost less than B/5 single runs. This measures, on the small problem (n=40, d=
 float32, matmul precision 'highest') at one α (all lanes take about the same number of steps):
 
 - `vf`: the vector field alone (gradient + margin rate), vmapped over B lanes: ms per lane-evaluation;
-- `solve`: gflow's batched solve of B runs (`sweep._solve_batch`): ms per lane-step
+- `solve`: gflow's batched solve of B runs (`gflow.twolayer.sweep.solve_batch`): ms per lane-step
   (wall / (B × the batch's largest step count));
 - `simulate`: one `gflow.simulate` call: ms per step, the unit of the Python loop;
 - `matmul`: GFLOP/s of the forward product of B lanes at once, x (n×d) · [W_1ᵀ … W_Bᵀ] (d×B·h),
@@ -30,7 +30,7 @@ import gflow
 from benchmarks.common import problem_config, report, timed
 from gflow.twolayer import model
 from gflow.twolayer.flow import Lane, static_flow
-from gflow.twolayer.sweep import _solve_batch
+from gflow.twolayer.sweep import solve_batch
 
 BATCHES = (1, 4, 16, 64)
 
@@ -59,8 +59,8 @@ def measure(alpha=0.01, repeats=5, batches=BATCHES) -> dict:
             params = jax.vmap(lambda k: model.init_params(key=k, d=x.shape[1], width=cfg.model.width, init_scale=alpha))(lanes.init_key)
             vf = jax.jit(jax.vmap(lambda p: model.flow_velocity(p, x, y, 1.0, gram)))
             loss = jax.jit(jax.vmap(lambda p: model.loss(p, x, y, 1.0)))
-            solve = lambda lanes=lanes: _solve_batch(lanes, data, width=cfg.model.width,  # noqa: E731
-                                                     second_layer=cfg.model.second_layer, flow=flow)
+            solve = lambda lanes=lanes: solve_batch(lanes, data, width=cfg.model.width,  # noqa: E731
+                                                    second_layer=cfg.model.second_layer, flow=flow)
             for fn in (lambda: vf(params), lambda: loss(params), solve):
                 jax.block_until_ready(fn())  # compile
             t_vf, _ = timed(vf, params, repeats=repeats * 4)

@@ -34,7 +34,7 @@ import numpy as np
 import gflow
 from gflow.twolayer.config import Config, DataConfig, FlowConfig, ModelConfig, SweepConfig
 from gflow.twolayer.flow import Lane, static_flow
-from gflow.twolayer.sweep import _solve_batch
+from gflow.twolayer.sweep import solve_batch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # `benchmarks.gd` when run as a script
 from benchmarks.gd import LR0, MAX_HALVINGS, jax_gd_sweep, rel_err  # noqa: E402
@@ -70,7 +70,7 @@ def throughput(cfg, batch_sizes, alpha=1e-2):
     for b in batch_sizes:
         lanes = Lane(init_scale=jnp.full((b,), alpha), multiplier=jnp.ones((b,)), target_loss=jnp.full((b,), cfg.flow.target_loss),
                      rtol=jnp.full((b,), cfg.flow.rtol), init_key=jax.vmap(gflow.twolayer.model.init_key)(jnp.arange(b, dtype=jnp.uint32)))
-        run = lambda: _solve_batch(lanes, data, width=h, second_layer="balanced", flow=flow)  # noqa: E731
+        run = lambda: solve_batch(lanes, data, width=h, second_layer="balanced", flow=flow)  # noqa: E731
         jax.block_until_ready(run())
         t0 = time.perf_counter()
         res = jax.block_until_ready(run())

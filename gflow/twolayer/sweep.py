@@ -4,7 +4,7 @@ A sweep is the product of its axes, in this order:
     [sweep.grid axes, in the order declared] + [data_seed (if sweep.data_seeds)] + [scale] + [seed]
 Every run ("lane") is one point of that grid. How lanes are computed:
 - **Compile groups.** Lanes that share the shapes (data.n, data.d, data.n_test, model.width) form
-  a group; each group compiles `_solve_batch` once. Within a group, every other swept value (α, c,
+  a group; each group compiles `solve_batch` once. Within a group, every other swept value (α, c,
   η, rtol, the init key) is a traced array, so nothing recompiles across chunks or sweeps.
 - **Buckets.** Within a group, lanes that share a dataset (data seed, κ, σ) form a bucket; the
   dataset is passed to the batch unbatched (one copy, shared by all lanes).
@@ -58,7 +58,22 @@ RUN_FIELDS = ("status", "t_stop", "n_steps", "n_accepted", "n_rejected", "newton
 
 
 @partial(jax.jit, static_argnames=("width", "second_layer", "flow"))
-def _solve_batch(lanes: Lane, data: Dataset, *, width, second_layer, flow):
+def solve_batch(lanes: Lane, data: Dataset, *, width, second_layer, flow):
+    """Integrate a batch of B runs on one dataset: the vmapped, jitted `flow.solve_lane`.
+
+    Takes `lanes`, a `flow.Lane` whose fields are arrays with a leading lane axis of length B (α, c,
+    η, rtol, the init key from `model.init_key`; `accuracy` too in flow.accuracy mode, else None);
+    `data`, one `Dataset` shared by every lane (not batched); and the compiled-in settings: `width`
+    (h), `second_layer` ("balanced" or "gaussian") and `flow`, a FlowConfig normalized by
+    `flow.static_flow` (per-run η and rtol come from `lanes`, so new values never recompile).
+    Returns a `flow.RunResult` whose fields gain the leading B axis (`ts` too), with `params` None.
+    The status codes index `STATUS_NAMES`; nothing is raised for a failed lane.
+
+    One compilation per (B, data shapes, dtype, width, second_layer, flow, input types): give the
+    lane fields an explicit dtype, as `run_sweep` does (`jnp.full(B, 0.05, dtype)`; a weakly typed
+    `jnp.full(B, 0.05)` is another input type and compiles its own program). A lane's result depends
+    on B through XLA's summation order (module docstring: seed invariance), never on its neighbours.
+    """
     solve = partial(solve_lane, width=width, second_layer=second_layer, flow=flow, keep_params=False)
     return jax.vmap(solve, in_axes=(0, None))(lanes, data)
 
@@ -335,7 +350,7 @@ def _compute_chunk(cfg, plan, chunk, dataset, dtype, lane_sharding, data_shardin
         batch = _lane_batch(cfg, plan, padded[start : start + size], dtype)
         if lane_sharding is not None:
             batch = jax.device_put(batch, lane_sharding)
-        parts.append(_solve_batch(batch, ds, width=plan.groups[g]["shapes"]["model.width"], second_layer=c.model.second_layer,
+        parts.append(solve_batch(batch, ds, width=plan.groups[g]["shapes"]["model.width"], second_layer=c.model.second_layer,
                                   flow=static_flow(c.flow)))
     flat = [_flatten(jax.block_until_ready(res)) for res in parts]
     arrays = {k: np.concatenate([f[k] for f in flat])[: len(lanes)] for k in flat[0] if k != "time"}

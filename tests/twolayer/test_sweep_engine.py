@@ -1,5 +1,6 @@
 """Sweep engine at scale: grids, cost-aware chunks, sharding, resume."""
 
+import dataclasses
 import json
 import os
 import signal
@@ -89,14 +90,39 @@ def test_memory_budget_caps_chunk_size():
 
 def test_no_recompiles_across_chunks_and_one_per_shape_group(grid_result):
     cfg = Config(**BASE, sweep=SweepConfig(init_scales=(1e-2, 0.3, 1.0), n_seeds=2, grid={"data.n": [20, 24]}))
-    before = S._solve_batch._cache_size()
+    before = S.solve_batch._cache_size()
     res = gflow.run_sweep(cfg, progress=False)
     # two shape groups, six chunks; the n = 20 group was compiled already by the fixture's sweep
-    assert S._solve_batch._cache_size() - before == 1
+    assert S.solve_batch._cache_size() - before == 1
     again = Config(**BASE, sweep=SweepConfig(init_scales=(5e-3, 0.7, 2.0), n_seeds=2, grid={"data.n": [20, 24]}))
     gflow.run_sweep(again, progress=False)
-    assert S._solve_batch._cache_size() - before == 1
+    assert S.solve_batch._cache_size() - before == 1
     assert res.arrays["final_test_err"].shape == (2, 3, 2)
+
+
+def test_solve_batch_by_hand_equals_the_sweeps_lanes(grid_result):
+    """The public batched solve, called by hand on a batch of sweep.batch_lanes lanes (the sweep's own
+    program: nothing compiles), returns RunResult fields with a leading lane axis equal to the sweep's."""
+    import jax
+    import jax.numpy as jnp
+
+    from gflow.twolayer import model
+    from gflow.twolayer.data import make_dataset
+    from gflow.twolayer.flow import Lane, static_flow
+
+    flow = GRID.flow  # target_loss 0.05 is the grid's first value; data seed 0 its first
+    scales, seed, f64 = jnp.asarray([0.1, 2.0]), int(grid_result.arrays["seed"][1]), jnp.float64
+    lanes = Lane(init_scale=scales, multiplier=jnp.ones(2, f64), target_loss=jnp.full(2, 0.05, f64), rtol=jnp.full(2, flow.rtol, f64),
+                 init_key=jax.vmap(model.init_key)(jnp.asarray([seed, seed], jnp.uint32)))
+    data = make_dataset(dataclasses.replace(GRID.data, seed=0), jnp.float64)
+    before = S.solve_batch._cache_size()
+    res = S.solve_batch(lanes, data, width=GRID.model.width, second_layer=GRID.model.second_layer, flow=static_flow(flow))
+    assert S.solve_batch._cache_size() == before
+    assert res.params is None and res.t_stop.shape == (2,) and res.ts.shape == (2, flow.n_save)
+    i = [list(GRID.sweep.init_scales).index(a) for a in (0.1, 2.0)]
+    for name in ("t_stop", "n_steps", "status"):
+        np.testing.assert_array_equal(np.asarray(getattr(res, name)), grid_result.arrays[name][0, 0, i, 1])
+    np.testing.assert_array_equal(np.asarray(res.final["test_err"]), grid_result.arrays["final_test_err"][0, 0, i, 1])
 
 
 def _sweep_kwargs(cfg):
