@@ -117,3 +117,13 @@ def test_time_limit_stops_with_status_3_and_a_rerun_resumes(tmp_path, capsys):
     assert not any((out / name).exists() for name in FIGURES)  # --no-plot
     summary = json.loads((out / "summary.json").read_text())
     assert summary["multiplier"] == [0.5, 2.0] and sum(sum(s.values()) for s in summary["statuses"]) == 4
+
+
+def test_float64_config_switches_jax_to_64_bit(tmp_path):
+    """train.dtype = float64 turns on JAX's 64-bit mode (the sweep refuses float64 without it); run in a fresh
+    process, since the tests' conftest turns it on anyway. The time limit stops it before any training."""
+    code = ("import sys, jax; from gflow import cli; "
+            f"rc = cli.main(['deep', 'sweep', *{TINY!r}, '--set', 'train.dtype=\"float64\"', '--out', {str(tmp_path / 'r')!r}, "
+            "'--quiet', '--time-limit', '1e-9']); print(rc, jax.config.jax_enable_x64)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.splitlines()[-1] == "3 True"
