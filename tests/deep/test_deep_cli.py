@@ -127,3 +127,12 @@ def test_float64_config_switches_jax_to_64_bit(tmp_path):
             "'--quiet', '--time-limit', '1e-9']); print(rc, jax.config.jax_enable_x64)")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.splitlines()[-1] == "3 True"
+
+
+def test_help_lists_every_deep_config_field():
+    out = subprocess.run([sys.executable, "-m", "gflow.cli", "deep", "sweep", "--help"], capture_output=True, text=True,
+                         check=True).stdout
+    for name, section in DeepConfig.sections().items():
+        for key in section.__dataclass_fields__:
+            assert f"{name}.{key} (default" in out, f"{name}.{key}"
+    assert "--preset" in out and "--quick" in out and "--full-grid" in out and "3: stopped at --time-limit" in out
