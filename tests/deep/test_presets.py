@@ -25,9 +25,18 @@ def _load(rel: str):
     return module
 
 
+SCHEMA = {name: set(fields) for name, fields in BEFORE["deep_fls_sweep:digits-mlp"].items()}  # fields at capture
+DEFAULTS = json.loads(json.dumps(DeepConfig().to_dict()))
+
+
 def _plain(cfg) -> dict:
-    """A config (or its sections) as the captured JSON holds it: lists for tuples."""
-    return json.loads(json.dumps(cfg.to_dict() if isinstance(cfg, DeepConfig) else cfg))
+    """A config (or its sections) as the captured JSON holds it: lists for tuples, and without fields added
+    to the config since the capture, which must hold their defaults."""
+    out = json.loads(json.dumps(cfg.to_dict() if isinstance(cfg, DeepConfig) else cfg))
+    for name, values in out.items():
+        for key in set(values) - SCHEMA[name] if name in SCHEMA else ():
+            assert values.pop(key) == DEFAULTS[name][key], f"{name}.{key}: a field added since the capture"
+    return out
 
 
 def _sections(data, model, train) -> dict:
