@@ -17,6 +17,8 @@ _EXPORTS = {
     "STATUS_NAMES": "train", "STATUSES": "train", "train_run": "train",
 }
 
+_SUBMODULES = ("analysis", "config", "data", "models", "plot", "sweep", "train")
+
 __all__ = sorted(_EXPORTS)
 
 
@@ -25,6 +27,8 @@ def __getattr__(name):
         value = getattr(import_module(f".{_EXPORTS[name]}", __name__), name)
         globals()[name] = value
         return value
+    if name in _SUBMODULES:  # `gflow.deep.train.train_lanes` works after a bare `import gflow.deep`
+        return import_module(f".{name}", __name__)
     raise AttributeError(f"module 'gflow.deep' has no attribute {name!r}")
 
 
