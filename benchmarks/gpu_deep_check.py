@@ -28,51 +28,47 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import importlib.util
+import dataclasses
 import json
 import sys
 import time
-from pathlib import Path
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 
 from gflow.deep import train
-from gflow.deep.config import DeepDataConfig, DeepModelConfig, TrainConfig
+from gflow.deep.config import DeepDataConfig, DeepModelConfig, TrainConfig, load_preset
 from gflow.deep.data import load_dataset
-
-ROOT = Path(__file__).resolve().parents[1]
 
 
 def agreement_configs(small: bool):
     """Data, model and training configs of the agreement sweep (5-layer CNN on edim images, full batch).
-    The smoke version is experiments/deep_fls_sweep.py's `edim-cnn --quick` (compiled once for both)."""
+    The smoke version is the `edim-cnn` preset's [quick] table (compiled once for both)."""
     if small:
-        spec = importlib.util.spec_from_file_location("deep_fls_sweep", ROOT / "experiments" / "deep_fls_sweep.py")
-        module = importlib.util.module_from_spec(spec)
-        spec.loader.exec_module(module)
-        cfg = module.get_config("edim-cnn", quick=True)
+        cfg = load_preset("edim-cnn", quick=True)
         return cfg.data, cfg.model, cfg.train
     data_cfg = DeepDataConfig(name="edim", edim_dim=4, edim_size=8, edim_classes=4, n_train=256, n_test=512)
     return data_cfg, DeepModelConfig(arch="cnn", width=8), TrainConfig(check_every=10, max_steps=200)
 
 
 def throughput_configs(small: bool):
-    """Data, model and training configs of the throughput runs: ResNet-18 minibatch SGD on the GPU
-    experiment's 32×32×3 images; the smoke version reuses the agreement sweep's (already compiled) configs."""
+    """Data, model and training configs of the throughput runs: the GPU experiment's data and net (the
+    `edim-resnet18` preset: ResNet-18, GroupNorm, on 32×32×3 images) with minibatch SGD that never stops;
+    the smoke version reuses the agreement sweep's (already compiled) configs."""
     if small:
         return agreement_configs(True)
-    data_cfg = DeepDataConfig(name="edim", edim_dim=16, edim_size=32, edim_channels=3, edim_classes=10,
-                              n_train=4096, n_test=2048)
+    preset = load_preset("edim-resnet18")
     tcfg = TrainConfig(batch_size=128, check_every=50, max_steps=10**6, target_acc=1.0, eval_batch_size=2048)
-    return data_cfg, DeepModelConfig(arch="resnet", width=64, depth=18), tcfg
+    return preset.data, preset.model, tcfg
 
 
 def mlp_configs(small: bool):
-    """The digits MLP of experiments/deep_fls_sweep.py (full batch); smaller in the smoke version."""
-    data_cfg = DeepDataConfig(name="digits", n_train=100 if small else 500)
-    mcfg = DeepModelConfig(arch="mlp", width=16 if small else 128, depth=2)
+    """The digits MLP (the `digits-mlp` preset's data and net, full batch); smaller in the smoke version."""
+    preset = load_preset("digits-mlp")
+    data_cfg, mcfg = preset.data, preset.model
+    if small:
+        data_cfg, mcfg = dataclasses.replace(data_cfg, n_train=100), dataclasses.replace(mcfg, width=16)
     return data_cfg, mcfg, TrainConfig(check_every=10, max_steps=10**6, target_acc=1.0)
 
 

@@ -23,27 +23,21 @@ Not yet run on a GPU (no device was lent when it was written).
 from __future__ import annotations
 
 import argparse
-import importlib.util
 import json
 import sys
 import time
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent
+from gflow.deep.config import load_preset
+
 STEPS_PER_S = 160.0  # measured: ResNet-18, GroupNorm, batch 128, one H200, one lane (159.7)
 FORWARD_SPEEDUP = 3.0  # assumed: forward-only images/s over training images/s (not measured)
 
 
-def _sweep_script():
-    spec = importlib.util.spec_from_file_location("deep_fls_sweep", ROOT / "deep_fls_sweep.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
 def get_config(cpu_smoke: bool = False):
-    """The edim-resnet18 preset; the smoke version is its --quick form (tiny net and images, seconds)."""
-    return _sweep_script().get_config("edim-resnet18", quick=cpu_smoke)
+    """The edim-resnet18 preset (gflow/deep/presets/edim-resnet18.toml); the smoke version is its [quick]
+    table (tiny net and images, seconds)."""
+    return load_preset("edim-resnet18", quick=cpu_smoke)
 
 
 def budget(cfg, steps_per_s: float = STEPS_PER_S, forward_speedup: float = FORWARD_SPEEDUP) -> dict:
@@ -71,7 +65,7 @@ def main(argv=None):
     import jax
 
     from gflow.deep import run_deep_sweep
-    from gflow.deep.analysis import u_shape_summary
+    from gflow.deep.analysis import summary_table, u_shape_summary
     from gflow.deep.plot import plot_best_vs_c, plot_heatmap
     from gflow.deep.sweep import SweepTimeLimit
     from gflow.runs.store import write_json
@@ -95,7 +89,7 @@ def main(argv=None):
     write_json(out / "summary.json", {**summary, "budget_arithmetic": b, "device": res.meta["device"],
                                       "wall_s": res.meta["wall_s"], "compile_s": res.meta["compile_s"]})
     figures = [plot_heatmap(out), plot_heatmap(out, y="step_size"), plot_best_vs_c(out)]
-    _sweep_script().print_summary(summary)
+    print(summary_table(summary))
     print(f"{res.meta['n_runs']} runs on {res.meta['device']}: training {res.meta['wall_s']:.0f} s "
           f"(compile {res.meta['compile_s']:.0f} s), statuses {json.dumps(res.meta['status_counts'])}; "
           f"wall {time.perf_counter() - t0:.0f} s")

@@ -27,8 +27,9 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
-from gflow.deep import DeepConfig, DeepDataConfig, DeepModelConfig, DeepSweepConfig, TrainConfig, run_deep_sweep  # noqa: E402
+from gflow.deep import DeepConfig, run_deep_sweep  # noqa: E402
 from gflow.deep.analysis import json_safe, scaling_fit  # noqa: E402
+from gflow.deep.config import load_preset  # noqa: E402
 from gflow.deep.plot import grid_ticks, plot_best_vs_c, plot_heatmap  # noqa: E402
 from gflow.runs.store import write_json  # noqa: E402
 
@@ -36,34 +37,17 @@ PREDICTED = {"width": -1.0, "n": -2.0}
 
 
 def get_config(preset: str = "cpu", *, quick: bool = False) -> dict:
-    if preset == "cpu":
-        base = DeepConfig(
-            # binary edim images (8×8, latent dimension 4): small nets reach 99% train accuracy within the budget
-            # (with 4 classes, a width-2 CNN at n = 128 stayed at chance for c ≤ 0.03 over 600 steps)
-            data=DeepDataConfig(name="edim", edim_dim=4, edim_size=8, edim_classes=2, n_test=500),
-            model=DeepModelConfig(arch="cnn", depth=5),  # the 5-layer CNN
-            # full-batch SGD to 99% train accuracy; train + test evaluated in one forward pass
-            train=TrainConfig(check_every=20, max_steps=400, eval_batch_size=4096),
-            # one lane per chunk: vmapped CNN lanes were 3× slower per lane than single lanes on the CPU
-            sweep=DeepSweepConfig(multipliers=tuple(2.0**k for k in range(-6, 4)), lrs=(0.1, 1.0), n_seeds=2,
-                                  max_lanes=1),
-        )
-        plan = {"widths": (2, 4, 8), "n_values": (32, 64, 128), "base_width": 4, "base_n": 64}
-    elif preset == "gpu":
-        base = DeepConfig(
-            data=DeepDataConfig(name="edim", edim_dim=8, edim_size=16, edim_channels=3, edim_classes=10, n_test=5000),
-            model=DeepModelConfig(arch="cnn", depth=5),
-            train=TrainConfig(check_every=20, max_steps=10000, eval_batch_size=5000),
-            sweep=DeepSweepConfig(multipliers=tuple(2.0**k for k in range(-12, 7)), lrs=(0.03, 0.3, 3.0),
-                                  n_seeds=4, memory_budget_mb=60_000),
-        )
-        plan = {"widths": (8, 16, 32, 64, 128), "n_values": (256, 512, 1024, 2048, 4096), "base_width": 32, "base_n": 1024}
-    else:
+    """The base sweep (gflow/deep/presets/scaling-law-<preset>.toml, its [quick] table with --quick) and the
+    plan: the widths swept at n = base_n and the training-set sizes n swept at width base_width."""
+    if preset not in ("cpu", "gpu"):
         raise SystemExit(f"--preset: unknown preset {preset!r}; choose cpu or gpu")
-    if quick:  # a smoke run: two points per axis, three multipliers, one η, two seeds, 60 steps, target 60%
-        base = base.replace(data={"n_test": 128}, train={"check_every": 10, "max_steps": 60, "target_acc": 0.6},
-                            sweep={"multipliers": (0.1, 1.0, 10.0), "lrs": (1.0,), "n_seeds": 2})
+    base = load_preset(f"scaling-law-{preset}", quick=quick)
+    if quick:  # two points per axis (the preset's [quick] table: three multipliers, one η, two seeds, 60 steps)
         plan = {"widths": (2, 4), "n_values": (64, 128), "base_width": 4, "base_n": 128}
+    elif preset == "cpu":
+        plan = {"widths": (2, 4, 8), "n_values": (32, 64, 128), "base_width": 4, "base_n": 64}
+    else:
+        plan = {"widths": (8, 16, 32, 64, 128), "n_values": (256, 512, 1024, 2048, 4096), "base_width": 32, "base_n": 1024}
     return {"base": base, **plan}
 
 

@@ -13,25 +13,21 @@ import sys
 
 import numpy as np
 
-from gflow.deep import DeepConfig, DeepDataConfig, DeepModelConfig, DeepSweepConfig, TrainConfig, run_deep_sweep
+from gflow.deep import DeepConfig, run_deep_sweep
 from gflow.deep.analysis import STATUS_SHORT
+from gflow.deep.config import load_preset
 from gflow.deep.train import STATUS_NAMES
 
 
 def get_config(name: str) -> DeepConfig:
+    """The preset's data, net and η grid (gflow/deep/presets/<name>.toml) with one seed, a long budget and
+    a sparser c grid."""
     if name == "digits-mlp":
-        return DeepConfig(
-            data=DeepDataConfig(name="digits", n_train=500), model=DeepModelConfig(arch="mlp", width=128, depth=2),
-            train=TrainConfig(check_every=10, max_steps=4000),
-            sweep=DeepSweepConfig(multipliers=tuple(2.0**k for k in (-10, -8, -6, -4, -2, 0, 2)),
-                                  lrs=(0.01, 0.03, 0.1, 0.3), n_seeds=1, max_lanes=4))
+        return load_preset(name).replace(
+            train={"max_steps": 4000},
+            sweep={"multipliers": tuple(2.0**k for k in (-10, -8, -6, -4, -2, 0, 2)), "n_seeds": 1, "max_lanes": 4})
     if name == "mnist1d-cnn":
-        return DeepConfig(
-            data=DeepDataConfig(name="mnist1d", mnist1d_samples=4000, n_train=500, n_test=800),
-            model=DeepModelConfig(arch="cnn", width=8, depth=5),
-            train=TrainConfig(batch_size=100, check_every=50, max_steps=3000, eval_batch_size=4096),
-            sweep=DeepSweepConfig(multipliers=tuple(2.0**k for k in (-10, -6, -2, 2)), lrs=(0.03, 0.1, 0.3), n_seeds=1,
-                                  max_lanes=1))
+        return load_preset(name).replace(sweep={"multipliers": tuple(2.0**k for k in (-10, -6, -2, 2)), "n_seeds": 1})
     raise SystemExit(f"unknown {name!r}: digits-mlp or mnist1d-cnn")
 
 

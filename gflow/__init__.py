@@ -15,7 +15,7 @@ _configure_compile_cache()  # before JAX/equinox are first imported: persistent 
 
 # public name -> the submodule that defines it
 _EXPORTS = {
-    "Config": "twolayer.config", "ConfigError": "twolayer.config", "DataConfig": "twolayer.config", "FlowConfig": "twolayer.config",
+    "Config": "twolayer.config", "ConfigError": "config", "DataConfig": "twolayer.config", "FlowConfig": "twolayer.config",
     "ModelConfig": "twolayer.config", "SweepConfig": "twolayer.config",
     "Dataset": "twolayer.data", "gaussian_mixture": "twolayer.data", "separability_constant": "twolayer.data",
     "STATUS_NAMES": "twolayer.flow", "STATUSES": "twolayer.flow", "RunResult": "twolayer.flow", "enable_float64": "twolayer.flow", "simulate": "twolayer.flow",
@@ -24,7 +24,7 @@ _EXPORTS = {
     "bayes_error": "twolayer.theory", "linear_test_error": "twolayer.theory",
 }
 
-_SUBMODULES = ("cli", "compile_cache", "deep", "runs", "stats", "twolayer")
+_SUBMODULES = ("cli", "compile_cache", "config", "deep", "runs", "stats", "twolayer")
 
 __all__ = sorted(_EXPORTS)
 __version__ = "0.1.0"

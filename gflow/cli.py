@@ -1,4 +1,5 @@
-"""Command line: `gflow sweep | run | plot | config`. Bad input exits with status 2 and one line
+"""Command line: `gflow sweep | run | plot | config` (the two-layer wing) and `gflow deep sweep | plot |
+presets | config` (deep nets). Bad input exits with status 2 and one line
 `gflow: error: <field or path>: <problem>`, before anything is written.
 
 Arguments and configs are parsed and checked before JAX is imported, so `--help` and config errors
@@ -7,6 +8,7 @@ answer at once."""
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 
 import numpy as np
@@ -15,9 +17,11 @@ from pathlib import Path
 
 from .twolayer import config as cfgmod
 from .twolayer.config import _positive_finite
+from .deep import config as deepcfg
 from .runs.runner import DEFAULT_LEASE_S
 
 _CONFIG_EPILOG = "config fields (set in a TOML file or with --set section.key=value):\n" + cfgmod.describe()
+_DEEP_EPILOG = "config fields (set in a TOML file or with --set section.key=value):\n" + deepcfg.DeepConfig.describe()
 
 
 def _load_config(path, overrides) -> cfgmod.Config:
@@ -27,7 +31,7 @@ def _load_config(path, overrides) -> cfgmod.Config:
 
 def _prepare_jax(cfg: cfgmod.Config) -> None:
     if cfg.flow.dtype == "float64":
-        from .flow import enable_float64
+        from .twolayer.flow import enable_float64
 
         enable_float64()
 
@@ -139,6 +143,111 @@ def cmd_config(args) -> int:
     return 0
 
 
+def _load_deep_config(args) -> deepcfg.DeepConfig:
+    if args.config and args.preset:
+        raise deepcfg.ConfigError(f"{args.config}: give a config file or --preset {args.preset}, not both")
+    cfg = deepcfg.load_preset(args.config or args.preset or deepcfg.DEFAULT_PRESET, quick=args.quick,
+                              full_grid=args.full_grid)
+    return cfg.with_overrides(args.set or [])
+
+
+def _deep_figures(run_dir) -> list[Path]:
+    """The figures experiments/deep_fls_sweep.py draws: the (c, η) heatmap against η and against η/c, and
+    the best accuracy vs c."""
+    manifest = Path(run_dir) / "manifest.json"
+    if manifest.is_file() and json.loads(manifest.read_text()).get("kind") != "deep_fls_sweep":
+        raise ValueError(f"{run_dir}: not a deep sweep's run directory (`gflow plot` draws a two-layer sweep)")
+    from .deep.plot import plot_best_vs_c, plot_heatmap
+
+    return [plot_heatmap(run_dir), plot_heatmap(run_dir, y="step_size"), plot_best_vs_c(run_dir)]
+
+
+def cmd_deep_sweep(args) -> int:
+    cfg = _load_deep_config(args)
+    out = Path(args.out) if args.out else Path("runs") / time.strftime("deep-%Y%m%d-%H%M%S")
+    from .runs.store import check_out_dir
+
+    check_out_dir(out)
+    if args.time_limit is not None:
+        _positive_finite("--time-limit", args.time_limit)
+    if cfg.train.dtype == "float64":
+        import jax
+
+        jax.config.update("jax_enable_x64", True)
+    from .deep.analysis import summary_table, u_shape_summary
+    from .deep.sweep import SweepTimeLimit, run_deep_sweep
+    from .runs.store import write_json
+
+    try:
+        res = run_deep_sweep(cfg, out, progress=not args.quiet, force=args.force, time_limit_s=args.time_limit)
+    except SweepTimeLimit as stop:
+        print(f"{stop} ({out})")
+        return 3
+    summary = u_shape_summary(res.arrays)  # accuracies in percent, NaN → null
+    write_json(res.dir / "summary.json", summary)
+    print(summary_table(summary))
+    print(f"status counts: {res.meta['status_counts']}")
+    print(f"{res.meta['n_runs']} runs, training {res.meta['wall_s']:.1f}s (compile {res.meta['compile_s']:.1f}s), "
+          f"results in {out}")
+    if not args.no_plot:
+        print("figures:", ", ".join(map(str, _deep_figures(out))))
+    return 0
+
+
+def cmd_deep_plot(args) -> int:
+    for path in _deep_figures(args.run_dir):
+        print(path)
+    return 0
+
+
+def cmd_deep_presets(args) -> int:
+    descriptions = deepcfg.preset_descriptions()
+    width = max(map(len, descriptions))
+    for name, text in descriptions.items():
+        print(f"{name:<{width}}  {text}")
+    return 0
+
+
+def cmd_deep_config(args) -> int:
+    print(_load_deep_config(args).to_toml())
+    return 0
+
+
+def _add_deep_parser(sub, fmt) -> None:
+    d = sub.add_parser("deep", help="deep-net sweeps (SGD with output multiplier c and step η/c): sweep, plot, presets, config")
+    dsub = d.add_subparsers(dest="deep_command", required=True)
+    cfg_args = argparse.ArgumentParser(add_help=False)  # how a deep config is chosen (sweep and config)
+    cfg_args.add_argument("config", nargs="?", help=f"TOML config file (default: the {deepcfg.DEFAULT_PRESET} preset)")
+    cfg_args.add_argument("--preset", help="a shipped preset by name (see `gflow deep presets`) or the path of a TOML file")
+    cfg_args.add_argument("--quick", action="store_true", help="apply the config's [quick] table: a seconds-long smoke run")
+    cfg_args.add_argument("--full-grid", action="store_true",
+                          help="apply the config's [full_grid] table (presets: the whole c grid 2⁻¹⁰…2², 4 seeds)")
+    cfg_args.add_argument("--set", action="append", metavar="SECTION.KEY=VALUE", help="override a config field; repeatable")
+
+    s = dsub.add_parser("sweep", parents=[cfg_args], epilog=_DEEP_EPILOG, formatter_class=fmt,
+                        help="run a c × η × seed sweep, write a run directory, its summary and figures",
+                        description="Run (or resume) a deep-net sweep. Exit status 0: done; 2: bad input; "
+                                    "3: stopped at --time-limit (rerun with the same --out to resume).")
+    s.add_argument("--out", help="run directory (default runs/deep-<timestamp>); a rerun on it resumes")
+    s.add_argument("--force", action="store_true", help="discard every result --out holds and start over")
+    s.add_argument("--quiet", action="store_true", help="no progress bar")
+    s.add_argument("--no-plot", action="store_true", help="do not draw the figures")
+    s.add_argument("--time-limit", type=float, metavar="SECONDS",
+                   help="start no new chunk after this many seconds (finished chunks are kept; exit status 3)")
+    s.set_defaults(func=cmd_deep_sweep)
+
+    pl = dsub.add_parser("plot", help="draw a deep sweep's figures: heatmap.png, heatmap_step_size.png, best_vs_c.png")
+    pl.add_argument("run_dir")
+    pl.set_defaults(func=cmd_deep_plot)
+
+    pr = dsub.add_parser("presets", help="list the shipped presets, one line each")
+    pr.set_defaults(func=cmd_deep_presets)
+
+    c = dsub.add_parser("config", parents=[cfg_args], epilog=_DEEP_EPILOG, formatter_class=fmt,
+                        help="print the effective deep config as TOML")
+    c.set_defaults(func=cmd_deep_config)
+
+
 def build_parser() -> argparse.ArgumentParser:
     fmt = argparse.RawDescriptionHelpFormatter
     p = argparse.ArgumentParser(prog="gflow", description="Gradient flow of two-layer ReLU nets across feature-learning strength.")
@@ -172,6 +281,8 @@ def build_parser() -> argparse.ArgumentParser:
     c.add_argument("config", nargs="?")
     c.add_argument("--set", action="append", metavar="SECTION.KEY=VALUE")
     c.set_defaults(func=cmd_config)
+
+    _add_deep_parser(sub, fmt)
     return p
 
 

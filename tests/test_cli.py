@@ -78,3 +78,11 @@ def test_summary_best_alpha_ignores_runs_that_stopped_at_init():
               "final_test_err": np.asarray([[0.1, 0.1], [0.3, 0.3]]), "final_lin_err": np.zeros((2, 2)),
               "t_stop": np.asarray([[0.0, 0.0], [1.0, 1.0]])}
     assert "best α = 10" in cli._summary_table(manifest, arrays)
+
+
+def test_float64_config_switches_jax_to_64_bit():
+    """flow.dtype = float64 turns on JAX's 64-bit mode before the run (in a fresh process: conftest turns it on)."""
+    code = ("import jax; from gflow import cli; from gflow.twolayer.config import Config, FlowConfig; "
+            "cli._prepare_jax(Config(flow=FlowConfig(dtype='float64'))); print(jax.config.jax_enable_x64)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.splitlines()[-1] == "True"

@@ -1,19 +1,36 @@
 """gflow.deep: FLS sweeps of deep nets (MLP, CNN, VGG, ResNet) trained by SGD with an output multiplier c.
 
 Data flows config → data → models → train (vmapped SGD lanes with a stop rule) → sweep (chunked run
-directory) → analysis / plot. Importing this package does not import matplotlib, sklearn or mnist1d.
+directory) → analysis / plot. Public names are re-exported lazily (PEP 562): importing this package (or
+`gflow.deep.config`, with its TOML presets) loads no JAX; the first use of an engine name does.
 """
 
-from .config import DeepConfig as DeepConfig
-from .config import DeepDataConfig as DeepDataConfig
-from .config import DeepModelConfig as DeepModelConfig
-from .config import DeepSweepConfig as DeepSweepConfig
-from .config import TrainConfig as TrainConfig
-from .data import DeepDataset as DeepDataset
-from .data import load_dataset as load_dataset
-from .models import build_model as build_model
-from .sweep import DeepSweepResult as DeepSweepResult
-from .sweep import run_deep_sweep as run_deep_sweep
-from .train import STATUS_NAMES as STATUS_NAMES
-from .train import STATUSES as STATUSES
-from .train import train_run as train_run
+from importlib import import_module
+
+# public name -> the submodule that defines it
+_EXPORTS = {
+    "DeepConfig": "config", "DeepDataConfig": "config", "DeepModelConfig": "config", "DeepSweepConfig": "config",
+    "TrainConfig": "config", "load_preset": "config", "preset_names": "config",
+    "DeepDataset": "data", "load_dataset": "data",
+    "build_model": "models",
+    "DeepSweepResult": "sweep", "run_deep_sweep": "sweep",
+    "STATUS_NAMES": "train", "STATUSES": "train", "train_run": "train",
+}
+
+_SUBMODULES = ("analysis", "config", "data", "models", "plot", "sweep", "train")
+
+__all__ = sorted(_EXPORTS)
+
+
+def __getattr__(name):
+    if name in _EXPORTS:
+        value = getattr(import_module(f".{_EXPORTS[name]}", __name__), name)
+        globals()[name] = value
+        return value
+    if name in _SUBMODULES:  # `gflow.deep.train.train_lanes` works after a bare `import gflow.deep`
+        return import_module(f".{name}", __name__)
+    raise AttributeError(f"module 'gflow.deep' has no attribute {name!r}")
+
+
+def __dir__():
+    return sorted(set(globals()) | set(_EXPORTS))

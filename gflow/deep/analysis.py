@@ -172,3 +172,27 @@ def u_shape_summary(arrays: dict) -> dict:
             out[f"gain_over_{end}"] = {"c": float(c[j]), "gain_pp": float(gap), "se_pp": s,
                                        "z": float(gap / s) if s > 0 else None}
     return json_safe(out)
+
+
+def summary_table(summary: dict) -> str:
+    """`u_shape_summary` as a printed table: per c the best peak test accuracy (%) over η with its η, η/c,
+    step budget and run statuses; then c* and the gains of the best c over the smallest and largest valid c."""
+    rows = [f"{'c':>9} {'best peak test acc (%)':>24} {'at η':>6} {'η/c':>8} {'budget':>7}  runs by status"]
+    budgets = summary.get("budget", [None] * len(summary["multiplier"]))
+    for c, acc, se, lr, step, why, counts, budget in zip(
+            summary["multiplier"], summary["best_test_acc"], summary["best_test_acc_se"], summary["best_lr"],
+            summary["best_step_size"], summary["invalid_reason"], summary["statuses"], budgets):
+        text = f"none valid ({why})" if lr is None else f"{acc:.2f} ± {se:.2f}" if se is not None else f"{acc:.2f}"
+        runs = ", ".join(f"{STATUS_SHORT[k]} {v}" for k, v in counts.items())
+        rows.append(f"{c:9.4g} {text:>24} {'' if lr is None else f'{lr:6.3g}'} {'' if step is None else f'{step:8.3g}':>8} "
+                    f"{budget if budget is not None else '':>7}  {runs}")
+    if summary["c_star"] is None:
+        rows.append("c*: none (no valid cell)")
+    else:
+        rows.append(f"c* = {summary['c_star']:.3g} ({summary['c_star_where']})")
+    for end in ("small_c", "large_c"):
+        g = summary.get(f"gain_over_{end}")
+        if g:
+            z = f" = {g['z']:.1f} s.e." if g["z"] is not None else ""
+            rows.append(f"best − (c = {g['c']:.3g}): {g['gain_pp']:+.2f} pp{z}")
+    return "\n".join(rows)

@@ -1,19 +1,26 @@
-"""Frozen, validated configs of the deep-net FLS path: data, model, training, sweep.
+"""Frozen, validated configs of the deep-net FLS path: data, model, training, sweep; and the shipped presets.
 
 The swept values are the output multiplier c, the base learning rate η and the init seed. A run with
-multiplier c trains c·f_θ (or c·(f_θ − f_θ₀) when centered) by SGD with step size η/c. Invalid values
-raise `gflow.twolayer.config.ConfigError` with a one-line message naming the field, e.g.
-`train.target_acc: must be in (0, 1], got 1.5`.
+multiplier c trains c·f_θ (or c·(f_θ − f_θ₀) when centered) by SGD with step size η/c. Built on
+`gflow.config` (validators, TOML load/dump, `--set`, describe; shared with the two-layer wing): invalid
+values raise `gflow.config.ConfigError` with a one-line message naming the field, e.g.
+`train.target_acc: must be a finite number in (0, 1], got 1.5`.
+
+Presets are TOML files in gflow/deep/presets/ (`load_preset`, `gflow deep presets`). Besides the sections,
+a preset (or any deep config file) may hold `description = "…"` and two variant tables of overrides:
+`[full_grid.<section>]` (`--full-grid`) and `[quick.<section>]` (`--quick`, a seconds-long smoke run),
+applied in that order. This module imports no JAX.
 """
 
 from __future__ import annotations
 
-import dataclasses
 import math
+import tomllib
 from dataclasses import dataclass, field
-from typing import Any
+from importlib import resources
+from pathlib import Path
 
-from ..twolayer.config import ConfigError
+from ..config import ConfigError, SectionedConfig, _bool, _choice, _f, _int_at_least, _number, _space, read_toml
 
 DATASETS = ("digits", "breast_cancer", "mnist1d", "edim", "cifar10", "cifar100", "mnist", "fashion_mnist")
 LOCAL_DATASETS = ("cifar10", "cifar100", "mnist", "fashion_mnist")  # read from data.path
@@ -24,28 +31,6 @@ VGG_DEPTHS = (11, 13, 16, 19)
 RESNET_DEPTHS = (10, 18, 34, 50)
 POWER_OF_TWO_MULTIPLIERS = tuple(2.0**k for k in range(-10, 3))  # 2⁻¹⁰ … 2²
 DTYPES = ("float32", "float64")
-
-
-def _f(default, help: str):
-    return field(default=default, metadata={"help": help})
-
-
-def _number(name: str, v, *, lo: float = 0.0, lo_open: bool = True, hi: float = math.inf) -> None:
-    ok = isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v) and v <= hi
-    ok = ok and (v > lo if lo_open else v >= lo)
-    if not ok:
-        rng = f"{'(' if lo_open else '['}{lo:g}, {'∞)' if hi == math.inf else f'{hi:g}]'}"
-        raise ConfigError(f"{name}: must be a finite number in {rng}, got {v!r}")
-
-
-def _int(name: str, v, lo: int) -> None:
-    if not isinstance(v, int) or isinstance(v, bool) or v < lo:
-        raise ConfigError(f"{name}: must be an integer ≥ {lo}, got {v!r}")
-
-
-def _choice(name: str, v, choices) -> None:
-    if v not in choices:
-        raise ConfigError(f"{name}: must be one of {', '.join(map(str, choices))}, got {v!r}")
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -68,15 +53,15 @@ class DeepDataConfig:
 
     def __post_init__(self):
         _choice("data.name", self.name, DATASETS)
-        _int("data.n_train", self.n_train, -1)
+        _int_at_least("data.n_train", self.n_train, -1)
         for k in ("n_test", "seed", "edim_generator_seed"):
-            _int(f"data.{k}", getattr(self, k), 0)
-        _int("data.mnist1d_samples", self.mnist1d_samples, 20)
-        _int("data.edim_dim", self.edim_dim, 1)
-        _int("data.edim_size", self.edim_size, 2)
-        _int("data.edim_channels", self.edim_channels, 1)
-        _int("data.edim_classes", self.edim_classes, 2)
-        _int("data.edim_features", self.edim_features, 1)
+            _int_at_least(f"data.{k}", getattr(self, k), 0)
+        _int_at_least("data.mnist1d_samples", self.mnist1d_samples, 20)
+        _int_at_least("data.edim_dim", self.edim_dim, 1)
+        _int_at_least("data.edim_size", self.edim_size, 2)
+        _int_at_least("data.edim_channels", self.edim_channels, 1)
+        _int_at_least("data.edim_classes", self.edim_classes, 2)
+        _int_at_least("data.edim_features", self.edim_features, 1)
         _number("data.edim_noise", self.edim_noise, lo=0.0, lo_open=False)
         if not isinstance(self.path, str):
             raise ConfigError(f"data.path: must be a string, got {self.path!r}")
@@ -100,8 +85,8 @@ class DeepModelConfig:
 
     def __post_init__(self):
         _choice("model.arch", self.arch, ARCHS)
-        _int("model.width", self.width, 1)
-        _int("model.depth", self.depth, 0)
+        _int_at_least("model.width", self.width, 1)
+        _int_at_least("model.depth", self.depth, 0)
         depth, norm = self.resolved_depth, self.resolved_norm
         if self.arch == "cnn" and depth < 2:
             raise ConfigError(f"model.depth: cnn needs ≥ 2 layers (convs + linear head), got {depth}")
@@ -112,10 +97,9 @@ class DeepModelConfig:
         _choice("model.norm", norm, NORMS)
         if self.arch == "mlp" and norm != "none":
             raise ConfigError("model.norm: the mlp has no normalization; use 'none'")
-        _int("model.norm_groups", self.norm_groups, 1)
+        _int_at_least("model.norm_groups", self.norm_groups, 1)
         _choice("model.init", self.init, INITS)
-        if not isinstance(self.centered, bool):
-            raise ConfigError(f"model.centered: must be true or false, got {self.centered!r}")
+        _bool("model.centered", self.centered)
 
     @property
     def resolved_depth(self) -> int:
@@ -148,11 +132,11 @@ class TrainConfig:
     dtype: str = _f("float32", "float32 (default) or float64 (needs jax_enable_x64 switched on by the caller)")
 
     def __post_init__(self):
-        _int("train.batch_size", self.batch_size, 0)
+        _int_at_least("train.batch_size", self.batch_size, 0)
         _number("train.target_acc", self.target_acc, lo=0.0, hi=1.0)
         _number("train.target_loss", self.target_loss, lo=0.0, lo_open=False)
-        _int("train.check_every", self.check_every, 1)
-        _int("train.max_steps", self.max_steps, 1)
+        _int_at_least("train.check_every", self.check_every, 1)
+        _int_at_least("train.max_steps", self.max_steps, 1)
         if self.max_steps % self.check_every:
             raise ConfigError(f"train.max_steps: must be a multiple of train.check_every = {self.check_every}, got {self.max_steps}")
         _number("train.momentum", self.momentum, lo=0.0, lo_open=False, hi=0.999999)
@@ -162,7 +146,7 @@ class TrainConfig:
         _number("train.decoupled_decay", self.decoupled_decay, lo=0.0, lo_open=False, hi=0.5)
         if not (isinstance(self.diverge_factor, (int, float)) and self.diverge_factor > 1):
             raise ConfigError(f"train.diverge_factor: must be > 1 (inf disables), got {self.diverge_factor!r}")
-        _int("train.eval_batch_size", self.eval_batch_size, 1)
+        _int_at_least("train.eval_batch_size", self.eval_batch_size, 1)
         _choice("train.dtype", self.dtype, DTYPES)
 
     def budget(self, multiplier: float) -> int:
@@ -172,8 +156,7 @@ class TrainConfig:
 
 
 def _positive_tuple(name: str, values) -> tuple[float, ...]:
-    if not isinstance(values, (list, tuple)) or not values:
-        raise ConfigError(f"{name}: must be a non-empty list, got {values!r}")
+    values = _space(name, values)
     for v in values:
         _number(name, v)
     if len(set(values)) != len(values):
@@ -196,31 +179,57 @@ class DeepSweepConfig:
     def __post_init__(self):
         object.__setattr__(self, "multipliers", _positive_tuple("sweep.multipliers", self.multipliers))
         object.__setattr__(self, "lrs", _positive_tuple("sweep.lrs", self.lrs))
-        _int("sweep.n_seeds", self.n_seeds, 1)
+        _int_at_least("sweep.n_seeds", self.n_seeds, 1)
         _number("sweep.memory_budget_mb", self.memory_budget_mb)
-        _int("sweep.max_lanes", self.max_lanes, 0)
-        _int("sweep.sync_every", self.sync_every, 1)
+        _int_at_least("sweep.max_lanes", self.max_lanes, 0)
+        _int_at_least("sweep.sync_every", self.sync_every, 1)
         _choice("sweep.loop", self.loop, ("auto", "device", "host"))
 
 
-SECTIONS = {"data": DeepDataConfig, "model": DeepModelConfig, "train": TrainConfig, "sweep": DeepSweepConfig}
-
-
 @dataclass(frozen=True, kw_only=True)
-class DeepConfig:
+class DeepConfig(SectionedConfig):
+    """The deep wing's config: data, model, train, sweep (TOML, `--set`, describe: `gflow.config`)."""
+
+    VARIANTS = ("full_grid", "quick")
+    OVERRIDE_EXAMPLE = "train.max_steps=500"
+
     data: DeepDataConfig = field(default_factory=DeepDataConfig)
     model: DeepModelConfig = field(default_factory=DeepModelConfig)
     train: TrainConfig = field(default_factory=TrainConfig)
     sweep: DeepSweepConfig = field(default_factory=DeepSweepConfig)
 
-    def to_dict(self) -> dict[str, dict[str, Any]]:
-        return {name: dataclasses.asdict(getattr(self, name)) for name in SECTIONS}
 
-    def replace(self, **sections: dict) -> DeepConfig:
-        """A copy with some fields changed: `cfg.replace(train={"max_steps": 100})`."""
-        new = {}
-        for name, changes in sections.items():
-            if name not in SECTIONS:
-                raise ConfigError(f"{name}: unknown config section; known: {', '.join(SECTIONS)}")
-            new[name] = dataclasses.replace(getattr(self, name), **changes)
-        return dataclasses.replace(self, **new)
+SECTIONS = DeepConfig.sections()
+
+PRESETS = resources.files(__package__) / "presets"  # the shipped TOML presets (package data)
+DEFAULT_PRESET = "digits-mlp"
+
+
+def preset_names() -> list[str]:
+    """The shipped presets' names (file stems), sorted."""
+    return sorted(p.name[:-5] for p in PRESETS.iterdir() if p.name.endswith(".toml"))
+
+
+def _preset_dict(name_or_path) -> tuple[dict, str]:
+    """(the file's dict, its name for messages): a shipped preset by name, else a path to a TOML file."""
+    name = str(name_or_path)
+    if name in preset_names():
+        text = (PRESETS / f"{name}.toml").read_text(encoding="utf-8")
+        return tomllib.loads(text), f"preset {name}"
+    if name.endswith(".toml") or Path(name).exists():
+        return read_toml(name), name
+    raise ConfigError(f"{name}: unknown preset; choose one of {', '.join(preset_names())} (`gflow deep presets`), "
+                      "or give the path of a TOML file")
+
+
+def load_preset(name_or_path=DEFAULT_PRESET, *, quick: bool = False, full_grid: bool = False) -> DeepConfig:
+    """A shipped preset (by name, e.g. 'digits-mlp') or a deep TOML config file (by path), with its
+    `[full_grid]` and/or `[quick]` overrides applied when asked for."""
+    raw, source = _preset_dict(name_or_path)
+    variants = (("full_grid",) if full_grid else ()) + (("quick",) if quick else ())
+    return DeepConfig.from_file_dict(raw, variants, source=source)
+
+
+def preset_descriptions() -> dict[str, str]:
+    """{preset name: its one-line description}."""
+    return {name: DeepConfig.split_file(_preset_dict(name)[0])[1] for name in preset_names()}

@@ -1,51 +1,37 @@
-"""Frozen, validated configuration: data, model, flow, sweep; TOML load/save and `--set` overrides.
+"""Frozen, validated configuration of the two-layer wing: data, model, flow, sweep.
 
+Built on `gflow.config` (validators, TOML load/dump, `--set` overrides, describe; shared with the deep wing).
 Every field carries a one-line help text (shown by `gflow sweep --help`). Invalid values raise
-`ConfigError` with a one-line message that names the field, e.g. `flow.target_loss: must be > 0, got 0`.
+`ConfigError` with a one-line message that names the field, e.g. `flow.target_loss: must be a finite
+number > 0, got 0`.
 """
 
 from __future__ import annotations
 
-import dataclasses
 import math
-import tomllib
 from dataclasses import dataclass, field
-from typing import Any
 
 import numpy as np
 
-
-class ConfigError(ValueError):
-    """A bad configuration value; the message names the field."""
-
-
-def _f(default, help: str, **kw):
-    return field(default=default, metadata={"help": help}, **kw)
+from ..config import (  # noqa: F401  (re-exported: the names this module has always offered)
+    SEED_LIMIT,
+    ConfigError,
+    SectionedConfig,
+    _bool,
+    _choice,
+    _f,
+    _int_at_least,
+    _positive_finite,
+    _space,
+    check_seed,
+    parse_override,
+)
 
 
 SOLVER_NAMES = ("bosh3", "tsit5", "dopri5", "dopri8", "heun", "ralston", "midpoint")
 DTYPES = ("float32", "float64")
 DATA_MODES = ("gaussian", "separable", "high_dim")
 TIE_CONVENTIONS = ("error", "half", "correct")  # weights 1, 1/2, 0 (gflow.twolayer.gm_error.TIE_WEIGHTS)
-
-
-def _positive_finite(name: str, v) -> None:
-    if not isinstance(v, (int, float)) or isinstance(v, bool) or not math.isfinite(v) or v <= 0:
-        raise ConfigError(f"{name}: must be a finite number > 0, got {v!r}")
-
-
-def _int_at_least(name: str, v, lo: int) -> None:
-    if not isinstance(v, int) or isinstance(v, bool) or v < lo:
-        raise ConfigError(f"{name}: must be an integer ≥ {lo}, got {v!r}")
-
-
-SEED_LIMIT = 2**32  # seeds are folded into PRNG keys as uint32
-
-
-def check_seed(name: str, v) -> None:
-    """A data or init seed: an integer in [0, 2**32)."""
-    if not isinstance(v, int) or isinstance(v, bool) or not 0 <= v < SEED_LIMIT:
-        raise ConfigError(f"{name}: must be an integer in [0, 2**32), got {v!r}")
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -65,10 +51,8 @@ class DataConfig:
     max_draws: int = _f(200, "training-set draws tried before a separable dataset is declared impossible (a one-line error)")
 
     def __post_init__(self):
-        if self.mode not in DATA_MODES:
-            raise ConfigError(f"data.mode: must be one of {', '.join(DATA_MODES)}, got {self.mode!r}")
-        if not isinstance(self.separable, bool):
-            raise ConfigError(f"data.separable: must be true or false, got {self.separable!r}")
+        _choice("data.mode", self.mode, DATA_MODES)
+        _bool("data.separable", self.separable)
         _int_at_least("data.max_draws", self.max_draws, 1)
         _int_at_least("data.n", self.n, 1)
         _int_at_least("data.n_test", self.n_test, 1)
@@ -146,8 +130,7 @@ class FlowConfig:
                 raise ConfigError(f"flow.accuracy: must be a number in (0, 1) (relative error of t_η), got {a!r}")
             object.__setattr__(self, "accuracy", float(a))
         for name in ("tolerance_floor", "floor_margins", "sa_grid"):
-            if not isinstance(getattr(self, name), bool):
-                raise ConfigError(f"flow.{name}: must be true or false, got {getattr(self, name)!r}")
+            _bool(f"flow.{name}", getattr(self, name))
         if self.atol is not None:
             _positive_finite("flow.atol", self.atol)
         _positive_finite("flow.t_max", self.t_max)
@@ -156,17 +139,13 @@ class FlowConfig:
         _positive_finite("flow.t_save_min", self.t_save_min)
         _int_at_least("flow.n_test_grid", self.n_test_grid, 1)
         _int_at_least("flow.sa_draws", self.sa_draws, 1)
-        if self.ties not in TIE_CONVENTIONS:
-            raise ConfigError(f"flow.ties: must be one of {', '.join(TIE_CONVENTIONS)}, got {self.ties!r}")
+        _choice("flow.ties", self.ties, TIE_CONVENTIONS)
         if self.t_save_min >= self.t_max:
             raise ConfigError(f"flow.t_save_min: must be < flow.t_max = {self.t_max}, got {self.t_save_min}")
         _positive_finite("flow.stop_rtol", self.stop_rtol)
         if self.dtype not in DTYPES:
             raise ConfigError(f"flow.dtype: must be 'float32' or 'float64', got {self.dtype!r}")
-        if self.matmul_precision not in MATMUL_PRECISIONS:
-            raise ConfigError(
-                f"flow.matmul_precision: must be one of {', '.join(MATMUL_PRECISIONS)}, got {self.matmul_precision!r}"
-            )
+        _choice("flow.matmul_precision", self.matmul_precision, MATMUL_PRECISIONS)
 
 
 # Config fields that can be sweep axes (`[sweep.grid]`). Shape axes (data.n, data.d, data.n_test,
@@ -186,20 +165,6 @@ GRID_KEYS = {
     "flow.accuracy": float,
 }
 SHAPE_KEYS = ("data.n", "data.d", "data.n_test", "model.width")
-
-
-def _space(name: str, value) -> tuple:
-    """A list, or {logspace = [lo_exp, hi_exp, num]}, or {linspace = [lo, hi, num]}."""
-    if isinstance(value, dict):
-        if len(value) != 1 or next(iter(value)) not in ("logspace", "linspace") or len(next(iter(value.values()))) != 3:
-            raise ConfigError(f"{name}: use a list, {{logspace = [lo_exp, hi_exp, num]}} or {{linspace = [lo, hi, num]}}")
-        kind, (lo, hi, num) = next(iter(value.items()))
-        if not isinstance(num, int) or isinstance(num, bool) or num < 1:
-            raise ConfigError(f"{name}: {kind} count must be an integer ≥ 1, got {num!r}")
-        return tuple(float(v) for v in (np.logspace(lo, hi, num) if kind == "logspace" else np.linspace(lo, hi, num)))
-    if not isinstance(value, (list, tuple)) or len(value) == 0:
-        raise ConfigError(f"{name}: must be a non-empty list, got {value!r}")
-    return tuple(value)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -256,8 +221,7 @@ class SweepConfig:
         object.__setattr__(self, "grid", grid)
         _int_at_least("sweep.chunk_size", self.chunk_size, 0)
         _positive_finite("sweep.memory_budget_mb", self.memory_budget_mb)
-        if not isinstance(self.shard, bool):
-            raise ConfigError(f"sweep.shard: must be true or false, got {self.shard!r}")
+        _bool("sweep.shard", self.shard)
         _int_at_least("sweep.max_runs", self.max_runs, 1)
         _int_at_least("sweep.batch_lanes", self.batch_lanes, 1)
         if self.n_seeds > SEED_LIMIT:
@@ -276,118 +240,31 @@ class SweepConfig:
         return hash((self.init_scales, self.n_seeds, self.data_seeds, tuple(self.grid.items()), self.chunk_size))
 
 
-SECTIONS = {"data": DataConfig, "model": ModelConfig, "flow": FlowConfig, "sweep": SweepConfig}
-
-
 @dataclass(frozen=True, kw_only=True)
-class Config:
+class Config(SectionedConfig):
+    """The two-layer wing's config: data, model, flow, sweep (TOML, `--set`, describe: `gflow.config`)."""
+
+    OVERRIDE_EXAMPLE = "flow.target_loss=0.01"
+
     data: DataConfig = field(default_factory=DataConfig)
     model: ModelConfig = field(default_factory=ModelConfig)
     flow: FlowConfig = field(default_factory=FlowConfig)
     sweep: SweepConfig = field(default_factory=SweepConfig)
 
-    def to_dict(self) -> dict[str, dict[str, Any]]:
-        return {name: dataclasses.asdict(getattr(self, name)) for name in SECTIONS}
 
+SECTIONS = Config.sections()
 
-def _coerce(section: str, key: str, value):
-    """Turn TOML values into field values: ints where floats are expected."""
-    hint = SECTIONS[section].__dataclass_fields__[key].type
-    if "float" in str(hint) and isinstance(value, int) and not isinstance(value, bool):
-        return float(value)
-    return value
-
-
-def from_dict(raw: dict[str, Any]) -> Config:
-    """Build a Config from nested dicts; unknown sections or keys raise ConfigError."""
-    sections = {}
-    for name, values in raw.items():
-        if name not in SECTIONS:
-            raise ConfigError(f"{name}: unknown config section; known: {', '.join(SECTIONS)}")
-        if not isinstance(values, dict):
-            raise ConfigError(f"{name}: must be a table of key = value")
-        known = SECTIONS[name].__dataclass_fields__
-        for key in values:
-            if key not in known:
-                raise ConfigError(f"{name}.{key}: unknown config key; known: {', '.join(known)}")
-        try:
-            sections[name] = SECTIONS[name](**{k: _coerce(name, k, v) for k, v in values.items()})
-        except TypeError as e:  # pragma: no cover - dataclass signature errors
-            raise ConfigError(f"{name}: {e}") from None
-    return Config(**sections)
-
-
-def load(path) -> Config:
-    """Read a TOML config file; a malformed file raises ConfigError naming it."""
-    try:
-        with open(path, "rb") as f:
-            raw = tomllib.load(f)
-    except tomllib.TOMLDecodeError as e:
-        raise ConfigError(f"{path}: malformed TOML: {e}") from None
-    except OSError as e:
-        raise ConfigError(f"{path}: cannot read config: {e.strerror}") from None
-    return from_dict(raw)
-
-
-def parse_override(item: str) -> tuple[str, str, Any]:
-    """'section.key=value' → (section, key, value); the value is parsed as TOML, else kept as a string."""
-    if "=" not in item or "." not in item.split("=", 1)[0]:
-        raise ConfigError(f"--set {item!r}: expected section.key=value, e.g. flow.target_loss=0.01")
-    path, text = item.split("=", 1)
-    section, key = path.strip().split(".", 1)
-    try:
-        value = tomllib.loads(f"v = {text.strip()}")["v"]
-    except tomllib.TOMLDecodeError:
-        value = text.strip()
-    return section, key, value
+# the module-level API (gflow.cli, scripts and tests use these)
+from_dict = Config.from_dict
+load = Config.load
+describe = Config.describe
 
 
 def with_overrides(cfg: Config, items: list[str]) -> Config:
     """Apply `--set section.key=value` overrides on top of a config."""
-    raw = cfg.to_dict()
-    for item in items:
-        section, key, value = parse_override(item)
-        if section not in raw:
-            raise ConfigError(f"{section}: unknown config section; known: {', '.join(SECTIONS)}")
-        if key not in raw[section]:
-            raise ConfigError(f"{section}.{key}: unknown config key; known: {', '.join(raw[section])}")
-        raw[section][key] = value
-    # Drop None-valued defaults (e.g. flow.atol) so from_dict sees only set keys.
-    return from_dict({s: {k: v for k, v in vals.items() if v is not None} for s, vals in raw.items()})
+    return cfg.with_overrides(items)
 
 
 def to_toml(cfg: Config) -> str:
     """Serialize a Config as TOML (None values are omitted: they mean 'default')."""
-    lines = []
-    for name, values in cfg.to_dict().items():
-        lines.append(f"[{name}]")
-        for k, v in values.items():
-            if v is None:
-                continue
-            if isinstance(v, dict):
-                if v:
-                    items = ", ".join(f'"{gk}" = [{", ".join(repr(x) for x in gv)}]' for gk, gv in v.items())
-                    lines.append(f"{k} = {{ {items} }}")
-            elif isinstance(v, (tuple, list)):
-                lines.append(f"{k} = [{', '.join(repr(x) for x in v)}]")
-            elif isinstance(v, str):
-                lines.append(f'{k} = "{v}"')
-            elif isinstance(v, bool):
-                lines.append(f"{k} = {str(v).lower()}")
-            else:
-                lines.append(f"{k} = {v!r}")
-        lines.append("")
-    return "\n".join(lines)
-
-
-def describe() -> str:
-    """Help text for every config field, by section."""
-    out = []
-    for name, cls in SECTIONS.items():
-        out.append(f"[{name}]")
-        for fname, f in cls.__dataclass_fields__.items():
-            default = f.default if f.default is not dataclasses.MISSING else None
-            if isinstance(default, tuple) and len(default) > 4:
-                default = f"{len(default)} values {default[0]:g} … {default[-1]:g}"
-            out.append(f"  {name}.{fname} (default {default}): {f.metadata['help']}")
-    return "\n".join(out)
+    return cfg.to_toml()

@@ -1,0 +1,138 @@
+"""`gflow deep sweep | plot | presets | config`: a tiny sweep end to end, and bad input as one line with exit 2."""
+
+import json
+import subprocess
+import sys
+import tomllib
+
+import pytest
+
+from gflow import cli
+from gflow.deep.config import DeepConfig, load_preset, preset_descriptions
+
+FIGURES = ("heatmap.png", "heatmap_step_size.png", "best_vs_c.png")
+# the digits-mlp preset's quick form, shrunk to 2 c × 2 η × 1 seed, one lane per chunk (one compile for all tests)
+TINY = ["--preset", "digits-mlp", "--quick", "--set", "sweep.multipliers=[0.5, 2]", "--set", "sweep.n_seeds=1",
+        "--set", "sweep.max_lanes=1"]
+
+
+def test_deep_sweep_then_plot(tmp_path, capsys):
+    from gflow.deep.analysis import summary_table, u_shape_summary
+    from gflow.runs.store import load_run
+
+    out = tmp_path / "run"
+    assert cli.main(["deep", "sweep", *TINY, "--out", str(out), "--quiet"]) == 0
+    manifest, arrays = load_run(out)
+    want = load_preset("digits-mlp", quick=True).replace(sweep={"multipliers": (0.5, 2.0), "n_seeds": 1, "max_lanes": 1})
+    assert manifest["config"] == json.loads(json.dumps(want.to_dict()))  # the preset, its quick table, then --set
+    assert arrays["status"].shape == (2, 2, 1)
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary == u_shape_summary(arrays) and summary["multiplier"] == [0.5, 2.0]
+    text = capsys.readouterr().out
+    assert summary_table(summary) in text and "status counts" in text
+    for name in FIGURES:
+        assert (out / name).stat().st_size > 10_000
+        (out / name).unlink()
+    assert cli.main(["deep", "plot", str(out)]) == 0  # the same figures again, from the run directory alone
+    assert capsys.readouterr().out.split() == [str(out / name) for name in FIGURES]
+    assert all((out / name).stat().st_size > 10_000 for name in FIGURES)
+
+
+def test_presets_lists_each_with_its_description(capsys):
+    assert cli.main(["deep", "presets"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    descriptions = preset_descriptions()
+    assert [line.split()[0] for line in lines] == list(descriptions)
+    assert all(line.split(None, 1)[1] == descriptions[line.split()[0]] for line in lines)
+
+
+def test_config_prints_the_effective_toml(tmp_path, capsys):
+    assert cli.main(["deep", "config", "--preset", "edim-cnn", "--quick", "--set", "train.max_steps=40"]) == 0
+    printed = DeepConfig.from_dict(tomllib.loads(capsys.readouterr().out))
+    assert printed == load_preset("edim-cnn", quick=True).replace(train={"max_steps": 40})
+    mine = tmp_path / "mine.toml"  # a user's file, with its own quick table
+    mine.write_text('[model]\nwidth = 16\n[quick.train]\nmax_steps = 20\n')
+    assert cli.main(["deep", "config", str(mine), "--quick"]) == 0
+    printed = DeepConfig.from_dict(tomllib.loads(capsys.readouterr().out))
+    assert printed == DeepConfig().replace(model={"width": 16}, train={"max_steps": 20})
+    assert cli.main(["deep", "config", "--full-grid"]) == 0  # default: the digits-mlp preset
+    assert DeepConfig.from_dict(tomllib.loads(capsys.readouterr().out)) == load_preset("digits-mlp", full_grid=True)
+
+
+def _files(tmp_path):
+    bad = tmp_path / "bad.toml"
+    bad.write_text("[train\nmax_steps = ")
+    plain = tmp_path / "plain.toml"
+    plain.write_text("[train]\nmax_steps = 20\n")
+    other = tmp_path / "other_run"
+    other.mkdir()
+    (other / "manifest.json").write_text(json.dumps({"config": {}}))  # e.g. a two-layer sweep's
+    return {"BAD": str(bad), "PLAIN": str(plain), "OTHER": str(other)}
+
+
+@pytest.mark.parametrize("args, match", [
+    (["sweep", "--preset", "digits-mpl"], "digits-mpl: unknown preset; choose one of cifar10-resnet18"),
+    (["sweep", "--set", "train.target_acc=1.5"], "train.target_acc: must be a finite number in (0, 1], got 1.5"),
+    (["sweep", "--set", "train.bogus=1"], "train.bogus: unknown config key"),
+    (["sweep", "--set", "trian.max_steps=1"], "trian: unknown config section; known: data, model, train, sweep"),
+    (["sweep", "--set", "max_steps=1"], "expected section.key=value, e.g. train.max_steps=500"),
+    (["sweep", "--set", "sweep.lrs=[0.1, 0.1]"], "sweep.lrs: values must be distinct"),
+    (["sweep", "--set", "train.max_steps=15"], "train.max_steps: must be a multiple of train.check_every = 10"),
+    (["sweep", "--set", "data.name=cifar10"], "data.path: cifar10 is read from a local directory"),
+    (["sweep", "BAD"], "malformed TOML"),
+    (["sweep", "PLAIN", "--preset", "edim-cnn"], "give a config file or --preset edim-cnn, not both"),
+    (["sweep", "PLAIN", "--quick"], "plain.toml: has no [quick] table"),
+    (["sweep", "--time-limit", "-1"], "--time-limit: must be a finite number > 0"),
+    (["sweep", "--preset", "cifar10-resnet18", "--set", "data.path=/nonexistent/c10"], "data.path: /nonexistent/c10 does not exist"),
+    (["config", "--set", "model.arch=transformer"], "model.arch: must be one of mlp, cnn, vgg, resnet"),
+    (["plot", "/nonexistent/dir"], "not a gflow run directory"),
+    (["plot", "OTHER"], "not a deep sweep's run directory"),
+])
+def test_bad_input_is_one_line_error_and_writes_nothing(args, match, tmp_path, capsys, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    files = _files(tmp_path)
+    out = tmp_path / "out"
+    extra = ["--out", str(out)] if args[0] == "sweep" else []
+    assert cli.main(["deep", *[files.get(a, a) for a in args], *extra]) == 2
+    captured = capsys.readouterr()
+    err = captured.err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith("gflow: error: ") and match in err[0], err
+    assert captured.out == ""
+    assert not out.exists() and not (tmp_path / "runs").exists()
+
+
+def test_config_errors_answer_before_jax_is_imported():
+    code = ("import sys; from gflow import cli; rc = cli.main(['deep', 'sweep', '--set', 'sweep.n_seeds=0']); "
+            "cli.main(['deep', 'presets']); print(rc, 'jax' in sys.modules)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.splitlines()[-1] == "2 False"
+
+
+def test_time_limit_stops_with_status_3_and_a_rerun_resumes(tmp_path, capsys):
+    out = tmp_path / "run"
+    args = ["deep", "sweep", *TINY, "--out", str(out), "--quiet", "--no-plot"]
+    assert cli.main([*args, "--time-limit", "1e-9"]) == 3  # no chunk starts
+    assert "time limit: 0 of 4 chunks done" in capsys.readouterr().out
+    assert cli.main(args) == 0
+    assert not any((out / name).exists() for name in FIGURES)  # --no-plot
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["multiplier"] == [0.5, 2.0] and sum(sum(s.values()) for s in summary["statuses"]) == 4
+
+
+def test_float64_config_switches_jax_to_64_bit(tmp_path):
+    """train.dtype = float64 turns on JAX's 64-bit mode (the sweep refuses float64 without it); run in a fresh
+    process, since the tests' conftest turns it on anyway. The time limit stops it before any training."""
+    code = ("import sys, jax; from gflow import cli; "
+            f"rc = cli.main(['deep', 'sweep', *{TINY!r}, '--set', 'train.dtype=\"float64\"', '--out', {str(tmp_path / 'r')!r}, "
+            "'--quiet', '--time-limit', '1e-9']); print(rc, jax.config.jax_enable_x64)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.splitlines()[-1] == "3 True"
+
+
+def test_help_lists_every_deep_config_field():
+    out = subprocess.run([sys.executable, "-m", "gflow.cli", "deep", "sweep", "--help"], capture_output=True, text=True,
+                         check=True).stdout
+    for name, section in DeepConfig.sections().items():
+        for key in section.__dataclass_fields__:
+            assert f"{name}.{key} (default" in out, f"{name}.{key}"
+    assert "--preset" in out and "--quick" in out and "--full-grid" in out and "3: stopped at --time-limit" in out
