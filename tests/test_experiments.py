@@ -39,48 +39,12 @@ def _run_quick(name: str, tmp_path) -> dict:
     return summary, out
 
 
-# --- helpers --------------------------------------------------------------------------------------
+# --- helpers (the statistics are tested in tests/test_stats.py) ------------------------------------
 
 
-def test_refine_argmin_recovers_the_vertex_on_an_even_grid():
-    alphas = np.logspace(-4, 0, 9)
-    for true in (3e-3, 1e-2, 2.2e-2):
-        err = 0.05 * np.exp(0.3 * (np.log(alphas) - np.log(true)) ** 2)  # a parabola in (log α, log err)
-        a_star, edge = fa.refine_argmin(alphas, err)
-        np.testing.assert_allclose(a_star, true, rtol=1e-8)
-        assert not edge
-    a_star, edge = fa.refine_argmin(alphas, np.linspace(1, 2, 9))  # monotone: grid edge, flagged
-    assert edge and np.isclose(a_star, alphas[0], rtol=1e-12)
-
-
-def test_seed_mean_uses_normal_stops_only():
-    v = np.array([[1.0, 2.0, 100.0], [3.0, np.nan, 5.0]])
-    ok = np.array([[True, True, False], [True, True, True]])
-    mean, se, count = fa.seed_mean(v, ok)
-    np.testing.assert_allclose(mean, [1.5, 4.0])
-    np.testing.assert_allclose(se, [0.5, 1.0])
-    np.testing.assert_array_equal(count, [2, 2])
+def test_ok_mask_keeps_the_normal_stops():
     status = np.array([0, 1, 2, 3, 4])  # reached_target, _unrefined, target_at_init, t_max, max_steps
     np.testing.assert_array_equal(fa.ok_mask(status), [True, True, True, False, False])
-
-
-def test_bootstrap_interval_covers_a_known_exponent():
-    rng = np.random.default_rng(0)
-    xs = np.array([10.0, 20, 40, 80])
-    samples = np.stack([x**-1.0 * np.exp(0.05 * rng.normal(size=400)) for x in xs])
-    slopes, ci = fa.bootstrap_exponent(xs, samples)
-    assert ci[0] < -1.0 < ci[1] and ci[1] - ci[0] < 0.2
-    np.testing.assert_allclose(fa.fit_power_law(xs, 3 * xs**0.5)[0], 0.5)
-
-
-def test_bootstrap_argmin_resamples_units():
-    alphas = np.logspace(-3, 0, 7)
-    rng = np.random.default_rng(1)
-    clean = 0.05 + 0.01 * (np.log10(alphas) + 1.5) ** 2
-    v = clean[:, None] + 0.001 * rng.normal(size=(7, 12))
-    boot = fa.bootstrap_argmin(alphas, v, np.ones_like(v, bool), n_boot=200)
-    lo, hi = fa.interval(boot)
-    assert lo <= 10**-1.5 <= hi
 
 
 # --- smoke tests of the quick presets ---------------------------------------------------------------
