@@ -7,10 +7,8 @@ flow settings), so the compiled sweep is reused from test to test; the first tes
 
 from __future__ import annotations
 
-import importlib.util
+import importlib
 import json
-import sys
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -18,17 +16,11 @@ from scipy.stats import norm
 
 import gflow
 
-EXPERIMENTS = Path(__file__).resolve().parents[1] / "experiments"
-sys.path.insert(0, str(EXPERIMENTS))
-
-import fls_analysis as fa  # noqa: E402
+from experiments import fls_analysis as fa
 
 
 def _load(name: str):
-    spec = importlib.util.spec_from_file_location(f"experiment_{name}", EXPERIMENTS / f"{name}.py")
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    return mod
+    return importlib.import_module(f"experiments.{name}")
 
 
 def _run_quick(name: str, tmp_path) -> dict:
@@ -45,6 +37,22 @@ def _run_quick(name: str, tmp_path) -> dict:
 def test_ok_mask_keeps_the_normal_stops():
     status = np.array([0, 1, 2, 3, 4])  # reached_target, _unrefined, target_at_init, t_max, max_steps
     np.testing.assert_array_equal(fa.ok_mask(status), [True, True, True, False, False])
+
+
+def test_sweep_resumes_its_run_directory_and_recomputes_an_edited_setting(tmp_path, capsys):
+    """fa.sweep is gflow.run_sweep(out=...): a rerun loads (computes nothing); an edited config in the same
+    directory is recomputed with a notice; a run's result does not depend on its neighbours in the grid."""
+    cfg = gflow.Config.from_fields(n=20, d=5, n_test=2000, width=20, init_scales=[0.1], n_seeds=2)
+    fa.Timer()
+    first = fa.sweep(cfg, tmp_path, "s")
+    again = fa.sweep(cfg, tmp_path, "s")
+    assert [e["loaded"] for e in fa.SWEEP_LOG] == [False, True]
+    np.testing.assert_array_equal(again["final_test_err"], first["final_test_err"])
+    edited = fa.sweep(gflow.Config.from_fields(n=20, d=5, n_test=2000, width=20, init_scales=[0.1, 1.0], n_seeds=2), tmp_path, "s")
+    assert "recomputing it" in capsys.readouterr().out and not fa.SWEEP_LOG[-1]["loaded"]
+    assert edited["final_test_err"].shape == (2, 2)
+    np.testing.assert_array_equal(edited["final_test_err"][0], first["final_test_err"][0])
+    assert gflow.load_run(tmp_path / "s")[0]["config"]["sweep"]["init_scales"] == [0.1, 1.0]
 
 
 # --- smoke tests of the quick presets ---------------------------------------------------------------

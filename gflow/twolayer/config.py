@@ -289,6 +289,20 @@ class Config:
     def to_dict(self) -> dict[str, dict[str, Any]]:
         return {name: dataclasses.asdict(getattr(self, name)) for name in SECTIONS}
 
+    @classmethod
+    def from_fields(cls, **fields) -> Config:
+        """A Config from flat field names, each in the one section that has it (no name is in two), e.g.
+        `Config.from_fields(n=40, seed=0, width=100, target_loss=0.01, init_scales=[1e-3, 1e-1], n_seeds=8)`;
+        `seed` is data.seed; numpy arrays are taken as lists. Other fields keep their defaults; an unknown name
+        raises ConfigError."""
+        owner = {f: name for name, section in SECTIONS.items() for f in section.__dataclass_fields__}
+        raw: dict[str, dict] = {}
+        for key, value in fields.items():
+            if key not in owner:
+                raise ConfigError(f"{key}: unknown config field; known: {', '.join(owner)}")
+            raw.setdefault(owner[key], {})[key] = value.tolist() if isinstance(value, np.ndarray) else value
+        return from_dict(raw)
+
 
 def _coerce(section: str, key: str, value):
     """Turn TOML values into field values: ints where floats are expected."""
