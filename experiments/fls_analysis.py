@@ -61,7 +61,7 @@ def sweep(cfg: gflow.Config, out_dir, name: str, data=None) -> dict[str, np.ndar
     try:
         res = gflow.run_sweep(cfg, data=data, out=path, progress=False)
     except RunMismatchError as e:
-        print(f"{e}: recomputing it", flush=True)
+        print(f"{str(e).split('; use another')[0]}: recomputing it", flush=True)
         res = gflow.run_sweep(cfg, data=data, out=path, progress=False, force=True)
     SWEEP_LOG.append({"name": name, "wall_s": res.meta["wall_s"], "loaded": res.meta["chunks_computed"] == 0})
     return res.arrays
