@@ -49,17 +49,14 @@ def invalid_reason(status) -> str:
 
 
 def cell_table(arrays: dict, metric: str = "peak_test_acc") -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """(mean, standard error, valid) over seeds of `metric` for each (c, η) cell [c, η].
+    """(mean, standard error, valid) over seeds of `metric` for each (c, η) cell [c, η] (`gflow.stats.seed_mean`).
 
     A cell is valid only if every seed reached the target; others are NaN (diverged, nonfinite, or out of
     budget: their peak accuracy is not that of a trained net)."""
     ok = arrays["status"] == STATUS_CODE["reached_target"]
     valid = ok.all(axis=-1)
-    v = np.where(ok, arrays[metric], np.nan)
-    n = v.shape[-1]
-    mean = np.where(valid, np.nanmean(np.where(valid[..., None], v, 0.0), axis=-1), np.nan)
-    se = np.where(valid & (n > 1), np.std(np.where(valid[..., None], v, 0.0), axis=-1, ddof=min(1, n - 1)) / np.sqrt(n), np.nan)
-    return mean, se, valid
+    mean, se, _ = stats.seed_mean(arrays[metric], ok)
+    return np.where(valid, mean, np.nan), np.where(valid, se, np.nan), valid
 
 
 def best_over_lr(mean: np.ndarray, se: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
