@@ -2,7 +2,8 @@
 
     python experiments/default_u_curve.py [--out runs/default_u_curve]
 
-Same as `gflow sweep --out DIR`; here the config is spelled out so it can be edited.
+Same as `gflow sweep --out DIR`; here the config is spelled out so it can be edited. The run directory
+resumes: a rerun loads the chunks already done.
 """
 
 from __future__ import annotations
@@ -31,13 +32,12 @@ def get_config() -> gflow.Config:
     )
 
 
-def main():
+def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--out", default="runs/default_u_curve")
-    args = ap.parse_args()
+    args = ap.parse_args(argv)
     cfg = get_config()
-    result = gflow.run_sweep(cfg)
-    gflow.save_run(args.out, cfg.to_dict(), result)
+    gflow.run_sweep(cfg, out=args.out)
     print(f"figure: {plot_sweep(args.out)}")
 
 

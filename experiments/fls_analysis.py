@@ -1,9 +1,9 @@
-"""Helpers shared by the experiment scripts: one cached sweep per setting, seed statistics over normal
-stops only, α* by a local quadratic fit in log α, bootstrap intervals, power-law fits, figures.
+"""Helpers shared by the two-layer experiment scripts: the command line, one resumable sweep per setting,
+the data geometry, figures and summary.json. The statistics are `gflow.stats`.
 
 Conventions
-- A "setting" is one `gflow.Config`; its sweep is saved in `<out>/<name>/` (manifest.json + arrays.npz)
-  and a rerun with the same config loads it instead of recomputing.
+- A "setting" is one `gflow.Config`; its sweep is the run directory `<out>/<name>/` of
+  `gflow.run_sweep(cfg, out=...)`: a rerun resumes it (loading what is done, computing the rest).
 - Only the statuses in `gflow.twolayer.flow.OK_STATUSES` enter means; other runs are counted and reported.
 - Errors are averaged over runs ("units": an init seed, or an (data seed, init seed) pair); bootstrap
   intervals resample units with replacement.
@@ -12,7 +12,6 @@ Conventions
 from __future__ import annotations
 
 import argparse
-import json
 import time
 from pathlib import Path
 
@@ -23,18 +22,11 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
 import gflow  # noqa: E402
+from gflow.runs.runner import RunMismatchError  # noqa: E402
+from gflow.runs.store import write_json  # noqa: E402
 from gflow.twolayer import theory  # noqa: E402
 from gflow.twolayer.data import make_dataset  # noqa: E402
 from gflow.twolayer.flow import OK_STATUSES, STATUS_NAMES  # noqa: E402
-from gflow.runs.store import write_json  # noqa: E402
-from gflow.stats import (  # noqa: E402,F401  (re-exported for the scripts)
-    bootstrap_argmin,
-    bootstrap_exponent,
-    fit_power_law,
-    interval,
-    refine_argmin,
-    seed_mean,
-)
 
 OK_CODES = [STATUS_NAMES.index(name) for name in OK_STATUSES]
 
@@ -55,32 +47,24 @@ def status_counts(status) -> dict[str, int]:
     return {STATUS_NAMES[c]: int(np.sum(status == c)) for c in np.unique(status)}
 
 
-def _canonical(obj):
-    return json.loads(json.dumps(obj, sort_keys=True))
+SWEEP_LOG: list[dict] = []  # sweeps of this experiment: name, wall time now, loaded (nothing computed now)
 
 
-SWEEP_LOG: list[dict] = []  # sweeps of this experiment: name, recorded wall time, loaded or computed now
+def sweep(cfg: gflow.Config, out_dir, name: str, data=None) -> dict[str, np.ndarray]:
+    """The sweep of `cfg` in the run directory out_dir/name (`gflow.run_sweep(cfg, out=...)`): a rerun
+    resumes it. A directory that holds another config (an edited preset) is recomputed, with one line
+    on stdout. Returns the arrays, dims [scale, seed(, time)] ([data_seed, scale, seed] with data seeds).
 
-
-def sweep(cfg: gflow.Config, out_dir, name: str, data=None) -> tuple[dict, dict]:
-    """Run (or load) the α × init-seed sweep of `cfg`, saved in out_dir/name. Returns (arrays, manifest).
-
-    Arrays with dims [scale, seed(, time)], as `gflow.run_sweep` returns them. `data` (a `gflow` Dataset)
-    overrides the config's data; the manifest does not record it, so `name` must identify it.
+    `data` (a `gflow` Dataset) overrides the config's data; the run's fingerprint records it.
     """
     path = Path(out_dir) / name
-    if (path / "manifest.json").exists():
-        manifest, arrays = gflow.load_run(path)
-        if _canonical(manifest["config"]) == _canonical(cfg.to_dict()):
-            SWEEP_LOG.append({"name": name, "wall_s": manifest.get("wall_s"), "loaded": True})
-            return dict(arrays), manifest
-    res = gflow.run_sweep(cfg, data=data, progress=False)
-    for key in ("final_test_err", "status"):
-        assert res.dims[key][:2] == ["scale", "seed"], res.dims[key]
-    gflow.save_run(path, cfg.to_dict(), res)
-    manifest, arrays = gflow.load_run(path)
-    SWEEP_LOG.append({"name": name, "wall_s": res.meta.get("wall_s"), "loaded": False})
-    return dict(arrays), manifest
+    try:
+        res = gflow.run_sweep(cfg, data=data, out=path, progress=False)
+    except RunMismatchError as e:
+        print(f"{str(e).split('; use another')[0]}: recomputing it", flush=True)
+        res = gflow.run_sweep(cfg, data=data, out=path, progress=False, force=True)
+    SWEEP_LOG.append({"name": name, "wall_s": res.meta["wall_s"], "loaded": res.meta["chunks_computed"] == 0})
+    return res.arrays
 
 
 def geometry(data_cfg: gflow.DataConfig) -> dict:
@@ -147,10 +131,9 @@ def _jsonable(obj):
 
 
 class Timer:
-    """Wall time of a whole experiment (compile included), for summary.json and EXPERIMENTS.md.
-
-    Sweeps loaded from an earlier run cost nothing now; `sweeps()` reports the wall time their
-    manifests recorded when they were computed, so a rerun still states the full cost."""
+    """Wall time of a whole experiment (compile included), for summary.json and EXPERIMENTS.md, and of
+    its sweeps: `sweeps()` counts them, those loaded from an earlier run (nothing computed now), and the
+    wall time they took in this call (a loaded sweep costs only its reassembly)."""
 
     def __init__(self):
         self.start = time.perf_counter()
@@ -160,5 +143,5 @@ class Timer:
         return time.perf_counter() - self.start
 
     def sweeps(self) -> dict:
-        walls = [e["wall_s"] or 0.0 for e in SWEEP_LOG]
-        return {"n_sweeps": len(SWEEP_LOG), "n_loaded": sum(e["loaded"] for e in SWEEP_LOG), "recorded_sweep_wall_s": float(sum(walls))}
+        return {"n_sweeps": len(SWEEP_LOG), "n_loaded": sum(e["loaded"] for e in SWEEP_LOG),
+                "sweep_wall_s": float(sum(e["wall_s"] for e in SWEEP_LOG))}

@@ -14,9 +14,14 @@ from __future__ import annotations
 
 import numpy as np
 
-import fls_analysis as fa
 import gflow
+from gflow import stats
 from gflow.twolayer import theory
+
+if __package__:  # imported as experiments.<name>
+    from . import fls_analysis as fa
+else:  # run as python experiments/<name>.py
+    import fls_analysis as fa
 
 
 def get_config(quick: bool = False) -> dict:
@@ -37,15 +42,6 @@ def get_config(quick: bool = False) -> dict:
         settings = [dict(settings[1], data_seeds=(0,)), dict(settings[0], name="nonsep_n20_d5_snr2", n=20, d=5, data_seeds=(0,))]
         preset.update(settings=settings, width=20, n_test=2000, init_scales=(1e-4, 1e-1, 3.0), n_seeds=2)
     return preset
-
-
-def make_config(p: dict, s: dict, data_seed: int) -> gflow.Config:
-    return gflow.Config(
-        data=gflow.DataConfig(n=s["n"], d=s["d"], kappa=s["kappa"], sigma=s["sigma"], seed=data_seed, n_test=p["n_test"]),
-        model=gflow.ModelConfig(width=p["width"]),
-        flow=gflow.FlowConfig(target_loss=p["target_loss"]),
-        sweep=gflow.SweepConfig(init_scales=tuple(p["init_scales"]), n_seeds=p["n_seeds"]),
-    )
 
 
 def decompose(arrays: dict, geo: dict, kappa: float, sigma: float) -> dict[str, np.ndarray]:
@@ -71,7 +67,7 @@ def spearman(x, y) -> float:
 def analyze(alpha, parts: dict, ok) -> dict:
     res = {}
     for key, v in parts.items():
-        mean, se, _ = fa.seed_mean(v, ok)
+        mean, se, _ = stats.seed_mean(v, ok)
         res[key] = mean
         res[key + "_se"] = se
     for tag in ("xplus", "mu"):
@@ -139,12 +135,13 @@ def main(argv=None) -> dict:
     for s in p["settings"]:
         parts_all, ok_all, status_all, lambdas = [], [], [], []
         for k in s["data_seeds"]:
-            cfg = make_config(p, s, k)
+            cfg = gflow.Config.from_fields(n=s["n"], d=s["d"], kappa=s["kappa"], sigma=s["sigma"], seed=k, n_test=p["n_test"],
+                                           width=p["width"], target_loss=p["target_loss"], init_scales=p["init_scales"], n_seeds=p["n_seeds"])
             geo = fa.geometry(cfg.data)
             lambdas.append(geo["separability"])
             if (geo["separability"] > 0) != s["separable"]:
                 raise RuntimeError(f"{s['name']} data seed {k}: λ = {geo['separability']:.3f} contradicts separable={s['separable']}")
-            arrays, _ = fa.sweep(cfg, args.out, f"{s['name']}_data{k}")
+            arrays = fa.sweep(cfg, args.out, f"{s['name']}_data{k}")
             parts_all.append(decompose(arrays, geo, s["kappa"], s["sigma"]))
             ok_all.append(fa.ok_mask(arrays["status"]))
             status_all.append(arrays["status"])

@@ -13,9 +13,14 @@ from __future__ import annotations
 
 import numpy as np
 
-import fls_analysis as fa
 import gflow
+from gflow import stats
 from gflow.twolayer import theory
+
+if __package__:  # imported as experiments.<name>
+    from . import fls_analysis as fa
+else:  # run as python experiments/<name>.py
+    import fls_analysis as fa
 
 
 def get_config(quick: bool = False) -> dict:
@@ -37,20 +42,12 @@ def get_config(quick: bool = False) -> dict:
     return preset
 
 
-def make_config(p: dict, n: int, width: int, data_seed: int) -> gflow.Config:
-    return gflow.Config(
-        data=gflow.DataConfig(n=n, d=p["d"], kappa=p["kappa"], sigma=p["sigma"], seed=data_seed, n_test=p["n_test"]),
-        model=gflow.ModelConfig(width=width),
-        flow=gflow.FlowConfig(target_loss=p["target_loss"]),
-        sweep=gflow.SweepConfig(init_scales=tuple(p["init_scales"]), n_seeds=p["n_seeds"]),
-    )
-
-
 def setting_alpha_star(p: dict, n: int, width: int, out) -> dict:
     errs, lins, oks, statuses, zeta0 = [], [], [], [], []
     for k in p["data_seeds"]:
-        cfg = make_config(p, n, width, k)
-        arrays, _ = fa.sweep(cfg, out, f"n{n}_h{width}_data{k}")
+        cfg = gflow.Config.from_fields(n=n, d=p["d"], kappa=p["kappa"], sigma=p["sigma"], seed=k, n_test=p["n_test"], width=width,
+                                       target_loss=p["target_loss"], init_scales=p["init_scales"], n_seeds=p["n_seeds"])
+        arrays = fa.sweep(cfg, out, f"n{n}_h{width}_data{k}")
         errs.append(arrays["final_test_err"])
         lins.append(arrays["final_lin_err"])
         oks.append(fa.ok_mask(arrays["status"]))
@@ -62,18 +59,16 @@ def setting_alpha_star(p: dict, n: int, width: int, out) -> dict:
     alpha = np.asarray(p["init_scales"])
     res = {"n": n, "width": width, "status_counts": fa.status_counts(np.concatenate(statuses, axis=1)), "alpha_zeta_zero": float(np.mean(zeta0))}
     for tag, v in (("net", err), ("lin", lin)):
-        mean, se, _ = fa.seed_mean(v, ok)
-        a_star, edge = fa.refine_argmin(alpha, mean)
-        boot = fa.bootstrap_argmin(alpha, v, ok, n_boot=p["n_boot"], seed=n * 1000 + width)
-        res[tag] = {"mean": mean, "se": se, "alpha_star": a_star, "at_grid_edge": edge, "ci95": fa.interval(boot), "boot": boot}
+        o = stats.argmin_estimate(alpha, v, ok, n_boot=p["n_boot"], seed=n * 1000 + width)
+        res[tag] = {"mean": o.mean, "se": o.se, "alpha_star": o.x, "at_grid_edge": o.at_edge, "ci95": o.ci95, "boot": o.boot}
     return res
 
 
 def scan_exponent(xs, entries, tag) -> dict:
     a = np.array([e[tag]["alpha_star"] for e in entries])
     boots = np.stack([e[tag]["boot"] for e in entries])
-    slope = fa.fit_power_law(xs, a)[0]
-    _, ci = fa.bootstrap_exponent(np.asarray(xs, float), boots)
+    slope = stats.fit_power_law(xs, a)[0]
+    _, ci = stats.bootstrap_exponent(np.asarray(xs, float), boots)
     return {"alpha_star": a, "exponent": slope, "exponent_ci95": ci, "any_at_grid_edge": bool(any(e[tag]["at_grid_edge"] for e in entries))}
 
 

@@ -19,9 +19,14 @@ from __future__ import annotations
 
 import numpy as np
 
-import fls_analysis as fa
 import gflow
+from gflow import stats
 from gflow.twolayer import theory
+
+if __package__:  # imported as experiments.<name>
+    from . import fls_analysis as fa
+else:  # run as python experiments/<name>.py
+    import fls_analysis as fa
 
 PHASE1_LOSS = 0.9 * np.log(2.0)  # t_α := first time L(θ) ≤ 0.9·log 2
 
@@ -61,13 +66,10 @@ def get_config(quick: bool = False) -> dict:
 
 
 def make_config(p: dict, s: dict, *, n=None, data_seed=None, alphas=(1.0,), target=None, multiplier=1.0, rtol=None) -> gflow.Config:
-    seed = s["data_seed"] if data_seed is None else data_seed
-    return gflow.Config(
-        data=gflow.DataConfig(n=n or s["n"], d=s["d"], kappa=s["kappa"], sigma=s["sigma"], seed=seed, n_test=p["n_test"]),
-        model=gflow.ModelConfig(width=p["width"], multiplier=multiplier),
-        flow=gflow.FlowConfig(target_loss=target or p["target_loss"], rtol=rtol or gflow.FlowConfig().rtol, **p["flow"]),
-        sweep=gflow.SweepConfig(init_scales=tuple(alphas), n_seeds=p["n_seeds"]),
-    )
+    """The sweep of setting `s` over α = `alphas` (n, data seed, η, c and rtol default to the setting's and the preset's)."""
+    return gflow.Config.from_fields(n=n or s["n"], d=s["d"], kappa=s["kappa"], sigma=s["sigma"], seed=s["data_seed"] if data_seed is None else data_seed,
+                                    n_test=p["n_test"], width=p["width"], multiplier=multiplier, target_loss=target or p["target_loss"],
+                                    rtol=rtol or gflow.FlowConfig().rtol, **p["flow"], init_scales=alphas, n_seeds=p["n_seeds"])
 
 
 def neuron_cosines(W, a, target):
@@ -97,7 +99,7 @@ def weighted_angle(W, a, target) -> float:
 
 def trajectories(p, s, out):
     cfg = make_config(p, s, alphas=p["traj_alphas"])
-    arrays, _ = fa.sweep(cfg, out, f"traj_{s['name']}")
+    arrays = fa.sweep(cfg, out, f"traj_{s['name']}")
     return arrays
 
 
@@ -180,15 +182,15 @@ def final_angles(p, s, geo) -> dict:
         fit = (alphas >= lo * (1 - 1e-9)) & (alphas <= hi * (1 + 1e-9))
         entry = {"status_counts": fa.status_counts(status), "alpha": alphas, "rtol": rtol or gflow.FlowConfig().rtol}
         for tag, v in ang.items():
-            mean, se, _ = fa.seed_mean(v, ok)
-            slope, _ = fa.fit_power_law(alphas[fit], mean[fit])
+            mean, se, _ = stats.seed_mean(v, ok)
+            slope, _ = stats.fit_power_law(alphas[fit], mean[fit])
             rng = np.random.default_rng(1)
             boot = []
             for _ in range(p["n_boot"]):
                 idx = rng.integers(0, v.shape[1], v.shape[1])
-                boot.append(fa.fit_power_law(alphas[fit], fa.seed_mean(v[:, idx], ok[:, idx])[0][fit])[0])
+                boot.append(stats.fit_power_law(alphas[fit], stats.seed_mean(v[:, idx], ok[:, idx])[0][fit])[0])
             local = np.diff(np.log(mean)) / np.diff(np.log(alphas))  # slope between neighbouring α
-            entry[tag] = {"angle_mean": mean, "angle_se": se, "exponent": slope, "exponent_ci95": fa.interval(boot), "local_slopes": local}
+            entry[tag] = {"angle_mean": mean, "angle_se": se, "exponent": slope, "exponent_ci95": stats.interval(boot), "local_slopes": local}
         res[stop] = entry
     return res
 
@@ -209,7 +211,7 @@ def t_alpha_study(p, s, out) -> dict:
         per = []  # (t [α, seed], predicted slope) per dataset
         for k in p["t_alpha_data_seeds"]:
             cfg = make_config(p, s, n=n, data_seed=k, alphas=alphas, target=PHASE1_LOSS)
-            arrays, _ = fa.sweep(cfg, out, f"t_alpha_n{n}_data{k}")
+            arrays = fa.sweep(cfg, out, f"t_alpha_n{n}_data{k}")
             geo = fa.geometry(cfg.data)
             ok = fa.ok_mask(arrays["status"])
             res["status_counts"].append({"n": n, "data_seed": k, **fa.status_counts(arrays["status"])})
@@ -232,13 +234,13 @@ def t_alpha_study(p, s, out) -> dict:
         res["slope"].append(float(np.mean([f[0] for f in fits])))
         res["intercept"].append(float(np.mean([f[1] for f in fits])))
         res["predicted_slope"].append(float(np.mean([pr for _, pr in per])))
-        res["slope_ci95"].append(fa.interval(boot))
+        res["slope_ci95"].append(stats.interval(boot))
         res["t_alpha"].append(np.nanmean(np.concatenate([t for t, _ in per], axis=1), axis=1))
     ns = np.asarray(res["n"], float)
-    _, expo_ci = fa.bootstrap_exponent(ns, np.stack(boots))
-    res["slope_vs_n_exponent"] = fa.fit_power_law(ns, res["slope"])[0]
+    _, expo_ci = stats.bootstrap_exponent(ns, np.stack(boots))
+    res["slope_vs_n_exponent"] = stats.fit_power_law(ns, res["slope"])[0]
     res["slope_vs_n_exponent_ci95"] = expo_ci
-    res["predicted_slope_vs_n_exponent"] = fa.fit_power_law(ns, res["predicted_slope"])[0]
+    res["predicted_slope_vs_n_exponent"] = stats.fit_power_law(ns, res["predicted_slope"])[0]
     ratio = np.asarray(res["slope_per_dataset"]) / np.asarray(res["predicted_per_dataset"])
     res["measured_over_predicted"] = {"mean": float(ratio.mean()), "min": float(ratio.min()), "max": float(ratio.max())}
     # the same slopes in the time of the summed loss Σ_i ℓ_i (τ = t/n): the paper's convention

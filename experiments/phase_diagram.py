@@ -12,9 +12,14 @@ from __future__ import annotations
 
 import numpy as np
 
-import fls_analysis as fa
 import gflow
+from gflow import stats
 from gflow.twolayer import theory
+
+if __package__:  # imported as experiments.<name>
+    from . import fls_analysis as fa
+else:  # run as python experiments/<name>.py
+    import fls_analysis as fa
 
 
 def get_config(quick: bool = False) -> dict:
@@ -35,26 +40,16 @@ def get_config(quick: bool = False) -> dict:
     return preset
 
 
-def make_config(p: dict, n: int, snr: float) -> gflow.Config:
-    return gflow.Config(
-        data=gflow.DataConfig(n=n, d=p["d"], kappa=p["kappa"], sigma=p["kappa"] / snr, seed=p["data_seed"], n_test=p["n_test"]),
-        model=gflow.ModelConfig(width=p["width"]),
-        flow=gflow.FlowConfig(target_loss=p["target_loss"]),
-        sweep=gflow.SweepConfig(init_scales=tuple(p["init_scales"]), n_seeds=p["n_seeds"]),
-    )
-
-
 def row(p: dict, n: int, snr: float, out) -> dict:
-    cfg = make_config(p, n, snr)
-    arrays, _ = fa.sweep(cfg, out, f"n{n}_snr{snr:g}")
+    cfg = gflow.Config.from_fields(n=n, d=p["d"], kappa=p["kappa"], sigma=p["kappa"] / snr, seed=p["data_seed"], n_test=p["n_test"],
+                                   width=p["width"], target_loss=p["target_loss"], init_scales=p["init_scales"], n_seeds=p["n_seeds"])
+    arrays = fa.sweep(cfg, out, f"n{n}_snr{snr:g}")
     ok = fa.ok_mask(arrays["status"])
-    mean, se, n_ok = fa.seed_mean(arrays["final_test_err"], ok)
+    o = stats.argmin_estimate(arrays["init_scale"], arrays["final_test_err"], ok, n_boot=p["n_boot"], seed=n + int(100 * snr))
     geo = fa.geometry(cfg.data)
     w_max = fa.unit_width_max(p["d"], p["width"], range(p["n_seeds"]))
-    a_star, edge = fa.refine_argmin(arrays["init_scale"], mean)
-    boot = fa.bootstrap_argmin(arrays["init_scale"], arrays["final_test_err"], ok, n_boot=p["n_boot"], seed=n + int(100 * snr))
-    return {"n": n, "snr": snr, "mean": mean, "se": se, "n_ok": n_ok, "alpha_star": a_star, "at_grid_edge": edge,
-            "alpha_star_boot": boot, "ci95": fa.interval(boot),
+    return {"n": n, "snr": snr, "mean": o.mean, "se": o.se, "n_ok": o.count, "alpha_star": o.x, "at_grid_edge": o.at_edge,
+            "alpha_star_boot": o.boot, "ci95": o.ci95,
             "alpha_zeta_zero": float(theory.alpha_zeta_zero(n, p["width"], geo["x_max"], w_max, geo["xplus_norm"])),
             "separability": geo["separability"], "bayes_error": geo["bayes_error"], "status_counts": fa.status_counts(arrays["status"])}
 
@@ -143,8 +138,8 @@ def main(argv=None) -> dict:
     s_rows = [row(p, p["ref_n"], snr, args.out) for snr in p["snr_values"]]
     plot(p, n_rows, s_rows, args.out)
     ns = np.array(p["n_values"], float)
-    fit = fa.fit_power_law(ns, [r["alpha_star"] for r in n_rows])[0]
-    _, fit_ci = fa.bootstrap_exponent(ns, np.stack([r["alpha_star_boot"] for r in n_rows]))
+    fit = stats.fit_power_law(ns, [r["alpha_star"] for r in n_rows])[0]
+    _, fit_ci = stats.bootstrap_exponent(ns, np.stack([r["alpha_star_boot"] for r in n_rows]))
     for r in n_rows + s_rows:
         del r["alpha_star_boot"]
     summary = {"preset": p, "n_rows": n_rows, "snr_rows": s_rows, "alpha_star_n_exponent": fit, "alpha_star_n_exponent_ci95": fit_ci,

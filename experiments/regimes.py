@@ -15,10 +15,14 @@ from __future__ import annotations
 
 import numpy as np
 
-import fls_analysis as fa
 import gflow
 from gflow import stats
 from gflow.twolayer.gm_error import TIE_WEIGHTS
+
+if __package__:  # imported as experiments.<name>
+    from . import fls_analysis as fa
+else:  # run as python experiments/<name>.py
+    import fls_analysis as fa
 
 OK = fa.OK_CODES
 
@@ -55,14 +59,10 @@ def get_config(quick: bool = False) -> dict:
 
 
 def make_config(p, regime, n, width, scales, multiplier=None, target_loss=None, data_seeds=None) -> gflow.Config:
-    r = p["regimes"][regime]
-    return gflow.Config(
-        data=gflow.DataConfig(n=n, d=r["d"], kappa=r["kappa"], sigma=r["sigma"], mode=r["mode"], n_test=p["n_test"]),
-        model=gflow.ModelConfig(width=width),
-        flow=gflow.FlowConfig(target_loss=target_loss or p["target_loss"], n_save=2),
-        sweep=gflow.SweepConfig(init_scales=tuple(scales), n_seeds=p["n_seeds"], data_seeds=tuple(data_seeds or p["data_seeds"]),
-                                grid=None if multiplier is None else {"model.multiplier": list(multiplier)}),
-    )
+    """The sweep of one (regime, n, h) over α = `scales` (and c = `multiplier`, a grid axis, if given)."""
+    return gflow.Config.from_fields(**p["regimes"][regime], n=n, n_test=p["n_test"], width=width, target_loss=target_loss or p["target_loss"],
+                                    n_save=2, init_scales=scales, n_seeds=p["n_seeds"], data_seeds=data_seeds or p["data_seeds"],
+                                    grid=None if multiplier is None else {"model.multiplier": list(multiplier)})
 
 
 def units(v):
@@ -71,39 +71,30 @@ def units(v):
     return v.reshape(v.shape[0], -1)
 
 
-def run(cfg, out, name):
-    res = gflow.run_sweep(cfg, out=f"{out}/{name}", progress=False)
-    fa.SWEEP_LOG.append({"name": name, "wall_s": res.meta.get("wall_s"), "loaded": res.meta.get("chunks_computed") == 0})
-    return res
-
-
 def curve(results, key="final_test_err_sa"):
     """α grid, error[α, unit], tie mass, ok mask, separability per dataset, from coarse + fine sweeps."""
-    alphas = np.concatenate([r.arrays["init_scale"] for r in results])
+    alphas = np.concatenate([r["init_scale"] for r in results])
     order = np.argsort(alphas)
-    cat = lambda k: np.concatenate([units(r.arrays[k]) for r in results])[order]  # noqa: E731
+    cat = lambda k: np.concatenate([units(r[k]) for r in results])[order]  # noqa: E731
     return alphas[order], cat(key), cat("final_test_tie_sa"), np.isin(cat("status"), OK), cat("final_test_err")
 
 
 def setting(p, regime, n, width, out, target_loss=None, tag="") -> dict:
     name = f"{regime}_n{n}_h{width}{tag}"
-    coarse = run(make_config(p, regime, n, width, p["coarse"], target_loss=target_loss), out, name + "_coarse")
+    coarse = fa.sweep(make_config(p, regime, n, width, p["coarse"], target_loss=target_loss), out, name + "_coarse")
     a, err, _, ok, _ = curve([coarse])
     center = stats.refine_argmin(a, stats.seed_mean(err, ok)[0])[0]
     fine_scales = [center * 10**o for o in p["fine_offsets"]]
-    fine = run(make_config(p, regime, n, width, fine_scales, target_loss=target_loss), out, name + "_fine")
+    fine = fa.sweep(make_config(p, regime, n, width, fine_scales, target_loss=target_loss), out, name + "_fine")
     a, err, tie, ok, mc = curve([coarse, fine])
-    res = {"n": n, "width": width, "alphas": a, "separability": coarse.arrays["separability"], "draws": coarse.arrays["data_draws"],
-           "bayes_error": float(coarse.arrays["bayes_error"].flat[0]), "status_counts": fa.status_counts(units(coarse.arrays["status"])),
+    res = {"n": n, "width": width, "alphas": a, "separability": coarse["separability"], "draws": coarse["data_draws"],
+           "bayes_error": float(coarse["bayes_error"].flat[0]), "status_counts": fa.status_counts(units(coarse["status"])),
            "ok_fraction": float(ok.mean()), "oa_of": oa_of(coarse, make_config(p, regime, n, width, p["coarse"], target_loss=target_loss))}
     for tie_name, w in TIE_WEIGHTS.items():
-        e = err - (1 - w) * tie
-        mean, se, _ = stats.seed_mean(e, ok)
-        a_star, edge = stats.refine_argmin(a, mean)
-        boot = stats.bootstrap_argmin(a, e, ok, n_boot=p["n_boot"], seed=n * 1000 + width)
-        i_min = int(np.nanargmin(mean))
-        res[tie_name] = {"mean": mean, "se": se, "alpha_star": a_star, "at_grid_edge": edge, "ci95": stats.interval(boot), "boot": boot,
-                         "rich_arm": float(mean[0] - mean[i_min]), "min_err": float(mean[i_min])}
+        o = stats.argmin_estimate(a, err - (1 - w) * tie, ok, n_boot=p["n_boot"], seed=n * 1000 + width)
+        i_min = int(np.nanargmin(o.mean))
+        res[tie_name] = {"mean": o.mean, "se": o.se, "alpha_star": o.x, "at_grid_edge": o.at_edge, "ci95": o.ci95, "boot": o.boot,
+                         "rich_arm": float(o.mean[0] - o.mean[i_min]), "min_err": float(o.mean[i_min])}
     # datasets without a rich arm: their own curve's minimum at the smallest α (rule R2)
     per_ds = err.reshape(len(a), len(p["data_seeds"]), -1).mean(-1)
     res["datasets_without_rich_arm"] = int(np.sum(np.nanargmin(per_ds, axis=0) == 0))
@@ -115,13 +106,11 @@ def setting(p, regime, n, width, out, target_loss=None, tag="") -> dict:
 def multiplier_setting(p, regime, n, width, alpha_star_grid, out) -> dict:
     """c* measured directly: model.multiplier swept at α = 1 over c = α² of the α grid used for α*."""
     cs = np.asarray(alpha_star_grid) ** 2
-    res = run(make_config(p, regime, n, width, (1.0,), multiplier=cs), out, f"{regime}_n{n}_h{width}_mult")
-    e = np.asarray(res.arrays["final_test_err_sa"])[:, :, 0, :].reshape(len(cs), -1)  # [c, data_seed, scale, seed]
-    ok = np.isin(np.asarray(res.arrays["status"])[:, :, 0, :].reshape(len(cs), -1), OK)
-    mean = stats.seed_mean(e, ok)[0]
-    c_star, edge = stats.refine_argmin(cs, mean)
-    boot = stats.bootstrap_argmin(cs, e, ok, n_boot=p["n_boot"], seed=n)
-    return {"n": n, "width": width, "c_star": c_star, "at_grid_edge": edge, "ci95": stats.interval(boot), "boot": boot}
+    res = fa.sweep(make_config(p, regime, n, width, (1.0,), multiplier=cs), out, f"{regime}_n{n}_h{width}_mult")
+    e = np.asarray(res["final_test_err_sa"])[:, :, 0, :].reshape(len(cs), -1)  # [c, data_seed, scale, seed]
+    ok = np.isin(np.asarray(res["status"])[:, :, 0, :].reshape(len(cs), -1), OK)
+    o = stats.argmin_estimate(cs, e, ok, n_boot=p["n_boot"], seed=n)
+    return {"n": n, "width": width, "c_star": o.x, "at_grid_edge": o.at_edge, "ci95": o.ci95, "boot": o.boot}
 
 
 def oa_of(res, cfg) -> dict:
@@ -139,11 +128,11 @@ def oa_of(res, cfg) -> dict:
         ds = make_dataset(dataclasses.replace(cfg.data, seed=k))
         phis.append(float(theory.class_mean_angle(ds.x, ds.y, ds.s)))
     phi = np.asarray(phis)[:, None, None]  # [data_seed, scale, seed]
-    psi, cos_s = np.asarray(res.arrays["final_Psi"]), np.asarray(res.arrays["final_cos_s"])
+    psi, cos_s = np.asarray(res["final_Psi"]), np.asarray(res["final_cos_s"])
     kappa, sigma = float(ds.kappa), float(ds.sigma)
     oa = units(np.asarray(theory.over_alignment(phi, psi, kappa, sigma)))
     of = units(np.asarray(theory.over_fitting(cos_s, phi, psi, kappa, sigma)))
-    a = np.asarray(res.arrays["init_scale"])
+    a = np.asarray(res["init_scale"])
     out = {"alphas": a, "OA": oa.mean(1), "OF": of.mean(1), "phi_xplus_deg": np.degrees(phis)}
     out["spearman_OA"] = float(spearmanr(a, out["OA"])[0])
     out["spearman_OF"] = float(spearmanr(a, out["OF"])[0])
@@ -162,14 +151,14 @@ def phase1(p, regime, n, out) -> dict:
     res = {"n": n}
     for q in p["phase1_ends"]:
         cfg = make_config(p, regime, n, p["ref_width"], a, target_loss=float(q * np.log(2)), data_seeds=p["phase1_data_seeds"])
-        r = run(cfg, out, f"{regime}_n{n}_phase1_q{q}")
-        ok = np.isin(units(r.arrays["status"]), OK)
-        t = np.where(ok, units(r.arrays["t_stop"]), np.nan)
+        r = fa.sweep(cfg, out, f"{regime}_n{n}_phase1_q{q}")
+        ok = np.isin(units(r["status"]), OK)
+        t = np.where(ok, units(r["t_stop"]), np.nan)
         slope = np.polyfit(np.log(1 / a), t, 1)[0]  # one slope per unit
-        ang = np.degrees(np.arccos(np.clip(units(r.arrays["final_Psi_mu"]), -1, 1)))
+        ang = np.degrees(np.arccos(np.clip(units(r["final_Psi_mu"]), -1, 1)))
         res[f"q{q}"] = {"slope": float(np.nanmean(slope)), "slope_se": float(np.nanstd(slope) / np.sqrt(len(slope))),
                         "angle_deg": np.nanmean(ang, 1), "angle_exponent": stats.fit_power_law(a, np.nanmean(ang, 1))[0],
-                        "Psi": np.nanmean(units(r.arrays["final_Psi"]), 1), "status_counts": fa.status_counts(units(r.arrays["status"]))}
+                        "Psi": np.nanmean(units(r["final_Psi"]), 1), "status_counts": fa.status_counts(units(r["status"]))}
     rates = []
     for k in p["phase1_data_seeds"]:
         ds = make_dataset(dataclasses.replace(cfg.data, seed=k))

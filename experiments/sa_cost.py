@@ -14,11 +14,15 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-import fls_analysis as fa
 import gflow
 from gflow.twolayer import model
 from gflow.twolayer.data import make_dataset
 from gflow.twolayer.gm_error import semi_analytic_error
+
+if __package__:  # imported as experiments.<name>
+    from . import fls_analysis as fa
+else:  # run as python experiments/<name>.py
+    import fls_analysis as fa
 
 
 def get_config(quick: bool = False) -> dict:

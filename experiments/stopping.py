@@ -19,9 +19,14 @@ from __future__ import annotations
 
 import numpy as np
 
-import fls_analysis as fa
 import gflow
+from gflow import stats
 from gflow.twolayer import theory
+
+if __package__:  # imported as experiments.<name>
+    from . import fls_analysis as fa
+else:  # run as python experiments/<name>.py
+    import fls_analysis as fa
 
 
 def get_config(quick: bool = False) -> dict:
@@ -40,15 +45,6 @@ def get_config(quick: bool = False) -> dict:
         preset.update(d=5, n=20, width=20, data_seeds=(0,), n_test=2000, target_losses=(0.1, 0.01), init_scales=(1e-3, 1e-1, 3.0),
                       n_seeds=2, n_boot=20, flow={})
     return preset
-
-
-def make_config(p: dict, eta: float, data_seed: int) -> gflow.Config:
-    return gflow.Config(
-        data=gflow.DataConfig(n=p["n"], d=p["d"], kappa=p["kappa"], sigma=p["sigma"], seed=data_seed, n_test=p["n_test"]),
-        model=gflow.ModelConfig(width=p["width"]),
-        flow=gflow.FlowConfig(target_loss=eta, **p["flow"]),
-        sweep=gflow.SweepConfig(init_scales=tuple(p["init_scales"]), n_seeds=p["n_seeds"]),
-    )
 
 
 VALIDATION_RULES = {"val. loss min": "traj_test_loss", "val. error min": "traj_test_err"}  # rule name: trajectory it minimizes
@@ -82,10 +78,8 @@ def validation_stop(arrays: dict, by: str = "traj_test_loss", fresh: dict | None
 
 
 def analyze(alpha, v, ok, n_boot, seed) -> dict:
-    mean, se, _ = fa.seed_mean(v, ok)
-    a_star, edge = fa.refine_argmin(alpha, mean)
-    boot = fa.bootstrap_argmin(alpha, v, ok, n_boot=n_boot, seed=seed)
-    return {"mean": mean, "se": se, "alpha_star": a_star, "at_grid_edge": edge, "ci95": fa.interval(boot), "min_error": float(np.nanmin(mean))}
+    o = stats.argmin_estimate(alpha, v, ok, n_boot=n_boot, seed=seed)
+    return {"mean": o.mean, "se": o.se, "alpha_star": o.x, "at_grid_edge": o.at_edge, "ci95": o.ci95, "min_error": float(np.nanmin(o.mean))}
 
 
 def main(argv=None) -> dict:
@@ -96,7 +90,9 @@ def main(argv=None) -> dict:
     rules, statuses, val_time, val_at_end, val_bias = {}, {}, {}, {}, {}
     eta_min = min(p["target_losses"])
     for eta in p["target_losses"]:
-        runs = [fa.sweep(make_config(p, eta, k), args.out, f"eta{eta:g}_data{k}")[0] for k in p["data_seeds"]]
+        cfgs = [gflow.Config.from_fields(n=p["n"], d=p["d"], kappa=p["kappa"], sigma=p["sigma"], seed=k, n_test=p["n_test"], width=p["width"],
+                                         target_loss=eta, **p["flow"], init_scales=p["init_scales"], n_seeds=p["n_seeds"]) for k in p["data_seeds"]]
+        runs = [fa.sweep(cfg, args.out, f"eta{eta:g}_data{k}") for k, cfg in zip(p["data_seeds"], cfgs)]
         ok = np.concatenate([fa.ok_mask(a["status"]) for a in runs], axis=1)
         statuses[f"eta={eta:g}"] = fa.status_counts(np.concatenate([a["status"] for a in runs], axis=1))
         for tag, key in (("net", "final_test_err"), ("lin", "final_lin_err")):
@@ -104,10 +100,9 @@ def main(argv=None) -> dict:
             rules.setdefault(tag, {})[f"η={eta:g}"] = analyze(alpha, v, ok, p["n_boot"], seed=int(1e4 * eta))
         if eta == eta_min:
             fresh = []
-            for k, a in zip(p["data_seeds"], runs):
-                cfg = make_config(p, eta, k)
+            for k, cfg in zip(p["data_seeds"], cfgs):
                 name = f"eta{eta:g}_data{k}_freshtest{p['fresh_test_seed'] + k}"
-                fresh.append(fa.sweep(cfg, args.out, name, data=fresh_test_data(cfg.data, p["fresh_test_seed"] + k))[0])
+                fresh.append(fa.sweep(cfg, args.out, name, data=fresh_test_data(cfg.data, p["fresh_test_seed"] + k)))
             t_a, t_b = (np.concatenate([r["t_stop"] for r in rr], axis=1) for rr in (runs, fresh))
             fresh_t_stop_max_rel_diff = float(np.max(np.abs(t_a - t_b) / t_a))
             assert fresh_t_stop_max_rel_diff < 1e-4, f"the fresh-test rerun took other trajectories: {fresh_t_stop_max_rel_diff}"
@@ -116,10 +111,10 @@ def main(argv=None) -> dict:
                 val = {key: np.concatenate([v[key] for v in vs], axis=1) for key in vs[0]}
                 for tag, key in (("net", "test_err"), ("lin", "lin_err")):
                     rules[tag][rule] = analyze(alpha, val[key], ok, p["n_boot"], seed=7)
-                val_time[rule] = fa.seed_mean(val["time"], ok)[0]
+                val_time[rule] = stats.seed_mean(val["time"], ok)[0]
                 val_at_end[rule] = float(np.mean(val["at_last_grid_point"][ok]))
                 val_bias[rule] = float(np.mean((val["test_err_selection"] - val["test_err"])[ok]))
-                rules["net"][rule]["mean_on_selection_points"] = fa.seed_mean(val["test_err_selection"], ok)[0]
+                rules["net"][rule]["mean_on_selection_points"] = stats.seed_mean(val["test_err_selection"], ok)[0]
     bayes = float(theory.bayes_error(p["kappa"], p["sigma"]))
     plot(p, alpha, rules, val_time, val_at_end, bayes, args.out)
     summary = {"preset": p, "rules": rules, "validation_stop_time": val_time, "fraction_val_stop_at_last_grid_point": val_at_end,

@@ -12,8 +12,13 @@ from __future__ import annotations
 
 import numpy as np
 
-import fls_analysis as fa
 import gflow
+from gflow import stats
+
+if __package__:  # imported as experiments.<name>
+    from . import fls_analysis as fa
+else:  # run as python experiments/<name>.py
+    import fls_analysis as fa
 
 
 def get_config(quick: bool = False) -> dict:
@@ -40,15 +45,6 @@ def get_config(quick: bool = False) -> dict:
         preset.update(settings=[settings[0], settings[3]], width=20, n_test=2000, init_scales=(1e-4, 1e-1, 3.0), n_seeds=2, n_boot=50,
                       fresh_test=20_000)
     return preset
-
-
-def make_config(p: dict, s: dict) -> gflow.Config:
-    return gflow.Config(
-        data=gflow.DataConfig(n=s["n"], d=s["d"], kappa=s["kappa"], sigma=s["sigma"], seed=s["data_seed"], n_test=p["n_test"]),
-        model=gflow.ModelConfig(width=p["width"]),
-        flow=gflow.FlowConfig(target_loss=p["target_loss"]),
-        sweep=gflow.SweepConfig(init_scales=tuple(p["init_scales"]), n_seeds=p["n_seeds"]),
-    )
 
 
 def paired_gap(err, ok, i, j, n_test):
@@ -95,11 +91,10 @@ def fresh_paired_gap(p: dict, cfg: gflow.Config, geo: dict, alpha_a: float, alph
 def analyze(p: dict, s: dict, arrays: dict, geo: dict) -> dict:
     alpha = arrays["init_scale"]
     ok = fa.ok_mask(arrays["status"])
-    net, net_se, count = fa.seed_mean(arrays["final_test_err"], ok)
-    lin, lin_se, _ = fa.seed_mean(arrays["final_lin_err"], ok)
-    a_net, edge = fa.refine_argmin(alpha, net)
-    a_lin, edge_lin = fa.refine_argmin(alpha, lin)
-    boot = fa.bootstrap_argmin(alpha, arrays["final_test_err"], ok, n_boot=p["n_boot"])
+    o = stats.argmin_estimate(alpha, arrays["final_test_err"], ok, n_boot=p["n_boot"])
+    net, net_se, count, a_net, edge = o.mean, o.se, o.count, o.x, o.at_edge
+    lin, lin_se, _ = stats.seed_mean(arrays["final_lin_err"], ok)
+    a_lin, edge_lin = stats.refine_argmin(alpha, lin)
     best = int(np.nanargmin(net))
     left = paired_gap(arrays["final_test_err"], ok, 0, best, p["n_test"])
     right = paired_gap(arrays["final_test_err"], ok, len(alpha) - 1, best, p["n_test"])
@@ -115,7 +110,7 @@ def analyze(p: dict, s: dict, arrays: dict, geo: dict) -> dict:
         "alpha": alpha,
         "net_err": net, "net_err_se": net_se,
         "lin_err": lin, "lin_err_se": lin_se,
-        "alpha_star_net": a_net, "alpha_star_net_at_grid_edge": edge, "alpha_star_net_ci95": fa.interval(boot),
+        "alpha_star_net": a_net, "alpha_star_net_at_grid_edge": edge, "alpha_star_net_ci95": o.ci95,
         "alpha_star_lin": a_lin, "alpha_star_lin_at_grid_edge": edge_lin,
         # error at the smallest α minus the error at the grid optimum, and the same at the largest α:
         # [mean, s.e. over seeds, conservative s.e. including the test sample's noise]
@@ -172,11 +167,12 @@ def main(argv=None) -> dict:
     timer = fa.Timer()
     results, arrays_list = [], []
     for s in p["settings"]:
-        cfg = make_config(p, s)
+        cfg = gflow.Config.from_fields(n=s["n"], d=s["d"], kappa=s["kappa"], sigma=s["sigma"], seed=s["data_seed"], n_test=p["n_test"],
+                                       width=p["width"], target_loss=p["target_loss"], init_scales=p["init_scales"], n_seeds=p["n_seeds"])
         geo = fa.geometry(cfg.data)
         if (geo["separability"] > 0) != s["separable"]:
             raise RuntimeError(f"{s['name']}: separability constant λ = {geo['separability']:.3f} contradicts separable={s['separable']}")
-        arrays, _ = fa.sweep(cfg, args.out, s["name"])
+        arrays = fa.sweep(cfg, args.out, s["name"])
         r = analyze(p, s, arrays, geo)
         best = float(arrays["init_scale"][int(np.nanargmin(r["net_err"]))])
         r["fresh_left_gap"] = fresh_paired_gap(p, cfg, geo, float(arrays["init_scale"][0]), best)

@@ -1,75 +1,147 @@
-"""Statistics shared by the experiments: seed means and standard errors over normal stops, α* as a refined
-argmin on a grid, bootstrap intervals over units (init seeds, or dataset × seed pairs), power-law fits.
+"""Statistics shared by the experiments, the sweep figures and the deep-net analysis: seed means and
+standard errors over normal stops, the refined argmin of a curve on a grid (α*, c*) and where it lies,
+bootstrap intervals over units (init seeds, or dataset × seed pairs), power-law fits. Pure numpy.
 
-Conventions: values have the grid on the first axis and units on the last; non-finite values and runs
-masked out by `ok` are left out of every mean; bootstrap intervals are percentile intervals.
+Conventions
+- Values have the grid on the first axis and units on the last (`seed_mean` takes any `axis`); runs
+  masked out by `ok`, and non-finite values, are left out of every mean.
+- The standard error is the sample standard deviation (ddof 1) over √count: NaN with fewer than 2 units.
+- A bootstrap interval is the percentile interval of the replicates (NaN replicates dropped).
+- A power law y = prefactor · x^exponent is fitted by least squares in log-log; `fit_power_law` returns
+  `PowerLaw(exponent, prefactor)` (the prefactor, not its log).
+- The optimum of a curve is an argmin; for a maximum (c* of an accuracy) pass −values.
 """
 
 from __future__ import annotations
 
+from typing import NamedTuple
+
 import numpy as np
+
+# where the grid optimum lies (`argmin_location`): a refined estimate only in the interior
+LOCATIONS = ("interior", "grid end", "next to a gap", "no valid cell")
 
 
 def seed_mean(values, ok, axis=-1):
-    """Mean, standard error and count over `axis` of the values of ok runs only (NaN where none)."""
-    v = np.where(ok & np.isfinite(values), values, np.nan)
+    """Mean, standard error and count over `axis` of the values of ok runs only (NaN where none).
+
+    A mean needs one ok finite value, a standard error two (std with ddof 1, over √count)."""
+    values = np.asarray(values, np.float64)
+    v = np.where(np.asarray(ok) & np.isfinite(values), values, np.nan)
     count = np.sum(np.isfinite(v), axis=axis)
     with np.errstate(invalid="ignore", divide="ignore"):
-        mean = np.nansum(np.nan_to_num(v), axis=axis) / count
-        var = np.nansum(np.nan_to_num(v - np.expand_dims(mean, axis)) ** 2, axis=axis) / (count - 1)
+        mean = np.nansum(v, axis=axis) / count
+        var = np.nansum((v - np.expand_dims(mean, axis)) ** 2, axis=axis) / (count - 1)
         se = np.sqrt(var / count)
     return np.where(count > 0, mean, np.nan), np.where(count > 1, se, np.nan), count
 
 
-def refine_argmin(alphas, values) -> tuple[float, bool]:
-    """α* = argmin of `values` on the α grid, refined by a parabola in (log α, log value) through the grid
-    minimum and its two neighbours; the vertex is kept within half a grid step of the grid minimum (where
-    it always lies on an even grid). Returns (α*, at_edge): at the edge of the grid nothing is refined."""
-    la = np.log(np.asarray(alphas, np.float64))
+def argmin_location(values) -> str:
+    """Where the smallest finite value of a 1-D curve lies on its grid: 'interior' (both neighbours
+    finite), 'grid end', 'next to a gap' (a neighbour is not finite) or 'no valid cell' (none finite)."""
+    v = np.asarray(values, np.float64)
+    if not np.isfinite(v).any():
+        return "no valid cell"
+    i = int(np.nanargmin(v))
+    if i == 0 or i == len(v) - 1:
+        return "grid end"
+    return "interior" if np.isfinite(v[i - 1]) and np.isfinite(v[i + 1]) else "next to a gap"
+
+
+def refine_argmin(grid, values, *, log_values: bool = True) -> tuple[float, bool]:
+    """The argmin of `values` on a positive `grid` (α or c), refined by the parabola in log(grid) through
+    the grid minimum and its two neighbours; returns (x*, at_edge).
+
+    - `log_values`: fit log(values) where the three values are positive (errors spanning decades), else
+      the values themselves; False: always the values (accuracies, or −accuracy for a maximum).
+    - The vertex is kept within the grid minimum's cell (half-way to each neighbour in log grid). The
+      vertex of a convex parabola whose middle point is the lowest of the three always lies there, so this
+      only guards rounding.
+    - Unrefined (x* = the grid point): at an end of the grid (at_edge True, a bound rather than an
+      estimate), next to a non-finite value, or where the three points are not convex (at_edge False;
+      `argmin_location` tells these apart). (NaN, True) when no value is finite.
+    """
+    lg = np.log(np.asarray(grid, np.float64))
     v = np.asarray(values, np.float64)
     if not np.any(np.isfinite(v)):
         return float("nan"), True
     i = int(np.nanargmin(v))
     if i == 0 or i == len(v) - 1:
-        return float(np.exp(la[i])), True
+        return float(np.exp(lg[i])), True
     w = v[i - 1 : i + 2]
     if not np.all(np.isfinite(w)):
-        return float(np.exp(la[i])), False
-    c2, c1, _ = np.polyfit(la[i - 1 : i + 2], np.log(w) if np.all(w > 0) else w, 2)
+        return float(np.exp(lg[i])), False
+    c2, c1, _ = np.polyfit(lg[i - 1 : i + 2], np.log(w) if log_values and np.all(w > 0) else w, 2)
     if c2 <= 0:
-        return float(np.exp(la[i])), False
-    lo, hi = (la[i - 1] + la[i]) / 2, (la[i] + la[i + 1]) / 2
+        return float(np.exp(lg[i])), False
+    lo, hi = (lg[i - 1] + lg[i]) / 2, (lg[i] + lg[i + 1]) / 2
     return float(np.exp(np.clip(-c1 / (2 * c2), lo, hi))), False
 
 
-def bootstrap_argmin(alphas, values, ok, n_boot=1000, seed=0) -> np.ndarray:
-    """Bootstrap samples of α* (refine_argmin of the unit-averaged curve), resampling units (last axis)."""
+def bootstrap_argmin(grid, values, ok, n_boot=1000, seed=0) -> np.ndarray:
+    """Bootstrap replicates of the refined argmin of the unit-averaged curve: units (last axis of the
+    [grid, unit] `values`) are resampled with replacement, `n_boot` times (numpy Generator `seed`)."""
     rng = np.random.default_rng(seed)
     n_units = values.shape[-1]
     out = np.empty(n_boot)
     for b in range(n_boot):
         idx = rng.integers(0, n_units, n_units)
-        out[b] = refine_argmin(alphas, seed_mean(values[:, idx], ok[:, idx])[0])[0]
+        out[b] = refine_argmin(grid, seed_mean(values[:, idx], ok[:, idx])[0])[0]
     return out
 
 
-def fit_power_law(x, y) -> tuple[float, float]:
-    """Least-squares fit of log y = slope·log x + intercept over finite positive points: (slope, intercept)."""
+class Argmin(NamedTuple):
+    """The optimum of a unit-averaged curve with its bootstrap interval (`argmin_estimate`)."""
+
+    mean: np.ndarray  # the curve: mean over ok units, per grid point
+    se: np.ndarray  # its standard error
+    count: np.ndarray  # ok units per grid point
+    x: float  # refined argmin (α*, c*)
+    at_edge: bool  # x is a grid end: a bound, not an estimate
+    location: str  # one of LOCATIONS
+    ci95: list  # 95% percentile interval of the bootstrap replicates
+    boot: np.ndarray  # the replicates
+
+
+def argmin_estimate(grid, values, ok, *, n_boot: int = 1000, seed: int = 0) -> Argmin:
+    """Seed means of [grid, unit] `values` over ok units, their refined argmin, where it lies, and its
+    bootstrap interval (units resampled)."""
+    mean, se, count = seed_mean(values, ok)
+    x, at_edge = refine_argmin(grid, mean)
+    boot = bootstrap_argmin(grid, values, ok, n_boot=n_boot, seed=seed)
+    return Argmin(mean, se, count, x, at_edge, argmin_location(mean), interval(boot), boot)
+
+
+class PowerLaw(NamedTuple):
+    """y = prefactor · x^exponent."""
+
+    exponent: float
+    prefactor: float
+
+
+def fit_power_law(x, y) -> PowerLaw:
+    """Least-squares fit of log y = exponent·log x + log prefactor over the points where x and y are finite
+    and positive (others are left out); (NaN, NaN) with fewer than two such points."""
     x, y = np.asarray(x, np.float64), np.asarray(y, np.float64)
     good = np.isfinite(x) & np.isfinite(y) & (x > 0) & (y > 0)
+    if np.unique(x[good]).size < 2:
+        return PowerLaw(float("nan"), float("nan"))
     slope, intercept = np.polyfit(np.log(x[good]), np.log(y[good]), 1)
-    return float(slope), float(intercept)
+    return PowerLaw(float(slope), float(np.exp(intercept)))
 
 
 def interval(samples, level=0.95) -> list[float]:
-    """Percentile interval of bootstrap samples (NaNs dropped)."""
+    """Percentile interval of bootstrap samples (NaNs dropped; [NaN, NaN] if none is left)."""
     s = np.asarray(samples, np.float64)
     s = s[np.isfinite(s)]
+    if not s.size:
+        return [float("nan"), float("nan")]
     lo, hi = np.percentile(s, [50 * (1 - level), 50 * (1 + level)])
     return [float(lo), float(hi)]
 
 
 def bootstrap_exponent(xs, samples) -> tuple[np.ndarray, list[float]]:
-    """Power-law exponents fitted to each bootstrap replicate: samples has shape (len(xs), n_boot)."""
-    slopes = np.array([fit_power_law(xs, samples[:, b])[0] for b in range(samples.shape[1])])
+    """Power-law exponents fitted to each bootstrap replicate, and their 95% interval: `samples` has
+    shape (len(xs), n_boot), e.g. the `bootstrap_argmin` replicates of each x stacked."""
+    slopes = np.array([fit_power_law(xs, samples[:, b]).exponent for b in range(samples.shape[1])])
     return slopes, interval(slopes)

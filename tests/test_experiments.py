@@ -7,10 +7,8 @@ flow settings), so the compiled sweep is reused from test to test; the first tes
 
 from __future__ import annotations
 
-import importlib.util
+import importlib
 import json
-import sys
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -18,17 +16,11 @@ from scipy.stats import norm
 
 import gflow
 
-EXPERIMENTS = Path(__file__).resolve().parents[1] / "experiments"
-sys.path.insert(0, str(EXPERIMENTS))
-
-import fls_analysis as fa  # noqa: E402
+from experiments import fls_analysis as fa
 
 
 def _load(name: str):
-    spec = importlib.util.spec_from_file_location(f"experiment_{name}", EXPERIMENTS / f"{name}.py")
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    return mod
+    return importlib.import_module(f"experiments.{name}")
 
 
 def _run_quick(name: str, tmp_path) -> dict:
@@ -39,48 +31,37 @@ def _run_quick(name: str, tmp_path) -> dict:
     return summary, out
 
 
-# --- helpers --------------------------------------------------------------------------------------
+# --- helpers (the statistics are tested in tests/test_stats.py) ------------------------------------
 
 
-def test_refine_argmin_recovers_the_vertex_on_an_even_grid():
-    alphas = np.logspace(-4, 0, 9)
-    for true in (3e-3, 1e-2, 2.2e-2):
-        err = 0.05 * np.exp(0.3 * (np.log(alphas) - np.log(true)) ** 2)  # a parabola in (log α, log err)
-        a_star, edge = fa.refine_argmin(alphas, err)
-        np.testing.assert_allclose(a_star, true, rtol=1e-8)
-        assert not edge
-    a_star, edge = fa.refine_argmin(alphas, np.linspace(1, 2, 9))  # monotone: grid edge, flagged
-    assert edge and np.isclose(a_star, alphas[0], rtol=1e-12)
-
-
-def test_seed_mean_uses_normal_stops_only():
-    v = np.array([[1.0, 2.0, 100.0], [3.0, np.nan, 5.0]])
-    ok = np.array([[True, True, False], [True, True, True]])
-    mean, se, count = fa.seed_mean(v, ok)
-    np.testing.assert_allclose(mean, [1.5, 4.0])
-    np.testing.assert_allclose(se, [0.5, 1.0])
-    np.testing.assert_array_equal(count, [2, 2])
+def test_ok_mask_keeps_the_normal_stops():
     status = np.array([0, 1, 2, 3, 4])  # reached_target, _unrefined, target_at_init, t_max, max_steps
     np.testing.assert_array_equal(fa.ok_mask(status), [True, True, True, False, False])
 
 
-def test_bootstrap_interval_covers_a_known_exponent():
-    rng = np.random.default_rng(0)
-    xs = np.array([10.0, 20, 40, 80])
-    samples = np.stack([x**-1.0 * np.exp(0.05 * rng.normal(size=400)) for x in xs])
-    slopes, ci = fa.bootstrap_exponent(xs, samples)
-    assert ci[0] < -1.0 < ci[1] and ci[1] - ci[0] < 0.2
-    np.testing.assert_allclose(fa.fit_power_law(xs, 3 * xs**0.5)[0], 0.5)
+def test_sweep_resumes_its_run_directory_and_recomputes_an_edited_setting(tmp_path, capsys):
+    """fa.sweep is gflow.run_sweep(out=...): a rerun loads (computes nothing); an edited config in the same
+    directory is recomputed with a notice; a run's result does not depend on its neighbours in the grid."""
+    cfg = gflow.Config.from_fields(n=20, d=5, n_test=2000, width=20, init_scales=[0.1], n_seeds=2)
+    fa.Timer()
+    first = fa.sweep(cfg, tmp_path, "s")
+    again = fa.sweep(cfg, tmp_path, "s")
+    assert [e["loaded"] for e in fa.SWEEP_LOG] == [False, True]
+    np.testing.assert_array_equal(again["final_test_err"], first["final_test_err"])
+    edited = fa.sweep(gflow.Config.from_fields(n=20, d=5, n_test=2000, width=20, init_scales=[0.1, 1.0], n_seeds=2), tmp_path, "s")
+    assert "recomputing it" in capsys.readouterr().out and not fa.SWEEP_LOG[-1]["loaded"]
+    assert edited["final_test_err"].shape == (2, 2)
+    np.testing.assert_array_equal(edited["final_test_err"][0], first["final_test_err"][0])
+    assert gflow.load_run(tmp_path / "s")[0]["config"]["sweep"]["init_scales"] == [0.1, 1.0]
 
 
-def test_bootstrap_argmin_resamples_units():
-    alphas = np.logspace(-3, 0, 7)
-    rng = np.random.default_rng(1)
-    clean = 0.05 + 0.01 * (np.log10(alphas) + 1.5) ** 2
-    v = clean[:, None] + 0.001 * rng.normal(size=(7, 12))
-    boot = fa.bootstrap_argmin(alphas, v, np.ones_like(v, bool), n_boot=200)
-    lo, hi = fa.interval(boot)
-    assert lo <= 10**-1.5 <= hi
+def test_default_u_curve_is_the_default_sweep_in_a_run_directory(tmp_path, monkeypatch):
+    script = _load("default_u_curve")
+    assert script.get_config() == gflow.Config()  # "same as gflow sweep"
+    monkeypatch.setattr(script, "get_config", lambda: gflow.Config.from_fields(n=20, d=5, n_test=2000, width=20, init_scales=[0.1, 1.0], n_seeds=2))
+    script.main(["--out", str(tmp_path / "d")])
+    assert (tmp_path / "d" / "u_curve.png").stat().st_size > 10_000
+    assert gflow.load_run(tmp_path / "d")[1]["final_test_err"].shape == (2, 2)
 
 
 # --- smoke tests of the quick presets ---------------------------------------------------------------

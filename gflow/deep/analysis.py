@@ -12,6 +12,7 @@ import math
 
 import numpy as np
 
+from .. import stats
 from .train import STATUS_CODE, STATUS_NAMES
 
 # how a failed status reads in tables and figures
@@ -48,17 +49,14 @@ def invalid_reason(status) -> str:
 
 
 def cell_table(arrays: dict, metric: str = "peak_test_acc") -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """(mean, standard error, valid) over seeds of `metric` for each (c, η) cell [c, η].
+    """(mean, standard error, valid) over seeds of `metric` for each (c, η) cell [c, η] (`gflow.stats.seed_mean`).
 
     A cell is valid only if every seed reached the target; others are NaN (diverged, nonfinite, or out of
     budget: their peak accuracy is not that of a trained net)."""
     ok = arrays["status"] == STATUS_CODE["reached_target"]
     valid = ok.all(axis=-1)
-    v = np.where(ok, arrays[metric], np.nan)
-    n = v.shape[-1]
-    mean = np.where(valid, np.nanmean(np.where(valid[..., None], v, 0.0), axis=-1), np.nan)
-    se = np.where(valid & (n > 1), np.std(np.where(valid[..., None], v, 0.0), axis=-1, ddof=min(1, n - 1)) / np.sqrt(n), np.nan)
-    return mean, se, valid
+    mean, se, _ = stats.seed_mean(arrays[metric], ok)
+    return np.where(valid, mean, np.nan), np.where(valid, se, np.nan), valid
 
 
 def best_over_lr(mean: np.ndarray, se: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -73,37 +71,23 @@ def best_over_lr(mean: np.ndarray, se: np.ndarray) -> tuple[np.ndarray, np.ndarr
 
 def c_star_location(multipliers, acc) -> str:
     """Where the best finite `acc` lies: 'interior', 'grid end', 'next to a gap' (a neighbour has no
-    valid value) or 'no valid cell'."""
-    acc = np.asarray(acc, np.float64)
-    if not np.isfinite(acc).any():
-        return "no valid cell"
-    i = int(np.nanargmax(acc))
-    if i == 0 or i == len(acc) - 1:
-        return "grid end"
-    return "interior" if np.isfinite(acc[i - 1]) and np.isfinite(acc[i + 1]) else "next to a gap"
+    valid value) or 'no valid cell' (`gflow.stats.argmin_location` of −acc)."""
+    return stats.argmin_location(-np.asarray(acc, np.float64))
 
 
 def c_star(multipliers, acc) -> tuple[float, bool]:
     """(c*, interior): the multiplier of the highest `acc`, refined by a parabola in log c through the
-    best grid point and its two neighbours. `interior` is False when the best point is at an end of the
-    grid (or next to a missing value); c* is then that grid point, a bound rather than an estimate."""
-    logc = np.log(np.asarray(multipliers, np.float64))
-    acc = np.asarray(acc, np.float64)
-    if not np.isfinite(acc).any():
-        return float("nan"), False
-    i = int(np.nanargmax(acc))
-    if i == 0 or i == len(acc) - 1 or not np.isfinite(acc[i - 1]) or not np.isfinite(acc[i + 1]):
-        return float(np.exp(logc[i])), False
-    x, y = logc[i - 1 : i + 2], acc[i - 1 : i + 2]
-    a, b, _ = np.polyfit(x, y, 2)
-    vertex = -b / (2 * a) if a < 0 else logc[i]
-    return float(np.exp(np.clip(vertex, x[0], x[2]))), True
+    best grid point and its two neighbours (`gflow.stats.refine_argmin` of −acc, in acc's own units).
+    `interior` is False when the best point is at an end of the grid (or next to a missing value); c* is
+    then that grid point, a bound rather than an estimate."""
+    neg = -np.asarray(acc, np.float64)
+    cs, _ = stats.refine_argmin(multipliers, neg, log_values=False)
+    return cs, stats.argmin_location(neg) == "interior"
 
 
 def fit_power_law(xs, ys) -> tuple[float, float]:
-    """(exponent, prefactor) of the least-squares fit log y = exponent·log x + log prefactor."""
-    slope, intercept = np.polyfit(np.log(np.asarray(xs, np.float64)), np.log(np.asarray(ys, np.float64)), 1)
-    return float(slope), float(np.exp(intercept))
+    """(exponent, prefactor) of the least-squares fit log y = exponent·log x + log prefactor (`gflow.stats`)."""
+    return stats.fit_power_law(xs, ys)
 
 
 def c_star_of_sweep(arrays: dict, seeds=None) -> tuple[float, bool]:
@@ -141,8 +125,7 @@ def scaling_fit(xs, sweeps: list[dict], *, n_boot: int = 1000, seed: int = 0) ->
             cs.append(c_star_of_sweep(sweeps[i], rng.integers(0, n_seeds, n_seeds))[0])
         if np.all(np.isfinite(cs)):
             boots.append(fit_power_law([xs[i] for i in use], cs)[0])
-    lo, hi = np.percentile(boots, [2.5, 97.5]) if boots else (np.nan, np.nan)
-    return {**out, "exponent": exponent, "prefactor": prefactor, "ci95": [float(lo), float(hi)], "n_boot_used": len(boots)}
+    return {**out, "exponent": exponent, "prefactor": prefactor, "ci95": stats.interval(boots), "n_boot_used": len(boots)}
 
 
 def u_shape_summary(arrays: dict) -> dict:

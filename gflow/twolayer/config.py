@@ -251,6 +251,20 @@ class Config(SectionedConfig):
     flow: FlowConfig = field(default_factory=FlowConfig)
     sweep: SweepConfig = field(default_factory=SweepConfig)
 
+    @classmethod
+    def from_fields(cls, **fields) -> Config:
+        """A Config from flat field names, each in the one section that has it (no name is in two), e.g.
+        `Config.from_fields(n=40, seed=0, width=100, target_loss=0.01, init_scales=[1e-3, 1e-1], n_seeds=8)`;
+        `seed` is data.seed; numpy arrays are taken as lists. Other fields keep their defaults; an unknown name
+        raises ConfigError."""
+        owner = {f: name for name, section in cls.sections().items() for f in section.__dataclass_fields__}
+        raw: dict[str, dict] = {}
+        for key, value in fields.items():
+            if key not in owner:
+                raise ConfigError(f"{key}: unknown config field; known: {', '.join(owner)}")
+            raw.setdefault(owner[key], {})[key] = value.tolist() if isinstance(value, np.ndarray) else value
+        return cls.from_dict(raw)
+
 
 SECTIONS = Config.sections()
 

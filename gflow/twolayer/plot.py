@@ -12,6 +12,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
 from ..runs.store import load_run  # noqa: E402
+from ..stats import seed_mean  # noqa: E402
 
 OK = ("reached_target", "reached_target_unrefined", "target_at_init")
 STATUS_COLORS = {
@@ -26,13 +27,8 @@ STATUS_COLORS = {
 
 
 def seed_stats(values: np.ndarray, ok: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Mean, standard error and count over seeds (axis 1) of the runs with ok status only."""
-    v = np.where(ok, values, np.nan)
-    count = np.sum(ok & np.isfinite(values), axis=1)
-    mean = np.nanmean(np.where(count[:, None] > 0, v, 0.0), axis=1)
-    std = np.nanstd(np.where(count[:, None] > 0, v, 0.0), axis=1, ddof=1) if v.shape[1] > 1 else np.zeros(len(v))
-    se = np.where(count > 1, std / np.sqrt(np.maximum(count, 1)), np.nan)
-    return np.where(count > 0, mean, np.nan), se, count
+    """Mean, standard error and count over seeds (axis 1) of the runs with ok status only (`gflow.stats.seed_mean`)."""
+    return seed_mean(values, ok, axis=1)
 
 
 def ok_mask(manifest: dict, arrays: dict) -> np.ndarray:

@@ -1,5 +1,6 @@
 import math
 
+import numpy as np
 import pytest
 
 from gflow.twolayer import config as C
@@ -81,3 +82,16 @@ def test_describe_covers_every_field():
     for name, cls in C.SECTIONS.items():
         for field in cls.__dataclass_fields__:
             assert f"{name}.{field} " in text
+
+
+def test_from_fields_places_each_flat_name_in_its_section():
+    cfg = C.Config.from_fields(n=20, seed=3, kappa=1, width=16, multiplier=0.5, target_loss=0.05, n_save=2,
+                               init_scales=np.array([1e-2, 1.0]), n_seeds=2, data_seeds=(0, 1))
+    want = C.Config(data=C.DataConfig(n=20, seed=3, kappa=1.0), model=C.ModelConfig(width=16, multiplier=0.5),
+                    flow=C.FlowConfig(target_loss=0.05, n_save=2), sweep=C.SweepConfig(init_scales=(1e-2, 1.0), n_seeds=2, data_seeds=(0, 1)))
+    assert cfg == want and isinstance(cfg.data.kappa, float)
+    assert C.Config.from_fields() == C.Config()
+    with pytest.raises(C.ConfigError, match="^widht: unknown config field"):
+        C.Config.from_fields(widht=3)
+    with pytest.raises(C.ConfigError, match="model.width: must be an integer"):
+        C.Config.from_fields(width=2.5)
