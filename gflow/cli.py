@@ -27,7 +27,7 @@ def _load_config(path, overrides) -> cfgmod.Config:
 
 def _prepare_jax(cfg: cfgmod.Config) -> None:
     if cfg.flow.dtype == "float64":
-        from .flow import enable_float64
+        from .numerics import enable_float64
 
         enable_float64()
 
@@ -102,6 +102,7 @@ def cmd_run(args) -> int:
     _prepare_jax(cfg)
     import numpy as np
 
+    from .runs.status import OK
     from .twolayer.flow import STATUS_NAMES, simulate
     from .twolayer.sweep import check_target_vs_init, make_plan
 
@@ -116,7 +117,7 @@ def cmd_run(args) -> int:
     for k, v in r.final.items():
         print(f"  {k:16s} {float(np.asarray(v)):.6g}")
     print(f"wall {wall:.2f}s including compile")
-    return 0 if status in ("reached_target", "reached_target_unrefined", "target_at_init") else 1
+    return 0 if status in OK else 1
 
 
 def _dataset(cfg):

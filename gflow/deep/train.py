@@ -40,18 +40,11 @@ import optax
 from .config import DeepModelConfig, TrainConfig
 from .data import DeepDataset
 from .models import BATCH_AXIS, BatchNorm, build_model
+from ..numerics import INIT_ROOT, all_finite as _all_finite  # noqa: F401 (INIT_ROOT re-exported)
+from ..runs.status import CODE as STATUS_CODE, NAMES as STATUS_NAMES, RUNNING, names_of as status_names, statuses as _statuses  # noqa: F401
 
-INIT_ROOT = 0x1417
 ORDER_ROOT = 0x0D3E
-RUNNING = -1
-STATUSES = {
-    "reached_target": "training accuracy ≥ target_acc (or training loss ≤ target_loss) at a check",
-    "max_steps": "the run's step budget (record 'budget') ran out before the target was reached",
-    "nonfinite": "the parameters or the training loss became NaN or inf; frozen at that check",
-    "diverged": "the training loss exceeded diverge_factor × max(initial loss, log K); frozen at that check",
-}
-STATUS_NAMES = tuple(STATUSES)
-STATUS_CODE = {name: i for i, name in enumerate(STATUS_NAMES)}
+STATUSES = _statuses("deep")  # the statuses this wing produces (codes: gflow.runs.status, shared with gflow.twolayer)
 RECORDS = {
     "status": "code of the run's status (see statuses)",
     "steps": "SGD steps taken when the run stopped",
@@ -201,10 +194,6 @@ def init_lane(lane: Lane, budget, data: DeepDataset, *, mcfg: DeepModelConfig, t
         loss_ref=jnp.maximum(jnp.where(jnp.isfinite(train_loss), train_loss, zero), log_k),
         init_test_acc=test_acc, init_train_loss=train_loss, budget=jnp.asarray(budget, jnp.int32),
     )
-
-
-def _all_finite(tree) -> jax.Array:
-    return jnp.all(jnp.stack([jnp.all(jnp.isfinite(v)) for v in jax.tree.leaves(tree)]))
 
 
 def sgd_step(state: LaneState, lane: Lane, data: DeepDataset, *, static, tcfg: TrainConfig) -> LaneState:
@@ -398,6 +387,3 @@ def train_run(mcfg: DeepModelConfig, tcfg: TrainConfig, data: DeepDataset, *, mu
     state = _run(state, lane, data, mcfg, tcfg, budget // tcfg.check_every, batched=False, loop=loop)
     return {k: v.item() for k, v in records(state).items()}
 
-
-def status_names(codes) -> np.ndarray:
-    return np.asarray(STATUS_NAMES + ("running",))[np.asarray(codes)]

@@ -187,22 +187,13 @@ def git_commit() -> str | None:
 
 
 def save_run(out_dir, config: dict, result) -> Path:
-    """Write a SweepResult to `out_dir` (created if needed): arrays first, manifest last."""
-    from ..twolayer.flow import STATUSES
-    from ..twolayer.observables import OBSERVABLES
-
+    """Write a sweep result (`arrays`, `dims`, `meta`, as `run_sweep` returns) to `out_dir` (created if
+    needed): arrays first, manifest last. The wing's `meta` carries what the manifest records about it
+    (statuses, observables or records), so this module needs neither engine."""
     out = check_out_dir(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     write_npz(out / ARRAYS, result.arrays)
-    manifest = {
-        "config": config,
-        "versions": versions(),
-        "git_commit": git_commit(),
-        **result.meta,
-        "dims": result.dims,
-        "statuses": {name: {"code": i, "meaning": m} for i, (name, m) in enumerate(STATUSES.items())},
-        "observables": OBSERVABLES,
-    }
+    manifest = {"config": config, "versions": versions(), "git_commit": git_commit(), **result.meta, "dims": result.dims}
     write_json(out / MANIFEST, manifest)
     return out
 

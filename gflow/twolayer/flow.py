@@ -30,19 +30,11 @@ from .data import Dataset, class_mean_direction, positive_class_mean
 from .gm_error import tie_weight
 from .observables import ObsArgs, observe
 from .solvers import SOLVERS, hermite
+from ..numerics import all_finite as _all_finite, check_dtype, enable_float64  # noqa: F401 (re-exported)
 
-STATUSES = {
-    "reached_target": "the loss reached η; the stop was refined so that |L(θ_stop) − η| ≤ stop_rtol·η",
-    "reached_target_unrefined": "the loss crossed η in the last step but refinement failed; θ_stop is the step end (L ≤ η)",
-    "target_at_init": "L(θ(0)) ≤ η already; t_stop = 0",
-    "t_max": "t_max was reached before the loss reached η",
-    "max_steps": "max_steps solver steps were taken before the loss reached η",
-    "nonfinite": "the state or the loss became NaN or inf",
-    "solver_error": "diffrax reported another failure (e.g. dt_min reached); see the manifest",
-}
-STATUS_NAMES = tuple(STATUSES)
-STATUS_CODE = {name: i for i, name in enumerate(STATUS_NAMES)}
-OK_STATUSES = ("reached_target", "reached_target_unrefined", "target_at_init")
+from ..runs.status import CODE as STATUS_CODE, NAMES as STATUS_NAMES, OK as OK_STATUSES, statuses as _statuses
+
+STATUSES = _statuses("twolayer")  # the statuses this wing produces (codes: gflow.runs.status)
 
 _NEWTON_MAX_ITERS = 16
 
@@ -196,10 +188,6 @@ def _refine_stop(p_start: model.Params, p_end: model.Params, h, target, x, y, c,
     tau, _, _, val, iters = jax.lax.while_loop(cond, body, init)
     converged = bracketed & (jnp.abs(val) <= tol)
     return tau, path(tau), converged, iters
-
-
-def _all_finite(tree) -> jax.Array:
-    return jnp.all(jnp.asarray([jnp.all(jnp.isfinite(v)) for v in jax.tree.leaves(tree)]))
 
 
 def _decode_status(result, event_hit, refined, at_init, finite):
@@ -407,20 +395,6 @@ def static_flow(flow: FlowConfig) -> FlowConfig:
 @eqx.filter_jit
 def _simulate_jit(lane, data, width, second_layer, flow):
     return solve_lane(lane, data, width=width, second_layer=second_layer, flow=flow, keep_params=True)
-
-
-def check_dtype(dtype: str) -> None:
-    """float64 needs JAX's 64-bit mode; say how to turn it on instead of silently computing in float32."""
-    if dtype == "float64" and not jax.config.jax_enable_x64:
-        raise ValueError(
-            "flow.dtype: float64 requested but JAX runs in 32-bit mode; call gflow.enable_float64() "
-            "(or set JAX_ENABLE_X64=1) before any JAX computation"
-        )
-
-
-def enable_float64() -> None:
-    """Switch JAX to 64-bit mode (needed for flow.dtype = 'float64'). Call before any JAX work."""
-    jax.config.update("jax_enable_x64", True)
 
 
 def simulate(*, init_scale, seed: int = 0, config=None, data: Dataset | None = None) -> RunResult:

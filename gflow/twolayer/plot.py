@@ -13,7 +13,7 @@ import numpy as np  # noqa: E402
 
 from ..runs.store import load_run  # noqa: E402
 
-OK = ("reached_target", "reached_target_unrefined", "target_at_init")
+from ..runs.status import OK  # noqa: E402  (the normal stops)
 STATUS_COLORS = {
     "reached_target": "tab:green",
     "reached_target_unrefined": "tab:olive",

@@ -8,6 +8,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+import gflow.runs.status
+
 ROOT = Path(__file__).resolve().parents[2]
 
 
@@ -51,7 +53,7 @@ def test_deep_fls_sweep_quick(preset, expect_valid, tmp_path, capsys):
     assert any(v is not None for v in best) == expect_valid
     for got, want in zip(saved["best_test_acc"], best):
         assert (got is None and want is None) or got == pytest.approx(want, abs=1e-9)
-    names = np.asarray(["reached_target", "max_steps", "nonfinite", "diverged"])  # STATUS_NAMES order
+    names = np.asarray(gflow.runs.status.NAMES)  # one vocabulary: name of each code
     for k, counts in enumerate(saved["statuses"]):  # per c, over every η and seed
         codes, n = np.unique(arrays["status"][k], return_counts=True)
         assert counts == {str(names[c]): int(m) for c, m in zip(codes, n)}
