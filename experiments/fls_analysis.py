@@ -2,7 +2,7 @@
 stops only, α* by a local quadratic fit in log α, bootstrap intervals, power-law fits, figures.
 
 Conventions
-- A "setting" is one `gflow.Config`; its sweep is saved in `<out>/<name>/` (manifest.json + arrays.npz)
+- A "setting" is one `gflow.Config`; its sweep is saved in `<out>/<name>/` (manifest.json + results.nc)
   and a rerun with the same config loads it instead of recomputing.
 - Only the statuses in `gflow.twolayer.flow.OK_STATUSES` enter means; other runs are counted and reported.
 - Errors are averaged over runs ("units": an init seed, or an (data seed, init seed) pair); bootstrap
@@ -26,7 +26,7 @@ import gflow  # noqa: E402
 from gflow.twolayer import theory  # noqa: E402
 from gflow.twolayer.data import make_dataset  # noqa: E402
 from gflow.twolayer.flow import OK_STATUSES, STATUS_NAMES  # noqa: E402
-from gflow.runs.store import write_json  # noqa: E402
+from gflow.runs.store import arrays_of, write_json  # noqa: E402
 from gflow.stats import (  # noqa: E402,F401  (re-exported for the scripts)
     bootstrap_argmin,
     bootstrap_exponent,
@@ -70,7 +70,8 @@ def sweep(cfg: gflow.Config, out_dir, name: str, data=None) -> tuple[dict, dict]
     """
     path = Path(out_dir) / name
     if (path / "manifest.json").exists():
-        manifest, arrays = gflow.load_run(path)
+        ds = gflow.load_run(path)
+        manifest, arrays = ds.attrs, arrays_of(ds)
         if _canonical(manifest["config"]) == _canonical(cfg.to_dict()):
             SWEEP_LOG.append({"name": name, "wall_s": manifest.get("wall_s"), "loaded": True})
             return dict(arrays), manifest
@@ -78,7 +79,8 @@ def sweep(cfg: gflow.Config, out_dir, name: str, data=None) -> tuple[dict, dict]
     for key in ("final_test_err", "status"):
         assert res.dims[key][:2] == ["scale", "seed"], res.dims[key]
     gflow.save_run(path, cfg.to_dict(), res)
-    manifest, arrays = gflow.load_run(path)
+    ds = gflow.load_run(path)
+    manifest, arrays = ds.attrs, arrays_of(ds)
     SWEEP_LOG.append({"name": name, "wall_s": res.meta.get("wall_s"), "loaded": False})
     return dict(arrays), manifest
 

@@ -6,8 +6,9 @@ per chunk comes from an estimate of each lane's working memory (`lane_bytes`) an
 `sweep.memory_budget_mb`; the last chunk is padded with copies of its last lane, so every chunk has the
 same shape and a sweep compiles one program, whatever its c and η values.
 
-Arrays of the run directory (dims in the manifest): coordinates `multiplier` [c], `lr` [η], `seed` [seed],
-`step_size` [c, η] = η/c; per run [c, η, seed] the records of `gflow.deep.train.RECORDS`.
+Arrays of the run directory (`gflow.load_run` gives them as an xarray.Dataset): coordinates `multiplier` [c],
+`lr` [η], `seed` [seed], `step_size` [c, η] = η/c; per run [c, η, seed] the records of `gflow.deep.train.RECORDS`.
+The chunk loop, resume and assembly are the run layer's (`gflow.runs.loop.run_chunks`).
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ import numpy as np
 from ..numerics import check_dtype
 from ..runs import status
 from ..runs.loop import TimeLimit, device_meta, run_chunks
+from ..runs.store import to_dataset
 from .config import DeepConfig, DeepModelConfig, TrainConfig
 from .data import DeepDataset, load_dataset
 from .models import build_model, n_params
@@ -48,6 +50,10 @@ class DeepSweepResult:
 
     def status_names(self) -> np.ndarray:
         return status.names_of(self.arrays["status"])
+
+    def to_dataset(self):
+        """The result as the labeled `xarray.Dataset` that `gflow.load_run(dir)` returns."""
+        return to_dataset(self.arrays, self.dims, self.meta)
 
 
 def _model_shapes(mcfg: DeepModelConfig, data: DeepDataset, dtype):

@@ -48,7 +48,7 @@ from .observables import OBSERVABLES
 from ..runs import status
 from ..runs.loop import device_meta, run_chunks
 from ..runs.runner import DEFAULT_LEASE_S
-from ..runs.store import check_out_dir, data_fingerprint, fingerprint
+from ..runs.store import check_out_dir, data_fingerprint, fingerprint, to_dataset
 from .theory import bayes_error
 
 RUN_FIELDS = ("status", "t_stop", "n_steps", "n_accepted", "n_rejected", "newton_iters", "rtol", "t_err_est", "n_solves")
@@ -87,6 +87,10 @@ class SweepResult:
 
     def status_names(self) -> np.ndarray:
         return status.names_of(self.arrays["status"])
+
+    def to_dataset(self):
+        """The result as the labeled `xarray.Dataset` that `gflow.load_run` returns for a saved run."""
+        return to_dataset(self.arrays, self.dims, self.meta)
 
 
 @dataclasses.dataclass
@@ -243,7 +247,7 @@ def run_sweep(
     """Run the sweep grid of `cfg` and return labeled arrays.
 
     With `out`, every finished chunk is saved there with a checksum and the input fingerprint, and a
-    rerun resumes; the assembled result is also written (`arrays.npz`, `manifest.json`). Any number
+    rerun resumes; the assembled result is also written (`results.nc`, `manifest.json`). Any number
     of workers may run the same call on one directory: they claim chunks (`gflow.runs.runner`), each
     chunk is computed once, and all return when every chunk is done; the worker that wins the
     assembly returns the result, the others None. `lease_s`: how long a silent worker's claim lasts.
