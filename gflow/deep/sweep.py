@@ -100,8 +100,9 @@ def _grid(cfg: DeepConfig) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
 
 
 def run_deep_sweep(cfg: DeepConfig, out_dir, *, data: DeepDataset | None = None, progress: bool = True,
-                   force: bool = False, time_limit_s: float | None = None) -> DeepSweepResult:
-    """Run (or resume) the c × η × seed grid of `cfg` into `out_dir`; returns the assembled arrays.
+                   force: bool = False, time_limit_s: float | None = None) -> DeepSweepResult | None:
+    """Run (or resume) the c × η × seed grid of `cfg` into `out_dir`; returns the assembled arrays (None to a
+    worker that finished its chunks while another one sharing `out_dir` assembles them).
 
     A rerun on the same directory skips finished chunks; a different config is refused
     (`gflow.runs.runner.RunMismatchError`) unless `force`. Pass `data` to use a dataset built elsewhere (it
