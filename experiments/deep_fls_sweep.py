@@ -13,9 +13,9 @@ with the python batches; hours each). They train one lane per chunk (sweep.max_l
 ResNet-18 replicas were slower in total than a single one on an H200 (benchmarks/gpu_deep_check.py).
 `--quick` shrinks any preset to a seconds-long smoke run (tiny net, 3 c × 2 η × 2 seeds, 80 steps, target 80%,
 50% on mnist1d: each preset's [quick] table); `--full-grid` applies its [full_grid] table (no effect with --quick).
-Writes DIR/{manifest.json, arrays.npz, summary.json, heatmap.png (vs η), heatmap_step_size.png (vs η/c),
+Writes DIR/{manifest.json, results.nc, summary.json, heatmap.png (vs η), heatmap_step_size.png (vs η/c),
 best_vs_c.png}; a rerun resumes. Accuracies are in percent in the figures, the printed table and summary.json
-(null where a value does not exist); arrays.npz keeps the raw fractions.
+(null where a value does not exist); results.nc (`gflow.load_run`) keeps the raw fractions.
 """
 
 from __future__ import annotations

@@ -16,7 +16,7 @@ batch 128 on one H200 (benchmarks/gpu_results/gpu_deep_check_run1.txt, R = 1: 15
 Worst case about 8.3 minutes; runs that reach 99% training accuracy before 80 epochs stop early and
 return their time. `--time-limit` (default 540 s) starts no new run after that many seconds: the finished
 runs are saved and a rerun resumes with the rest, so a session cut short loses at most the run under way.
-Writes DIR/{manifest.json, arrays.npz, summary.json, heatmap.png, heatmap_step_size.png, best_vs_c.png}.
+Writes DIR/{manifest.json, results.nc, summary.json, heatmap.png, heatmap_step_size.png, best_vs_c.png}.
 Not yet run on a GPU (no device was lent when it was written).
 """
 

@@ -18,13 +18,13 @@ _EXPORTS = {
     "Config": "twolayer.config", "ConfigError": "config", "DataConfig": "twolayer.config", "FlowConfig": "twolayer.config",
     "ModelConfig": "twolayer.config", "SweepConfig": "twolayer.config",
     "Dataset": "twolayer.data", "gaussian_mixture": "twolayer.data", "separability_constant": "twolayer.data",
-    "STATUS_NAMES": "twolayer.flow", "STATUSES": "twolayer.flow", "RunResult": "twolayer.flow", "enable_float64": "twolayer.flow", "simulate": "twolayer.flow",
+    "STATUS_NAMES": "twolayer.flow", "STATUSES": "twolayer.flow", "RunResult": "twolayer.flow", "enable_float64": "numerics", "simulate": "twolayer.flow",
     "load_run": "runs.store", "save_run": "runs.store",
     "SweepResult": "twolayer.sweep", "run_sweep": "twolayer.sweep",
     "bayes_error": "twolayer.theory", "linear_test_error": "twolayer.theory",
 }
 
-_SUBMODULES = ("cli", "compile_cache", "config", "deep", "runs", "stats", "twolayer")
+_SUBMODULES = ("cli", "compile_cache", "config", "deep", "numerics", "runs", "stats", "twolayer")
 
 __all__ = sorted(_EXPORTS)
 __version__ = "0.1.0"

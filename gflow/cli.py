@@ -31,18 +31,22 @@ def _load_config(path, overrides) -> cfgmod.Config:
 
 def _prepare_jax(cfg: cfgmod.Config) -> None:
     if cfg.flow.dtype == "float64":
-        from .twolayer.flow import enable_float64
+        from .numerics import enable_float64
 
         enable_float64()
 
 
-def _summary_table(manifest: dict, arrays: dict) -> str:
+def _summary_table(ds) -> str:
+    """The seed-mean table of a two-layer run's Dataset (`gflow.load_run`), one block per grid combination."""
+    from .runs import status
+    from .runs.store import arrays_of
     from .twolayer.plot import leading_combos, ok_mask, seed_stats
 
-    names = list(manifest["statuses"])
+    arrays = arrays_of(ds)
+    names = status.names_of(arrays["status"])
     rows = []
-    for label, index in leading_combos(manifest, arrays):
-        ok = ok_mask(manifest, arrays)[index]
+    for label, index in leading_combos(ds):
+        ok = ok_mask(ds)[index]
         m, se, cnt = seed_stats(arrays["final_test_err"][index], ok)
         lm, lse, _ = seed_stats(arrays["final_lin_err"][index], ok)
         tm, _, _ = seed_stats(arrays["t_stop"][index], ok)
@@ -51,19 +55,19 @@ def _summary_table(manifest: dict, arrays: dict) -> str:
         rows.append(f"{'alpha':>9} {'ok':>4} {'test_err':>16} {'E(w_hat)':>16} {'t_eta':>10}  other statuses")
         for i, a in enumerate(arrays["init_scale"]):
             bad = {}
-            for code in arrays["status"][index][i]:
-                if names[code] != "reached_target":
-                    bad[names[code]] = bad.get(names[code], 0) + 1
+            for name in names[index][i]:
+                if name != "reached_target":
+                    bad[name] = bad.get(name, 0) + 1
             rows.append(
                 f"{a:9.2e} {cnt[i]:4d} {m[i]:8.4f}±{se[i]:<7.4f} {lm[i]:8.4f}±{lse[i]:<7.4f} {tm[i]:10.3g}  "
                 + (", ".join(f"{k}×{v}" for k, v in bad.items()) or "-")
             )
         # the best α among those whose runs trained (runs that stop at init say nothing about α)
-        trained = np.isin(arrays["status"][index], [manifest["statuses"][k]["code"] for k in ("reached_target", "reached_target_unrefined")]).any(axis=1)
+        trained = np.isin(names[index], ("reached_target", "reached_target_unrefined")).any(axis=1)
         if np.any(np.isfinite(m) & trained):
             rows.append(f"best α = {arrays['init_scale'][int(np.nanargmin(np.where(trained, m, np.nan)))]:.3g}")
     rows.append("status counts per axis value:")
-    for axis, per in manifest["status_by_axis"].items():
+    for axis, per in ds.attrs["status_by_axis"].items():
         for value, counts in per.items():
             rows.append(f"  {axis} = {value}: " + ", ".join(f"{k} {v}" for k, v in counts.items()))
     return "\n".join(rows)
@@ -88,8 +92,9 @@ def cmd_sweep(args) -> int:
     if result is None:
         print(f"all chunks are done; another worker is assembling {out}")
         return 0
-    manifest, arrays = load_run(out)
-    print(_summary_table(manifest, arrays))
+    ds = load_run(out)
+    manifest = ds.attrs
+    print(_summary_table(ds))
     print(f"status counts: {manifest['status_counts']}")
     print(f"wall {manifest['wall_s']:.1f}s (compile {manifest['compile_s']:.1f}s, {manifest['chunks_computed']} of {manifest['n_chunks']} chunks computed now), results in {out}")
     if not args.no_plot:
@@ -106,6 +111,7 @@ def cmd_run(args) -> int:
     _prepare_jax(cfg)
     import numpy as np
 
+    from .runs.status import OK
     from .twolayer.flow import STATUS_NAMES, simulate
     from .twolayer.sweep import check_target_vs_init, make_plan
 
@@ -120,7 +126,7 @@ def cmd_run(args) -> int:
     for k, v in r.final.items():
         print(f"  {k:16s} {float(np.asarray(v)):.6g}")
     print(f"wall {wall:.2f}s including compile")
-    return 0 if status in ("reached_target", "reached_target_unrefined", "target_at_init") else 1
+    return 0 if status in OK else 1
 
 
 def _dataset(cfg):

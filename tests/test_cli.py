@@ -13,8 +13,8 @@ TINY = ["--set", "data.n=20", "--set", "data.d=30", "--set", "data.n_test=200", 
 def test_sweep_writes_run_directory_and_figure(tmp_path, capsys):
     out = tmp_path / "run"
     assert cli.main(["sweep", "--out", str(out), "--quiet", *TINY]) == 0
-    manifest, arrays = load_run(out)
-    assert arrays["final_test_err"].shape == (3, 2)
+    ds = load_run(out)
+    assert ds.final_test_err.shape == (3, 2) and ds.final_test_err.dims == ("init_scale", "seed")
     assert (out / "u_curve.png").stat().st_size > 10_000
     text = capsys.readouterr().out
     assert "best α" in text and "status counts" in text
@@ -71,13 +71,15 @@ def test_summary_best_alpha_ignores_runs_that_stopped_at_init():
     nothing about α; the best α is taken among α whose runs trained."""
     import numpy as np
 
-    names = ["reached_target", "reached_target_unrefined", "target_at_init", "t_max"]
-    manifest = {"statuses": {n: {"code": i} for i, n in enumerate(names)}, "dims": {"status": ["scale", "seed"]},
-                "status_by_axis": {}}
+    from gflow.runs import status
+    from gflow.runs.store import to_dataset
+
+    manifest = {"statuses": status.table("twolayer"), "status_by_axis": {}}
     arrays = {"init_scale": np.asarray([1e-3, 10.0]), "status": np.asarray([[2, 2], [0, 1]]),
               "final_test_err": np.asarray([[0.1, 0.1], [0.3, 0.3]]), "final_lin_err": np.zeros((2, 2)),
               "t_stop": np.asarray([[0.0, 0.0], [1.0, 1.0]])}
-    assert "best α = 10" in cli._summary_table(manifest, arrays)
+    dims = {k: ["scale", "seed"] for k in arrays} | {"init_scale": ["scale"]}
+    assert "best α = 10" in cli._summary_table(to_dataset(arrays, dims, manifest))
 
 
 def test_float64_config_switches_jax_to_64_bit():

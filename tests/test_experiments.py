@@ -78,7 +78,7 @@ def test_u_curve_quick(tmp_path):
 
 
 def _runs(out, name: str) -> dict:
-    return gflow.load_run(out / name)[1]
+    return gflow.runs.store.arrays_of(gflow.load_run(out / name))
 
 
 def _seed_mean(v):

@@ -1,6 +1,10 @@
 """Summaries of deep sweeps: seed means per (c, η), the best accuracy at each c, the optimal multiplier c*
 and power-law fits of c* with bootstrap confidence intervals. Pure numpy; no plotting.
 
+The summaries (`u_shape_summary`, `scaling_fit`) and the figures take a sweep either as a dict of numpy arrays
+(`run_deep_sweep(...).arrays`) or as the run's `xarray.Dataset` (`gflow.load_run`); `as_arrays` turns the latter
+into the former for the numpy helpers.
+
 Units: the arrays of a run directory hold accuracies as fractions (the raw records); every summary meant
 to be read (`u_shape_summary`, figures, printed tables, summary.json) gives them in percent, and gains in
 percentage points (pp). `json_safe` turns NaN and ±inf into null before anything is written as JSON.
@@ -13,10 +17,16 @@ import math
 import numpy as np
 
 from .. import stats
+from ..runs.store import arrays_of
 from .train import STATUS_CODE, STATUS_NAMES
 
 # how a failed status reads in tables and figures
 STATUS_SHORT = {"reached_target": "ok", "max_steps": "budget", "diverged": "diverged", "nonfinite": "nonfinite"}
+
+
+def as_arrays(data) -> dict[str, np.ndarray]:
+    """numpy arrays by name (variables and coordinates) of a run's Dataset; a dict is returned as it is."""
+    return arrays_of(data) if hasattr(data, "data_vars") else data
 
 
 def json_safe(obj):
@@ -105,6 +115,7 @@ def scaling_fit(xs, sweeps: list[dict], *, n_boot: int = 1000, seed: int = 0) ->
     The bootstrap resamples the init seeds of each sweep independently (with replacement) and refits.
     Returns the exponent, the 95% percentile interval, the c* values and whether each is interior; points
     whose c* lies at the grid's end are bounds and are left out of the fit (listed in `excluded`)."""
+    sweeps = [as_arrays(a) for a in sweeps]
     stars = [c_star_of_sweep(a) for a in sweeps]
     use = [i for i, (c, interior) in enumerate(stars) if interior and np.isfinite(c)]
     where = []
@@ -133,6 +144,7 @@ def u_shape_summary(arrays: dict) -> dict:
     the statuses of its runs (all η and seeds) and, where no η is valid, why ('budget', 'diverged', …).
     Compares the best c with the smallest and largest valid c (differences in units of the standard
     error of the difference, from the seed spread)."""
+    arrays = as_arrays(arrays)
     mean, se, _ = cell_table(arrays)
     best, best_se, idx = best_over_lr(mean, se)
     c, lr = np.asarray(arrays["multiplier"]), np.asarray(arrays["lr"])

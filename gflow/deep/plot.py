@@ -1,4 +1,4 @@
-"""Figures of a deep sweep's run directory (reads only manifest.json and arrays.npz), with matplotlib's
+"""Figures of a deep sweep's run directory (from its `xarray.Dataset`, `gflow.load_run`), with matplotlib's
 non-interactive Agg backend: the (c, η) heatmap of peak test accuracy (against η or against the step size η/c)
 and the best accuracy vs c. Accuracies are in percent throughout."""
 
@@ -16,8 +16,8 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
 from ..runs.store import load_run  # noqa: E402
-from .analysis import (STATUS_SHORT, best_over_lr, c_star, c_star_location, cell_table, invalid_reason,  # noqa: E402
-                       status_counts)
+from .analysis import (STATUS_SHORT, as_arrays, best_over_lr, c_star, c_star_location, cell_table,  # noqa: E402
+                       invalid_reason, status_counts)
 
 C_LABEL = "output multiplier c  (small c: strong feature learning)"
 LR_LABEL = "base learning rate η  (SGD step size η/c)"
@@ -52,10 +52,10 @@ def grid_ticks(axis, values, label=tick_label) -> None:
             label.set_rotation(45)
 
 
-def _title(manifest, arrays, what: str) -> str:
-    m = manifest["config"]["model"]
+def _title(ds, what: str) -> str:
+    m = ds.attrs["config"]["model"]
     depth = f"-{m['depth']}" if m.get("depth") else ""
-    return f"{manifest['data']['name']}, {m['arch']}{depth}, {arrays['status'].shape[-1]} seeds: {what}"
+    return f"{ds.attrs['data']['name']}, {m['arch']}{depth}, {ds.sizes['seed']} seeds: {what}"
 
 
 def _cell_labels(arrays, mean, valid):
@@ -72,8 +72,9 @@ def _cell_labels(arrays, mean, valid):
     return labels
 
 
-def heatmap_figure(manifest, arrays, y: str = "lr"):
-    """The heatmap figure (see `plot_heatmap`)."""
+def heatmap_figure(ds, y: str = "lr"):
+    """The heatmap figure of a deep run's Dataset (see `plot_heatmap`)."""
+    arrays = as_arrays(ds)
     c, lr = np.asarray(arrays["multiplier"]), np.asarray(arrays["lr"])
     mean, _, valid = cell_table(arrays)
     pct = 100 * mean
@@ -110,7 +111,7 @@ def heatmap_figure(manifest, arrays, y: str = "lr"):
         ax.text(0.5, 0.5, NO_VALID + "\n(grey cells: why, and how many seeds)", transform=ax.transAxes, ha="center",
                 va="center", fontsize=10, color="tab:red", bbox={"facecolor": "white", "alpha": 0.8})
     ax.set(xscale="log", yscale="log", xlabel=C_LABEL, ylabel=LR_LABEL if y == "lr" else STEP_LABEL,
-           title=_title(manifest, arrays, "peak test accuracy (%)") +
+           title=_title(ds, "peak test accuracy (%)") +
            "\ngrey: seeds that missed the target (budget: stopped by its step budget)")
     grid_ticks(ax.xaxis, c)
     if y == "lr":
@@ -123,16 +124,16 @@ def plot_heatmap(run_dir, out=None, *, y: str = "lr") -> Path:
     size η/c (`y='step_size'`: column c holds the cells at η/c). Cells where not every seed reached the
     target are grey and say why (budget, diverged, nonfinite) and for how many seeds; with no valid
     cell the figure says so instead of showing a colour bar."""
-    manifest, arrays = load_run(run_dir)
-    fig = heatmap_figure(manifest, arrays, y)
+    fig = heatmap_figure(load_run(run_dir), y)
     out = Path(out) if out else Path(run_dir) / ("heatmap.png" if y == "lr" else "heatmap_step_size.png")
     fig.savefig(out, dpi=120)
     plt.close(fig)
     return out
 
 
-def best_vs_c_figure(manifest, arrays):
-    """The best-vs-c figure (see `plot_best_vs_c`)."""
+def best_vs_c_figure(ds):
+    """The best-vs-c figure of a deep run's Dataset (see `plot_best_vs_c`)."""
+    arrays = as_arrays(ds)
     c = np.asarray(arrays["multiplier"])
     mean, se, _ = cell_table(arrays)
     best, best_se, idx = best_over_lr(mean, se)
@@ -143,7 +144,7 @@ def best_vs_c_figure(manifest, arrays):
     ax.errorbar(c[ok], 100 * best[ok], yerr=100 * np.nan_to_num(best_se[ok]), marker="o", capsize=3,
                 label="best over η (mean ± s.e. over seeds)")
     ax.set(xscale="log", xlim=(_edges(c)[0], _edges(c)[-1]), xlabel=C_LABEL, ylabel="peak test accuracy (%), best η",
-           title=_title(manifest, arrays, "best peak test accuracy vs c"))
+           title=_title(ds, "best peak test accuracy vs c"))
     if ok.any():
         err = np.nan_to_num(best_se[ok])  # one seed: no standard error
         lo, hi = np.min(100 * (best[ok] - err)), np.max(100 * (best[ok] + err))
@@ -171,8 +172,7 @@ def plot_best_vs_c(run_dir, out=None) -> Path:
     """Best peak test accuracy (%) over η at each c (mean ± s.e. over seeds at that η), with c* marked.
     Every c of the grid stays on the axis; a c where no η had every seed reach the target is marked ×
     with the reason (budget, diverged, nonfinite); with no valid cell at all the figure says so."""
-    manifest, arrays = load_run(run_dir)
-    fig = best_vs_c_figure(manifest, arrays)
+    fig = best_vs_c_figure(load_run(run_dir))
     out = Path(out) if out else Path(run_dir) / "best_vs_c.png"
     fig.savefig(out, dpi=120)
     plt.close(fig)

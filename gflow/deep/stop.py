@@ -15,23 +15,13 @@ import jax.numpy as jnp
 from .config import TrainConfig
 from .data import DeepDataset
 from .loss import eval_weights, evaluate, forward_all, outputs, uses_batch_stats
+from ..numerics import all_finite as _all_finite
+from ..runs.status import CODE as STATUS_CODE, NAMES as STATUS_NAMES, RUNNING, statuses as _statuses  # noqa: F401
 
 if TYPE_CHECKING:
     from .train import Lane, LaneState
 
-RUNNING = -1
-STATUSES = {
-    "reached_target": "training accuracy ≥ target_acc (or training loss ≤ target_loss) at a check",
-    "max_steps": "the run's step budget (record 'budget') ran out before the target was reached",
-    "nonfinite": "the parameters or the training loss became NaN or inf; frozen at that check",
-    "diverged": "the training loss exceeded diverge_factor × max(initial loss, log K); frozen at that check",
-}
-STATUS_NAMES = tuple(STATUSES)
-STATUS_CODE = {name: i for i, name in enumerate(STATUS_NAMES)}
-
-
-def _all_finite(tree) -> jax.Array:
-    return jnp.all(jnp.stack([jnp.all(jnp.isfinite(v)) for v in jax.tree.leaves(tree)]))
+STATUSES = _statuses("deep")  # the statuses this wing produces (codes: gflow.runs.status, shared with gflow.twolayer)
 
 
 def check(state: LaneState, lane: Lane, data: DeepDataset, eval_set, *, static, tcfg: TrainConfig) -> LaneState:

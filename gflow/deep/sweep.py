@@ -6,8 +6,9 @@ per chunk comes from an estimate of each lane's working memory (`lane_bytes`) an
 `sweep.memory_budget_mb`; the last chunk is padded with copies of its last lane, so every chunk has the
 same shape and a sweep compiles one program, whatever its c and η values.
 
-Arrays of the run directory (dims in the manifest): coordinates `multiplier` [c], `lr` [η], `seed` [seed],
-`step_size` [c, η] = η/c; per run [c, η, seed] the records of `gflow.deep.train.RECORDS`.
+Arrays of the run directory (`gflow.load_run` gives them as an xarray.Dataset): coordinates `multiplier` [c],
+`lr` [η], `seed` [seed], `step_size` [c, η] = η/c; per run [c, η, seed] the records of `gflow.deep.train.RECORDS`.
+The chunk loop, resume and assembly are the run layer's (`gflow.runs.loop.run_chunks`).
 """
 
 from __future__ import annotations
@@ -23,24 +24,19 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from ..runs.compile_log import track_compiles
-from ..runs.progress import Progress
-from ..runs.runner import ChunkedRun
+from ..numerics import check_dtype
+from ..runs import status
+from ..runs.loop import TimeLimit, device_meta, run_chunks
+from ..runs.store import to_dataset
 from .config import DeepConfig, DeepModelConfig, TrainConfig
 from .data import DeepDataset, load_dataset
 from .models import build_model, n_params
-from .train import RECORDS, STATUS_NAMES, STATUSES, make_lanes, train_lanes
+from .train import RECORDS, make_lanes, train_lanes
 
 DIMS = ("multiplier", "lr", "seed")
 
 
-class SweepTimeLimit(RuntimeError):
-    """`run_deep_sweep` stopped between chunks at its time limit; the run directory holds the finished
-    chunks and a rerun resumes from there."""
-
-    def __init__(self, done: int, total: int, elapsed_s: float):
-        super().__init__(f"time limit: {done} of {total} chunks done after {elapsed_s:.0f} s; rerun to resume")
-        self.done, self.total, self.elapsed_s = done, total, elapsed_s
+SweepTimeLimit = TimeLimit  # `run_deep_sweep` stopped between chunks at its time limit (chunks saved; a rerun resumes)
 
 
 @dataclasses.dataclass
@@ -53,12 +49,11 @@ class DeepSweepResult:
     dir: Path
 
     def status_names(self) -> np.ndarray:
-        return np.asarray(STATUS_NAMES)[self.arrays["status"]]
+        return status.names_of(self.arrays["status"])
 
-
-def check_dtype(dtype: str) -> None:
-    if dtype == "float64" and not jax.config.jax_enable_x64:
-        raise ValueError("train.dtype: float64 needs jax.config.update('jax_enable_x64', True) before any JAX work")
+    def to_dataset(self):
+        """The result as the labeled `xarray.Dataset` that `gflow.load_run(dir)` returns."""
+        return to_dataset(self.arrays, self.dims, self.meta)
 
 
 def _model_shapes(mcfg: DeepModelConfig, data: DeepDataset, dtype):
@@ -105,15 +100,16 @@ def _grid(cfg: DeepConfig) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
 
 
 def run_deep_sweep(cfg: DeepConfig, out_dir, *, data: DeepDataset | None = None, progress: bool = True,
-                   force: bool = False, time_limit_s: float | None = None) -> DeepSweepResult:
-    """Run (or resume) the c × η × seed grid of `cfg` into `out_dir`; returns the assembled arrays.
+                   force: bool = False, time_limit_s: float | None = None) -> DeepSweepResult | None:
+    """Run (or resume) the c × η × seed grid of `cfg` into `out_dir`; returns the assembled arrays (None to a
+    worker that finished its chunks while another one sharing `out_dir` assembles them).
 
     A rerun on the same directory skips finished chunks; a different config is refused
     (`gflow.runs.runner.RunMismatchError`) unless `force`. Pass `data` to use a dataset built elsewhere (it
     is described in the manifest, but only `cfg.data` is compared on resume). With `time_limit_s`, no
     chunk is started once that many seconds have passed since the call: `SweepTimeLimit` is raised with
     the finished chunks saved (a chunk under way is finished, not cut)."""
-    check_dtype(cfg.train.dtype)
+    check_dtype(cfg.train.dtype, "train.dtype")
     dtype = jnp.dtype(cfg.train.dtype)
     t0 = time.perf_counter()
     data = load_dataset(cfg.data, dtype) if data is None else data
@@ -122,62 +118,46 @@ def run_deep_sweep(cfg: DeepConfig, out_dir, *, data: DeepDataset | None = None,
     n_lanes = len(c)
     per_chunk, per_lane = lanes_per_chunk(cfg, data, n_lanes)
     n_chunks = math.ceil(n_lanes / per_chunk)
-    run = ChunkedRun(out_dir, config=cfg.to_dict(), plan={"lanes_per_chunk": per_chunk, "lane_order": list(DIMS)},
-                     n_chunks=n_chunks, force=force, extra_manifest={"kind": "deep_fls_sweep", "data": data.describe()})
-
-    done_before = sum(min(per_chunk, n_lanes - i * per_chunk) for i in range(n_chunks) if run.is_done(i))
-    bar = Progress(n_lanes, "deep sweep", enabled=progress, already_done=done_before)
-    with track_compiles() as compiles:
-        for i in run.pending():
-            elapsed = time.perf_counter() - t0
-            if time_limit_s is not None and elapsed > time_limit_s:
-                bar.close()
-                raise SweepTimeLimit(sum(run.is_done(k) for k in range(n_chunks)), n_chunks, elapsed)
-            start = i * per_chunk
-            take = min(per_chunk, n_lanes - start)
-            idx = np.minimum(np.arange(start, start + per_chunk), n_lanes - 1)  # pad with the last lane
-            lanes = make_lanes(c[idx], lr[idx], seed[idx], dtype)
-            t_chunk = time.perf_counter()
-            real = {"left": take}
-
-            def on_stop(k, real=real):  # count padded copies of the last lane once
-                k = min(k, real["left"])
-                real["left"] -= k
-                bar.update(k)
-
-            out = train_lanes(cfg.model, cfg.train, data, lanes, sync_every=cfg.sweep.sync_every, on_stop=on_stop,
-                              loop=cfg.sweep.loop)
-            if real["left"]:
-                bar.update(real["left"])
-            chunk = {k: v[:take] for k, v in out.items()}
-            chunk["chunk_wall_s"] = np.asarray(time.perf_counter() - t_chunk)
-            run.save_chunk(i, chunk)
-    bar.close()
-
-    chunks = [run.load_chunk(i) for i in range(n_chunks)]
     shape = (len(cfg.sweep.multipliers), len(cfg.sweep.lrs), cfg.sweep.n_seeds)
-    arrays = {
-        "multiplier": np.asarray(cfg.sweep.multipliers), "lr": np.asarray(cfg.sweep.lrs),
-        "seed": np.arange(cfg.sweep.n_seeds),
-        "step_size": np.asarray(cfg.sweep.lrs)[None, :] / np.asarray(cfg.sweep.multipliers)[:, None],
-    }
-    dims = {"multiplier": ["multiplier"], "lr": ["lr"], "seed": ["seed"], "step_size": ["multiplier", "lr"]}
-    for name in RECORDS:
-        arrays[name] = np.concatenate([ch[name] for ch in chunks]).reshape(shape)
-        dims[name] = list(DIMS)
-    counts = {s: int(np.sum(arrays["status"] == k)) for k, s in enumerate(STATUS_NAMES)}
-    dev = jax.devices()[0]
-    shapes = _model_shapes(cfg.model, data, dtype)
-    meta = {
-        "n_runs": n_lanes, "n_chunks": n_chunks, "lanes_per_chunk": per_chunk,
-        "lane_bytes_estimate": per_lane, "n_params": n_params(shapes),
-        "wall_s": float(sum(float(ch["chunk_wall_s"]) for ch in chunks)), "data_s": data_s,
-        "compile_s": compiles.seconds, "n_compiles": compiles.count,
-        "status_counts": {k: v for k, v in counts.items() if v},
-        "backend": jax.default_backend(), "device": f"{dev.platform}:{getattr(dev, 'device_kind', '')}",
-        "dtype": cfg.train.dtype, "dims": dims,
-        "statuses": {name: {"code": k, "meaning": m} for k, (name, m) in enumerate(STATUSES.items())},
-        "records": RECORDS,
-    }
-    run.finish(arrays, meta)
-    return DeepSweepResult(arrays=arrays, dims=dims, meta=meta, dir=Path(out_dir))
+
+    def compute(i: int, report) -> dict[str, np.ndarray]:
+        start = i * per_chunk
+        take = min(per_chunk, n_lanes - start)
+        idx = np.minimum(np.arange(start, start + per_chunk), n_lanes - 1)  # pad with the last lane
+        t_chunk = time.perf_counter()
+        out = train_lanes(cfg.model, cfg.train, data, make_lanes(c[idx], lr[idx], seed[idx], dtype),
+                          sync_every=cfg.sweep.sync_every, on_stop=report, loop=cfg.sweep.loop)
+        chunk = {k: v[:take] for k, v in out.items()}
+        chunk["chunk_wall_s"] = np.asarray(time.perf_counter() - t_chunk)
+        return chunk
+
+    def assemble(chunks: list[dict], meta: dict):
+        arrays = {
+            "multiplier": np.asarray(cfg.sweep.multipliers), "lr": np.asarray(cfg.sweep.lrs),
+            "seed": np.arange(cfg.sweep.n_seeds),
+            "step_size": np.asarray(cfg.sweep.lrs)[None, :] / np.asarray(cfg.sweep.multipliers)[:, None],
+        }
+        dims = {"multiplier": ["multiplier"], "lr": ["lr"], "seed": ["seed"], "step_size": ["multiplier", "lr"]}
+        for name in RECORDS:
+            arrays[name] = np.concatenate([ch[name] for ch in chunks]).reshape(shape)
+            dims[name] = list(DIMS)
+        axes = [(d, arrays[d].tolist()) for d in DIMS]
+        meta = {
+            "n_runs": n_lanes, **meta, "lanes_per_chunk": per_chunk,
+            "lane_bytes_estimate": per_lane, "n_params": n_params(_model_shapes(cfg.model, data, dtype)),
+            "wall_s": float(sum(float(ch["chunk_wall_s"]) for ch in chunks)), "data_s": data_s,
+            "status_counts": status.counts(arrays["status"]),
+            "status_by_axis": status.counts_by_axis(arrays["status"], axes),
+            **device_meta(), "dtype": cfg.train.dtype,
+            "statuses": status.table("deep"), "records": RECORDS,
+        }
+        return arrays, dims, meta
+
+    res = run_chunks(n_chunks, compute, assemble, runs_in=lambda i: min(per_chunk, n_lanes - i * per_chunk),
+                     label="deep sweep", out=out_dir, config=cfg.to_dict(), force=force, progress=progress,
+                     plan={"lanes_per_chunk": per_chunk, "lane_order": list(DIMS), "status_codes": status.CODE},
+                     extra_manifest={"kind": "deep_fls_sweep", "data": data.describe()},
+                     time_limit_s=time_limit_s, t_start=t0)
+    if res is None:
+        return None
+    return DeepSweepResult(arrays=res.arrays, dims=res.dims, meta={**res.meta, "dims": res.dims}, dir=Path(out_dir))

@@ -43,8 +43,9 @@ from .loss import eval_weights, evaluate, forward, forward_all, outputs, per_exa
 from .models import build_model
 from .optim import make_optimizer
 from .stop import RUNNING, STATUS_CODE, STATUS_NAMES, STATUSES, check  # noqa: F401  (re-exported)
+from ..numerics import INIT_ROOT  # noqa: F401 (re-exported)
+from ..runs.status import names_of as status_names  # noqa: F401 (re-exported)
 
-INIT_ROOT = 0x1417
 ORDER_ROOT = 0x0D3E
 RECORDS = {
     "status": "code of the run's status (see statuses)",
@@ -298,6 +299,3 @@ def train_run(mcfg: DeepModelConfig, tcfg: TrainConfig, data: DeepDataset, *, mu
     state = _run(state, lane, data, mcfg, tcfg, budget // tcfg.check_every, batched=False, loop=loop)
     return {k: v.item() for k, v in records(state).items()}
 
-
-def status_names(codes) -> np.ndarray:
-    return np.asarray(STATUS_NAMES + ("running",))[np.asarray(codes)]

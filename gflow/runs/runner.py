@@ -5,7 +5,8 @@ Layout of a run directory:
     chunks/chunk-000012.npz  the outputs of chunk 12 with their checksum and input fingerprint
     chunks/corrupt/          chunks that failed verification, moved aside (kept for inspection)
     claims/chunk-000012.3    a worker's claim on chunk 12 (generation 3) while it computes it
-    arrays.npz               all chunks assembled into labeled arrays, written once all are done
+    results.nc               all chunks assembled into a labeled xarray.Dataset, written once all are done
+                             (directories written before it hold arrays.npz instead)
 
 - **Resume.** A rerun skips the chunks already on disk that pass their checksum and fingerprint. A
   truncated, corrupt, empty or foreign chunk is moved to `chunks/corrupt/` with one line on stderr,
@@ -42,8 +43,8 @@ from pathlib import Path
 
 import numpy as np
 
-from .store import (ARRAYS, MANIFEST, CorruptFileError, fingerprint_diff, numerics_versions, read_manifest, read_npz,
-                    write_json, write_npz)
+from .store import (ARRAYS, MANIFEST, RESULTS, CorruptFileError, fingerprint_diff, numerics_versions, read_manifest,
+                    read_npz, write_json, write_npz, write_results)
 
 DEFAULT_LEASE_S = 300.0
 _HOST = socket.gethostname()
@@ -177,12 +178,12 @@ class ChunkedRun:
             )
 
     def _discard(self) -> None:
-        """Remove every result this directory holds (chunks, claims, arrays, manifest); other files stay."""
+        """Remove every result this directory holds (chunks, claims, results, manifest); other files stay."""
         for d in (self.chunk_dir, self.claim_dir):
             shutil.rmtree(d, ignore_errors=True)
             if d.exists() and not d.is_dir():
                 d.unlink()
-        for name in (ARRAYS, MANIFEST):
+        for name in (RESULTS, ARRAYS, MANIFEST):
             p = self.dir / name
             if p.is_dir():
                 shutil.rmtree(p)
@@ -348,9 +349,10 @@ class ChunkedRun:
             self._release(path)
 
     def finish(self, arrays: dict[str, np.ndarray], manifest_update: dict) -> None:
-        """Write the assembled arrays, then the completed manifest (the marker of a finished run)."""
-        write_npz(self.dir / ARRAYS, arrays)
+        """Write the assembled arrays as a labeled Dataset (`results.nc`, dims from `manifest_update["dims"]`),
+        then the completed manifest (the marker of a finished run)."""
         manifest = read_manifest(self.dir)
         manifest.update(manifest_update)
         manifest["complete"] = True
-        write_json(self.dir / MANIFEST, manifest)
+        (self.dir / ARRAYS).unlink(missing_ok=True)  # an older assembly of this directory
+        write_results(self.dir, arrays, manifest)

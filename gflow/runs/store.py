@@ -1,18 +1,22 @@
 """Run directories: `manifest.json` (config, input fingerprint, versions, device, timing, status counts,
-array dims) and `arrays.npz`.
+array dims) and `results.nc`, the assembled result as a labeled `xarray.Dataset` in netCDF-4 (README,
+"Results on disk", says why netCDF). `load_run` returns that Dataset; older directories hold `arrays.npz`
+instead, which `load_run` reads the same way.
 
 - Every file is written atomically (a temporary file in the same directory, then renamed) with the
   permissions the umask allows (0666 & ~umask), so a shared results directory stays readable.
-- Every .npz written here carries a SHA-256 of its arrays (member `__sha256__`), checked on reading:
-  a truncated, corrupt or empty file raises `CorruptFileError` instead of returning wrong numbers.
+- Every .npz written here carries a SHA-256 of its arrays (member `__sha256__`), and `results.nc` one of
+  its variables (attribute `sha256`), checked on reading: a truncated, corrupt or empty file raises
+  `CorruptFileError` instead of returning wrong numbers.
 - `fingerprint` hashes the inputs that decide the results (effective config, data, dtype, versions of
   the numerical packages); a run directory with a different fingerprint is never resumed.
 
-This module imports no engine (no JAX): the command line and `load_run` stay fast.
+This module imports no engine (no JAX, and xarray only when a Dataset is built): the command line stays fast.
 """
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import hashlib
 import json
@@ -25,7 +29,9 @@ from pathlib import Path
 import numpy as np
 
 MANIFEST = "manifest.json"
-ARRAYS = "arrays.npz"
+RESULTS = "results.nc"
+ARRAYS = "arrays.npz"  # the assembled arrays of directories written before results.nc
+NETCDF_ENGINE = "netcdf4"  # how results.nc is written and read (README, "Results on disk": measured)
 CHECKSUM_KEY = "__sha256__"
 FINGERPRINT_KEY = "__fingerprint__"
 # Packages whose version can change the numbers a run produces.
@@ -42,19 +48,26 @@ def _umask() -> int:
     return old
 
 
-def _atomic_write(path: Path, write) -> None:
+@contextlib.contextmanager
+def _atomic(path: Path):
+    """Yield (fd, name) of a temporary file beside `path`, renamed to `path` when the block succeeds and
+    removed when it fails. The caller writes, flushes and fsyncs it."""
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
         os.fchmod(fd, 0o666 & ~_umask())  # mkstemp creates 0600; results files follow the umask
-        with os.fdopen(fd, "wb") as f:
-            write(f)
-            f.flush()
-            os.fsync(f.fileno())
+        yield fd, tmp
         os.replace(tmp, path)
     except BaseException:
         if os.path.exists(tmp):
             os.unlink(tmp)
         raise
+
+
+def _atomic_write(path: Path, write) -> None:
+    with _atomic(path) as (fd, _), os.fdopen(fd, "wb") as f:
+        write(f)
+        f.flush()
+        os.fsync(f.fileno())
 
 
 def write_json(path: Path, obj) -> None:
@@ -187,31 +200,28 @@ def git_commit() -> str | None:
 
 
 def save_run(out_dir, config: dict, result) -> Path:
-    """Write a SweepResult to `out_dir` (created if needed): arrays first, manifest last."""
-    from ..twolayer.flow import STATUSES
-    from ..twolayer.observables import OBSERVABLES
-
+    """Write a sweep result (`arrays`, `dims`, `meta`, as `run_sweep` returns) to `out_dir` (created if
+    needed): results first, manifest last. The wing's `meta` carries what the manifest records about it
+    (statuses, observables or records), so this module needs neither engine."""
     out = check_out_dir(out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    write_npz(out / ARRAYS, result.arrays)
-    manifest = {
-        "config": config,
-        "versions": versions(),
-        "git_commit": git_commit(),
-        **result.meta,
-        "dims": result.dims,
-        "statuses": {name: {"code": i, "meaning": m} for i, (name, m) in enumerate(STATUSES.items())},
-        "observables": OBSERVABLES,
-    }
-    write_json(out / MANIFEST, manifest)
+    write_results(out, result.arrays, {"config": config, "versions": versions(), "git_commit": git_commit(),
+                                       **result.meta, "dims": result.dims})
     return out
+
+
+def write_results(run_dir, arrays: dict[str, np.ndarray], manifest: dict) -> None:
+    """Write the assembled `arrays` as `results.nc` (labeled by `manifest["dims"]`), then the manifest."""
+    run_dir = Path(run_dir)
+    write_dataset(run_dir / RESULTS, to_dataset(arrays, manifest["dims"], manifest))
+    write_json(run_dir / MANIFEST, manifest)
 
 
 def read_manifest(run_dir) -> dict:
     """The manifest of a run directory; FileNotFoundError if there is none, CorruptFileError if unreadable."""
     path = Path(run_dir) / MANIFEST
     if not path.is_file():
-        raise FileNotFoundError(f"{run_dir}: not a gflow run directory (needs {MANIFEST} and {ARRAYS})")
+        raise FileNotFoundError(f"{run_dir}: not a gflow run directory (needs {MANIFEST} and {RESULTS})")
     try:
         manifest = json.loads(path.read_text())
     except (ValueError, UnicodeDecodeError) as e:
@@ -221,20 +231,117 @@ def read_manifest(run_dir) -> dict:
     return manifest
 
 
-def load_run(run_dir) -> tuple[dict, dict[str, np.ndarray]]:
-    """(manifest, arrays) of a finished run directory, with `arrays.npz` verified against its checksum.
+def load_run(run_dir):
+    """The result of a finished run directory as an `xarray.Dataset`, verified against its checksum.
 
-    An unfinished directory raises FileNotFoundError saying how many chunks are done (the same count
-    `gflow sweep` would resume from: chunks that pass their checksum and fingerprint)."""
+    Dims and coordinates are the sweep's named axes (the two-layer init-scale axis is `init_scale`);
+    `status` holds the status codes, their names in its attributes (`flag_values`, `flag_meanings`); the
+    manifest (config, versions, device, timing, status table, …) is in `ds.attrs`. E.g.
+    `ds.final_test_err.mean("seed").plot(x="init_scale", xscale="log")`. An unfinished directory raises
+    FileNotFoundError saying how many chunks are done (the same count `gflow sweep` would resume from:
+    chunks that pass their checksum and fingerprint)."""
     run_dir = Path(run_dir)
     manifest = read_manifest(run_dir)
-    if not manifest.get("complete", True) or not (run_dir / ARRAYS).is_file():
+    results, arrays = run_dir / RESULTS, run_dir / ARRAYS
+    if not manifest.get("complete", True) or not (results.is_file() or arrays.is_file()):
         raise FileNotFoundError(f"{run_dir}: run incomplete ({chunk_summary(run_dir, manifest)}); rerun the same sweep to finish it")
     try:
-        arrays = read_npz(run_dir / ARRAYS)
+        if results.is_file():
+            return read_dataset(results)
+        return to_dataset(read_npz(arrays), manifest["dims"], manifest)  # written before results.nc
     except CorruptFileError as e:
         raise CorruptFileError(f"{e}; rerun the same sweep to reassemble it from its chunks") from None
-    return manifest, arrays
+
+
+def arrays_of(ds) -> dict[str, np.ndarray]:
+    """Every variable and coordinate of a Dataset as a numpy array, by name (for numpy-only code)."""
+    return {name: np.asarray(v.values) for name, v in {**ds.coords, **ds.data_vars}.items()}
+
+
+def to_dataset(arrays: dict[str, np.ndarray], dims: dict[str, list[str]], manifest: dict):
+    """The labeled Dataset of named `arrays` with dims `dims[name]`; attrs: the manifest less its dims.
+
+    A 1-D array labelling an axis that has no array of its own names that axis (the two-layer `scale`
+    axis becomes `init_scale`); arrays named after an axis are its coordinates. Status codes written
+    under another code table (an older directory) are translated by name (`gflow.runs.status.recode`)."""
+    import xarray as xr
+
+    from . import status as st
+
+    dims = {k: list(v) for k, v in dims.items()}
+    rename = {}
+    for name, d in dims.items():
+        if len(d) == 1 and d[0] != name and d[0] not in dims and sum(v == d for v in dims.values()) == 1:
+            rename[d[0]] = name
+    dims = {k: [rename.get(a, a) for a in v] for k, v in dims.items()}
+    axes = {a for v in dims.values() for a in v}
+    attrs = {k: v for k, v in manifest.items() if k != "dims"}
+    arrays = dict(arrays)
+    table = attrs.get("statuses")
+    if "status" in arrays and table:
+        if any(st.CODE.get(n) != info["code"] for n, info in table.items()):
+            arrays["status"] = st.recode(arrays["status"], table)
+            attrs["statuses"] = {n: {**info, "code": st.CODE[n]} for n, info in table.items()}
+            attrs["status_codes_recoded"] = True
+    coords = {k: (dims[k], np.asarray(v)) for k, v in arrays.items() if k in axes}
+    data = {k: (dims[k], np.asarray(v)) for k, v in arrays.items() if k not in axes}
+    ds = xr.Dataset(data, coords=coords, attrs=attrs)
+    if "status" in ds and attrs.get("statuses"):
+        table = attrs["statuses"]
+        ds["status"].attrs.update(long_name="status code of the run (gflow.runs.status)",
+                                  flag_values=np.asarray([info["code"] for info in table.values()], ds["status"].dtype),
+                                  flag_meanings=" ".join(table))
+    return ds
+
+
+def _canonical(v) -> np.ndarray:
+    v = np.asarray(v)
+    if v.dtype.kind in "OSU":  # strings come back from netCDF as objects: hash their text
+        return np.asarray([str(x) for x in v.ravel()], dtype=str).reshape(v.shape)
+    return v
+
+
+def _digest(ds) -> str:
+    return arrays_digest({name: _canonical(v.values) for name, v in ds.variables.items()})
+
+
+def write_dataset(path, ds, engine: str = NETCDF_ENGINE) -> None:
+    """Write `ds` to netCDF-4 atomically, with the SHA-256 of its variables (attr `sha256`); attributes
+    that netCDF cannot hold (dicts, lists, booleans, None) are stored as JSON and listed in `json_attrs`."""
+    path = Path(path)
+    out = ds.copy()
+    enc = [k for k, v in out.attrs.items() if isinstance(v, (bool, dict, list, tuple, type(None)))]
+    out.attrs = {k: (json.dumps(v) if k in enc else v) for k, v in out.attrs.items()}
+    out.attrs["json_attrs"] = " ".join(enc)
+    out.attrs["sha256"] = _digest(ds)
+    with _atomic(path) as (fd, tmp):
+        os.close(fd)  # the netCDF library opens the file by name
+        out.to_netcdf(tmp, engine=engine)
+        with open(tmp, "rb+") as f:
+            os.fsync(f.fileno())
+
+
+def read_dataset(path, engine: str = NETCDF_ENGINE):
+    """The Dataset of a file written by `write_dataset`, loaded into memory and checked against its
+    SHA-256 (CorruptFileError if unreadable or if the checksum does not match)."""
+    import xarray as xr
+
+    path = Path(path)
+    try:
+        with xr.open_dataset(path, engine=engine, decode_times=False, decode_timedelta=False) as f:
+            ds = f.load()
+    except FileNotFoundError:
+        raise
+    except Exception as e:  # OSError, ValueError from h5py/netCDF on a truncated or foreign file
+        raise CorruptFileError(f"{path}: unreadable ({type(e).__name__}: {e})") from None
+    attrs = dict(ds.attrs)
+    stored = attrs.pop("sha256", None)
+    if stored is None or stored != _digest(ds):
+        raise CorruptFileError(f"{path}: " + ("has no checksum" if stored is None else "checksum mismatch"))
+    for k in attrs.pop("json_attrs", "").split():
+        attrs[k] = json.loads(attrs[k])
+    ds.attrs = attrs
+    return ds
 
 
 def chunk_summary(run_dir, manifest: dict) -> str:
@@ -244,7 +351,7 @@ def chunk_summary(run_dir, manifest: dict) -> str:
     done = bad = 0
     for path in sorted((Path(run_dir) / "chunks").glob("chunk-*.npz")):
         try:
-            read_npz(path, fingerprint=fp, require_checksum=fp is not None)
+            read_npz(path, fingerprint=fp, require_checksum=True)
             done += 1
         except CorruptFileError:
             bad += 1

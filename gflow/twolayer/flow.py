@@ -34,6 +34,7 @@ from .config import FlowConfig
 from .data import Dataset, class_mean_direction, positive_class_mean
 from .gm_error import tie_weight
 from .observables import ObsArgs, observe
+from ..numerics import all_finite as _all_finite, check_dtype, enable_float64  # noqa: F401 (re-exported)
 from .solvers import BlockFloorController, make_solver
 from .stop import OK_STATUSES, STATUS_CODE, STATUS_NAMES, STATUSES, decode_status, refine_stop  # noqa: F401  (re-exported)
 
@@ -79,8 +80,6 @@ def save_grid(t_max, n_save: int, t_save_min: float, dtype) -> jax.Array:
     return jnp.concatenate([jnp.zeros((1,), dtype), grid.at[-1].set(t_max)])
 
 
-def _all_finite(tree) -> jax.Array:
-    return jnp.all(jnp.asarray([jnp.all(jnp.isfinite(v)) for v in jax.tree.leaves(tree)]))
 
 
 def solve_lane(lane: Lane, data: Dataset, *, width: int, second_layer: str, flow: FlowConfig, keep_params: bool):
@@ -277,20 +276,6 @@ def static_flow(flow: FlowConfig) -> FlowConfig:
 @eqx.filter_jit
 def _simulate_jit(lane, data, width, second_layer, flow):
     return solve_lane(lane, data, width=width, second_layer=second_layer, flow=flow, keep_params=True)
-
-
-def check_dtype(dtype: str) -> None:
-    """float64 needs JAX's 64-bit mode; say how to turn it on instead of silently computing in float32."""
-    if dtype == "float64" and not jax.config.jax_enable_x64:
-        raise ValueError(
-            "flow.dtype: float64 requested but JAX runs in 32-bit mode; call gflow.enable_float64() "
-            "(or set JAX_ENABLE_X64=1) before any JAX computation"
-        )
-
-
-def enable_float64() -> None:
-    """Switch JAX to 64-bit mode (needed for flow.dtype = 'float64'). Call before any JAX work."""
-    jax.config.update("jax_enable_x64", True)
 
 
 def simulate(*, init_scale, seed: int = 0, config=None, data: Dataset | None = None) -> RunResult:

@@ -16,8 +16,9 @@ from typing import NamedTuple
 import jax
 import jax.numpy as jnp
 
+from ..numerics import INIT_ROOT
+
 SECOND_LAYER_INITS = ("balanced", "gaussian")
-INIT_ROOT = 0x1417
 
 
 def init_key(seed) -> jax.Array:

@@ -1,5 +1,5 @@
-"""Figures from a run directory (reads only manifest.json and arrays.npz). The library core never
-imports matplotlib; this module does, with the non-interactive Agg backend."""
+"""Figures from a run directory's `xarray.Dataset` (`gflow.load_run`). The library core never imports
+matplotlib; this module does, with the non-interactive Agg backend."""
 
 from __future__ import annotations
 
@@ -13,8 +13,9 @@ import numpy as np  # noqa: E402
 
 from ..runs.store import load_run  # noqa: E402
 from ..stats import seed_mean  # noqa: E402
+from ..runs import status  # noqa: E402
+from ..runs.store import arrays_of, load_run  # noqa: E402
 
-OK = ("reached_target", "reached_target_unrefined", "target_at_init")
 STATUS_COLORS = {
     "reached_target": "tab:green",
     "reached_target_unrefined": "tab:olive",
@@ -31,9 +32,9 @@ def seed_stats(values: np.ndarray, ok: np.ndarray) -> tuple[np.ndarray, np.ndarr
     return seed_mean(values, ok, axis=1)
 
 
-def ok_mask(manifest: dict, arrays: dict) -> np.ndarray:
-    codes = [manifest["statuses"][name]["code"] for name in OK]
-    return np.isin(arrays["status"], codes)
+def ok_mask(ds) -> np.ndarray:
+    """Whether each run of a run's Dataset stopped normally (`gflow.runs.status.OK`)."""
+    return status.is_ok(ds["status"].values)
 
 
 def _band(ax, x, mean, se, label, color, marker="o"):
@@ -41,12 +42,12 @@ def _band(ax, x, mean, se, label, color, marker="o"):
     ax.fill_between(x, mean - se, mean + se, color=color, alpha=0.25, lw=0)
 
 
-def leading_combos(manifest: dict, arrays: dict):
-    """(label, index) for every combination of the axes before [scale, seed] ("" and () if none)."""
+def leading_combos(ds):
+    """(label, index) for every combination of the axes before [init_scale, seed] ("" and () if none)."""
     import itertools
 
-    lead = [a for a in manifest["dims"]["status"] if a not in ("scale", "seed")]
-    values = [arrays[a] for a in lead]
+    lead = [a for a in ds["status"].dims if a not in ("init_scale", "seed")]
+    values = [ds[a].values for a in lead]
     for index in itertools.product(*(range(len(v)) for v in values)):
         label = ", ".join(f"{a}={v[i]:g}" for a, v, i in zip(lead, values, index))
         yield label, index
@@ -56,10 +57,11 @@ def plot_sweep(run_dir, out: str | Path | None = None, max_curves: int = 8) -> P
     """The sweep figure: test error vs α (mean ± s.e. over seeds, Bayes error), alignments vs α,
     t_η vs α, and the status of every run. Grid axes beyond [scale, seed] give one curve per
     combination (the first `max_curves`). Returns the path of the PNG."""
-    manifest, arrays = load_run(run_dir)
+    ds = load_run(run_dir)
+    manifest, arrays = ds.attrs, arrays_of(ds)
     alpha = arrays["init_scale"]
-    ok_all = ok_mask(manifest, arrays)
-    combos = list(leading_combos(manifest, arrays))[:max_curves]
+    ok_all = ok_mask(ds)
+    combos = list(leading_combos(ds))[:max_curves]
     many = len(combos) > 1
     n_seeds = arrays["status"].shape[-1]
     colors = plt.rcParams["axes.prop_cycle"].by_key()["color"]
@@ -119,28 +121,28 @@ def plot_sweep(run_dir, out: str | Path | None = None, max_curves: int = 8) -> P
     ax.set_xlabel("init scale α")
     ax.set_ylabel("t_η (gradient-flow time to reach η)")
     eta = manifest["config"]["flow"]["target_loss"]
-    ax.set_title(f"time to reach the target loss η = {eta:g}" if "flow.target_loss" not in manifest["dims"]["status"] else "time to reach η")
+    ax.set_title(f"time to reach the target loss η = {eta:g}" if "flow.target_loss" not in ds["status"].dims else "time to reach η")
     ax.legend(fontsize=7)
 
     ax = axes[1, 1]
-    status = np.moveaxis(arrays["status"], manifest["dims"]["status"].index("scale"), 0).reshape(len(alpha), -1)
+    codes = ds["status"].transpose("init_scale", ...).values.reshape(len(alpha), -1)
     bottom = np.zeros(len(alpha))
     xs = np.arange(len(alpha))
     for name, info in manifest["statuses"].items():
-        counts = np.sum(status == info["code"], axis=1)
+        counts = np.sum(codes == info["code"], axis=1)
         if counts.any():
             ax.bar(xs, counts, bottom=bottom, color=STATUS_COLORS.get(name, "gray"), label=f"{name} ({counts.sum()})")
             bottom += counts
     ax.set_xticks(xs, [f"{a:.0e}" for a in alpha], rotation=60, fontsize=7)
     ax.set_xlabel("init scale α")
     ax.set_ylabel("runs")
-    ax.set_ylim(0, 1.35 * status.shape[1])
+    ax.set_ylim(0, 1.35 * codes.shape[1])
     ax.set_title("status of every run")
     ax.legend(fontsize=8, loc="upper left", ncol=2)
 
     cfg = manifest["config"]
     d = cfg["data"]
-    swept = ", ".join(a for a in manifest["dims"]["status"] if a not in ("scale", "seed"))
+    swept = ", ".join(a for a in ds["status"].dims if a not in ("init_scale", "seed"))
     fig.suptitle(
         f"gflow sweep: n={d['n']}, d={d['d']}, κ={d['kappa']}, σ={d['sigma']}, h={cfg['model']['width']}, "
         f"η={eta:g}, {cfg['flow']['solver']} rtol={cfg['flow']['rtol']:g}, {cfg['flow']['dtype']}"

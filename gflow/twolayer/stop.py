@@ -14,19 +14,9 @@ import jax.numpy as jnp
 
 from . import model
 from .solvers import hermite
+from ..runs.status import CODE as STATUS_CODE, NAMES as STATUS_NAMES, OK as OK_STATUSES, statuses as _statuses  # noqa: F401
 
-STATUSES = {
-    "reached_target": "the loss reached η; the stop was refined so that |L(θ_stop) − η| ≤ stop_rtol·η",
-    "reached_target_unrefined": "the loss crossed η in the last step but refinement failed; θ_stop is the step end (L ≤ η)",
-    "target_at_init": "L(θ(0)) ≤ η already; t_stop = 0",
-    "t_max": "t_max was reached before the loss reached η",
-    "max_steps": "max_steps solver steps were taken before the loss reached η",
-    "nonfinite": "the state or the loss became NaN or inf",
-    "solver_error": "diffrax reported another failure (e.g. dt_min reached); see the manifest",
-}
-STATUS_NAMES = tuple(STATUSES)
-STATUS_CODE = {name: i for i, name in enumerate(STATUS_NAMES)}
-OK_STATUSES = ("reached_target", "reached_target_unrefined", "target_at_init")
+STATUSES = _statuses("twolayer")  # the statuses this wing produces (codes: gflow.runs.status)
 
 _NEWTON_MAX_ITERS = 16
 

@@ -29,12 +29,10 @@ Every run ("lane") is one point of that grid. How lanes are computed:
 
 from __future__ import annotations
 
-import contextlib
 import dataclasses
 import itertools
 import math
 import sys
-import time
 from functools import partial
 
 import jax
@@ -43,15 +41,15 @@ import numpy as np
 from jax.sharding import Mesh, NamedSharding, PartitionSpec
 
 from . import model
-from ..runs.compile_log import track_compiles
 from .config import SHAPE_KEYS, Config, ConfigError
 from .data import Dataset, check_arrays, dataset_report, make_dataset, separability_constant
-from .flow import STATUS_NAMES, Lane, check_dtype, solve_lane, static_flow
+from .flow import Lane, check_dtype, solve_lane, static_flow
 from .observables import OBSERVABLES
 from .solvers import SOLVERS
-from ..runs.progress import Progress
-from ..runs.runner import DEFAULT_LEASE_S, ChunkedRun
-from ..runs.store import check_out_dir, data_fingerprint, fingerprint
+from ..runs import status
+from ..runs.loop import device_meta, run_chunks
+from ..runs.runner import DEFAULT_LEASE_S
+from ..runs.store import check_out_dir, data_fingerprint, fingerprint, to_dataset
 from .theory import bayes_error
 
 RUN_FIELDS = ("status", "t_stop", "n_steps", "n_accepted", "n_rejected", "newton_iters", "rtol", "t_err_est", "n_solves")
@@ -103,7 +101,11 @@ class SweepResult:
     meta: dict
 
     def status_names(self) -> np.ndarray:
-        return np.asarray(STATUS_NAMES)[self.arrays["status"]]
+        return status.names_of(self.arrays["status"])
+
+    def to_dataset(self):
+        """The result as the labeled `xarray.Dataset` that `gflow.load_run` returns for a saved run."""
+        return to_dataset(self.arrays, self.dims, self.meta)
 
 
 @dataclasses.dataclass
@@ -260,7 +262,7 @@ def run_sweep(
     """Run the sweep grid of `cfg` and return labeled arrays.
 
     With `out`, every finished chunk is saved there with a checksum and the input fingerprint, and a
-    rerun resumes; the assembled result is also written (`arrays.npz`, `manifest.json`). Any number
+    rerun resumes; the assembled result is also written (`results.nc`, `manifest.json`). Any number
     of workers may run the same call on one directory: they claim chunks (`gflow.runs.runner`), each
     chunk is computed once, and all return when every chunk is done; the worker that wins the
     assembly returns the result, the others None. `lease_s`: how long a silent worker's claim lasts.
@@ -287,54 +289,24 @@ def run_sweep(
 
     def dataset(g: int, b: int) -> Dataset:
         if (g, b) not in datasets:
-            c, _, _ = lane_config(cfg, plan.axes, np.unravel_index(chunks_of(g, b)[0][0], plan.shape))
+            c, _, _ = lane_config(cfg, plan.axes, np.unravel_index(plan.groups[g]["buckets"][b]["chunks"][0][0], plan.shape))
             ds = make_dataset(c.data, dtype) if data is None else jax.tree.map(lambda v: jnp.asarray(v, dtype), data)
             datasets[g, b] = ds
         return datasets[g, b]
-
-    def chunks_of(g: int, b: int) -> list[np.ndarray]:
-        return plan.groups[g]["buckets"][b]["chunks"]
 
     check_target_vs_init(cfg, plan, dataset, warn)
     if progress:
         (warn or _stderr)(f"gflow sweep: {plan.n_lanes} runs over {' × '.join(f'{n}[{len(v)}]' for n, v in plan.axes)}"
                           + (f" → {out}" if out is not None else ""))
-    store = None
-    if out is not None:
-        store = ChunkedRun(out, config=cfg.to_dict(), plan=plan.summary(), n_chunks=len(chunks), force=force,
-                           fingerprint=_fingerprint(cfg, data, dtype), lease_s=lease_s,
-                           extra_manifest={"data": _describe_data(cfg, data)})
-        work = store.work()
-        done_lanes = sum(len(chunks[i][2]) for i in range(len(chunks)) if store.is_done(i))
-    else:
-        work, done_lanes = iter(range(len(chunks))), 0
-    bar = Progress(plan.n_lanes, "sweep", enabled=progress, already_done=done_lanes)
-    results: dict[int, dict[str, np.ndarray]] = {}
-    computed = []
-    t_start = time.perf_counter()
-    with track_compiles() as compiles, contextlib.closing(work) if store is not None else contextlib.nullcontext():
-        for i in work:
-            results_i = _compute_chunk(cfg, plan, chunks[i], dataset, dtype, lane_sharding, data_sharding)
-            if store is not None:
-                store.save_chunk(i, results_i)
-            else:
-                results[i] = results_i
-            computed.append(i)
-            bar.update(len(chunks[i][2]))
-    bar.close()
-    wall = time.perf_counter() - t_start
-    if store is None:
-        return _finish(cfg, plan, results, data, wall, compiles, computed, None)
-    with store.assembly() as mine:
-        if not mine:
-            return None
-        results = {}
-        for i in range(len(chunks)):
-            if not store.is_done(i):  # went bad after it was written: recompute it here
-                store.save_chunk(i, _compute_chunk(cfg, plan, chunks[i], dataset, dtype, lane_sharding, data_sharding))
-                computed.append(i)
-            results[i] = store.load_chunk(i)
-        return _finish(cfg, plan, results, data, wall, compiles, computed, store)
+    result = run_chunks(
+        len(chunks),
+        lambda i, report: _compute_chunk(cfg, plan, chunks[i], dataset, dtype, lane_sharding, data_sharding),
+        lambda results, meta: _assemble(cfg, plan, results, data, meta),
+        runs_in=lambda i: len(chunks[i][2]), label="sweep", out=out, config=cfg.to_dict(), plan=plan.summary(),
+        fingerprint=_fingerprint(cfg, data, dtype), extra_manifest={"data": _describe_data(cfg, data)}, force=force,
+        lease_s=lease_s, progress=progress,
+    )
+    return None if result is None else SweepResult(result.arrays, result.dims, result.meta)
 
 
 def _compute_chunk(cfg, plan, chunk, dataset, dtype, lane_sharding, data_sharding) -> dict[str, np.ndarray]:
@@ -357,21 +329,6 @@ def _compute_chunk(cfg, plan, chunk, dataset, dtype, lane_sharding, data_shardin
     arrays["time"] = flat[0]["time"]
     arrays["lane"] = lanes
     return arrays
-
-
-def _finish(cfg, plan, results, data, wall, compiles, computed, store) -> SweepResult:
-    result = _assemble(cfg, plan, results, data)
-    result.meta.update(
-        wall_s=wall,
-        compile_s=compiles.seconds,
-        n_compiles=compiles.count,
-        chunks_computed=len(computed),
-        n_chunks=len(results),
-    )
-    if store is not None:
-        result.meta["chunks_taken_over"] = store.taken_over
-        store.finish(result.arrays, {**result.meta, "dims": result.dims, **_describe()})
-    return result
 
 
 def _fingerprint(cfg: Config, data: Dataset | None, dtype) -> dict:
@@ -431,19 +388,11 @@ def check_target_vs_init(cfg: Config, plan: Plan, dataset, warn=None, seeds=None
              "those runs stop at t = 0 with status target_at_init")
 
 
-def _describe() -> dict:
-    from .flow import STATUSES
-
-    return {
-        "statuses": {name: {"code": i, "meaning": m} for i, (name, m) in enumerate(STATUSES.items())},
-        "observables": OBSERVABLES,
-    }
-
-
-def _assemble(cfg: Config, plan: Plan, results: dict[int, dict], data: Dataset | None) -> SweepResult:
+def _assemble(cfg: Config, plan: Plan, results: list[dict], data: Dataset | None, meta: dict):
+    """(arrays, dims, meta) of the sweep from its chunks' arrays, in chunk order (`gflow.runs.loop`)."""
     shape = plan.shape
     names = [name for name, _ in plan.axes]
-    first = results[min(results)]
+    first = results[0]
     arrays: dict[str, np.ndarray] = {}
     dims: dict[str, list[str]] = {}
     for key, v in first.items():
@@ -451,7 +400,7 @@ def _assemble(cfg: Config, plan: Plan, results: dict[int, dict], data: Dataset |
             continue
         arrays[key] = np.full(shape + v.shape[1:], np.nan if v.dtype.kind == "f" else -1, v.dtype)
         dims[key] = names + (["time"] if key.startswith("traj_") else [])
-    for res in results.values():
+    for res in results:
         idx = np.unravel_index(res["lane"], shape)
         for key in arrays:
             arrays[key][idx] = res[key]
@@ -482,28 +431,18 @@ def _assemble(cfg: Config, plan: Plan, results: dict[int, dict], data: Dataset |
     arrays["separability"], dims["separability"] = sep, data_axes
     arrays["data_draws"], dims["data_draws"] = draws, data_axes  # training-set draws used (rejection sampling)
 
-    status = arrays["status"]
-    counts = {n: int(np.sum(status == i)) for i, n in enumerate(STATUS_NAMES) if np.any(status == i)}
-    by_axis = {}
-    for a, (name, values) in enumerate(plan.axes):
-        if name == "seed":
-            continue
-        per = {}
-        for i, v in enumerate(values):
-            s = np.take(status, i, axis=a)
-            per[repr(v)] = {n: int(np.sum(s == k)) for k, n in enumerate(STATUS_NAMES) if np.any(s == k)}
-        by_axis[name] = per
-    dev = jax.devices()[0]
     meta = {
         "n_runs": plan.n_lanes,
         "chunk_sizes": plan.chunk_sizes,
         "n_devices": plan.n_devices,
-        "status_counts": counts,
-        "status_by_axis": by_axis,
-        "backend": jax.default_backend(),
-        "device": f"{dev.platform}:{getattr(dev, 'device_kind', '')}",
+        "status_counts": status.counts(arrays["status"]),
+        "status_by_axis": status.counts_by_axis(arrays["status"], plan.axes),
+        **device_meta(),
         "dtype": cfg.flow.dtype,
         "bayes_error": float(bayes.flat[0]) if bayes.size == 1 else None,
         "separability": float(sep.flat[0]) if sep.size == 1 else None,
+        **meta,
+        "statuses": status.table("twolayer"),
+        "observables": OBSERVABLES,
     }
-    return SweepResult(arrays=arrays, dims=dims, meta=meta)
+    return arrays, dims, meta

@@ -8,6 +8,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+import gflow.runs.status
+from gflow.runs.store import arrays_of, load_run
+
 ROOT = Path(__file__).resolve().parents[2]
 
 
@@ -35,30 +38,30 @@ def test_deep_fls_sweep_quick(preset, expect_valid, tmp_path, capsys):
     """The quick presets end to end; summary.json and the best-vs-c figure are checked against the run's
     arrays: every c on the axis, invalid c marked with why, a no-valid-cell message when there is none."""
     from gflow.deep.plot import NO_VALID, best_vs_c_figure, heatmap_figure, tick_label
-    from gflow.runs.store import load_run
 
     script = _load("experiments/deep_fls_sweep.py")
     res, summary = script.main(["--preset", preset, "--quick", "--out", str(tmp_path), "--quiet"])
     assert res.arrays["status"].shape == (3, 2, 2)
-    for name in ("heatmap.png", "heatmap_step_size.png", "best_vs_c.png", "summary.json", "manifest.json", "arrays.npz"):
+    for name in ("heatmap.png", "heatmap_step_size.png", "best_vs_c.png", "summary.json", "manifest.json", "results.nc"):
         assert (tmp_path / name).stat().st_size > 0, name
     text = (tmp_path / "summary.json").read_text()
     assert "NaN" not in text and "Infinity" not in text
     saved = json.loads(text)
-    manifest, arrays = load_run(tmp_path)
+    ds = load_run(tmp_path)
+    arrays = arrays_of(ds)
     assert saved["multiplier"] == [0.25, 1.0, 4.0]
     best = _independent_best(arrays)
     assert any(v is not None for v in best) == expect_valid
     for got, want in zip(saved["best_test_acc"], best):
         assert (got is None and want is None) or got == pytest.approx(want, abs=1e-9)
-    names = np.asarray(["reached_target", "max_steps", "nonfinite", "diverged"])  # STATUS_NAMES order
+    names = np.asarray(gflow.runs.status.NAMES)  # one vocabulary: name of each code
     for k, counts in enumerate(saved["statuses"]):  # per c, over every η and seed
         codes, n = np.unique(arrays["status"][k], return_counts=True)
         assert counts == {str(names[c]): int(m) for c, m in zip(codes, n)}
     assert all((why is None) == (v is not None) for why, v in zip(saved["invalid_reason"], best))
     assert all(b == 80 for b in saved["budget"])
 
-    fig = best_vs_c_figure(manifest, arrays)
+    fig = best_vs_c_figure(ds)
     ax = fig.axes[0]
     assert [t.get_text() for t in ax.get_xticklabels()] == [tick_label(c) for c in (0.25, 1.0, 4.0)]  # every c kept
     crosses = [ln for ln in ax.get_lines() if ln.get_marker() == "x" and len(ln.get_xdata())]
@@ -70,7 +73,7 @@ def test_deep_fls_sweep_quick(preset, expect_valid, tmp_path, capsys):
         line = next(ln for ln in ax.get_lines() if ln.get_marker() == "o")
         np.testing.assert_allclose(line.get_ydata(), [v for v in best if v is not None])
         assert "c* =" in capsys.readouterr().out
-    heat = heatmap_figure(manifest, arrays)
+    heat = heatmap_figure(ds)
     assert len(heat.axes) == (2 if expect_valid else 1)  # a colour bar only when some cell is valid
     assert any("peak test accuracy (%" in (a.get_ylabel() + a.get_title()) for a in heat.axes)
     # the saved arrays are the returned ones, and every record obeys the stop rule's bookkeeping
@@ -118,8 +121,7 @@ def test_deep_scaling_law_quick(tmp_path, capsys):
     for axis, names in dirs.items():  # c* at the best c of the stored arrays, or refined next to it
         f = saved["fits"][axis]
         for name, c_star, interior in zip(names, f["c_star"], f["interior"]):
-            with np.load(tmp_path / name / "arrays.npz") as z:
-                arrays = {k: z[k] for k in z.files}
+            arrays = arrays_of(load_run(tmp_path / name))
             best = np.array([np.nan if v is None else v for v in _independent_best(arrays)])
             if not np.isfinite(best).any():
                 assert c_star is None or not np.isfinite(c_star)

@@ -12,6 +12,8 @@ import numpy as np
 import optax
 import pytest
 
+import gflow
+import gflow.runs.status
 from gflow.runs.compile_log import track_compiles
 from gflow.deep import train
 from gflow.deep.config import DeepConfig, DeepDataConfig, DeepModelConfig, DeepSweepConfig, TrainConfig
@@ -43,7 +45,7 @@ def sweep(tmp_path_factory):
 def test_sweep_elements_equal_single_runs(sweep, data):
     arr = sweep.arrays
     assert arr["status"].shape == (2, 3, 2) and sweep.dims["peak_test_acc"] == ["multiplier", "lr", "seed"]
-    assert set(sweep.status_names().ravel()) == set(train.STATUS_NAMES)  # the grid exercises every status
+    assert set(sweep.status_names().ravel()) == set(train.STATUSES)  # the grid exercises every status of the wing
     for i, c in enumerate(CFG.sweep.multipliers):
         for j, lr in enumerate(CFG.sweep.lrs):
             for s in range(2):
@@ -98,6 +100,13 @@ def test_divergence_is_a_status_not_an_error(sweep):
     assert np.all(np.isnan(arr["peak_test_acc"][names == "nonfinite"]))
     manifest = json.loads((sweep.dir / "manifest.json").read_text())
     assert sum(manifest["status_counts"].values()) == 12 and manifest["complete"]
+    ds = gflow.load_run(sweep.dir)  # labeled: dims from the named axes, statuses named, config in attrs
+    assert ds.peak_test_acc.dims == ("multiplier", "lr", "seed") and ds.step_size.dims == ("multiplier", "lr")
+    np.testing.assert_array_equal(ds.multiplier, CFG.sweep.multipliers)
+    np.testing.assert_array_equal(gflow.runs.status.names_of(ds.status), names)
+    assert ds.status.attrs["flag_meanings"].split() == list(train.STATUSES)
+    assert ds.attrs["config"] == json.loads(json.dumps(CFG.to_dict()))
+    assert sweep.to_dataset().drop_attrs().identical(ds.drop_attrs())  # the same Dataset in memory
 
 
 def test_new_multipliers_compile_nothing(sweep, tmp_path):
@@ -118,7 +127,7 @@ def test_chunks_padding_resume_and_refusal(sweep, tmp_path):
         np.testing.assert_allclose(res.arrays[name], sweep.arrays[name], rtol=1e-9, atol=1e-12, err_msg=name)
     # resume: a lost chunk is recomputed, the others are read back
     (out / "chunks" / "chunk-000001.npz").unlink()
-    (out / "arrays.npz").unlink()
+    (out / "results.nc").unlink()
     again = run_deep_sweep(chunked, out, progress=False)
     for name in train.RECORDS:
         np.testing.assert_array_equal(again.arrays[name], res.arrays[name])

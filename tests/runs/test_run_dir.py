@@ -79,11 +79,12 @@ def test_force_always_works(tmp_path):
     run.save_chunk(0, chunk(0))
     (tmp_path / "manifest.json").write_text('{"config": ')  # truncated manifest
     (tmp_path / "arrays.npz").write_bytes(b"junk")
+    (tmp_path / "results.nc").write_bytes(b"junk")
     with pytest.raises(store.CorruptFileError, match="--force"):
         make_run(tmp_path)
     (tmp_path / "notes.txt").write_text("mine")
     run = make_run(tmp_path, force=True)
-    assert run.pending() == [0, 1, 2] and not (tmp_path / "arrays.npz").exists()
+    assert run.pending() == [0, 1, 2] and not (tmp_path / "arrays.npz").exists() and not (tmp_path / "results.nc").exists()
     assert (tmp_path / "notes.txt").read_text() == "mine", "--force removes only gflow's files"
 
 
@@ -93,12 +94,18 @@ def test_load_run_verifies_the_assembled_arrays(tmp_path):
     with pytest.raises(FileNotFoundError, match=r"run incomplete \(1 of 2 chunks done\)"):
         store.load_run(tmp_path)
     run.save_chunk(1, chunk(1))
-    run.finish({"t_stop": np.arange(8.0)}, {"dims": {}})
-    _, arrays = store.load_run(tmp_path)
-    np.testing.assert_array_equal(arrays["t_stop"], np.arange(8.0))
-    path = tmp_path / "arrays.npz"
-    path.write_bytes(path.read_bytes()[:-40])
-    with pytest.raises(store.CorruptFileError, match="reassemble"):
+    run.finish({"t_stop": np.arange(8.0)}, {"dims": {"t_stop": ["run"]}})
+    np.testing.assert_array_equal(store.load_run(tmp_path).t_stop, np.arange(8.0))
+    path = tmp_path / "results.nc"
+    good = path.read_bytes()
+    import netCDF4
+
+    with netCDF4.Dataset(path, "a") as f:  # a valid file holding other numbers
+        f["t_stop"][3] = -1.0
+    with pytest.raises(store.CorruptFileError, match="checksum mismatch.*reassemble"):
+        store.load_run(tmp_path)
+    path.write_bytes(good[: len(good) // 2])  # truncated
+    with pytest.raises(store.CorruptFileError, match="unreadable.*reassemble"):
         store.load_run(tmp_path)
 
 
@@ -179,9 +186,10 @@ def test_files_follow_the_umask(tmp_path, umask, mode):
     try:
         store.write_npz(tmp_path / "a.npz", {"x": np.zeros(2)})
         store.write_json(tmp_path / "m.json", {})
+        store.write_dataset(tmp_path / "r.nc", store.to_dataset({"x": np.zeros(2)}, {"x": ["i"]}, {}))
     finally:
         os.umask(old)
-    for name in ("a.npz", "m.json"):
+    for name in ("a.npz", "m.json", "r.nc"):
         assert (tmp_path / name).stat().st_mode & 0o777 == mode
 
 

@@ -53,19 +53,30 @@ def test_new_scales_compile_nothing(small_sweep):
 
 
 def test_run_directory_round_trip(small_sweep, tmp_path):
+    import matplotlib
+
+    matplotlib.use("Agg")
     out = gflow.save_run(tmp_path / "run", SMALL.to_dict(), small_sweep)
-    manifest, arrays = gflow.load_run(out)
-    assert manifest["config"]["flow"]["dtype"] == "float64"
-    assert manifest["dtype"] == "float64"
-    for key in ("versions", "git_commit", "backend", "device", "wall_s", "compile_s", "status_counts", "dims", "statuses"):
-        assert key in manifest
-    assert manifest["versions"]["jax"] == jax.__version__
-    assert sum(manifest["status_counts"].values()) == 6
-    for name, dims in manifest["dims"].items():
-        assert arrays[name].ndim == len(dims), name
-    np.testing.assert_array_equal(arrays["t_stop"], small_sweep.arrays["t_stop"])
+    ds = gflow.load_run(out)
+    manifest = json.loads((out / "manifest.json").read_text())
+    assert ds.attrs["config"]["flow"]["dtype"] == "float64" == manifest["config"]["flow"]["dtype"]
+    assert ds.attrs["dtype"] == "float64"
+    for key in ("versions", "git_commit", "backend", "device", "wall_s", "compile_s", "status_counts", "statuses"):
+        assert key in ds.attrs and key in manifest
+    assert ds.attrs["versions"]["jax"] == jax.__version__
+    assert sum(ds.attrs["status_counts"].values()) == 6
+    for name, dims in manifest["dims"].items():  # the named axes label the Dataset (scale is called init_scale)
+        assert list(ds[name].dims) == [{"scale": "init_scale"}.get(d, d) for d in dims], name
+        np.testing.assert_array_equal(ds[name].values, small_sweep.arrays[name], err_msg=name)
+    assert ds.status.attrs["flag_meanings"].split() == list(gflow.STATUSES)
+    np.testing.assert_array_equal(ds.init_scale, SMALL.sweep.init_scales)
+    line = ds.final_test_err.mean("seed").plot(x="init_scale", xscale="log")[0]  # what a user writes
+    np.testing.assert_allclose(line.get_ydata(), small_sweep.arrays["final_test_err"].mean(axis=1))
+    assert line.axes.get_xscale() == "log" and line.axes.get_xlabel().startswith("init_scale")
+    matplotlib.pyplot.close("all")
     assert not list(out.glob(".*.tmp")), "temporary files must be renamed away"
-    json.dumps(manifest)
+    mem = small_sweep.to_dataset()  # the same labels without a run directory
+    assert mem.t_stop.dims == ds.t_stop.dims and np.array_equal(mem.t_stop, ds.t_stop)
 
 
 def test_load_run_rejects_other_directories(tmp_path):

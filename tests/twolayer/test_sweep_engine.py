@@ -13,6 +13,7 @@ import numpy as np
 import pytest
 
 import gflow
+from gflow.runs.store import arrays_of
 from gflow.twolayer import sweep as S
 from gflow.twolayer.config import Config, DataConfig, FlowConfig, ModelConfig, SweepConfig
 from gflow.runs.runner import RunMismatchError
@@ -176,16 +177,17 @@ def test_resume_after_sigkill_equals_uninterrupted(tmp_path):
     proc.wait()
     n_before = len(list((out / "chunks").glob("chunk-*.npz")))
     assert 2 <= n_before < 6, "the kill must land mid-sweep"
-    assert not (out / "arrays.npz").exists()
+    assert not (out / "results.nc").exists()
     with pytest.raises(FileNotFoundError, match="run incomplete"):
         gflow.load_run(out)
     from gflow import cli
 
     assert cli.main(["sweep", "--out", str(out), *KILL_ARGS]) == 0
-    manifest, resumed = gflow.load_run(out)
+    ds = gflow.load_run(out)
+    manifest, resumed = ds.attrs, arrays_of(ds)
     assert manifest["chunks_computed"] == 6 - n_before
     assert cli.main(["sweep", "--out", str(tmp_path / "clean"), *KILL_ARGS]) == 0
-    _, clean = gflow.load_run(tmp_path / "clean")
+    clean = arrays_of(gflow.load_run(tmp_path / "clean"))
     for key in clean:
         np.testing.assert_array_equal(resumed[key], clean[key], err_msg=key)
     # a rerun of a finished sweep computes nothing
@@ -204,7 +206,7 @@ def test_mismatched_config_is_refused_unless_forced(tmp_path, capsys):
     err = capsys.readouterr().err
     assert "different config or inputs (config.flow.target_loss)" in err and "--force" in err
     assert cli.main([*args, "--force"]) == 0
-    manifest, _ = gflow.load_run(out)
+    manifest = gflow.load_run(out).attrs
     assert manifest["config"]["flow"]["target_loss"] == 0.02
     with pytest.raises(RunMismatchError):
         gflow.run_sweep(Config(**BASE, sweep=SweepConfig(init_scales=(0.1,), n_seeds=1)), out=out, progress=False)

@@ -15,6 +15,7 @@ import numpy as np
 import pytest
 
 import gflow
+from gflow.runs.store import arrays_of
 from gflow import cli
 from gflow.runs import store
 from gflow.twolayer.config import Config, ConfigError, DataConfig, FlowConfig, ModelConfig, SweepConfig
@@ -54,13 +55,14 @@ def test_other_data_in_the_same_directory_is_refused(tmp_path):
     a = gflow.run_sweep(cfg, data=_dataset(0), out=out, progress=False)
     with pytest.raises(RunMismatchError, match=r"different config or inputs \(.*data"):
         gflow.run_sweep(cfg, data=_dataset(1), out=out, progress=False)
-    manifest, arrays = gflow.load_run(out)
+    ds = gflow.load_run(out)
+    manifest, arrays = ds.attrs, arrays_of(ds)
     assert manifest["data"]["shapes"]["x"] == [20, 5] and manifest["data"]["shapes"]["x_test"] == [50, 5]
     assert (manifest["config"]["data"]["n"], manifest["config"]["data"]["d"], manifest["config"]["data"]["n_test"]) == (20, 5, 50)
     np.testing.assert_array_equal(arrays["t_stop"], a.arrays["t_stop"])
     b = gflow.run_sweep(cfg, data=_dataset(1), out=out, progress=False, force=True)
     assert not np.array_equal(b.arrays["t_stop"], a.arrays["t_stop"])
-    assert gflow.load_run(out)[1]["separability"] == pytest.approx(gflow.separability_constant(_dataset(1).x, _dataset(1).y))
+    assert float(gflow.load_run(out)["separability"]) == pytest.approx(gflow.separability_constant(_dataset(1).x, _dataset(1).y))
 
 
 def test_a_dataset_given_to_run_sweep_is_checked_as_simulate_checks_it():
@@ -92,8 +94,8 @@ def test_target_at_or_above_the_init_loss(tmp_path):
 def test_a_truncated_chunk_is_redone_with_one_line(tmp_path, capsys):
     out = tmp_path / "run"
     assert cli.main(["sweep", "--out", str(out), *ARGS]) == 0
-    _, clean = gflow.load_run(out)
-    (out / "arrays.npz").unlink()
+    clean = arrays_of(gflow.load_run(out))
+    (out / "results.nc").unlink()
     chunk = sorted((out / "chunks").glob("chunk-*.npz"))[1]
     chunk.write_bytes(chunk.read_bytes()[:100])
     with pytest.raises(FileNotFoundError, match=r"run incomplete \(2 of 3 chunks done, 1 corrupt"):
@@ -107,7 +109,8 @@ def test_a_truncated_chunk_is_redone_with_one_line(tmp_path, capsys):
     err = capsys.readouterr().err.splitlines()
     bad = [line for line in err if "chunk" in line]
     assert len(bad) == 1 and bad[0].startswith("gflow: chunk 1 is bad (") and "moved to chunks/corrupt/" in bad[0]
-    manifest, resumed = gflow.load_run(out)
+    ds = gflow.load_run(out)
+    manifest, resumed = ds.attrs, arrays_of(ds)
     assert manifest["chunks_computed"] == 1
     for key in clean:
         np.testing.assert_array_equal(resumed[key], clean[key], err_msg=key)
@@ -134,7 +137,8 @@ def test_a_failing_write_mid_sweep_leaves_a_resumable_directory(tmp_path, monkey
     assert not [p for p in out.rglob("*") if p.name.endswith(".tmp")] and not list((out / "claims").iterdir())
     assert len(list((out / "chunks").glob("chunk-*.npz"))) == 1
     assert cli.main(["sweep", "--out", str(out), *ARGS]) == 0
-    manifest, arrays = gflow.load_run(out)
+    ds = gflow.load_run(out)
+    manifest, arrays = ds.attrs, arrays_of(ds)
     assert manifest["chunks_computed"] == 2
     ref = gflow.run_sweep(WORKERS_CFG, progress=False)
     for key in ("status", "t_stop", "final_test_err"):
@@ -198,7 +202,7 @@ def test_three_workers_compute_each_chunk_once(tmp_path, workers_ref):
     assert len({pid for pid, _ in log}) >= 2, "the work was shared"
     # one worker assembles; the others say so, or (if they arrive after it finished) reassemble the same arrays
     assert all("another worker is assembling" in o or "status counts" in o for o, _ in outputs)
-    _, arrays = gflow.load_run(out)
+    arrays = arrays_of(gflow.load_run(out))
     for key in workers_ref.arrays:
         np.testing.assert_array_equal(arrays[key], workers_ref.arrays[key], err_msg=key)
 
