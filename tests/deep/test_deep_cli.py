@@ -18,11 +18,12 @@ TINY = ["--preset", "digits-mlp", "--quick", "--set", "sweep.multipliers=[0.5, 2
 
 def test_deep_sweep_then_plot(tmp_path, capsys):
     from gflow.deep.analysis import summary_table, u_shape_summary
-    from gflow.runs.store import load_run
+    from gflow.runs.store import arrays_of, load_run
 
     out = tmp_path / "run"
     assert cli.main(["deep", "sweep", *TINY, "--out", str(out), "--quiet"]) == 0
-    manifest, arrays = load_run(out)
+    ds = load_run(out)
+    manifest, arrays = ds.attrs, arrays_of(ds)
     want = load_preset("digits-mlp", quick=True).replace(sweep={"multipliers": (0.5, 2.0), "n_seeds": 1, "max_lanes": 1})
     assert manifest["config"] == json.loads(json.dumps(want.to_dict()))  # the preset, its quick table, then --set
     assert arrays["status"].shape == (2, 2, 1)
