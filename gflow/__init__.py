@@ -7,8 +7,7 @@ Public names are re-exported lazily (PEP 562): `import gflow` and the command li
 parsing load neither JAX nor diffrax; the first use of an engine name (e.g. `gflow.simulate`) does.
 """
 
-from importlib import import_module
-
+from ._lazy import lazy_attributes
 from .compile_cache import configure as _configure_compile_cache
 
 _configure_compile_cache()  # before JAX/equinox are first imported: persistent cache, EQX_ON_ERROR=nan
@@ -24,21 +23,6 @@ _EXPORTS = {
     "bayes_error": "twolayer.theory", "linear_test_error": "twolayer.theory",
 }
 
-_SUBMODULES = ("cli", "compile_cache", "config", "deep", "numerics", "runs", "stats", "twolayer")
-
 __all__ = sorted(_EXPORTS)
 __version__ = "0.1.0"
-
-
-def __getattr__(name):
-    if name in _EXPORTS:
-        value = getattr(import_module(f".{_EXPORTS[name]}", __name__), name)
-        globals()[name] = value
-        return value
-    if name in _SUBMODULES:  # `gflow.twolayer.data.from_arrays` works after a bare `import gflow`
-        return import_module(f".{name}", __name__)
-    raise AttributeError(f"module 'gflow' has no attribute {name!r}")
-
-
-def __dir__():
-    return sorted(set(globals()) | set(_EXPORTS))
+__getattr__, __dir__ = lazy_attributes(__name__, _EXPORTS)  # `gflow.twolayer.data` works after a bare `import gflow`

@@ -52,7 +52,7 @@ def test_sweep_resumes_its_run_directory_and_recomputes_an_edited_setting(tmp_pa
     assert "recomputing it" in capsys.readouterr().out and not fa.SWEEP_LOG[-1]["loaded"]
     assert edited["final_test_err"].shape == (2, 2)
     np.testing.assert_array_equal(edited["final_test_err"][0], first["final_test_err"][0])
-    assert gflow.load_run(tmp_path / "s")[0]["config"]["sweep"]["init_scales"] == [0.1, 1.0]
+    assert gflow.load_run(tmp_path / "s").attrs["config"]["sweep"]["init_scales"] == [0.1, 1.0]
 
 
 def test_default_u_curve_is_the_default_sweep_in_a_run_directory(tmp_path, monkeypatch):
@@ -61,7 +61,7 @@ def test_default_u_curve_is_the_default_sweep_in_a_run_directory(tmp_path, monke
     monkeypatch.setattr(script, "get_config", lambda: gflow.Config.from_fields(n=20, d=5, n_test=2000, width=20, init_scales=[0.1, 1.0], n_seeds=2))
     script.main(["--out", str(tmp_path / "d")])
     assert (tmp_path / "d" / "u_curve.png").stat().st_size > 10_000
-    assert gflow.load_run(tmp_path / "d")[1]["final_test_err"].shape == (2, 2)
+    assert gflow.load_run(tmp_path / "d")["final_test_err"].shape == (2, 2)
 
 
 # --- smoke tests of the quick presets ---------------------------------------------------------------

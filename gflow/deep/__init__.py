@@ -5,7 +5,7 @@ directory) → analysis / plot. Public names are re-exported lazily (PEP 562): i
 `gflow.deep.config`, with its TOML presets) loads no JAX; the first use of an engine name does.
 """
 
-from importlib import import_module
+from .._lazy import lazy_attributes
 
 # public name -> the submodule that defines it
 _EXPORTS = {
@@ -17,20 +17,5 @@ _EXPORTS = {
     "STATUS_NAMES": "train", "STATUSES": "train", "train_run": "train",
 }
 
-_SUBMODULES = ("analysis", "config", "data", "models", "plot", "sweep", "train")
-
 __all__ = sorted(_EXPORTS)
-
-
-def __getattr__(name):
-    if name in _EXPORTS:
-        value = getattr(import_module(f".{_EXPORTS[name]}", __name__), name)
-        globals()[name] = value
-        return value
-    if name in _SUBMODULES:  # `gflow.deep.train.train_lanes` works after a bare `import gflow.deep`
-        return import_module(f".{name}", __name__)
-    raise AttributeError(f"module 'gflow.deep' has no attribute {name!r}")
-
-
-def __dir__():
-    return sorted(set(globals()) | set(_EXPORTS))
+__getattr__, __dir__ = lazy_attributes(__name__, _EXPORTS)  # `gflow.deep.train` works after a bare `import gflow.deep`
