@@ -15,6 +15,7 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
+from ..runs.status import RUNNING  # noqa: E402
 from ..runs.store import load_run  # noqa: E402
 from .analysis import (STATUS_SHORT, as_arrays, best_over_lr, c_star, c_star_location, cell_table,  # noqa: E402
                        invalid_reason, status_counts)
@@ -66,6 +67,8 @@ def _cell_labels(arrays, mean, valid):
     for i, j in np.ndindex(valid.shape):
         if valid[i, j]:
             labels[i, j] = f"{100 * mean[i, j]:.1f}"
+        elif np.all(arrays["status"][i, j] == RUNNING):  # a cell of a merged grid that no sweep ran
+            labels[i, j] = "not run"
         else:
             counts = status_counts(arrays["status"][i, j])
             labels[i, j] = "\n".join(f"{STATUS_SHORT[k]} {m}/{n}" for k, m in counts.items() if k != "reached_target")
