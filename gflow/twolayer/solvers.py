@@ -76,6 +76,7 @@ class FusedBosh3(diffrax.AbstractAdaptiveSolver):
 
     term_structure: ClassVar = diffrax.AbstractTerm
     interpolation_cls: ClassVar[Callable[..., HermiteInterpolation]] = HermiteInterpolation
+    state_is_end_vf: ClassVar[bool] = True  # the solver state after a step is vf(t1, y1) (RecordStepStart reads it)
 
     def order(self, terms):
         return 3
@@ -121,9 +122,10 @@ SOLVERS = {
 }
 
 
-def make_solver(name: str) -> diffrax.AbstractSolver:
-    """The named solver, wrapped so that the start of its last accepted step is kept (`RecordStepStart`)."""
-    return RecordStepStart(SOLVERS[name].cls())
+def make_solver(name: str, loss_fn: Callable) -> diffrax.AbstractSolver:
+    """The named solver, wrapped so that the start of its last accepted step is kept and the state's loss
+    leaf holds the loss at the step end (`RecordStepStart`; `loss_fn(y)` serves solvers that are not FSAL)."""
+    return RecordStepStart(SOLVERS[name].cls(), loss_fn)
 
 
 class BlockFloorController(diffrax.PIDController):
@@ -149,18 +151,25 @@ class BlockFloorController(diffrax.PIDController):
         if self.use_floor and self.floor_margins:
             y_error = jax.tree.map(floor, y0, y1_candidate, y_error)
         elif self.use_floor:  # the state is (params, margins): floor the parameter blocks only
-            y_error = (jax.tree.map(floor, y0[0], y1_candidate[0], y_error[0]), y_error[1])
+            y_error = (jax.tree.map(floor, y0[0], y1_candidate[0], y_error[0]), *y_error[1:])
         return super().adapt_step_size(t0, t1, y0, y1_candidate, args, y_error, error_order, controller_state)
 
 
 class RecordStepStart(diffrax.AbstractAdaptiveSolver, diffrax.AbstractWrappedSolver):
-    """Wraps a solver and keeps (t, y) at the start of the step just taken in the solver state.
+    """Wraps a solver; keeps (t, y) at the start of the step just taken in the solver state, and sets
+    the state's last leaf (the loss leaf, see `gflow.twolayer.flow`) to the exact loss L(θ) at the step end.
 
     diffrax keeps a step's solver state only when the step is accepted, so after the solve the
     state holds the start of the last accepted step: the bracket for the stop refinement.
+
+    The loss at the step end comes from work already done when the solver is FSAL and keeps the
+    vector field at the step end as its state (`FusedBosh3.state_is_end_vf`): the vector field
+    returns L(θ) in its last leaf, and its forward pass is the one the velocity needs anyway. Other
+    solvers get it from `loss_fn(y1)` (one extra forward pass per step, as the stop event cost before).
     """
 
     solver: diffrax.AbstractSolver
+    loss_fn: Callable
 
     @property
     def term_structure(self):
@@ -182,7 +191,8 @@ class RecordStepStart(diffrax.AbstractAdaptiveSolver, diffrax.AbstractWrappedSol
     def step(self, terms, t0, t1, y0, args, solver_state, made_jump):
         inner, _, _ = solver_state
         y1, y_error, dense_info, inner, result = self.solver.step(terms, t0, t1, y0, args, inner, made_jump)
-        return y1, y_error, dense_info, (inner, t0, y0), result
+        loss1 = inner[-1] if getattr(self.solver, "state_is_end_vf", False) else self.loss_fn(y1)
+        return (*y1[:-1], loss1), y_error, dense_info, (inner, t0, y0), result
 
     def func(self, terms, t0, y0, args):
         return self.solver.func(terms, t0, y0, args)
