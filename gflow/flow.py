@@ -16,7 +16,7 @@ Time is gradient-flow time t. How a run stops:
 from __future__ import annotations
 
 import dataclasses
-from typing import NamedTuple
+from typing import Callable, NamedTuple
 
 import diffrax
 import equinox as eqx
@@ -70,18 +70,25 @@ class _BlockFloorController(diffrax.PIDController):
         if self.use_floor and self.floor_margins:
             y_error = jax.tree.map(floor, y0, y1_candidate, y_error)
         elif self.use_floor:  # the state is (params, margins): floor the parameter blocks only
-            y_error = (jax.tree.map(floor, y0[0], y1_candidate[0], y_error[0]), y_error[1])
+            y_error = (jax.tree.map(floor, y0[0], y1_candidate[0], y_error[0]), *y_error[1:])
         return super().adapt_step_size(t0, t1, y0, y1_candidate, args, y_error, error_order, controller_state)
 
 
 class _RecordStepStart(diffrax.AbstractAdaptiveSolver, diffrax.AbstractWrappedSolver):
-    """Wraps a solver and keeps (t, y) at the start of the step just taken in the solver state.
+    """Wraps a solver; keeps (t, y) at the start of the step just taken in the solver state, and sets
+    the state's last leaf (the loss leaf, see `_solve_lane`) to the exact loss L(θ) at the step end.
 
     diffrax keeps a step's solver state only when the step is accepted, so after the solve the
     state holds the start of the last accepted step: the bracket for the stop refinement.
+
+    The loss at the step end comes from work already done when the solver is FSAL and keeps the
+    vector field at the step end as its state (`FusedBosh3.state_is_end_vf`): the vector field
+    returns L(θ) in its last leaf, and its forward pass is the one the velocity needs anyway. Other
+    solvers get it from `loss_fn(y1)` (one extra forward pass per step, as the stop event cost before).
     """
 
     solver: diffrax.AbstractSolver
+    loss_fn: Callable
 
     @property
     def term_structure(self):
@@ -103,7 +110,8 @@ class _RecordStepStart(diffrax.AbstractAdaptiveSolver, diffrax.AbstractWrappedSo
     def step(self, terms, t0, t1, y0, args, solver_state, made_jump):
         inner, _, _ = solver_state
         y1, y_error, dense_info, inner, result = self.solver.step(terms, t0, t1, y0, args, inner, made_jump)
-        return y1, y_error, dense_info, (inner, t0, y0), result
+        loss1 = inner[-1] if getattr(self.solver, "state_is_end_vf", False) else self.loss_fn(y1)
+        return (*y1[:-1], loss1), y_error, dense_info, (inner, t0, y0), result
 
     def func(self, terms, t0, y0, args):
         return self.solver.func(terms, t0, y0, args)
@@ -269,8 +277,8 @@ def _solve_lane(lane: Lane, data: Dataset, *, width: int, second_layer: str, flo
     def obs_fn(t, state, _):
         return observe(params_at(state[0]), grid_args, semi_analytic=flow.sa_grid)
 
-    def below_target(t, state, _, **kwargs):
-        return model.loss(params_at(state[0]), x, y, c) <= target
+    def below_target(t, state, _, **kwargs):  # the exact loss at the step end, set by _RecordStepStart
+        return state[2] <= target
 
     def block_norm(err):
         return jnp.maximum(optx.rms_norm(err[0]), optx.rms_norm(err[1]))
@@ -285,18 +293,23 @@ def _solve_lane(lane: Lane, data: Dataset, *, width: int, second_layer: str, flo
         m_scale = atol / rtol
 
         def vector_field(t, state, _):
-            v, dm = model.flow_velocity(params_at(state[0]), x, y, c, gram)
+            p = params_at(state[0])
+            v, dm = model.flow_velocity(p, x, y, c, gram)
             out = (v, m_scale * dm)
             ok = finite0 & _all_finite(out)
-            return jax.tree.map(lambda z: jnp.where(ok, z, 0.0), out)
+            # the loss leaf's "rate" is L(θ) itself: the FSAL stage hands it to the stop event (it
+            # shares the forward pass x·Wᵀ with the velocity; XLA computes it once)
+            return (*jax.tree.map(lambda z: jnp.where(ok, z, 0.0), out), model.loss(p, x, y, c))
 
-        state0 = (jax.tree.map(jnp.zeros_like, p0), jnp.where(finite0, m_scale * y * model.apply(p0, x, c), 0.0))
+        # State (u, m̃, ℓ); ℓ is not integrated: `_RecordStepStart` sets it to L(θ) at each step end,
+        # for the stop event. It has no weight in the error norm (`block_norm` reads u and m̃ only).
+        state0 = (jax.tree.map(jnp.zeros_like, p0), jnp.where(finite0, m_scale * y * model.apply(p0, x, c), 0.0), loss0)
         saveat = diffrax.SaveAt(
             subs=[diffrax.SubSaveAt(ts=ts, fn=obs_fn), diffrax.SubSaveAt(t1=True)], solver_state=True
         )
         sol = diffrax.diffeqsolve(
             diffrax.ODETerm(vector_field),
-            _RecordStepStart(SOLVERS[flow.solver]()),
+            _RecordStepStart(SOLVERS[flow.solver](), lambda st: model.loss(params_at(st[0]), x, y, c)),
             t0=jnp.asarray(0.0, dtype),
             t1=jnp.asarray(flow.t_max, dtype),
             dt0=None,
@@ -313,7 +326,7 @@ def _solve_lane(lane: Lane, data: Dataset, *, width: int, second_layer: str, flo
         p_end = params_at(jax.tree.map(lambda v: v[0], end[0]))
 
         event_hit = model.loss(p_end, x, y, c) <= target
-        _, t_start, (u_start, _) = sol.solver_state
+        _, t_start, (u_start, *_) = sol.solver_state
         tau, p_ref, refined, iters = _refine_stop(params_at(u_start), p_end, t_end - t_start, target, x, y, c, flow.stop_rtol)
         refined = refined & event_hit
         # A run that overflows mid-way ends in the zero-velocity region above; a non-finite velocity there marks it.

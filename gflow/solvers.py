@@ -70,6 +70,7 @@ class FusedBosh3(diffrax.AbstractAdaptiveSolver):
 
     term_structure: ClassVar = diffrax.AbstractTerm
     interpolation_cls: ClassVar[Callable[..., HermiteInterpolation]] = HermiteInterpolation
+    state_is_end_vf: ClassVar[bool] = True  # the solver state after a step is vf(t1, y1) (gflow.flow reads it)
 
     def order(self, terms):
         return 3
