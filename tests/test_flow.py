@@ -215,3 +215,40 @@ def test_overflow_mid_run_is_reported_nonfinite(monkeypatch):
     assert gflow.STATUS_NAMES[int(r.status)] == "nonfinite"
     assert int(r.n_accepted) > 5  # it overflowed mid-way, not at init
     assert 0.25 < float(r.final["loss"]) < 0.31
+
+
+@pytest.mark.slow  # two compilations (~30 s of CPU); the default suite's statuses already need the event right
+def test_stop_event_loss_from_fsal_stage_equals_forward_pass():
+    """The stop event reads L(θ) at each step end from FusedBosh3's FSAL stage (the vector field's loss
+    leaf). The same solve with that loss computed by a forward pass of its own (the path non-FSAL
+    solvers take) must stop on the same step with the same t_stop and status, in the rich and the lazy
+    regime."""
+    import jax
+
+    from gflow import solvers
+
+    class NoFsalLoss(solvers.FusedBosh3):
+        state_is_end_vf = False
+
+    cfg = Config(data=DataConfig(n=20, d=30, n_test=100), model=ModelConfig(width=20),
+                 flow=FlowConfig(dtype="float64", target_loss=1e-2))
+    data = make_dataset(cfg.data, jnp.float64)
+    flow = gflow.flow.static_flow(cfg.flow)
+    alphas = jnp.asarray([0.01, 10.0])  # rich and lazy, one vmapped solve
+    lane = gflow.flow.Lane(init_scale=alphas, multiplier=jnp.ones(2), target_loss=jnp.full(2, 1e-2),
+                           rtol=jnp.full(2, 1e-3), init_key=jax.vmap(model.init_key)(jnp.arange(2)))
+    solve = jax.vmap(lambda ln, ds: gflow.flow.solve_lane(ln, ds, width=20, second_layer="balanced", flow=flow,
+                                                          keep_params=False), in_axes=(0, None))
+    out = {}
+    for name, cls in (("fsal", solvers.FusedBosh3), ("forward", NoFsalLoss)):
+        solvers.SOLVERS["bosh3"] = cls
+        try:  # a fresh jit traces the solver now in the table
+            out[name] = jax.jit(lambda ln, ds: solve(ln, ds))(lane, data)
+        finally:
+            solvers.SOLVERS["bosh3"] = solvers.FusedBosh3
+    a, b = out["fsal"], out["forward"]
+    assert all(gflow.STATUS_NAMES[int(s)] in ("reached_target", "reached_target_unrefined") for s in a.status)
+    np.testing.assert_array_equal(a.status, b.status)
+    np.testing.assert_array_equal(a.n_steps, b.n_steps)
+    np.testing.assert_allclose(a.t_stop, b.t_stop, rtol=1e-12)
+    assert np.all(np.asarray(a.final["loss"]) <= 1e-2 * (1 + 1e-6))
