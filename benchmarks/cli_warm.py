@@ -62,7 +62,10 @@ def oracle_lrs(cfg, data, t_ref, level):
     best = [None] * len(alphas)
     lr = LR0
     for _ in range(MAX_HALVINGS):
-        r = jax_gd_sweep(flat_a, flat_s, data, width=cfg.model.width, lr=lr, eta=cfg.flow.target_loss, max_iters=10**7)
+        # an lr that neither converges nor overflows would hold every lane of the vmapped loop: cap the
+        # iterations at 4 × the slowest reference's t_η/lr (such an lr cannot be within the level anyway)
+        cap = int(4 * np.max(t_ref) / lr) + 10
+        r = jax_gd_sweep(flat_a, flat_s, data, width=cfg.model.width, lr=lr, eta=cfg.flow.target_loss, max_iters=cap)
         err = np.where(r.reached, np.abs(r.t_stop / t_ref.ravel() - 1), np.inf).reshape(len(alphas), n_seeds)
         for i in range(len(alphas)):
             if best[i] is None and np.all(err[i] <= level):
