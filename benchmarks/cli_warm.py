@@ -60,19 +60,20 @@ def oracle_lrs(cfg, data, t_ref, level):
     flat_a = np.repeat(alphas, n_seeds)
     flat_s = np.tile(np.arange(n_seeds), len(alphas))
     best = [None] * len(alphas)
-    lr = LR0
+    lr = np.full(len(alphas), LR0)  # per α; a settled α re-runs at its own lr (cheap)
     for _ in range(MAX_HALVINGS):
         # an lr that neither converges nor overflows would hold every lane of the vmapped loop: cap the
         # iterations at 4 × the slowest reference's t_η/lr (such an lr cannot be within the level anyway)
-        cap = int(4 * np.max(t_ref) / lr) + 10
-        r = jax_gd_sweep(flat_a, flat_s, data, width=cfg.model.width, lr=lr, eta=cfg.flow.target_loss, max_iters=cap)
+        cap = int(4 * np.max(t_ref) / lr.min()) + 10
+        r = jax_gd_sweep(flat_a, flat_s, data, width=cfg.model.width, lr=np.repeat(lr, n_seeds), eta=cfg.flow.target_loss,
+                         max_iters=cap)
         err = np.where(r.reached, np.abs(r.t_stop / t_ref.ravel() - 1), np.inf).reshape(len(alphas), n_seeds)
         for i in range(len(alphas)):
             if best[i] is None and np.all(err[i] <= level):
-                best[i] = lr
+                best[i] = float(lr[i])
         if all(b is not None for b in best):
             break
-        lr /= 2
+        lr = np.where([b is None for b in best], lr / 2, lr)
     return best
 
 
