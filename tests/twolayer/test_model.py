@@ -3,6 +3,8 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
+from reference import np_velocity
+
 from gflow.twolayer import model
 
 
@@ -77,11 +79,15 @@ def test_unknown_second_layer_is_rejected():
 
 @pytest.mark.parametrize("use_gram", [False, True])
 def test_flow_velocity_matches_gradient_and_margin_jvp(use_gram):
-    """v = −∇L, and the margin rate equals the directional derivative of y·c·f(x) along v."""
+    """v = −∇L (against the independent numpy velocity of tests/reference.py, and the hand-written gradient),
+    and the margin rate equals the directional derivative of y·c·f(x) along v."""
     p, x, y = _net(n=6, d=9, h=7)
     c = 1.7
     gram = x @ x.T if use_gram else None
     v, dm = model.flow_velocity(p, x, y, c, gram)
+    v_ref = np_velocity(np.asarray(p.W), np.asarray(p.a), np.asarray(x), np.asarray(y), c)
+    np.testing.assert_allclose(v.W, v_ref[0], rtol=1e-11, atol=1e-15)
+    np.testing.assert_allclose(v.a, v_ref[1], rtol=1e-11, atol=1e-15)
     _, g = model.loss_and_grad(p, x, y, c)
     np.testing.assert_allclose(v.W, -g.W, rtol=1e-12, atol=1e-15)
     np.testing.assert_allclose(v.a, -g.a, rtol=1e-12, atol=1e-15)
