@@ -23,12 +23,10 @@ import numpy as np  # noqa: E402
 
 import gflow  # noqa: E402
 from gflow.runs.runner import RunMismatchError  # noqa: E402
+from gflow.runs.status import counts as status_counts, is_ok as ok_mask  # noqa: E402,F401  (the scripts' names)
 from gflow.runs.store import write_json  # noqa: E402
 from gflow.twolayer import theory  # noqa: E402
 from gflow.twolayer.data import make_dataset  # noqa: E402
-from gflow.twolayer.flow import OK_STATUSES, STATUS_NAMES  # noqa: E402
-
-OK_CODES = [STATUS_NAMES.index(name) for name in OK_STATUSES]
 
 
 def parse_args(doc: str, argv=None, default_out: str = "runs/experiment") -> argparse.Namespace:
@@ -36,15 +34,6 @@ def parse_args(doc: str, argv=None, default_out: str = "runs/experiment") -> arg
     ap.add_argument("--quick", action="store_true", help="tiny preset for smoke tests (seconds, not minutes)")
     ap.add_argument("--out", default=default_out, help="run directory (sweeps, summary.json, figures)")
     return ap.parse_args(argv)
-
-
-def ok_mask(status) -> np.ndarray:
-    return np.isin(np.asarray(status), OK_CODES)
-
-
-def status_counts(status) -> dict[str, int]:
-    status = np.asarray(status)
-    return {STATUS_NAMES[c]: int(np.sum(status == c)) for c in np.unique(status)}
 
 
 SWEEP_LOG: list[dict] = []  # sweeps of this experiment: name, wall time now, loaded (nothing computed now)

@@ -24,7 +24,6 @@ if __package__:  # imported as experiments.<name>
 else:  # run as python experiments/<name>.py
     import fls_analysis as fa
 
-OK = fa.OK_CODES
 
 
 def get_config(quick: bool = False) -> dict:
@@ -76,7 +75,7 @@ def curve(results, key="final_test_err_sa"):
     alphas = np.concatenate([r["init_scale"] for r in results])
     order = np.argsort(alphas)
     cat = lambda k: np.concatenate([units(r[k]) for r in results])[order]  # noqa: E731
-    return alphas[order], cat(key), cat("final_test_tie_sa"), np.isin(cat("status"), OK), cat("final_test_err")
+    return alphas[order], cat(key), cat("final_test_tie_sa"), fa.ok_mask(cat("status")), cat("final_test_err")
 
 
 def setting(p, regime, n, width, out, target_loss=None, tag="") -> dict:
@@ -108,7 +107,7 @@ def multiplier_setting(p, regime, n, width, alpha_star_grid, out) -> dict:
     cs = np.asarray(alpha_star_grid) ** 2
     res = fa.sweep(make_config(p, regime, n, width, (1.0,), multiplier=cs), out, f"{regime}_n{n}_h{width}_mult")
     e = np.asarray(res["final_test_err_sa"])[:, :, 0, :].reshape(len(cs), -1)  # [c, data_seed, scale, seed]
-    ok = np.isin(np.asarray(res["status"])[:, :, 0, :].reshape(len(cs), -1), OK)
+    ok = fa.ok_mask(np.asarray(res["status"])[:, :, 0, :].reshape(len(cs), -1))
     o = stats.argmin_estimate(cs, e, ok, n_boot=p["n_boot"], seed=n)
     return {"n": n, "width": width, "c_star": o.x, "at_grid_edge": o.at_edge, "ci95": o.ci95, "boot": o.boot}
 
@@ -152,7 +151,7 @@ def phase1(p, regime, n, out) -> dict:
     for q in p["phase1_ends"]:
         cfg = make_config(p, regime, n, p["ref_width"], a, target_loss=float(q * np.log(2)), data_seeds=p["phase1_data_seeds"])
         r = fa.sweep(cfg, out, f"{regime}_n{n}_phase1_q{q}")
-        ok = np.isin(units(r["status"]), OK)
+        ok = fa.ok_mask(units(r["status"]))
         t = np.where(ok, units(r["t_stop"]), np.nan)
         slope = np.polyfit(np.log(1 / a), t, 1)[0]  # one slope per unit
         ang = np.degrees(np.arccos(np.clip(units(r["final_Psi_mu"]), -1, 1)))

@@ -70,7 +70,7 @@ def fresh_paired_gap(p: dict, cfg: gflow.Config, geo: dict, alpha_a: float, alph
     for alpha in (alpha_a, alpha_b):
         for j in range(p["n_seeds"]):
             r = gflow.simulate(init_scale=alpha, seed=j, config=cfg)
-            if gflow.STATUS_NAMES[int(r.status)] not in fa.OK_STATUSES:
+            if not fa.ok_mask(int(r.status)):
                 raise RuntimeError(f"α={alpha:g} seed {j}: status {gflow.STATUS_NAMES[int(r.status)]}")
             nets.append((np.asarray(r.params.W, np.float64), np.asarray(r.params.a, np.float64)))
     rng = np.random.default_rng(12345)
