@@ -15,6 +15,7 @@ error, the run's own estimate `t_err_est`, the rtol it settled on, the solves an
 - `--refs PATH` reuses the references of an earlier `--json` output of the same set.
 
     python -m benchmarks.accuracy [--set calibration|check|heldout|stored] [--levels 1e-2 1e-3] [--json PATH]
+                                  [--refs PATH] [--error-norm margins|loss]
 """
 
 from __future__ import annotations
@@ -59,7 +60,7 @@ def reference(cfg_of, alpha):
     return t_ref, abs(ts[1] / t_ref - 1), int(r.n_steps)
 
 
-def run_cases(cases, levels, log=print, refs=None):
+def run_cases(cases, levels, log=print, refs=None, error_norm="margins"):
     """`refs`: rows of an earlier run whose references are reused (same case)."""
     rows, known = [], {}
     for r in refs or ():
@@ -75,7 +76,7 @@ def run_cases(cases, levels, log=print, refs=None):
                     log(f"n={n} d={d} h={h} η={eta:g} α={alpha:g}: no reference (status), skipped")
                     continue
                 for acc in levels:
-                    r = gflow.simulate(init_scale=alpha, config=cfg_of(accuracy=acc))
+                    r = gflow.simulate(init_scale=alpha, config=cfg_of(accuracy=acc, error_norm=error_norm))
                     row = dict(n=n, d=d, h=h, data_seed=ds, eta=eta, alpha=alpha, accuracy=acc, t_ref=t_ref, ref_err=ref_err,
                                status=gflow.STATUS_NAMES[int(r.status)], t_stop=float(r.t_stop),
                                err=abs(float(r.t_stop) / t_ref - 1), est=float(r.t_err_est), rtol=float(r.rtol),
@@ -87,7 +88,7 @@ def run_cases(cases, levels, log=print, refs=None):
     return rows
 
 
-def stored_cases(levels, log=print):
+def stored_cases(levels, log=print, error_norm="margins"):
     """The benchmarks' small problem, against the stored float64 ladders of benchmarks/reference.json."""
     from benchmarks.common import problem_config
     from benchmarks.reference import REF_FILE
@@ -103,7 +104,8 @@ def stored_cases(levels, log=print):
             for acc in levels:
                 base = problem_config("small", target_loss=eta, dtype="float64")
                 cfg = Config(data=base.data, model=base.model,
-                             flow=FlowConfig(dtype="float64", target_loss=eta, accuracy=acc, max_steps=1_000_000))
+                             flow=FlowConfig(dtype="float64", target_loss=eta, accuracy=acc, max_steps=1_000_000,
+                                             error_norm=error_norm))
                 r = gflow.simulate(init_scale=alpha, config=cfg)
                 row = dict(problem="small", eta=eta, alpha=alpha, accuracy=acc, t_ref=t_ref, status=gflow.STATUS_NAMES[int(r.status)],
                            err=abs(float(r.t_stop) / t_ref - 1), est=float(r.t_err_est), rtol=float(r.rtol),
@@ -132,14 +134,16 @@ def main():
     ap.add_argument("--levels", type=float, nargs="+", default=[1e-2, 1e-3])
     ap.add_argument("--json", default=None)
     ap.add_argument("--refs", default=None, help="reuse the references of an earlier --json output")
+    ap.add_argument("--error-norm", default="margins", choices=("margins", "loss"), help="flow.error_norm of the checked runs")
     args = ap.parse_args()
     t0 = time.perf_counter()
     if args.set == "stored":
-        rows = stored_cases(args.levels)
+        rows = stored_cases(args.levels, error_norm=args.error_norm)
     else:
         refs = json.load(open(args.refs))["rows"] if args.refs else None
-        rows = run_cases({"calibration": CALIBRATION, "check": CHECK, "heldout": HELDOUT}[args.set], args.levels, refs=refs)
-    res = dict(set=args.set, levels=args.levels, summary=summarize(rows), rows=rows, wall_s=time.perf_counter() - t0)
+        rows = run_cases({"calibration": CALIBRATION, "check": CHECK, "heldout": HELDOUT}[args.set], args.levels, refs=refs,
+                         error_norm=args.error_norm)
+    res = dict(set=args.set, levels=args.levels, error_norm=args.error_norm, summary=summarize(rows), rows=rows, wall_s=time.perf_counter() - t0)
     print(json.dumps(res["summary"], indent=2))
     if args.json:
         with open(args.json, "w") as f:

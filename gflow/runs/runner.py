@@ -74,8 +74,9 @@ def _diff_keys(a: dict, b: dict, prefix: str = "") -> list[str]:
 # Config fields added after run directories were first written: (section, key) -> (the value every
 # older run effectively had, whether that holds only for runs on the CPU). Matmul precision makes no
 # difference on CPUs, but older GPU runs may have used TF32; floor_margins=True is what every older
-# run did on any device.
-ADDED_FIELDS = {("flow", "matmul_precision"): ("highest", True), ("flow", "floor_margins"): (True, False)}
+# run did on any device, and so did error_norm='margins'.
+ADDED_FIELDS = {("flow", "matmul_precision"): ("highest", True), ("flow", "floor_margins"): (True, False),
+                ("flow", "error_norm"): ("margins", False)}
 # Config fields that do not change any result (only what is accepted): not compared on resume.
 NON_RESULT_FIELDS = {("sweep", "max_runs")}
 

@@ -28,9 +28,10 @@ from ..config import (  # noqa: F401  (re-exported: the names this module has al
 )
 
 
-SOLVER_NAMES = ("bosh3", "tsit5", "dopri5", "dopri8", "heun", "ralston", "midpoint")
+SOLVER_NAMES = ("bosh3", "rkc2", "tsit5", "dopri5", "dopri8", "heun", "ralston", "midpoint")
 DTYPES = ("float32", "float64")
 DATA_MODES = ("gaussian", "separable", "high_dim")
+ERROR_NORMS = ("margins", "loss")
 TIE_CONVENTIONS = ("error", "half", "correct")  # weights 1, 1/2, 0 (gflow.twolayer.gm_error.TIE_WEIGHTS)
 
 
@@ -81,7 +82,7 @@ MATMUL_PRECISIONS = ("highest", "high", "default")
 @dataclass(frozen=True, kw_only=True)
 class FlowConfig:
     target_loss: float = _f(0.01, "target training risk η: a run stops at the first time L(θ) ≤ η")
-    solver: str = _f("bosh3", f"explicit RK solver (bosh3: gflow.twolayer.solvers.FusedBosh3; the others diffrax's), one of {', '.join(SOLVER_NAMES)}")
+    solver: str = _f("bosh3", f"explicit RK solver (bosh3: gflow.twolayer.solvers.FusedBosh3; rkc2: gflow.twolayer.rkc.RKC2, Runge–Kutta–Chebyshev for the stiff lazy regime; the others diffrax's), one of {', '.join(SOLVER_NAMES)}")
     rtol: float = _f(1e-3, "relative tolerance of the PID step-size controller (experts; ignored when flow.accuracy is set)")
     accuracy: float | None = _f(
         None,
@@ -111,6 +112,12 @@ class FlowConfig:
         "with tolerance_floor: floor the margin block too (fewer steps in the lazy regime, where it costs accuracy: "
         "t_η was off by 4.8–15.7% in measured cases at rtol 1e-3, README Numerics); false: floor W and a only",
     )
+    error_norm: str = _f(
+        "margins",
+        "what the step-size control holds to rtol besides the parameters: 'margins' (each training margin to "
+        "rtol·(1 + |m_i|), the default) or 'loss' (the relative change of L(θ) the margin errors can cause, "
+        "Σ|ℓ′(m_i)||δm_i|/(n·L); far fewer steps in the lazy regime; README Numerics, 'Error norm')",
+    )
     stop_rtol: float = _f(1e-6, "the refined stop must satisfy |L(θ_stop) − η| ≤ stop_rtol·η")
     dtype: str = _f("float32", "'float32' (default) or 'float64' (enables 64-bit JAX in the CLI)")
     matmul_precision: str = _f(
@@ -129,6 +136,7 @@ class FlowConfig:
             if not isinstance(a, (int, float)) or isinstance(a, bool) or not math.isfinite(a) or not 0 < a < 1:
                 raise ConfigError(f"flow.accuracy: must be a number in (0, 1) (relative error of t_η), got {a!r}")
             object.__setattr__(self, "accuracy", float(a))
+        _choice("flow.error_norm", self.error_norm, ERROR_NORMS)
         for name in ("tolerance_floor", "floor_margins", "sa_grid"):
             _bool(f"flow.{name}", getattr(self, name))
         if self.atol is not None:

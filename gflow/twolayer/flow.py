@@ -165,6 +165,12 @@ def _solve_lane(lane: Lane, data: Dataset, *, width: int, second_layer: str, flo
         # State (u, m̃, ℓ); ℓ is not integrated: `RecordStepStart` sets it to L(θ) at each step end,
         # for the stop event. It has no weight in the error norm (`block_norm` reads u and m̃ only).
         state0 = (jax.tree.map(jnp.zeros_like, p0), jnp.where(finite0, m_scale * y * model.apply(p0, x, c), 0.0), loss0)
+        def loss_error(y1, err):
+            """Σ_i |∂L/∂m_i|·|δm_i| / L at the step end: a bound on the first-order relative change of L(θ)
+            the step's margin errors δm can cause (flow.error_norm = 'loss'; the margins are m̃/m_scale)."""
+            slope = model.loss_slope(y1[1] / m_scale)[1]
+            return jnp.sum(jnp.abs(slope * err[1])) / (m_scale * x.shape[0] * jnp.maximum(y1[2], jnp.finfo(dtype).tiny))
+
         saveat = diffrax.SaveAt(
             subs=[diffrax.SubSaveAt(ts=ts, fn=obs_fn), diffrax.SubSaveAt(t1=True)], solver_state=True
         )
@@ -177,7 +183,8 @@ def _solve_lane(lane: Lane, data: Dataset, *, width: int, second_layer: str, flo
             y0=state0,
             saveat=saveat,
             stepsize_controller=BlockFloorController(rtol=rtol, atol=atol, norm=block_norm, use_floor=flow.tolerance_floor,
-                                                         floor_margins=floor_margins, dtmax=dtmax),
+                                                         floor_margins=floor_margins, dtmax=dtmax,
+                                                         loss_error=loss_error if flow.error_norm == "loss" else None),
             event=diffrax.Event(below_target),
             max_steps=flow.max_steps,
             throw=False,

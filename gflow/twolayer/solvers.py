@@ -23,50 +23,14 @@ import equinox as eqx
 import jax
 import jax.numpy as jnp
 
+from .rk_parts import HermiteInterpolation, combine as _combine, hermite  # noqa: F401  (hermite: re-exported)
+from .rkc import RKC2
+
 # Bogacki–Shampine 3(2): nodes 1/2, 3/4, 1; weights of the 3rd-order solution; error weights
 # (3rd-order minus embedded 2nd-order solution), the last one on the FSAL stage.
 _A21, _A32 = 1 / 2, 3 / 4
 _B = (2 / 9, 1 / 3, 4 / 9)
 _E = (2 / 9 - 7 / 24, 1 / 3 - 1 / 4, 4 / 9 - 1 / 3, -1 / 8)
-
-
-def _combine(dt, base, coefs, fs):
-    """base + dt·Σ_i coefs[i]·fs[i] leafwise (base None: without it), as one fused expression."""
-
-    def leaf(*xs):
-        b, ks = (xs[0], xs[1:]) if base is not None else (None, xs)
-        acc = sum(c * k for c, k in zip(coefs, ks))
-        return dt * acc if b is None else b + dt * acc
-
-    return jax.tree.map(leaf, *(([base] if base is not None else []) + list(fs)))
-
-
-def hermite(y0, y1, k0, k1, s):
-    """Cubic Hermite interpolant at s ∈ [0, 1] of a step from y0 to y1 with increments k0, k1 (step
-    length × the slopes at the ends), leafwise."""
-    h00, h10 = 2 * s**3 - 3 * s**2 + 1, s**3 - 2 * s**2 + s
-    h01, h11 = -2 * s**3 + 3 * s**2, s**3 - s**2
-    return jax.tree.map(lambda a, b, ka, kb: h00 * a + h10 * ka + h01 * b + h11 * kb, y0, y1, k0, k1)
-
-
-class HermiteInterpolation(diffrax.AbstractLocalInterpolation):
-    """Cubic Hermite interpolant on [t0, t1] from the end values y0, y1 and the increments
-    k0 = (t1 − t0)·f(y0), k1 = (t1 − t0)·f(y1): diffrax's ThirdOrderHermitePolynomialInterpolation,
-    without precomputing its stacked coefficients."""
-
-    t0: jax.Array
-    t1: jax.Array
-    y0: object
-    y1: object
-    k0: object
-    k1: object
-
-    def evaluate(self, t0, t1=None, left: bool = True):
-        del left
-        if t1 is not None:
-            return jax.tree.map(jnp.subtract, self.evaluate(t1), self.evaluate(t0))
-        width = self.t1 - self.t0
-        return hermite(self.y0, self.y1, self.k0, self.k1, (t0 - self.t0) / jnp.where(width == 0, 1, width))
 
 
 class FusedBosh3(diffrax.AbstractAdaptiveSolver):
@@ -76,7 +40,11 @@ class FusedBosh3(diffrax.AbstractAdaptiveSolver):
 
     term_structure: ClassVar = diffrax.AbstractTerm
     interpolation_cls: ClassVar[Callable[..., HermiteInterpolation]] = HermiteInterpolation
-    state_is_end_vf: ClassVar[bool] = True  # the solver state after a step is vf(t1, y1) (RecordStepStart reads it)
+    state_is_end_vf: ClassVar[bool] = True  # end_vf(state) after a step is vf(t1, y1) (RecordStepStart reads it)
+
+    @staticmethod
+    def end_vf(solver_state):
+        return solver_state
 
     def order(self, terms):
         return 3
@@ -113,6 +81,7 @@ class SolverSpec(NamedTuple):
 # diffrax (tested).
 SOLVERS = {
     "bosh3": SolverSpec(FusedBosh3, 4),
+    "rkc2": SolverSpec(RKC2, 7),  # y0, Y_{j-1}, Y_{j-2}, F(Y0), a stage, the power iterate and its image
     "tsit5": SolverSpec(diffrax.Tsit5, 7),
     "dopri5": SolverSpec(diffrax.Dopri5, 7),
     "dopri8": SolverSpec(diffrax.Dopri8, 14),
@@ -140,6 +109,9 @@ class BlockFloorController(diffrax.PIDController):
 
     use_floor: bool = eqx.field(static=True, default=True)
     floor_margins: bool = eqx.field(static=True, default=True)
+    # error_norm = 'loss': (y1, y_error) -> the relative error of L the margin errors can cause; it replaces
+    # the margin block's error, so that block is held to rtol in that sense (gflow.twolayer.flow)
+    loss_error: Callable | None = eqx.field(static=True, default=None)
 
     def adapt_step_size(self, t0, t1, y0, y1_candidate, args, y_error, error_order, controller_state):
         def floor(a, b, e):
@@ -148,7 +120,14 @@ class BlockFloorController(diffrax.PIDController):
             rms = jnp.sqrt(jnp.mean(size**2))
             return e * (self.atol + self.rtol * size) / (self.atol + self.rtol * jnp.maximum(size, rms))
 
-        if self.use_floor and self.floor_margins:
+        if self.loss_error is not None:  # the state is (params, margins, loss): margins replaced by the loss error
+            rel = self.loss_error(y1_candidate, y_error)
+            size = jnp.maximum(jnp.abs(y0[1]), jnp.abs(y1_candidate[1]))
+            # diffrax divides by atol + rtol·size componentwise: every component then reads rel/rtol
+            margin_err = rel / self.rtol * (self.atol + self.rtol * size)
+            params_err = jax.tree.map(floor, y0[0], y1_candidate[0], y_error[0]) if self.use_floor else y_error[0]
+            y_error = (params_err, margin_err, *y_error[2:])
+        elif self.use_floor and self.floor_margins:
             y_error = jax.tree.map(floor, y0, y1_candidate, y_error)
         elif self.use_floor:  # the state is (params, margins): floor the parameter blocks only
             y_error = (jax.tree.map(floor, y0[0], y1_candidate[0], y_error[0]), *y_error[1:])
@@ -191,7 +170,7 @@ class RecordStepStart(diffrax.AbstractAdaptiveSolver, diffrax.AbstractWrappedSol
     def step(self, terms, t0, t1, y0, args, solver_state, made_jump):
         inner, _, _ = solver_state
         y1, y_error, dense_info, inner, result = self.solver.step(terms, t0, t1, y0, args, inner, made_jump)
-        loss1 = inner[-1] if getattr(self.solver, "state_is_end_vf", False) else self.loss_fn(y1)
+        loss1 = self.solver.end_vf(inner)[-1] if getattr(self.solver, "state_is_end_vf", False) else self.loss_fn(y1)
         return (*y1[:-1], loss1), y_error, dense_info, (inner, t0, y0), result
 
     def func(self, terms, t0, y0, args):

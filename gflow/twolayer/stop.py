@@ -13,7 +13,7 @@ import jax
 import jax.numpy as jnp
 
 from . import model
-from .solvers import hermite
+from .rk_parts import hermite
 from ..runs.status import CODE as STATUS_CODE, NAMES as STATUS_NAMES, OK as OK_STATUSES, statuses as _statuses  # noqa: F401
 
 STATUSES = _statuses("twolayer")  # the statuses this wing produces (codes: gflow.runs.status)

@@ -23,6 +23,7 @@ from gflow.twolayer import config as C
         ("flow", dict(t_save_min=10.0, t_max=1.0), "flow.t_save_min"),
         ("flow", dict(tolerance_floor="yes"), "flow.tolerance_floor: must be true or false"),
         ("flow", dict(floor_margins=1), "flow.floor_margins: must be true or false"),
+        ("flow", dict(error_norm="state"), "flow.error_norm: must be one of margins, loss"),
         ("data", dict(n=0), "data.n"),
         ("data", dict(sigma=0.0), "data.sigma"),
         ("model", dict(second_layer="uniform"), "model.second_layer"),
