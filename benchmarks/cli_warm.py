@@ -13,7 +13,9 @@ float32). For accuracy level L (relative error of t_η):
    subprocess with a fresh compile cache (`GFLOW_COMPILE_CACHE`): one cold call, then `repeats` warm
    calls, each into a fresh DIR; wall of the whole process (start-up, import, data, compile-cache
    loads, the sweep, writing the run directory). Also the default config as shipped (flow.rtol = 1e-3,
-   no flow.accuracy), with its measured error against the same references.
+   no flow.accuracy), with its measured error against the same references, and the accuracy run
+   without the semi-analytic test error at the stop (`flow.sa_draws=1`; the numpy loop computes only
+   the Monte-Carlo test error), to show what that observable costs.
 Walls are medians of `repeats`, the contenders alternating. CPU times (user + system, all threads;
 the CLI's from `getrusage(RUSAGE_CHILDREN)`) are recorded too: on a shared machine whose load
 average exceeds its cores, they are the steadier measure of the work each contender does.
@@ -114,7 +116,10 @@ def measure(level=1e-2, repeats=3, quick=False, log=print) -> dict:
     lrs = oracle_lrs(cfg, data, t_ref, level)
     log(f"oracle lr per α: {lrs}")
     data_np = dataset_numpy(data)
-    variants = {"accuracy": base + [f"flow.accuracy={level}"], "default": base}
+    # accuracy_no_sa: the same without the semi-analytic test error at the stop (flow.sa_draws = 1), which the numpy
+    # loop does not compute either (~110 ms of CPU a run: a sort of h breakpoints per test point; sweep_profile.py)
+    variants = {"accuracy": base + [f"flow.accuracy={level}"], "default": base,
+                "accuracy_no_sa": base + [f"flow.accuracy={level}", "flow.sa_draws=1"]}
     walls = {"numpy_gd": [], **{f"gflow_cli_{k}_warm": [] for k in variants}}
     cpus = {k: [] for k in walls}
     with tempfile.TemporaryDirectory() as work:

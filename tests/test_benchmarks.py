@@ -100,3 +100,24 @@ def test_gpu_check_fair_smoke_on_cpu(capsys):
     assert gpu_check.main(["--quick", "--fair-only"]) == 0
     out = capsys.readouterr().out
     assert "fair comparison at level 0.01" in out and "gflow / GD runs/s" in out
+
+
+@pytest.mark.slow  # compiles the tiny sweep's batch: ~20–40 s on 2 loaded cores
+def test_sweep_profile_quick():
+    """`python -m benchmarks.sweep_profile --quick`: the batches it times are `run_sweep`'s runs (same steps,
+    t_stop and statuses, bitwise), and its lane-waste bound is Σ_batches B·max(lane steps) against Σ steps."""
+    import numpy as np
+
+    import gflow
+    from benchmarks import sweep_profile
+    from gflow.twolayer.config import Config, with_overrides
+
+    v = sweep_profile.main(["--quick", "--variants", "base"])["variants"]["base"]
+    a = gflow.run_sweep(with_overrides(Config(), sweep_profile.QUICK), progress=False).arrays
+    lane = np.asarray(v["lane"])
+    np.testing.assert_array_equal(np.asarray(v["t_stop"]), a["t_stop"].ravel()[lane])
+    assert v["lane_steps"] == int(a["n_steps"].sum()) and v["batches"] == 2 and v["batch_lanes"] == 2
+    steps = a["n_steps"].ravel()[lane].reshape(2, 2)  # the plan's batches: 2 lanes (seeds) of one α each
+    assert v["lane_steps_computed_min"] == 2 * int(steps.max(axis=1).sum()) >= v["lane_steps"]
+    assert v["status"] == {n: int(c) for n, c in gflow.runs.status.counts(a["status"]).items()}
+    assert v["cpu_s"] > 0 and v["cpu_ms_per_lane_step"] > 0
