@@ -167,6 +167,7 @@ def _solve_lane(lane: Lane, data: Dataset, *, width: int, second_layer: str, flo
         # State (u, m̃, ℓ); ℓ is not integrated: `RecordStepStart` sets it to L(θ) at each step end,
         # for the stop event. It has no weight in the error norm (`block_norm` reads u and m̃ only).
         state0 = (jax.tree.map(jnp.zeros_like, p0), jnp.where(finite0, m_scale * y * model.apply(p0, x, c), 0.0), loss0)
+
         def loss_error(y1, err):
             """Σ_i |∂L/∂m_i|·|δm_i| / L at the step end: a bound on the first-order relative change of L(θ)
             the step's margin errors δm can cause (flow.error_norm = 'loss'; the margins are m̃/m_scale)."""
