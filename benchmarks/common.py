@@ -121,6 +121,15 @@ def blas_threads(n: int | None):
             yield
 
 
+def write_json(res: dict, json_path: str | None) -> None:
+    """Write a benchmark's result to `json_path` (nothing when it is empty or None)."""
+    import json
+
+    if json_path:
+        with open(json_path, "w") as f:
+            json.dump(res, f, indent=2)
+
+
 def report(res: dict, json_path: str | None) -> None:
     """Add the machine and load average to a benchmark's result, print it, and write it to `json_path`."""
     import json
@@ -128,6 +137,4 @@ def report(res: dict, json_path: str | None) -> None:
     res["machine"] = machine()
     res["load_average_1min_at_end"] = os.getloadavg()[0]
     print(json.dumps(res, indent=2))
-    if json_path:
-        with open(json_path, "w") as f:
-            json.dump(res, f, indent=2)
+    write_json(res, json_path)

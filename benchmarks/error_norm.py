@@ -5,6 +5,8 @@ timings: the point is how many steps each error norm lets the solver take at wha
 
     python -m benchmarks.error_norm [--problem small] [--alphas 0.001 10] [--rtols 1e-3] [--accuracies 1e-3]
                                     [--solvers bosh3 rkc2] [--json PATH]
+    python -m benchmarks.error_norm --problem medium --alphas 10 1.584893192461114 0.1 --rtols --accuracies 1e-3 \
+                                    --solvers bosh3      # the medium-problem figures of README Numerics, point 5
 """
 
 from __future__ import annotations
@@ -17,7 +19,7 @@ import jax
 
 jax.config.update("jax_enable_x64", True)
 
-from benchmarks.common import problem_config  # noqa: E402
+from benchmarks.common import loadavg, machine, problem_config, write_json  # noqa: E402
 from benchmarks.reference import REF_FILE  # noqa: E402
 from gflow.twolayer.flow import STATUS_NAMES, simulate  # noqa: E402
 
@@ -55,9 +57,7 @@ def main():
     ap.add_argument("--json", default=None)
     args = ap.parse_args()
     rows = run(args.problem, args.alphas, args.rtols, args.accuracies, args.solvers)
-    if args.json:
-        with open(args.json, "w") as f:
-            json.dump(dict(args=vars(args), rows=rows), f, indent=2)
+    write_json(dict(args=vars(args), rows=rows, machine=machine(), load_average_1min_at_end=loadavg()), args.json)
 
 
 if __name__ == "__main__":

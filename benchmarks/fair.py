@@ -23,7 +23,6 @@ error at the stop is reported against the reference's. GD's t_η interpolates lo
 from __future__ import annotations
 
 import argparse
-import json
 import math
 import time
 
@@ -35,7 +34,7 @@ import numpy as np  # noqa: E402
 
 import gflow  # noqa: E402
 from benchmarks import reference as refmod  # noqa: E402
-from benchmarks.common import SWEEP_SCALES, blas_threads, loadavg, machine, problem_config, timed  # noqa: E402
+from benchmarks.common import SWEEP_SCALES, blas_threads, loadavg, machine, problem_config, timed, write_json  # noqa: E402
 from benchmarks.gd import LR0, MAX_HALVINGS, dataset_numpy, init, jax_gd_sweep, numpy_gd, rel_err  # noqa: E402
 from gflow.twolayer.config import Config, FlowConfig, SweepConfig  # noqa: E402
 
@@ -218,9 +217,7 @@ def main(argv=None):
     results = [run(args.problem, eta, args.levels, args.repeats, alphas=args.alphas) for eta in args.eta]
     res = {"results": results, "table": table(results), "wall_s": time.perf_counter() - t0, "machine": machine()}
     print(res["table"])
-    if args.json:
-        with open(args.json, "w") as f:
-            json.dump(res, f, indent=2)
+    write_json(res, args.json)
     return res
 
 

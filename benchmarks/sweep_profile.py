@@ -21,7 +21,6 @@ the bound is loose: a lane that is done still runs its solve loop until its batc
 from __future__ import annotations
 
 import argparse
-import json
 import statistics
 import time
 
@@ -29,7 +28,7 @@ import jax
 import numpy as np
 
 import gflow  # sets up the compile cache
-from benchmarks.common import loadavg, machine
+from benchmarks.common import loadavg, machine, write_json
 from gflow.twolayer.config import Config, with_overrides
 from gflow.twolayer.data import make_dataset
 from gflow.twolayer.flow import static_flow
@@ -209,10 +208,9 @@ def main(argv=None):
                   f"{v['cpu_ms_per_batch_iteration_max']:.2f} ms/batch-iteration(≤)  lane steps {v['lane_steps']}  "
                   f"waste ≥{v['lane_waste_min']:.0%}  solves {v['solves']} (batch {v['batch_solve_iterations']})  "
                   f"Δt_stop ≤{v['t_stop_rel_diff_vs_first_max']:.1e}  {v['status']}")
-    if args.json:
-        with open(args.json, "w") as f:
-            json.dump(res, f, indent=2)
+    write_json(res, args.json)
     return res
+
 
 if __name__ == "__main__":
     main()

@@ -23,7 +23,7 @@ import equinox as eqx
 import jax
 import jax.numpy as jnp
 
-from .rk_parts import HermiteInterpolation, combine as _combine, hermite  # noqa: F401  (hermite: re-exported)
+from .rk_parts import HermiteInterpolation, combine as _combine
 from .rkc import RKC2
 
 # Bogacki–Shampine 3(2): nodes 1/2, 3/4, 1; weights of the 3rd-order solution; error weights

@@ -233,21 +233,23 @@ def test_runs_written_before_a_config_field_existed_resume_on_cpu(tmp_path):
             assert json.loads((run_dir / "manifest.json").read_text())["config"] == old  # kept, not discarded
 
 
-def test_runs_written_before_floor_margins_resume_on_any_device(tmp_path):
-    """Every run before `flow.floor_margins` existed floored the margins (true), on any device: such a
-    manifest resumes a run asking for true, and is refused for false."""
+@pytest.mark.parametrize("key, kept, other", [("floor_margins", True, False), ("error_norm", "margins", "loss")])
+def test_runs_written_before_a_flow_field_resume_on_any_device(tmp_path, key, kept, other):
+    """Every run before `flow.floor_margins` / `flow.error_norm` existed floored the margins (true) and
+    held them to rtol ('margins'), on any device: such a manifest resumes a run asking for that value,
+    and is refused for the other."""
     import json
 
     from gflow.runs.runner import ChunkedRun
 
     old = {"flow": {"rtol": 1e-3}, "data": {"n": 4}}
-    for fm, refused in ((True, False), (False, True)):
-        run_dir = tmp_path / f"fm_{fm}"
+    for value, refused in ((kept, False), (other, True)):
+        run_dir = tmp_path / f"v_{value}"
         run_dir.mkdir()
         (run_dir / "manifest.json").write_text(json.dumps({"config": old, "plan": {"n_chunks": 2}, "device": "gpu:NVIDIA H200"}))
-        config = {"flow": {"rtol": 1e-3, "floor_margins": fm}, "data": {"n": 4}}
+        config = {"flow": {"rtol": 1e-3, key: value}, "data": {"n": 4}}
         if refused:
-            with pytest.raises(RunMismatchError, match="flow.floor_margins"):
+            with pytest.raises(RunMismatchError, match=f"flow.{key}"):
                 ChunkedRun(run_dir, config=config, plan={}, n_chunks=2)
         else:
             ChunkedRun(run_dir, config=config, plan={}, n_chunks=2)
