@@ -7,7 +7,6 @@ import signal
 import subprocess
 import sys
 import textwrap
-import time
 
 import numpy as np
 import pytest
@@ -166,17 +165,39 @@ KILL_ARGS = ["--set", "data.n=20", "--set", "data.d=30", "--set", "data.n_test=2
              "--quiet", "--no-plot"]
 
 
+# The sweep process SIGKILLs itself halfway through writing its 3rd chunk file: a kill at a fixed point,
+# not a race between a polling test and a sweep that may finish first on a slow or thrashing machine.
+DIE_ON_THIRD_CHUNK = textwrap.dedent("""
+    import os, signal, sys
+    from gflow.runs import runner, store
+
+    chunks = []
+
+    def write_npz(path, arrays, fingerprint=None):
+        if "chunk-" in os.path.basename(str(path)):
+            chunks.append(path)
+            if len(chunks) == 3:
+                def half(f):
+                    f.write(b"PK\\x03\\x04 half a chunk")
+                    f.flush()
+                    os.kill(os.getpid(), signal.SIGKILL)
+                store._atomic_write(path, half)
+        return store.write_npz(path, arrays, fingerprint)
+
+    runner.write_npz = write_npz
+    from gflow import cli
+    sys.exit(cli.main(sys.argv[1:]))
+""")
+
+
 def test_resume_after_sigkill_equals_uninterrupted(tmp_path):
     out = tmp_path / "killed"
-    proc = subprocess.Popen([sys.executable, "-m", "gflow.cli", "sweep", "--out", str(out), *KILL_ARGS],
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    deadline = time.time() + 300
-    while time.time() < deadline and len(list((out / "chunks").glob("chunk-*.npz"))) < 2:
-        time.sleep(0.05)
-    proc.send_signal(signal.SIGKILL)
-    proc.wait()
+    proc = subprocess.run([sys.executable, "-c", DIE_ON_THIRD_CHUNK, "sweep", "--out", str(out), *KILL_ARGS],
+                          stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, timeout=600)
+    assert proc.returncode == -signal.SIGKILL, proc.stderr.decode()[-2000:]
     n_before = len(list((out / "chunks").glob("chunk-*.npz")))
-    assert 2 <= n_before < 6, "the kill must land mid-sweep"
+    assert n_before == 2, "two chunks written whole, the third killed mid-write"
+    assert [p.name for p in (out / "chunks").glob(".chunk-000002.npz.*.tmp")], "the kill landed inside the write"
     assert not (out / "results.nc").exists()
     with pytest.raises(FileNotFoundError, match="run incomplete"):
         gflow.load_run(out)
