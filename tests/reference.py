@@ -24,8 +24,11 @@ def np_velocity(W, a, x, y, c=1.0):
     return dW, da
 
 
-def scipy_flow(W0, a0, x, y, *, c=1.0, target=None, t_max=1e4, t_eval=None, rtol=1e-12, atol=1e-14):
-    """Integrate dθ/dt = −∇L with DOP853; stop at L = target if given. Returns the OdeResult."""
+def scipy_flow(W0, a0, x, y, *, c=1.0, target=None, t_max=1e4, t_eval=None, rtol=1e-12, atol=1e-14, dense_output=False):
+    """Integrate dθ/dt = −∇L with DOP853; stop at L = target if given. Returns the OdeResult.
+
+    Unless `t_eval` or `dense_output` asks for them, no states are kept but the event's (`y_events`):
+    keeping every step's state (or the dense interpolant) grew past 22 GB on a long rich-regime flow."""
     h, d = W0.shape
 
     def rhs(t, z):
@@ -43,4 +46,5 @@ def scipy_flow(W0, a0, x, y, *, c=1.0, target=None, t_max=1e4, t_eval=None, rtol
         hit.direction = -1
         events = hit
     z0 = np.concatenate([np.asarray(W0, np.float64).ravel(), np.asarray(a0, np.float64)])
-    return solve_ivp(rhs, (0.0, t_max), z0, method="DOP853", rtol=rtol, atol=atol, t_eval=t_eval, events=events, dense_output=True)
+    return solve_ivp(rhs, (0.0, t_max), z0, method="DOP853", rtol=rtol, atol=atol, t_eval=t_eval if t_eval is not None or dense_output else np.empty(0),
+                     events=events, dense_output=dense_output)

@@ -29,7 +29,7 @@ def test_trajectory_matches_scipy(alpha):
     assert gflow.STATUS_NAMES[int(r.status)] == "reached_target"
     x, y = _tiny_arrays()
     p0 = model.init_params(key=model.init_key(0), d=4, width=5, init_scale=alpha, dtype=jnp.float64)
-    sol = scipy_flow(np.asarray(p0.W), np.asarray(p0.a), x, y, target=0.1, t_max=1e3)
+    sol = scipy_flow(np.asarray(p0.W), np.asarray(p0.a), x, y, target=0.1, t_max=1e3, dense_output=True)
     t_ref = sol.t_events[0][0]
     np.testing.assert_allclose(float(r.t_stop), t_ref, rtol=1e-6)
     ts, loss = np.asarray(r.ts), np.asarray(r.traj["loss"])
