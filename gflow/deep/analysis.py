@@ -18,7 +18,7 @@ import numpy as np
 
 from .. import stats
 from ..runs.store import arrays_of
-from .train import STATUS_CODE, STATUS_NAMES
+from ..runs.status import CODE as STATUS_CODE, NAMES as STATUS_NAMES, RUNNING  # not .train: no jax for analysis
 
 # how a failed status reads in tables and figures
 STATUS_SHORT = {"reached_target": "ok", "max_steps": "budget", "diverged": "diverged", "nonfinite": "nonfinite"}
@@ -52,10 +52,17 @@ def status_counts(status) -> dict[str, int]:
 
 def invalid_reason(status) -> str:
     """Why a cell (or a c, over its η) has no valid mean: the commonest failed status among its runs,
-    in the words of STATUS_SHORT ('budget' for runs stopped by their step budget); '' if all reached."""
+    in the words of STATUS_SHORT ('budget' for runs stopped by their step budget); '' if all reached;
+    'not run' if its only failures are `RUNNING` codes (the cells of a merged grid that no sweep ran)."""
     codes = np.asarray(status).ravel()
     bad = codes[codes != STATUS_CODE["reached_target"]]
-    return STATUS_SHORT[STATUS_NAMES[int(np.bincount(bad).argmax())]] if bad.size else ""
+    ran = bad[bad != RUNNING]
+    if not bad.size:
+        return ""
+    if not ran.size:
+        return "not run"
+    name = STATUS_NAMES[int(np.bincount(ran).argmax())]
+    return STATUS_SHORT.get(name, name)
 
 
 def cell_table(arrays: dict, metric: str = "peak_test_acc") -> tuple[np.ndarray, np.ndarray, np.ndarray]:

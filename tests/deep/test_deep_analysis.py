@@ -1,14 +1,17 @@
 """Analysis of deep sweeps: seed means over valid cells, c* by a parabola in log c, and the power-law fit of
 c* with its bootstrap interval, on planted numbers."""
 
+import json
+import subprocess
+import sys
+
 import numpy as np
 import pytest
-
-import json
 
 from gflow.deep.analysis import (best_over_lr, c_star, c_star_location, cell_table, invalid_reason, json_safe, scaling_fit,
                                  u_shape_summary)
 from gflow.deep.train import STATUS_CODE
+from gflow.runs.status import RUNNING
 
 OK, MAX, DIV = STATUS_CODE["reached_target"], STATUS_CODE["max_steps"], STATUS_CODE["diverged"]
 
@@ -80,6 +83,15 @@ def test_summary_says_why_a_c_is_invalid_and_is_valid_json():
     json.dumps(s, allow_nan=False)
     assert json_safe({"a": [np.float32("nan"), np.inf, np.int64(3)], "b": (1.5,)}) == {"a": [None, None, 3], "b": [1.5]}
     assert invalid_reason(np.array([OK, OK])) == ""
+    # merged grids mark cells no sweep ran with RUNNING (−1): named, not a crash in np.bincount
+    assert invalid_reason(np.array([RUNNING, RUNNING])) == "not run"
+    assert invalid_reason(np.array([OK, RUNNING, DIV])) == "diverged"
+
+
+def test_analysis_imports_without_jax():
+    code = "import sys, gflow.deep.analysis; print('jax' in sys.modules)"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.strip() == "False"
 
 
 def test_c_star_location_tells_grid_end_from_gap():
