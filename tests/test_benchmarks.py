@@ -121,3 +121,21 @@ def test_sweep_profile_quick():
     assert v["lane_steps_computed_min"] == 2 * int(steps.max(axis=1).sum()) >= v["lane_steps"]
     assert v["status"] == {n: int(c) for n, c in gflow.runs.status.counts(a["status"]).items()}
     assert v["cpu_s"] > 0 and v["cpu_ms_per_lane_step"] > 0
+
+
+@pytest.mark.slow  # ~15 s
+def test_step_cost_quick():
+    """`python -m benchmarks.step_cost --quick`: every piece is timed over the work it did; the gflow rows count
+    the run's own steps, and the bare diffrax solve is a real adaptive solve (more than a handful of steps)."""
+    import gflow
+    from benchmarks import step_cost
+    from benchmarks.common import problem_config
+
+    res = step_cost.main(["--quick"])
+    rows = res["rows"]
+    assert set(rows) == {"GD iteration", "vector field", "bare diffrax step", "gflow step, lean", "gflow step, as shipped"}
+    assert all(r["median_s"] > 0 and r["ms_per_unit"] > 0 and r["units"] > 0 for r in rows.values())
+    assert rows["GD iteration"]["over_gd_iteration"] == 1.0 and rows["bare diffrax step"]["units"] > 10
+    cfg = problem_config("tiny", dtype="float64", n_seeds=1, init_scales=(0.1,), rtol=1e-3)
+    r = gflow.simulate(init_scale=0.1, config=cfg)
+    assert rows["gflow step, lean"]["units"] == rows["gflow step, as shipped"]["units"] == res["gflow_steps"] == int(r.n_steps)
