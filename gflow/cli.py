@@ -96,7 +96,10 @@ def cmd_sweep(args) -> int:
     manifest = ds.attrs
     print(_summary_table(ds))
     print(f"status counts: {manifest['status_counts']}")
-    print(f"wall {manifest['wall_s']:.1f}s (compile {manifest['compile_s']:.1f}s, {manifest['chunks_computed']} of {manifest['n_chunks']} chunks computed now), results in {out}")
+    resumed = manifest["chunks_computed"] < manifest["n_chunks"] and manifest.get("compute_s") is not None
+    every = f"; {manifest['compute_s']:.1f}s of chunk compute in all sessions" if resumed else ""
+    print(f"wall {manifest['wall_s']:.1f}s (compile {manifest['compile_s']:.1f}s, {manifest['chunks_computed']} of "
+          f"{manifest['n_chunks']} chunks computed now{every}), results in {out}")
     if not args.no_plot:
         from .twolayer.plot import plot_sweep
 

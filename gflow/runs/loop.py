@@ -7,8 +7,10 @@ assemble the chunks into named arrays and write them once.
   k of its runs finish (the loop credits whatever the chunk did not report when it returns).
 - `assemble(chunks, meta)` turns the list of every chunk's arrays (in chunk order) into
   `(arrays, dims, meta)`: the named arrays, the dims of each, and what the manifest records. `meta`
-  holds the loop's own accounting: wall_s (this session), compile_s and n_compiles (XLA compilations,
-  counted from JAX's monitoring events), chunks_computed, n_chunks and, with a store, chunks_taken_over.
+  holds the loop's own accounting: wall_s (this session), compute_s (the seconds every chunk took to
+  compute, whichever session computed it: each chunk file keeps its own under `COMPUTE_KEY`; None when
+  a chunk predates that), compile_s and n_compiles (XLA compilations, counted from JAX's monitoring
+  events), chunks_computed, n_chunks and, with a store, chunks_taken_over.
 - With `out`, chunks live in a `ChunkedRun` (checksummed, fingerprinted, claimed, resumable; see
   `gflow.runs.runner`) and the worker that wins the assembly writes the result (`ChunkedRun.finish`);
   the other workers get None. Without `out`, chunks stay in memory.
@@ -30,6 +32,9 @@ import numpy as np
 from .compile_log import track_compiles
 from .progress import Progress
 from .runner import DEFAULT_LEASE_S, ChunkedRun
+
+
+COMPUTE_KEY = "_compute_s"  # a chunk's compute seconds, stored beside its arrays; popped before `assemble`
 
 
 class TimeLimit(RuntimeError):
@@ -100,7 +105,9 @@ def run_chunks(
             left[0] -= k
             bar.update(k)
 
+        t0 = time.perf_counter()
         arrays = compute(i, report)
+        arrays = {**arrays, COMPUTE_KEY: np.asarray(time.perf_counter() - t0)}
         if left[0]:
             bar.update(left[0])
         computed.append(i)
@@ -136,7 +143,9 @@ def run_chunks(
 
 
 def _assemble(store, chunks, assemble, compiles, computed, wall) -> Assembled:
-    meta = {"wall_s": wall, "compile_s": compiles.seconds, "n_compiles": compiles.count,
+    seconds = [ch.pop(COMPUTE_KEY, None) for ch in chunks]
+    compute_s = None if any(s is None for s in seconds) else float(sum(float(s) for s in seconds))
+    meta = {"wall_s": wall, "compute_s": compute_s, "compile_s": compiles.seconds, "n_compiles": compiles.count,
             "chunks_computed": len(computed), "n_chunks": len(chunks)}
     if store is not None:
         meta["chunks_taken_over"] = store.taken_over

@@ -1,5 +1,7 @@
 """The chunk loop both wings share (`gflow.runs.loop`), driven by a numpy callback: no engine involved."""
 
+import time
+
 import numpy as np
 import pytest
 
@@ -12,11 +14,12 @@ def runs_in(i):
     return PER if i < N_CHUNKS - 1 else 2
 
 
-def _loop(out=None, calls=None, **kw):
+def _loop(out=None, calls=None, sleep_s=0.0, **kw):
     calls = [] if calls is None else calls
 
     def compute(i, report):
         calls.append(i)
+        time.sleep(sleep_s)
         report(1)  # one run reported early; the loop credits the rest
         return {"x": np.arange(runs_in(i)) + 10 * i}
 
@@ -56,3 +59,36 @@ def test_time_limit_keeps_finished_chunks(tmp_path):
     calls = []
     _loop(out, calls)
     assert calls == [0, 1, 2, 3]
+
+
+def test_compute_s_counts_every_session_wall_s_this_one(tmp_path):
+    """A resumed run's manifest keeps the compute seconds of the chunks an earlier session computed
+    (each chunk file stores its own), while wall_s is this session's loop; the wing's `assemble` never
+    sees the stored seconds. Each chunk sleeps 0.2 s: lower bounds, not timings."""
+    out = tmp_path / "run"
+    first = _loop(out, sleep_s=0.2)
+    assert first.meta["compute_s"] >= N_CHUNKS * 0.2 and set(first.arrays) == {"x"}
+    for i in (1, 3):
+        (out / "chunks" / f"chunk-{i:06d}.npz").unlink()
+    calls = []
+    again = _loop(out, calls, sleep_s=0.2)
+    assert calls == [1, 3] and again.meta["chunks_computed"] == 2
+    assert again.meta["compute_s"] >= N_CHUNKS * 0.2  # the first session's two chunks count too
+    assert _loop().meta["compute_s"] >= 0  # in memory as well
+
+
+def test_compute_s_is_none_for_chunks_written_before_it_existed(tmp_path):
+    from gflow.runs.loop import COMPUTE_KEY
+    from gflow.runs.store import FINGERPRINT_KEY, write_npz
+
+    out = tmp_path / "run"
+    _loop(out)
+    path = out / "chunks" / "chunk-000000.npz"
+    with np.load(path, allow_pickle=False) as z:
+        arrays = {k: z[k] for k in z.files if not k.startswith("__")}
+        fingerprint = z[FINGERPRINT_KEY].item() if FINGERPRINT_KEY in z.files else None
+    assert COMPUTE_KEY in arrays
+    del arrays[COMPUTE_KEY]
+    write_npz(path, arrays, fingerprint=fingerprint)
+    again = _loop(out)
+    assert again.meta["chunks_computed"] == 0 and again.meta["compute_s"] is None

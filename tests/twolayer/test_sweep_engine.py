@@ -207,6 +207,7 @@ def test_resume_after_sigkill_equals_uninterrupted(tmp_path):
     ds = gflow.load_run(out)
     manifest, resumed = ds.attrs, arrays_of(ds)
     assert manifest["chunks_computed"] == 6 - n_before
+    assert manifest["compute_s"] > 0  # every chunk's compute, the killed session's two included (tests/runs/test_loop.py)
     assert cli.main(["sweep", "--out", str(tmp_path / "clean"), *KILL_ARGS]) == 0
     clean = arrays_of(gflow.load_run(tmp_path / "clean"))
     for key in clean:
