@@ -232,7 +232,9 @@ def _solve_lane(lane: Lane, data: Dataset, *, width: int, second_layer: str, flo
     # The final observables once, at the accepted solve's stop, not in each of its ≥ 4 solves: their
     # semi-analytic test error sorts h breakpoints per test point (~110 ms a run at the default config on
     # a CPU core, most of a warm CLI sweep's time; benchmarks/sweep_profile.py).
-    r = _tighten(partial(solve_at, final=False), lane.accuracy, at_init, dtype)
+    # jitted so that `_tighten`'s eval_shape and its loop body share one trace of the solve (it was traced
+    # twice: ~1 s of every accuracy-mode process, measured on the default config)
+    r = _tighten(jax.jit(partial(solve_at, final=False)), lane.accuracy, at_init, dtype)
     return r._replace(final=observe(r.params, args), params=r.params if keep_params else None)
 
 

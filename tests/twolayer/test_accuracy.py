@@ -119,3 +119,21 @@ def test_accuracy_mode_observes_the_stop_once():
                 rtol=jnp.float32(1e-3), init_key=model.init_key(0), accuracy=jnp.float32(1e-2))
     solve = partial(solve_lane, width=WIDTH, second_layer="balanced", flow=static_flow(FlowConfig(accuracy=1e-2)), keep_params=False)
     assert _sorts(jax.make_jaxpr(solve)(lane, data).jaxpr) == (1, 0)  # one, outside the loop of solves (it was (0, 1))
+
+
+def test_accuracy_mode_traces_the_solve_once(monkeypatch):
+    """`_tighten` needs the solve's output shapes before its loop; the solve is traced once for both
+    (it was traced twice, ~1 s of tracing in every accuracy-mode process)."""
+    from functools import partial
+
+    from gflow.twolayer import flow as F
+
+    calls = []
+    real = F.diffrax.diffeqsolve
+    monkeypatch.setattr(F.diffrax, "diffeqsolve", lambda *a, **k: calls.append(1) or real(*a, **k))
+    data = make_dataset(DATA, jnp.float32)
+    lane = F.Lane(init_scale=jnp.float32(0.1), multiplier=jnp.float32(1.0), target_loss=jnp.float32(0.1),
+                  rtol=jnp.float32(1e-3), init_key=model.init_key(0), accuracy=jnp.float32(1e-2))
+    solve = partial(F.solve_lane, width=WIDTH, second_layer="balanced", flow=F.static_flow(FlowConfig(accuracy=1e-2)), keep_params=False)
+    jax.make_jaxpr(solve)(lane, data)
+    assert len(calls) == 1
