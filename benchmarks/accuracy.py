@@ -1,21 +1,22 @@
-"""Calibration and check of `flow.accuracy`: the relative error of t_η that each run promises.
+"""Calibration and check of `flow.accuracy`: the contract each run promises, on t_η and on θ(t_η).
 
-For each case (shape n, d, h; α; η; seed 0) a float64 reference t_η is computed with gflow itself at
-fixed tight tolerances, without the margin floor: two solves at rtol `REF_RTOL` and `REF_RTOL`/√10,
-Richardson-extrapolated for a first-order error (t_ref = t₂ + (t₂ − t₁)·ρ/(1 − ρ), ρ = 1/√10); the
-reference's own error is taken as |t₂ − t_ref| (the correction it applied). Then every case is run in
-`flow.accuracy` mode (float64) at each requested accuracy, and the table reports the true relative
-error, the run's own estimate `t_err_est`, the rtol it settled on, the solves and the steps.
+A run at `flow.accuracy = ε` meets its contract when |t_η − t_ref|/t_ref ≤ ε and
+‖θ(t_η) − θ_ref‖ ≤ ε·‖θ_ref − θ(0)‖. For each case (shape n, d, h; α; η; seed 0) the float64 reference
+(t_ref, θ_ref) is computed with gflow itself at fixed tight tolerances, without the margin floor: two
+solves at rtol `REF_RTOL` and `REF_RTOL`/√10, Richardson-extrapolated for a first-order error
+(x_ref = x₂ + (x₂ − x₁)·ρ/(1 − ρ), ρ = 1/√10, for x = t_η and x = θ(t_η)); the reference's own errors are
+taken as the corrections it applied. Then every case is run in `flow.accuracy` mode (float64) at each
+requested accuracy, and the table reports both true relative errors, the run's own estimates
+(`t_err_est`, `theta_err_est`), the rtol it settled on, the solves and the steps.
 
 - The calibration set (`CALIBRATION`) sized the constants of `gflow.twolayer.flow._tighten`.
 - The check set (`CHECK`: other shapes, data seeds, η and α) then caught a flaw (acceptance after 3
   solves), so it shaped the rule too; `HELDOUT` (other shapes, seeds, η, α again) was used for nothing
   but the final check, and `--set stored` checks the benchmarks' small problem against the stored
   ladders of `benchmarks/reference.json`.
-- `--refs PATH` reuses the references of an earlier `--json` output of the same set.
 
     python -m benchmarks.accuracy [--set calibration|check|heldout|stored] [--levels 1e-2 1e-3] [--json PATH]
-                                  [--refs PATH] [--error-norm margins|loss]
+                                  [--error-norm margins|loss]
 """
 
 from __future__ import annotations
@@ -28,6 +29,8 @@ import time
 import jax
 
 jax.config.update("jax_enable_x64", True)
+
+import numpy as np  # noqa: E402
 
 import gflow  # noqa: E402
 from gflow.twolayer.config import Config, DataConfig, FlowConfig, ModelConfig  # noqa: E402
@@ -48,43 +51,55 @@ def config(n, d, h, data_seed, eta, **flow) -> Config:
                   flow=FlowConfig(dtype="float64", target_loss=eta, max_steps=1_000_000, **flow))
 
 
+def _flat(params):
+    return np.concatenate([np.asarray(params.W, np.float64).ravel(), np.asarray(params.a, np.float64)])
+
+
+def state_err(theta, theta_ref, theta0):
+    """‖θ − θ_ref‖ / ‖θ_ref − θ(0)‖ (flat float64 vectors)."""
+    return float(np.linalg.norm(theta - theta_ref) / np.linalg.norm(theta_ref - theta0))
+
+
 def reference(cfg_of, alpha):
-    ts = []
+    """(t_ref, its error, θ_ref, its error, θ(0)) or Nones when a reference solve does not reach η."""
+    ts, thetas = [], []
     for rtol in (REF_RTOL, REF_RTOL / math.sqrt(10)):
         r = gflow.simulate(init_scale=alpha, config=cfg_of(rtol=rtol, floor_margins=False))
         if gflow.STATUS_NAMES[int(r.status)] != "reached_target":
-            return None, None, int(r.n_steps)
+            return None, None, None, None, None
         ts.append(float(r.t_stop))
-    rho = 1 / math.sqrt(10)
-    t_ref = ts[1] + (ts[1] - ts[0]) * rho / (1 - rho)
-    return t_ref, abs(ts[1] / t_ref - 1), int(r.n_steps)
+        thetas.append(_flat(r.params))
+    f = (1 / math.sqrt(10)) / (1 - 1 / math.sqrt(10))
+    t_ref = ts[1] + (ts[1] - ts[0]) * f
+    theta_ref = thetas[1] + (thetas[1] - thetas[0]) * f
+    theta0 = _flat(gflow.twolayer.model.init_params(key=gflow.twolayer.model.init_key(0), d=r.params.W.shape[1],
+                                                    width=r.params.W.shape[0], init_scale=alpha, dtype=np.float64))
+    return t_ref, abs(ts[1] / t_ref - 1), theta_ref, state_err(thetas[1], theta_ref, theta0), theta0
 
 
-def run_cases(cases, levels, log=print, refs=None, error_norm="margins"):
-    """`refs`: rows of an earlier run whose references are reused (same case)."""
-    rows, known = [], {}
-    for r in refs or ():
-        known[(r["n"], r["d"], r["h"], r["data_seed"], r["eta"], r["alpha"])] = (r["t_ref"], r["ref_err"], None)
+def run_cases(cases, levels, log=print, error_norm="margins"):
+    rows = []
     for n, d, h, ds in cases["shapes"]:
         for eta in cases["etas"]:
             for alpha in cases["alphas"]:
                 cfg_of = lambda **fl: config(n, d, h, ds, eta, **fl)  # noqa: E731
                 t0 = time.perf_counter()
-                case = (n, d, h, ds, eta, alpha)
-                t_ref, ref_err, _ = known[case] if case in known else reference(cfg_of, alpha)
+                t_ref, ref_err, theta_ref, theta_ref_err, theta0 = reference(cfg_of, alpha)
                 if t_ref is None:
                     log(f"n={n} d={d} h={h} η={eta:g} α={alpha:g}: no reference (status), skipped")
                     continue
                 for acc in levels:
                     r = gflow.simulate(init_scale=alpha, config=cfg_of(accuracy=acc, error_norm=error_norm))
                     row = dict(n=n, d=d, h=h, data_seed=ds, eta=eta, alpha=alpha, accuracy=acc, t_ref=t_ref, ref_err=ref_err,
-                               status=gflow.STATUS_NAMES[int(r.status)], t_stop=float(r.t_stop),
-                               err=abs(float(r.t_stop) / t_ref - 1), est=float(r.t_err_est), rtol=float(r.rtol),
-                               solves=int(r.n_solves), steps=int(r.n_steps))
+                               theta_ref_err=theta_ref_err, status=gflow.STATUS_NAMES[int(r.status)], t_stop=float(r.t_stop),
+                               err=abs(float(r.t_stop) / t_ref - 1), est=float(r.t_err_est),
+                               theta_err=state_err(_flat(r.params), theta_ref, theta0), theta_est=float(r.theta_err_est),
+                               rtol=float(r.rtol), solves=int(r.n_solves), steps=int(r.n_steps))
                     rows.append(row)
-                    log(f"n={n} d={d} h={h} η={eta:g} α={alpha:g} acc={acc:g}: err {row['err']:.2e} est {row['est']:.2e} "
-                        f"(ref ±{ref_err:.1e}) rtol {row['rtol']:.2e} solves {row['solves']} steps {row['steps']} "
-                        f"[{time.perf_counter() - t0:.1f} s]", flush=True)
+                    log(f"n={n} d={d} h={h} η={eta:g} α={alpha:g} acc={acc:g}: t err {row['err']:.2e} est {row['est']:.2e} | "
+                        f"θ err {row['theta_err']:.2e} est {row['theta_est']:.2e} (ref ±{ref_err:.1e}/{theta_ref_err:.1e}) "
+                        f"rtol {row['rtol']:.2e} solves {row['solves']} steps {row['steps']} [{time.perf_counter() - t0:.1f} s]",
+                        flush=True)
     return rows
 
 
@@ -121,10 +136,16 @@ def summarize(rows) -> dict:
     for acc in sorted({r["accuracy"] for r in rows}):
         sel = [r for r in rows if r["accuracy"] == acc]
         worst = max(sel, key=lambda r: r["err"])
-        out[f"{acc:g}"] = dict(cases=len(sel), met=sum(r["err"] <= acc for r in sel), max_err=worst["err"],
+        out[f"{acc:g}"] = dict(cases=len(sel), met_t=sum(r["err"] <= acc for r in sel), max_err=worst["err"],
                                max_err_over_accuracy=worst["err"] / acc,
                                est_below_err=sum(r["est"] < r["err"] for r in sel),
-                               steps=sum(r["steps"] for r in sel))
+                               steps=sum(r["steps"] for r in sel), solves=sum(r["solves"] for r in sel))
+        if all("theta_err" in r for r in sel):
+            out[f"{acc:g}"].update(
+                met_theta=sum(r["theta_err"] <= acc for r in sel),
+                met_both=sum(r["err"] <= acc and r["theta_err"] <= acc for r in sel),
+                max_theta_err_over_accuracy=max(r["theta_err"] for r in sel) / acc,
+                theta_est_below_err=sum(r["theta_est"] < r["theta_err"] for r in sel))
     return out
 
 
@@ -133,15 +154,13 @@ def main():
     ap.add_argument("--set", choices=("calibration", "check", "heldout", "stored"), default="check")
     ap.add_argument("--levels", type=float, nargs="+", default=[1e-2, 1e-3])
     ap.add_argument("--json", default=None)
-    ap.add_argument("--refs", default=None, help="reuse the references of an earlier --json output")
     ap.add_argument("--error-norm", default="margins", choices=("margins", "loss"), help="flow.error_norm of the checked runs")
     args = ap.parse_args()
     t0 = time.perf_counter()
     if args.set == "stored":
         rows = stored_cases(args.levels, error_norm=args.error_norm)
     else:
-        refs = json.load(open(args.refs))["rows"] if args.refs else None
-        rows = run_cases({"calibration": CALIBRATION, "check": CHECK, "heldout": HELDOUT}[args.set], args.levels, refs=refs,
+        rows = run_cases({"calibration": CALIBRATION, "check": CHECK, "heldout": HELDOUT}[args.set], args.levels,
                          error_norm=args.error_norm)
     res = dict(set=args.set, levels=args.levels, error_norm=args.error_norm, summary=summarize(rows), rows=rows, wall_s=time.perf_counter() - t0)
     print(json.dumps(res["summary"], indent=2))

@@ -60,7 +60,8 @@ def get_config(quick: bool = False) -> dict:
 def make_config(p, regime, n, width, scales, multiplier=None, target_loss=None, data_seeds=None) -> gflow.Config:
     """The sweep of one (regime, n, h) over α = `scales` (and c = `multiplier`, a grid axis, if given)."""
     return gflow.Config.from_fields(**p["regimes"][regime], n=n, n_test=p["n_test"], width=width, target_loss=target_loss or p["target_loss"],
-                                    n_save=2, init_scales=scales, n_seeds=p["n_seeds"], data_seeds=data_seeds or p["data_seeds"],
+                                    n_save=2, sa_final=True, init_scales=scales, n_seeds=p["n_seeds"],
+                                    data_seeds=data_seeds or p["data_seeds"],
                                     grid=None if multiplier is None else {"model.multiplier": list(multiplier)})
 
 

@@ -76,9 +76,10 @@ def _diff_keys(a: dict, b: dict, prefix: str = "") -> list[str]:
 # difference on CPUs, but older GPU runs may have used TF32; floor_margins=True is what every older
 # run did on any device, and so did error_norm='margins'.
 ADDED_FIELDS = {("flow", "matmul_precision"): ("highest", True), ("flow", "floor_margins"): (True, False),
-                ("flow", "error_norm"): ("margins", False)}
-# Config fields that do not change any result (only what is accepted): not compared on resume.
-NON_RESULT_FIELDS = {("sweep", "max_runs")}
+                ("flow", "error_norm"): ("margins", False), ("flow", "sa_final"): (True, False)}
+# Config fields that do not change any result (only what is accepted, or how it is computed): not compared on
+# resume. flow.integrator: the lean loop and diffeqsolve take the same steps, bit for bit (tested).
+NON_RESULT_FIELDS = {("sweep", "max_runs"), ("flow", "integrator")}
 
 
 def _with_added_fields(old: dict, new: dict, device) -> dict:

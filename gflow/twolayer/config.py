@@ -32,6 +32,7 @@ SOLVER_NAMES = ("bosh3", "rkc2", "tsit5", "dopri5", "dopri8", "heun", "ralston",
 DTYPES = ("float32", "float64")
 DATA_MODES = ("gaussian", "separable", "high_dim")
 ERROR_NORMS = ("margins", "loss")
+INTEGRATORS = ("lean", "diffrax")
 TIE_CONVENTIONS = ("error", "half", "correct")  # weights 1, 1/2, 0 (gflow.twolayer.gm_error.TIE_WEIGHTS)
 
 
@@ -83,6 +84,11 @@ MATMUL_PRECISIONS = ("highest", "high", "default")
 class FlowConfig:
     target_loss: float = _f(0.01, "target training risk η: a run stops at the first time L(θ) ≤ η")
     solver: str = _f("bosh3", f"explicit RK solver (bosh3: gflow.twolayer.solvers.FusedBosh3; rkc2: gflow.twolayer.rkc.RKC2, Runge–Kutta–Chebyshev for the stiff lazy regime; the others diffrax's), one of {', '.join(SOLVER_NAMES)}")
+    integrator: str = _f(
+        "lean",
+        "the loop that drives the solver: 'lean' (a plain lax.while_loop over the solver's steps, gflow.twolayer.integrate) "
+        "or 'diffrax' (diffrax.diffeqsolve: the reference path; the same steps, more bookkeeping a step)",
+    )
     rtol: float = _f(1e-3, "relative tolerance of the PID step-size controller (experts; ignored when flow.accuracy is set)")
     accuracy: float | None = _f(
         None,
@@ -95,6 +101,12 @@ class FlowConfig:
     n_save: int = _f(48, "number of saved time points: t = 0 and a log grid from t_save_min to t_max")
     t_save_min: float = _f(1e-2, "first nonzero time of the log-spaced save grid")
     n_test_grid: int = _f(512, "test points used for test_err on the save grid (the stop uses all data.n_test)")
+    sa_final: bool = _f(
+        False,
+        "compute the semi-analytic test error at the stop (final_test_err_sa, final_test_tie_sa; NaN when off); off by "
+        "default: it sorts h breakpoints per draw and was 75% of the default sweep's CPU time (0.92 s against 3.70 s, "
+        "benchmarks/observables_cost.py); the Monte-Carlo final_test_err is always computed",
+    )
     sa_grid: bool = _f(
         False,
         "also compute the semi-analytic test error (test_err_sa) on the save grid, from n_test_grid draws; off by default: "
@@ -130,6 +142,7 @@ class FlowConfig:
         _positive_finite("flow.target_loss", self.target_loss)
         if self.solver not in SOLVER_NAMES:
             raise ConfigError(f"flow.solver: unknown solver {self.solver!r}; choose one of {', '.join(SOLVER_NAMES)}")
+        _choice("flow.integrator", self.integrator, INTEGRATORS)
         _positive_finite("flow.rtol", self.rtol)
         if self.accuracy is not None:
             a = self.accuracy
@@ -137,7 +150,7 @@ class FlowConfig:
                 raise ConfigError(f"flow.accuracy: must be a number in (0, 1) (relative error of t_η), got {a!r}")
             object.__setattr__(self, "accuracy", float(a))
         _choice("flow.error_norm", self.error_norm, ERROR_NORMS)
-        for name in ("tolerance_floor", "floor_margins", "sa_grid"):
+        for name in ("tolerance_floor", "floor_margins", "sa_grid", "sa_final"):
             _bool(f"flow.{name}", getattr(self, name))
         if self.atol is not None:
             _positive_finite("flow.atol", self.atol)

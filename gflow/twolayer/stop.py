@@ -3,16 +3,16 @@ and the decoding of diffrax's result into a status.
 
 The solve (`gflow.twolayer.flow`) ends at the end of the first accepted step whose loss is ≤ η (a
 boolean diffrax `Event`); `refine_stop` then locates the crossing inside that step, and
-`decode_status` turns diffrax's result code and these checks into one status per run.
+`decode_status` turns how the solve ended and these checks into one status per run.
 """
 
 from __future__ import annotations
 
-import diffrax
 import jax
 import jax.numpy as jnp
 
 from . import model
+from .integrate import MAX_STEPS, REACHED_T1, STOPPED
 from .rk_parts import hermite
 from ..runs.status import CODE as STATUS_CODE, NAMES as STATUS_NAMES, OK as OK_STATUSES, statuses as _statuses  # noqa: F401
 
@@ -70,11 +70,12 @@ def refine_stop(p_start: model.Params, p_end: model.Params, h, target, x, y, c, 
 
 
 def decode_status(result, event_hit, refined, at_init, finite):
-    """Map diffrax's result code (plus our own checks) to a code into STATUS_NAMES."""
+    """Map how the solve ended (`gflow.twolayer.integrate`'s STOPPED, REACHED_T1, MAX_STEPS; anything else is a
+    solver error) plus our own checks to a code into STATUS_NAMES."""
     code = jnp.int32(STATUS_CODE["solver_error"])
-    code = jnp.where(result == diffrax.RESULTS.max_steps_reached, STATUS_CODE["max_steps"], code)
-    code = jnp.where(result == diffrax.RESULTS.successful, STATUS_CODE["t_max"], code)
-    hit = event_hit & (result == diffrax.RESULTS.event_occurred)
+    code = jnp.where(result == MAX_STEPS, STATUS_CODE["max_steps"], code)
+    code = jnp.where(result == REACHED_T1, STATUS_CODE["t_max"], code)
+    hit = event_hit & (result == STOPPED)
     code = jnp.where(hit, jnp.where(refined, STATUS_CODE["reached_target"], STATUS_CODE["reached_target_unrefined"]), code)
     code = jnp.where(finite, code, STATUS_CODE["nonfinite"])
     return jnp.where(at_init, STATUS_CODE["target_at_init"], code).astype(jnp.int32)

@@ -52,7 +52,7 @@ from ..runs.runner import DEFAULT_LEASE_S
 from ..runs.store import check_out_dir, data_fingerprint, fingerprint, to_dataset
 from .theory import bayes_error
 
-RUN_FIELDS = ("status", "t_stop", "n_steps", "n_accepted", "n_rejected", "newton_iters", "rtol", "t_err_est", "n_solves")
+RUN_FIELDS = ("status", "t_stop", "n_steps", "n_accepted", "n_rejected", "newton_iters", "rtol", "t_err_est", "theta_err_est", "n_solves")
 
 
 @partial(jax.jit, static_argnames=("width", "second_layer", "flow"))

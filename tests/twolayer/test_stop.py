@@ -1,7 +1,6 @@
 """gflow.twolayer.stop on its own: the status decoding table and the stop refinement (float64), the loss
 checked with the independent numpy loss of tests/reference.py."""
 
-import diffrax
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -10,21 +9,22 @@ from reference import np_loss, np_velocity
 
 from gflow.runs.status import NAMES
 from gflow.twolayer import model
+from gflow.twolayer.integrate import MAX_STEPS, REACHED_T1, STOPPED
 from gflow.twolayer.stop import decode_status, refine_stop
 
-EVENT = diffrax.RESULTS.event_occurred
+EVENT = STOPPED
 T, F = True, False
 
 
 @pytest.mark.parametrize("result, hit, refined, at_init, finite, expected", [
     (EVENT, T, T, F, T, "reached_target"),
     (EVENT, T, F, F, T, "reached_target_unrefined"),
-    (EVENT, F, F, F, T, "solver_error"),  # diffrax says the event fired but the loss is above η
-    (diffrax.RESULTS.successful, F, F, F, T, "t_max"),
-    (diffrax.RESULTS.max_steps_reached, F, F, F, T, "max_steps"),
-    (diffrax.RESULTS.singular, F, F, F, T, "solver_error"),
+    (EVENT, F, F, F, T, "solver_error"),  # the loop says the stop held but the loss is above η
+    (REACHED_T1, F, F, F, T, "t_max"),
+    (MAX_STEPS, F, F, F, T, "max_steps"),
+    (-1, F, F, F, T, "solver_error"),  # any other ending (diffrax's own failures on its path)
     (EVENT, T, T, F, F, "nonfinite"),  # a non-finite state overrides everything but target_at_init
-    (diffrax.RESULTS.max_steps_reached, F, F, T, F, "target_at_init"),
+    (MAX_STEPS, F, F, T, F, "target_at_init"),
 ])
 def test_decode_status(result, hit, refined, at_init, finite, expected):
     code = decode_status(result, jnp.asarray(hit), jnp.asarray(refined), jnp.asarray(at_init), jnp.asarray(finite))
