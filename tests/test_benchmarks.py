@@ -133,9 +133,10 @@ def test_step_cost_quick():
 
     res = step_cost.main(["--quick"])
     rows = res["rows"]
-    assert set(rows) == {"GD iteration", "vector field", "bare diffrax step", "gflow step, lean", "gflow step, as shipped"}
+    lean, ref = "gflow step, lean loop, minimal observables", "gflow step, diffrax loop, minimal observables"
+    assert set(rows) == {"GD iteration", "vector field", "bare diffrax step", lean, ref, "gflow step, as shipped"}
     assert all(r["median_s"] > 0 and r["ms_per_unit"] > 0 and r["units"] > 0 for r in rows.values())
     assert rows["GD iteration"]["over_gd_iteration"] == 1.0 and rows["bare diffrax step"]["units"] > 10
     cfg = problem_config("tiny", dtype="float64", n_seeds=1, init_scales=(0.1,), rtol=1e-3)
     r = gflow.simulate(init_scale=0.1, config=cfg)
-    assert rows["gflow step, lean"]["units"] == rows["gflow step, as shipped"]["units"] == res["gflow_steps"] == int(r.n_steps)
+    assert rows[lean]["units"] == rows[ref]["units"] == rows["gflow step, as shipped"]["units"] == res["gflow_steps"] == int(r.n_steps)
