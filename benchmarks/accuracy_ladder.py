@@ -6,12 +6,20 @@ floor off on the margins, as accuracy mode runs), and records per rung t_η, the
 θ(t_η) itself (npz), so that a rule's estimates (differences between rungs) and outcomes (true errors) can be
 computed offline (`replay`).
 
-    python -m benchmarks.accuracy_ladder --set calibration --out PATH.npz
+    python -m benchmarks.accuracy_ladder --set calibration --atol 1e-14 --out PATH.npz   # solve (minutes)
+    python -m benchmarks.accuracy_ladder --replay PATH.npz [--json OUT]                 # rank the rules
+
+How the rule was chosen: `--replay` ranks a grid of rules (first rtol K·ε, the next ρ times tighter, the
+estimate f × the distance between the last two solves, acceptance at est ≤ S·ε, then rtol·clip(S²ε/est,
+0.05, 0.5)) by how many cases meet the contract at ε = 1e-2 and 1e-3, then by their summed steps, against
+the envelope oracle: per case, the loosest rung such that it and every tighter rung meet both errors.
 """
 
 from __future__ import annotations
 
 import argparse
+import itertools
+import math
 import time
 
 import jax
@@ -21,6 +29,7 @@ jax.config.update("jax_enable_x64", True)
 import numpy as np  # noqa: E402
 
 import gflow  # noqa: E402
+from benchmarks.common import write_json  # noqa: E402
 from benchmarks.accuracy import CALIBRATION, CHECK, HELDOUT, _flat, config, reference, state_err  # noqa: E402
 
 SETS = {"calibration": CALIBRATION, "check": CHECK, "heldout": HELDOUT}
@@ -67,13 +76,76 @@ def save(out, path):
                                                for b in o["rungs"]] for a in o["rungs"]] for o in out]))
 
 
+def _rung(rtol, n_rungs):
+    """The ladder index of `rtol` (0.02·2^−j) and whether it lies past the ladder's end."""
+    j = round(math.log2(0.02 / rtol))
+    return int(min(max(j, 0), n_rungs - 1)), j > n_rungs - 1
+
+
+def envelope_oracle(t_err, theta_err, eps):
+    """The loosest rung such that it and every tighter rung meet both errors (None: none does)."""
+    good = (t_err <= eps) & (theta_err <= eps)
+    return next((j for j in range(len(good)) if good[j:].all()), None)
+
+
+def replay_rule(z, c, eps, K, rho, f, S, max_solves=6):
+    """One case under one rule: (accepted rung, summed steps, solves, off the ladder?)."""
+    J = z["rtol"].shape[1]
+    prev, _ = _rung(K * eps, J)
+    cost, n = z["steps"][c, prev], 1
+    j, beyond = _rung(K * eps * rho, J)
+    while True:
+        if beyond or j == prev:
+            return j, cost, n, True
+        cost, n = cost + z["steps"][c, j], n + 1
+        r = z["rtol"][c, j] / z["rtol"][c, prev]
+        fac = r / (1 - r) if f == "order1" else f
+        est = max(abs(z["t"][c, j] - z["t"][c, prev]) / z["t"][c, j], z["theta_dist"][c, j, prev]) * fac
+        if est <= S * eps or n >= max_solves:
+            return j, cost, n, False
+        prev, (j, beyond) = j, _rung(z["rtol"][c, j] * min(max(S**2 * eps / est, 0.05), 0.5), J)
+
+
+def replay(path, levels=(1e-2, 1e-3)):
+    """Every rule of the grid on a stored ladder: met cases and summed steps against the envelope oracle."""
+    z = dict(np.load(path))
+    out = {}
+    for eps in levels:
+        cases = [c for c in range(len(z["t"])) if envelope_oracle(z["t_err"][c], z["theta_err"][c], eps) is not None]
+        oracle = int(sum(z["steps"][c, envelope_oracle(z["t_err"][c], z["theta_err"][c], eps)] for c in cases))
+        rules = []
+        for K, rho, f, S in itertools.product((1, 0.5, 0.25, 0.1, 0.05), (0.25, 0.5), ("order1", 1.0, 0.5), (0.5, 1.0)):
+            runs = [replay_rule(z, c, eps, K, rho, f, S) for c in cases]
+            if any(b for *_, b in runs):
+                continue  # leaves the ladder: not judged
+            met = sum(bool(z["t_err"][c, j] <= eps and z["theta_err"][c, j] <= eps) for c, (j, *_) in zip(cases, runs))
+            steps = int(sum(r[1] for r in runs))
+            rules.append(dict(K=K, rho=rho, f=f, S=S, met=met, steps=steps, over_oracle=steps / oracle,
+                              solves=float(np.mean([r[2] for r in runs]))))
+        rules.sort(key=lambda r: (-r["met"], r["steps"]))
+        out[f"{eps:g}"] = dict(cases=len(cases), oracle_steps=oracle, rules=rules)
+    return out
+
+
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--set", choices=tuple(SETS), default="calibration")
     ap.add_argument("--rungs", type=int, default=12)
-    ap.add_argument("--out", required=True)
+    ap.add_argument("--out", default=None)
+    ap.add_argument("--replay", default=None, help="rank the rules on a stored ladder (.npz) instead of solving")
+    ap.add_argument("--json", default=None)
     ap.add_argument("--atol", type=float, default=None, help="flow.atol of the rungs (default: rtol × rms(θ(0)))")
     a = ap.parse_args(argv)
+    if a.replay:
+        res = replay(a.replay)
+        for eps, r in res.items():
+            print(f"ε = {eps}: {r['cases']} cases, envelope oracle {r['oracle_steps']} steps")
+            for rule in r["rules"][:8]:
+                print("  met {met}/{n}  K={K} ρ={rho} f={f} S={S}: {over_oracle:.2f}× the oracle's steps, "
+                      "{solves:.1f} solves a run".format(n=r["cases"], **rule))
+        if a.json:
+            write_json(res, a.json)
+        return res
     save(ladder(SETS[a.set], a.rungs, **({} if a.atol is None else {'atol': a.atol})), a.out)
 
 

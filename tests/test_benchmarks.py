@@ -140,3 +140,30 @@ def test_step_cost_quick():
     cfg = problem_config("tiny", dtype="float64", n_seeds=1, init_scales=(0.1,), rtol=1e-3)
     r = gflow.simulate(init_scale=0.1, config=cfg)
     assert rows[lean]["units"] == rows[ref]["units"] == rows["gflow step, as shipped"]["units"] == res["gflow_steps"] == int(r.n_steps)
+
+
+def test_shipped_accuracy_rule_meets_the_stored_calibration_ladder():
+    """The constants of flow.accuracy's rule, replayed on the stored calibration ladder (benchmarks/accuracy_ladder.py):
+    every case meets both halves of the contract at 1e-2 and 1e-3, and a looser first solve (rtol = ε) does not."""
+    from pathlib import Path
+
+    import numpy as np
+
+    from benchmarks import accuracy_ladder as al
+    from gflow.twolayer import flow as F
+
+    z = dict(np.load(Path(al.__file__).with_name("accuracy_ladder_calibration.npz")))
+    assert F._ACC_SAFETY == 1.0  # the estimate is the plain distance between the last two solves (f = 1)
+    for eps in (1e-2, 1e-3):
+        cases = [c for c in range(len(z["t"])) if al.envelope_oracle(z["t_err"][c], z["theta_err"][c], eps) is not None]
+        assert len(cases) == 24
+        met = []
+        for c in cases:
+            j, _, n, beyond = al.replay_rule(z, c, eps, F._ACC_RTOL0, F._ACC_RHO, 1.0, F._ACC_SAFETY, F._ACC_MAX_SOLVES)
+            assert not beyond and n >= 2
+            met.append(z["t_err"][c, j] <= eps and z["theta_err"][c, j] <= eps)
+        assert all(met), eps
+    # the choice is not vacuous: the same rule from a first solve at rtol = ε accepts runs that miss the contract
+    for eps in (1e-2, 1e-3):
+        loose = [al.replay_rule(z, c, eps, 1.0, F._ACC_RHO, 1.0, F._ACC_SAFETY)[:4:3] for c in range(len(z["t"]))]
+        assert any(not b and (z["t_err"][c, j] > eps or z["theta_err"][c, j] > eps) for c, (j, b) in enumerate(loose))
