@@ -10,7 +10,8 @@ Time is gradient-flow time t. How a run stops:
    |L − η| ≤ stop_rtol·η, the run is `reached_target`; otherwise the step-end state is kept and the
    run is `reached_target_unrefined` (its loss is ≤ η, by at most one step's decrease). We do not
    use diffrax's built-in event root-finding: when its Newton fails it returns a state that is not
-   at the target and the step end is lost (DESIGN.md, numerics).
+   at the target and the step end is lost (measured: Newton at rtol = atol = 1e-8 failed in about half
+   the runs of a sweep, one of them returned with L = 0.077 against η = 0.01).
 3. Every other ending has its own status; see `STATUSES`.
 
 Where things live: the solvers, the step-size controller and the step wrapper in `solvers`; the loop
