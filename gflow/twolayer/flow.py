@@ -32,6 +32,7 @@ import equinox as eqx
 import optimistix as optx
 import jax
 import jax.numpy as jnp
+import numpy as np
 
 from . import model
 from .config import FlowConfig
@@ -361,10 +362,11 @@ def simulate(*, init_scale, seed: int = 0, config=None, data: Dataset | None = N
     settings (target η, solver, tolerances, dtype); `data` overrides the config's Gaussian mixture.
     Compiled once per shape and config: new α, seed, c or η values reuse the compiled program.
     """
-    from .config import Config, ConfigError, _positive_finite
+    from .config import Config, ConfigError, _positive_finite, check_seed
     from .data import check_arrays, make_dataset
 
     config = Config() if config is None else config
+    check_seed("seed", int(seed) if isinstance(seed, np.integer) else seed)
     try:
         _positive_finite("init_scale", float(init_scale))
     except (TypeError, ValueError) as e:

@@ -275,3 +275,10 @@ def test_stop_event_loss_from_fsal_stage_equals_forward_pass():
     np.testing.assert_array_equal(a.n_steps, b.n_steps)
     np.testing.assert_allclose(a.t_stop, b.t_stop, rtol=1e-12)
     assert np.all(np.asarray(a.final["loss"]) <= 1e-2 * (1 + 1e-6))
+
+
+@pytest.mark.parametrize("seed", [-1, 2**32, 1.5, "0"])
+def test_simulate_refuses_a_bad_seed_in_one_line(seed):
+    """An init seed outside [0, 2**32) used to raise a raw OverflowError from inside JAX."""
+    with pytest.raises(gflow.ConfigError, match=r"^seed: must be an integer in \[0, 2\*\*32\)"):
+        gflow.simulate(init_scale=0.1, seed=seed, config=TINY)

@@ -76,3 +76,4 @@ def test_integrate_on_a_linear_ode_against_its_closed_form():
     np.testing.assert_allclose(np.asarray(sol.saved)[reached], np.exp(-np.asarray(ts)[reached]), rtol=1e-7)
     assert np.all(np.isnan(np.asarray(sol.saved)[~reached]))
     assert int(sol.n_steps) == int(sol.n_accepted) + int(sol.n_rejected)
+
