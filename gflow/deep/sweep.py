@@ -24,6 +24,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from ..config import check_memory
 from ..numerics import check_dtype
 from ..runs import status
 from ..runs.loop import TimeLimit, device_meta, run_chunks
@@ -117,6 +118,7 @@ def run_deep_sweep(cfg: DeepConfig, out_dir, *, data: DeepDataset | None = None,
     c, lr, seed = _grid(cfg)
     n_lanes = len(c)
     per_chunk, per_lane = lanes_per_chunk(cfg, data, n_lanes)
+    check_memory({"one run": (per_lane, "model.width")}, cfg.sweep.max_memory_gb, "sweep.max_memory_gb")
     n_chunks = math.ceil(n_lanes / per_chunk)
     shape = (len(cfg.sweep.multipliers), len(cfg.sweep.lrs), cfg.sweep.n_seeds)
 
