@@ -253,8 +253,6 @@ class ChunkedRun:
         path = self.chunk_path(i)
         gen = arrays.pop(GENERATION_KEY, None)
         ids = {k[len(IDENTITY_PREFIX):]: arrays.pop(k) for k in list(arrays) if k.startswith(IDENTITY_PREFIX)}
-        if gen is not None and self.generation is not None and str(gen) != self.generation:
-            raise CorruptFileError(f"{path}: from an earlier run generation of this directory")
         held = ids.pop(CHUNK_INDEX_KEY[len(IDENTITY_PREFIX):], None)
         if held is not None and int(held) != i:
             raise CorruptFileError(f"{path}: holds the runs of chunk {int(held)}, not of chunk {i}")
@@ -263,6 +261,9 @@ class ChunkedRun:
                 have = ids.get(name)
                 if have is None or np.shape(have) != np.shape(want) or not np.array_equal(have, want, equal_nan=True):
                     raise CorruptFileError(f"{path}: holds other runs than chunk {i} of this plan ({name} differs)")
+        if gen is not None and self.generation is not None and str(gen) != self.generation:
+            raise CorruptFileError(f"{path}: computed for another run generation (an earlier run of this directory, "
+                                   "or another directory)")
         return arrays
 
     def _identity_arrays(self, i: int) -> dict[str, np.ndarray]:

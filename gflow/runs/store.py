@@ -261,7 +261,20 @@ def check_out_dir(path) -> Path:
         raise NotADirectoryError(errno.ENOTDIR, "is not a directory, so the run directory cannot be created in it", str(probe))
     if not os.access(probe, os.W_OK | os.X_OK):
         raise PermissionError(errno.EACCES, "not writable", str(probe))
+    _probe_write(probe)
     return path
+
+
+def _probe_write(directory: Path) -> None:
+    """Create and remove a file in `directory`: file systems such as /proc pass the access check and
+    refuse files (a one-line OSError naming the directory)."""
+    try:
+        fd, name = tempfile.mkstemp(dir=directory, prefix=tmp_prefix("probe"), suffix=".tmp")
+    except OSError as e:
+        raise OSError(e.errno, f"cannot create files here ({e.strerror}), so it cannot hold a run directory",
+                      str(directory)) from None
+    os.close(fd)
+    os.unlink(name)
 
 
 def versions() -> dict[str, str]:
