@@ -290,6 +290,7 @@ class ChunkedRun:
         except FileNotFoundError:
             return False
         except CorruptFileError as e:
+            self.check_generation()  # a worker of a superseded run never moves the new run's chunks aside
             self._move_aside(i, str(e).split(": ", 1)[-1])
             return False
         self._verified[i] = (st.st_mtime_ns, st.st_size)

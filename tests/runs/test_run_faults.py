@@ -269,6 +269,13 @@ def test_a_worker_of_a_superseded_generation_publishes_nothing(tmp_path):
     with pytest.raises(Superseded):
         old.finish({"x": CLEAN}, {"dims": {"x": ["run"]}})
     assert not (tmp_path / "b" / "results.nc").exists()
+    # nor move the new run's chunks aside (they fail its fingerprint and generation)
+    new = ChunkedRun(tmp_path / "b", config=new_config, plan={"p": 1}, n_chunks=1, fingerprint=_fp(new_config),
+                     log=lambda m: None)
+    new.save_chunk(0, {"x": CLEAN})
+    with pytest.raises(Superseded):
+        old.is_done(0)
+    assert new.is_done(0) and not (tmp_path / "b" / "chunks" / "corrupt").exists()
 
 
 def test_workers_starting_together_share_one_generation(tmp_path):
