@@ -181,7 +181,14 @@ class ChunkedRun:
         staged = self.dir / f"{tmp_prefix(MANIFEST)}new.tmp"
         write_json(staged, manifest)
         try:
-            os.link(staged, self.dir / MANIFEST)
+            try:
+                os.link(staged, self.dir / MANIFEST)
+            except FileExistsError:
+                raise
+            except OSError:  # a file system without hard links: exclusive only up to a race between workers
+                if (self.dir / MANIFEST).exists():
+                    raise FileExistsError(str(self.dir / MANIFEST)) from None
+                os.replace(staged, self.dir / MANIFEST)
         except FileExistsError:
             manifest = read_manifest(self.dir)
             self._check_manifest(manifest)

@@ -8,6 +8,7 @@ number > 0, got 0`.
 
 from __future__ import annotations
 
+import functools
 import math
 from dataclasses import dataclass, field
 
@@ -275,8 +276,7 @@ class Config(SectionedConfig):
     sweep: SweepConfig = field(default_factory=SweepConfig)
 
     def __post_init__(self):
-        check_dtype_ranges(self)
-        check_memory(estimate_memory(self), self.sweep.max_memory_gb, "sweep.max_memory_gb")
+        _check_whole(self)
 
     def values_of(self, key: str) -> tuple:
         """Every value a swept field takes: its grid axis, else the section's one value."""
@@ -299,6 +299,13 @@ class Config(SectionedConfig):
 
 
 SECTIONS = Config.sections()
+
+
+@functools.lru_cache(maxsize=256)
+def _check_whole(cfg: Config) -> None:
+    """The checks that need several sections (cached: a sweep builds one config per lane, most of them equal)."""
+    check_dtype_ranges(cfg)
+    check_memory(estimate_memory(cfg), cfg.sweep.max_memory_gb, "sweep.max_memory_gb")
 
 
 def check_dtype_ranges(cfg: Config) -> None:
