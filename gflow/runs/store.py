@@ -50,8 +50,8 @@ class DiskFullError(OSError):
     """A write that failed because the file system holding `filename` is full (or over its quota)."""
 
     def __init__(self, path, cause: BaseException):
-        super().__init__(errno.ENOSPC, f"cannot write it: the disk is full ({type(cause).__name__}: "
-                                       f"{' '.join(str(cause).split())})", str(path))
+        why = cause.strerror if isinstance(cause, OSError) and cause.strerror else f"{type(cause).__name__}: {cause}"
+        super().__init__(errno.ENOSPC, f"cannot write it: the disk is full ({' '.join(str(why).split())})", str(path))
 
 
 DISK_FULL_BYTES = 1 << 20  # a failed write with less than this free beside it is blamed on a full disk

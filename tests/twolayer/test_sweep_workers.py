@@ -132,7 +132,7 @@ def test_a_failing_write_mid_sweep_leaves_a_resumable_directory(tmp_path, monkey
     monkeypatch.setattr(store.os, "replace", replace)
     assert cli.main(["sweep", "--out", str(out), *ARGS]) == 2
     err = capsys.readouterr().err.strip().splitlines()
-    assert err[-1].startswith("gflow: error: ") and err[-1].endswith("chunk-000001.npz: No space left on device")
+    assert err[-1].startswith("gflow: error: ") and err[-1].endswith("chunk-000001.npz: cannot write it: the disk is full (No space left on device)")
     monkeypatch.undo()
     assert not [p for p in out.rglob("*") if p.name.endswith(".tmp")] and not list((out / "claims").iterdir())
     assert len(list((out / "chunks").glob("chunk-*.npz"))) == 1
