@@ -8,9 +8,17 @@ Layout of a run directory:
     results.nc               all chunks assembled into a labeled xarray.Dataset, written once all are done
                              (directories written before it hold arrays.npz instead)
 
-- **Resume.** A rerun skips the chunks already on disk that pass their checksum and fingerprint. A
-  truncated, corrupt, empty or foreign chunk is moved to `chunks/corrupt/` with one line on stderr,
-  and recomputed.
+- **Resume.** A rerun skips the chunks already on disk that pass their checksum, fingerprint and
+  identity (each chunk stores its index and the wing's `identity(i)`: which runs it holds). A
+  truncated, corrupt, empty, foreign or misnamed chunk is moved to `chunks/corrupt/` with one line on
+  stderr, and recomputed.
+- **Fenced writers.** The manifest holds a run generation, new when the directory is created or
+  started over (`force`). A worker publishes chunks, `results.nc` and the completed manifest only while
+  the directory is at the generation it started under; otherwise it raises `Superseded`.
+- **Assembly** is claimed like a chunk (`claims/assemble.<generation>`): the other workers wait for it,
+  and take it over if its worker dies.
+- **Cleanup.** `force` removes only the files named in `GFLOW_FILES`; temporary files of writers that
+  died (or older than the lease) are removed when a run opens the directory.
 - **Never stale.** A directory whose manifest has another config or input fingerprint (data, dtype,
   numerics versions) is refused (`RunMismatchError`, naming what differs) unless `force=True`, which
   discards whatever results the directory holds.
