@@ -176,7 +176,7 @@ class DeepSweepConfig:
     sync_every: int = _f(20, "checks between host synchronizations (progress-bar updates) inside a chunk")
     loop: str = _f("auto", "'device': rounds in one compiled while loop; 'host': driven from Python; 'auto': host on CPU")
     max_runs: int = _f(1_000_000, "refuse sweeps with more runs (c × η × seed) than this, before anything is allocated")
-    max_memory_gb: float = _f(64.0, "refuse sweeps whose estimated working memory of one run is above this many GiB")
+    max_memory_gb: float = _f(16.0, "refuse sweeps whose estimated working memory of one run is above this many GiB")
 
     def __post_init__(self):
         _int_at_least("sweep.max_runs", self.max_runs, 1)

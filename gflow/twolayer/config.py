@@ -203,7 +203,7 @@ class SweepConfig:
         "(and result) never depends on the number of seeds, the chunking or its neighbours. GPUs want 64–256",
     )
     max_runs: int = _f(1_000_000, "refuse sweeps with more runs than this (checked before anything is planned or allocated)")
-    max_memory_gb: float = _f(64.0, "refuse configs whose estimated memory (the datasets, a batch's working memory, the "
+    max_memory_gb: float = _f(16.0, "refuse configs whose estimated memory (the datasets, a batch's working memory, the "
                                     "assembled results) is above this many GiB, before anything is allocated")
 
     def __post_init__(self):
@@ -344,7 +344,8 @@ def estimate_memory(cfg: Config) -> dict[str, tuple[float, str]]:
     """The memory a config implies, from its numbers alone (nothing is built): {what: (bytes, the field most
     responsible)}. The datasets held at once, one compiled batch's working memory (sweep.batch_lanes runs:
     solver state copies, forward passes over the training and test points, the save grid), and the
-    assembled results (every run's trajectories on the save grid, in float64)."""
+    assembled results (every run's trajectories on the save grid, in float64, twice: the chunks and the
+    assembled arrays are in memory together)."""
     b = np.dtype(cfg.flow.dtype).itemsize
     big = {k: max(cfg.values_of(k)) for k in ("data.n", "data.d", "data.n_test", "model.width")}
     n, d, n_test, h = big["data.n"], big["data.d"], big["data.n_test"], big["model.width"]
@@ -360,7 +361,7 @@ def estimate_memory(cfg: Config) -> dict[str, tuple[float, str]]:
     return {
         f"the {n_data} dataset(s) held at once": (n_data * (n + n_test) * (d + 1) * b, data_blame),
         f"a batch of {cfg.sweep.batch_lanes:,} runs": (cfg.sweep.batch_lanes * lane * b, blame),
-        f"the assembled results of {n_runs:,} runs": (n_runs * (fl.n_save * TRAJ_PER_SAVE + 64) * 8.0,
+        f"the assembled results of {n_runs:,} runs": (2 * n_runs * (fl.n_save * TRAJ_PER_SAVE + 64) * 8.0,
                                                        _largest(cfg, ("flow.n_save", "sweep.n_seeds"))),
     }
 
