@@ -52,7 +52,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .store import (ARRAYS, CHUNK_INDEX_KEY, MANIFEST, RESULTS, CorruptFileError, _pid_alive,
+from .store import (ARRAYS, CHUNK_INDEX_KEY, MANIFEST, RESULTS, CorruptFileError, DiskFullError, _pid_alive,
                     fingerprint_diff, numerics_versions, read_manifest, read_npz, result_fields, stale_tmp_files,
                     tmp_prefix, to_dataset, write_dataset, write_json, write_npz)
 
@@ -471,7 +471,10 @@ class ChunkedRun:
         manifest["assembly_id"] = uuid.uuid4().hex
         staged = self.dir / f"{tmp_prefix(RESULTS)}staged.tmp"
         try:
-            write_dataset(staged, to_dataset(arrays, manifest["dims"], manifest))
+            try:
+                write_dataset(staged, to_dataset(arrays, manifest["dims"], manifest))
+            except DiskFullError as e:
+                raise DiskFullError(self.dir / RESULTS, e) from None
             self.check_generation()
             os.replace(staged, self.dir / RESULTS)
         finally:

@@ -50,8 +50,14 @@ class DiskFullError(OSError):
     """A write that failed because the file system holding `filename` is full (or over its quota)."""
 
     def __init__(self, path, cause: BaseException):
-        why = cause.strerror if isinstance(cause, OSError) and cause.strerror else f"{type(cause).__name__}: {cause}"
-        super().__init__(errno.ENOSPC, f"cannot write it: the disk is full ({' '.join(str(why).split())})", str(path))
+        if isinstance(cause, DiskFullError):  # the same fault, named after the file it was written for
+            why = cause.why
+        elif isinstance(cause, OSError) and cause.strerror:
+            why = cause.strerror
+        else:
+            why = f"{type(cause).__name__}: {cause}"
+        self.why = " ".join(str(why).split())
+        super().__init__(errno.ENOSPC, f"cannot write it: the disk is full ({self.why})", str(path))
 
 
 DISK_FULL_BYTES = 1 << 20  # a failed write with less than this free beside it is blamed on a full disk

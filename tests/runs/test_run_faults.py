@@ -314,6 +314,12 @@ def test_a_full_disk_names_the_path(tmp_path, monkeypatch):
     line = cli._one_line(e.value)
     assert line.startswith(str(tmp_path / "results.nc")) and "the disk is full" in line and "HDF error" in line
     assert not [p for p in tmp_path.iterdir() if p.name.endswith(".tmp")]
+    # the assembly stages results.nc under a temporary name; the line names results.nc all the same
+    run = ChunkedRun(tmp_path / "run", config=CONFIG, plan={"p": 1}, n_chunks=1, fingerprint=_fp(CONFIG), log=lambda m: None)
+    with pytest.raises(store.DiskFullError) as e:
+        run.finish({"x": CLEAN}, {"dims": {"x": ["run"]}})
+    assert cli._one_line(e.value) == f"{tmp_path / 'run' / 'results.nc'}: cannot write it: the disk is full (RuntimeError: NetCDF: HDF error)"
+    assert not [p for p in (tmp_path / "run").iterdir() if p.name.endswith(".tmp")]
 
 
 def test_a_write_error_with_space_left_is_not_called_a_full_disk(tmp_path, monkeypatch):
