@@ -322,7 +322,11 @@ class ChunkedRun:
         """Publish chunk i, with its identity, under this worker's run generation (`Superseded` if the
         directory has moved on to a newer one)."""
         self.check_generation()
-        write_npz(self.chunk_path(i), {**arrays, **self._identity_arrays(i)}, fingerprint=self.fp)
+        try:
+            write_npz(self.chunk_path(i), {**arrays, **self._identity_arrays(i)}, fingerprint=self.fp)
+        except OSError:
+            self.check_generation()  # --force removed the folder or the temporary file under this worker
+            raise
 
     def load_chunk(self, i: int) -> dict[str, np.ndarray]:
         """The verified arrays of chunk i (CorruptFileError if it fails verification)."""
@@ -471,12 +475,14 @@ class ChunkedRun:
         manifest["assembly_id"] = uuid.uuid4().hex
         staged = self.dir / f"{tmp_prefix(RESULTS)}staged.tmp"
         try:
-            try:
-                write_dataset(staged, to_dataset(arrays, manifest["dims"], manifest))
-            except DiskFullError as e:
-                raise DiskFullError(self.dir / RESULTS, e) from None
+            write_dataset(staged, to_dataset(arrays, manifest["dims"], manifest))
             self.check_generation()
             os.replace(staged, self.dir / RESULTS)
+        except DiskFullError as e:
+            raise DiskFullError(self.dir / RESULTS, e) from None
+        except OSError:
+            self.check_generation()  # --force removed the staged file under this worker
+            raise
         finally:
             staged.unlink(missing_ok=True)
         (self.dir / ARRAYS).unlink(missing_ok=True)  # an older assembly of this directory

@@ -278,6 +278,26 @@ def test_a_worker_of_a_superseded_generation_publishes_nothing(tmp_path):
     assert new.is_done(0) and not (tmp_path / "b" / "chunks" / "corrupt").exists()
 
 
+def test_a_force_that_removes_a_writers_files_mid_write_stops_it_as_superseded(tmp_path, monkeypatch):
+    """Drilled: `--force` landed while the old worker was writing results.nc and removed its staged file;
+    the old worker said `No such file or directory` (exit 2) instead of that it was superseded."""
+    from gflow.runs.runner import Superseded
+
+    new_config = {**CONFIG, "flow": {"rtol": 1e-4}}
+    old = ChunkedRun(tmp_path, config=CONFIG, plan={"p": 1}, n_chunks=1, fingerprint=_fp(CONFIG), log=lambda m: None)
+    real = store.write_dataset
+
+    def forced_meanwhile(path, ds, *a, **k):
+        ChunkedRun(tmp_path, config=new_config, plan={"p": 1}, n_chunks=1, fingerprint=_fp(new_config), force=True,
+                   log=lambda m: None)
+        real(tmp_path / "gone" / "x.nc", ds, *a, **k)  # fails as the removed file would
+
+    monkeypatch.setattr("gflow.runs.runner.write_dataset", forced_meanwhile)
+    with pytest.raises(Superseded):
+        old.finish({"x": CLEAN}, {"dims": {"x": ["run"]}})
+    assert not (tmp_path / "results.nc").exists() and store.read_manifest(tmp_path)["config"]["flow"]["rtol"] == 1e-4
+
+
 def test_workers_starting_together_share_one_generation(tmp_path):
     runs = [ChunkedRun(tmp_path, config=CONFIG, plan={"p": 1}, n_chunks=1, fingerprint=_fp(CONFIG), log=lambda m: None)
             for _ in range(3)]
