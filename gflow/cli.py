@@ -1,6 +1,9 @@
 """Command line: `gflow sweep | run | plot | config` (the two-layer wing) and `gflow deep sweep | plot |
 presets | config` (deep nets). Bad input exits with status 2 and one line
-`gflow: error: <field or path>: <problem>`, before anything is written.
+`gflow: error: <field or path>: <problem>`, before anything is written. Exit statuses: 0 done; 2 bad input
+or a fault (one line naming it); 3 deep sweep stopped at --time-limit; 4 superseded: the run directory was
+started over (`--force`) by another run while this worker ran; 130 / 143 interrupted by SIGINT / SIGTERM
+(claims released, finished chunks kept; one line saying how many and how to resume).
 
 Arguments and configs are parsed and checked before JAX is imported, so `--help` and config errors
 answer at once."""
@@ -8,7 +11,7 @@ answer at once."""
 from __future__ import annotations
 
 import argparse
-import json
+import signal
 import sys
 
 import numpy as np
@@ -88,10 +91,10 @@ def cmd_sweep(args) -> int:
     from .runs.store import load_run
     from .twolayer.sweep import run_sweep
 
+    args.run_dir_in_use = out
     result = run_sweep(cfg, out=out, force=args.force, progress=not args.quiet, lease_s=args.lease)
     if result is None:
-        print(f"all chunks are done; another worker is assembling {out}")
-        return 0
+        print(f"all chunks are done; another worker assembled {out}")
     ds = load_run(out)
     manifest = ds.attrs
     print(_summary_table(ds))
@@ -163,9 +166,11 @@ def _load_deep_config(args) -> deepcfg.DeepConfig:
 def _deep_figures(run_dir) -> list[Path]:
     """The figures experiments/deep_fls_sweep.py draws: the (c, η) heatmap against η and against η/c, and
     the best accuracy vs c."""
-    manifest = Path(run_dir) / "manifest.json"
-    if manifest.is_file() and json.loads(manifest.read_text()).get("kind") != "deep_fls_sweep":
+    from .runs.store import load_run, read_manifest
+
+    if read_manifest(run_dir).get("kind") != "deep_fls_sweep":
         raise ValueError(f"{run_dir}: not a deep sweep's run directory (`gflow plot` draws a two-layer sweep)")
+    load_run(run_dir)  # an unfinished directory: one line, 'run incomplete (k of N chunks done)'
     from .deep.plot import plot_best_vs_c, plot_heatmap
 
     return [plot_heatmap(run_dir), plot_heatmap(run_dir, y="step_size"), plot_best_vs_c(run_dir)]
@@ -187,11 +192,19 @@ def cmd_deep_sweep(args) -> int:
     from .deep.sweep import SweepTimeLimit, run_deep_sweep
     from .runs.store import write_json
 
+    args.run_dir_in_use = out
     try:
         res = run_deep_sweep(cfg, out, progress=not args.quiet, force=args.force, time_limit_s=args.time_limit)
     except SweepTimeLimit as stop:
         print(f"{stop} ({out})")
         return 3
+    if res is None:
+        print(f"all chunks are done; another worker assembled {out}")
+        from .deep.sweep import DeepSweepResult
+        from .runs.store import arrays_of, load_run
+
+        ds = load_run(out)
+        res = DeepSweepResult(arrays=arrays_of(ds), dims={}, meta=ds.attrs, dir=out)
     summary = u_shape_summary(res.arrays)  # accuracies in percent, NaN → null
     write_json(res.dir / "summary.json", summary)
     print(summary_table(summary))
@@ -298,16 +311,63 @@ def build_parser() -> argparse.ArgumentParser:
 def _one_line(e: BaseException) -> str:
     if isinstance(e, OSError) and e.filename is not None and e.strerror:
         return f"{e.filename}: {e.strerror}"
+    if isinstance(e, OSError) and e.errno in (28, 122) and not e.filename:  # ENOSPC, EDQUOT without a path
+        return f"{e.strerror or e}: the disk is full"
     return " ".join(str(e).split()) or type(e).__name__
 
 
+class Interrupted(BaseException):
+    """SIGTERM (or SIGINT) arrived: unwinds like KeyboardInterrupt, so claims are released on the way out."""
+
+    def __init__(self, signum: int):
+        super().__init__(signum)
+        self.signum = signum
+
+
+def _raise_interrupted(signum, frame):
+    raise Interrupted(signum)
+
+
+def _interrupted(args, signum: int) -> int:
+    """One line for a sweep stopped by a signal: the chunks it keeps and how to resume; 128 + signum."""
+    name = signal.Signals(signum).name
+    out = getattr(args, "run_dir_in_use", None)
+    kept = ""
+    if out is not None:
+        from .runs.store import chunk_summary, read_manifest
+
+        try:
+            kept = f"; {chunk_summary(out, read_manifest(out)).replace(' done', ' kept')} in {out}"
+        except (OSError, ValueError):
+            kept = f"; nothing kept in {out}"
+        kept += "; rerun the same command to resume"
+    print(f"gflow: interrupted by {name}{kept}", file=sys.stderr)
+    return 128 + signum
+
+
 def main(argv=None) -> int:
+    from .runs.runner import Superseded
+
     args = build_parser().parse_args(argv)
     try:
+        previous = signal.signal(signal.SIGTERM, _raise_interrupted)
+    except ValueError:  # not the main thread: leave signals alone
+        previous = None
+    try:
         return args.func(args)
+    except KeyboardInterrupt:
+        return _interrupted(args, signal.SIGINT)
+    except Interrupted as e:
+        return _interrupted(args, e.signum)
+    except Superseded as e:
+        print(f"gflow: stopped: {_one_line(e)}", file=sys.stderr)
+        return 4
     except (ValueError, OSError, RuntimeError) as e:
         print(f"gflow: error: {_one_line(e)}", file=sys.stderr)
         return 2
+    finally:
+        if previous is not None:
+            signal.signal(signal.SIGTERM, previous)
 
 
 if __name__ == "__main__":

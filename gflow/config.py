@@ -75,18 +75,77 @@ def check_seed(name: str, v) -> None:
         raise ConfigError(f"{name}: must be an integer in [0, 2**32), got {v!r}")
 
 
-def _space(name: str, value) -> tuple:
-    """A list, or {logspace = [lo_exp, hi_exp, num]} (10^lo … 10^hi), or {linspace = [lo, hi, num]}."""
+MAX_AXIS = 1_000_000  # values one sweep axis may hold (checked before a space is generated)
+
+
+def _is_number(v) -> bool:
+    return isinstance(v, (int, float)) and not isinstance(v, bool)
+
+
+def _space(name: str, value, max_count: int = MAX_AXIS, limit: str = "the axis limit") -> tuple:
+    """A list, or {logspace = [lo_exp, hi_exp, num]} (10^lo … 10^hi), or {linspace = [lo, hi, num]}; a space
+    holds at most `max_count` values (`limit` names that bound), checked before its array is made."""
     if isinstance(value, dict):
-        if len(value) != 1 or next(iter(value)) not in ("logspace", "linspace") or len(next(iter(value.values()))) != 3:
+        spec = next(iter(value.values()), None)
+        if len(value) != 1 or next(iter(value)) not in ("logspace", "linspace") or not isinstance(spec, (list, tuple)) or len(spec) != 3:
             raise ConfigError(f"{name}: use a list, {{logspace = [lo_exp, hi_exp, num]}} or {{linspace = [lo, hi, num]}}")
         kind, (lo, hi, num) = next(iter(value.items()))
         if not isinstance(num, int) or isinstance(num, bool) or num < 1:
             raise ConfigError(f"{name}: {kind} count must be an integer ≥ 1, got {num!r}")
+        if num > max_count:
+            raise ConfigError(f"{name}: {kind} count {num:,} is above {limit} = {max_count:,}")
+        if not (_is_number(lo) and _is_number(hi) and math.isfinite(lo) and math.isfinite(hi)):
+            raise ConfigError(f"{name}: {kind} bounds must be finite numbers, got {lo!r}, {hi!r}")
+        if kind == "logspace" and not -320 < min(lo, hi) <= max(lo, hi) < 308:
+            raise ConfigError(f"{name}: logspace exponents must lie in (-320, 308) (10^x in float64), got {lo!r}, {hi!r}")
         return tuple(float(v) for v in (np.logspace(lo, hi, num) if kind == "logspace" else np.linspace(lo, hi, num)))
     if not isinstance(value, (list, tuple)) or len(value) == 0:
         raise ConfigError(f"{name}: must be a non-empty list, got {value!r}")
     return tuple(value)
+
+
+def _distinct(name: str, values) -> None:
+    """Axis values must be distinct (each labels one coordinate)."""
+    if len(set(values)) != len(values):
+        seen, dup = set(), None
+        for v in values:
+            if v in seen:
+                dup = v
+                break
+            seen.add(v)
+        raise ConfigError(f"{name}: values must be distinct, {dup!r} appears twice")
+
+
+def dtype_range(dtype: str) -> dict[str, float]:
+    """What a float dtype can hold: tiny (smallest normal), max, eps; and sqrt_tiny / sqrt_max, the range
+    of a value whose square must stay a finite normal number."""
+    fi = np.finfo(np.dtype(dtype))
+    tiny, big = float(fi.tiny), float(fi.max)
+    return {"tiny": tiny, "max": big, "eps": float(fi.eps), "sqrt_tiny": math.sqrt(tiny), "sqrt_max": math.sqrt(big)}
+
+
+def check_in_dtype(name: str, values, lo: float, hi: float, dtype: str, why: str) -> None:
+    """Refuse values outside [lo, hi], the range in which they can be represented or train in `dtype`."""
+    for v in values if isinstance(values, (list, tuple)) else (values,):
+        if not lo <= v <= hi:
+            raise ConfigError(f"{name}: {v!r} is outside [{lo:.3g}, {hi:.3g}], {why} in {dtype}")
+
+
+def check_memory(estimates: dict[str, tuple[float, str]], limit_gb: float, limit_field: str) -> None:
+    """Refuse a config whose estimated memory is above `limit_gb`: `estimates` maps what is allocated
+    (e.g. 'a batch of 2 runs') to (bytes, the field most responsible)."""
+    for what, (nbytes, blame) in estimates.items():
+        if nbytes > limit_gb * 2**30:
+            raise ConfigError(f"{blame}: {what} would need ~{_fmt_bytes(nbytes)} (estimated from the config before "
+                              f"anything is allocated), above {limit_field} = {limit_gb:g} GiB")
+
+
+def _fmt_bytes(n: float) -> str:
+    for unit in ("B", "KiB", "MiB", "GiB", "TiB", "PiB"):
+        if n < 1024 or unit == "PiB":
+            return f"{n:.3g} {unit}"
+        n /= 1024
+    return f"{n:.3g} PiB"  # pragma: no cover
 
 
 # ---- TOML ----
@@ -98,6 +157,8 @@ def read_toml(path) -> dict[str, Any]:
             return tomllib.load(f)
     except tomllib.TOMLDecodeError as e:
         raise ConfigError(f"{path}: malformed TOML: {e}") from None
+    except UnicodeDecodeError:
+        raise ConfigError(f"{path}: not a TOML file (not UTF-8 text)") from None
     except OSError as e:
         raise ConfigError(f"{path}: cannot read config: {e.strerror}") from None
 

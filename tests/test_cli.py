@@ -1,3 +1,4 @@
+import os
 import subprocess
 import sys
 
@@ -88,3 +89,30 @@ def test_float64_config_switches_jax_to_64_bit():
             "cli._prepare_jax(Config(flow=FlowConfig(dtype='float64'))); print(jax.config.jax_enable_x64)")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.splitlines()[-1] == "True"
+
+
+def test_a_binary_config_file_and_an_out_path_that_refuses_files_are_one_line(tmp_path, capsys):
+    """Drill, minor: a binary TOML file gave an error naming no field; `--out /proc/x` passed the early check."""
+    binary = tmp_path / "cfg.toml"
+    binary.write_bytes(bytes(range(256)))
+    assert cli.main(["sweep", str(binary), "--out", str(tmp_path / "o")]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err == [f"gflow: error: {binary}: not a TOML file (not UTF-8 text)"]
+    if os.path.isdir("/proc/self"):
+        assert cli.main(["sweep", "--out", "/proc/x", "--quiet"]) == 2
+        err = capsys.readouterr().err.strip().splitlines()
+        assert len(err) == 1 and err[0].startswith("gflow: error: /proc: cannot create files here")
+
+
+def test_a_superseded_worker_exits_4_with_one_line(tmp_path, capsys, monkeypatch):
+    """A worker whose directory was started over by another run (--force) stops: exit 4, one line."""
+    import gflow.twolayer.sweep as sweep
+    from gflow.runs.runner import Superseded
+
+    def superseded(*a, **k):
+        raise Superseded(f"{tmp_path}: the directory was started over by another run (--force) while this worker ran")
+
+    monkeypatch.setattr(sweep, "run_sweep", superseded)
+    assert cli.main(["sweep", "--out", str(tmp_path / "o"), "--quiet", "--no-plot"]) == 4
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith("gflow: stopped: ") and "started over" in err[0]

@@ -20,7 +20,8 @@ from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
 
-from ..config import ConfigError, SectionedConfig, _bool, _choice, _f, _int_at_least, _number, _space, read_toml
+from ..config import (SEED_LIMIT, ConfigError, SectionedConfig, _bool, _choice, _distinct, _f, _int_at_least, _number,
+                      _space, check_in_dtype, dtype_range, read_toml)
 
 DATASETS = ("digits", "breast_cancer", "mnist1d", "edim", "cifar10", "cifar100", "mnist", "fashion_mnist")
 LOCAL_DATASETS = ("cifar10", "cifar100", "mnist", "fashion_mnist")  # read from data.path
@@ -155,12 +156,11 @@ class TrainConfig:
         return self.check_every * math.ceil(round(self.max_steps * scale / self.check_every, 9))
 
 
-def _positive_tuple(name: str, values) -> tuple[float, ...]:
-    values = _space(name, values)
+def _positive_tuple(name: str, values, max_count: int) -> tuple[float, ...]:
+    values = _space(name, values, max_count, "sweep.max_runs")
     for v in values:
         _number(name, v)
-    if len(set(values)) != len(values):
-        raise ConfigError(f"{name}: values must be distinct, got {list(values)}")
+    _distinct(name, values)
     return tuple(float(v) for v in values)
 
 
@@ -175,11 +175,22 @@ class DeepSweepConfig:
                            "(faster for convnets on the CPU and on an H200: see README, Deep nets)")
     sync_every: int = _f(20, "checks between host synchronizations (progress-bar updates) inside a chunk")
     loop: str = _f("auto", "'device': rounds in one compiled while loop; 'host': driven from Python; 'auto': host on CPU")
+    max_runs: int = _f(1_000_000, "refuse sweeps with more runs (c × η × seed) than this, before anything is allocated")
+    max_memory_gb: float = _f(16.0, "refuse sweeps whose estimated working memory of one run is above this many GiB")
 
     def __post_init__(self):
-        object.__setattr__(self, "multipliers", _positive_tuple("sweep.multipliers", self.multipliers))
-        object.__setattr__(self, "lrs", _positive_tuple("sweep.lrs", self.lrs))
+        _int_at_least("sweep.max_runs", self.max_runs, 1)
+        _number("sweep.max_memory_gb", self.max_memory_gb)
+        object.__setattr__(self, "multipliers", _positive_tuple("sweep.multipliers", self.multipliers, self.max_runs))
+        object.__setattr__(self, "lrs", _positive_tuple("sweep.lrs", self.lrs, self.max_runs))
         _int_at_least("sweep.n_seeds", self.n_seeds, 1)
+        if self.n_seeds > SEED_LIMIT:
+            raise ConfigError(f"sweep.n_seeds: seeds 0 … n_seeds−1 must be < 2**32, got n_seeds = {self.n_seeds}")
+        n_runs = len(self.multipliers) * len(self.lrs) * self.n_seeds
+        if n_runs > self.max_runs:
+            raise ConfigError(f"sweep.max_runs: the sweep has {n_runs:,} runs = {len(self.multipliers):,} (sweep.multipliers) × "
+                              f"{len(self.lrs):,} (sweep.lrs) × {self.n_seeds:,} (sweep.n_seeds), above the limit "
+                              f"{self.max_runs:,}; raise sweep.max_runs to allow it")
         _number("sweep.memory_budget_mb", self.memory_budget_mb)
         _int_at_least("sweep.max_lanes", self.max_lanes, 0)
         _int_at_least("sweep.sync_every", self.sync_every, 1)
@@ -197,6 +208,31 @@ class DeepConfig(SectionedConfig):
     model: DeepModelConfig = field(default_factory=DeepModelConfig)
     train: TrainConfig = field(default_factory=TrainConfig)
     sweep: DeepSweepConfig = field(default_factory=DeepSweepConfig)
+
+    def __post_init__(self):
+        check_deep_ranges(self)
+
+
+MAX_STEP_BUDGET = 2**31 - 1  # step counters are int32
+
+
+def check_deep_ranges(cfg: DeepConfig) -> None:
+    """Refuse values train.dtype cannot represent or train with: each multiplier c and base learning rate η
+    within [√tiny, √max] (the model's output c·f and the loss's scale stay finite), each step size η/c
+    within [tiny, √max], and each run's step budget (train.budget_power) an int32 step count."""
+    dt = cfg.train.dtype
+    r = dtype_range(dt)
+    check_in_dtype("sweep.multipliers", cfg.sweep.multipliers, r["sqrt_tiny"], r["sqrt_max"], dt,
+                   "the range of output multipliers that can train")
+    check_in_dtype("sweep.lrs", cfg.sweep.lrs, r["sqrt_tiny"], r["sqrt_max"], dt, "the range of learning rates that can train")
+    steps = [lr / c for c in cfg.sweep.multipliers for lr in cfg.sweep.lrs]
+    check_in_dtype("sweep.lrs", [min(steps), max(steps)], r["tiny"], r["sqrt_max"], dt,
+                   "the range of SGD step sizes η/c (over every c) that can train")
+    for c in cfg.sweep.multipliers:
+        scale = (cfg.train.budget_c / c) ** cfg.train.budget_power if c < cfg.train.budget_c else 1.0
+        if not cfg.train.max_steps * scale <= MAX_STEP_BUDGET:
+            raise ConfigError(f"train.budget_power: the step budget at c = {c:g} is {cfg.train.max_steps * scale:.3g} "
+                              f"steps, above {MAX_STEP_BUDGET:,} (an int32 step count)")
 
 
 SECTIONS = DeepConfig.sections()

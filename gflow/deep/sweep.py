@@ -24,10 +24,11 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from ..config import check_memory
 from ..numerics import check_dtype
 from ..runs import status
 from ..runs.loop import TimeLimit, device_meta, run_chunks
-from ..runs.store import to_dataset
+from ..runs.store import data_fingerprint, fingerprint, to_dataset
 from .config import DeepConfig, DeepModelConfig, TrainConfig
 from .data import DeepDataset, load_dataset
 from .models import build_model, n_params
@@ -117,6 +118,7 @@ def run_deep_sweep(cfg: DeepConfig, out_dir, *, data: DeepDataset | None = None,
     c, lr, seed = _grid(cfg)
     n_lanes = len(c)
     per_chunk, per_lane = lanes_per_chunk(cfg, data, n_lanes)
+    check_memory({"one run": (per_lane, "model.width")}, cfg.sweep.max_memory_gb, "sweep.max_memory_gb")
     n_chunks = math.ceil(n_lanes / per_chunk)
     shape = (len(cfg.sweep.multipliers), len(cfg.sweep.lrs), cfg.sweep.n_seeds)
 
@@ -157,7 +159,24 @@ def run_deep_sweep(cfg: DeepConfig, out_dir, *, data: DeepDataset | None = None,
                      label="deep sweep", out=out_dir, config=cfg.to_dict(), force=force, progress=progress,
                      plan={"lanes_per_chunk": per_chunk, "lane_order": list(DIMS), "status_codes": status.CODE},
                      extra_manifest={"kind": "deep_fls_sweep", "data": data.describe()},
+                     fingerprint=deep_fingerprint(cfg), identity=lambda i: chunk_identity(cfg, i, per_chunk),
                      time_limit_s=time_limit_s, t_start=t0)
     if res is None:
         return None
     return DeepSweepResult(arrays=res.arrays, dims=res.dims, meta={**res.meta, "dims": res.dims}, dir=Path(out_dir))
+
+
+def deep_fingerprint(cfg: DeepConfig) -> dict[str, str]:
+    """The inputs that decide a deep sweep's results, as in the two-layer wing (`gflow.runs.store.fingerprint`):
+    the config, the data (its config: dataset, sizes, seed), the dtype and the numerics versions."""
+    return fingerprint(config=cfg.to_dict(), data=data_fingerprint(config={"data": dataclasses.asdict(cfg.data)}),
+                       dtype=cfg.train.dtype)
+
+
+def chunk_identity(cfg: DeepConfig, i: int, per_chunk: int) -> dict[str, np.ndarray]:
+    """What says which runs chunk i holds (stored in it and checked on every read): its lane indices and
+    each lane's multiplier c, base learning rate η, init seed and data seed."""
+    c, lr, seed = _grid(cfg)
+    lanes = np.arange(i * per_chunk, min((i + 1) * per_chunk, len(c)))
+    return {"lane": lanes, "multiplier": c[lanes], "lr": lr[lanes], "seed": seed[lanes].astype(np.int64),
+            "data_seed": np.full(len(lanes), cfg.data.seed, np.int64)}

@@ -11,9 +11,11 @@ assemble the chunks into named arrays and write them once.
   compute, whichever session computed it: each chunk file keeps its own under `COMPUTE_KEY`; None when
   a chunk predates that), compile_s and n_compiles (XLA compilations, counted from JAX's monitoring
   events), chunks_computed, n_chunks and, with a store, chunks_taken_over.
-- With `out`, chunks live in a `ChunkedRun` (checksummed, fingerprinted, claimed, resumable; see
-  `gflow.runs.runner`) and the worker that wins the assembly writes the result (`ChunkedRun.finish`);
-  the other workers get None. Without `out`, chunks stay in memory.
+- With `out`, chunks live in a `ChunkedRun` (checksummed, fingerprinted, identified by `identity(i)`,
+  claimed, resumable; see `gflow.runs.runner`) and the worker that wins the assembly writes the result
+  (`ChunkedRun.finish`); the other workers wait until it is written and get None. If the assembler
+  dies, its claim lapses like a chunk's and a waiting worker assembles instead. Without `out`, chunks
+  stay in memory.
 - `time_limit_s`: no chunk is started once that many seconds have passed since `t_start` (default: the
   call); `TimeLimit` is raised with the finished chunks saved.
 
@@ -80,6 +82,7 @@ def run_chunks(
     progress: bool = True,
     time_limit_s: float | None = None,
     t_start: float | None = None,
+    identity: Callable[[int], dict] | None = None,
 ) -> Assembled | None:
     """Compute the `n_chunks` chunks (chunk i holds `runs_in(i)` runs) and assemble them; see the module
     docstring. Returns None to a worker that finished its chunks while another one assembles."""
@@ -87,7 +90,7 @@ def run_chunks(
     store = None
     if out is not None:
         store = ChunkedRun(out, config=config, plan=plan, n_chunks=n_chunks, force=force, fingerprint=fingerprint,
-                           lease_s=lease_s, extra_manifest=extra_manifest)
+                           lease_s=lease_s, extra_manifest=extra_manifest, identity=identity)
         work = store.work()
         done_runs = sum(runs_in(i) for i in range(n_chunks) if store.is_done(i))
     else:
@@ -130,15 +133,20 @@ def run_chunks(
         if store is None:
             chunks = [in_memory[i] for i in range(n_chunks)]
         else:
-            with store.assembly() as mine:
-                if not mine:
+            poll_s = min(1.0, store.lease_s / 10)
+            while True:  # wait for whoever holds the assembly; take it over if their claim lapses
+                if store.assembled_by_another():
                     return None
-                chunks = []
-                for i in range(n_chunks):
-                    if not store.is_done(i):  # went bad after it was written: recompute it here
-                        store.save_chunk(i, one(i))
-                    chunks.append(store.load_chunk(i))
-                return _assemble(store, chunks, assemble, compiles, computed, wall)
+                with store.assembly() as mine:
+                    if mine and not store.assembled_by_another():
+                        chunks = []
+                        for i in range(n_chunks):
+                            if not store.is_done(i):  # went bad after it was written: recompute it here
+                                store.save_chunk(i, one(i))
+                            chunks.append(store.load_chunk(i))
+                        return _assemble(store, chunks, assemble, compiles, computed, wall)
+                store.check_generation()
+                time.sleep(poll_s)
     return _assemble(None, chunks, assemble, compiles, computed, wall)
 
 

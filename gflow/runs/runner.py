@@ -8,9 +8,17 @@ Layout of a run directory:
     results.nc               all chunks assembled into a labeled xarray.Dataset, written once all are done
                              (directories written before it hold arrays.npz instead)
 
-- **Resume.** A rerun skips the chunks already on disk that pass their checksum and fingerprint. A
-  truncated, corrupt, empty or foreign chunk is moved to `chunks/corrupt/` with one line on stderr,
-  and recomputed.
+- **Resume.** A rerun skips the chunks already on disk that pass their checksum, fingerprint and
+  identity (each chunk stores its index and the wing's `identity(i)`: which runs it holds). A
+  truncated, corrupt, empty, foreign or misnamed chunk is moved to `chunks/corrupt/` with one line on
+  stderr, and recomputed.
+- **Fenced writers.** The manifest holds a run generation, new when the directory is created or
+  started over (`force`). A worker publishes chunks, `results.nc` and the completed manifest only while
+  the directory is at the generation it started under; otherwise it raises `Superseded`.
+- **Assembly** is claimed like a chunk (`claims/assemble.<generation>`): the other workers wait for it,
+  and take it over if its worker dies.
+- **Cleanup.** `force` removes only the files named in `GFLOW_FILES`; temporary files of writers that
+  died (or older than the lease) are removed when a run opens the directory.
 - **Never stale.** A directory whose manifest has another config or input fingerprint (data, dtype,
   numerics versions) is refused (`RunMismatchError`, naming what differs) unless `force=True`, which
   discards whatever results the directory holds.
@@ -33,6 +41,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import re
 import shutil
 import socket
 import sys
@@ -43,8 +52,9 @@ from pathlib import Path
 
 import numpy as np
 
-from .store import (ARRAYS, MANIFEST, RESULTS, CorruptFileError, fingerprint_diff, numerics_versions, read_manifest,
-                    read_npz, write_json, write_npz, write_results)
+from .store import (ARRAYS, CHUNK_INDEX_KEY, MANIFEST, RESULTS, CorruptFileError, DiskFullError, _pid_alive,
+                    fingerprint_diff, numerics_versions, read_manifest, read_npz, result_fields, stale_tmp_files,
+                    tmp_prefix, to_dataset, write_dataset, write_json, write_npz)
 
 DEFAULT_LEASE_S = 300.0
 _HOST = socket.gethostname()
@@ -53,6 +63,15 @@ _HELD: set[str] = set()  # tokens of the claims this process holds now
 
 class RunMismatchError(ValueError):
     """The run directory holds results of a different config, plan or input fingerprint."""
+
+
+class Superseded(RuntimeError):
+    """The run directory was started over (`--force`, or a new config after `--force`) by another worker
+    while this one ran: this worker's results belong to the old run and are not published."""
+
+
+IDENTITY_PREFIX = "__id__"  # chunk members that say which runs a chunk holds (CHUNK_INDEX_KEY among them)
+GENERATION_KEY = "__generation__"  # the run generation a chunk was computed under
 
 
 def _canonical(obj):
@@ -77,9 +96,15 @@ def _diff_keys(a: dict, b: dict, prefix: str = "") -> list[str]:
 # run did on any device, and so did error_norm='margins'.
 ADDED_FIELDS = {("flow", "matmul_precision"): ("highest", True), ("flow", "floor_margins"): (True, False),
                 ("flow", "error_norm"): ("margins", False), ("flow", "sa_final"): (True, False)}
-# Config fields that do not change any result (only what is accepted, or how it is computed): not compared on
-# resume. flow.integrator: the lean loop and diffeqsolve take the same steps, bit for bit (tested).
-NON_RESULT_FIELDS = {("sweep", "max_runs"), ("flow", "integrator")}
+
+
+# The files a run directory's machinery writes, by folder (what `--force` removes; nothing else is).
+GFLOW_FILES = {
+    ".": re.compile(r"^\.*(results\.nc|arrays\.npz|manifest\.json|summary\.json)(\..*\.tmp)?$"),
+    "chunks": re.compile(r"^(chunk-\d{6}\.npz|\.chunk-\d{6}\.npz\..+\.tmp)$"),
+    "chunks/corrupt": re.compile(r"^chunk-\d{6}\.npz\.\d+\.\d+$"),
+    "claims": re.compile(r"^(chunk-\d{6}|assemble)\.\d+$"),
+}
 
 
 def _with_added_fields(old: dict, new: dict, device) -> dict:
@@ -94,26 +119,13 @@ def _with_added_fields(old: dict, new: dict, device) -> dict:
     return old
 
 
-def _result_fields(config: dict) -> dict:
-    return {s: ({k: v for k, v in vals.items() if (s, k) not in NON_RESULT_FIELDS} if isinstance(vals, dict) else vals)
-            for s, vals in config.items()}
-
-
-def _pid_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
-
-
 class ChunkedRun:
     """A run directory with `n_chunks` chunks; see the module docstring.
 
     `fingerprint` (from `gflow.runs.store.fingerprint`) is stored in the manifest and in every chunk;
-    `log` receives the one-line notices (moved-aside chunks, takeovers); default stderr."""
+    `identity(i)` gives the arrays that say which runs chunk i holds (e.g. plan indices, α, seed), stored
+    in the chunk and compared on every read; `log` receives the one-line notices (moved-aside chunks,
+    takeovers); default stderr."""
 
     def __init__(
         self,
@@ -127,6 +139,7 @@ class ChunkedRun:
         extra_manifest: dict | None = None,
         lease_s: float = DEFAULT_LEASE_S,
         log=None,
+        identity=None,
     ):
         if not (isinstance(lease_s, (int, float)) and lease_s > 0):
             raise ValueError(f"lease_s: must be > 0, got {lease_s!r}")
@@ -139,28 +152,62 @@ class ChunkedRun:
         self.config, self.plan = _canonical(config), _canonical({**plan, "n_chunks": n_chunks})
         self.fingerprint = fingerprint
         self.fp = fingerprint["all"] if fingerprint else None
+        self.identity = identity
         self._verified: dict[int, tuple] = {}  # chunk -> (mtime_ns, size) of the file that passed
         self.taken_over: list[str] = []
         self._tokens: dict[Path, str] = {}
         manifest_path = self.dir / MANIFEST
+        manifest = None
         if force:
             self._discard()
         elif manifest_path.is_file():
-            self._check_manifest(read_manifest(self.dir))
-        if not manifest_path.is_file():
+            manifest = read_manifest(self.dir)
+            self._check_manifest(manifest)
+        if manifest is None:
             self.dir.mkdir(parents=True, exist_ok=True)
             from .store import git_commit, versions
 
-            write_json(manifest_path, {"config": self.config, "plan": self.plan, "fingerprint": fingerprint,
-                                       "versions": versions(), "git_commit": git_commit(), "complete": False,
-                                       **(extra_manifest or {})})
+            manifest = self._create_manifest({
+                "config": self.config, "plan": self.plan, "fingerprint": fingerprint, "generation": uuid.uuid4().hex,
+                "versions": versions(), "git_commit": git_commit(), "complete": False, **(extra_manifest or {})})
+        # The directory's own fingerprint: equal inputs (checked by _check_manifest) may hash differently when
+        # an older gflow wrote them, and its chunks carry the directory's. (A directory written before the
+        # deep wing had fingerprints has none: its chunks are checked against this run's and so recomputed.)
+        self.fp = (manifest.get("fingerprint") or {}).get("all", self.fp)
+        # A new generation on --force or a new directory; None for a directory written before generations.
+        self.generation = manifest.get("generation")
+        self._seen_assembly = manifest.get("assembly_id")
         self.chunk_dir.mkdir(parents=True, exist_ok=True)
         self.claim_dir.mkdir(parents=True, exist_ok=True)
+        for stale in stale_tmp_files(self.dir, self.lease_s) + stale_tmp_files(self.chunk_dir, self.lease_s):
+            stale.unlink(missing_ok=True)
+            self.log(f"gflow: removed {stale.relative_to(self.dir)}, a temporary file left by a worker that stopped")
+
+    def _create_manifest(self, manifest: dict) -> dict:
+        """Publish `manifest` unless another worker created one first (a hard link is exclusive); the
+        manifest the directory holds afterwards (another worker's is checked like a resumed one)."""
+        staged = self.dir / f"{tmp_prefix(MANIFEST)}new.tmp"
+        write_json(staged, manifest)
+        try:
+            try:
+                os.link(staged, self.dir / MANIFEST)
+            except FileExistsError:
+                raise
+            except OSError:  # a file system without hard links: exclusive only up to a race between workers
+                if (self.dir / MANIFEST).exists():
+                    raise FileExistsError(str(self.dir / MANIFEST)) from None
+                os.replace(staged, self.dir / MANIFEST)
+        except FileExistsError:
+            manifest = read_manifest(self.dir)
+            self._check_manifest(manifest)
+        finally:
+            staged.unlink(missing_ok=True)
+        return manifest
 
     def _check_manifest(self, old: dict) -> None:
         old_config = _with_added_fields(old.get("config", {}), self.config, old.get("device", ""))
-        differs = _diff_keys({"config": _result_fields(old_config), "plan": old.get("plan", {})},
-                             {"config": _result_fields(self.config), "plan": self.plan})
+        differs = _diff_keys({"config": result_fields(old_config), "plan": old.get("plan", {})},
+                             {"config": result_fields(self.config), "plan": self.plan})
         old_fp = old.get("fingerprint")
         if self.fingerprint is not None:
             if old_fp:
@@ -180,17 +227,25 @@ class ChunkedRun:
             )
 
     def _discard(self) -> None:
-        """Remove every result this directory holds (chunks, claims, results, manifest); other files stay."""
+        """Remove every result this directory holds: the files gflow names (`GFLOW_FILES`: chunks, claims,
+        chunks moved aside, temporary files, results, manifest); any other file stays, and so do the
+        folders that still hold one."""
         for d in (self.chunk_dir, self.claim_dir):
-            shutil.rmtree(d, ignore_errors=True)
             if d.exists() and not d.is_dir():
                 d.unlink()
-        for name in (RESULTS, ARRAYS, MANIFEST):
-            p = self.dir / name
-            if p.is_dir():
-                shutil.rmtree(p)
-            else:
-                p.unlink(missing_ok=True)
+        for d, pattern in GFLOW_FILES.items():
+            folder = self.dir / d
+            if not folder.is_dir():
+                continue
+            for name in os.listdir(folder):
+                path = folder / name
+                if pattern.match(name) and (path.is_file() or path.is_symlink()):
+                    path.unlink(missing_ok=True)
+                elif pattern.match(name) and path.is_dir() and name in (RESULTS, ARRAYS, MANIFEST):
+                    shutil.rmtree(path)
+        for d in ("chunks/corrupt", "chunks", "claims"):
+            with contextlib.suppress(OSError):  # kept when it holds files gflow did not write
+                (self.dir / d).rmdir()
 
     # --- chunks -----------------------------------------------------------------------------------
     def chunk_path(self, i: int) -> Path:
@@ -207,9 +262,37 @@ class ChunkedRun:
             return  # another worker moved it first
         self.log(f"gflow: chunk {i} is bad ({why}); moved to {dest.relative_to(self.dir)}, it will be recomputed")
 
+    def _check_chunk(self, i: int, arrays: dict) -> dict:
+        """The arrays of chunk i less its identity members; CorruptFileError if they say the file holds
+        other runs (another chunk's, copied or renamed) or an earlier run generation's results."""
+        path = self.chunk_path(i)
+        gen = arrays.pop(GENERATION_KEY, None)
+        ids = {k[len(IDENTITY_PREFIX):]: arrays.pop(k) for k in list(arrays) if k.startswith(IDENTITY_PREFIX)}
+        held = ids.pop(CHUNK_INDEX_KEY[len(IDENTITY_PREFIX):], None)
+        if held is not None and int(held) != i:
+            raise CorruptFileError(f"{path}: holds the runs of chunk {int(held)}, not of chunk {i}")
+        if self.identity is not None and (held is not None or ids):
+            for name, want in self.identity(i).items():
+                have = ids.get(name)
+                if have is None or np.shape(have) != np.shape(want) or not np.array_equal(have, want, equal_nan=True):
+                    raise CorruptFileError(f"{path}: holds other runs than chunk {i} of this plan ({name} differs)")
+        if gen is not None and self.generation is not None and str(gen) != self.generation:
+            raise CorruptFileError(f"{path}: computed for another run generation (an earlier run of this directory, "
+                                   "or another directory)")
+        return arrays
+
+    def _identity_arrays(self, i: int) -> dict[str, np.ndarray]:
+        ids = {CHUNK_INDEX_KEY: np.asarray(i)}
+        if self.identity is not None:
+            ids.update({IDENTITY_PREFIX + k: np.asarray(v) for k, v in self.identity(i).items()})
+        if self.generation is not None:
+            ids[GENERATION_KEY] = np.asarray(self.generation)
+        return ids
+
     def is_done(self, i: int) -> bool:
-        """Whether chunk i is on disk and passes its checksum and fingerprint. A chunk that fails is
-        moved aside (one line on stderr) and counts as not done."""
+        """Whether chunk i is on disk and passes its checksum, fingerprint and identity (it holds chunk
+        i's runs, of this run generation). A chunk that fails is moved aside (one line on stderr) and
+        counts as not done."""
         path = self.chunk_path(i)
         try:
             st = path.stat()
@@ -218,10 +301,11 @@ class ChunkedRun:
         if self._verified.get(i) == (st.st_mtime_ns, st.st_size):
             return True
         try:
-            read_npz(path, fingerprint=self.fp, require_checksum=True)
+            self._check_chunk(i, read_npz(path, fingerprint=self.fp, require_checksum=True))
         except FileNotFoundError:
             return False
         except CorruptFileError as e:
+            self.check_generation()  # a worker of a superseded run never moves the new run's chunks aside
             self._move_aside(i, str(e).split(": ", 1)[-1])
             return False
         self._verified[i] = (st.st_mtime_ns, st.st_size)
@@ -235,11 +319,41 @@ class ChunkedRun:
         return not self.pending()
 
     def save_chunk(self, i: int, arrays: dict[str, np.ndarray]) -> None:
-        write_npz(self.chunk_path(i), arrays, fingerprint=self.fp)
+        """Publish chunk i, with its identity, under this worker's run generation (`Superseded` if the
+        directory has moved on to a newer one)."""
+        self.check_generation()
+        try:
+            write_npz(self.chunk_path(i), {**arrays, **self._identity_arrays(i)}, fingerprint=self.fp)
+        except OSError:
+            self.check_generation()  # --force removed the folder or the temporary file under this worker
+            raise
 
     def load_chunk(self, i: int) -> dict[str, np.ndarray]:
         """The verified arrays of chunk i (CorruptFileError if it fails verification)."""
-        return read_npz(self.chunk_path(i), fingerprint=self.fp, require_checksum=True)
+        return self._check_chunk(i, read_npz(self.chunk_path(i), fingerprint=self.fp, require_checksum=True))
+
+    # --- fencing ----------------------------------------------------------------------------------
+    def check_generation(self) -> None:
+        """Raise `Superseded` if the directory's manifest is gone or names another run generation than
+        the one this worker started under (someone ran `--force`, maybe with a new config)."""
+        if self.generation is None:
+            return  # a directory written before generations: nothing to fence by
+        try:
+            now = read_manifest(self.dir).get("generation")
+        except (FileNotFoundError, CorruptFileError):
+            now = None
+        if now != self.generation:
+            raise Superseded(f"{self.dir}: the directory was started over by another run (--force) while this worker "
+                             "ran; this worker stops without publishing its results (they belong to the old run)")
+
+    def assembled_by_another(self) -> bool:
+        """Whether another worker completed the assembly since this one opened the directory."""
+        try:
+            manifest = read_manifest(self.dir)
+        except (FileNotFoundError, CorruptFileError):
+            return False
+        return (manifest.get("complete") is True and manifest.get("assembly_id") not in (None, self._seen_assembly)
+                and manifest.get("generation") == self.generation and (self.dir / RESULTS).is_file())
 
     # --- claims -----------------------------------------------------------------------------------
     def _claims(self) -> dict[str, tuple[int, Path]]:
@@ -352,9 +466,25 @@ class ChunkedRun:
 
     def finish(self, arrays: dict[str, np.ndarray], manifest_update: dict) -> None:
         """Write the assembled arrays as a labeled Dataset (`results.nc`, dims from `manifest_update["dims"]`),
-        then the completed manifest (the marker of a finished run)."""
+        then the completed manifest (the marker of a finished run), each published only while the
+        directory is still at this worker's run generation (`Superseded` otherwise)."""
+        self.check_generation()
         manifest = read_manifest(self.dir)
         manifest.update(manifest_update)
         manifest["complete"] = True
+        manifest["assembly_id"] = uuid.uuid4().hex
+        staged = self.dir / f"{tmp_prefix(RESULTS)}staged.tmp"
+        try:
+            write_dataset(staged, to_dataset(arrays, manifest["dims"], manifest))
+            self.check_generation()
+            os.replace(staged, self.dir / RESULTS)
+        except DiskFullError as e:
+            raise DiskFullError(self.dir / RESULTS, e) from None
+        except OSError:
+            self.check_generation()  # --force removed the staged file under this worker
+            raise
+        finally:
+            staged.unlink(missing_ok=True)
         (self.dir / ARRAYS).unlink(missing_ok=True)  # an older assembly of this directory
-        write_results(self.dir, arrays, manifest)
+        self.check_generation()
+        write_json(self.dir / MANIFEST, manifest)

@@ -21,8 +21,11 @@ import errno
 import hashlib
 import json
 import os
+import re
+import socket
 import subprocess
 import tempfile
+import time
 from importlib import metadata
 from pathlib import Path
 
@@ -34,6 +37,7 @@ ARRAYS = "arrays.npz"  # the assembled arrays of directories written before resu
 NETCDF_ENGINE = "netcdf4"  # how results.nc is written and read (README, "Results on disk": measured)
 CHECKSUM_KEY = "__sha256__"
 FINGERPRINT_KEY = "__fingerprint__"
+CHUNK_INDEX_KEY = "__id__chunk"  # the chunk index a chunk file holds (gflow.runs.runner: chunk identity)
 # Packages whose version can change the numbers a run produces.
 NUMERICS_PACKAGES = ("gflow", "jax", "jaxlib", "diffrax", "equinox", "optimistix")
 
@@ -42,24 +46,104 @@ class CorruptFileError(ValueError):
     """A results file that cannot be read back, or whose checksum does not match its contents."""
 
 
+class DiskFullError(OSError):
+    """A write that failed because the file system holding `filename` is full (or over its quota)."""
+
+    def __init__(self, path, cause: BaseException):
+        if isinstance(cause, DiskFullError):  # the same fault, named after the file it was written for
+            why = cause.why
+        elif isinstance(cause, OSError) and cause.strerror:
+            why = cause.strerror
+        else:
+            why = f"{type(cause).__name__}: {cause}"
+        self.why = " ".join(str(why).split())
+        super().__init__(errno.ENOSPC, f"cannot write it: the disk is full ({self.why})", str(path))
+
+
+DISK_FULL_BYTES = 1 << 20  # a failed write with less than this free beside it is blamed on a full disk
+
+
+def _disk_full(directory: Path, e: BaseException) -> bool:
+    """Whether the failed write `e` in `directory` ran out of space: ENOSPC/EDQUOT, or any other error
+    (the netCDF library reports `NetCDF: HDF error`) while less than `DISK_FULL_BYTES` are free there
+    (measured before the partial file is removed)."""
+    if isinstance(e, OSError) and e.errno in (errno.ENOSPC, errno.EDQUOT):
+        return True
+    if isinstance(e, DiskFullError):
+        return False
+    try:
+        st = os.statvfs(directory)
+    except OSError:
+        return False
+    return st.f_bavail * st.f_frsize < DISK_FULL_BYTES
+
+
+def stale_tmp_files(directory, max_age_s: float) -> list[Path]:
+    """Temporary files gflow left in `directory` (named by `tmp_prefix`) whose writer is a dead process on
+    this host, or that have not changed for `max_age_s` seconds (a writer on another host)."""
+    out = []
+    host, now = socket.gethostname(), time.time()
+    try:
+        names = os.listdir(directory)
+    except FileNotFoundError:
+        return out
+    for name in names:
+        path = Path(directory) / name
+        m = TMP_PATTERN.match(name)
+        legacy = name.startswith(".") and name.endswith(".tmp") and m is None and re.match(r"^\.[^/]+\.[A-Za-z0-9_]{8}\.tmp$", name)
+        if not (m or legacy):
+            continue
+        try:
+            age = now - path.stat().st_mtime
+        except FileNotFoundError:
+            continue
+        dead = m is not None and m["host"] == host and not _pid_alive(int(m["pid"]))
+        if dead or age > max_age_s:
+            out.append(path)
+    return out
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except (PermissionError, OverflowError):
+        return True
+    return True
+
+
 def _umask() -> int:
     old = os.umask(0o022)
     os.umask(old)
     return old
 
 
+TMP_PATTERN = re.compile(r"^\.(?P<name>.+)\.tmp-(?P<pid>\d+)@(?P<host>[^/]*)-[A-Za-z0-9_]+\.tmp$")
+
+
+def tmp_prefix(name: str) -> str:
+    """The prefix of a temporary file gflow writes beside `name`: it names the writing process and
+    host, so a later run can tell a dead writer's leftover (`stale_tmp_files`)."""
+    return f".{name}.tmp-{os.getpid()}@{socket.gethostname()}-"
+
+
 @contextlib.contextmanager
 def _atomic(path: Path):
     """Yield (fd, name) of a temporary file beside `path`, renamed to `path` when the block succeeds and
-    removed when it fails. The caller writes, flushes and fsyncs it."""
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    removed when it fails. The caller writes, flushes and fsyncs it. A write that fails because the disk
+    is full raises `DiskFullError` naming `path`."""
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=tmp_prefix(path.name), suffix=".tmp")
     try:
         os.fchmod(fd, 0o666 & ~_umask())  # mkstemp creates 0600; results files follow the umask
         yield fd, tmp
         os.replace(tmp, path)
-    except BaseException:
+    except BaseException as e:
+        full = isinstance(e, Exception) and _disk_full(path.parent, e)
         if os.path.exists(tmp):
             os.unlink(tmp)
+        if full:
+            raise DiskFullError(path, e) from None
         raise
 
 
@@ -141,9 +225,22 @@ def data_fingerprint(arrays: dict[str, np.ndarray] | None = None, *, config: dic
     return "config:" + _hash(config)
 
 
+# Config fields that cannot change any result (only what is accepted, or the loop that computes it: the lean
+# loop and diffeqsolve take the same steps bit for bit): left out of the fingerprint and
+# not compared when a run directory is resumed. (section, key), in both wings.
+NON_RESULT_FIELDS = {("sweep", "max_runs"), ("sweep", "max_memory_gb"), ("flow", "integrator")}
+
+
+def result_fields(config: dict) -> dict:
+    """`config` less its `NON_RESULT_FIELDS`."""
+    return {s: ({k: v for k, v in vals.items() if (s, k) not in NON_RESULT_FIELDS} if isinstance(vals, dict) else vals)
+            for s, vals in config.items()}
+
+
 def fingerprint(*, config: dict, data: str, dtype: str) -> dict[str, str]:
-    """The inputs that decide a run's results, each hashed, plus `all`, the hash of them together."""
-    parts = {"config": _hash(config), "data": data, "dtype": dtype, "numerics": _hash(numerics_versions())}
+    """The inputs that decide a run's results, each hashed, plus `all`, the hash of them together. The
+    config is hashed less its `NON_RESULT_FIELDS`."""
+    parts = {"config": _hash(result_fields(config)), "data": data, "dtype": dtype, "numerics": _hash(numerics_versions())}
     return {**parts, "all": _hash(parts)}
 
 
@@ -171,7 +268,20 @@ def check_out_dir(path) -> Path:
         raise NotADirectoryError(errno.ENOTDIR, "is not a directory, so the run directory cannot be created in it", str(probe))
     if not os.access(probe, os.W_OK | os.X_OK):
         raise PermissionError(errno.EACCES, "not writable", str(probe))
+    _probe_write(probe)
     return path
+
+
+def _probe_write(directory: Path) -> None:
+    """Create and remove a file in `directory`: file systems such as /proc pass the access check and
+    refuse files (a one-line OSError naming the directory)."""
+    try:
+        fd, name = tempfile.mkstemp(dir=directory, prefix=tmp_prefix("probe"), suffix=".tmp")
+    except OSError as e:
+        raise OSError(e.errno, f"cannot create files here ({e.strerror}), so it cannot hold a run directory",
+                      str(directory)) from None
+    os.close(fd)
+    os.unlink(name)
 
 
 def versions() -> dict[str, str]:
@@ -228,7 +338,32 @@ def read_manifest(run_dir) -> dict:
         raise CorruptFileError(f"{path}: unreadable ({type(e).__name__}: {e}); rerun with --force to start over") from None
     if not isinstance(manifest, dict):
         raise CorruptFileError(f"{path}: not a gflow manifest; rerun with --force to start over")
+    problem = manifest_problem(manifest)
+    if problem:
+        raise CorruptFileError(f"{path}: not a gflow manifest ({problem}); rerun with --force to start over")
     return manifest
+
+
+# The manifest keys gflow reads back, and the JSON types each must have when present.
+MANIFEST_TYPES = {"config": dict, "plan": dict, "fingerprint": (dict, type(None)), "complete": bool, "dims": dict,
+                  "generation": (str, type(None)), "assembly_id": (str, type(None)), "statuses": dict,
+                  "versions": dict, "n_chunks": int}
+
+
+def manifest_problem(manifest: dict) -> str | None:
+    """What is wrong with the shape of a manifest's JSON (e.g. 'config must be an object, got 5'), or None."""
+    names = {dict: "an object", bool: "true or false", str: "a string", int: "an integer", type(None): "null"}
+    for key, types in MANIFEST_TYPES.items():
+        if key in manifest and not isinstance(manifest[key], types):
+            want = " or ".join(names[t] for t in (types if isinstance(types, tuple) else (types,)))
+            return f"{key} must be {want}, got {json.dumps(manifest[key])[:40]}"
+    fp = manifest.get("fingerprint")
+    if isinstance(fp, dict) and not all(isinstance(v, str) for v in fp.values()):
+        return "fingerprint values must be strings"
+    dims = manifest.get("dims")
+    if isinstance(dims, dict) and not all(isinstance(v, list) and all(isinstance(a, str) for a in v) for v in dims.values()):
+        return "dims must map names to lists of axis names"
+    return None
 
 
 def load_run(run_dir):
@@ -346,13 +481,18 @@ def read_dataset(path, engine: str = NETCDF_ENGINE):
 
 def chunk_summary(run_dir, manifest: dict) -> str:
     """'12 of 13 chunks done, 1 corrupt': verified chunks against the plan (nothing is moved)."""
-    fp = manifest.get("fingerprint", {}).get("all")
-    total = manifest.get("plan", {}).get("n_chunks", "?")
+    fp = (manifest.get("fingerprint") or {}).get("all")
+    total = (manifest.get("plan") or {}).get("n_chunks", "?")
     done = bad = 0
     for path in sorted((Path(run_dir) / "chunks").glob("chunk-*.npz")):
         try:
-            read_npz(path, fingerprint=fp, require_checksum=True)
-            done += 1
+            arrays = read_npz(path, fingerprint=fp, require_checksum=True)
         except CorruptFileError:
             bad += 1
+            continue
+        held = arrays.get(CHUNK_INDEX_KEY)
+        if held is not None and f"chunk-{int(held):06d}.npz" != path.name:
+            bad += 1
+        else:
+            done += 1
     return f"{done} of {total} chunks done" + (f", {bad} corrupt or from other inputs (a rerun recomputes them)" if bad else "")

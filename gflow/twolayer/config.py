@@ -8,6 +8,7 @@ number > 0, got 0`.
 
 from __future__ import annotations
 
+import functools
 import math
 from dataclasses import dataclass, field
 
@@ -19,11 +20,15 @@ from ..config import (  # noqa: F401  (re-exported: the names this module has al
     SectionedConfig,
     _bool,
     _choice,
+    _distinct,
     _f,
     _int_at_least,
     _positive_finite,
     _space,
+    check_in_dtype,
+    check_memory,
     check_seed,
+    dtype_range,
     parse_override,
 )
 
@@ -144,6 +149,8 @@ class FlowConfig:
             raise ConfigError(f"flow.solver: unknown solver {self.solver!r}; choose one of {', '.join(SOLVER_NAMES)}")
         _choice("flow.integrator", self.integrator, INTEGRATORS)
         _positive_finite("flow.rtol", self.rtol)
+        if self.rtol > 1:  # (1 itself is the compiled-in placeholder of gflow.twolayer.flow.static_flow)
+            raise ConfigError(f"flow.rtol: must be a number in (0, 1) (a relative tolerance), got {self.rtol!r}")
         if self.accuracy is not None:
             a = self.accuracy
             if not isinstance(a, (int, float)) or isinstance(a, bool) or not math.isfinite(a) or not 0 < a < 1:
@@ -209,24 +216,33 @@ class SweepConfig:
         "(and result) never depends on the number of seeds, the chunking or its neighbours. GPUs want 64–256",
     )
     max_runs: int = _f(1_000_000, "refuse sweeps with more runs than this (checked before anything is planned or allocated)")
+    max_memory_gb: float = _f(16.0, "refuse configs whose estimated memory (the datasets, a batch's working memory, the "
+                                    "assembled results) is above this many GiB, before anything is allocated")
 
     def __post_init__(self):
-        scales = _space("sweep.init_scales", self.init_scales)
+        _int_at_least("sweep.max_runs", self.max_runs, 1)
+        scales = _space("sweep.init_scales", self.init_scales, self.max_runs, "sweep.max_runs")
         for v in scales:
             _positive_finite("sweep.init_scales", v)
+        _distinct("sweep.init_scales", scales)
         object.__setattr__(self, "init_scales", tuple(float(v) for v in scales))
         _int_at_least("sweep.n_seeds", self.n_seeds, 1)
+        if not isinstance(self.data_seeds, (list, tuple)):
+            raise ConfigError(f"sweep.data_seeds: must be a list of seeds (empty: the one dataset data.seed), got {self.data_seeds!r}")
         seeds = tuple(self.data_seeds)
         for v in seeds:
             check_seed("sweep.data_seeds", v)
         if len(set(seeds)) != len(seeds):
             raise ConfigError(f"sweep.data_seeds: values must be distinct, got {list(seeds)}")
         object.__setattr__(self, "data_seeds", seeds)
+        if self.grid is not None and not isinstance(self.grid, dict):
+            raise ConfigError(f"sweep.grid: must be a table of config key → list/space, e.g. {{\"data.n\" = [20, 40]}}, "
+                              f"got {self.grid!r}")
         grid = {} if self.grid is None else dict(self.grid)
         for key, values in grid.items():
             if key not in GRID_KEYS:
                 raise ConfigError(f"sweep.grid.{key}: not a sweepable key; choose from {', '.join(GRID_KEYS)}")
-            values = _space(f"sweep.grid.{key}", values)
+            values = _space(f"sweep.grid.{key}", values, self.max_runs, "sweep.max_runs")
             kind = GRID_KEYS[key]
             if kind is float:
                 values = tuple(float(v) if isinstance(v, int) and not isinstance(v, bool) else v for v in values)
@@ -242,8 +258,8 @@ class SweepConfig:
         object.__setattr__(self, "grid", grid)
         _int_at_least("sweep.chunk_size", self.chunk_size, 0)
         _positive_finite("sweep.memory_budget_mb", self.memory_budget_mb)
+        _positive_finite("sweep.max_memory_gb", self.max_memory_gb)
         _bool("sweep.shard", self.shard)
-        _int_at_least("sweep.max_runs", self.max_runs, 1)
         _int_at_least("sweep.batch_lanes", self.batch_lanes, 1)
         if self.n_seeds > SEED_LIMIT:
             raise ConfigError(f"sweep.n_seeds: seeds 0 … n_seeds−1 must be < 2**32, got n_seeds = {self.n_seeds}")
@@ -272,6 +288,14 @@ class Config(SectionedConfig):
     flow: FlowConfig = field(default_factory=FlowConfig)
     sweep: SweepConfig = field(default_factory=SweepConfig)
 
+    def __post_init__(self):
+        _check_whole(self)
+
+    def values_of(self, key: str) -> tuple:
+        """Every value a swept field takes: its grid axis, else the section's one value."""
+        section, name = key.split(".")
+        return tuple(self.sweep.grid.get(key, (getattr(getattr(self, section), name),)))
+
     @classmethod
     def from_fields(cls, **fields) -> Config:
         """A Config from flat field names, each in the one section that has it (no name is in two), e.g.
@@ -288,6 +312,85 @@ class Config(SectionedConfig):
 
 
 SECTIONS = Config.sections()
+
+
+@functools.lru_cache(maxsize=256)
+def _check_whole(cfg: Config) -> None:
+    """The checks that need several sections (cached: a sweep builds one config per lane, most of them equal)."""
+    check_dtype_ranges(cfg)
+    check_memory(estimate_memory(cfg), cfg.sweep.max_memory_gb, "sweep.max_memory_gb")
+
+
+def check_dtype_ranges(cfg: Config) -> None:
+    """Refuse values the run's dtype (flow.dtype) cannot represent, or with which no run can train in it
+    (README of run directories: the bounds). The init scale enters the output as c·α² (squared again in
+    losses and error norms), so α·√c must keep (α·√c)² within [√tiny, √max]; κ, σ and the multiplier c
+    within [√tiny, √max]; the stop tolerance stop_rtol·η must be a normal number; atol, t_max and
+    t_save_min representable; rtol at least the dtype's epsilon."""
+    dt = cfg.flow.dtype
+    r = dtype_range(dt)
+    cs = cfg.values_of("model.multiplier")
+    check_in_dtype("model.multiplier" if "model.multiplier" not in cfg.sweep.grid else "sweep.grid.model.multiplier",
+                   cs, r["sqrt_tiny"], r["sqrt_max"], dt, "the range of an output multiplier that can train")
+    lo, hi = r["sqrt_tiny"] ** 0.5, r["sqrt_max"] ** 0.5
+    for c in cs:
+        check_in_dtype("sweep.init_scales", [a * math.sqrt(c) for a in cfg.sweep.init_scales], lo, hi, dt,
+                       f"the range of α·√c (c = {c:g}) that can train" if c != 1 else "the range of α that can train")
+    for key in ("data.kappa", "data.sigma"):
+        where = f"sweep.grid.{key}" if key in cfg.sweep.grid else key
+        check_in_dtype(where, cfg.values_of(key), r["sqrt_tiny"], r["sqrt_max"], dt, "the range of data scales that can train")
+    where = "sweep.grid.flow.target_loss" if "flow.target_loss" in cfg.sweep.grid else "flow.target_loss"
+    check_in_dtype(where, cfg.values_of("flow.target_loss"), r["tiny"] / cfg.flow.stop_rtol, r["sqrt_max"], dt,
+                   "the range a stop at L ≤ η can be refined in (η·flow.stop_rtol a normal number)")
+    where = "sweep.grid.flow.rtol" if "flow.rtol" in cfg.sweep.grid else "flow.rtol"
+    check_in_dtype(where, cfg.values_of("flow.rtol"), r["eps"], 1.0 - r["eps"], dt, "the relative tolerances that can be met")
+    if cfg.flow.atol is not None:
+        check_in_dtype("flow.atol", cfg.flow.atol, r["tiny"], r["sqrt_max"], dt, "the absolute tolerances that can be met")
+    check_in_dtype("flow.t_max", cfg.flow.t_max, r["tiny"], r["sqrt_max"], dt, "the times it can represent")
+    check_in_dtype("flow.t_save_min", cfg.flow.t_save_min, r["tiny"], r["sqrt_max"], dt, "the times it can represent")
+
+
+TRAJ_PER_SAVE = 24  # values a run saves per save point: its observables (18 today) and the time, with room
+
+
+def estimate_memory(cfg: Config) -> dict[str, tuple[float, str]]:
+    """The memory a config implies, from its numbers alone (nothing is built): {what: (bytes, the field most
+    responsible)}. The datasets held at once, one compiled batch's working memory (sweep.batch_lanes runs:
+    solver state copies, forward passes over the training and test points, the save grid), and the
+    assembled results (every run's trajectories on the save grid, in float64, twice: the chunks and the
+    assembled arrays are in memory together)."""
+    b = np.dtype(cfg.flow.dtype).itemsize
+    big = {k: max(cfg.values_of(k)) for k in ("data.n", "data.d", "data.n_test", "model.width")}
+    n, d, n_test, h = big["data.n"], big["data.d"], big["data.n_test"], big["model.width"]
+    n_data = math.prod(len(v) for k, v in cfg.sweep.grid.items() if k.startswith("data.")) * max(1, len(cfg.sweep.data_seeds))
+    n_runs = len(cfg.sweep.init_scales) * cfg.sweep.n_seeds * n_data * math.prod(
+        len(v) for k, v in cfg.sweep.grid.items() if not k.startswith("data."))
+    fl = cfg.flow
+    # values per run in a batch: the state (W, a, margins) copied by the solver's stages, controller and stop;
+    # forward passes over the training and test points; the semi-analytic draws; the save grid
+    lane = 20 * (h * (d + 1) + n) + 3 * (n + max(n_test, fl.n_test_grid)) * h + 3 * fl.sa_draws * h + fl.n_save * TRAJ_PER_SAVE
+    blame = _largest(cfg, ("model.width", "data.d", "data.n_test", "flow.n_save", "flow.sa_draws", "sweep.batch_lanes"))
+    data_blame = _largest(cfg, ("data.d", "data.n_test", "data.n"))
+    return {
+        f"the {n_data} dataset(s) held at once": (n_data * (n + n_test) * (d + 1) * b, data_blame),
+        f"a batch of {cfg.sweep.batch_lanes:,} runs": (cfg.sweep.batch_lanes * lane * b, blame),
+        f"the assembled results of {n_runs:,} runs": (2 * n_runs * (fl.n_save * TRAJ_PER_SAVE + 64) * 8.0,
+                                                       _largest(cfg, ("flow.n_save", "sweep.n_seeds"))),
+    }
+
+
+_DEFAULTS = {"model.width": 100, "data.d": 100, "data.n_test": 4000, "data.n": 40, "flow.n_save": 48,
+             "flow.sa_draws": 4096, "sweep.batch_lanes": 2, "sweep.n_seeds": 8}
+
+
+def _largest(cfg: Config, keys) -> str:
+    """Of `keys`, the field furthest above its default (the one to blame for a size)."""
+    def ratio(key):
+        if key.startswith("sweep."):
+            return getattr(cfg.sweep, key.split(".")[1]) / _DEFAULTS[key]
+        return max(cfg.values_of(key)) / _DEFAULTS[key]
+    key = max(keys, key=ratio)
+    return f"sweep.grid.{key}" if key in cfg.sweep.grid else key
 
 # the module-level API (gflow.cli, scripts and tests use these)
 from_dict = Config.from_dict

@@ -304,9 +304,19 @@ def run_sweep(
         lambda results, meta: _assemble(cfg, plan, results, data, meta),
         runs_in=lambda i: len(chunks[i][2]), label="sweep", out=out, config=cfg.to_dict(), plan=plan.summary(),
         fingerprint=_fingerprint(cfg, data, dtype), extra_manifest={"data": _describe_data(cfg, data)}, force=force,
-        lease_s=lease_s, progress=progress,
+        lease_s=lease_s, progress=progress, identity=lambda i: chunk_identity(cfg, plan, chunks[i][2]),
     )
     return None if result is None else SweepResult(result.arrays, result.dims, result.meta)
+
+
+def chunk_identity(cfg: Config, plan: Plan, lanes: np.ndarray) -> dict[str, np.ndarray]:
+    """What says which runs a chunk holds (stored in it and checked on every read): its plan indices
+    (`lane`) and each run's α, init seed and data seed."""
+    index = np.unravel_index(np.asarray(lanes, np.int64), plan.shape)
+    at = {name: np.asarray(values)[i] for (name, values), i in zip(plan.axes, index)}
+    data_seed = at["data_seed"] if "data_seed" in at else np.full(len(lanes), cfg.data.seed)
+    return {"lane": np.asarray(lanes, np.int64), "init_scale": at["scale"].astype(np.float64),
+            "seed": at["seed"].astype(np.int64), "data_seed": np.asarray(data_seed, np.int64)}
 
 
 def _compute_chunk(cfg, plan, chunk, dataset, dtype, lane_sharding, data_sharding) -> dict[str, np.ndarray]:
