@@ -39,6 +39,9 @@ class DeepDataConfig:
     n_train: int = _f(0, "training examples (a random subset drawn with the data seed); 0 = the dataset's default; "
                          "-1 = the full training set")
     n_test: int = _f(0, "test examples; 0 = the dataset's default")
+    n_val: int = _f(0, "validation examples, held out from the training data (the peak step, the best η and c* "
+                       "are chosen on them); 0 = the dataset's default (digits 200, breast_cancer 50, mnist1d 400, "
+                       "edim n_test/2, CIFAR/MNIST 5000); -1 = none (selection on the test set)")
     seed: int = _f(0, "data seed: the train/test split, subsets and synthetic draws; shared by every c, η, init seed")
     path: str = _f("", "cifar10/cifar100: local directory with the python-pickle batches; mnist/fashion_mnist: "
                        "local directory with the four IDX files (train-images-idx3-ubyte.gz, …); nothing is downloaded")
@@ -56,6 +59,7 @@ class DeepDataConfig:
         _int_at_least("data.n_train", self.n_train, -1)
         for k in ("n_test", "seed", "edim_generator_seed"):
             _int_at_least(f"data.{k}", getattr(self, k), 0)
+        _int_at_least("data.n_val", self.n_val, -1)
         _int_at_least("data.mnist1d_samples", self.mnist1d_samples, 20)
         _int_at_least("data.edim_dim", self.edim_dim, 1)
         _int_at_least("data.edim_size", self.edim_size, 2)
@@ -75,9 +79,9 @@ class DeepModelConfig:
     width: int = _f(64, "mlp: hidden units; cnn/vgg/resnet: channels of the first stage (later stages ×2, ×4, ×8)")
     depth: int = _f(0, "mlp: hidden layers; cnn: weight layers; vgg: 11/13/16/19; resnet: 10/18/34 (basic blocks), "
                        "50 (bottleneck); 0 = default (2, 5, 11, 18)")
-    norm: str = _f("", "'group' (GroupNorm, per example), 'batch' (BatchNorm: batch statistics in training, "
-                       "training-set statistics at evaluation; see README) or 'none'; '' = default: group for resnet, "
-                       "none otherwise")
+    norm: str = _f("", "'group' (GroupNorm, per example), 'batch' (BatchNorm, as torch: batch statistics in "
+                       "training, running averages (momentum 0.1) in evaluation) or 'none'; '' = default: group for "
+                       "resnet, none otherwise")
     init: str = _f("he", "'he': weights N(0, 2/fan_in) (head N(0, 1/fan_in)), biases 0; 'torch': PyTorch's defaults, "
                          "weights and biases U(−1/√fan_in, 1/√fan_in) (kaiming_uniform_ with a = √5)")
     norm_groups: int = _f(8, "GroupNorm groups (gcd with the channel count is used)")
@@ -100,6 +104,9 @@ class DeepModelConfig:
         _int_at_least("model.norm_groups", self.norm_groups, 1)
         _choice("model.init", self.init, INITS)
         _bool("model.centered", self.centered)
+        if self.centered and norm == "batch":
+            raise ConfigError("model.centered: not defined with norm 'batch' (f_θ₀ would depend on the batch and "
+                              "on the running averages); use norm 'group' or 'none'")
 
     @property
     def resolved_depth(self) -> int:
@@ -117,7 +124,8 @@ class TrainConfig:
     batch_size: int = _f(0, "SGD minibatch size (sampled without replacement, reshuffled every epoch); 0 = full batch")
     target_acc: float = _f(0.99, "stop when the training accuracy is ≥ this (checked every check_every steps)")
     target_loss: float = _f(0.0, "also stop when the training loss is ≤ this; 0 = off")
-    check_every: int = _f(10, "steps between checks of the stop rule (and test-accuracy evaluations)")
+    check_every: int = _f(10, "steps between checks of the stop rule (train, validation and test evaluations, "
+                              "each a point of the learning curves)")
     max_steps: int = _f(2000, "step budget (status 'max_steps') of a run at c ≥ budget_c; a multiple of check_every")
     budget_power: float = _f(0.0, "budget of a run at c < budget_c: max_steps · (budget_c/c)^budget_power, rounded up to "
                                   "a multiple of check_every (0: max_steps for every c)")
@@ -128,7 +136,8 @@ class TrainConfig:
     decoupled_decay: float = _f(0.0, "decoupled weight decay: every step also subtracts decoupled_decay·θ, independent "
                                      "of the gradient, momentum, η and c (Loshchilov–Hutter, schedule 1); 0: none")
     diverge_factor: float = _f(1e3, "status 'diverged' when the training loss exceeds this × max(initial loss, log K)")
-    eval_batch_size: int = _f(1024, "examples per forward pass when evaluating accuracy on the full train/test sets")
+    eval_batch_size: int = _f(1024, "examples per forward pass when evaluating the train/validation/test sets "
+                                    "(bounds the evaluation's memory for every net)")
     dtype: str = _f("float32", "float32 (default) or float64 (needs jax_enable_x64 switched on by the caller)")
 
     def __post_init__(self):
