@@ -40,8 +40,8 @@ class DeepDataConfig:
                          "-1 = the full training set")
     n_test: int = _f(0, "test examples; 0 = the dataset's default")
     n_val: int = _f(0, "validation examples, held out from the training data (the peak step, the best η and c* "
-                       "are chosen on them); 0 = the dataset's default (digits 200, breast_cancer 50, mnist1d 400, "
-                       "edim n_test/2, CIFAR/MNIST 5000); -1 = none (selection on the test set)")
+                       "are chosen on them); 0 = the dataset's default (digits 200, breast_cancer 50, edim n_test/2, mnist1d, "
+                       "CIFAR, MNIST: a tenth of the training pool); -1 = none (selection on the test set)")
     seed: int = _f(0, "data seed: the train/test split, subsets and synthetic draws; shared by every c, η, init seed")
     path: str = _f("", "cifar10/cifar100: local directory with the python-pickle batches; mnist/fashion_mnist: "
                        "local directory with the four IDX files (train-images-idx3-ubyte.gz, …); nothing is downloaded")

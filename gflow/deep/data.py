@@ -87,22 +87,27 @@ def from_arrays(x, y, x_test, y_test, *, x_val=None, y_val=None, n_classes: int 
 
 
 # Validation examples held out from the training data when data.n_val = 0 (−1: none).
-VAL_DEFAULTS = {"digits": 200, "breast_cancer": 50, "mnist1d": 400, "cifar10": 5000, "cifar100": 5000,
-                "mnist": 5000, "fashion_mnist": 5000}  # edim: half of n_test (generated, so free)
+VAL_DEFAULTS = {"digits": 200, "breast_cancer": 50}  # edim: half of n_test (generated, so free); the others
+# (mnist1d, CIFAR, MNIST): a tenth of the training pool (CIFAR 5000 of 50 000, MNIST 6000 of 60 000)
 
 
-def n_val_of(cfg: DeepDataConfig) -> int:
-    """The validation-set size of `cfg`: data.n_val, the dataset's default (0) or none (−1)."""
+def n_val_of(cfg: DeepDataConfig) -> int | None:
+    """The validation-set size of `cfg`: data.n_val, none (−1: 0), or the dataset's default (0): a fixed
+    number, or None for a tenth of the training pool (decided by the loader)."""
     if cfg.n_val == -1:
         return 0
     if cfg.n_val:
         return cfg.n_val
-    return (cfg.n_test or 2000) // 2 if cfg.name == "edim" else VAL_DEFAULTS[cfg.name]
+    if cfg.name == "edim":
+        return (cfg.n_test or 2000) // 2
+    return VAL_DEFAULTS.get(cfg.name)
 
 
 def _holdout(x, y, n_train: int, n_val: int, seed: int):
     """(x, y, x_val, y_val) from a training pool: the training subset of `_subset` (all of the pool
-    but the validation examples when n_train ≤ 0) and n_val validation examples from the rest."""
+    but the validation examples when n_train ≤ 0) and n_val validation examples from the rest (None: a
+    tenth of the pool)."""
+    n_val = len(y) // 10 if n_val is None else n_val
     if n_train > 0 and n_train + n_val > len(y):
         raise ValueError(f"data.n_val: the training pool has {len(y)} examples, asked for {n_train} training + "
                          f"{n_val} validation")
@@ -161,8 +166,11 @@ def _sklearn(name: str, cfg: DeepDataConfig, dtype) -> DeepDataset:
     n_val = n_val_of(cfg)
     n_test = cfg.n_test or (len(y) - (cfg.n_train if cfg.n_train > 0 else default[0]) - n_val)
     n_train = _n_train(cfg, default[0], len(y) - n_test - n_val)
+    if n_train + n_test > len(y):
+        raise ValueError(f"data.n_train + data.n_test: {name} has {len(y)} examples, asked for {n_train} + {n_test}")
     if n_train + n_test + n_val > len(y):
-        raise ValueError(f"data.n_val: {name} has {len(y)} examples, asked for {n_train} + {n_test} (test) + {n_val}")
+        raise ValueError(f"data.n_val: {name} has {len(y)} examples, asked for {n_train} (train) + {n_test} (test) "
+                         f"+ {n_val} (validation)")
     perm = _rng(cfg.seed).permutation(len(y))  # training, test, then validation examples
     tr, te, va = perm[:n_train], perm[n_train:n_train + n_test], perm[n_train + n_test:n_train + n_test + n_val]
     return from_arrays(x[tr], y[tr], x[te], y[te], x_val=x[va], y_val=y[va], name=name, dtype=dtype)
@@ -310,7 +318,7 @@ def cifar_dir(name: str, path) -> Path:
     return _find_files(path, spec["subdir"], spec["train"] + spec["test"], f"{name} python batches")
 
 
-def load_cifar(name: str, path, *, n_train: int = 0, n_test: int = 0, n_val: int = 0, seed: int = 0,
+def load_cifar(name: str, path, *, n_train: int = 0, n_test: int = 0, n_val: int | None = 0, seed: int = 0,
                dtype=jnp.float32) -> DeepDataset:
     """CIFAR-10/100 from the python-pickle batches in `path` (nothing is downloaded); pixels scaled to
     [0, 1], then standardized per channel with training-set statistics."""
@@ -358,7 +366,7 @@ def _idx_name(d: Path, stem: str) -> str:
     return stem + ".gz" if (d / (stem + ".gz")).is_file() or not (d / stem).is_file() else stem
 
 
-def load_idx(name: str, path, *, n_train: int = 0, n_test: int = 0, n_val: int = 0, seed: int = 0,
+def load_idx(name: str, path, *, n_train: int = 0, n_test: int = 0, n_val: int | None = 0, seed: int = 0,
              dtype=jnp.float32) -> DeepDataset:
     """MNIST or Fashion-MNIST (28×28 grey images, 10 classes) from the four IDX files in `path` or in
     `path`/{IDX_SUBDIRS[name]}: train-images-idx3-ubyte.gz, train-labels-idx1-ubyte.gz,

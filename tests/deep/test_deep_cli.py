@@ -5,6 +5,7 @@ import subprocess
 import sys
 import tomllib
 
+import numpy as np
 import pytest
 
 from gflow import cli
@@ -37,6 +38,22 @@ def test_deep_sweep_then_plot(tmp_path, capsys):
     assert cli.main(["deep", "plot", str(out)]) == 0  # the same figures again, from the run directory alone
     assert capsys.readouterr().out.split() == [str(out / name) for name in FIGURES]
     assert all((out / name).stat().st_size > 10_000 for name in FIGURES)
+    # learning curves of one cell: train/validation/test at every check, the same numbers as the run directory
+    from gflow.deep.plot import curves_figure
+
+    lr = float(arrays["lr"][1])
+    assert cli.main(["deep", "plot", str(out), "--curves", f"2,{lr}"]) == 0
+    png = out / f"curves_c2_lr{lr:g}.png"
+    assert capsys.readouterr().out.split()[-1] == str(png) and png.stat().st_size > 10_000
+    fig = curves_figure(ds, 2.0, lr)
+    lines = {ln.get_label(): ln for ln in fig.axes[1].get_lines() if not ln.get_label().startswith("_")}
+    assert set(lines) == {"train, seed 0", "validation, seed 0", "test, seed 0"}
+    np.testing.assert_allclose(lines["validation, seed 0"].get_ydata(), 100 * arrays["curve_val_acc"][1, 1, 0])
+    np.testing.assert_allclose(lines["test, seed 0"].get_xdata(), arrays["step"])
+    assert cli.main(["deep", "plot", str(out), "--curves", "3,0.1"]) == 2
+    assert capsys.readouterr().err.startswith("gflow: error: --curves: no cell c = 3, η = 0.1 in this run")
+    assert cli.main(["deep", "plot", str(out), "--curves", "x"]) == 2
+    assert "--curves: expected C,ETA" in capsys.readouterr().err
 
 
 def test_presets_lists_each_with_its_description(capsys):
@@ -137,3 +154,20 @@ def test_help_lists_every_deep_config_field():
         for key in section.__dataclass_fields__:
             assert f"{name}.{key} (default" in out, f"{name}.{key}"
     assert "--preset" in out and "--quick" in out and "--full-grid" in out and "3: stopped at --time-limit" in out
+
+
+def test_deep_sweep_without_netcdf_writes_arrays_npz(tmp_path, capsys, monkeypatch):
+    """Without the netCDF4 package (the GPU image has xarray, scipy and h5py but no netCDF library) the sweep
+    assembles into the checksummed arrays.npz, and `gflow.load_run` and `gflow deep plot` read it as they
+    read results.nc (this sweep ended in a ModuleNotFoundError after training before)."""
+    from gflow.runs.store import load_run
+
+    monkeypatch.setitem(sys.modules, "netCDF4", None)
+    monkeypatch.setitem(sys.modules, "h5netcdf", None)
+    out = tmp_path / "run"
+    assert cli.main(["deep", "sweep", *TINY, "--out", str(out), "--quiet", "--no-plot"]) == 0
+    assert (out / "arrays.npz").is_file() and not (out / "results.nc").exists()
+    ds = load_run(out)
+    assert ds["status"].dims == ("multiplier", "lr", "seed") and ds.attrs["selection"] == "validation"
+    assert cli.main(["deep", "plot", str(out)]) == 0
+    assert all((out / name).stat().st_size > 10_000 for name in FIGURES)
