@@ -229,9 +229,14 @@ def cmd_deep_plot(args) -> int:
 
 def cmd_deep_presets(args) -> int:
     descriptions = deepcfg.preset_descriptions()
+    timings = deepcfg.preset_timings()
     width = max(map(len, descriptions))
     for name, text in descriptions.items():
         print(f"{name:<{width}}  {text}")
+        print(f"{'':<{width}}    {deepcfg.timing_line(name, timings)}")
+    if timings:
+        print(f"Estimates from step rates measured on {timings['measured']} ({timings['machine']}; jax "
+              f"{timings['jax']}) by experiments/deep_preset_times.py, not from full runs.")
     return 0
 
 

@@ -215,8 +215,8 @@ DEFAULT_PRESET = "digits-mlp"
 
 
 def preset_names() -> list[str]:
-    """The shipped presets' names (file stems), sorted."""
-    return sorted(p.name[:-5] for p in PRESETS.iterdir() if p.name.endswith(".toml"))
+    """The shipped presets' names (file stems), sorted; files starting with '_' are data, not presets."""
+    return sorted(p.name[:-5] for p in PRESETS.iterdir() if p.name.endswith(".toml") and not p.name.startswith("_"))
 
 
 def _preset_dict(name_or_path) -> tuple[dict, str]:
@@ -242,3 +242,33 @@ def load_preset(name_or_path=DEFAULT_PRESET, *, quick: bool = False, full_grid: 
 def preset_descriptions() -> dict[str, str]:
     """{preset name: its one-line description}."""
     return {name: DeepConfig.split_file(_preset_dict(name)[0])[1] for name in preset_names()}
+
+
+TIMINGS = "_timings.toml"  # measured run-time estimates (experiments/deep_preset_times.py --write)
+
+
+def preset_timings() -> dict:
+    """The stored run-time estimates: {'measured', 'machine', 'jax', and a table per preset}; {} if none."""
+    path = PRESETS / TIMINGS
+    return tomllib.loads(path.read_text(encoding="utf-8")) if path.is_file() else {}
+
+
+def _duration(seconds: float) -> str:
+    if seconds < 120:
+        return f"{seconds:.0f} s"
+    return f"{seconds / 60:.0f} min" if seconds < 7200 else f"{seconds / 3600:.1f} h"
+
+
+def timing_line(name: str, timings: dict | None = None) -> str:
+    """One line: the preset's worst-case run time, estimated from a measured step rate (see preset_timings)."""
+    timings = preset_timings() if timings is None else timings
+    t = timings.get(name)
+    if not isinstance(t, dict):
+        return "time: not measured"
+    if "cpu_estimate_s" in t:
+        return (f"time: worst case ≈ {_duration(t['cpu_estimate_s'])} on the CPU (estimate: {t['lane_steps_per_s']:g} "
+                f"SGD steps/s summed over {t['lanes_per_chunk']} vmapped lanes, measured over a short run, × "
+                f"{t['worst_case_lane_steps']} steps; runs that reach the target stop earlier)")
+    if t.get("gpu_estimate_s") is not None:
+        return f"time: worst case ≈ {_duration(t['gpu_estimate_s'])} on one H200 (estimate: {t['gpu_note']})"
+    return f"time: not estimated ({t.get('gpu_note', 'no measured rate')})"

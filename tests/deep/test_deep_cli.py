@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from gflow import cli
-from gflow.deep.config import DeepConfig, load_preset, preset_descriptions
+from gflow.deep.config import DeepConfig, load_preset, preset_descriptions, preset_timings
 
 FIGURES = ("heatmap.png", "heatmap_step_size.png", "best_vs_c.png")
 # the digits-mlp preset's quick form, shrunk to 2 c × 2 η × 1 seed, one lane per chunk (one compile for all tests)
@@ -60,8 +60,25 @@ def test_presets_lists_each_with_its_description(capsys):
     assert cli.main(["deep", "presets"]) == 0
     lines = capsys.readouterr().out.splitlines()
     descriptions = preset_descriptions()
-    assert [line.split()[0] for line in lines] == list(descriptions)
-    assert all(line.split(None, 1)[1] == descriptions[line.split()[0]] for line in lines)
+    named = [line for line in lines if not line.startswith(" ")]
+    assert [line.split()[0] for line in named[:-1]] == list(descriptions)
+    assert all(line.split(None, 1)[1] == descriptions[line.split()[0]] for line in named[:-1])
+    # each preset's worst-case time, from the stored measurement (a step rate, not a full run), and where from
+    timings = preset_timings()
+    times = [line.strip() for line in lines if line.startswith(" ")]
+    assert len(times) == len(descriptions) and all(t.startswith("time: ") for t in times)
+    for name, t in zip(descriptions, times):
+        row = timings[name]
+        if "cpu_estimate_s" in row:
+            assert "on the CPU (estimate:" in t and f"{row['lane_steps_per_s']:g} SGD steps/s" in t
+            # the estimate is the worst-case steps at the measured rate, plus the first (compiling) round
+            assert row["cpu_estimate_s"] == pytest.approx(row["worst_case_lane_steps"] / row["lane_steps_per_s"]
+                                                          + row["first_round_s"], abs=0.2)
+        elif row.get("gpu_estimate_s") is not None:
+            assert "on one H200 (estimate:" in t
+        else:
+            assert "not estimated" in t
+    assert named[-1].startswith(f"Estimates from step rates measured on {timings['measured']}")
 
 
 def test_config_prints_the_effective_toml(tmp_path, capsys):
@@ -171,3 +188,16 @@ def test_deep_sweep_without_netcdf_writes_arrays_npz(tmp_path, capsys, monkeypat
     assert ds["status"].dims == ("multiplier", "lr", "seed") and ds.attrs["selection"] == "validation"
     assert cli.main(["deep", "plot", str(out)]) == 0
     assert all((out / name).stat().st_size > 10_000 for name in FIGURES)
+
+
+@pytest.mark.parametrize("preset, hidden", [("digits-mlp", ("sklearn", "sklearn.datasets")),
+                                            ("mnist1d-mlp", ("mnist1d", "mnist1d.data"))])
+def test_a_missing_data_extra_is_one_line_naming_the_install(preset, hidden, tmp_path, capsys, monkeypatch):
+    """Without the [data] extra (scikit-learn, mnist1d) the sweep stops with one line naming the install
+    command, exit status 2, not a ModuleNotFoundError traceback."""
+    for module in hidden:
+        monkeypatch.setitem(sys.modules, module, None)
+    assert cli.main(["deep", "sweep", "--preset", preset, "--quick", "--out", str(tmp_path / "run"), "--quiet"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith("gflow: error: data.name: ")
+    assert "pip install 'gflow[data]'" in err[0]

@@ -285,6 +285,13 @@ def test_device_loop_matches_host_loop(sweep, data):
     """The accelerator path (whole rounds in one compiled while loop) gives the host-driven CPU path's numbers."""
     c, lr, seed = (v.ravel() for v in np.meshgrid(CFG.sweep.multipliers, CFG.sweep.lrs, np.arange(2), indexing="ij"))
     out = train.train_lanes(CFG.model, CFG.train, data, train.make_lanes(c, lr, seed, jnp.float64), sync_every=4,
-                            loop="device")
+                            loop="device", curves=True)
     for name in train.RECORDS:
         np.testing.assert_allclose(out[name], sweep.arrays[name].ravel(), rtol=1e-9, atol=1e-12, err_msg=name)
+    # and the learning curves: every check of every lane, NaN after its stop (the sweep stores float32)
+    for k, name in enumerate(train.CURVES):
+        host = sweep.arrays[f"curve_{name}"].reshape(len(c), -1)
+        np.testing.assert_allclose(out["curves"][..., k].astype(np.float32), host, rtol=1e-6, equal_nan=True, err_msg=name)
+    n_points = np.sum(np.isfinite(sweep.arrays["curve_train_loss"]), axis=-1).ravel()
+    stopped_finite = np.isfinite(sweep.arrays["final_train_loss"]).ravel()
+    assert np.all(n_points[stopped_finite] == sweep.arrays["steps"].ravel()[stopped_finite] // CFG.train.check_every + 1)
