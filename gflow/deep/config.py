@@ -139,6 +139,9 @@ class TrainConfig:
     eval_batch_size: int = _f(1024, "examples per forward pass when evaluating the train/validation/test sets "
                                     "(bounds the evaluation's memory for every net)")
     dtype: str = _f("float32", "float32 (default) or float64 (needs jax_enable_x64 switched on by the caller)")
+    augment: bool = _f(False, "random crop (4-pixel zero padding) and horizontal flip of every training image, drawn "
+                              "afresh at every step (images only). Off by default: the paper's protocol trains without "
+                              "augmentation, and the stop rule judges the un-augmented training set")
 
     def __post_init__(self):
         _int_at_least("train.batch_size", self.batch_size, 0)
@@ -157,6 +160,7 @@ class TrainConfig:
             raise ConfigError(f"train.diverge_factor: must be > 1 (inf disables), got {self.diverge_factor!r}")
         _int_at_least("train.eval_batch_size", self.eval_batch_size, 1)
         _choice("train.dtype", self.dtype, DTYPES)
+        _bool("train.augment", self.augment)
 
     def budget(self, multiplier: float) -> int:
         """The step budget of a run with multiplier c (see budget_power), a multiple of check_every."""

@@ -148,6 +148,29 @@ def init_lane(lane: Lane, budget, data: DeepDataset, *, mcfg: DeepModelConfig, t
     )
 
 
+AUGMENT_SALT = 0xA06  # the augmentation key of step s: fold_in(fold_in(order key, AUGMENT_SALT), s)
+CROP_PAD = 4
+
+
+def augment(x, key):
+    """Random crop and flip of a batch of images x (B, C, H, W): each image is zero-padded by CROP_PAD pixels
+    on every side, cropped back to H × W at a uniform offset in [0, 2·CROP_PAD]², and flipped left–right
+    with probability 1/2 (the usual CIFAR augmentation)."""
+    if x.ndim != 4:
+        raise ValueError(f"train.augment: needs images (channels, height, width), got examples of shape {x.shape[1:]}")
+    b, _, h, w = x.shape
+    k_off, k_flip = jax.random.split(key)
+    offsets = jax.random.randint(k_off, (b, 2), 0, 2 * CROP_PAD + 1)
+    flips = jax.random.bernoulli(k_flip, 0.5, (b,))
+    padded = jnp.pad(x, ((0, 0), (0, 0), (CROP_PAD, CROP_PAD), (CROP_PAD, CROP_PAD)))
+
+    def one(img, off, flip):
+        crop = jax.lax.dynamic_slice(img, (0, off[0], off[1]), (img.shape[0], h, w))
+        return jnp.where(flip, crop[..., ::-1], crop)
+
+    return jax.vmap(one)(padded, offsets, flips)
+
+
 def sgd_step(state: LaneState, lane: Lane, data: DeepDataset, *, static, tcfg: TrainConfig) -> LaneState:
     """One SGD step of one lane (step size η/c); a stopped lane is returned unchanged."""
     dtype = jnp.dtype(tcfg.dtype)
@@ -166,6 +189,10 @@ def sgd_step(state: LaneState, lane: Lane, data: DeepDataset, *, static, tcfg: T
         f0 = None if state.f0 is None else state.f0[idx]
     else:
         x, y, f0 = data.x, data.y, None if state.f0 is None else state.f0[:n]
+    if tcfg.augment and state.f0 is not None:
+        raise ValueError("train.augment: not defined with model.centered (f_θ₀ is stored for the un-augmented images)")
+    if tcfg.augment:  # a fresh crop and flip of every image at every step, keyed by the init seed
+        x = augment(x, jax.random.fold_in(jax.random.fold_in(_keys(lane.seed)[1], AUGMENT_SALT), state.step))
 
     def loss_fn(params):
         model = eqx.combine(params, state.buffers, static)

@@ -110,3 +110,41 @@ def test_batchnorm_lanes_equal_single_runs():
         for name, v in one.items():
             np.testing.assert_allclose(out[name][k], v, rtol=1e-9, atol=1e-12, err_msg=name)
     assert out["final_train_loss"][0] != out["final_train_loss"][1]
+
+
+def test_augmentation_crops_and_flips_against_numpy():
+    """train.augment: every image of the batch is one of the 9 × 9 crops (4-pixel zero padding) of the
+    original, flipped or not (checked against numpy by search); offsets and flips vary over the batch and
+    the steps; off by default, so a run's records do not change unless asked."""
+    x = np.random.default_rng(3).normal(size=(64, 2, 6, 5))
+    out = np.asarray(train.augment(jnp.asarray(x), jax.random.PRNGKey(7)))
+    padded = np.pad(x, ((0, 0), (0, 0), (4, 4), (4, 4)))
+    found = []
+    for i in range(len(x)):
+        hits = [(dy, dx, f) for dy in range(9) for dx in range(9) for f in (False, True)
+                if np.array_equal(out[i], (padded[i, :, dy:dy + 6, dx:dx + 5])[..., ::-1] if f
+                                  else padded[i, :, dy:dy + 6, dx:dx + 5])]
+        assert hits, i
+        found.append(hits[0])
+    assert len({h[:2] for h in found}) > 20 and 10 < sum(h[2] for h in found) < 54
+    again = np.asarray(train.augment(jnp.asarray(x), jax.random.PRNGKey(8)))
+    assert not np.array_equal(again, out)
+    assert not TrainConfig().augment
+    with pytest.raises(ValueError, match="train.augment: needs images"):
+        train.augment(jnp.zeros((4, 10)), jax.random.PRNGKey(0))
+    with pytest.raises(ConfigError, match="train.augment"):
+        TrainConfig(augment="yes")
+
+
+def test_augmented_lanes_equal_single_runs_and_differ_from_plain():
+    rng = np.random.default_rng(4)
+    x, y = rng.normal(size=(24, 1, 6, 6)), rng.integers(0, 3, 24)
+    data = from_arrays(x, y, x[:8] * 0.9, y[:8], n_classes=3, dtype=jnp.float64)
+    mcfg = DeepModelConfig(arch="cnn", width=4, depth=3)
+    tcfg = TrainConfig(batch_size=8, check_every=3, max_steps=6, target_acc=1.0, dtype="float64", augment=True)
+    out = train.train_lanes(mcfg, tcfg, data, train.make_lanes([0.5, 2.0], [0.1, 0.1], [0, 1], jnp.float64))
+    one = train.train_run(mcfg, tcfg, data, multiplier=2.0, lr=0.1, seed=1)
+    np.testing.assert_allclose(out["final_train_loss"][1], one["final_train_loss"], rtol=1e-9)
+    plain = train.train_run(mcfg, TrainConfig(batch_size=8, check_every=3, max_steps=6, target_acc=1.0,
+                                              dtype="float64"), data, multiplier=2.0, lr=0.1, seed=1)
+    assert plain["final_train_loss"] != one["final_train_loss"]
