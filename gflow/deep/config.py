@@ -260,6 +260,8 @@ def preset_timings() -> dict:
 def _duration(seconds: float) -> str:
     if seconds < 120:
         return f"{seconds:.0f} s"
+    if seconds < 600:
+        return f"{seconds / 60:.1f} min"
     return f"{seconds / 60:.0f} min" if seconds < 7200 else f"{seconds / 3600:.1f} h"
 
 
@@ -270,9 +272,10 @@ def timing_line(name: str, timings: dict | None = None) -> str:
     if not isinstance(t, dict):
         return "time: not measured"
     if "cpu_estimate_s" in t:
+        lanes = "one lane at a time" if t["lanes_per_chunk"] == 1 else f"summed over {t['lanes_per_chunk']} vmapped lanes"
         return (f"time: worst case ≈ {_duration(t['cpu_estimate_s'])} on the CPU (estimate: {t['lane_steps_per_s']:g} "
-                f"SGD steps/s summed over {t['lanes_per_chunk']} vmapped lanes, measured over a short run, × "
-                f"{t['worst_case_lane_steps']} steps; runs that reach the target stop earlier)")
+                f"SGD steps/s {lanes}, measured over a short run, × {t['worst_case_lane_steps']} steps; runs that "
+                "reach the target stop earlier)")
     if t.get("gpu_estimate_s") is not None:
         return f"time: worst case ≈ {_duration(t['gpu_estimate_s'])} on one H200 (estimate: {t['gpu_note']})"
     return f"time: not estimated ({t.get('gpu_note', 'no measured rate')})"

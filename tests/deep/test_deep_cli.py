@@ -68,7 +68,7 @@ def test_presets_lists_each_with_its_description(capsys):
     times = [line.strip() for line in lines if line.startswith(" ")]
     assert len(times) == len(descriptions) and all(t.startswith("time: ") for t in times)
     for name, t in zip(descriptions, times):
-        row = timings[name]
+        row = timings.get(name, {})
         if "cpu_estimate_s" in row:
             assert "on the CPU (estimate:" in t and f"{row['lane_steps_per_s']:g} SGD steps/s" in t
             # the estimate is the worst-case steps at the measured rate, plus the first (compiling) round
@@ -77,7 +77,7 @@ def test_presets_lists_each_with_its_description(capsys):
         elif row.get("gpu_estimate_s") is not None:
             assert "on one H200 (estimate:" in t
         else:
-            assert "not estimated" in t
+            assert "not estimated" in t or t == "time: not measured"
     assert named[-1].startswith(f"Estimates from step rates measured on {timings['measured']}")
 
 
