@@ -144,7 +144,7 @@ def agreement(device, *, small: bool, reference: Path | None = None) -> dict:
 
 
 def _eval_rate(state, lanes, data, mcfg, tcfg) -> float:
-    """Forward images/s of one check (train + test sets, every lane), timed after compiling it."""
+    """Forward images/s of one check (train, validation and test sets, every lane), timed after compiling it."""
     static = train.model_static(mcfg, data, jnp.dtype(tcfg.dtype))
     eval_set = train._eval_set_jit(data)  # train, validation and test examples
     jax.block_until_ready(train._check_host(state, lanes, data, eval_set, static, tcfg, True))  # compiles
