@@ -115,7 +115,7 @@ def heatmap_figure(ds, y: str = "lr"):
         raise ValueError(f"y: must be 'lr' or 'step_size', got {y!r}")
     if finite.size:
         fig.colorbar(matplotlib.cm.ScalarMappable(norm, "viridis"), ax=ax,
-                     label=_metric_label(arrays) + ", mean over seeds")
+                     label="test accuracy (%), seed mean")  # at which step: the title says
     mid = (norm.vmin + norm.vmax) / 2
     for (x0, y0), text, ok, v in zip(pos, labels.ravel(), valid.ravel(), pct.ravel()):
         ax.text(x0, y0, text, ha="center", va="center", fontsize=7,
@@ -161,7 +161,7 @@ def best_vs_c_figure(ds):
     if validation and ok.any():
         ax.plot(c[ok], 100 * chosen["sel"][ok], "s--", color="0.5", ms=4, label="validation (what η and c* are chosen on)")
     ax.set(xscale="log", xlim=(_edges(c)[0], _edges(c)[-1]), xlabel=C_LABEL, ylabel=_metric_label(arrays),
-           title=_title(ds, f"accuracy at the best η vs c (chosen on {on})"))
+           title=_title(ds, "accuracy at the best η vs c") + f"\n(η and c* chosen on {on})")
     if ok.any():
         err = np.nan_to_num(best_se[ok])  # one seed: no standard error
         shown = np.concatenate([best[ok] - err, best[ok] + err] + ([chosen["sel"][ok]] if validation else []))
