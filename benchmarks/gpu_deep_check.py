@@ -1,20 +1,22 @@
-"""Accelerator check of the deep-net FLS path (meant to take < 5 minutes on one H200; sized for the device
-time one task gets, and to pin down the numbers experiments/deep_gpu_edim.py's budget rests on).
+"""Accelerator check of the deep-net FLS path: is the GPU's arithmetic the CPU's, and how fast is it?
 
-    python benchmarks/gpu_deep_check.py [--out results.json]      # on a GPU machine
-    python benchmarks/gpu_deep_check.py --cpu-smoke               # tiny sizes, CPU only: does the script run?
+    python benchmarks/gpu_deep_check.py [--out results.json] [--no-throughput]   # on a GPU machine
+    python benchmarks/gpu_deep_check.py --cpu-smoke [--out results.json]         # tiny sizes, CPU: does it run?
+    python benchmarks/gpu_deep_check.py --write-reference [--cpu-smoke]          # CPU: recompute the stored reference
 
-1. Agreement: the same short sweep (5-layer CNN on edim images, 6 lanes) runs on the accelerator and on
-   the CPU, with float32 matmuls and convolutions at full precision on both; the statuses and step counts
-   must match and the final training losses agree to 1e-3 relative (else exit status 1).
-2. Throughput: ResNet-18 (GroupNorm, width 64) minibatch SGD (batch 128) on the GPU experiment's data
-   (32×32×3 edim images, 4096 train / 2048 test), timed after compilation for vmapped replica counts R
-   (default 1; R = 8 was slower in total, below); prints SGD steps/s (summed over replicas), training
-   images/s, and the evaluation rate (forward images/s of one check over train + test), which
-   experiments/deep_gpu_edim.py's budget assumes to be 3× the training image rate.
-3. MLP replicas: the digits MLP (2 hidden layers of 128, full batch of 500) for R = 1, 16, 64 vmapped
-   lanes, where vmapped replicas should pay on a GPU (one small lane leaves the device idle): SGD
-   steps/s summed over replicas, and the speed-up per lane over R = 1.
+1. Agreement: a short sweep (5-layer CNN on edim images, 6 lanes, full batch, small η) runs on the device,
+   with float32 matmuls and convolutions at full precision, and is compared with CPU results computed
+   independently beforehand and stored in the repository (benchmarks/gpu_results/cpu_reference.json; the
+   smoke version's in cpu_reference_smoke.json; `--write-reference` recomputes them on the CPU): statuses
+   and step counts must match and the final training losses agree to 1e-3 relative (else exit status 1).
+   The GPU machine does not recompute the CPU side: the check is never the CPU against itself.
+2. Throughput (unless --no-throughput): ResNet-18 (GroupNorm, width 64) minibatch SGD (batch 128) on the
+   GPU experiment's data, timed after compilation for vmapped replica counts R (default 1); SGD steps/s,
+   training images/s and the evaluation rate (forward images/s of one check over the train, validation and
+   test sets), which experiments/deep_gpu_edim.py's budget assumes to be 3× the training image rate.
+3. MLP replicas (unless --no-throughput): the digits MLP for R = 1, 16, 64 vmapped lanes.
+
+--out writes strict JSON (no NaN or Infinity literals: null instead).
 
 Measured on one H200 (jax 0.11.2, 2026-11-29; benchmarks/gpu_results/gpu_deep_check_run1.txt): R = 1 gave
 159.7 steps/s (20 437 images/s, compile + first round 17.9 s), R = 8 only 91.7 steps/s summed over the 8
@@ -29,15 +31,19 @@ from __future__ import annotations
 import argparse
 import contextlib
 import dataclasses
+import datetime
 import json
+import platform
 import sys
 import time
+from pathlib import Path
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 
 from gflow.deep import train
+from gflow.deep.analysis import json_safe
 from gflow.deep.config import DeepDataConfig, DeepModelConfig, TrainConfig, load_preset
 from gflow.deep.data import load_dataset
 
@@ -72,43 +78,75 @@ def mlp_configs(small: bool):
     return data_cfg, mcfg, TrainConfig(check_every=10, max_steps=10**6, target_acc=1.0)
 
 
-def agreement(devices, *, small: bool) -> dict:
-    """The same 6-lane sweep on each device; returns the per-device records and the verdict."""
+REFERENCE = Path(__file__).resolve().parent / "gpu_results"
+LANES = ([0.1, 0.1, 1.0, 1.0, 10.0, 10.0], [0.01, 0.03] * 3, [0, 1] * 3)  # c, base η, seed of the 6 lanes
+# Small learning rates: on an H200 (2026-11-29) lanes at base η = 0.3 and 1.0 (SGD steps η/c up to 10)
+# drifted apart from the CPU's to O(1) loss differences within 200 full-batch steps even at 'highest'
+# precision (one diverged on the CPU only): large-step SGD amplifies rounding differences, so only a
+# stable regime can be compared.
+
+
+def reference_path(small: bool) -> Path:
+    return REFERENCE / ("cpu_reference_smoke.json" if small else "cpu_reference.json")
+
+
+def agreement_records(device, *, small: bool) -> dict:
+    """The agreement sweep's records on `device` (lists), float32 matmuls at full precision."""
     data_cfg, mcfg, tcfg = agreement_configs(small)
-    # Small learning rates: on an H200 (2026-11-29) lanes at base η = 0.3 and 1.0 (SGD steps η/c up to 10)
-    # drifted apart from the CPU's to O(1) loss differences within 200 full-batch steps even at 'highest'
-    # precision (one diverged on the CPU only): large-step SGD amplifies rounding differences, so only a
-    # stable regime can be compared.
-    c, lr, seed = [0.1, 0.1, 1.0, 1.0, 10.0, 10.0], [0.01, 0.03] * 3, [0, 1] * 3
-    out = {}
-    # full float32 precision where two devices are compared (GPUs may otherwise use TF32)
-    with jax.default_matmul_precision("highest") if len(devices) > 1 else contextlib.nullcontext():
-        for dev in devices:
-            # (entering default_device changes the jit cache key: only do it when needed)
-            with jax.default_device(dev) if dev != jax.devices()[0] else contextlib.nullcontext():
-                data = load_dataset(data_cfg)
-                rec = train.train_lanes(mcfg, tcfg, data, train.make_lanes(c, lr, seed))
-            out[str(dev)] = rec
-    a, b = out.values() if len(out) == 2 else (next(iter(out.values())),) * 2
+    with jax.default_matmul_precision("highest"), (jax.default_device(device) if device != jax.devices()[0]
+                                                   else contextlib.nullcontext()):
+        data = load_dataset(data_cfg)
+        rec = train.train_lanes(mcfg, tcfg, data, train.make_lanes(*LANES))
+    return {k: np.asarray(v).tolist() for k, v in rec.items()}
+
+
+def write_reference(*, small: bool, path: Path | None = None) -> Path:
+    """Compute the agreement sweep on the CPU and store it as the reference a device is compared with."""
+    path = Path(path or reference_path(small))
+    rec = agreement_records(jax.devices("cpu")[0], small=small)
+    meta = {"computed": datetime.date.today().isoformat(), "machine": f"{platform.machine()} CPU ({platform.node()})",
+            "jax": jax.__version__, "lanes": {"multiplier": LANES[0], "lr": LANES[1], "seed": LANES[2]},
+            "configs": [dataclasses.asdict(c) for c in agreement_configs(small)]}
+    path.write_text(json.dumps(json_safe({"meta": meta, "records": rec}), indent=1, allow_nan=False))
+    return path
+
+
+def compare(device_rec: dict, reference: dict, *, rtol: float = 1e-3) -> dict:
+    """Verdict of the device's records against the stored CPU reference: statuses and steps equal, final
+    training losses within `rtol` (relative), NaN on both sides (a diverged lane) agreeing."""
+    a, b = device_rec, reference
     la, lb = np.asarray(a["final_train_loss"], float), np.asarray(b["final_train_loss"], float)
-    both_nan = np.isnan(la) & np.isnan(lb)  # a diverged lane on both devices agrees
+    both_nan = np.isnan(la) & np.isnan(lb)
     rel = np.where(both_nan, 0.0, np.abs(la - lb) / np.maximum(np.abs(lb), 1e-12))
-    rel = np.where(np.isnan(rel), np.inf, rel)
-    print("| c | η (step η/c) | seed | " + " | ".join(f"{k}: status, steps, final loss, peak test acc" for k in out) + " |")
-    for i in range(len(c)):
-        cells = [f"{train.status_names(r['status'])[i]}, {int(r['steps'][i])}, {float(r['final_train_loss'][i]):.4g}, "
-                 f"{float(r['peak_test_acc'][i]):.3f}" for r in out.values()]
-        print(f"| {c[i]} | {lr[i]} | {seed[i]} | " + " | ".join(cells) + " |")
-    ok = bool(np.array_equal(a["status"], b["status"]) and np.array_equal(a["steps"], b["steps"]) and np.all(rel < 1e-3))
-    return {"ok": ok, "max_rel_loss_diff": float(np.max(rel)), "max_abs_peak_acc_diff":
-            float(np.nanmax(np.abs(a["peak_test_acc"] - b["peak_test_acc"]))), "statuses": train.status_names(a["status"]).tolist(),
-            "steps": {k: v["steps"].tolist() for k, v in out.items()}}
+    rel_ok = np.where(np.isnan(rel), False, rel < rtol)
+    ok = bool(np.array_equal(a["status"], b["status"]) and np.array_equal(a["steps"], b["steps"]) and np.all(rel_ok))
+    acc = np.abs(np.asarray(a["test_acc_at_peak"], float) - np.asarray(b["test_acc_at_peak"], float))
+    return {"ok": ok, "rtol": rtol, "max_rel_loss_diff": None if np.isnan(rel).any() else float(np.max(rel)),
+            "rel_loss_diff": json_safe(rel), "max_abs_test_acc_diff": json_safe(float(np.nanmax(acc)) if np.isfinite(acc).any()
+                                                                                 else float("nan")),
+            "statuses": train.status_names(np.asarray(a["status"])).tolist(),
+            "steps": {"device": list(a["steps"]), "cpu_reference": list(b["steps"])}}
+
+
+def agreement(device, *, small: bool, reference: Path | None = None) -> dict:
+    """The agreement sweep on `device` against the stored CPU reference; prints a table, returns the verdict."""
+    ref_path = Path(reference or reference_path(small))
+    stored = json.loads(ref_path.read_text())
+    rec = agreement_records(device, small=small)
+    out = compare(rec, stored["records"])
+    print(f"| c | η | seed | device: status, steps, final loss, test acc | CPU reference ({stored['meta']['computed']}, "
+          f"{stored['meta']['machine']}): status, steps, final loss, test acc |")
+    for i, (c, lr, seed) in enumerate(zip(*LANES)):
+        cells = [f"{train.status_names(int(r['status'][i]))}, {int(r['steps'][i])}, {r['final_train_loss'][i]:.6g}, "
+                 f"{r['test_acc_at_peak'][i]}" for r in (rec, stored["records"])]
+        print(f"| {c} | {lr} | {seed} | " + " | ".join(cells) + " |")
+    return {**out, "reference": str(ref_path), "reference_meta": stored["meta"]}
 
 
 def _eval_rate(state, lanes, data, mcfg, tcfg) -> float:
-    """Forward images/s of one check (train + test sets, every lane), timed after compiling it."""
+    """Forward images/s of one check (train, validation and test sets, every lane), timed after compiling it."""
     static = train.model_static(mcfg, data, jnp.dtype(tcfg.dtype))
-    eval_set = train._eval_set_jit(data)
+    eval_set = train._eval_set_jit(data)  # train, validation and test examples
     jax.block_until_ready(train._check_host(state, lanes, data, eval_set, static, tcfg, True))  # compiles
     t0 = time.perf_counter()
     jax.block_until_ready(train._check_host(state, lanes, data, eval_set, static, tcfg, True))
@@ -153,32 +191,38 @@ def main(argv=None):
     ap.add_argument("--cpu-smoke", action="store_true", help="tiny sizes on the CPU only")
     ap.add_argument("--replicas", default=None, help="ResNet-18 replica counts, comma-separated (default 1; smoke 6)")
     ap.add_argument("--mlp-replicas", default=None, help="MLP replica counts (default 1,16,64; smoke 1,4)")
-    ap.add_argument("--out", default=None, help="write the results as JSON here")
+    ap.add_argument("--out", default=None, help="write the results as strict JSON here")
+    ap.add_argument("--reference", default=None, help="the stored CPU reference (default benchmarks/gpu_results/"
+                                                       "cpu_reference[_smoke].json)")
+    ap.add_argument("--write-reference", action="store_true", help="compute the CPU reference and store it, then exit")
     ap.add_argument("--no-throughput", action="store_true", help="run the agreement check only")
     args = ap.parse_args(argv)
+    if args.write_reference:
+        print("wrote", write_reference(small=args.cpu_smoke, path=args.reference))
+        return None
     t_start = time.perf_counter()
-    cpu = jax.devices("cpu")[0]
-    accel = cpu if args.cpu_smoke else jax.devices()[0]
+    accel = jax.devices("cpu")[0] if args.cpu_smoke else jax.devices()[0]
     if accel.platform == "cpu" and not args.cpu_smoke:
-        print("no accelerator found: comparing the CPU with itself (use --cpu-smoke for the tiny version)")
-    print(f"accelerator: {accel.platform}:{getattr(accel, 'device_kind', '')}; reference: cpu")
+        print("no accelerator found: comparing the CPU with the stored CPU reference (use --cpu-smoke for the tiny version)")
+    print(f"device: {accel.platform}:{getattr(accel, 'device_kind', '')}; reference: stored CPU results")
     replicas = [int(v) for v in (args.replicas or ("6" if args.cpu_smoke else "1")).split(",")]
     mlp_replicas = [int(v) for v in (args.mlp_replicas or ("1,4" if args.cpu_smoke else "1,16,64")).split(",")]
-    check = agreement([accel, cpu] if accel != cpu else [cpu], small=args.cpu_smoke)
-    print(f"agreement accelerator vs CPU: {'OK' if check['ok'] else 'MISMATCH'}; max relative difference of the final "
-          f"training loss {check['max_rel_loss_diff']:.2e}, of the peak test accuracy {check['max_abs_peak_acc_diff']:.2e}")
-    with jax.default_device(accel) if accel != jax.devices()[0] else contextlib.nullcontext():
-        rows = [] if args.no_throughput else throughput(replicas, small=args.cpu_smoke)
-        print("MLP replicas (digits MLP, full batch):")
-        mlp_rows = [] if args.no_throughput else throughput(mlp_replicas, small=args.cpu_smoke, configs=mlp_configs,
-                                                             measure_eval=False)
+    check = agreement(accel, small=args.cpu_smoke, reference=args.reference)
+    diff = check["max_rel_loss_diff"]
+    print(f"agreement device vs stored CPU reference: {'OK' if check['ok'] else 'MISMATCH'}; max relative difference "
+          f"of the final training loss {'n/a (NaN on one side)' if diff is None else f'{diff:.2e}'}")
+    rows, mlp_rows = [], []
+    if not args.no_throughput:
+        with jax.default_device(accel) if accel != jax.devices()[0] else contextlib.nullcontext():
+            rows = throughput(replicas, small=args.cpu_smoke)
+            print("MLP replicas (digits MLP, full batch):")
+            mlp_rows = throughput(mlp_replicas, small=args.cpu_smoke, configs=mlp_configs, measure_eval=False)
     total = time.perf_counter() - t_start
     print(f"total {total:.1f} s")
     result = {"device": f"{accel.platform}:{getattr(accel, 'device_kind', '')}", "agreement": check,
               "throughput": rows, "mlp_replicas": mlp_rows, "total_s": total}
     if args.out:
-        with open(args.out, "w") as f:
-            json.dump(result, f, indent=2)
+        Path(args.out).write_text(json.dumps(json_safe(result), indent=2, allow_nan=False))
     if not check["ok"]:
         sys.exit(1)
     return result

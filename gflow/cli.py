@@ -216,17 +216,40 @@ def cmd_deep_sweep(args) -> int:
     return 0
 
 
+def _cell(text: str) -> tuple[float, float]:
+    """'C,ETA' of --curves as two positive numbers."""
+    parts = text.split(",")
+    try:
+        c, lr = (float(v) for v in parts)
+    except ValueError:
+        raise ValueError(f"--curves: expected C,ETA (two numbers, e.g. 0.25,0.1), got {text!r}") from None
+    _positive_finite("--curves", c)
+    _positive_finite("--curves", lr)
+    return c, lr
+
+
 def cmd_deep_plot(args) -> int:
+    cells = [_cell(v) for v in args.curves or []]
     for path in _deep_figures(args.run_dir):
         print(path)
+    if cells:
+        from .deep.plot import plot_curves
+
+        for c, lr in cells:
+            print(plot_curves(args.run_dir, c, lr))
     return 0
 
 
 def cmd_deep_presets(args) -> int:
     descriptions = deepcfg.preset_descriptions()
+    timings = deepcfg.preset_timings()
     width = max(map(len, descriptions))
     for name, text in descriptions.items():
         print(f"{name:<{width}}  {text}")
+        print(f"{'':<{width}}    {deepcfg.timing_line(name, timings)}")
+    if timings:
+        print(f"Estimates from step rates measured on {timings['measured']} ({timings['machine']}; jax "
+              f"{timings['jax']}) by experiments/deep_preset_times.py, not from full runs.")
     return 0
 
 
@@ -260,6 +283,9 @@ def _add_deep_parser(sub, fmt) -> None:
 
     pl = dsub.add_parser("plot", help="draw a deep sweep's figures: heatmap.png, heatmap_step_size.png, best_vs_c.png")
     pl.add_argument("run_dir")
+    pl.add_argument("--curves", action="append", metavar="C,ETA",
+                    help="also draw the learning curves (train/validation/test loss and accuracy at every check, every "
+                         "seed) of the cell c = C, η = ETA as RUN_DIR/curves_c<C>_lr<ETA>.png; repeatable")
     pl.set_defaults(func=cmd_deep_plot)
 
     pr = dsub.add_parser("presets", help="list the shipped presets, one line each")

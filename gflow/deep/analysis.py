@@ -5,6 +5,12 @@ The summaries (`u_shape_summary`, `scaling_fit`) and the figures take a sweep ei
 (`run_deep_sweep(...).arrays`) or as the run's `xarray.Dataset` (`gflow.load_run`); `as_arrays` turns the latter
 into the former for the numpy helpers.
 
+Selection: in a run with a validation set, the peak step of each run, the best η at each c and c* are
+chosen on the validation accuracy (`peak_val_acc`), and the test accuracy is reported at the chosen point
+(`test_acc_at_peak`). Runs saved before the validation split (no `peak_val_acc`), and runs with
+data.n_val = −1, were selected on the test set (`peak_test_acc`); their summaries and figures say so
+(`selection`).
+
 Units: the arrays of a run directory hold accuracies as fractions (the raw records); every summary meant
 to be read (`u_shape_summary`, figures, printed tables, summary.json) gives them in percent, and gains in
 percentage points (pp). `json_safe` turns NaN and ±inf into null before anything is written as JSON.
@@ -65,6 +71,52 @@ def invalid_reason(status) -> str:
     return STATUS_SHORT.get(name, name)
 
 
+SELECTION_NOTES = {
+    "validation": "peak step, best η and c* chosen on the validation set; test accuracy reported at the chosen point",
+    "test (saved before the validation split)": "peak step, best η and c* chosen on the TEST set (run saved before "
+                                                "the validation split): optimistic",
+    "test (no validation set)": "peak step, best η and c* chosen on the TEST set (data.n_val = -1): optimistic",
+}
+
+
+def selection(arrays: dict) -> str:
+    """How a sweep's peaks were chosen: 'validation', or one of the two test-selected cases (a key of
+    SELECTION_NOTES)."""
+    arrays = as_arrays(arrays)
+    if "peak_val_acc" in arrays and np.isfinite(np.asarray(arrays["peak_val_acc"], np.float64)).any():
+        return "validation"
+    return "test (no validation set)" if "test_acc_at_peak" in arrays else "test (saved before the validation split)"
+
+
+def selection_metrics(arrays: dict) -> tuple[str, str]:
+    """(the record the choices are made on, the record reported): ('peak_val_acc', 'test_acc_at_peak') with a
+    validation set, else ('peak_test_acc', 'peak_test_acc')."""
+    if selection(arrays) == "validation":
+        return "peak_val_acc", "test_acc_at_peak"
+    return "peak_test_acc", "peak_test_acc"
+
+
+def _resample_seeds(arrays: dict, seeds) -> dict:
+    return {**arrays, **{k: arrays[k][..., seeds] for k in ("status", "peak_test_acc", "peak_val_acc", "test_acc_at_peak")
+                         if k in arrays}}
+
+
+def selected_best(arrays: dict) -> dict:
+    """Per c the η chosen on the selection metric (`selection_metrics`) and the reported accuracy there:
+    {'sel': best selection-metric mean over η, 'sel_se', 'idx': chosen η index (−1: none valid), 'rep':
+    the reported metric's seed mean at the chosen η, 'rep_se', 'rep_cells': the reported metric's cell means
+    [c, η], 'valid': [c, η]} (fractions)."""
+    sel_name, rep_name = selection_metrics(arrays)
+    sel_mean, sel_se, valid = cell_table(arrays, sel_name)
+    rep_mean, rep_se, _ = cell_table(arrays, rep_name)
+    best_sel, best_sel_se, idx = best_over_lr(sel_mean, sel_se)
+    rows, k = np.arange(len(idx)), np.maximum(idx, 0)
+    rep = np.where(idx >= 0, rep_mean[rows, k], np.nan)
+    rep_err = np.where(idx >= 0, rep_se[rows, k], np.nan)
+    return {"sel": best_sel, "sel_se": best_sel_se, "idx": idx, "rep": rep, "rep_se": rep_err, "rep_cells": rep_mean,
+            "valid": valid}
+
+
 def cell_table(arrays: dict, metric: str = "peak_test_acc") -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """(mean, standard error, valid) over seeds of `metric` for each (c, η) cell [c, η] (`gflow.stats.seed_mean`).
 
@@ -108,12 +160,11 @@ def fit_power_law(xs, ys) -> tuple[float, float]:
 
 
 def c_star_of_sweep(arrays: dict, seeds=None) -> tuple[float, bool]:
-    """c* of one sweep's arrays (optionally on a resample `seeds` of the seed axis)."""
+    """c* of one sweep's arrays, chosen on the selection metric (`selection_metrics`; optionally on a
+    resample `seeds` of the seed axis)."""
     if seeds is not None:
-        arrays = {**arrays, "status": arrays["status"][..., seeds], "peak_test_acc": arrays["peak_test_acc"][..., seeds]}
-    mean, se, _ = cell_table(arrays)
-    best, _, _ = best_over_lr(mean, se)
-    return c_star(arrays["multiplier"], best)
+        arrays = _resample_seeds(arrays, seeds)
+    return c_star(arrays["multiplier"], selected_best(arrays)["sel"])
 
 
 def scaling_fit(xs, sweeps: list[dict], *, n_boot: int = 1000, seed: int = 0) -> dict:
@@ -125,11 +176,8 @@ def scaling_fit(xs, sweeps: list[dict], *, n_boot: int = 1000, seed: int = 0) ->
     sweeps = [as_arrays(a) for a in sweeps]
     stars = [c_star_of_sweep(a) for a in sweeps]
     use = [i for i, (c, interior) in enumerate(stars) if interior and np.isfinite(c)]
-    where = []
-    for a in sweeps:
-        mean, se, _ = cell_table(a)
-        where.append(c_star_location(a["multiplier"], best_over_lr(mean, se)[0]))
-    out = {"x": list(map(float, xs)), "c_star": [s[0] for s in stars], "interior": [s[1] for s in stars],
+    where = [c_star_location(a["multiplier"], selected_best(a)["sel"]) for a in sweeps]
+    out = {"selection": [selection(a) for a in sweeps], "x": list(map(float, xs)), "c_star": [s[0] for s in stars], "interior": [s[1] for s in stars],
            "where": where, "excluded": [float(xs[i]) for i in range(len(xs)) if i not in use]}
     if len(use) < 2:
         return {**out, "exponent": float("nan"), "ci95": [float("nan"), float("nan")], "n_boot_used": 0}
@@ -147,27 +195,34 @@ def scaling_fit(xs, sweeps: list[dict], *, n_boot: int = 1000, seed: int = 0) ->
 
 
 def u_shape_summary(arrays: dict) -> dict:
-    """Does the best accuracy over η peak at an interior c? Accuracies in percent, gains in pp; for each c
-    the statuses of its runs (all η and seeds) and, where no η is valid, why ('budget', 'diverged', …).
-    Compares the best c with the smallest and largest valid c (differences in units of the standard
-    error of the difference, from the seed spread)."""
+    """Does the accuracy at the best η peak at an interior c? For each c the η chosen on the selection
+    metric (validation accuracy; see the module docstring) and the test accuracy there, in percent; c*
+    chosen on the selection metric; the statuses of each c's runs (all η and seeds) and, where no η is
+    valid, why ('budget', 'diverged', …). Compares the chosen c with the smallest and largest valid c in
+    reported test accuracy (gains in pp, in units of the standard error of the difference, from the seed spread)."""
     arrays = as_arrays(arrays)
-    mean, se, _ = cell_table(arrays)
-    best, best_se, idx = best_over_lr(mean, se)
+    sel = selection(arrays)
+    b = selected_best(arrays)
+    best, best_se, idx = b["rep"], b["rep_se"], b["idx"]
     c, lr = np.asarray(arrays["multiplier"]), np.asarray(arrays["lr"])
-    cs, interior = c_star(c, best)
-    finite = np.flatnonzero(np.isfinite(best))
+    cs, interior = c_star(c, b["sel"])
+    finite = np.flatnonzero(np.isfinite(b["sel"]))
     out = {"unit": "percent (test accuracies); gains in percentage points",
-           "multiplier": c.tolist(), "best_test_acc": (100 * best).tolist(), "best_test_acc_se": (100 * best_se).tolist(),
-           "best_lr": [float(lr[i]) if i >= 0 else None for i in idx],
-           "best_step_size": [float(lr[i] / c[k]) if i >= 0 else None for k, i in enumerate(idx)],
-           "statuses": [status_counts(arrays["status"][k]) for k in range(len(c))],
-           "invalid_reason": [None if i >= 0 else invalid_reason(arrays["status"][k]) for k, i in enumerate(idx)],
-           "c_star": cs, "c_star_where": c_star_location(c, best), "interior": interior}
+           "selection": sel, "selection_note": SELECTION_NOTES[sel],
+           "multiplier": c.tolist(), "best_test_acc": (100 * best).tolist(), "best_test_acc_se": (100 * best_se).tolist()}
+    if sel == "validation":
+        out["best_val_acc"] = (100 * b["sel"]).tolist()
+        out["best_val_acc_se"] = (100 * b["sel_se"]).tolist()
+    out.update({"best_lr": [float(lr[i]) if i >= 0 else None for i in idx],
+                "best_step_size": [float(lr[i] / c[k]) if i >= 0 else None for k, i in enumerate(idx)],
+                "statuses": [status_counts(arrays["status"][k]) for k in range(len(c))],
+                "invalid_reason": [None if i >= 0 else invalid_reason(arrays["status"][k]) for k, i in enumerate(idx)],
+                "c_star": cs, "c_star_where": c_star_location(c, b["sel"]), "interior": interior})
     if "budget" in arrays:
         out["budget"] = [int(np.max(arrays["budget"][k])) for k in range(len(c))]
     if len(finite):
-        i = int(np.nanargmax(best))
+        i = int(np.nanargmax(b["sel"]))  # the grid c chosen on the selection metric
+        out["test_acc_at_chosen_c"] = {"c": float(c[i]), "acc": float(100 * best[i]), "se": float(100 * best_se[i])}
         for end, j in (("small_c", finite[0]), ("large_c", finite[-1])):
             gap = 100 * (best[i] - best[j])
             s = float(100 * np.hypot(best_se[i], best_se[j]))
@@ -177,24 +232,30 @@ def u_shape_summary(arrays: dict) -> dict:
 
 
 def summary_table(summary: dict) -> str:
-    """`u_shape_summary` as a printed table: per c the best peak test accuracy (%) over η with its η, η/c,
-    step budget and run statuses; then c* and the gains of the best c over the smallest and largest valid c."""
-    rows = [f"{'c':>9} {'best peak test acc (%)':>24} {'at η':>6} {'η/c':>8} {'budget':>7}  runs by status"]
+    """`u_shape_summary` as a printed table: per c the test accuracy (%) at the η chosen on the selection
+    metric, with that η, η/c, the step budget and the run statuses; then c* and the gains of the chosen c
+    over the smallest and largest valid c."""
+    validation = summary.get("selection", "test (saved before the validation split)") == "validation"
+    head = "test acc (%) at chosen η" if validation else "best peak test acc (%)"
+    rows = [f"selection: {summary.get('selection_note', SELECTION_NOTES['test (saved before the validation split)'])}",
+            f"{'c':>9} {head:>24} {'val acc (%)':>11} {'at η':>6} {'η/c':>8} {'budget':>7}  runs by status"]
     budgets = summary.get("budget", [None] * len(summary["multiplier"]))
-    for c, acc, se, lr, step, why, counts, budget in zip(
-            summary["multiplier"], summary["best_test_acc"], summary["best_test_acc_se"], summary["best_lr"],
+    vals = summary.get("best_val_acc", [None] * len(summary["multiplier"]))
+    for c, acc, se, val, lr, step, why, counts, budget in zip(
+            summary["multiplier"], summary["best_test_acc"], summary["best_test_acc_se"], vals, summary["best_lr"],
             summary["best_step_size"], summary["invalid_reason"], summary["statuses"], budgets):
         text = f"none valid ({why})" if lr is None else f"{acc:.2f} ± {se:.2f}" if se is not None else f"{acc:.2f}"
         runs = ", ".join(f"{STATUS_SHORT[k]} {v}" for k, v in counts.items())
-        rows.append(f"{c:9.4g} {text:>24} {'' if lr is None else f'{lr:6.3g}'} {'' if step is None else f'{step:8.3g}':>8} "
-                    f"{budget if budget is not None else '':>7}  {runs}")
+        rows.append(f"{c:9.4g} {text:>24} {'' if val is None else f'{val:.2f}':>11} {'' if lr is None else f'{lr:6.3g}'} "
+                    f"{'' if step is None else f'{step:8.3g}':>8} {budget if budget is not None else '':>7}  {runs}")
     if summary["c_star"] is None:
         rows.append("c*: none (no valid cell)")
     else:
-        rows.append(f"c* = {summary['c_star']:.3g} ({summary['c_star_where']})")
+        on = "validation" if validation else "test"
+        rows.append(f"c* = {summary['c_star']:.3g} ({summary['c_star_where']}; chosen on {on} accuracy)")
     for end in ("small_c", "large_c"):
         g = summary.get(f"gain_over_{end}")
         if g:
             z = f" = {g['z']:.1f} s.e." if g["z"] is not None else ""
-            rows.append(f"best − (c = {g['c']:.3g}): {g['gain_pp']:+.2f} pp{z}")
+            rows.append(f"chosen c − (c = {g['c']:.3g}), test accuracy: {g['gain_pp']:+.2f} pp{z}")
     return "\n".join(rows)

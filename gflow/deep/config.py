@@ -40,6 +40,9 @@ class DeepDataConfig:
     n_train: int = _f(0, "training examples (a random subset drawn with the data seed); 0 = the dataset's default; "
                          "-1 = the full training set")
     n_test: int = _f(0, "test examples; 0 = the dataset's default")
+    n_val: int = _f(0, "validation examples, held out from the training data (the peak step, the best η and c* "
+                       "are chosen on them); 0 = the dataset's default (digits 200, breast_cancer 50, edim n_test/2, mnist1d, "
+                       "CIFAR, MNIST: a tenth of the training pool); -1 = none (selection on the test set)")
     seed: int = _f(0, "data seed: the train/test split, subsets and synthetic draws; shared by every c, η, init seed")
     path: str = _f("", "cifar10/cifar100: local directory with the python-pickle batches; mnist/fashion_mnist: "
                        "local directory with the four IDX files (train-images-idx3-ubyte.gz, …); nothing is downloaded")
@@ -57,6 +60,7 @@ class DeepDataConfig:
         _int_at_least("data.n_train", self.n_train, -1)
         for k in ("n_test", "seed", "edim_generator_seed"):
             _int_at_least(f"data.{k}", getattr(self, k), 0)
+        _int_at_least("data.n_val", self.n_val, -1)
         _int_at_least("data.mnist1d_samples", self.mnist1d_samples, 20)
         _int_at_least("data.edim_dim", self.edim_dim, 1)
         _int_at_least("data.edim_size", self.edim_size, 2)
@@ -76,9 +80,9 @@ class DeepModelConfig:
     width: int = _f(64, "mlp: hidden units; cnn/vgg/resnet: channels of the first stage (later stages ×2, ×4, ×8)")
     depth: int = _f(0, "mlp: hidden layers; cnn: weight layers; vgg: 11/13/16/19; resnet: 10/18/34 (basic blocks), "
                        "50 (bottleneck); 0 = default (2, 5, 11, 18)")
-    norm: str = _f("", "'group' (GroupNorm, per example), 'batch' (BatchNorm: batch statistics in training, "
-                       "training-set statistics at evaluation; see README) or 'none'; '' = default: group for resnet, "
-                       "none otherwise")
+    norm: str = _f("", "'group' (GroupNorm, per example), 'batch' (BatchNorm, as torch: batch statistics in "
+                       "training, running averages (momentum 0.1) in evaluation) or 'none'; '' = default: group for "
+                       "resnet, none otherwise")
     init: str = _f("he", "'he': weights N(0, 2/fan_in) (head N(0, 1/fan_in)), biases 0; 'torch': PyTorch's defaults, "
                          "weights and biases U(−1/√fan_in, 1/√fan_in) (kaiming_uniform_ with a = √5)")
     norm_groups: int = _f(8, "GroupNorm groups (gcd with the channel count is used)")
@@ -101,6 +105,9 @@ class DeepModelConfig:
         _int_at_least("model.norm_groups", self.norm_groups, 1)
         _choice("model.init", self.init, INITS)
         _bool("model.centered", self.centered)
+        if self.centered and norm == "batch":
+            raise ConfigError("model.centered: not defined with norm 'batch' (f_θ₀ would depend on the batch and "
+                              "on the running averages); use norm 'group' or 'none'")
 
     @property
     def resolved_depth(self) -> int:
@@ -118,7 +125,8 @@ class TrainConfig:
     batch_size: int = _f(0, "SGD minibatch size (sampled without replacement, reshuffled every epoch); 0 = full batch")
     target_acc: float = _f(0.99, "stop when the training accuracy is ≥ this (checked every check_every steps)")
     target_loss: float = _f(0.0, "also stop when the training loss is ≤ this; 0 = off")
-    check_every: int = _f(10, "steps between checks of the stop rule (and test-accuracy evaluations)")
+    check_every: int = _f(10, "steps between checks of the stop rule (train, validation and test evaluations, "
+                              "each a point of the learning curves)")
     max_steps: int = _f(2000, "step budget (status 'max_steps') of a run at c ≥ budget_c; a multiple of check_every")
     budget_power: float = _f(0.0, "budget of a run at c < budget_c: max_steps · (budget_c/c)^budget_power, rounded up to "
                                   "a multiple of check_every (0: max_steps for every c)")
@@ -129,8 +137,12 @@ class TrainConfig:
     decoupled_decay: float = _f(0.0, "decoupled weight decay: every step also subtracts decoupled_decay·θ, independent "
                                      "of the gradient, momentum, η and c (Loshchilov–Hutter, schedule 1); 0: none")
     diverge_factor: float = _f(1e3, "status 'diverged' when the training loss exceeds this × max(initial loss, log K)")
-    eval_batch_size: int = _f(1024, "examples per forward pass when evaluating accuracy on the full train/test sets")
+    eval_batch_size: int = _f(1024, "examples per forward pass when evaluating the train/validation/test sets "
+                                    "(bounds the evaluation's memory for every net)")
     dtype: str = _f("float32", "float32 (default) or float64 (needs jax_enable_x64 switched on by the caller)")
+    augment: bool = _f(False, "random crop (4-pixel zero padding) and horizontal flip of every training image, drawn "
+                              "afresh at every step (images only). Off by default: the paper's protocol trains without "
+                              "augmentation, and the stop rule judges the un-augmented training set")
 
     def __post_init__(self):
         _int_at_least("train.batch_size", self.batch_size, 0)
@@ -149,6 +161,7 @@ class TrainConfig:
             raise ConfigError(f"train.diverge_factor: must be > 1 (inf disables), got {self.diverge_factor!r}")
         _int_at_least("train.eval_batch_size", self.eval_batch_size, 1)
         _choice("train.dtype", self.dtype, DTYPES)
+        _bool("train.augment", self.augment)
 
     def budget(self, multiplier: float) -> int:
         """The step budget of a run with multiplier c (see budget_power), a multiple of check_every."""
@@ -242,8 +255,8 @@ DEFAULT_PRESET = "digits-mlp"
 
 
 def preset_names() -> list[str]:
-    """The shipped presets' names (file stems), sorted."""
-    return sorted(p.name[:-5] for p in PRESETS.iterdir() if p.name.endswith(".toml"))
+    """The shipped presets' names (file stems), sorted; files starting with '_' are data, not presets."""
+    return sorted(p.name[:-5] for p in PRESETS.iterdir() if p.name.endswith(".toml") and not p.name.startswith("_"))
 
 
 def _preset_dict(name_or_path) -> tuple[dict, str]:
@@ -269,3 +282,36 @@ def load_preset(name_or_path=DEFAULT_PRESET, *, quick: bool = False, full_grid: 
 def preset_descriptions() -> dict[str, str]:
     """{preset name: its one-line description}."""
     return {name: DeepConfig.split_file(_preset_dict(name)[0])[1] for name in preset_names()}
+
+
+TIMINGS = "_timings.toml"  # measured run-time estimates (experiments/deep_preset_times.py --write)
+
+
+def preset_timings() -> dict:
+    """The stored run-time estimates: {'measured', 'machine', 'jax', and a table per preset}; {} if none."""
+    path = PRESETS / TIMINGS
+    return tomllib.loads(path.read_text(encoding="utf-8")) if path.is_file() else {}
+
+
+def _duration(seconds: float) -> str:
+    if seconds < 120:
+        return f"{seconds:.0f} s"
+    if seconds < 600:
+        return f"{seconds / 60:.1f} min"
+    return f"{seconds / 60:.0f} min" if seconds < 7200 else f"{seconds / 3600:.1f} h"
+
+
+def timing_line(name: str, timings: dict | None = None) -> str:
+    """One line: the preset's worst-case run time, estimated from a measured step rate (see preset_timings)."""
+    timings = preset_timings() if timings is None else timings
+    t = timings.get(name)
+    if not isinstance(t, dict):
+        return "time: not measured"
+    if "cpu_estimate_s" in t:
+        lanes = "one lane at a time" if t["lanes_per_chunk"] == 1 else f"summed over {t['lanes_per_chunk']} vmapped lanes"
+        return (f"time: worst case ≈ {_duration(t['cpu_estimate_s'])} on the CPU (estimate: {t['lane_steps_per_s']:g} "
+                f"SGD steps/s {lanes}, measured over a short run, × {t['worst_case_lane_steps']} steps; runs that "
+                "reach the target stop earlier)")
+    if t.get("gpu_estimate_s") is not None:
+        return f"time: worst case ≈ {_duration(t['gpu_estimate_s'])} on one H200 (estimate: {t['gpu_note']})"
+    return f"time: not estimated ({t.get('gpu_note', 'no measured rate')})"

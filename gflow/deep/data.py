@@ -3,7 +3,9 @@ generator, a synthetic image family of controllable intrinsic dimension ("edim")
 local directory of python-pickle batches, and MNIST / Fashion-MNIST from a local directory of the four
 IDX files under their standard names (gzipped or not).
 
-Every dataset is a `DeepDataset`: float inputs (one example: (D,), (C, L) or (C, H, W)), integer labels
+Every dataset is a `DeepDataset` with a training, a validation and a test set. The validation set is
+held out from the training data (`data.n_val`; `VAL_DEFAULTS` per dataset; −1: none): the peak step,
+the best η and c* are chosen on it, and the test set is only reported. Inputs are floats (one example: (D,), (C, L) or (C, H, W)), integer labels
 0 … K−1, standardized with statistics of the training split only. K = 2 is trained with the logistic loss
 on one output, K > 2 with softmax cross-entropy on K outputs. Random splits and subsets use the data seed
 only, so every multiplier, learning rate and init seed sees the same data.
@@ -29,6 +31,8 @@ class DeepDataset(eqx.Module):
     y: jax.Array  # (n,) int32 in [0, K)
     x_test: jax.Array  # (n_test, *shape)
     y_test: jax.Array  # (n_test,)
+    x_val: jax.Array  # (n_val, *shape): held out from the training data; may be empty
+    y_val: jax.Array  # (n_val,)
     n_classes: int = eqx.field(static=True)
     name: str = eqx.field(static=True, default="")
 
@@ -38,7 +42,8 @@ class DeepDataset(eqx.Module):
         return 1 if self.n_classes == 2 else self.n_classes
 
     def describe(self) -> dict:
-        return {"name": self.name, "n_train": int(self.x.shape[0]), "n_test": int(self.x_test.shape[0]),
+        return {"name": self.name, "n_train": int(self.x.shape[0]), "n_val": int(self.x_val.shape[0]),
+                "n_test": int(self.x_test.shape[0]),
                 "input_shape": list(self.x.shape[1:]), "n_classes": self.n_classes,
                 "train_class_counts": np.bincount(np.asarray(self.y), minlength=self.n_classes).tolist()}
 
@@ -47,11 +52,17 @@ def _rng(seed: int, salt: int = 0) -> np.random.Generator:
     return np.random.default_rng([DATA_ROOT, seed, salt])
 
 
-def from_arrays(x, y, x_test, y_test, *, n_classes: int | None = None, name: str = "arrays",
+def from_arrays(x, y, x_test, y_test, *, x_val=None, y_val=None, n_classes: int | None = None, name: str = "arrays",
                 standardize: bool = True, dtype=jnp.float32) -> DeepDataset:
-    """Checked, standardized dataset from numpy arrays (labels 0 … K−1)."""
+    """Checked, standardized dataset from numpy arrays (labels 0 … K−1); no validation set unless given."""
     x, x_test = np.asarray(x, np.float64), np.asarray(x_test, np.float64)
     y, y_test = np.asarray(y), np.asarray(y_test)
+    x_val = np.zeros((0,) + x.shape[1:]) if x_val is None else np.asarray(x_val, np.float64)
+    y_val = np.zeros(0, np.int64) if y_val is None else np.asarray(y_val)
+    if x_val.shape[1:] != x.shape[1:] or y_val.shape != (x_val.shape[0],) or not np.all(np.isfinite(x_val)):
+        raise ValueError(f"data.x_val: needs examples of shape {x.shape[1:]} with one label each, got {x_val.shape}, {y_val.shape}")
+    if y_val.size and (not np.issubdtype(y_val.dtype, np.integer) or y_val.min() < 0):
+        raise ValueError("data.y_val: needs integer labels ≥ 0")
     for nm, v in (("x", x), ("x_test", x_test)):
         if v.ndim < 2 or v.shape[0] < 1 or not np.all(np.isfinite(v)):
             raise ValueError(f"data.{nm}: needs shape (n ≥ 1, …) with finite values, got shape {v.shape}")
@@ -60,26 +71,57 @@ def from_arrays(x, y, x_test, y_test, *, n_classes: int | None = None, name: str
     for nm, v, ref in (("y", y, x), ("y_test", y_test, x_test)):
         if v.shape != (ref.shape[0],) or not np.issubdtype(v.dtype, np.integer) or v.min() < 0:
             raise ValueError(f"data.{nm}: needs {ref.shape[0]} integer labels ≥ 0, got shape {v.shape}, dtype {v.dtype}")
-    k = int(max(y.max(), y_test.max()) + 1) if n_classes is None else n_classes
-    if max(y.max(), y_test.max()) >= k:
+    top = max(y.max(), y_test.max(), y_val.max(initial=0))
+    k = int(top + 1) if n_classes is None else n_classes
+    if top >= k:
         raise ValueError(f"data.y: labels must be < n_classes = {k}")
     if standardize:
         axes = (0,) + tuple(range(2, x.ndim))  # per channel for signals/images, per feature for vectors
         mean = x.mean(axis=axes, keepdims=True)
         std = x.std(axis=axes, keepdims=True)
         std = np.where(std > 0, std, 1.0)
-        x, x_test = (x - mean) / std, (x_test - mean) / std
+        x, x_val, x_test = (x - mean) / std, (x_val - mean) / std, (x_test - mean) / std
     return DeepDataset(jnp.asarray(x, dtype), jnp.asarray(y, jnp.int32), jnp.asarray(x_test, dtype),
-                       jnp.asarray(y_test, jnp.int32), n_classes=k, name=name)
+                       jnp.asarray(y_test, jnp.int32), jnp.asarray(x_val, dtype), jnp.asarray(y_val, jnp.int32),
+                       n_classes=k, name=name)
 
 
-def _split(x, y, n_train: int, n_test: int, seed: int, name: str):
-    """A random train/test split of (x, y) with the data seed."""
-    if n_train + n_test > len(y):
-        raise ValueError(f"data.n_train + data.n_test: {name} has {len(y)} examples, asked for {n_train} + {n_test}")
-    perm = _rng(seed).permutation(len(y))
-    tr, te = perm[:n_train], perm[n_train : n_train + n_test]
-    return x[tr], y[tr], x[te], y[te]
+# Validation examples held out from the training data when data.n_val = 0 (−1: none).
+VAL_DEFAULTS = {"digits": 200, "breast_cancer": 50}  # edim: half of n_test (generated, so free); the others
+# (mnist1d, CIFAR, MNIST): a tenth of the training pool (CIFAR 5000 of 50 000, MNIST 6000 of 60 000)
+
+
+def n_val_of(cfg: DeepDataConfig) -> int | None:
+    """The validation-set size of `cfg`: data.n_val, none (−1: 0), or the dataset's default (0): a fixed
+    number, or None for a tenth of the training pool (decided by the loader)."""
+    if cfg.n_val == -1:
+        return 0
+    if cfg.n_val:
+        return cfg.n_val
+    if cfg.name == "edim":
+        return (cfg.n_test or 2000) // 2
+    return VAL_DEFAULTS.get(cfg.name)
+
+
+def _holdout(x, y, n_train: int, n_val: int, seed: int):
+    """(x, y, x_val, y_val) from a training pool: the training subset of `_subset` (all of the pool
+    but the validation examples when n_train ≤ 0) and n_val validation examples from the rest (None: a
+    tenth of the pool)."""
+    n_val = len(y) // 10 if n_val is None else n_val
+    if n_train > 0 and n_train + n_val > len(y):
+        raise ValueError(f"data.n_val: the training pool has {len(y)} examples, asked for {n_train} training + "
+                         f"{n_val} validation")
+    if n_val >= len(y):
+        raise ValueError(f"data.n_val: the training pool has {len(y)} examples, asked for {n_val} for validation")
+    if n_train > 0 and n_train < len(y):
+        train_idx = np.sort(_rng(seed, 1).permutation(len(y))[:n_train])
+    else:
+        train_idx = np.arange(len(y))
+    rest = np.setdiff1d(np.arange(len(y)), train_idx) if len(train_idx) < len(y) else train_idx
+    val_idx = np.sort(_rng(seed, 4).permutation(rest)[:n_val])
+    if len(train_idx) == len(y):
+        train_idx = np.setdiff1d(train_idx, val_idx)
+    return x[train_idx], y[train_idx], x[val_idx], y[val_idx]
 
 
 def _subset(x, y, n: int, seed: int, salt: int):
@@ -94,8 +136,24 @@ def _n_train(cfg: DeepDataConfig, default: int, available: int) -> int:
     return available if cfg.n_train == -1 else (cfg.n_train or default)
 
 
+class MissingExtraError(ValueError):
+    """An optional dependency of a dataset is not installed (one line: what to install)."""
+
+
+def _optional(module: str, dataset: str):
+    """`module` imported, or MissingExtraError naming the install command (the `[data]` extra)."""
+    import importlib
+
+    try:
+        return importlib.import_module(module)
+    except ImportError:
+        top = module.split(".")[0]
+        raise MissingExtraError(f"data.name: {dataset} needs the {'scikit-learn' if top == 'sklearn' else top} package, "
+                                "not installed; install the data extra: pip install 'gflow[data]'") from None
+
+
 def _sklearn(name: str, cfg: DeepDataConfig, dtype) -> DeepDataset:
-    from sklearn import datasets  # optional dependency: pip install 'gflow[data]'
+    datasets = _optional("sklearn.datasets", name)
 
     if name == "digits":
         raw = datasets.load_digits()
@@ -105,9 +163,17 @@ def _sklearn(name: str, cfg: DeepDataConfig, dtype) -> DeepDataset:
         raw = datasets.load_breast_cancer()
         x, y = raw.data, raw.target  # (569, 30), binary
         default = (400, 169)
-    n_test = cfg.n_test or (len(y) - (cfg.n_train if cfg.n_train > 0 else default[0]))
-    n_train = _n_train(cfg, default[0], len(y) - n_test)
-    return from_arrays(*_split(x, y, n_train, n_test, cfg.seed, name), name=name, dtype=dtype)
+    n_val = n_val_of(cfg)
+    n_test = cfg.n_test or (len(y) - (cfg.n_train if cfg.n_train > 0 else default[0]) - n_val)
+    n_train = _n_train(cfg, default[0], len(y) - n_test - n_val)
+    if n_train + n_test > len(y):
+        raise ValueError(f"data.n_train + data.n_test: {name} has {len(y)} examples, asked for {n_train} + {n_test}")
+    if n_train + n_test + n_val > len(y):
+        raise ValueError(f"data.n_val: {name} has {len(y)} examples, asked for {n_train} (train) + {n_test} (test) "
+                         f"+ {n_val} (validation)")
+    perm = _rng(cfg.seed).permutation(len(y))  # training, test, then validation examples
+    tr, te, va = perm[:n_train], perm[n_train:n_train + n_test], perm[n_train + n_test:n_train + n_test + n_val]
+    return from_arrays(x[tr], y[tr], x[te], y[te], x_val=x[va], y_val=y[va], name=name, dtype=dtype)
 
 
 def _mnist1d(cfg: DeepDataConfig, dtype) -> DeepDataset:
@@ -116,7 +182,8 @@ def _mnist1d(cfg: DeepDataConfig, dtype) -> DeepDataset:
     RNGs, so their states are saved and restored around the call."""
     import random
 
-    from mnist1d.data import get_dataset_args, make_dataset  # optional dependency: pip install 'gflow[data]'
+    mnist1d_data = _optional("mnist1d.data", "mnist1d")
+    get_dataset_args, make_dataset = mnist1d_data.get_dataset_args, mnist1d_data.make_dataset
 
     args = get_dataset_args()
     args.num_samples = cfg.mnist1d_samples
@@ -129,9 +196,9 @@ def _mnist1d(cfg: DeepDataConfig, dtype) -> DeepDataset:
         random.setstate(py_state)
     x, y = raw["x"][:, None, :], raw["y"]  # (n, 1, 40) signals
     x_test, y_test = raw["x_test"][:, None, :], raw["y_test"]
-    x, y = _subset(x, y, max(cfg.n_train, 0), cfg.seed, 1)  # 0 and −1: all of mnist1d's training split
+    x, y, x_val, y_val = _holdout(x, y, cfg.n_train, n_val_of(cfg), cfg.seed)  # n_train 0, −1: the rest of the split
     x_test, y_test = _subset(x_test, y_test, cfg.n_test, cfg.seed, 2)
-    return from_arrays(x, y, x_test, y_test, n_classes=10, name="mnist1d", dtype=dtype)
+    return from_arrays(x, y, x_test, y_test, x_val=x_val, y_val=y_val, n_classes=10, name="mnist1d", dtype=dtype)
 
 
 def edim_generator(*, intrinsic_dim: int, size: int, channels: int, n_classes: int, n_features: int, seed: int):
@@ -169,13 +236,18 @@ def _edim(cfg: DeepDataConfig, dtype) -> DeepDataset:
                          n_classes=cfg.edim_classes, n_features=cfg.edim_features, seed=cfg.edim_generator_seed)
     if cfg.n_train == -1:
         raise ValueError("data.n_train: edim draws as many examples as asked; −1 (the full training set) has no meaning")
-    n_train, n_test = cfg.n_train or 512, cfg.n_test or 2000
+    n_train, n_test, n_val = cfg.n_train or 512, cfg.n_test or 2000, n_val_of(cfg)
     g = _rng(cfg.seed, 3)
     z = g.normal(size=(n_train + n_test, cfg.edim_dim))
     x, y = gen(z)
-    x = x / x.std() + cfg.edim_noise * g.normal(size=x.shape)
-    return from_arrays(x[:n_train], y[:n_train], x[n_train:], y[n_train:], n_classes=cfg.edim_classes,
-                       name=f"edim{cfg.edim_dim}", dtype=dtype)
+    raw_std = x.std()
+    x = x / raw_std + cfg.edim_noise * g.normal(size=x.shape)
+    # validation: further draws of the same law (their own stream, so train and test are unchanged by n_val)
+    gv = _rng(cfg.seed, 5)
+    x_val, y_val = gen(gv.normal(size=(n_val, cfg.edim_dim)))
+    x_val = x_val / raw_std + cfg.edim_noise * gv.normal(size=x_val.shape)
+    return from_arrays(x[:n_train], y[:n_train], x[n_train:], y[n_train:], x_val=x_val, y_val=y_val,
+                       n_classes=cfg.edim_classes, name=f"edim{cfg.edim_dim}", dtype=dtype)
 
 
 # ---- CIFAR from local python-pickle batches -------------------------------------------------------
@@ -246,7 +318,8 @@ def cifar_dir(name: str, path) -> Path:
     return _find_files(path, spec["subdir"], spec["train"] + spec["test"], f"{name} python batches")
 
 
-def load_cifar(name: str, path, *, n_train: int = 0, n_test: int = 0, seed: int = 0, dtype=jnp.float32) -> DeepDataset:
+def load_cifar(name: str, path, *, n_train: int = 0, n_test: int = 0, n_val: int | None = 0, seed: int = 0,
+               dtype=jnp.float32) -> DeepDataset:
     """CIFAR-10/100 from the python-pickle batches in `path` (nothing is downloaded); pixels scaled to
     [0, 1], then standardized per channel with training-set statistics."""
     spec = CIFAR_FILES[name]
@@ -254,9 +327,10 @@ def load_cifar(name: str, path, *, n_train: int = 0, n_test: int = 0, seed: int 
     parts = {s: [_read_batch(d / f, spec["labels"], spec["n_classes"]) for f in spec[s]] for s in ("train", "test")}
     x, y = (np.concatenate(v) for v in zip(*parts["train"]))
     x_test, y_test = (np.concatenate(v) for v in zip(*parts["test"]))
-    x, y = _subset(x, y, max(n_train, 0), seed, 1)  # 0 and −1: the full training set
+    x, y, x_val, y_val = _holdout(x, y, n_train, n_val, seed)  # n_train 0, −1: the training set less validation
     x_test, y_test = _subset(x_test, y_test, n_test, seed, 2)
-    return from_arrays(x / 255.0, y, x_test / 255.0, y_test, n_classes=spec["n_classes"], name=name, dtype=dtype)
+    return from_arrays(x / 255.0, y, x_test / 255.0, y_test, x_val=x_val / 255.0, y_val=y_val,
+                       n_classes=spec["n_classes"], name=name, dtype=dtype)
 
 
 # ---- MNIST and Fashion-MNIST from local IDX files ---------------------------------------------------
@@ -292,7 +366,8 @@ def _idx_name(d: Path, stem: str) -> str:
     return stem + ".gz" if (d / (stem + ".gz")).is_file() or not (d / stem).is_file() else stem
 
 
-def load_idx(name: str, path, *, n_train: int = 0, n_test: int = 0, seed: int = 0, dtype=jnp.float32) -> DeepDataset:
+def load_idx(name: str, path, *, n_train: int = 0, n_test: int = 0, n_val: int | None = 0, seed: int = 0,
+             dtype=jnp.float32) -> DeepDataset:
     """MNIST or Fashion-MNIST (28×28 grey images, 10 classes) from the four IDX files in `path` or in
     `path`/{IDX_SUBDIRS[name]}: train-images-idx3-ubyte.gz, train-labels-idx1-ubyte.gz,
     t10k-images-idx3-ubyte.gz, t10k-labels-idx1-ubyte.gz (or the same names without .gz); nothing is
@@ -310,9 +385,10 @@ def load_idx(name: str, path, *, n_train: int = 0, n_test: int = 0, seed: int = 
             raise ValueError(f"data.path: {d / fi} holds {len(images)} images, {d / fl} {len(labels)} labels")
         if labels.max(initial=0) > 9:
             raise ValueError(f"data.path: {d / fl}: labels must be in [0, 10), got {int(labels.max())}")
-    x, y = _subset(x[:, None], y.astype(np.int64), max(n_train, 0), seed, 1)
+    x, y, x_val, y_val = _holdout(x[:, None], y.astype(np.int64), n_train, n_val, seed)
     x_test, y_test = _subset(x_test[:, None], y_test.astype(np.int64), n_test, seed, 2)
-    return from_arrays(x / 255.0, y, x_test / 255.0, y_test, n_classes=10, name=name, dtype=dtype)
+    return from_arrays(x / 255.0, y, x_test / 255.0, y_test, x_val=x_val / 255.0, y_val=y_val, n_classes=10,
+                       name=name, dtype=dtype)
 
 
 def load_dataset(cfg: DeepDataConfig, dtype=jnp.float32) -> DeepDataset:
@@ -324,4 +400,5 @@ def load_dataset(cfg: DeepDataConfig, dtype=jnp.float32) -> DeepDataset:
     if cfg.name == "edim":
         return _edim(cfg, dtype)
     load = load_idx if cfg.name in IDX_SUBDIRS else load_cifar
-    return load(cfg.name, cfg.path, n_train=cfg.n_train, n_test=cfg.n_test, seed=cfg.seed, dtype=dtype)
+    return load(cfg.name, cfg.path, n_train=cfg.n_train, n_test=cfg.n_test, n_val=n_val_of(cfg), seed=cfg.seed,
+                dtype=dtype)

@@ -19,13 +19,14 @@ Conventions:
 - Normalization (`norm`):
   - 'group': GroupNorm over (channel group, space) of each example. It is a per-example function, so
     f_θ(x) does not depend on the rest of the batch and vmapping over replicas needs no extra state.
-  - 'batch': BatchNorm over (examples, space) per channel, through the vmapped axis named
-    `BATCH_AXIS` (call the net as `jax.vmap(net, axis_name=BATCH_AXIS)(x, w)`). Each example carries
-    a weight w (1 or 0) and the statistics are the w-weighted means: training steps use the minibatch's
-    statistics (w = 1), evaluations the statistics of the whole training set at the current θ (the
-    training examples have w = 1, the test examples w = 0), which is what PyTorch's running averages
-    estimate, without their lag or extra state. f_θ(x) then depends on the other examples of the batch:
-    see README, Deep nets, for what that does to c·(f_θ − f_θ₀).
+  - 'batch': BatchNorm per channel over (examples, space), as torch's nn.BatchNorm*d: in training the
+    statistics of the minibatch, taken through the vmapped example axis named `BATCH_AXIS` (call the net
+    as `jax.vmap(net, axis_name=BATCH_AXIS)(x, w)`; each example carries a weight w, 1 or 0, and the
+    statistics are the w-weighted means); in evaluation (`eqx.nn.inference_mode(net)`) the running
+    averages, updated after every training step as running ← 0.9·running + 0.1·batch statistic (the
+    variance unbiased), starting at mean 0, variance 1. An evaluation is then a per-example function,
+    computed in batches of bounded size. The running averages are buffers, not parameters: `split`
+    keeps them apart from the trained arrays (no gradient, no weight decay).
   - 'none': no normalization. A ResNet without normalization scales each residual branch by
     1/√(number of blocks), so the output variance stays O(1) at init (as in "stable ResNets").
 - The multiplier c and centering are applied outside the net, in `gflow.deep.train.outputs`.
@@ -33,6 +34,7 @@ Conventions:
 
 from __future__ import annotations
 
+import contextlib
 import math
 
 import equinox as eqx
@@ -45,6 +47,9 @@ VGG_STAGES = {11: (1, 1, 2, 2, 2), 13: (2, 2, 2, 2, 2), 16: (2, 2, 3, 3, 3), 19:
 RESNET_STAGES = {10: (1, 1, 1, 1), 18: (2, 2, 2, 2), 34: (3, 4, 6, 3), 50: (3, 4, 6, 3)}
 BOTTLENECK_DEPTHS = (50,)
 BATCH_AXIS = "batch"  # the vmapped example axis that BatchNorm reduces over
+BN_MOMENTUM = 0.1  # torch's default: running ← (1 − 0.1)·running + 0.1·batch statistic
+BN_EPS = 1e-5
+BUFFERS = ("running_mean", "running_var")  # arrays of a net that are not trained
 
 
 class _Init:
@@ -141,26 +146,74 @@ class GroupNorm(eqx.Module):
 
 
 class BatchNorm(eqx.Module):
-    """BatchNorm of one example x (C, *space) inside `jax.vmap(..., axis_name=BATCH_AXIS)`: per channel,
-    statistics over space and the examples of the vmapped batch, weighted by each example's w (see the
-    module docstring; w = None counts every example once)."""
+    """BatchNorm of one example x (C, *space). In training (inside `jax.vmap(..., axis_name=BATCH_AXIS)`):
+    per channel, statistics over space and the examples of the vmapped batch, weighted by each example's
+    w (w = None counts every example once); under `collect_batch_stats()` it also records them. In
+    evaluation (`inference=True`, set by `eqx.nn.inference_mode`): the running averages."""
 
     scale: jax.Array  # (C,)
     shift: jax.Array  # (C,)
+    running_mean: jax.Array  # (C,) buffer
+    running_var: jax.Array  # (C,) buffer
+    inference: bool = False
+    momentum: float = eqx.field(static=True, default=BN_MOMENTUM)
 
     def __init__(self, channels: int, dtype=jnp.float32):
         self.scale = jnp.ones((channels,), dtype)
         self.shift = jnp.zeros((channels,), dtype)
+        self.running_mean = jnp.zeros((channels,), dtype)
+        self.running_var = jnp.ones((channels,), dtype)
+        self.inference = False
+        self.momentum = BN_MOMENTUM
 
     def __call__(self, x, w=None):
+        bcast = (-1,) + (1,) * (x.ndim - 1)
+        if self.inference:
+            y = (x - self.running_mean.reshape(bcast)) * jax.lax.rsqrt(self.running_var.reshape(bcast) + BN_EPS)
+            return y * self.scale.reshape(bcast) + self.shift.reshape(bcast)
         w = jnp.ones((), x.dtype) if w is None else jnp.asarray(w, x.dtype)
         space = tuple(range(1, x.ndim))
         total = jax.lax.psum(w, BATCH_AXIS)
         mean = jax.lax.psum(w * x.mean(axis=space), BATCH_AXIS) / total
-        bcast = (-1,) + (1,) * (x.ndim - 1)
         var = jax.lax.psum(w * ((x - mean.reshape(bcast)) ** 2).mean(axis=space), BATCH_AXIS) / total
-        y = (x - mean.reshape(bcast)) * jax.lax.rsqrt(var.reshape(bcast) + 1e-5)
+        if _COLLECTED:  # unbiased variance for the running average, as torch (n = examples × positions)
+            n = total * math.prod(x.shape[1:])
+            _COLLECTED[-1][id(self)] = (mean, var * n / jnp.maximum(n - 1, 1))
+        y = (x - mean.reshape(bcast)) * jax.lax.rsqrt(var.reshape(bcast) + BN_EPS)
         return y * self.scale.reshape(bcast) + self.shift.reshape(bcast)
+
+
+_COLLECTED: list[dict] = []  # stack of {id(BatchNorm layer): (batch mean, unbiased batch variance)}
+
+
+@contextlib.contextmanager
+def collect_batch_stats():
+    """Within the block, every BatchNorm layer called in training mode records its batch statistics in
+    the yielded dict, keyed by id(layer) (see `with_running_stats`). Use it inside the traced function."""
+    _COLLECTED.append({})
+    try:
+        yield _COLLECTED[-1]
+    finally:
+        _COLLECTED.pop()
+
+
+def batch_norms(model) -> list:
+    """The BatchNorm layers of `model`, in tree order."""
+    return [m for m in jax.tree.leaves(model, is_leaf=lambda m: isinstance(m, BatchNorm)) if isinstance(m, BatchNorm)]
+
+
+def with_running_stats(model, stats: dict):
+    """`model` with each BatchNorm layer's running averages moved towards the batch statistics `stats`
+    recorded by `collect_batch_stats` during a training forward pass of this very model object."""
+    layers = batch_norms(model)
+    if not layers:
+        return model
+    new = []
+    for m in layers:
+        mean, var = stats[id(m)]
+        new += [(1 - m.momentum) * m.running_mean + m.momentum * mean.astype(m.running_mean.dtype),
+                (1 - m.momentum) * m.running_var + m.momentum * var.astype(m.running_var.dtype)]
+    return eqx.tree_at(lambda t: [v for b in batch_norms(t) for v in (b.running_mean, b.running_var)], model, new)
 
 
 class Identity(eqx.Module):
@@ -391,9 +444,18 @@ def build_model(cfg: DeepModelConfig, input_shape: tuple[int, ...], n_out: int, 
     return model
 
 
-def split(model) -> tuple:
-    """(params, static): the arrays of `model` (all trained) and the rest; `eqx.combine` rebuilds it."""
-    return eqx.partition(model, eqx.is_array)
+def _is_buffer(path) -> bool:
+    return bool(path) and getattr(path[-1], "name", None) in BUFFERS
+
+
+def split(model, is_array=eqx.is_array) -> tuple:
+    """(params, buffers, static): the trained arrays of `model`, its buffers (BatchNorm's running
+    averages; all None without BatchNorm) and the rest; `eqx.combine(params, buffers, static)` rebuilds it.
+    `is_array` picks the array leaves (e.g. jax.ShapeDtypeStruct for a model of shapes)."""
+    trained = jax.tree_util.tree_map_with_path(lambda p, v: is_array(v) and not _is_buffer(p), model)
+    params, rest = eqx.partition(model, trained)
+    buffers, static = eqx.partition(rest, is_array)
+    return params, buffers, static
 
 
 def n_params(params) -> int:

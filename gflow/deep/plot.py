@@ -1,6 +1,8 @@
 """Figures of a deep sweep's run directory (from its `xarray.Dataset`, `gflow.load_run`), with matplotlib's
-non-interactive Agg backend: the (c, η) heatmap of peak test accuracy (against η or against the step size η/c)
-and the best accuracy vs c. Accuracies are in percent throughout."""
+non-interactive Agg backend: the (c, η) heatmap of the reported test accuracy (against η or against the step
+size η/c), the accuracy at the chosen η vs c, and the learning curves of one (c, η) cell. Accuracies are in
+percent throughout. Every figure says how the peaks were selected (on validation, or on test for runs
+saved before the validation split: `gflow.deep.analysis.selection`)."""
 
 from __future__ import annotations
 
@@ -17,8 +19,8 @@ import numpy as np  # noqa: E402
 
 from ..runs.status import RUNNING  # noqa: E402
 from ..runs.store import load_run  # noqa: E402
-from .analysis import (STATUS_SHORT, as_arrays, best_over_lr, c_star, c_star_location, cell_table,  # noqa: E402
-                       invalid_reason, status_counts)
+from .analysis import (STATUS_SHORT, as_arrays, c_star, c_star_location, invalid_reason, selected_best,  # noqa: E402
+                       selection, status_counts)
 
 C_LABEL = "output multiplier c  (small c: strong feature learning)"
 LR_LABEL = "base learning rate η  (SGD step size η/c)"
@@ -59,6 +61,13 @@ def _title(ds, what: str) -> str:
     return f"{ds.attrs['data']['name']}, {m['arch']}{depth}, {ds.sizes['seed']} seeds: {what}"
 
 
+def _metric_label(arrays) -> str:
+    """What the accuracies of a figure are, with how they were selected."""
+    if selection(arrays) == "validation":
+        return "test accuracy at the validation peak (%)"
+    return f"peak test accuracy (%; selected on test: {selection(arrays)[6:-1]})"
+
+
 def _cell_labels(arrays, mean, valid):
     """Text per cell [c, η]: the mean in %, or each way its seeds failed with their share, e.g.
     'budget 1/2' over 'nonfinite 1/2' (a cell is valid only if every seed reached the target)."""
@@ -79,7 +88,8 @@ def heatmap_figure(ds, y: str = "lr"):
     """The heatmap figure of a deep run's Dataset (see `plot_heatmap`)."""
     arrays = as_arrays(ds)
     c, lr = np.asarray(arrays["multiplier"]), np.asarray(arrays["lr"])
-    mean, _, valid = cell_table(arrays)
+    chosen = selected_best(arrays)
+    mean, valid = chosen["rep_cells"], chosen["valid"]
     pct = 100 * mean
     labels = _cell_labels(arrays, mean, valid)
     fig, ax = plt.subplots(figsize=(max(7.0, 0.75 * len(c) + 3.5), 0.6 * len(lr) + (3.5 if y == "step_size" else 2.5)),
@@ -105,7 +115,7 @@ def heatmap_figure(ds, y: str = "lr"):
         raise ValueError(f"y: must be 'lr' or 'step_size', got {y!r}")
     if finite.size:
         fig.colorbar(matplotlib.cm.ScalarMappable(norm, "viridis"), ax=ax,
-                     label="peak test accuracy (%, mean over seeds)")
+                     label="test accuracy (%), seed mean")  # at which step: the title says
     mid = (norm.vmin + norm.vmax) / 2
     for (x0, y0), text, ok, v in zip(pos, labels.ravel(), valid.ravel(), pct.ravel()):
         ax.text(x0, y0, text, ha="center", va="center", fontsize=7,
@@ -114,7 +124,7 @@ def heatmap_figure(ds, y: str = "lr"):
         ax.text(0.5, 0.5, NO_VALID + "\n(grey cells: why, and how many seeds)", transform=ax.transAxes, ha="center",
                 va="center", fontsize=10, color="tab:red", bbox={"facecolor": "white", "alpha": 0.8})
     ax.set(xscale="log", yscale="log", xlabel=C_LABEL, ylabel=LR_LABEL if y == "lr" else STEP_LABEL,
-           title=_title(ds, "peak test accuracy (%)") +
+           title=_title(ds, _metric_label(arrays)) +
            "\ngrey: seeds that missed the target (budget: stopped by its step budget)")
     grid_ticks(ax.xaxis, c)
     if y == "lr":
@@ -138,19 +148,24 @@ def best_vs_c_figure(ds):
     """The best-vs-c figure of a deep run's Dataset (see `plot_best_vs_c`)."""
     arrays = as_arrays(ds)
     c = np.asarray(arrays["multiplier"])
-    mean, se, _ = cell_table(arrays)
-    best, best_se, idx = best_over_lr(mean, se)
-    cs, interior = c_star(c, best)
-    where = c_star_location(c, best)
+    chosen = selected_best(arrays)
+    best, best_se, idx = chosen["rep"], chosen["rep_se"], chosen["idx"]
+    validation = selection(arrays) == "validation"
+    cs, interior = c_star(c, chosen["sel"])
+    where = c_star_location(c, chosen["sel"])
     fig, ax = plt.subplots(figsize=(0.45 * len(c) + 4, 4.2), constrained_layout=True)
     ok = idx >= 0
+    on = "validation" if validation else "test"
     ax.errorbar(c[ok], 100 * best[ok], yerr=100 * np.nan_to_num(best_se[ok]), marker="o", capsize=3,
-                label="best over η (mean ± s.e. over seeds)")
-    ax.set(xscale="log", xlim=(_edges(c)[0], _edges(c)[-1]), xlabel=C_LABEL, ylabel="peak test accuracy (%), best η",
-           title=_title(ds, "best peak test accuracy vs c"))
+                label=f"test, at the η chosen on {on} (mean ± s.e. over seeds)")
+    if validation and ok.any():
+        ax.plot(c[ok], 100 * chosen["sel"][ok], "s--", color="0.5", ms=4, label="validation (what η and c* are chosen on)")
+    ax.set(xscale="log", xlim=(_edges(c)[0], _edges(c)[-1]), xlabel=C_LABEL, ylabel=_metric_label(arrays),
+           title=_title(ds, "accuracy at the best η vs c") + f"\n(η and c* chosen on {on})")
     if ok.any():
         err = np.nan_to_num(best_se[ok])  # one seed: no standard error
-        lo, hi = np.min(100 * (best[ok] - err)), np.max(100 * (best[ok] + err))
+        shown = np.concatenate([best[ok] - err, best[ok] + err] + ([chosen["sel"][ok]] if validation else []))
+        lo, hi = np.min(100 * shown), np.max(100 * shown)
         pad = max(0.5, 0.1 * (hi - lo))
         ax.set_ylim(lo - 2 * pad, hi + pad)
     else:
@@ -165,18 +180,63 @@ def best_vs_c_figure(ds):
         ax.plot([], [], "x", color="tab:red", label="no η with every seed at the target (why below)")
     if np.isfinite(cs):
         ax.axvline(cs, color="tab:red", ls="--",
-                   label=f"c* = {cs:.3g}" + ("" if interior else f" (a bound: best c at the {where})"))
+                   label=f"c* = {cs:.3g}, chosen on {on}" + ("" if interior else f" (a bound: best c at the {where})"))
     grid_ticks(ax.xaxis, c)
     ax.legend(fontsize=8)
     return fig
 
 
 def plot_best_vs_c(run_dir, out=None) -> Path:
-    """Best peak test accuracy (%) over η at each c (mean ± s.e. over seeds at that η), with c* marked.
+    """At each c, the test accuracy (%) at the η chosen on validation (mean ± s.e. over seeds at that η) and
+    the validation accuracy it was chosen on, with c* (chosen on validation) marked.
     Every c of the grid stays on the axis; a c where no η had every seed reach the target is marked ×
     with the reason (budget, diverged, nonfinite); with no valid cell at all the figure says so."""
     fig = best_vs_c_figure(load_run(run_dir))
     out = Path(out) if out else Path(run_dir) / "best_vs_c.png"
     fig.savefig(out, dpi=120)
+    plt.close(fig)
+    return out
+
+
+def curves_figure(ds, multiplier: float, lr: float):
+    """Learning curves of the cell (c, η) of a deep run's Dataset: loss and accuracy of every seed on the
+    training, validation and test sets at every check, the selected peak step of each seed marked."""
+    c, lrs = np.asarray(ds["multiplier"]), np.asarray(ds["lr"])
+    i, j = int(np.argmin(np.abs(np.log(c / multiplier)))), int(np.argmin(np.abs(np.log(lrs / lr))))
+    if not (np.isclose(c[i], multiplier, rtol=1e-6) and np.isclose(lrs[j], lr, rtol=1e-6)):
+        raise ValueError(f"--curves: no cell c = {multiplier:g}, η = {lr:g} in this run (c: "
+                         f"{', '.join(f'{v:g}' for v in c)}; η: {', '.join(f'{v:g}' for v in lrs)})")
+    if "curve_train_loss" not in ds:
+        raise ValueError("--curves: this run directory holds no learning curves (saved before they were recorded)")
+    steps = np.asarray(ds["step"])
+    fig, (ax_loss, ax_acc) = plt.subplots(1, 2, figsize=(11, 4.2), constrained_layout=True)
+    colors = {"train": "tab:blue", "val": "tab:orange", "test": "tab:green"}
+    names = {"train": "train", "val": "validation", "test": "test"}
+    for s in range(ds.sizes["seed"]):
+        style = ["-", "--", ":", "-."][s % 4]
+        for split, color in colors.items():
+            loss = np.asarray(ds[f"curve_{split}_loss"][i, j, s], np.float64)
+            acc = 100 * np.asarray(ds[f"curve_{split}_acc"][i, j, s], np.float64)
+            if not np.isfinite(acc).any():
+                continue
+            label = f"{names[split]}, seed {s}"
+            ax_loss.plot(steps, loss, style, color=color, label=label)
+            ax_acc.plot(steps, acc, style, color=color, label=label)
+        peak = int(ds["peak_step"][i, j, s])
+        ax_acc.axvline(peak, color="0.4", ls=style, lw=0.8)
+    ax_loss.set(yscale="log", xlabel="SGD step", ylabel="loss", title="loss")
+    ax_acc.set(xlabel="SGD step", ylabel="accuracy (%)",
+               title=f"accuracy (grey: the selected peak step, on {'validation' if selection(as_arrays(ds)) == 'validation' else 'test'})")
+    ax_acc.legend(fontsize=7)
+    fig.suptitle(_title(ds, f"learning curves at c = {c[i]:.3g}, η = {lrs[j]:.3g} (η/c = {lrs[j] / c[i]:.3g})"))
+    return fig
+
+
+def plot_curves(run_dir, multiplier: float, lr: float, out=None) -> Path:
+    """The learning curves of the (c, η) cell of a run directory (`curves_figure`), as
+    RUN_DIR/curves_c<c>_lr<η>.png unless `out` is given."""
+    fig = curves_figure(load_run(run_dir), multiplier, lr)
+    out = Path(out) if out else Path(run_dir) / f"curves_c{multiplier:g}_lr{lr:g}.png"
+    fig.savefig(out, dpi=110)
     plt.close(fig)
     return out

@@ -7,7 +7,11 @@ per chunk comes from an estimate of each lane's working memory (`lane_bytes`) an
 same shape and a sweep compiles one program, whatever its c and η values.
 
 Arrays of the run directory (`gflow.load_run` gives them as an xarray.Dataset): coordinates `multiplier` [c],
-`lr` [η], `seed` [seed], `step_size` [c, η] = η/c; per run [c, η, seed] the records of `gflow.deep.train.RECORDS`.
+`lr` [η], `seed` [seed], `step_size` [c, η] = η/c, `step` [step] = 0, check_every, 2·check_every, … (the
+checks); per run [c, η, seed] the records of `gflow.deep.train.RECORDS`; and per run and check
+[c, η, seed, step] its learning curves `curve_<name>` for each name of `gflow.deep.stop.CURVES` (train,
+validation and test loss and accuracy, float32; NaN after the run stopped, and for validation without a
+validation set).
 The chunk loop, resume and assembly are the run layer's (`gflow.runs.loop.run_chunks`).
 """
 
@@ -31,8 +35,9 @@ from ..runs.loop import TimeLimit, device_meta, run_chunks
 from ..runs.store import data_fingerprint, fingerprint, to_dataset
 from .config import DeepConfig, DeepModelConfig, TrainConfig
 from .data import DeepDataset, load_dataset
-from .models import build_model, n_params
-from .train import RECORDS, make_lanes, train_lanes
+from .loss import forward_all
+from .models import build_model, n_params, split
+from .train import CURVES, RECORDS, make_lanes, train_lanes
 
 DIMS = ("multiplier", "lr", "seed")
 
@@ -64,25 +69,32 @@ def _model_shapes(mcfg: DeepModelConfig, data: DeepDataset, dtype):
 
 
 def activations_per_example(mcfg: DeepModelConfig, data: DeepDataset, dtype) -> int:
-    """Number of values the forward pass of one example produces (the outputs of every primitive)."""
-    params, static = eqx.partition(_model_shapes(mcfg, data, dtype), lambda v: isinstance(v, jax.ShapeDtypeStruct))
-    example = jax.ShapeDtypeStruct(data.x.shape[1:], dtype)
-    jaxpr = jax.make_jaxpr(lambda p, x: eqx.combine(p, static)(x))(params, example)
+    """Number of values the forward pass of one example produces (the outputs of every primitive), traced
+    in evaluation mode (BatchNorm with its running averages: a per-example function; a training pass has
+    the same activations plus per-channel statistics)."""
+    arrays, static = eqx.partition(_model_shapes(mcfg, data, dtype), lambda v: isinstance(v, jax.ShapeDtypeStruct))
+    example = jax.ShapeDtypeStruct((1,) + tuple(data.x.shape[1:]), dtype)
+    jaxpr = jax.make_jaxpr(lambda p, x: forward_all(eqx.combine(p, static), x, 1))(arrays, example)
     return sum(math.prod(v.aval.shape) for eqn in jaxpr.jaxpr.eqns for v in eqn.outvars)
+
+
+def _n_trained(mcfg: DeepModelConfig, data: DeepDataset, dtype) -> int:
+    """Number of trained parameters (BatchNorm's running averages are buffers, not counted)."""
+    return n_params(split(_model_shapes(mcfg, data, dtype), lambda v: isinstance(v, jax.ShapeDtypeStruct))[0])
 
 
 def lane_bytes(mcfg: DeepModelConfig, tcfg: TrainConfig, data: DeepDataset) -> int:
     """Estimated working memory of one lane: parameters, gradients and optimizer state; f_θ₀ on the
-    train and test sets when centered; forward activations kept for the backward pass of a training
-    batch (×3 for the backward's own temporaries); and one evaluation batch."""
+    train, validation and test sets when centered; forward activations kept for the backward pass of a
+    training batch (×3 for the backward's own temporaries); and one evaluation batch (every net, BatchNorm
+    included, is evaluated eval_batch_size examples at a time)."""
     dtype = jnp.dtype(tcfg.dtype)
     p = n_params(_model_shapes(mcfg, data, dtype))
     act = activations_per_example(mcfg, data, dtype)
-    n, n_test = data.x.shape[0], data.x_test.shape[0]
+    n, n_all = data.x.shape[0], data.x.shape[0] + data.x_val.shape[0] + data.x_test.shape[0]
     batch = tcfg.batch_size if 0 < tcfg.batch_size < n else n
-    # BatchNorm evaluates train + test in one pass (training-set statistics); otherwise eval_batch_size at a time
-    evals = n + n_test if mcfg.resolved_norm == "batch" else min(tcfg.eval_batch_size, max(n, n_test))
-    values = p * (3 + (tcfg.momentum > 0)) + mcfg.centered * (n + n_test) * data.n_out + 3 * batch * act + evals * act
+    evals = min(tcfg.eval_batch_size, n_all)
+    values = p * (3 + (tcfg.momentum > 0)) + mcfg.centered * n_all * data.n_out + 3 * batch * act + evals * act
     return int(values * dtype.itemsize)
 
 
@@ -128,7 +140,7 @@ def run_deep_sweep(cfg: DeepConfig, out_dir, *, data: DeepDataset | None = None,
         idx = np.minimum(np.arange(start, start + per_chunk), n_lanes - 1)  # pad with the last lane
         t_chunk = time.perf_counter()
         out = train_lanes(cfg.model, cfg.train, data, make_lanes(c[idx], lr[idx], seed[idx], dtype),
-                          sync_every=cfg.sweep.sync_every, on_stop=report, loop=cfg.sweep.loop)
+                          sync_every=cfg.sweep.sync_every, on_stop=report, loop=cfg.sweep.loop, curves=True)
         chunk = {k: v[:take] for k, v in out.items()}
         chunk["chunk_wall_s"] = np.asarray(time.perf_counter() - t_chunk)
         return chunk
@@ -143,15 +155,26 @@ def run_deep_sweep(cfg: DeepConfig, out_dir, *, data: DeepDataset | None = None,
         for name in RECORDS:
             arrays[name] = np.concatenate([ch[name] for ch in chunks]).reshape(shape)
             dims[name] = list(DIMS)
+        if all("curves" in ch for ch in chunks):  # chunks written before the curves have none
+            n_checks = max(ch["curves"].shape[1] for ch in chunks)
+            padded = [np.pad(ch["curves"].astype(np.float32), ((0, 0), (0, n_checks - ch["curves"].shape[1]), (0, 0)),
+                             constant_values=np.nan) for ch in chunks]
+            curves = np.concatenate(padded).reshape(shape + (n_checks, len(CURVES)))
+            arrays["step"] = cfg.train.check_every * np.arange(n_checks)
+            dims["step"] = ["step"]
+            for k, name in enumerate(CURVES):
+                arrays[f"curve_{name}"] = curves[..., k]
+                dims[f"curve_{name}"] = [*DIMS, "step"]
         axes = [(d, arrays[d].tolist()) for d in DIMS]
         meta = {
             "n_runs": n_lanes, **meta, "lanes_per_chunk": per_chunk,
-            "lane_bytes_estimate": per_lane, "n_params": n_params(_model_shapes(cfg.model, data, dtype)),
+            "lane_bytes_estimate": per_lane, "n_params": _n_trained(cfg.model, data, dtype),
             "wall_s": float(sum(float(ch["chunk_wall_s"]) for ch in chunks)), "data_s": data_s,
             "status_counts": status.counts(arrays["status"]),
             "status_by_axis": status.counts_by_axis(arrays["status"], axes),
             **device_meta(), "dtype": cfg.train.dtype,
-            "statuses": status.table("deep"), "records": RECORDS,
+            "statuses": status.table("deep"), "records": RECORDS, "curves": list(CURVES),
+            "selection": "validation" if data.x_val.shape[0] else "test (no validation set: data.n_val = -1)",
         }
         return arrays, dims, meta
 

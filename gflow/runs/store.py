@@ -323,8 +323,27 @@ def save_run(out_dir, config: dict, result) -> Path:
 def write_results(run_dir, arrays: dict[str, np.ndarray], manifest: dict) -> None:
     """Write the assembled `arrays` as `results.nc` (labeled by `manifest["dims"]`), then the manifest."""
     run_dir = Path(run_dir)
-    write_dataset(run_dir / RESULTS, to_dataset(arrays, manifest["dims"], manifest))
+    _write_assembled(run_dir, arrays, manifest)
     write_json(run_dir / MANIFEST, manifest)
+
+
+def netcdf4_available() -> bool:
+    """Whether the netCDF4 package (the engine of results.nc) can be imported."""
+    try:
+        import netCDF4  # noqa: F401
+    except ImportError:
+        return False
+    return True
+
+
+def _write_assembled(run_dir: Path, arrays: dict[str, np.ndarray], manifest: dict) -> None:
+    """results.nc where netCDF4 is installed; otherwise (e.g. a GPU image with xarray but no netCDF
+    library) the checksummed arrays.npz that `load_run` reads the same way, labelled by the manifest's dims."""
+    if netcdf4_available():
+        write_dataset(run_dir / RESULTS, to_dataset(arrays, manifest["dims"], manifest))
+    else:
+        (run_dir / RESULTS).unlink(missing_ok=True)  # an older assembly would shadow this one
+        write_npz(run_dir / ARRAYS, arrays)
 
 
 def read_manifest(run_dir) -> dict:

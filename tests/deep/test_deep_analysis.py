@@ -100,3 +100,35 @@ def test_c_star_location_tells_grid_end_from_gap():
     assert c_star_location(c, [0.9, 0.5, 0.4, 0.3, 0.2]) == "grid end"
     assert c_star_location(c, [np.nan, 0.5, 0.9, np.nan, 0.2]) == "next to a gap"
     assert c_star_location(c, [np.nan] * 5) == "no valid cell"
+
+
+def test_eta_and_c_star_are_chosen_on_validation_and_test_is_reported_there():
+    """Planted sweep whose validation and test accuracies disagree: the η at each c and c* follow the
+    validation accuracy, the reported accuracy is the test accuracy at those choices (not the test
+    maximum), and the summary says so. A run saved before the split (no peak_val_acc) is labelled as
+    selected on test."""
+    c = np.logspace(-2, 2, 5)
+    val = np.zeros((5, 2, 3))
+    test = np.zeros((5, 2, 3))
+    val[:, 0], val[:, 1] = 0.80, 0.70  # validation prefers η index 0 …
+    test[:, 0], test[:, 1] = 0.60, 0.90  # … the test set would prefer η index 1
+    val[3] += 0.05  # c* on validation: c = 10
+    test[1] += 0.2  # the test set would put c* at c = 0.1
+    arr = {"multiplier": c, "lr": np.array([0.1, 1.0]), "status": np.full(val.shape, OK), "peak_val_acc": val,
+           "test_acc_at_peak": test, "peak_test_acc": test + 0.01}
+    s = u_shape_summary(arr)
+    assert s["selection"] == "validation" and "chosen on the validation set" in s["selection_note"]
+    assert s["best_lr"] == [0.1] * 5  # validation's η, not test's
+    np.testing.assert_allclose(s["best_test_acc"], 100 * test[:, 0, 0])  # test at the chosen η
+    np.testing.assert_allclose(s["best_val_acc"], 100 * val[:, 0, 0])
+    assert s["test_acc_at_chosen_c"]["c"] == pytest.approx(10.0) and s["c_star_where"] == "interior"
+    assert s["test_acc_at_chosen_c"]["acc"] == pytest.approx(60.0)
+    assert s["c_star"] == pytest.approx(10.0, rel=0.3)  # the parabola through validation's best grid point
+    assert s["gain_over_small_c"]["gain_pp"] == pytest.approx(0.0, abs=1e-9)  # test at c = 10 minus test at c = 0.01
+    json.dumps(s, allow_nan=False)
+    old = {k: v for k, v in arr.items() if k not in ("peak_val_acc", "test_acc_at_peak")}
+    s_old = u_shape_summary(old)
+    assert s_old["selection"] == "test (saved before the validation split)" and "TEST set" in s_old["selection_note"]
+    assert s_old["best_lr"] == [1.0] * 5 and "best_val_acc" not in s_old
+    none = {**arr, "peak_val_acc": np.full(val.shape, np.nan)}
+    assert u_shape_summary(none)["selection"] == "test (no validation set)"

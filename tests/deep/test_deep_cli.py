@@ -5,10 +5,11 @@ import subprocess
 import sys
 import tomllib
 
+import numpy as np
 import pytest
 
 from gflow import cli
-from gflow.deep.config import DeepConfig, load_preset, preset_descriptions
+from gflow.deep.config import DeepConfig, load_preset, preset_descriptions, preset_timings
 
 FIGURES = ("heatmap.png", "heatmap_step_size.png", "best_vs_c.png")
 # the digits-mlp preset's quick form, shrunk to 2 c × 2 η × 1 seed, one lane per chunk (one compile for all tests)
@@ -37,14 +38,47 @@ def test_deep_sweep_then_plot(tmp_path, capsys):
     assert cli.main(["deep", "plot", str(out)]) == 0  # the same figures again, from the run directory alone
     assert capsys.readouterr().out.split() == [str(out / name) for name in FIGURES]
     assert all((out / name).stat().st_size > 10_000 for name in FIGURES)
+    # learning curves of one cell: train/validation/test at every check, the same numbers as the run directory
+    from gflow.deep.plot import curves_figure
+
+    lr = float(arrays["lr"][1])
+    assert cli.main(["deep", "plot", str(out), "--curves", f"2,{lr}"]) == 0
+    png = out / f"curves_c2_lr{lr:g}.png"
+    assert capsys.readouterr().out.split()[-1] == str(png) and png.stat().st_size > 10_000
+    fig = curves_figure(ds, 2.0, lr)
+    lines = {ln.get_label(): ln for ln in fig.axes[1].get_lines() if not ln.get_label().startswith("_")}
+    assert set(lines) == {"train, seed 0", "validation, seed 0", "test, seed 0"}
+    np.testing.assert_allclose(lines["validation, seed 0"].get_ydata(), 100 * arrays["curve_val_acc"][1, 1, 0])
+    np.testing.assert_allclose(lines["test, seed 0"].get_xdata(), arrays["step"])
+    assert cli.main(["deep", "plot", str(out), "--curves", "3,0.1"]) == 2
+    assert capsys.readouterr().err.startswith("gflow: error: --curves: no cell c = 3, η = 0.1 in this run")
+    assert cli.main(["deep", "plot", str(out), "--curves", "x"]) == 2
+    assert "--curves: expected C,ETA" in capsys.readouterr().err
 
 
 def test_presets_lists_each_with_its_description(capsys):
     assert cli.main(["deep", "presets"]) == 0
     lines = capsys.readouterr().out.splitlines()
     descriptions = preset_descriptions()
-    assert [line.split()[0] for line in lines] == list(descriptions)
-    assert all(line.split(None, 1)[1] == descriptions[line.split()[0]] for line in lines)
+    named = [line for line in lines if not line.startswith(" ")]
+    assert [line.split()[0] for line in named[:-1]] == list(descriptions)
+    assert all(line.split(None, 1)[1] == descriptions[line.split()[0]] for line in named[:-1])
+    # each preset's worst-case time, from the stored measurement (a step rate, not a full run), and where from
+    timings = preset_timings()
+    times = [line.strip() for line in lines if line.startswith(" ")]
+    assert len(times) == len(descriptions) and all(t.startswith("time: ") for t in times)
+    for name, t in zip(descriptions, times):
+        row = timings.get(name, {})
+        if "cpu_estimate_s" in row:
+            assert "on the CPU (estimate:" in t and f"{row['lane_steps_per_s']:g} SGD steps/s" in t
+            # the estimate is the worst-case steps at the measured rate, plus the first (compiling) round
+            assert row["cpu_estimate_s"] == pytest.approx(row["worst_case_lane_steps"] / row["lane_steps_per_s"]
+                                                          + row["first_round_s"], rel=1e-3)  # rate stored to 0.01
+        elif row.get("gpu_estimate_s") is not None:
+            assert "on one H200 (estimate:" in t
+        else:
+            assert "not estimated" in t or t == "time: not measured"
+    assert named[-1].startswith(f"Estimates from step rates measured on {timings['measured']}")
 
 
 def test_config_prints_the_effective_toml(tmp_path, capsys):
@@ -137,3 +171,33 @@ def test_help_lists_every_deep_config_field():
         for key in section.__dataclass_fields__:
             assert f"{name}.{key} (default" in out, f"{name}.{key}"
     assert "--preset" in out and "--quick" in out and "--full-grid" in out and "3: stopped at --time-limit" in out
+
+
+def test_deep_sweep_without_netcdf_writes_arrays_npz(tmp_path, capsys, monkeypatch):
+    """Without the netCDF4 package (the GPU image has xarray, scipy and h5py but no netCDF library) the sweep
+    assembles into the checksummed arrays.npz, and `gflow.load_run` and `gflow deep plot` read it as they
+    read results.nc (this sweep ended in a ModuleNotFoundError after training before)."""
+    from gflow.runs.store import load_run
+
+    monkeypatch.setitem(sys.modules, "netCDF4", None)
+    monkeypatch.setitem(sys.modules, "h5netcdf", None)
+    out = tmp_path / "run"
+    assert cli.main(["deep", "sweep", *TINY, "--out", str(out), "--quiet", "--no-plot"]) == 0
+    assert (out / "arrays.npz").is_file() and not (out / "results.nc").exists()
+    ds = load_run(out)
+    assert ds["status"].dims == ("multiplier", "lr", "seed") and ds.attrs["selection"] == "validation"
+    assert cli.main(["deep", "plot", str(out)]) == 0
+    assert all((out / name).stat().st_size > 10_000 for name in FIGURES)
+
+
+@pytest.mark.parametrize("preset, hidden", [("digits-mlp", ("sklearn", "sklearn.datasets")),
+                                            ("mnist1d-mlp", ("mnist1d", "mnist1d.data"))])
+def test_a_missing_data_extra_is_one_line_naming_the_install(preset, hidden, tmp_path, capsys, monkeypatch):
+    """Without the [data] extra (scikit-learn, mnist1d) the sweep stops with one line naming the install
+    command, exit status 2, not a ModuleNotFoundError traceback."""
+    for module in hidden:
+        monkeypatch.setitem(sys.modules, module, None)
+    assert cli.main(["deep", "sweep", "--preset", preset, "--quick", "--out", str(tmp_path / "run"), "--quiet"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith("gflow: error: data.name: ")
+    assert "pip install 'gflow[data]'" in err[0]

@@ -2,6 +2,7 @@
 missing or malformed paths, sklearn and mnist1d without any download, and the edim generator's
 intrinsic dimension."""
 
+import dataclasses
 import pickle
 import random
 
@@ -96,7 +97,8 @@ def test_sklearn_datasets_split_by_data_seed():
     assert not np.array_equal(np.asarray(a.y), np.asarray(b.y))
     np.testing.assert_allclose(np.asarray(a.x).mean(), 0.0, atol=1e-5)  # standardized with train statistics
     bc = load_dataset(DeepDataConfig(name="breast_cancer"))
-    assert bc.x.shape == (400, 30) and bc.x_test.shape == (169, 30) and bc.n_classes == 2 and bc.n_out == 1
+    assert bc.x.shape == (400, 30) and bc.x_test.shape == (119, 30) and bc.x_val.shape == (50, 30)
+    assert bc.n_classes == 2 and bc.n_out == 1
     with pytest.raises(ValueError, match="data.n_train"):
         load_dataset(DeepDataConfig(name="digits", n_train=1700, n_test=200))
 
@@ -161,7 +163,7 @@ def _write_mnist(d, n=12, n_test=5, seed=0, gz=True):
                                               ("fashion_mnist", "FashionMNIST/raw", True)])
 def test_mnist_and_fashion_mnist_from_idx_files(tmp_path, name, subdir, gz):
     arrays = _write_mnist(tmp_path / subdir if subdir else tmp_path, gz=gz)
-    ds = load_dataset(DeepDataConfig(name=name, path=str(tmp_path)))
+    ds = load_dataset(DeepDataConfig(name=name, path=str(tmp_path), n_val=-1))  # every training image (no validation)
     assert ds.x.shape == (12, 1, 28, 28) and ds.x_test.shape == (5, 1, 28, 28) and ds.n_classes == 10 and ds.name == name
     raw = arrays["train-images-idx3-ubyte"][:, None] / 255.0
     mean, std = raw.mean(), raw.std()
@@ -217,11 +219,45 @@ def test_cifar_one_missing_batch_is_named_from_the_parent(tmp_path):
 
 def test_full_training_set_option(tmp_path):
     full = load_dataset(DeepDataConfig(name="digits", n_train=-1, n_test=297))
-    assert full.x.shape[0] == 1797 - 297 and full.x_test.shape[0] == 297
+    assert full.x.shape[0] == 1797 - 297 - 200 and full.x_test.shape[0] == 297 and full.x_val.shape[0] == 200
     assert load_dataset(DeepDataConfig(name="digits", n_train=-1)).x.shape[0] == 1000  # default test set 797
     _write_mnist(tmp_path)
-    assert load_dataset(DeepDataConfig(name="mnist", path=str(tmp_path), n_train=-1)).x.shape[0] == 12
+    mnist = load_dataset(DeepDataConfig(name="mnist", path=str(tmp_path), n_train=-1))
+    assert mnist.x.shape[0] == 12 - 1 and mnist.x_val.shape[0] == 1  # a tenth of the pool held out
     with pytest.raises(ValueError, match="data.n_train: edim"):
         load_dataset(DeepDataConfig(name="edim", n_train=-1))
     with pytest.raises(ConfigError, match="data.n_train"):
         DeepDataConfig(n_train=-2)
+
+
+def _rows(a):
+    return {tuple(np.round(np.asarray(v, np.float64).ravel(), 6)) for v in a}
+
+
+def test_validation_split_is_held_out_from_the_training_data(tmp_path):
+    """data.n_val examples come from the training data: disjoint from the training and test examples, the
+    training (and, with n_test set, the test) examples of a subset unchanged by it; −1: none; too many: a
+    one-line error naming data.n_val."""
+    for cfg in (DeepDataConfig(name="digits", n_train=300, n_test=200), DeepDataConfig(name="edim", n_train=64, n_test=50),
+                DeepDataConfig(name="mnist1d", mnist1d_samples=200, n_train=100)):  # mnist1d: a tenth of its 160
+        d = load_dataset(cfg)
+        none = load_dataset(dataclasses.replace(cfg, n_val=-1))
+        assert none.x_val.shape[0] == 0 and d.x_val.shape[0] == {"digits": 200, "edim": 25, "mnist1d": 16}[cfg.name]
+        np.testing.assert_array_equal(np.asarray(d.y), np.asarray(none.y))
+        np.testing.assert_array_equal(np.asarray(d.y_test), np.asarray(none.y_test))
+        assert not (_rows(d.x_val) & _rows(d.x)) and not (_rows(d.x_val) & _rows(d.x_test)), cfg.name
+        assert load_dataset(dataclasses.replace(cfg, n_val=7)).x_val.shape[0] == 7
+    root = tmp_path / "cifar-10-batches-py"
+    root.mkdir()
+    _write_cifar10(root, n_per_batch=4)  # a pool of 20 training images
+    full = load_cifar("cifar10", tmp_path, n_train=-1, n_val=None)
+    assert full.x.shape[0] == 18 and full.x_val.shape[0] == 2 and not (_rows(full.x_val) & _rows(full.x))
+    sub, sub_none = load_cifar("cifar10", tmp_path, n_train=8, n_val=5), load_cifar("cifar10", tmp_path, n_train=8)
+    np.testing.assert_array_equal(np.asarray(sub.y), np.asarray(sub_none.y))
+    assert sub.x_val.shape[0] == 5 and not (_rows(sub.x_val) & _rows(sub.x))
+    with pytest.raises(ValueError, match=r"^data.n_val: the training pool has 20 examples, asked for 18 training \+ 5"):
+        load_cifar("cifar10", tmp_path, n_train=18, n_val=5)
+    with pytest.raises(ValueError, match=r"^data.n_val: digits has 1797 examples"):
+        load_dataset(DeepDataConfig(name="digits", n_train=1500, n_test=200, n_val=200))
+    with pytest.raises(ConfigError, match="data.n_val"):
+        DeepDataConfig(n_val=-2)

@@ -1,5 +1,5 @@
 """Deep-net training options: coupled L2 and decoupled weight decay against a hand-computed SGD step, the
-per-c step budget, and what BatchNorm does to the centered model c·(f_θ − f_θ₀)."""
+per-c step budget, and BatchNorm with the centered model c·(f_θ − f_θ₀) refused."""
 
 import equinox as eqx
 import jax
@@ -88,25 +88,12 @@ def test_step_budget_scales_with_c(small):
     assert one["budget"] == 16 and one["steps"] == 16
 
 
-def test_batchnorm_centered_model_is_zero_at_init_only_in_full_batch():
-    """With batch statistics f_θ(x) depends on the batch. f_θ₀ is stored with the whole training set's
-    statistics, so c·(f_θ − f_θ₀) starts at 0 (loss log K) in full-batch training and at evaluations,
-    but not on a minibatch, whose statistics differ."""
-    rng = np.random.default_rng(1)
-    x, y = rng.normal(size=(32, 1, 6, 6)), rng.integers(0, 4, 32)
-    data = from_arrays(x, y, x[:8] * 1.1, y[:8], n_classes=4, dtype=jnp.float64)
-    mcfg = DeepModelConfig(arch="cnn", width=4, depth=3, norm="batch", centered=True)
-    tcfg = TrainConfig(check_every=1, max_steps=10, target_acc=1.0, dtype="float64")
-    lanes = train.make_lanes([2.0], [1e-12], [0], jnp.float64)
-    state = train.init_lanes(mcfg, tcfg, data, lanes)
-    assert float(state.init_train_loss[0]) == pytest.approx(np.log(4), rel=1e-12)
-    static = train.model_static(mcfg, data, jnp.float64)
-    p0 = jax.tree.map(lambda v: v[0], state.params)
-    net = eqx.combine(p0, static)
-    full = train.forward(net, data.x)  # full batch: the same statistics as f_θ₀'s
-    np.testing.assert_allclose(np.asarray(full), np.asarray(state.f0[0, :32]), rtol=1e-10, atol=1e-12)
-    mini = train.forward(net, data.x[:8])  # a minibatch of 8: other statistics, a nonzero centered output
-    assert np.max(np.abs(np.asarray(mini) - np.asarray(state.f0[0, :8]))) > 1e-3
+def test_batchnorm_centered_model_is_refused():
+    """With batch statistics in training and running averages in evaluation, f_θ₀ has no single value per
+    example, so c·(f_θ − f_θ₀) is not defined: a one-line config error naming the field."""
+    with pytest.raises(ConfigError, match=r"^model.centered: not defined with norm 'batch'"):
+        DeepModelConfig(arch="cnn", width=4, depth=3, norm="batch", centered=True)
+    DeepModelConfig(arch="cnn", width=4, depth=3, norm="group", centered=True)
 
 
 def test_batchnorm_lanes_equal_single_runs():
@@ -123,3 +110,41 @@ def test_batchnorm_lanes_equal_single_runs():
         for name, v in one.items():
             np.testing.assert_allclose(out[name][k], v, rtol=1e-9, atol=1e-12, err_msg=name)
     assert out["final_train_loss"][0] != out["final_train_loss"][1]
+
+
+def test_augmentation_crops_and_flips_against_numpy():
+    """train.augment: every image of the batch is one of the 9 × 9 crops (4-pixel zero padding) of the
+    original, flipped or not (checked against numpy by search); offsets and flips vary over the batch and
+    the steps; off by default, so a run's records do not change unless asked."""
+    x = np.random.default_rng(3).normal(size=(64, 2, 6, 5))
+    out = np.asarray(train.augment(jnp.asarray(x), jax.random.PRNGKey(7)))
+    padded = np.pad(x, ((0, 0), (0, 0), (4, 4), (4, 4)))
+    found = []
+    for i in range(len(x)):
+        hits = [(dy, dx, f) for dy in range(9) for dx in range(9) for f in (False, True)
+                if np.array_equal(out[i], (padded[i, :, dy:dy + 6, dx:dx + 5])[..., ::-1] if f
+                                  else padded[i, :, dy:dy + 6, dx:dx + 5])]
+        assert hits, i
+        found.append(hits[0])
+    assert len({h[:2] for h in found}) > 20 and 10 < sum(h[2] for h in found) < 54
+    again = np.asarray(train.augment(jnp.asarray(x), jax.random.PRNGKey(8)))
+    assert not np.array_equal(again, out)
+    assert not TrainConfig().augment
+    with pytest.raises(ValueError, match="train.augment: needs images"):
+        train.augment(jnp.zeros((4, 10)), jax.random.PRNGKey(0))
+    with pytest.raises(ConfigError, match="train.augment"):
+        TrainConfig(augment="yes")
+
+
+def test_augmented_lanes_equal_single_runs_and_differ_from_plain():
+    rng = np.random.default_rng(4)
+    x, y = rng.normal(size=(24, 1, 6, 6)), rng.integers(0, 3, 24)
+    data = from_arrays(x, y, x[:8] * 0.9, y[:8], n_classes=3, dtype=jnp.float64)
+    mcfg = DeepModelConfig(arch="cnn", width=4, depth=3)
+    tcfg = TrainConfig(batch_size=8, check_every=3, max_steps=6, target_acc=1.0, dtype="float64", augment=True)
+    out = train.train_lanes(mcfg, tcfg, data, train.make_lanes([0.5, 2.0], [0.1, 0.1], [0, 1], jnp.float64))
+    one = train.train_run(mcfg, tcfg, data, multiplier=2.0, lr=0.1, seed=1)
+    np.testing.assert_allclose(out["final_train_loss"][1], one["final_train_loss"], rtol=1e-9)
+    plain = train.train_run(mcfg, TrainConfig(batch_size=8, check_every=3, max_steps=6, target_acc=1.0,
+                                              dtype="float64"), data, multiplier=2.0, lr=0.1, seed=1)
+    assert plain["final_train_loss"] != one["final_train_loss"]

@@ -225,16 +225,31 @@ def _one_lane(data):
 
 
 def test_peak_step_is_the_first_check_of_a_tie(data):
-    """A check whose test accuracy ties the peak keeps the earlier peak step; a better one moves it."""
+    """The peak step is chosen on validation: a check whose validation accuracy ties the peak keeps the
+    earlier peak step (and its test accuracy); a better one moves both. peak_test_acc tracks the test set's
+    own maximum regardless (a test-selected reference)."""
     lane, state, static, eval_set = _one_lane(data)
-    acc = float(train._check_host(state, lane, data, eval_set, static, CFG.train, False).test_acc)
-    for peak, expected_step in ((acc, 5), (acc - 0.01, 10), (acc + 0.01, 5)):
-        before = state._replace(step=jnp.asarray(10, jnp.int32), peak_test_acc=jnp.asarray(peak, jnp.float64),
-                                peak_step=jnp.asarray(5, jnp.int32))
+    first = train._check_host(state, lane, data, eval_set, static, CFG.train, False)
+    val, acc = float(first.val_acc), float(first.test_acc)
+    assert data.x_val.shape[0] == 200 and np.isfinite(val)
+    for peak, expected_step in ((val, 5), (val - 0.01, 10), (val + 0.01, 5)):
+        before = state._replace(step=jnp.asarray(10, jnp.int32), peak_val_acc=jnp.asarray(peak, jnp.float64),
+                                peak_step=jnp.asarray(5, jnp.int32), test_acc_at_peak=jnp.asarray(-1.0, jnp.float64),
+                                peak_test_acc=jnp.asarray(2.0, jnp.float64))
         after = train._check_host(before, lane, data, eval_set, static, CFG.train, False)
-        assert float(after.test_acc) == acc
-        assert int(after.peak_step) == expected_step, (peak, acc)
-        assert float(after.peak_test_acc) == max(peak, acc)
+        assert float(after.test_acc) == acc and float(after.val_acc) == val
+        assert int(after.peak_step) == expected_step, (peak, val)
+        assert float(after.peak_val_acc) == max(peak, val)
+        assert float(after.test_acc_at_peak) == (acc if expected_step == 10 else -1.0)
+        assert float(after.peak_test_acc) == 2.0  # a higher test peak elsewhere does not move the selection
+    # without a validation set (data.n_val = -1) the peak is selected on the test set, as before the split
+    no_val = load_dataset(dataclasses.replace(CFG.data, n_val=-1), jnp.float64)
+    lane, state, static, eval_set = _one_lane(no_val)
+    before = state._replace(step=jnp.asarray(10, jnp.int32), peak_test_acc=jnp.asarray(-1.0, jnp.float64),
+                            peak_step=jnp.asarray(5, jnp.int32))
+    after = train._check_host(before, lane, no_val, eval_set, static, CFG.train, False)
+    assert int(after.peak_step) == 10 and float(after.test_acc_at_peak) == float(after.test_acc)
+    assert np.isnan(float(after.peak_val_acc)) and np.isnan(float(after.val_acc))
 
 
 def test_stop_rule_reaches_the_target_at_equality(data):
@@ -270,6 +285,13 @@ def test_device_loop_matches_host_loop(sweep, data):
     """The accelerator path (whole rounds in one compiled while loop) gives the host-driven CPU path's numbers."""
     c, lr, seed = (v.ravel() for v in np.meshgrid(CFG.sweep.multipliers, CFG.sweep.lrs, np.arange(2), indexing="ij"))
     out = train.train_lanes(CFG.model, CFG.train, data, train.make_lanes(c, lr, seed, jnp.float64), sync_every=4,
-                            loop="device")
+                            loop="device", curves=True)
     for name in train.RECORDS:
         np.testing.assert_allclose(out[name], sweep.arrays[name].ravel(), rtol=1e-9, atol=1e-12, err_msg=name)
+    # and the learning curves: every check of every lane, NaN after its stop (the sweep stores float32)
+    for k, name in enumerate(train.CURVES):
+        host = sweep.arrays[f"curve_{name}"].reshape(len(c), -1)
+        np.testing.assert_allclose(out["curves"][..., k].astype(np.float32), host, rtol=1e-6, equal_nan=True, err_msg=name)
+    n_points = np.sum(np.isfinite(sweep.arrays["curve_train_loss"]), axis=-1).ravel()
+    stopped_finite = np.isfinite(sweep.arrays["final_train_loss"]).ravel()
+    assert np.all(n_points[stopped_finite] == sweep.arrays["steps"].ravel()[stopped_finite] // CFG.train.check_every + 1)
