@@ -27,8 +27,8 @@ CFG = DeepConfig(
     model=DeepModelConfig(arch="mlp", width=16, depth=1),
     train=TrainConfig(check_every=5, max_steps=100, dtype="float64", diverge_factor=10.0),
     # η = 0.3 reaches the target; η = 300 kills every ReLU at c = 0.01 (max_steps) and diverges at c = 1
-    # (loss > 10× its start); η = 1e200 overflows float64 at once (nonfinite)
-    sweep=DeepSweepConfig(multipliers=(0.01, 1.0), lrs=(0.3, 300.0, 1e200), n_seeds=2, max_lanes=12, sync_every=4),
+    # (loss > 10× its start); η = 1e150 (near the largest learning rate validation accepts) overflows float64 (nonfinite)
+    sweep=DeepSweepConfig(multipliers=(0.01, 1.0), lrs=(0.3, 300.0, 1e150), n_seeds=2, max_lanes=12, sync_every=4),
 )
 
 
