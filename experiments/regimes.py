@@ -36,8 +36,9 @@ def get_config(quick: bool = False) -> dict:
         width_values=(20, 200),  # h scan at n = ref_n (with ref_width: a decade)
         ref_n=40, ref_width=100,
         multiplier_n=(10, 40),  # c swept directly (model.multiplier at α = 1) at these n, h = ref_width
-        data_seeds=(0, 1, 2, 3),  # datasets per setting
+        n_datasets=16,  # datasets per n (data seeds fa.data_seeds(n, ·): independent across n, shared across h at one n)
         n_seeds=2,  # init seeds per dataset
+        multiplier_datasets=4,  # datasets of the direct c sweep (a consistency check: c* = α*² by homogeneity)
         coarse=tuple(10.0 ** np.arange(-4.0, 1.01, 1.0)),  # α grid, stage 1
         fine_offsets=(-0.5, -0.25, 0.25, 0.5),  # stage 2: log10 offsets around the coarse argmin
         n_test=2000,  # test points: Monte-Carlo error and the draws of the semi-analytic error
@@ -45,22 +46,23 @@ def get_config(quick: bool = False) -> dict:
         n_boot=1000,
         phase1_scales=(1e-6, 1e-4, 1e-2),  # α for the Phase-1 sweeps (t_α and the angle at the end of Phase 1)
         phase1_ends=(0.9, 0.99),  # Phase 1 ends when the training loss first reaches this fraction of log 2
-        phase1_data_seeds=(0, 1),
+        phase1_datasets=16,  # datasets per n of the Phase-1 sweeps (the first of each n's datasets)
         eta_sum=0.4,  # the summed-loss convention: stop at Σ_i ℓ_i = η_sum, i.e. mean loss η_sum/n (= 0.01 at n = 40)
     )
     if quick:
         preset.update(regimes={"separable": dict(mode="separable", d=3, kappa=1.0, sigma=0.25),
                                "high_dim": dict(mode="high_dim", d=200, kappa=1.0, sigma=5.0)},
-                      n_values=(8, 16), width_values=(), ref_n=8, ref_width=16, multiplier_n=(8,), data_seeds=(0, 1), n_seeds=1,
+                      n_values=(8, 16), width_values=(), ref_n=8, ref_width=16, multiplier_n=(8,), n_datasets=2, n_seeds=1, multiplier_datasets=2,
                       coarse=(1e-3, 1e-1, 10.0), fine_offsets=(-0.5, 0.5), n_test=200, n_boot=20,
-                      phase1_scales=(1e-5, 1e-3), phase1_data_seeds=(0,), eta_sum=0.08)
+                      phase1_scales=(1e-5, 1e-3), phase1_datasets=2, eta_sum=0.08)
     return preset
 
 
-def make_config(p, regime, n, width, scales, multiplier=None, target_loss=None, data_seeds=None) -> gflow.Config:
-    """The sweep of one (regime, n, h) over α = `scales` (and c = `multiplier`, a grid axis, if given)."""
+def make_config(p, regime, n, width, scales, multiplier=None, target_loss=None, n_datasets=None) -> gflow.Config:
+    """The sweep of one (regime, n, h) over α = `scales` (and c = `multiplier`, a grid axis, if given), on the
+    first `n_datasets` (default: all) of the datasets of n."""
     return gflow.Config.from_fields(**p["regimes"][regime], n=n, n_test=p["n_test"], width=width, target_loss=target_loss or p["target_loss"],
-                                    n_save=2, init_scales=scales, n_seeds=p["n_seeds"], data_seeds=data_seeds or p["data_seeds"],
+                                    n_save=2, init_scales=scales, n_seeds=p["n_seeds"], data_seeds=fa.data_seeds(n, n_datasets or p["n_datasets"]),
                                     grid=None if multiplier is None else {"model.multiplier": list(multiplier)})
 
 
@@ -95,7 +97,7 @@ def setting(p, regime, n, width, out, target_loss=None, tag="") -> dict:
         res[tie_name] = {"mean": o.mean, "se": o.se, "alpha_star": o.x, "at_grid_edge": o.at_edge, "ci95": o.ci95, "boot": o.boot,
                          "rich_arm": float(o.mean[0] - o.mean[i_min]), "min_err": float(o.mean[i_min])}
     # datasets without a rich arm: their own curve's minimum at the smallest α (rule R2)
-    per_ds = err.reshape(len(a), len(p["data_seeds"]), -1).mean(-1)
+    per_ds = err.reshape(len(a), p["n_datasets"], -1).mean(-1)
     res["datasets_without_rich_arm"] = int(np.sum(np.nanargmin(per_ds, axis=0) == 0))
     mc_mean = stats.seed_mean(mc, ok)[0]
     res["mc_errors_at_min"] = float(mc_mean[int(np.nanargmin(res["error"]["mean"]))] * p["n_test"])  # expected count of MC errors
@@ -105,7 +107,7 @@ def setting(p, regime, n, width, out, target_loss=None, tag="") -> dict:
 def multiplier_setting(p, regime, n, width, alpha_star_grid, out) -> dict:
     """c* measured directly: model.multiplier swept at α = 1 over c = α² of the α grid used for α*."""
     cs = np.asarray(alpha_star_grid) ** 2
-    res = fa.sweep(make_config(p, regime, n, width, (1.0,), multiplier=cs), out, f"{regime}_n{n}_h{width}_mult")
+    res = fa.sweep(make_config(p, regime, n, width, (1.0,), multiplier=cs, n_datasets=p["multiplier_datasets"]), out, f"{regime}_n{n}_h{width}_mult")
     e = np.asarray(res["final_test_err_sa"])[:, :, 0, :].reshape(len(cs), -1)  # [c, data_seed, scale, seed]
     ok = fa.ok_mask(np.asarray(res["status"])[:, :, 0, :].reshape(len(cs), -1))
     o = stats.argmin_estimate(cs, e, ok, n_boot=p["n_boot"], seed=n)
@@ -149,7 +151,7 @@ def phase1(p, regime, n, out) -> dict:
     a = np.asarray(p["phase1_scales"])
     res = {"n": n}
     for q in p["phase1_ends"]:
-        cfg = make_config(p, regime, n, p["ref_width"], a, target_loss=float(q * np.log(2)), data_seeds=p["phase1_data_seeds"])
+        cfg = make_config(p, regime, n, p["ref_width"], a, target_loss=float(q * np.log(2)), n_datasets=p["phase1_datasets"])
         r = fa.sweep(cfg, out, f"{regime}_n{n}_phase1_q{q}")
         ok = fa.ok_mask(units(r["status"]))
         t = np.where(ok, units(r["t_stop"]), np.nan)
@@ -159,7 +161,7 @@ def phase1(p, regime, n, out) -> dict:
                         "angle_deg": np.nanmean(ang, 1), "angle_exponent": stats.fit_power_law(a, np.nanmean(ang, 1))[0],
                         "Psi": np.nanmean(units(r["final_Psi"]), 1), "status_counts": fa.status_counts(units(r["status"]))}
     rates = []
-    for k in p["phase1_data_seeds"]:
+    for k in cfg.sweep.data_seeds:
         ds = make_dataset(dataclasses.replace(cfg.data, seed=k))
         rates.append(max(float(v) for v in theory.phase1_rates(ds.x, ds.y)))
     res["predicted_slope"] = float(np.mean([1 / v for v in rates]))
