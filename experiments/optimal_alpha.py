@@ -113,7 +113,7 @@ def plot(p, n_runs, h_runs, fits, out):
             ci = np.array([e["ci95"] for e in entries])
             f = fits[key][tag]["fits"]["pooled"]
             lab = f"α* of {name}: exponent {f['exponent']:.2f} {np.round(f['ci95'], 2).tolist()}" if f["exponent"] is not None else f"α* of {name}: no fit"
-            ax.errorbar(xs, a, yerr=[a - ci[:, 0], ci[:, 1] - a], fmt=marker + "-", color=color, capsize=3, label=lab)
+            ax.errorbar(xs, a, yerr=np.clip([a - ci[:, 0], ci[:, 1] - a], 0, None), fmt=marker + "-", color=color, capsize=3, label=lab)
             if tag == "error":
                 ax.plot(xs, [e["alpha_star_median"] for e in entries], marker + ":", color=color, mfc="w", label="median of per-dataset α* (ties = error)")
         theory_exp = fits[key]["error"]["theory_exponent"]

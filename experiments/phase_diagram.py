@@ -125,7 +125,7 @@ def plot(p, n_rows, s_rows, out):
                 ax.add_patch(Rectangle((xe[j], ye[i]), xe[j + 1] - xe[j], ye[i + 1] - ye[i], fill=False, hatch="xx" if n_ok[i, j] == 0 else "//",
                                        ec="0.4", lw=0))
             good = ~edge
-            ax.errorbar(la_star[good], ly[good], xerr=[la_star[good] - ci[good, 0], ci[good, 1] - la_star[good]], fmt="wo-", mec="k",
+            ax.errorbar(la_star[good], ly[good], xerr=np.clip([la_star[good] - ci[good, 0], ci[good, 1] - la_star[good]], 0, None), fmt="wo-", mec="k",
                         ecolor="w", elinewidth=1.5, capsize=3, ms=6)
             if edge.any():
                 ax.plot(la_star[edge], ly[edge], "wX", mec="k", ms=9)
