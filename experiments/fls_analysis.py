@@ -35,10 +35,13 @@ from gflow.twolayer import theory  # noqa: E402
 from gflow.twolayer.data import make_dataset  # noqa: E402
 
 
-def parse_args(doc: str, argv=None, default_out: str = "runs/experiment") -> argparse.Namespace:
+def parse_args(doc: str, argv=None, default_out: str = "runs/experiment", extra=None) -> argparse.Namespace:
+    """--quick and --out; `extra(parser)` adds a script's own options."""
     ap = argparse.ArgumentParser(description=doc, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--quick", action="store_true", help="tiny preset for smoke tests (seconds, not minutes)")
     ap.add_argument("--out", default=default_out, help="run directory (sweeps, summary.json, figures)")
+    if extra is not None:
+        extra(ap)
     return ap.parse_args(argv)
 
 

@@ -1,7 +1,7 @@
 """The optimal-α law in the theory's regimes (issues 13, 16): α*(n), α*(h) and c* ∝ n⁻²h⁻¹ on orthogonally
 separable data and on high-dimensional data, with the semi-analytic test error.
 
-    python experiments/regimes.py [--quick] [--out runs/regimes]
+    python experiments/regimes.py [--quick] [--out runs/regimes] [--no-eta-sum]
 
 Per regime and (n, h): a coarse α sweep, then a refined one around the coarse argmin (run directories
 resume; nothing else is cached), over data seeds × init seeds ("units"). The error is `test_err_sa`
@@ -47,7 +47,7 @@ def get_config(quick: bool = False) -> dict:
         phase1_scales=(1e-6, 1e-4, 1e-2),  # α for the Phase-1 sweeps (t_α and the angle at the end of Phase 1)
         phase1_ends=(0.9, 0.99),  # Phase 1 ends when the training loss first reaches this fraction of log 2
         phase1_datasets=16,  # datasets per n of the Phase-1 sweeps (the first of each n's datasets)
-        eta_sum=0.4,  # the summed-loss convention: stop at Σ_i ℓ_i = η_sum, i.e. mean loss η_sum/n (= 0.01 at n = 40)
+        eta_sum=0.4,  # the summed-loss convention: stop at Σ_i ℓ_i = η_sum, i.e. mean loss η_sum/n (= 0.01 at n = 40); None: skip
     )
     if quick:
         preset.update(regimes={"separable": dict(mode="separable", d=3, kappa=1.0, sigma=0.25),
@@ -312,20 +312,25 @@ def conventions(p, regime, out, cache) -> dict:
     ph = [phase1(p, regime, n, out) for n in p["n_values"]]
     in_regime = bool(all((cache[(n, p["ref_width"])]["separability"] > 0).all() for n in p["n_values"]))
     fits = phase1_fits(p, ph, in_regime)
-    eta_sum = [cache[(n, p["ref_width"])] if np.isclose(p["eta_sum"] / n, p["target_loss"])
-               else setting(p, regime, n, p["ref_width"], out, target_loss=p["eta_sum"] / n, tag="_etasum") for n in p["n_values"]]
-    eta_scan = scan(p, eta_sum, list(p["n_values"]), list(p["n_values"]), theory.ALPHA_STAR_N_EXPONENT)
+    eta_scan = None
+    if p["eta_sum"] is not None:
+        eta_sum = [cache[(n, p["ref_width"])] if np.isclose(p["eta_sum"] / n, p["target_loss"])
+                   else setting(p, regime, n, p["ref_width"], out, target_loss=p["eta_sum"] / n, tag="_etasum") for n in p["n_values"]]
+        eta_scan = scan(p, eta_sum, list(p["n_values"]), list(p["n_values"]), theory.ALPHA_STAR_N_EXPONENT)
     print(f"{regime}: t_α exponent in n (summed-loss time) " + "; ".join(
         f"q{q}: {fits[f'q{q}']['exponent_sum_time']:.3f} {np.round(fits[f'q{q}']['ci95_sum_time'], 3).tolist()} → {fits[f'q{q}']['label_sum_time']}"
-        for q in p["phase1_ends"]) + f"; α*(n) with η on the summed loss {eta_scan['fits']['error']['pooled']}", flush=True)
+        for q in p["phase1_ends"]) + (f"; α*(n) with η on the summed loss {eta_scan['fits']['error']['pooled']}" if eta_scan else ""), flush=True)
     ph_out = [{"n": e["n"], "predicted_slope": e["predicted_slope"], **{f"q{q}": {"status_counts": e[f"q{q}"]["status_counts"]} for q in p["phase1_ends"]}}
               for e in ph]
     return {"phase1": ph_out, "phase1_fits": fits, "eta_sum_scan": eta_scan}
 
 
 def main(argv=None) -> dict:
-    args = fa.parse_args(__doc__, argv, default_out="runs/regimes")
+    args = fa.parse_args(__doc__, argv, default_out="runs/regimes", extra=lambda ap: ap.add_argument(
+        "--no-eta-sum", action="store_true", help="skip the summed-loss η convention pass (4 more settings per regime)"))
     p = get_config(args.quick)
+    if args.no_eta_sum:
+        p["eta_sum"] = None
     timer = fa.Timer()
     summary = {"preset": p}
     caches = {regime: {} for regime in p["regimes"]}
