@@ -96,16 +96,24 @@ def setting(p, regime, n, width, out, target_loss=None, tag="") -> dict:
             "ok_fraction": float(ok.mean()), "oa_of": oa_of(coarse, make_config(p, regime, n, width, p["coarse"], target_loss=target_loss))}
 
 
-def rich_arm(p, runs, groups, ties) -> list[dict]:
-    """The rich arm of each setting, E(smallest α) − min over α of the pooled curve under `ties`, with its
-    hierarchical 95% interval (datasets, then seeds; joint within `groups`)."""
-    def arm(i, v, o):
+def rich_arm(p, runs, groups, ties, in_regime) -> list[dict]:
+    """The arms of each setting's U under `ties`: rich = E(smallest α) − min over α, lazy = E(largest α) − min,
+    of the pooled curve, each with its hierarchical 95% interval (datasets, then seeds; joint within `groups`)
+    and its label (the sign claim '> 0': the arm exists)."""
+    def arms(i, v, o):
         m = fa.dataset_curve(v, o)[0]
-        return float(m[0] - np.nanmin(m))
+        return float(m[0] - np.nanmin(m)), float(m[-1] - np.nanmin(m))
 
     settings = [(fa.with_ties(r["err"], r["tie"], ties), r["ok"]) for r in runs]
-    boot = stats.hierarchical_bootstrap(arm, settings, groups=groups, n_boot=p["n_boot"], seed=17)
-    return [{"rich_arm": arm(i, *st), "ci95": stats.interval(boot[i])} for i, st in enumerate(settings)]
+    rich = stats.hierarchical_bootstrap(lambda i, v, o: arms(i, v, o)[0], settings, groups=groups, n_boot=p["n_boot"], seed=17)
+    lazy = stats.hierarchical_bootstrap(lambda i, v, o: arms(i, v, o)[1], settings, groups=groups, n_boot=p["n_boot"], seed=19)
+    out = []
+    for i, st in enumerate(settings):
+        r, l = arms(i, *st)
+        ci_r, ci_l = stats.interval(rich[i]), stats.interval(lazy[i])
+        out.append({"rich_arm": r, "rich_arm_ci95": ci_r, "rich_arm_label": stats.verdict_label("> 0", ci_r, in_regime=in_regime),
+                    "lazy_arm": l, "lazy_arm_ci95": ci_l, "lazy_arm_label": stats.verdict_label("> 0", ci_l, in_regime=in_regime)})
+    return out
 
 
 def scan(p, runs, xs, groups, theory_exponent) -> dict:
@@ -116,7 +124,7 @@ def scan(p, runs, xs, groups, theory_exponent) -> dict:
     for ties in TIE_WEIGHTS:
         vals = [fa.with_ties(r["err"], r["tie"], ties) for r in runs]
         entries = fa.alpha_star_scan([r["alphas"] for r in runs], vals, [r["ok"] for r in runs], groups, n_boot=p["n_boot"], seed=5)
-        arms = rich_arm(p, runs, groups, ties)
+        arms = rich_arm(p, runs, groups, ties, in_regime)
         for k, (e, arm, r) in enumerate(zip(entries, arms, runs)):
             e.update(arm, min_err=float(np.nanmin(e["mean"])), tie_mass=fa.dataset_curve(r["tie"], r["ok"])[0])
             out["settings"][k][ties] = e

@@ -237,6 +237,10 @@ VERDICT_LABELS = ("holds", "does not hold", "not tested in regime", "consistency
 def verdict_label(theory_value, ci95, *, in_regime: bool, identity: bool = False) -> str:
     """The label of a verdict that compares a measured figure's 95% interval `ci95` with the theory's value.
 
+    `theory_value` is a number (an exponent), or "> 0" for a sign claim (an arm of the U exists): then the
+    interval must lie above 0 to hold, and lie at or below 0 for 'does not hold' / 'not tested in regime';
+    an interval that straddles 0 is 'not resolved'.
+
     - 'consistency check': the figure is an identity of the model (e.g. c* = α*² by homogeneity), whatever
       its interval; it tests the engine, not the theory;
     - 'not resolved': no interval (no interior optimum, too few points to fit);
@@ -249,6 +253,13 @@ def verdict_label(theory_value, ci95, *, in_regime: bool, identity: bool = False
     if ci95 is None or len(ci95) != 2 or not np.all(np.isfinite(np.asarray(ci95, np.float64))):
         return "not resolved"
     lo, hi = sorted(float(c) for c in ci95)
-    if lo <= float(theory_value) <= hi:
+    if isinstance(theory_value, str):
+        if theory_value.replace(" ", "") != ">0":
+            raise ValueError(f"theory_value: a number or '> 0', got {theory_value!r}")
+        if lo > 0:
+            return "holds"
+        if hi > 0:
+            return "not resolved"
+    elif lo <= float(theory_value) <= hi:
         return "holds"
     return "does not hold" if in_regime else "not tested in regime"

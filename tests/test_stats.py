@@ -276,6 +276,10 @@ def test_pooled_and_per_dataset_argmin_on_known_parabolas():
     (-2.0, [-1.0, -0.9], True, True, "consistency check"),
     (-1.0, None, True, False, "not resolved"),
     (-1.0, [float("nan"), float("nan")], True, False, "not resolved"),
+    ("> 0", [1e-5, 3e-5], True, False, "holds"),  # a sign claim: the rich arm exists
+    ("> 0", [-1e-5, 3e-5], True, False, "not resolved"),
+    ("> 0", [-3e-5, 0.0], True, False, "does not hold"),
+    ("> 0", [-3e-5, -1e-5], False, False, "not tested in regime"),
 ])
 def test_verdict_label_is_the_one_rule(theory, ci, in_regime, identity, label):
     assert stats.verdict_label(theory, ci, in_regime=in_regime, identity=identity) == label
