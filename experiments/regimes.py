@@ -35,10 +35,11 @@ def get_config(quick: bool = False) -> dict:
         n_values=(10, 20, 40, 80),  # n scan at h = ref_width
         width_values=(20, 200),  # h scan at n = ref_n (with ref_width: a decade)
         ref_n=40, ref_width=100,
-        multiplier_n=(10, 40),  # c swept directly (model.multiplier at α = 1) at these n, h = ref_width
+        multiplier_n=(40,),  # c swept directly (model.multiplier at α = 1) at these n, h = ref_width
+        multiplier_min_alpha=1e-2,  # ... over c = α² of the setting's α grid with α ≥ this (smaller c stretch time by 1/c to t_max)
         n_datasets=16,  # datasets per n (data seeds fa.data_seeds(n, ·): independent across n, shared across h at one n)
         n_seeds=2,  # init seeds per dataset
-        multiplier_datasets=4,  # datasets of the direct c sweep (a consistency check: c* = α*² by homogeneity)
+        multiplier_datasets=2,  # datasets of the direct c sweep (a consistency check: c* = α*² by homogeneity)
         coarse=tuple(10.0 ** np.arange(-4.0, 1.01, 1.0)),  # α grid, stage 1
         fine_offsets=(-0.5, -0.25, 0.25, 0.5),  # stage 2: log10 offsets around the coarse argmin
         n_test=2000,  # test points: Monte-Carlo error and the draws of the semi-analytic error
@@ -46,13 +47,13 @@ def get_config(quick: bool = False) -> dict:
         n_boot=1000,
         phase1_scales=(1e-6, 1e-4, 1e-2),  # α for the Phase-1 sweeps (t_α and the angle at the end of Phase 1)
         phase1_ends=(0.9, 0.99),  # Phase 1 ends when the training loss first reaches this fraction of log 2
-        phase1_datasets=16,  # datasets per n of the Phase-1 sweeps (the first of each n's datasets)
+        phase1_datasets=12,  # datasets per n of the Phase-1 sweeps (the first of each n's datasets)
         eta_sum=0.4,  # the summed-loss convention: stop at Σ_i ℓ_i = η_sum, i.e. mean loss η_sum/n (= 0.01 at n = 40); None: skip
     )
     if quick:
         preset.update(regimes={"separable": dict(mode="separable", d=3, kappa=1.0, sigma=0.25),
                                "high_dim": dict(mode="high_dim", d=200, kappa=1.0, sigma=5.0)},
-                      n_values=(8, 16), width_values=(), ref_n=8, ref_width=16, multiplier_n=(8,), n_datasets=2, n_seeds=1, multiplier_datasets=2,
+                      n_values=(8, 16), width_values=(), ref_n=8, ref_width=16, multiplier_n=(8,), multiplier_min_alpha=1e-3, n_datasets=2, n_seeds=1, multiplier_datasets=2,
                       coarse=(1e-3, 1e-1, 10.0), fine_offsets=(-0.5, 0.5), n_test=200, n_boot=20,
                       phase1_scales=(1e-5, 1e-3), phase1_datasets=2, eta_sum=0.08)
     return preset
@@ -150,13 +151,15 @@ def multiplier_setting(p, regime, n, width, run, out) -> dict:
     """c* measured directly: model.multiplier swept at α = 1 over c = α² of the α grid of `run` (the α sweep
     of this setting), on its first `multiplier_datasets` datasets; and α*² of the α sweep on those datasets.
     By the 2-homogeneity of the net the two are the same flow with time rescaled: a consistency check."""
-    cs = np.asarray(run["alphas"]) ** 2
+    keep = np.asarray(run["alphas"]) >= p["multiplier_min_alpha"]
+    alphas = np.asarray(run["alphas"])[keep]
+    cs = alphas**2
     k = p["multiplier_datasets"]
     res = fa.sweep(make_config(p, regime, n, width, (1.0,), multiplier=cs, n_datasets=k), out, f"{regime}_n{n}_h{width}_mult")
     e = np.asarray(res["final_test_err_sa"])[:, :, 0, :]  # [c, data_seed, scale, seed] → [c, data_seed, seed]
     ok = fa.ok_mask(np.asarray(res["status"])[:, :, 0, :])
     c_star = stats.pooled_argmin(cs, e, ok)
-    a_star = stats.pooled_argmin(run["alphas"], run["err"][:, :k], run["ok"][:, :k])
+    a_star = stats.pooled_argmin(alphas, run["err"][keep, :k], run["ok"][keep, :k])
     return {"n": n, "width": width, "c_star": c_star, "alpha_star_sq": a_star**2, "relative_difference": abs(c_star / a_star**2 - 1),
             "status_counts": fa.status_counts(np.asarray(res["status"])), "label": stats.verdict_label(a_star**2, [c_star, c_star], in_regime=True, identity=True)}
 
