@@ -112,7 +112,7 @@ def plot_sweep(run_dir, out: str | Path | None = None, max_curves: int = 8) -> P
                   colors[(2 * k + 1) % len(colors)], marker="s")
         if not many and np.any(np.isfinite(m)):
             best = int(np.nanargmin(m))
-            ax.axvline(alpha[best], color="tab:blue", ls=":", lw=1, label=f"best α = {alpha[best]:.2g}")
+            ax.axvline(alpha[best], color="0.5", ls="-.", lw=1, label=f"best α = {alpha[best]:.2g} (ties = error)")
     bayes = arrays.get("bayes_error")
     for b in np.unique(bayes[np.isfinite(bayes)]) if bayes is not None else []:
         ax.axhline(b, color="k", ls="--", lw=1, label=f"Bayes error {b:.3g}")
