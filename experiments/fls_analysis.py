@@ -193,7 +193,19 @@ def alpha_star_scan(grids, values, oks, groups, *, n_boot: int, seed: int) -> li
     grids = [np.asarray(g, np.float64) for g in grids]
     settings = [(np.asarray(v, np.float64), np.asarray(o)) for v, o in zip(values, oks)]
     pooled = stats.hierarchical_bootstrap(lambda i, v, o: stats.pooled_argmin(grids[i], v, o), settings, groups=groups, n_boot=n_boot, seed=seed)
-    median = stats.hierarchical_bootstrap(lambda i, v, o: stats.median_per_dataset_argmin(grids[i], v, o), settings, groups=groups, n_boot=n_boot, seed=seed)
+    cache = {}
+
+    def median(i, datasets, seeds, v, o):  # the per-dataset rule, each (dataset, seed multiset) refined once
+        xs = []
+        for d, row in zip(datasets, seeds):
+            key = (i, int(d), tuple(sorted(int(r) for r in row)))
+            if key not in cache:
+                cache[key] = stats.per_dataset_argmin(grids[i], v[:, d:d + 1][:, :, row], o[:, d:d + 1][:, :, row])[0]
+            xs.append(cache[key])
+        xs = np.asarray(xs)
+        return float(np.median(xs[np.isfinite(xs)])) if np.isfinite(xs).any() else float("nan")
+
+    median = stats.hierarchical_bootstrap(median, settings, groups=groups, n_boot=n_boot, seed=seed, with_indices=True)
     out = []
     for i, (v, o) in enumerate(settings):
         mean, se, count = dataset_curve(v, o)

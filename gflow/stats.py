@@ -166,7 +166,7 @@ def hierarchical_take(v, datasets, seeds) -> np.ndarray:
     return np.asarray(v)[..., datasets[:, None], seeds]
 
 
-def hierarchical_bootstrap(statistic, settings, *, groups=None, n_boot: int = 1000, seed: int = 0) -> np.ndarray:
+def hierarchical_bootstrap(statistic, settings, *, groups=None, n_boot: int = 1000, seed: int = 0, with_indices: bool = False) -> np.ndarray:
     """Replicates [n_settings, n_boot] of `statistic(i, *arrays)` under the two-stage bootstrap.
 
     - `settings`: one tuple of arrays per setting, each array [..., dataset, seed] with the setting's
@@ -174,7 +174,9 @@ def hierarchical_bootstrap(statistic, settings, *, groups=None, n_boot: int = 10
     - `groups`: a label per setting; settings with the same label share their datasets and get the same
       draw in every replicate (joint resampling; they must have equal dataset and seed counts). None:
       every setting is its own group (independent datasets).
-    - `statistic(i, *resampled)` → a float for setting i (e.g. the refined argmin of its mean curve).
+    - `statistic(i, *resampled)` → a float for setting i (e.g. the refined argmin of its mean curve); with
+      `with_indices`, `statistic(i, datasets, seeds, *arrays)` gets the draw (`hierarchical_indices`) and the
+      original arrays instead, so that it can cache per-dataset work.
     Replicates use the numpy Generator `seed`; the draws of one group do not depend on the other groups.
     The variance of a mean under this scheme is B/D + W/(D·S) (B: ddof-0 variance of the dataset means, W:
     mean ddof-0 variance within a dataset): the between-dataset part is kept, where a flat bootstrap over the
@@ -201,7 +203,10 @@ def hierarchical_bootstrap(statistic, settings, *, groups=None, n_boot: int = 10
     for b in range(n_boot):
         draws = {g: hierarchical_indices(rngs[g], *shapes[g]) for g in labels}
         for i, arrays in enumerate(settings):
-            out[i, b] = statistic(i, *(hierarchical_take(a, *draws[groups[i]]) for a in arrays))
+            if with_indices:
+                out[i, b] = statistic(i, *draws[groups[i]], *arrays)
+            else:
+                out[i, b] = statistic(i, *(hierarchical_take(a, *draws[groups[i]]) for a in arrays))
     return out
 
 
