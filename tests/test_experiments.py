@@ -243,15 +243,18 @@ def test_regimes_quick(tmp_path):
     summary, out = _run_quick("regimes", tmp_path)
     for regime in ("separable", "high_dim"):
         s = summary[regime]
-        for e in s["n_scan"]:
-            assert len(e["alphas"]) == 5 and e["ok_fraction"] == 1.0
+        for st in s["n_scan"]["settings"]:
+            assert len(st["alphas"]) == 5 and st["ok_fraction"] == 1.0
             if regime == "separable":
-                assert np.all(np.asarray(e["separability"]) > 0)
+                assert np.all(np.asarray(st["separability"]) > 0)
             for tie in ("error", "half", "correct"):
-                assert np.all(np.asarray(e[tie]["mean"]) <= np.asarray(e["error"]["mean"]) + 1e-12)
+                assert np.all(np.asarray(st[tie]["mean"]) <= np.asarray(st["error"]["mean"]) + 1e-12)
+                assert st[tie]["rich_arm_label"] in gflow.stats.VERDICT_LABELS
+        assert s["n_scan"]["in_regime"] == (regime == "separable")
+        for tie in ("error", "half"):
+            assert s["n_scan"]["fits"][tie]["pooled"]["label"] in gflow.stats.VERDICT_LABELS
         m = s["multiplier"][0]
-        a = s["n_scan"][0]["error"]["alpha_star"]
-        assert 0.3 < m["c_star"] / a**2 < 3  # c = α² is the same flow (rescaled time)
+        assert 0.3 < m["c_star"] / m["alpha_star_sq"] < 3 and m["label"] == "consistency check"  # c = α² is the same flow (rescaled time)
     assert (out / "regimes.png").exists()
     again = _load("regimes").main(["--quick", "--out", str(out)])
     assert again["sweeps"]["n_loaded"] == again["sweeps"]["n_sweeps"]
