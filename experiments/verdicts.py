@@ -46,7 +46,7 @@ def regime_rows(s) -> list[str]:
             for ties in ("error", "half"):
                 for rule in ("pooled", "median"):
                     f = r[key]["fits"][ties][rule]
-                    rows.append(f"| {claim}, {rule} rule | {where} | ties = {ties} | {_fit(f)} (theory {theory:g}) | {f['label']} |")
+                    rows.append(f"| {claim}, {rule} rule | {where} | ties = {ties} | {_fit(f)} (theory {theory:g})".replace("(theory -", "(theory −") + f" | {f['label']} |")
         for m in r["multiplier"]:
             rows.append(f"| 4c. c* = α*² (direct c sweep, n = {m['n']}) | {where} | ties = error | c* {m['c_star']:.3g} vs α*² {m['alpha_star_sq']:.3g} "
                         f"(relative difference {m['relative_difference']:.1g}) | {m['label']} |")
@@ -69,7 +69,7 @@ def optimal_alpha_rows(s) -> list[str]:
         for ties in ("error", "half"):
             for rule in ("pooled", "median"):
                 f = s["fits"][key][ties]["fits"][rule]
-                rows.append(f"| {claim}, {rule} rule (§4) | {where} | ties = {ties} | {_fit(f)} (theory {theory:g}) | {f['label']} |")
+                rows.append(f"| {claim}, {rule} rule (§4) | {where} | ties = {ties} | {_fit(f)} (theory {theory:g})".replace("(theory -", "(theory −") + f" | {f['label']} |")
     return rows
 
 
