@@ -163,6 +163,10 @@ def test_optimal_alpha_quick(tmp_path):
                 np.testing.assert_allclose(fit["exponent"], np.polyfit(np.log(fit["used"]), np.log([res["entries"][k]["alpha_star"] for k in used]), 1)[0], rtol=1e-9)
             assert fit["label"] in gflow.stats.VERDICT_LABELS
     assert not set(seeds[p["n_values"][0]]) & set(seeds[p["n_values"][1]])  # independent datasets across n
+    table = _load("verdicts").main(["--runs", str(tmp_path)])  # the verdict table lays out the labels the script computed
+    rows = [r for r in table.splitlines() if "(§4)" in r]
+    assert len(rows) == 8 and all(r.rstrip(" |").split("| ")[-1] in gflow.stats.VERDICT_LABELS for r in rows)
+    assert "(regimes: not run)" in table
 
 
 def test_stopping_quick(tmp_path):
