@@ -5,8 +5,13 @@ Conventions
 - A "setting" is one `gflow.Config`; its sweep is the run directory `<out>/<name>/` of
   `gflow.run_sweep(cfg, out=...)`: a rerun resumes it (loading what is done, computing the rest).
 - Only the statuses in `gflow.twolayer.flow.OK_STATUSES` enter means; other runs are counted and reported.
-- Errors are averaged over runs ("units": an init seed, or an (data seed, init seed) pair); bootstrap
-  intervals resample units with replacement.
+- Errors are averaged over runs ("units": an init seed, or an (data seed, init seed) pair); intervals over
+  datasets come from the hierarchical bootstrap of `gflow.stats` (datasets, then seeds within a dataset).
+- Data seeds (`data_seeds`): dataset i of a setting with n training points has data seed
+  DATA_SEED_STRIDE·n + i. One seed shared across n would give nested training sets (the n = 10 set is the
+  first 10 points of the n = 20 set: the sampler draws points in order from one key), so the n values would
+  not be independent samples; disjoint seeds per n make them independent draws. Settings with the same n
+  (other widths, stopping targets, tie conventions) share their datasets, and are resampled jointly.
 """
 
 from __future__ import annotations
@@ -24,15 +29,19 @@ import numpy as np  # noqa: E402
 import gflow  # noqa: E402
 from gflow.runs.runner import RunMismatchError  # noqa: E402
 from gflow.runs.status import counts as status_counts, is_ok as ok_mask  # noqa: E402,F401  (the scripts' names)
+from gflow import stats  # noqa: E402
 from gflow.runs.store import write_json  # noqa: E402
 from gflow.twolayer import theory  # noqa: E402
 from gflow.twolayer.data import make_dataset  # noqa: E402
 
 
-def parse_args(doc: str, argv=None, default_out: str = "runs/experiment") -> argparse.Namespace:
+def parse_args(doc: str, argv=None, default_out: str = "runs/experiment", extra=None) -> argparse.Namespace:
+    """--quick and --out; `extra(parser)` adds a script's own options."""
     ap = argparse.ArgumentParser(description=doc, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--quick", action="store_true", help="tiny preset for smoke tests (seconds, not minutes)")
     ap.add_argument("--out", default=default_out, help="run directory (sweeps, summary.json, figures)")
+    if extra is not None:
+        extra(ap)
     return ap.parse_args(argv)
 
 
@@ -54,6 +63,17 @@ def sweep(cfg: gflow.Config, out_dir, name: str, data=None) -> dict[str, np.ndar
         res = gflow.run_sweep(cfg, data=data, out=path, progress=False, force=True)
     SWEEP_LOG.append({"name": name, "wall_s": res.meta["wall_s"], "loaded": res.meta["chunks_computed"] == 0})
     return res.arrays
+
+
+DATA_SEED_STRIDE = 1000  # datasets per n at most
+
+
+def data_seeds(n: int, count: int) -> tuple[int, ...]:
+    """The data seeds of the `count` datasets of a setting with n training points: DATA_SEED_STRIDE·n + i,
+    i < count (disjoint across n: independent training sets, not nested prefixes of one draw)."""
+    if not 0 < count <= DATA_SEED_STRIDE:
+        raise ValueError(f"count: datasets per n must be in 1..{DATA_SEED_STRIDE}, got {count}")
+    return tuple(DATA_SEED_STRIDE * int(n) + i for i in range(count))
 
 
 def geometry(data_cfg: gflow.DataConfig) -> dict:
@@ -134,3 +154,86 @@ class Timer:
     def sweeps(self) -> dict:
         return {"n_sweeps": len(SWEEP_LOG), "n_loaded": sum(e["loaded"] for e in SWEEP_LOG),
                 "sweep_wall_s": float(sum(e["wall_s"] for e in SWEEP_LOG))}
+
+
+# --- α* over datasets: the pooled and per-dataset rules, hierarchical intervals, exponents, labels --------
+
+def by_dataset(arr) -> np.ndarray:
+    """[data_seed, scale, seed(, …)] sweep arrays → [scale, data_seed, seed(, …)] (the grid first)."""
+    return np.moveaxis(np.asarray(arr), 1, 0)
+
+
+def with_ties(err, tie, ties: str) -> np.ndarray:
+    """The error under a tie convention from the error that counts ties as errors and the tie mass:
+    err − (1 − w)·tie with w = 1 ('error'), 1/2 ('half') or 0 ('correct': an abstention-adjusted error,
+    not a test error: a net that abstains everywhere would score 0)."""
+    from gflow.twolayer.gm_error import tie_weight
+
+    return np.asarray(err) - (1.0 - tie_weight(ties)) * np.asarray(tie)
+
+
+def dataset_curve(values, ok) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Mean over all ok units of [grid, dataset, seed] values, its standard error over datasets (the
+    standard deviation of the dataset means over √datasets) and the number of datasets with an ok run."""
+    v, ok = np.asarray(values, np.float64), np.asarray(ok)
+    mean = stats.seed_mean(v.reshape(v.shape[0], -1), ok.reshape(ok.shape[0], -1))[0]
+    ds_mean = stats.seed_mean(v, ok, axis=2)[0]
+    _, se, count = stats.seed_mean(ds_mean, np.isfinite(ds_mean))
+    return mean, se, count
+
+
+def alpha_star_scan(grids, values, oks, groups, *, n_boot: int, seed: int) -> list[dict]:
+    """α* of each setting of a scan by both rules, with hierarchical bootstrap replicates drawn jointly
+    within each group of settings that share their datasets (`groups`: e.g. n, for a width scan at one n).
+
+    Per setting (grid_i, values_i [grid, dataset, seed], ok_i): the pooled rule (refined argmin of the curve
+    averaged over all units; `at_grid_edge` marks a bound) and the per-dataset rule (median over datasets of
+    each dataset's refined argmin, datasets with an edge minimum left out, their count reported); each with
+    its replicates ('boot') and 95% interval; the mean curve and its standard error over datasets."""
+    grids = [np.asarray(g, np.float64) for g in grids]
+    settings = [(np.asarray(v, np.float64), np.asarray(o)) for v, o in zip(values, oks)]
+    pooled = stats.hierarchical_bootstrap(lambda i, v, o: stats.pooled_argmin(grids[i], v, o), settings, groups=groups, n_boot=n_boot, seed=seed)
+    cache = {}
+
+    def median(i, datasets, seeds, v, o):  # the per-dataset rule, each (dataset, seed multiset) refined once
+        xs = []
+        for d, row in zip(datasets, seeds):
+            key = (i, int(d), tuple(sorted(int(r) for r in row)))
+            if key not in cache:
+                cache[key] = stats.per_dataset_argmin(grids[i], v[:, d:d + 1][:, :, row], o[:, d:d + 1][:, :, row])[0]
+            xs.append(cache[key])
+        xs = np.asarray(xs)
+        return float(np.median(xs[np.isfinite(xs)])) if np.isfinite(xs).any() else float("nan")
+
+    median = stats.hierarchical_bootstrap(median, settings, groups=groups, n_boot=n_boot, seed=seed, with_indices=True)
+    out = []
+    for i, (v, o) in enumerate(settings):
+        mean, se, count = dataset_curve(v, o)
+        x, at_edge = stats.refine_argmin(grids[i], mean)
+        per_ds = stats.per_dataset_argmin(grids[i], v, o)
+        out.append({"alpha_star": x, "at_grid_edge": at_edge, "location": stats.argmin_location(mean), "ci95": stats.interval(pooled[i]), "boot": pooled[i],
+                    "alpha_star_median": stats.median_per_dataset_argmin(grids[i], v, o), "ci95_median": stats.interval(median[i]), "boot_median": median[i],
+                    "per_dataset": per_ds, "datasets_interior": int(np.isfinite(per_ds).sum()), "mean": mean, "se": se, "datasets": count})
+    return out
+
+
+def scan_exponent(xs, entries, rule: str = "pooled") -> dict:
+    """Power-law exponent of α* (pooled rule, or 'median' for the per-dataset rule) across a scan, with the
+    95% interval of the exponents refitted on each joint bootstrap replicate; settings whose pooled α* is at
+    a grid end are bounds and left out (listed in 'used')."""
+    key, boot = ("alpha_star", "boot") if rule == "pooled" else ("alpha_star_median", "boot_median")
+    inner = [k for k, e in enumerate(entries) if not e["at_grid_edge"] and np.isfinite(e[key])]
+    if len(inner) < 2:
+        return {"exponent": None, "ci95": None, "used": [xs[k] for k in inner]}
+    x = np.asarray([xs[k] for k in inner], float)
+    return {"exponent": stats.fit_power_law(x, [entries[k][key] for k in inner])[0],
+            "ci95": stats.bootstrap_exponent(x, np.stack([entries[k][boot] for k in inner]))[1], "used": x.tolist()}
+
+
+def strip_boot(obj):
+    """`obj` without its bootstrap replicates (keys starting 'boot'), for summary.json."""
+    if isinstance(obj, dict):
+        return {k: strip_boot(v) for k, v in obj.items() if not str(k).startswith("boot")}
+    if isinstance(obj, list):
+        return [strip_boot(v) for v in obj]
+    return obj

@@ -43,32 +43,36 @@ def _summary_table(ds) -> str:
     """The seed-mean table of a two-layer run's Dataset (`gflow.load_run`), one block per grid combination."""
     from .runs import status
     from .runs.store import arrays_of
-    from .twolayer.plot import leading_combos, ok_mask, seed_stats
+    from .twolayer.plot import errors_by_tie_convention, leading_combos, ok_mask, seed_stats
 
     arrays = arrays_of(ds)
     names = status.names_of(arrays["status"])
     rows = []
     for label, index in leading_combos(ds):
         ok = ok_mask(ds)[index]
-        m, se, cnt = seed_stats(arrays["final_test_err"][index], ok)
+        by_tie = errors_by_tie_convention(ds, arrays, index)
+        m, se, cnt = seed_stats(by_tie["error"], ok)
+        hm, _, _ = seed_stats(by_tie["half"], ok)
+        ties, _, _ = seed_stats(by_tie["tie"], ok)
         lm, lse, _ = seed_stats(arrays["final_lin_err"][index], ok)
         tm, _, _ = seed_stats(arrays["t_stop"][index], ok)
         if label:
             rows.append(f"[{label}]")
-        rows.append(f"{'alpha':>9} {'ok':>4} {'test_err':>16} {'E(w_hat)':>16} {'t_eta':>10}  other statuses")
+        rows.append(f"{'alpha':>9} {'ok':>4} {'err(ties=error)':>16} {'ties=half':>9} {'tie mass':>8} {'E(w_hat)':>16} {'t_eta':>10}  other statuses")
         for i, a in enumerate(arrays["init_scale"]):
             bad = {}
             for name in names[index][i]:
                 if name != "reached_target":
                     bad[name] = bad.get(name, 0) + 1
             rows.append(
-                f"{a:9.2e} {cnt[i]:4d} {m[i]:8.4f}±{se[i]:<7.4f} {lm[i]:8.4f}±{lse[i]:<7.4f} {tm[i]:10.3g}  "
+                f"{a:9.2e} {cnt[i]:4d} {m[i]:8.4f}±{se[i]:<7.4f} {hm[i]:9.4f} {ties[i]:8.4f} {lm[i]:8.4f}±{lse[i]:<7.4f} {tm[i]:10.3g}  "
                 + (", ".join(f"{k}×{v}" for k, v in bad.items()) or "-")
             )
         # the best α among those whose runs trained (runs that stop at init say nothing about α)
         trained = np.isin(names[index], ("reached_target", "reached_target_unrefined")).any(axis=1)
         if np.any(np.isfinite(m) & trained):
             rows.append(f"best α = {arrays['init_scale'][int(np.nanargmin(np.where(trained, m, np.nan)))]:.3g}")
+    rows.append("test errors are Monte-Carlo; ties (f = 0) counted as errors (err) or half an error (ties=half); tie mass = fraction of test points with f = 0")
     rows.append("status counts per axis value:")
     for axis, per in ds.attrs["status_by_axis"].items():
         for value, counts in per.items():

@@ -75,12 +75,34 @@ def test_summary_best_alpha_ignores_runs_that_stopped_at_init():
     from gflow.runs import status
     from gflow.runs.store import to_dataset
 
-    manifest = {"statuses": status.table("twolayer"), "status_by_axis": {}}
+    manifest = {"statuses": status.table("twolayer"), "status_by_axis": {}, "config": {"flow": {"ties": "error"}}}
     arrays = {"init_scale": np.asarray([1e-3, 10.0]), "status": np.asarray([[2, 2], [0, 1]]),
-              "final_test_err": np.asarray([[0.1, 0.1], [0.3, 0.3]]), "final_lin_err": np.zeros((2, 2)),
+              "final_test_err": np.asarray([[0.1, 0.1], [0.3, 0.3]]), "final_test_tie": np.zeros((2, 2)), "final_lin_err": np.zeros((2, 2)),
               "t_stop": np.asarray([[0.0, 0.0], [1.0, 1.0]])}
     dims = {k: ["scale", "seed"] for k in arrays} | {"init_scale": ["scale"]}
     assert "best α = 10" in cli._summary_table(to_dataset(arrays, dims, manifest))
+
+
+@pytest.mark.parametrize("stored_as, weight", [("error", 1.0), ("half", 0.5), ("correct", 0.0)])
+def test_summary_table_shows_the_error_under_error_and_half_beside_the_tie_mass(stored_as, weight):
+    """Whatever convention a run stored its test error in (flow.ties), the table shows it with ties counted as
+    errors and as half an error, and the tie mass: err(w') = stored − (w − w')·tie, checked by hand."""
+    import numpy as np
+
+    from gflow.runs import status
+    from gflow.runs.store import to_dataset
+
+    tie = np.asarray([[0.04, 0.06], [0.0, 0.0]])
+    clean = np.asarray([[0.10, 0.12], [0.30, 0.32]])  # errors without the ties
+    manifest = {"statuses": status.table("twolayer"), "status_by_axis": {}, "config": {"flow": {"ties": stored_as}}}
+    arrays = {"init_scale": np.asarray([1e-3, 10.0]), "status": np.zeros((2, 2), int), "final_test_err": clean + weight * tie,
+              "final_test_tie": tie, "final_lin_err": np.zeros((2, 2)), "t_stop": np.ones((2, 2))}
+    dims = {k: ["scale", "seed"] for k in arrays} | {"init_scale": ["scale"]}
+    table = cli._summary_table(to_dataset(arrays, dims, manifest))
+    assert "err(ties=error)" in table and "ties=half" in table and "tie mass" in table
+    row = next(line for line in table.splitlines() if line.startswith(" 1.00e-03"))
+    cells = row.replace("±", " ").split()
+    assert [float(c) for c in (cells[2], cells[4], cells[5])] == pytest.approx([0.11 + 0.05, 0.11 + 0.025, 0.05])
 
 
 def test_float64_config_switches_jax_to_64_bit():

@@ -132,24 +132,41 @@ def test_phase1_alignment_quick(tmp_path):
 
 
 def test_optimal_alpha_quick(tmp_path):
-    """The error tables are the seed means of the stored runs, α* lies next to the grid minimum, and the
-    exponents are the least-squares slopes of log α* against log n (log h)."""
+    """The error tables are the means over datasets × seeds of the stored runs ([data seed, α, seed]), with
+    'half' = error − tie/2 from the stored tie fraction; α* lies next to the grid minimum; the exponents are the
+    least-squares slopes of log α* against log n (log h); each n has its own data seeds."""
     summary, out = _run_quick("optimal_alpha", tmp_path)
     assert (out / "optimal_alpha.png").stat().st_size > 10_000
     p = summary["preset"]
     alphas = np.asarray(p["init_scales"])
-    for key, scan in (("n", "n_scan"), ("width", "width_scan")):
-        for row in summary[scan]:
-            a = _runs(out, f"n{row['n']}_h{row['width']}_data0")
-            assert np.all(a["status"] == 0)
-            np.testing.assert_allclose(row["net"]["mean"], _seed_mean(a["final_test_err"]), rtol=1e-6)
-            i = int(np.argmin(row["net"]["mean"]))
-            assert alphas[max(i - 1, 0)] <= row["net"]["alpha_star"] <= alphas[min(i + 1, len(alphas) - 1)]
-        xs = [row[key] for row in summary[scan]]
-        for tag in ("net", "lin"):
-            fit = summary["fits"][key][tag]
-            np.testing.assert_array_equal(fit["alpha_star"], [row[tag]["alpha_star"] for row in summary[scan]])
-            np.testing.assert_allclose(fit["exponent"], np.polyfit(np.log(xs), np.log(fit["alpha_star"]), 1)[0], rtol=1e-9)
+    seeds = {}
+    for key in ("n", "width"):
+        xs = list(p["n_values"] if key == "n" else p["width_values"])
+        for tag in ("error", "half"):
+            res = summary["fits"][key][tag]
+            for x, e in zip(xs, res["entries"]):
+                n, h = (x, p["ref_width"]) if key == "n" else (p["ref_n"], x)
+                run = gflow.load_run(out / f"n{n}_h{h}")
+                seeds[n] = run.attrs["config"]["sweep"]["data_seeds"]
+                a = gflow.runs.store.arrays_of(run)
+                ok = fa.ok_mask(a["status"])  # [data seed, α, seed]
+                assert ok.mean() > 0.5
+                err = np.asarray(a["final_test_err"], np.float64) - (0.5 if tag == "half" else 0.0) * np.asarray(a["final_test_tie"], np.float64)
+                mean_ok = lambda v: np.nansum(np.where(ok, v, np.nan), axis=(0, 2)) / ok.sum(axis=(0, 2))  # noqa: E731
+                np.testing.assert_allclose(e["mean"], mean_ok(err), rtol=1e-6, atol=1e-12)
+                np.testing.assert_allclose(e["tie_mass"], mean_ok(np.asarray(a["final_test_tie"], np.float64)), rtol=1e-6, atol=1e-12)
+                i = int(np.argmin(e["mean"]))
+                assert alphas[max(i - 1, 0)] <= e["alpha_star"] <= alphas[min(i + 1, len(alphas) - 1)]
+            fit = res["fits"]["pooled"]
+            if fit["exponent"] is not None:
+                used = [xs.index(x) for x in fit["used"]]
+                np.testing.assert_allclose(fit["exponent"], np.polyfit(np.log(fit["used"]), np.log([res["entries"][k]["alpha_star"] for k in used]), 1)[0], rtol=1e-9)
+            assert fit["label"] in gflow.stats.VERDICT_LABELS
+    assert not set(seeds[p["n_values"][0]]) & set(seeds[p["n_values"][1]])  # independent datasets across n
+    table = _load("verdicts").main(["--runs", str(tmp_path)])  # the verdict table lays out the labels the script computed
+    rows = [r for r in table.splitlines() if "(§4)" in r]
+    assert len(rows) == 8 and all(r.rstrip(" |").split("| ")[-1] in gflow.stats.VERDICT_LABELS for r in rows)
+    assert "(regimes: not run)" in table
 
 
 def test_stopping_quick(tmp_path):
@@ -173,16 +190,43 @@ def test_stopping_quick(tmp_path):
 
 
 def test_phase_diagram_quick(tmp_path):
-    """Each row's errors are the seed means of its stored sweep, with E* = Φ(−κ/σ); the shared
-    reference setting is the same row in both scans."""
+    """Each row's errors are the means over datasets × seeds of its stored sweep, with E* = Φ(−κ/σ); the
+    κ/σ plane's reference row is the n row on its first datasets; the n rows use disjoint data seeds."""
     summary, out = _run_quick("phase_diagram", tmp_path)
     assert (out / "phase_diagram.png").stat().st_size > 10_000
-    assert len(summary["n_rows"]) == 2 and len(summary["snr_rows"]) == 2
-    for row in summary["n_rows"] + summary["snr_rows"]:
-        a = _runs(out, f"n{row['n']}_snr{row['snr']:g}")
-        np.testing.assert_allclose(row["mean"], _seed_mean(a["final_test_err"]), rtol=1e-6)
-        np.testing.assert_allclose(row["bayes_error"], norm.cdf(-row["snr"]), rtol=1e-6)
-    np.testing.assert_array_equal(summary["n_rows"][0]["mean"], summary["snr_rows"][0]["mean"])
+    res = summary["error"]
+    assert len(res["n_rows"]) == 2 and len(res["snr_rows"]) == 2
+    k = summary["preset"]["snr_datasets"]
+    for in_snr_plane, rows in ((False, res["n_rows"]), (True, res["snr_rows"])):
+        for row in rows:
+            a = _runs(out, f"n{row['n']}_snr{row['snr']:g}")
+            ok = fa.ok_mask(a["status"])[:k if in_snr_plane else None]
+            err = np.asarray(a["final_test_err"], np.float64)[:k if in_snr_plane else None]
+            np.testing.assert_allclose(row["mean"], np.nansum(np.where(ok, err, np.nan), axis=(0, 2)) / ok.sum(axis=(0, 2)), rtol=1e-6)
+            np.testing.assert_allclose(row["bayes_error"], norm.cdf(-row["snr"]), rtol=1e-6)
+    half = summary["half"]["n_rows"][0]
+    a = _runs(out, f"n{half['n']}_snr{half['snr']:g}")
+    ok = fa.ok_mask(a["status"])
+    half_err = np.asarray(a["final_test_err"], np.float64) - 0.5 * np.asarray(a["final_test_tie"], np.float64)
+    np.testing.assert_allclose(half["mean"], np.nansum(np.where(ok, half_err, np.nan), axis=(0, 2)) / ok.sum(axis=(0, 2)), rtol=1e-6, atol=1e-12)
+    seeds = [gflow.load_run(out / f"n{n}_snr{summary['preset']['ref_snr']:g}").attrs["config"]["sweep"]["data_seeds"] for n in summary["preset"]["n_values"]]
+    assert not set(seeds[0]) & set(seeds[1])
+    assert res["n_exponent"]["pooled"]["label"] in gflow.stats.VERDICT_LABELS
+
+
+def test_data_seeds_are_disjoint_across_n_and_give_independent_not_nested_training_sets():
+    """One data seed across n gives nested training sets (the smaller is a prefix of the larger: the old
+    n-sweeps); fa.data_seeds gives each n its own seeds, so the sets are independent draws."""
+    s10, s20 = fa.data_seeds(10, 12), fa.data_seeds(20, 12)
+    assert s10 == tuple(range(10_000, 10_012)) and len(set(s10) | set(s20)) == 24
+    same = [gflow.twolayer.data.make_dataset(gflow.DataConfig(n=n, d=5, seed=3, n_test=10)).x for n in (10, 20)]
+    np.testing.assert_array_equal(same[0], same[1][:10])  # the failure mode: nested prefixes
+    own = [gflow.twolayer.data.make_dataset(gflow.DataConfig(n=n, d=5, seed=fa.data_seeds(n, 1)[0], n_test=10)).x for n in (10, 20)]
+    assert not np.any(np.all(np.isclose(own[1][:, None, :], own[0][None, :, :]), axis=-1))  # no shared training point
+    for script in ("optimal_alpha", "regimes"):  # the n-scans of the full presets use them
+        assert "n_datasets" in _load(script).get_config() and "data_seeds" not in _load(script).get_config()
+    with pytest.raises(ValueError, match="count"):
+        fa.data_seeds(10, 0)
 
 
 def test_full_preset_settings_have_the_stated_separability():
@@ -203,15 +247,18 @@ def test_regimes_quick(tmp_path):
     summary, out = _run_quick("regimes", tmp_path)
     for regime in ("separable", "high_dim"):
         s = summary[regime]
-        for e in s["n_scan"]:
-            assert len(e["alphas"]) == 5 and e["ok_fraction"] == 1.0
+        for st in s["n_scan"]["settings"]:
+            assert len(st["alphas"]) == 5 and st["ok_fraction"] == 1.0
             if regime == "separable":
-                assert np.all(np.asarray(e["separability"]) > 0)
+                assert np.all(np.asarray(st["separability"]) > 0)
             for tie in ("error", "half", "correct"):
-                assert np.all(np.asarray(e[tie]["mean"]) <= np.asarray(e["error"]["mean"]) + 1e-12)
+                assert np.all(np.asarray(st[tie]["mean"]) <= np.asarray(st["error"]["mean"]) + 1e-12)
+                assert st[tie]["rich_arm_label"] in gflow.stats.VERDICT_LABELS
+        assert s["n_scan"]["in_regime"] == (regime == "separable")
+        for tie in ("error", "half"):
+            assert s["n_scan"]["fits"][tie]["pooled"]["label"] in gflow.stats.VERDICT_LABELS
         m = s["multiplier"][0]
-        a = s["n_scan"][0]["error"]["alpha_star"]
-        assert 0.3 < m["c_star"] / a**2 < 3  # c = α² is the same flow (rescaled time)
+        assert 0.3 < m["c_star"] / m["alpha_star_sq"] < 3 and m["label"] == "consistency check"  # c = α² is the same flow (rescaled time)
     assert (out / "regimes.png").exists()
     again = _load("regimes").main(["--quick", "--out", str(out)])
     assert again["sweeps"]["n_loaded"] == again["sweeps"]["n_sweeps"]

@@ -37,6 +37,33 @@ def ok_mask(ds) -> np.ndarray:
     return status.is_ok(ds["status"].values)
 
 
+TIE_LABELS = {
+    "error": "ties = error (f = 0 counted as an error)",
+    "half": "ties = half (f = 0 counted as half an error)",
+    "correct": "ties = correct: an abstention-adjusted error, not a test error",
+}
+
+
+def tie_weight_of(ds, index=()) -> float:
+    """The weight with which the stored test errors of a run's Dataset count f = 0: its flow.ties, or, where
+    flow.ties is a grid axis, the value of the combination `index` (of `leading_combos`)."""
+    from .gm_error import tie_weight
+
+    lead = [a for a in ds["status"].dims if a not in ("init_scale", "seed")]
+    if "flow.ties" in lead:
+        return tie_weight(str(ds["flow.ties"].values[index[lead.index("flow.ties")]]))
+    return tie_weight(ds.attrs["config"]["flow"]["ties"])
+
+
+def errors_by_tie_convention(ds, arrays, index=()) -> dict[str, np.ndarray]:
+    """The Monte-Carlo test error of each run of combination `index` under 'error' and 'half' ([scale, seed]),
+    and the tie mass ('tie': the fraction of test points with f = 0), from the stored error (which counts a
+    tie with the run's flow.ties weight w) and tie fraction: err(w') = err − (w − w')·tie."""
+    err, tie = np.asarray(arrays["final_test_err"][index], np.float64), np.asarray(arrays["final_test_tie"][index], np.float64)
+    w = tie_weight_of(ds, index)
+    return {"error": err + (1.0 - w) * tie, "half": err + (0.5 - w) * tie, "tie": tie}
+
+
 def _band(ax, x, mean, se, label, color, marker="o"):
     ax.plot(x, mean, marker=marker, color=color, label=label, ms=4)
     ax.fill_between(x, mean - se, mean + se, color=color, alpha=0.25, lw=0)
@@ -70,15 +97,22 @@ def plot_sweep(run_dir, out: str | Path | None = None, max_curves: int = 8) -> P
     ax = axes[0, 0]
     for k, (label, index) in enumerate(combos):
         ok = ok_all[index]
-        m, se, _ = seed_stats(arrays["final_test_err"][index], ok)
-        _band(ax, alpha, m, se, f"network {label}" if many else "network (Monte-Carlo test error)", colors[(2 * k) % len(colors)])
+        by_tie = errors_by_tie_convention(ds, arrays, index)
+        m, se, _ = seed_stats(by_tie["error"], ok)
+        color = colors[(2 * k) % len(colors)]
+        _band(ax, alpha, m, se, f"network {label}, {TIE_LABELS['error']}" if many else f"network, {TIE_LABELS['error']}", color)
+        mh, _, _ = seed_stats(by_tie["half"], ok)
+        ax.plot(alpha, mh, "--", color=color, lw=1.2, label=f"network {label}, {TIE_LABELS['half']}" if many else f"network, {TIE_LABELS['half']}")
+        mt, _, _ = seed_stats(by_tie["tie"], ok)
+        if np.any(mt > 0):
+            ax.plot(alpha, mt, ":", color=color, lw=1.2, label=f"tie mass P(f = 0) {label}" if many else "tie mass P(f = 0) (the gap between them, ×2)")
         m2, se2, _ = seed_stats(arrays["final_lin_err"][index], ok)
         if np.any(np.isfinite(m2)):
             _band(ax, alpha, m2, se2, f"E(ŵ₊) {label}" if many else "effective predictor E(ŵ₊) (analytic)",
                   colors[(2 * k + 1) % len(colors)], marker="s")
         if not many and np.any(np.isfinite(m)):
             best = int(np.nanargmin(m))
-            ax.axvline(alpha[best], color="tab:blue", ls=":", lw=1, label=f"best α = {alpha[best]:.2g}")
+            ax.axvline(alpha[best], color="0.5", ls="-.", lw=1, label=f"best α = {alpha[best]:.2g} (ties = error)")
     bayes = arrays.get("bayes_error")
     for b in np.unique(bayes[np.isfinite(bayes)]) if bayes is not None else []:
         ax.axhline(b, color="k", ls="--", lw=1, label=f"Bayes error {b:.3g}")
@@ -86,7 +120,7 @@ def plot_sweep(run_dir, out: str | Path | None = None, max_curves: int = 8) -> P
     ax.set_yscale("log")
     ax.set_xlabel("init scale α  (small α: strong feature learning)")
     ax.set_ylabel("test error at the stop")
-    ax.set_title(f"test error vs α (mean ± s.e. over {n_seeds} seeds; failed runs excluded)")
+    ax.set_title(f"Monte-Carlo test error vs α (mean ± s.e. over {n_seeds} seeds; failed runs excluded)", fontsize=9)
     ax.legend(fontsize=7)
 
     ax = axes[0, 1]

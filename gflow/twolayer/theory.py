@@ -25,12 +25,14 @@ e^{‖v‖t}. The output reaches O(1) after t_α = (log(1/α) + O(1)) / ‖v‖:
 1/‖v‖ = 2n/‖Σ_{y_i=±1} x_i‖, independent of n to leading order for the mean loss (with the sum
 loss, time is n× faster and t_α = Θ(log(1/α)/n), the paper's statement).
 
-The Phase-1 bound we implement (issue 5, DESIGN.md): ζ(α) = 1 − 4·α·n·√h·x_max²·W_max²/‖x₊‖, with
+The Phase-1 bound we implement (this project's reconstruction, stated in docs/theory.md): ζ(α) = 1 − 4·α·n·√h·x_max²·W_max²/‖x₊‖, with
 x_max = max_i ‖x_i‖, W_max = max_j ‖w̄_j‖ (W(0) = α·W̄) and x₊ = mean_i y_i x_i, and the comparison
 form ψ' ≥ k(ζ − ψ²), whose solution gives
     ψ(t) ≥ √ζ · tanh(√ζ·k·t + artanh(ψ(0)/√ζ))      for |ψ(0)| < √ζ,
 (√ζ·coth(...) for ψ(0) > √ζ). ζ > 0 requires α < α_ζ = ‖x₊‖/(4 n √h x_max² W_max²) ∝ 1/(n√h): the
-origin of the predicted α* ∝ 1/(n√h), i.e. c* = α*² ∝ n⁻² h⁻¹.
+origin of the predicted α* ∝ 1/(n√h), i.e. c* = α*² ∝ n⁻² h⁻¹. The α*-law, ζ and the rate k are this
+project's reconstructions from a secondary summary of the paper (only its abstract was at hand), not the
+paper's proven statements.
 
 Everything here is pure jax.numpy (works on numpy input, jit- and vmap-safe) and knows nothing about
 the engine.
@@ -190,7 +192,7 @@ def phase1_time(alpha, rate, offset=0.0):
 
 
 def phase1_zeta(alpha, n, width, x_max, w_max, xplus_norm):
-    """ζ(α) = 1 − 4·α·n·√h·x_max²·W_max²/‖x₊‖ (issue 5 / DESIGN.md); the bound is informative for ζ > 0."""
+    """ζ(α) = 1 − 4·α·n·√h·x_max²·W_max²/‖x₊‖ (our reconstruction, docs/theory.md); the bound is informative for ζ > 0."""
     return 1.0 - 4.0 * jnp.asarray(alpha) * n * jnp.sqrt(width) * x_max**2 * w_max**2 / xplus_norm
 
 
