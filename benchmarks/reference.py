@@ -371,7 +371,8 @@ def deepen(problem: str, eta: float, alphas=None, *, max_state_est: float = 0.0,
             continue
         W0, a0, W_old, a_old = load_state(problem, eta, alpha, cfg)
         rungs = run["variants"][run["variant"]]
-        rtol = float(f"{rungs[-1]['rtol'] / math.sqrt(10):.3g}")
+        last = rungs[-1]["rtol"]
+        rtol = RUNGS[RUNGS.index(last) + 1] if last in RUNGS[:-1] else float(f"{last / math.sqrt(10):.3g}")
         rung, theta = _solve(cfg, alpha, 0, run["variant"] == "floor_on", DEEPEN_MAX_STEPS, rtol, data)
         if rung["status"] != "reached_target":
             log(f"  α={alpha:.3g}: rtol {rtol:g} {rung['status']}; kept the stored reference")
