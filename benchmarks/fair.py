@@ -26,7 +26,8 @@ Contenders, for the α of the problem's accuracy subset (float64):
   `theta_err_est` are reported.
 - **gflow at a per-α oracle rtol** (labelled row; `flow.rtol`, no accuracy mode, one solve): the largest
   rtol of the half-decade ladder 1e-2, 3.2e-3, … such that it and every smaller rtol of the ladder
-  meet both errors (the ladder runs down like GD's, capped at `RTOL_STEP_CAP` steps). Timed as one
+  meet both errors (the ladder runs down like GD's, capped at `RTOL_STEP_CAP` steps and stopped above the
+  reference's own rtol, whose solve it would be comparing with itself). Timed as one
   single-α `run_sweep` per α, summed.
 - **t_η-only oracle GD** (labelled row, the old rule): per α the largest lr whose t_η alone is within ε,
   to show what matching t_η alone buys; its state error is reported beside it.
@@ -96,7 +97,9 @@ def load_reference(problem, eta, alphas=None, log=print):
                                for a, t in zip(ref["alphas"], ref["t_stop"])])
     keep = [i for i, t in enumerate(ref["t_stop"]) if t is not None and ref["state"][i] is not None
             and (alphas is None or ref["alphas"][i] in alphas)]
-    return {k: [ref[k][i] for i in keep] for k in ("alphas", "t_stop", "test_err", "rel_err_estimate", "state_rel_err_estimate", "state")}
+    ref["ref_rtol"] = [r["rtol"] for r in ref["runs"]]
+    return {k: [ref[k][i] for i in keep]
+            for k in ("alphas", "t_stop", "test_err", "rel_err_estimate", "state_rel_err_estimate", "state", "ref_rtol")}
 
 
 def errors(t, W, a, t_ref, state):
@@ -172,11 +175,14 @@ def _flow_config(cfg, alphas, **flow):
 
 
 def rtol_ladder(cfg, data, ref, finest, step_cap, log=print):
-    """Per α, gflow (float64, `flow.rtol`, one solve) on the half-decade rtol ladder, like `gd_ladder`."""
+    """Per α, gflow (float64, `flow.rtol`, one solve) on the half-decade rtol ladder, like `gd_ladder`; it
+    stops above the reference's own rtol (a rung at or below it is the reference's solve, or as tight)."""
     ladders = []
     for i, alpha in enumerate(ref["alphas"]):
         rungs = []
         for rtol in RTOL_RUNGS:
+            if rtol <= ref["ref_rtol"][i] * 1.01:
+                break
             c = _flow_config(cfg, [alpha], rtol=rtol)
             r = gflow.simulate(init_scale=alpha, seed=0, config=c, data=data)
             ok = gflow.STATUS_NAMES[int(r.status)] == "reached_target"

@@ -291,7 +291,9 @@ def save_states(entry: dict, states: dict, path=STATE_FILE) -> None:
         k = state_key(problem, eta, alpha)
         arrays.update({f"{k}|W0": W0.astype(np.float32), f"{k}|a0": a0.astype(np.float32),
                        f"{k}|dW": (W - W0).astype(np.float32), f"{k}|da": (a - a0).astype(np.float32)})
-    np.savez_compressed(path, **arrays)
+    tmp = path.with_name(path.name + ".tmp.npz")
+    np.savez_compressed(tmp, **arrays)
+    tmp.replace(path)  # atomic: a reader never sees a half-written file
     entry["state_rel_err_estimate"] = est
     entry["state_rel_err_estimate_max"] = max((e for e in est if e is not None), default=None)
 
@@ -430,6 +432,7 @@ def main():
     ap.add_argument("--states", action="store_true", help="add the reference states to stored entries (last two rungs re-solved)")
     ap.add_argument("--deepen", type=float, default=None, metavar="MAX_STATE_EST",
                     help="one rung further on every stored α whose state-error estimate exceeds this")
+    ap.add_argument("--alphas", type=float, nargs="+", default=None, help="--deepen: only these stored α")
     ap.add_argument("--refine", type=float, default=None, metavar="ALPHA",
                     help="recompute one stored α of --problem/--eta (first of each) with --budget steps a solve")
     args = ap.parse_args()
@@ -452,7 +455,7 @@ def main():
                 add_states(problem, eta)
                 continue
             if args.deepen is not None:
-                deepen(problem, eta, max_state_est=args.deepen)
+                deepen(problem, eta, args.alphas, max_state_est=args.deepen)
                 continue
             if k in load() and not args.force:
                 print(f"{k}: stored (use --force to recompute)")
