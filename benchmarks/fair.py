@@ -38,7 +38,8 @@ recorded at each level.
 
     python -m benchmarks.fair --problem small --levels 1e-2 1e-3 [--json PATH]
     python -m benchmarks.fair --problem heldout          # η = 0.02, its own default
-    python -m benchmarks.fair --quick    # tiny problem, seconds of compute: the smoke test
+    python -m benchmarks.fair --quick    # tiny problem, minutes of compute: the smoke test
+    python -m benchmarks.fair --render benchmarks/fair_contract_*.json   # the summary table of stored runs
 """
 
 from __future__ import annotations
@@ -408,6 +409,28 @@ def table(results) -> str:
     return "\n".join(lines)
 
 
+def summary(results) -> str:
+    """Markdown, one row per (problem, ε): gflow's wall and CPU, then gflow's speed-up over each contender
+    (wall, CPU in brackets), with ✓/✗ for whether each met the contract for every α, its max errors of
+    t_η and θ and its max |test error − the reference's|."""
+    names = [k for k, _ in COLUMNS[1:]]
+    lines = ["| problem (η) | ε | load | gflow at accuracy ε: wall / CPU | " + " | ".join(h for _, h in COLUMNS[1:]) + " |",
+             "|---" * (4 + len(names)) + "|"]
+    for res in results:
+        for lv, row in res["levels"].items():
+            g = row["gflow"]
+            cells = []
+            for k in names:
+                r = row.get(k)
+                cells.append("–" if r is None else f"{row['ratios']['gflow_vs_' + k]:.2f}× ({row['cpu_ratios']['gflow_vs_' + k]:.2f}×) "
+                             f"{'✓' if r['met'] else '✗'} t {r['t_rel_err_max']:.0e} θ {r['theta_rel_err_max']:.0e} Δtest {r['test_err_abs_diff_max']:.0e}")
+            lines.append(f"| {res['problem']} ({res['eta']:g}) | {float(lv):.2%} | {row['load_average_1min_at_start']:.0f}–"
+                         f"{row['load_average_1min_at_end']:.0f} | {g['wall_s']:.3g} s / {g['cpu_s']:.3g} s, "
+                         f"{'✓' if g['met'] else '✗'} t {g['t_rel_err_max']:.0e} θ {g['theta_rel_err_max']:.0e} Δtest {g['test_err_abs_diff_max']:.0e} | "
+                         + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--problem", default="small", choices=tuple(PROBLEMS))
@@ -417,15 +440,22 @@ def main(argv=None):
     ap.add_argument("--repeats", type=int, default=3)
     ap.add_argument("--quick", action="store_true", help="tiny problem, levels 1e-2 and 1e-3, 1 repeat")
     ap.add_argument("--json", default=None)
+    ap.add_argument("--render", nargs="+", default=None, metavar="JSON", help="print the summary table of stored results")
     args = ap.parse_args(argv)
+    if args.render:
+        import json
+
+        print(summary([r for path in args.render for r in json.load(open(path))["results"]]))
+        return None
     if args.quick:
         args.problem, args.levels, args.repeats, args.eta = "tiny", [1e-2, 1e-3], 1, [1e-2]
     etas = args.eta or [DEFAULT_ETA[args.problem]]
     t0 = time.perf_counter()
     results = [run(args.problem, eta, args.levels, args.repeats, alphas=args.alphas) for eta in etas]
-    res = {"results": results, "table": table(results), "wall_s": time.perf_counter() - t0, "machine": machine(),
+    res = {"results": results, "table": table(results), "summary": summary(results), "wall_s": time.perf_counter() - t0, "machine": machine(),
            "load_average_1min_at_end": loadavg(), "date": time.strftime("%Y-%m-%d %H:%M:%S")}
     print(res["table"])
+    print(res["summary"])
     write_json(res, args.json)
     return res
 
