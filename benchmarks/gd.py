@@ -58,8 +58,9 @@ def init(alpha: float, seed: int, d: int, width: int, dtype=np.float64):
 
 def stop_fraction(loss_prev, loss_k, eta):
     """s ∈ [0, 1]: where log L, linear over the last step, crosses log η (1 if L did not decrease)."""
-    lp, lk, le = np.log(loss_prev), np.log(loss_k), np.log(eta)
-    return np.clip(np.where(lp > lk, (lp - le) / np.where(lp > lk, lp - lk, 1.0), 1.0), 0.0, 1.0)
+    with np.errstate(divide="ignore", invalid="ignore"):  # a loss that underflowed to 0: log −inf, s = 0
+        lp, lk, le = np.log(loss_prev), np.log(loss_k), np.log(eta)
+        return np.clip(np.where(lp > lk, (lp - le) / np.where(lp > lk, lp - lk, 1.0), 1.0), 0.0, 1.0)
 
 
 def interpolated_time(lr, k, loss_prev, loss_k, eta):

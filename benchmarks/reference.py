@@ -347,11 +347,19 @@ def add_states(problem: str, eta: float, log=print) -> dict:
     e["rel_err_estimate_max"] = max(r for r in e["rel_err_estimate"] if r is not None)
     save_states(e, states)
     e["states_wall_s"], e["states_date"] = time.perf_counter() - t0, time.strftime("%Y-%m-%d %H:%M:%S")
+    _redated(e)
     log(f"  state-error estimates (relative change from the rung before): {e['state_rel_err_estimate']}")
     entries = load()
     entries[key(problem, eta)] = e
     save(entries)
     return e
+
+
+def _redated(e: dict) -> None:
+    """An entry whose t_η changed is a new reference: `date` becomes now (results judged on the old one
+    compare dates), the first computation's date is kept as `date_first`."""
+    e.setdefault("date_first", e["date"])
+    e["date"] = time.strftime("%Y-%m-%d %H:%M:%S")
 
 
 def deepen(problem: str, eta: float, alphas=None, *, max_state_est: float = 0.0, log=print) -> dict:
@@ -389,6 +397,8 @@ def deepen(problem: str, eta: float, alphas=None, *, max_state_est: float = 0.0,
             f"change {est:.1e}, state change {state_rel_diff(W_old, a_old, *theta, W0, a0):.1e}")
     e["rel_err_estimate_max"] = max(r for r in e["rel_err_estimate"] if r is not None)
     save_states(e, states)
+    if states:
+        _redated(e)
     entries = load()
     entries[key(problem, eta)] = e
     save(entries)
