@@ -120,3 +120,24 @@ def test_heldout_problem_has_its_own_data():
     assert (h.data.kappa, h.data.sigma) == (1.5, 0.8) and (s.data.kappa, s.data.sigma) == (m.data.kappa, m.data.sigma) == (1.0, 0.5)
     assert DEFAULT_ETA["heldout"] == 0.02 and DEFAULT_ETA["small"] == DEFAULT_ETA["medium"] == 1e-2
     assert refmod.accuracy_subset(range(16), "heldout")
+
+
+def test_summary_marks_each_contender_against_the_contract():
+    """The summary row: gflow's speed-up over each contender (wall and CPU), ✓ where every α met the contract,
+    else ✗ with how many did; a contender without a choice is '–'."""
+    def row(wall, cpu, t_err, theta_err):
+        r = dict(wall_s=wall, cpu_s=cpu, t_err=t_err, theta_err=theta_err, test_err=[0.1, 0.2])
+        return fair._summary({"test_err": [0.1, 0.25]}, r, 1e-2)
+
+    g = row(2.0, 1.0, [1e-3, 1e-3], [1e-3, 5e-2])  # the state of the second α misses
+    o = row(1.0, 2.0, [9e-3, 1e-3], [1e-3, 1e-3])
+    assert not g["met"] and o["met"] and g["test_err_abs_diff_max"] == pytest.approx(0.05)
+    res = [{"problem": "small", "eta": 0.01, "levels": {"0.01": {
+        "gflow": g, "oracle_jax_gd": o, "ratios": {"gflow_vs_oracle_jax_gd": 0.5}, "cpu_ratios": {"gflow_vs_oracle_jax_gd": 2.0},
+        "load_average_1min_at_start": 1.0, "load_average_1min_at_end": 2.0}}}]
+    line = fair.summary(res).splitlines()[2]
+    cells = [c.strip() for c in line.split("|")[1:-1]]
+    assert cells[:3] == ["small (0.01)", "1.00%", "1–2"]
+    assert cells[3].startswith("2 s / 1 s, ✗ 1/2 t 1e-03 θ 5e-02")
+    assert cells[4].startswith("0.50× (2.00×) ✓ t 9e-03 θ 1e-03")
+    assert cells[5:] == ["–"] * 4
