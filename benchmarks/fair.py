@@ -150,7 +150,7 @@ def setup(problem, eta, alphas):
 
 
 def _gd_one(cfg, data, alpha, lr, max_iters=10**8):
-    r = jax_gd_sweep([alpha], [0], data, width=cfg.model.width, lr=lr, eta=cfg.flow.target_loss, max_iters=max_iters)
+    r = jax_gd_sweep([alpha], [0], data, width=cfg.model.width, lr=lr, eta=cfg.flow.target_loss, max_iters=max_iters, state=True)
     return r, (float(r.t_stop[0]) if r.reached[0] else math.inf)
 
 

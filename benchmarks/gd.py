@@ -7,7 +7,7 @@ Its estimate of the gradient-flow time is
     t_η = lr·(k − 1 + s),  s = (log L_{k−1} − log η) / (log L_{k−1} − log L_k) ∈ (0, 1],
 
 i.e. linear interpolation of log L over the last step (`interpolate=False` gives the plain k·lr).
-Its state at t_η is interpolated the same way, θ(t_η) = θ_{k−1} + s·(θ_k − θ_{k−1}) (`GDResult.W`, `.a`;
+Its state at t_η is interpolated the same way, θ(t_η) = θ_{k−1} + s·(θ_k − θ_{k−1}) (`GDResult.W`, `.a`, with `jax_gd_sweep(..., state=True)`;
 θ_0 when k = 0). The test error is that of θ_k. Gradients are written out by hand (4·n·h·d FLOP per iteration, the
 same formulas as `gflow.twolayer.model.loss_and_grad`): no autodiff overhead for any contender.
 
@@ -140,7 +140,7 @@ class _State(NamedTuple):
     params_prev: model.Params  # θ_{k−1}, for the state at the interpolated t_η
 
 
-def _gd_lane(alpha, key, lr, eta, x, y, x_test, y_test, *, width, max_iters):
+def _gd_lane(alpha, key, lr, eta, x, y, x_test, y_test, *, width, max_iters, keep_state):
     dtype = x.dtype
     p0 = model.init_params(key=key, d=x.shape[1], width=width, init_scale=alpha, dtype=dtype)
     loss0, g0 = model.loss_and_grad(p0, x, y)
@@ -151,25 +151,26 @@ def _gd_lane(alpha, key, lr, eta, x, y, x_test, y_test, *, width, max_iters):
     def body(s):
         p = jax.tree.map(lambda v, g: v - lr * g, s.params, s.grad)
         loss, g = model.loss_and_grad(p, x, y)  # one fused forward/backward per iteration
-        return _State(s.k + 1, p, loss, s.loss, g, s.params)
+        return _State(s.k + 1, p, loss, s.loss, g, s.params if keep_state else None)
 
     inf = jnp.asarray(jnp.inf, dtype)
-    s = jax.lax.while_loop(cond, body, _State(jnp.int32(0), p0, loss0, inf, g0, p0))
+    s = jax.lax.while_loop(cond, body, _State(jnp.int32(0), p0, loss0, inf, g0, p0 if keep_state else None))
     test_err = jnp.mean(y_test * model.apply(s.params, x_test) <= 0)
-    return s.k, s.loss, s.loss_prev, test_err, s.params_prev, s.params
+    return s.k, s.loss, s.loss_prev, test_err, s.params_prev, s.params if keep_state else None
 
 
-@partial(jax.jit, static_argnames=("width",))
-def _gd_batch(alphas, keys, lr, eta, x, y, x_test, y_test, max_iters, *, width):
-    lane = partial(_gd_lane, width=width, max_iters=max_iters)
+@partial(jax.jit, static_argnames=("width", "keep_state"))
+def _gd_batch(alphas, keys, lr, eta, x, y, x_test, y_test, max_iters, *, width, keep_state=False):
+    lane = partial(_gd_lane, width=width, max_iters=max_iters, keep_state=keep_state)
     return jax.vmap(lane, in_axes=(0, 0, 0, None, None, None, None, None))(alphas, keys, lr, eta, x, y, x_test, y_test)
 
 
-def jax_gd_sweep(alphas, seeds, data, *, width, lr, eta, max_iters=10**7):
+def jax_gd_sweep(alphas, seeds, data, *, width, lr, eta, max_iters=10**7, state=False):
     """All (α, seed) runs in one vmapped jitted while loop; lr, η and max_iters are traced (no recompiles).
 
     `alphas` and `seeds` are flat sequences of equal length (one entry per run); `lr` is one learning
-    rate or one per run. Returns a GDResult of numpy arrays, one entry per run (W: runs × h × d, a: runs × h).
+    rate or one per run. Returns a GDResult of numpy arrays, one entry per run; with `state`, also each
+    run's θ at its interpolated t_η (W: runs × h × d, a: runs × h; the loop then carries θ_{k−1} too).
     """
     dtype = data.x.dtype
     alphas = jnp.asarray(alphas, dtype)
@@ -177,11 +178,13 @@ def jax_gd_sweep(alphas, seeds, data, *, width, lr, eta, max_iters=10**7):
     keys = jax.vmap(model.init_key)(jnp.asarray(seeds, jnp.uint32))
     k, loss, loss_prev, test_err, prev, last = jax.block_until_ready(
         _gd_batch(alphas, keys, jnp.asarray(lr, dtype), jnp.asarray(eta, dtype), data.x, data.y, data.x_test, data.y_test,
-                  jnp.int32(max_iters), width=width))
+                  jnp.int32(max_iters), width=width, keep_state=state))
     k, loss, loss_prev = np.asarray(k), np.asarray(loss, np.float64), np.asarray(loss_prev, np.float64)
+    r = GDResult(interpolated_time(lr, k, loss_prev, loss, eta), k * lr, k, np.asarray(test_err, np.float64), loss <= eta)
+    if not state:
+        return r
     s = stop_fraction(loss_prev, loss, eta)
-    return GDResult(interpolated_time(lr, k, loss_prev, loss, eta), k * lr, k, np.asarray(test_err, np.float64), loss <= eta,
-                    interpolated_state(k, s, prev.W, last.W), interpolated_state(k, s, prev.a, last.a))
+    return r._replace(W=interpolated_state(k, s, prev.W, last.W), a=interpolated_state(k, s, prev.a, last.a))
 
 
 # ---------------------------------------------------------------------------------------------- torch

@@ -44,8 +44,10 @@ def test_gd_state_is_interpolated_like_its_time(tiny):
     assert 0 < s <= 1 and r.t_stop == pytest.approx(lr * (k - 1 + s), rel=1e-12)
     np.testing.assert_allclose(r.W, Wp + s * (Wk - Wp), rtol=1e-12, atol=1e-14)
     np.testing.assert_allclose(r.a, ap + s * (ak - ap), rtol=1e-12, atol=1e-14)
-    j = jax_gd_sweep([0.5], [0], data, width=cfg.model.width, lr=lr, eta=eta)
+    j = jax_gd_sweep([0.5], [0], data, width=cfg.model.width, lr=lr, eta=eta, state=True)
     assert int(j.iters[0]) == k
+    plain = jax_gd_sweep([0.5], [0], data, width=cfg.model.width, lr=lr, eta=eta)  # without the state: the same run
+    assert plain.W is None and int(plain.iters[0]) == k and plain.t_stop[0] == j.t_stop[0]
     np.testing.assert_allclose(j.W[0], r.W, rtol=1e-9, atol=1e-12)
     np.testing.assert_allclose(j.a[0], r.a, rtol=1e-9, atol=1e-12)
 
