@@ -447,10 +447,10 @@ def summary(results) -> str:
             for k in names:
                 r = row.get(k)
                 cells.append("–" if r is None else f"{row['ratios']['gflow_vs_' + k]:.2f}× ({row['cpu_ratios']['gflow_vs_' + k]:.2f}×) "
-                             f"{mark(r, float(lv))} t {r['t_rel_err_max']:.0e} θ {r['theta_rel_err_max']:.0e} Δtest {r['test_err_abs_diff_max']:.0e}")
+                             f"{mark(r, float(lv))} t {r['t_rel_err_max']:.1e} θ {r['theta_rel_err_max']:.1e} Δtest {r['test_err_abs_diff_max']:.0e}")
             lines.append(f"| {res['problem']} ({res['eta']:g}) | {float(lv):.2%} | {row['load_average_1min_at_start']:.0f}–"
                          f"{row['load_average_1min_at_end']:.0f} | {g['wall_s']:.3g} s / {g['cpu_s']:.3g} s, "
-                         f"{mark(g, float(lv))} t {g['t_rel_err_max']:.0e} θ {g['theta_rel_err_max']:.0e} Δtest {g['test_err_abs_diff_max']:.0e} | "
+                         f"{mark(g, float(lv))} t {g['t_rel_err_max']:.1e} θ {g['theta_rel_err_max']:.1e} Δtest {g['test_err_abs_diff_max']:.0e} | "
                          + " | ".join(cells) + " |")
     return "\n".join(lines)
 

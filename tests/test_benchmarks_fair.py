@@ -140,6 +140,6 @@ def test_summary_marks_each_contender_against_the_contract():
     line = fair.summary(res).splitlines()[2]
     cells = [c.strip() for c in line.split("|")[1:-1]]
     assert cells[:3] == ["small (0.01)", "1.00%", "1–2"]
-    assert cells[3].startswith("2 s / 1 s, ✗ 1/2 t 1e-03 θ 5e-02")
-    assert cells[4].startswith("0.50× (2.00×) ✓ t 9e-03 θ 1e-03")
+    assert cells[3].startswith("2 s / 1 s, ✗ 1/2 t 1.0e-03 θ 5.0e-02")
+    assert cells[4].startswith("0.50× (2.00×) ✓ t 9.0e-03 θ 1.0e-03")
     assert cells[5:] == ["–"] * 4
