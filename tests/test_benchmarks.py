@@ -70,25 +70,33 @@ def test_quick_benchmark_suite(tmp_path):
     assert {t["target"].split(",")[0] for t in res["targets"]} and all("met" in t for t in res["targets"])
 
 
-@pytest.mark.slow  # ~1–2 min on 2 cores: compiles the GD loop and gflow's accuracy mode on the tiny problem
+@pytest.mark.slow  # ~8 min on 2 cores at load 15: the tiny reference, the GD and rtol ladders, every contender
 def test_fair_contenders_quick():
-    """`python -m benchmarks.fair --quick`: every contender's error is measured against the reference; the
-    oracle-tuned GD and gflow at flow.accuracy meet each level; self-verifying GD is charged its runs."""
+    """`python -m benchmarks.fair --quick`: every contender is judged on t_η and θ against the reference; the
+    envelope oracles (GD, gflow rtol) meet the contract at each level they chose for; self-verifying GD
+    is charged its runs; gflow's state comes from a run equal to the sweep's."""
     from benchmarks import fair
 
     res = fair.main(["--quick"])
     (r,) = res["results"]
-    assert set(r["levels"]) == {"0.01", "0.001"}
+    assert set(r["levels"]) | set(map(str, r["levels_not_resolved"])) >= {"0.01"}
+    assert "0.01" in r["levels"]
     for lv, row in r["levels"].items():
         level = float(lv)
-        assert row["gflow"]["met"] and all(s == "reached_target" for s in row["gflow"]["statuses"])
-        assert all(0 < e <= 0.5 * level for e in row["gflow"]["t_err_est"])
-        for k in ("oracle_jax_gd", "oracle_numpy_gd"):
-            assert row[k]["met"] and _pos(row[k]["wall_s"]) and _pos(row["ratios"][f"gflow_vs_{k}"])
+        g = row["gflow"]
+        # simulate and the sweep are two compiled programs: accuracy mode's solves agree to ~4e-8 (measured), not bitwise
+        assert all(s == "reached_target" for s in g["statuses"]) and g["sweep_vs_simulate_t_rel_diff_max"] < 1e-6
+        assert all(0 < e <= 0.5 * level for e in g["t_err_est"]) and all(math.isfinite(e) for e in g["theta_err"])
+        for k in ("oracle_jax_gd", "oracle_numpy_gd", "gflow_oracle_rtol"):
+            assert row[k]["met"] and _pos(row[k]["wall_s"]) and _pos(row["ratios"][f"gflow_vs_{k}"]), k
+            assert row[k]["theta_rel_err_max"] <= level and row[k]["t_rel_err_max"] <= level
+        # numpy and JAX GD: the same float64 algorithm at the same lr
+        assert row["oracle_numpy_gd"]["iters"] == row["oracle_jax_gd"]["iters"]
+        # the envelope's lr is never larger than the t_η-only oracle's (which takes any lr that lands in the level)
+        t_only = row["t_only_oracle_jax_gd"]
+        assert all(a <= b for a, b in zip(row["oracle_jax_gd"]["lr"], t_only["lr"])) and t_only["t_only_met"]
         sv = row["self_verifying_jax_gd"]
-        assert _pos(sv["wall_s"]) and min(sv["iters"]) >= 2
-        # the oracle's lr is the largest meeting the level: the self-verified lr is never larger than twice it
-        assert all(a <= 2 * b for a, b in zip(sv["lr"], row["oracle_jax_gd"]["lr"])) or not sv["met"]
+        assert _pos(sv["wall_s"]) and min(sv["iters"]) >= 2 and all(math.isfinite(e) for e in sv["theta_err"])
     assert "| tiny | 0.01 | 0.01 |" in res["table"]
 
 
