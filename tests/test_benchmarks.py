@@ -86,7 +86,8 @@ def test_fair_contenders_quick():
         g = row["gflow"]
         # simulate and the sweep are two compiled programs: accuracy mode's solves agree to ~4e-8 (measured), not bitwise
         assert all(s == "reached_target" for s in g["statuses"]) and g["sweep_vs_simulate_t_rel_diff_max"] < 1e-6
-        assert all(0 < e <= 0.5 * level for e in g["t_err_est"]) and all(math.isfinite(e) for e in g["theta_err"])
+        assert all(0 < e <= level for e in g["t_err_est"]) and all(0 < e <= level for e in g["theta_err_est"])
+        assert all(math.isfinite(e) for e in g["theta_err"])
         for k in ("oracle_jax_gd", "oracle_numpy_gd", "gflow_oracle_rtol"):
             assert row[k]["met"] and _pos(row[k]["wall_s"]) and _pos(row["ratios"][f"gflow_vs_{k}"]), k
             assert row[k]["theta_rel_err_max"] <= level and row[k]["t_rel_err_max"] <= level
