@@ -54,7 +54,7 @@ import numpy as np
 
 from .store import (ARRAYS, CHUNK_INDEX_KEY, MANIFEST, RESULTS, CorruptFileError, DiskFullError, _pid_alive,
                     fingerprint_diff, numerics_versions, read_manifest, read_npz, result_fields, stale_tmp_files,
-                    tmp_prefix, to_dataset, write_dataset, write_json, write_npz)
+                    netcdf4_available, tmp_prefix, to_dataset, write_dataset, write_json, write_npz)
 
 DEFAULT_LEASE_S = 300.0
 _HOST = socket.gethostname()
@@ -353,7 +353,8 @@ class ChunkedRun:
         except (FileNotFoundError, CorruptFileError):
             return False
         return (manifest.get("complete") is True and manifest.get("assembly_id") not in (None, self._seen_assembly)
-                and manifest.get("generation") == self.generation and (self.dir / RESULTS).is_file())
+                and manifest.get("generation") == self.generation
+                and ((self.dir / RESULTS).is_file() or (self.dir / ARRAYS).is_file()))
 
     # --- claims -----------------------------------------------------------------------------------
     def _claims(self) -> dict[str, tuple[int, Path]]:
@@ -473,18 +474,24 @@ class ChunkedRun:
         manifest.update(manifest_update)
         manifest["complete"] = True
         manifest["assembly_id"] = uuid.uuid4().hex
-        staged = self.dir / f"{tmp_prefix(RESULTS)}staged.tmp"
+        # results.nc where netCDF4 is installed; otherwise (a GPU image with xarray but no netCDF library)
+        # the checksummed arrays.npz that `load_run` reads the same way, labelled by the manifest's dims
+        target, other = (RESULTS, ARRAYS) if netcdf4_available() else (ARRAYS, RESULTS)
+        staged = self.dir / f"{tmp_prefix(target)}staged.tmp"
         try:
-            write_dataset(staged, to_dataset(arrays, manifest["dims"], manifest))
+            if target == RESULTS:
+                write_dataset(staged, to_dataset(arrays, manifest["dims"], manifest))
+            else:
+                write_npz(staged, arrays)
             self.check_generation()
-            os.replace(staged, self.dir / RESULTS)
+            os.replace(staged, self.dir / target)
         except DiskFullError as e:
-            raise DiskFullError(self.dir / RESULTS, e) from None
+            raise DiskFullError(self.dir / target, e) from None
         except OSError:
             self.check_generation()  # --force removed the staged file under this worker
             raise
         finally:
             staged.unlink(missing_ok=True)
-        (self.dir / ARRAYS).unlink(missing_ok=True)  # an older assembly of this directory
+        (self.dir / other).unlink(missing_ok=True)  # an older assembly of this directory
         self.check_generation()
         write_json(self.dir / MANIFEST, manifest)
