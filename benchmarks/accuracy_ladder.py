@@ -88,7 +88,7 @@ def envelope_oracle(t_err, theta_err, eps):
     return next((j for j in range(len(good)) if good[j:].all()), None)
 
 
-def replay_rule(z, c, eps, K, rho, f, S, max_solves=6):
+def replay_rule(z, c, eps, K, rho, f, S, max_solves=6, min_shrink=0.05):
     """One case under one rule: (accepted rung, summed steps, solves, off the ladder?)."""
     J = z["rtol"].shape[1]
     prev, _ = _rung(K * eps, J)
@@ -103,7 +103,7 @@ def replay_rule(z, c, eps, K, rho, f, S, max_solves=6):
         est = max(abs(z["t"][c, j] - z["t"][c, prev]) / z["t"][c, j], z["theta_dist"][c, j, prev]) * fac
         if est <= S * eps or n >= max_solves:
             return j, cost, n, False
-        prev, (j, beyond) = j, _rung(z["rtol"][c, j] * min(max(S**2 * eps / est, 0.05), 0.5), J)
+        prev, (j, beyond) = j, _rung(z["rtol"][c, j] * min(max(S**2 * eps / est, min_shrink), 0.5), J)
 
 
 def replay(path, levels=(1e-2, 1e-3)):

@@ -168,7 +168,8 @@ def test_shipped_accuracy_rule_meets_the_stored_calibration_ladder():
         assert len(cases) == 24
         met = []
         for c in cases:
-            j, _, n, beyond = al.replay_rule(z, c, eps, F._ACC_RTOL0, F._ACC_RHO, 1.0, F._ACC_SAFETY, F._ACC_MAX_SOLVES)
+            j, _, n, beyond = al.replay_rule(z, c, eps, F._ACC_RTOL0, F._ACC_RHO, 1.0, F._ACC_SAFETY, F._ACC_MAX_SOLVES,
+                                             F._ACC_MIN_SHRINK)
             assert not beyond and n >= 2
             met.append(z["t_err"][c, j] <= eps and z["theta_err"][c, j] <= eps)
         assert all(met), eps
