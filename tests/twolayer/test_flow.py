@@ -112,9 +112,11 @@ def test_statuses_for_early_endings():
 
 
 def test_overflowing_net_is_reported_nonfinite():
-    """A net whose outputs overflow float32 ends as `nonfinite`, not as a normal stop."""
-    cfg = Config(data=DataConfig(n=20, d=30, n_test=100), model=ModelConfig(width=20, multiplier=1e38), flow=FlowConfig())
-    r = gflow.simulate(init_scale=1.0, config=cfg)
+    """A net whose outputs overflow float32 ends as `nonfinite`, not as a normal stop. (A multiplier of 1e38
+    did it before; config validation now refuses that up front, so the inputs are scaled up instead.)"""
+    cfg = Config(data=DataConfig(n=20, d=30, n_test=100), model=ModelConfig(width=20), flow=FlowConfig())
+    ds = make_dataset(cfg.data, jnp.float32)
+    r = gflow.simulate(init_scale=1.0, config=cfg, data=ds._replace(x=ds.x * 1e20, x_test=ds.x_test * 1e20))
     assert gflow.STATUS_NAMES[int(r.status)] == "nonfinite"
     assert int(r.n_steps) < 100
 
