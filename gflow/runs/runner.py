@@ -54,7 +54,7 @@ import numpy as np
 
 from .store import (ARRAYS, CHUNK_INDEX_KEY, MANIFEST, RESULTS, CorruptFileError, DiskFullError, _pid_alive,
                     fingerprint_diff, numerics_versions, read_manifest, read_npz, result_fields, stale_tmp_files,
-                    netcdf4_available, tmp_prefix, to_dataset, write_dataset, write_json, write_npz)
+                    assembled_name, tmp_prefix, write_assembled, write_json, write_npz)
 
 DEFAULT_LEASE_S = 300.0
 _HOST = socket.gethostname()
@@ -474,15 +474,10 @@ class ChunkedRun:
         manifest.update(manifest_update)
         manifest["complete"] = True
         manifest["assembly_id"] = uuid.uuid4().hex
-        # results.nc where netCDF4 is installed; otherwise (a GPU image with xarray but no netCDF library)
-        # the checksummed arrays.npz that `load_run` reads the same way, labelled by the manifest's dims
-        target, other = (RESULTS, ARRAYS) if netcdf4_available() else (ARRAYS, RESULTS)
+        target, other = assembled_name()
         staged = self.dir / f"{tmp_prefix(target)}staged.tmp"
         try:
-            if target == RESULTS:
-                write_dataset(staged, to_dataset(arrays, manifest["dims"], manifest))
-            else:
-                write_npz(staged, arrays)
+            write_assembled(staged, arrays, manifest)
             self.check_generation()
             os.replace(staged, self.dir / target)
         except DiskFullError as e:

@@ -336,14 +336,26 @@ def netcdf4_available() -> bool:
     return True
 
 
-def _write_assembled(run_dir: Path, arrays: dict[str, np.ndarray], manifest: dict) -> None:
-    """results.nc where netCDF4 is installed; otherwise (e.g. a GPU image with xarray but no netCDF
-    library) the checksummed arrays.npz that `load_run` reads the same way, labelled by the manifest's dims."""
-    if netcdf4_available():
-        write_dataset(run_dir / RESULTS, to_dataset(arrays, manifest["dims"], manifest))
+def assembled_name() -> tuple[str, str]:
+    """(the file an assembly writes, the other one): results.nc where netCDF4 is installed; otherwise (e.g. a
+    GPU image with xarray but no netCDF library) the checksummed arrays.npz that `load_run` reads the same
+    way, labelled by the manifest's dims."""
+    return (RESULTS, ARRAYS) if netcdf4_available() else (ARRAYS, RESULTS)
+
+
+def write_assembled(path, arrays: dict[str, np.ndarray], manifest: dict) -> None:
+    """Write the assembled `arrays` to `path` in the format `assembled_name()` chose (labelled by
+    `manifest["dims"]` for results.nc)."""
+    if assembled_name()[0] == RESULTS:
+        write_dataset(path, to_dataset(arrays, manifest["dims"], manifest))
     else:
-        (run_dir / RESULTS).unlink(missing_ok=True)  # an older assembly would shadow this one
-        write_npz(run_dir / ARRAYS, arrays)
+        write_npz(path, arrays)
+
+
+def _write_assembled(run_dir: Path, arrays: dict[str, np.ndarray], manifest: dict) -> None:
+    name, other = assembled_name()
+    write_assembled(run_dir / name, arrays, manifest)
+    (run_dir / other).unlink(missing_ok=True)  # an older assembly would shadow this one
 
 
 def read_manifest(run_dir) -> dict:

@@ -92,7 +92,7 @@ class FlowConfig:
     integrator: str = _f(
         "lean",
         "the loop that drives the solver: 'lean' (a plain lax.while_loop over the solver's steps, gflow.twolayer.integrate) "
-        "or 'diffrax' (diffrax.diffeqsolve: the reference path; the same steps, more bookkeeping a step)",
+        "or 'diffrax' (diffrax.diffeqsolve: the reference path; the same steps, bit for bit, at about the same cost a step)",
     )
     rtol: float = _f(1e-3, "relative tolerance of the PID step-size controller (experts; ignored when flow.accuracy is set)")
     accuracy: float | None = _f(

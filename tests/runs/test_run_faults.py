@@ -285,14 +285,14 @@ def test_a_force_that_removes_a_writers_files_mid_write_stops_it_as_superseded(t
 
     new_config = {**CONFIG, "flow": {"rtol": 1e-4}}
     old = ChunkedRun(tmp_path, config=CONFIG, plan={"p": 1}, n_chunks=1, fingerprint=_fp(CONFIG), log=lambda m: None)
-    real = store.write_dataset
+    real = store.write_assembled
 
-    def forced_meanwhile(path, ds, *a, **k):
+    def forced_meanwhile(path, arrays, manifest):
         ChunkedRun(tmp_path, config=new_config, plan={"p": 1}, n_chunks=1, fingerprint=_fp(new_config), force=True,
                    log=lambda m: None)
-        real(tmp_path / "gone" / "x.nc", ds, *a, **k)  # fails as the removed file would
+        real(tmp_path / "gone" / "x.nc", arrays, manifest)  # fails as the removed file would
 
-    monkeypatch.setattr("gflow.runs.runner.write_dataset", forced_meanwhile)
+    monkeypatch.setattr("gflow.runs.runner.write_assembled", forced_meanwhile)
     with pytest.raises(Superseded):
         old.finish({"x": CLEAN}, {"dims": {"x": ["run"]}})
     assert not (tmp_path / "results.nc").exists() and store.read_manifest(tmp_path)["config"]["flow"]["rtol"] == 1e-4
