@@ -13,7 +13,7 @@ requested accuracy, and the table reports both true relative errors, the run's o
 - The check set (`CHECK`: other shapes, data seeds, η and α) then caught a flaw (acceptance after 3
   solves), so it shaped the rule too; `HELDOUT` (other shapes, seeds, η, α again) was used for nothing
   but the final check, and `--set stored` checks the benchmarks' small problem against the stored
-  ladders of `benchmarks/reference.json`.
+  ladders of `benchmarks/data/reference.json`.
 
     python -m benchmarks.accuracy [--set calibration|check|heldout|stored] [--levels 1e-2 1e-3] [--json PATH]
                                   [--error-norm margins|loss]
@@ -104,7 +104,7 @@ def run_cases(cases, levels, log=print, error_norm="margins"):
 
 
 def stored_cases(levels, log=print, error_norm="margins"):
-    """The benchmarks' small problem, against the stored float64 ladders of benchmarks/reference.json."""
+    """The benchmarks' small problem, against the stored float64 ladders of benchmarks/data/reference.json."""
     from benchmarks.common import problem_config
     from benchmarks.reference import REF_FILE
 

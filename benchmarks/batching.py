@@ -47,7 +47,7 @@ def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--problem", default="small")
     ap.add_argument("--repeats", type=int, default=3)
-    ap.add_argument("--json", default="benchmarks/batching.json", help="also write the result here ('' to skip)")
+    ap.add_argument("--json", default="benchmarks/results/batching.json", help="also write the result here ('' to skip)")
     args = ap.parse_args()
     res = measure(args.problem, args.repeats)
     report(res, args.json)

@@ -1,7 +1,7 @@
 """Fair contenders under one accuracy contract: gflow at `flow.accuracy` against tuned and self-verifying GD.
 
 **The contract.** A run meets level ε when, against the float64 reference of its α (seed 0; stored in
-benchmarks/reference.json and reference_states.npz, computed on the fly for --quick's tiny problem),
+benchmarks/data/reference.json and reference_states.npz, computed on the fly for --quick's tiny problem),
 
     |t_η − t_ref|/t_ref ≤ ε   and   ‖θ(t_η) − θ_ref‖ ≤ ε·‖θ_ref − θ(0)‖,
 
@@ -39,7 +39,7 @@ recorded at each level.
     python -m benchmarks.fair --problem small --levels 1e-2 1e-3 [--json PATH]
     python -m benchmarks.fair --problem heldout          # η = 0.02, its own default
     python -m benchmarks.fair --quick    # tiny problem, minutes of compute: the smoke test
-    python -m benchmarks.fair --render benchmarks/fair_contract_*.json   # the summary table of stored runs
+    python -m benchmarks.fair --render benchmarks/results/fair_contract_*.json   # the summary table of stored runs
     python -m benchmarks.fair --problem small --gflow-only 10    # gflow at accuracy ε/10, judged at ε
 """
 

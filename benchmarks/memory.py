@@ -53,7 +53,7 @@ def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--runs", type=int, default=2000)
     ap.add_argument("--out", default="/tmp/gflow-memory-run")
-    ap.add_argument("--json", default="benchmarks/memory.json", help="also write the result here ('' to skip)")
+    ap.add_argument("--json", default="benchmarks/results/memory.json", help="also write the result here ('' to skip)")
     args = ap.parse_args()
     res = measure(args.runs, args.out)
     report(res, args.json)

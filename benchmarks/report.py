@@ -34,7 +34,7 @@ def table(res) -> str:
          f"1-min load average {res['load_start']:.1f} at start, {res.get('load_end') or float('nan'):.1f} at end (the cores were shared with "
          "other jobs, so wall times are upper bounds). Medians over repeats (see results.json).", ""]
     if not res["quick"]:
-        L += ["How to read this (the full suite as configured in `benchmarks/__main__.py`, `FULL`):", "",
+        L += ["How to read this (the full suite as configured in `benchmarks/matched.py`, `FULL`):", "",
               "- Timings: small problem median of 3 after a warm-up call; medium problem **one** timing after a warm-up call. "
               "numpy and scipy run with one BLAS thread (one configuration a process); JAX/gflow use XLA's CPU threads.",
               "- Matched accuracy is judged on the accuracy subset at seed 0 (6 α small; 3 α medium: 0.1, 1.58, 10). The stored "
@@ -124,7 +124,7 @@ def table(res) -> str:
                  f"{fmt_s(lp['sweep_wall_s'])}, **{lp['speedup']:.2f}×**.")
     bc = res.get("batch_ceiling")
     if bc:
-        L.append(f"- Per-lane cost against batch size ({bc['problem']}, α = {bc['alpha']:g}, {bc['dtype']}; `benchmarks/batch_ceiling.py`): "
+        L.append(f"- Per-lane cost against batch size ({bc['problem']}, α = {bc['alpha']:g}, {bc['dtype']}; `benchmarks/studies/batch_ceiling.py`): "
                  + "; ".join(f"B = {r['batch']}: vector field {r['vf_ms_per_lane']:.3f} ms a lane-evaluation, solve "
                              f"{r['solve_ms_per_lane_step']:.2f} ms a lane-step" for r in bc["rows"])
                  + f". One `simulate` call: {bc['simulate_ms_per_step']:.2f} ms a step. The gradient evaluations alone of a batched step "

@@ -103,7 +103,7 @@ def test_fair_contenders_quick():
 
 @pytest.mark.slow  # ~1 min on 2 cores
 def test_gpu_check_fair_smoke_on_cpu(capsys):
-    """benchmarks/gpu_check.py --quick --fair-only runs the fair comparison on whatever device there is (CPU here)."""
+    """benchmarks/gpu/gpu_check.py --quick --fair-only runs the fair comparison on whatever device there is (CPU here)."""
     from benchmarks import gpu_check
 
     assert gpu_check.main(["--quick", "--fair-only"]) == 0
@@ -113,7 +113,7 @@ def test_gpu_check_fair_smoke_on_cpu(capsys):
 
 @pytest.mark.slow  # compiles the tiny sweep's batch: ~20–40 s on 2 loaded cores
 def test_sweep_profile_quick():
-    """`python -m benchmarks.sweep_profile --quick`: the batches it times are `run_sweep`'s runs (same steps,
+    """`python -m benchmarks.studies.sweep_profile --quick`: the batches it times are `run_sweep`'s runs (same steps,
     t_stop and statuses, bitwise), and its lane-waste bound is Σ_batches B·max(lane steps) against Σ steps."""
     import numpy as np
 
@@ -134,7 +134,7 @@ def test_sweep_profile_quick():
 
 @pytest.mark.slow  # ~15 s
 def test_step_cost_quick():
-    """`python -m benchmarks.step_cost --quick`: every piece is timed over the work it did; the gflow rows count
+    """`python -m benchmarks.studies.step_cost --quick`: every piece is timed over the work it did; the gflow rows count
     the run's own steps, and the bare diffrax solve is a real adaptive solve (more than a handful of steps)."""
     import gflow
     from benchmarks import step_cost
@@ -152,7 +152,7 @@ def test_step_cost_quick():
 
 
 def test_shipped_accuracy_rule_meets_the_stored_calibration_ladder():
-    """The constants of flow.accuracy's rule, replayed on the stored calibration ladder (benchmarks/accuracy_ladder.py):
+    """The constants of flow.accuracy's rule, replayed on the stored calibration ladder (benchmarks/studies/accuracy_ladder.py):
     every case meets both halves of the contract at 1e-2 and 1e-3, and a looser first solve (rtol = ε) does not."""
     from pathlib import Path
 
@@ -161,7 +161,7 @@ def test_shipped_accuracy_rule_meets_the_stored_calibration_ladder():
     from benchmarks import accuracy_ladder as al
     from gflow.twolayer import flow as F
 
-    z = dict(np.load(Path(al.__file__).with_name("accuracy_ladder_calibration.npz")))
+    z = dict(np.load(Path(al.__file__).parents[1] / "data" / "accuracy_ladder_calibration.npz"))
     assert F._ACC_SAFETY == 1.0  # the estimate is the plain distance between the last two solves (f = 1)
     for eps in (1e-2, 1e-3):
         cases = [c for c in range(len(z["t"])) if al.envelope_oracle(z["t_err"][c], z["theta_err"][c], eps) is not None]

@@ -107,7 +107,7 @@ def test_older_directories_are_read_and_their_codes_translated(tmp_path):
 
 
 def test_results_format_benchmark_runs(tmp_path, capsys):
-    """benchmarks/results_format.py (the measurement behind the netCDF choice), one round on a tiny run."""
+    """benchmarks/studies/results_format.py (the measurement behind the netCDF choice), one round on a tiny run."""
     import importlib.util
     from pathlib import Path
 

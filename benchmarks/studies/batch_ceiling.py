@@ -15,7 +15,7 @@ A step evaluates the vector field 3 times (Bosh3, FSAL) plus the loss for the st
 `3·vf + loss` per lane at the best B bounds what any batched solve can reach; the ratio
 simulate / that bound is the most batching could gain here even with zero solver overhead.
 
-    python -m benchmarks.batch_ceiling [--alpha 0.01] [--repeats 5]
+    python -m benchmarks.studies.batch_ceiling [--alpha 0.01] [--repeats 5]
 """
 
 from __future__ import annotations
@@ -92,7 +92,7 @@ def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--alpha", type=float, default=0.01)
     ap.add_argument("--repeats", type=int, default=5)
-    ap.add_argument("--json", default="benchmarks/batch_ceiling.json", help="also write the result here ('' to skip)")
+    ap.add_argument("--json", default="benchmarks/results/batch_ceiling.json", help="also write the result here ('' to skip)")
     args = ap.parse_args()
     report(measure(args.alpha, args.repeats), args.json)
 

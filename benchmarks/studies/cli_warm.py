@@ -20,8 +20,8 @@ Walls are medians of `repeats`, the contenders alternating. CPU times (user + sy
 the CLI's from `getrusage(RUSAGE_CHILDREN)`) are recorded too: on a shared machine whose load
 average exceeds its cores, they are the steadier measure of the work each contender does.
 
-    python -m benchmarks.cli_warm [--level 1e-2] [--repeats 3] [--json benchmarks/cli_warm.json]
-    python -m benchmarks.cli_warm --quick --json ''    # 2 α × 2 seeds: the smoke test
+    python -m benchmarks.studies.cli_warm [--level 1e-2] [--repeats 3] [--json benchmarks/results/cli_warm.json]
+    python -m benchmarks.studies.cli_warm --quick --json ''    # 2 α × 2 seeds: the smoke test
 """
 
 from __future__ import annotations
@@ -169,7 +169,7 @@ def main(argv=None):
     ap.add_argument("--level", type=float, default=1e-2)
     ap.add_argument("--repeats", type=int, default=3)
     ap.add_argument("--quick", action="store_true", help=f"smoke test: the default config with {QUICK}, 1 repeat")
-    ap.add_argument("--json", default="benchmarks/cli_warm.json")
+    ap.add_argument("--json", default="benchmarks/results/cli_warm.json")
     args = ap.parse_args(argv)
     res = measure(args.level, 1 if args.quick else args.repeats, quick=args.quick)
     print(json.dumps(res, indent=2))

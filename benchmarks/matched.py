@@ -46,7 +46,7 @@ FULL = dict(
     # rtol the lazy α need (3e-5, tolerance floor on) would take ~3000 steps there (~15 min here)
     speed_subset={"medium": (SWEEP_SCALES[10], SWEEP_SCALES[13], SWEEP_SCALES[15])},
     loop_problem="small", loop_scales=SWEEP_SCALES, loop_seeds=4, loop_dtype="float32",
-    batch_ceiling=True,  # per-lane cost against batch size (benchmarks/batch_ceiling.py), small problem
+    batch_ceiling=True,  # per-lane cost against batch size (benchmarks/studies/batch_ceiling.py), small problem
     batching_problem="small", batching_seeds=4, batching_repeats=2,
     flops_problem="medium", flops_dtype="float32", memory=dict(problem="small", n_runs=400),
     scaling=dict(base="small", n=(40, 160), width=(100, 400), seeds=(1, 16), scales=SWEEP_SCALES[::5]),

@@ -7,7 +7,7 @@ process: two blocks per variant, alternating, each compiled first; medians over 
 - loop: a Python loop of `gflow.simulate` over the 16 α (seed 0);
 - sweep: one `gflow.run_sweep` over 16 α × 4 seeds (cost-aware chunks).
 
-    python -m benchmarks.solver_step [--problem small] [--repeats 3]
+    python -m benchmarks.studies.solver_step [--problem small] [--repeats 3]
 """
 
 from __future__ import annotations
@@ -93,7 +93,7 @@ def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--problem", default="small")
     ap.add_argument("--repeats", type=int, default=3)
-    ap.add_argument("--json", default="benchmarks/solver_step.json", help="also write the result here ('' to skip)")
+    ap.add_argument("--json", default="benchmarks/results/solver_step.json", help="also write the result here ('' to skip)")
     args = ap.parse_args()
     report(measure(args.problem, args.repeats), args.json)
 
