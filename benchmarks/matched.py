@@ -1,11 +1,13 @@
-"""The benchmark suite of issue 4: gflow against the ways gradient flow is simulated today, as ratios.
+"""The matched-accuracy harness of issue 4 (t_η only): gflow against GD loops and scipy, as ratios.
+The suite's comparison under the accuracy contract (t_η and θ) is `benchmarks.fair`; this harness adds
+the loop-vs-batched, compile, FLOP/s, scaling and batch-ceiling figures.
 
-    python -m benchmarks                 # full suite (~1 hour on 2 shared CPU cores, references stored)
-    python -m benchmarks --quick         # tiny problem, few α: a couple of minutes (the smoke test)
-    python -m benchmarks --quick --out /tmp/b   # write results.json and README.md elsewhere
+    python -m benchmarks.matched                 # full (~1 hour on 2 shared CPU cores, references stored)
+    python -m benchmarks.matched --quick         # tiny problem, few α: a couple of minutes (the smoke test)
+    python -m benchmarks.matched --quick --out /tmp/b   # write matched.json and matched.md elsewhere
 
-Writes `results.json` and the results table between the markers of `README.md` (in benchmarks/ by
-default, or in --out). Every figure is a median over `repeats` timings after compilation, in float64
+Writes `matched.json` and the results table between the markers of `matched.md` (in benchmarks/results/
+by default, or in --out). Every figure is a median over `repeats` timings after compilation, in float64
 unless marked, on the CPU this runs on (the machine block records it, with the load average).
 
 Matched accuracy: the reference (benchmarks/reference.py) gives t_η and the final test error of
@@ -19,7 +21,7 @@ the small problem (see `gd_validation`).
 
 This module parses the arguments and runs the sections in order: `measure.py` runs and times the
 contenders, `judge.py` decides from the measurements which setting meets which level and which
-target is met, `report.py` writes results.json and renders the README table.
+target is met, `report.py` writes matched.json and renders the table in matched.md.
 """
 
 from __future__ import annotations
@@ -183,25 +185,25 @@ def run(quick: bool, out: Path, command: str, only=None) -> dict:
     res["load_end"] = loadavg()
     res["wall_s"] = time.perf_counter() - t_start
     report.save(res, out, log=log)
-    report.write_readme(out / "README.md", report.table(res))
-    log(f"done in {res['wall_s'] / 60:.1f} min; wrote {out / 'results.json'} and {out / 'README.md'}")
+    report.write_readme(out / report.TABLE, report.table(res))
+    log(f"done in {res['wall_s'] / 60:.1f} min; wrote {out / report.RESULTS} and {out / report.TABLE}")
     return res
 
 
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--quick", action="store_true", help="tiny problem, few α (a couple of minutes)")
-    ap.add_argument("--out", type=Path, default=Path(__file__).parent, help="folder for results.json and README.md")
+    ap.add_argument("--out", type=Path, default=Path(__file__).parent / "results", help="folder for matched.json and matched.md")
     ap.add_argument("--only", nargs="+", default=None, help="sections: gd scipy loop batching compile flops memory scaling")
     ap.add_argument("--compute-references", action="store_true", help="compute and store missing references (full suite)")
-    ap.add_argument("--render", action="store_true", help="only rewrite README.md's table from the results.json in --out")
+    ap.add_argument("--render", action="store_true", help="only rewrite matched.md's table from the matched.json in --out")
     args = ap.parse_args(argv)
     if args.render:
         report.render(args.out)
         return
     if args.compute_references:
         FULL["compute_references"] = True
-    cmd = "python -m benchmarks" + (" --quick" if args.quick else "")
+    cmd = "python -m benchmarks.matched" + (" --quick" if args.quick else "")
     run(args.quick, args.out, cmd, args.only)
 
 

@@ -23,12 +23,12 @@ def _pos(v):
 def test_quick_benchmark_suite(tmp_path):
     out = tmp_path / "bench"
     env = {**os.environ, "PYTHONPATH": str(ROOT) + os.pathsep + os.environ.get("PYTHONPATH", "")}
-    proc = subprocess.run([sys.executable, "-m", "benchmarks", "--quick", "--out", str(out),
+    proc = subprocess.run([sys.executable, "-m", "benchmarks.matched", "--quick", "--out", str(out),
                            "--only", "compile", "gd", "scipy", "loop", "flops"],
                           cwd=ROOT, env=env, capture_output=True, text=True, timeout=900)
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
-    res = json.loads((out / "results.json").read_text())
-    readme = (out / "README.md").read_text()
+    res = json.loads((out / "matched.json").read_text())
+    readme = (out / "matched.md").read_text()
     assert "<!-- results:start -->" in readme and "<!-- results:end -->" in readme and "### Targets" in readme
     assert res["quick"] and res["machine"]["cores"] >= 1 and "jax" in res["machine"]
 
