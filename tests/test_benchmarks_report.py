@@ -12,7 +12,7 @@ MACHINE = {"cpu": "Test CPU", "cores": 2, "jax": "0.0", "backend": "cpu"}
 
 
 def judged_results():
-    """One medium problem measured (walls, errors, iterations), then judged the way `python -m benchmarks` does."""
+    """One medium problem measured (walls, errors, iterations), then judged the way `python -m benchmarks.matched` does."""
     ref = {"alphas": [0.1, 10.0], "t_stop": [2.0005, 0.5003], "test_err": [0.1, 0.3], "rel_err_estimate": [1e-5, 2e-5],
            "rel_err_estimate_max": 2e-5}
     timed = {"0.01": {"rtol": 3.16e-3, "wall_s": 1.0, "steps": [10, 20], "t_rel_err_max": 0.005, "bounded_by_reference": False},
