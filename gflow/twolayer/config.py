@@ -140,7 +140,7 @@ class FlowConfig:
     matmul_precision: str = _f(
         "highest",
         "matmul precision inside the solve: 'highest' (full float32; default), or 'high'/'default', which let "
-        "GPUs use TF32/bf16 passes and change trajectories (benchmarks/README.md)",
+        "GPUs use TF32/bf16 passes and change trajectories (benchmarks/gpu/README.md)",
     )
 
     def __post_init__(self):

@@ -94,7 +94,7 @@ def solve_lane(lane: Lane, data: Dataset, *, width: int, second_layer: str, flow
 
     Every matmul is traced at `flow.matmul_precision` ('highest' by default): on GPUs JAX's default
     precision runs float32 matmuls as TF32, which moved t_η by up to 10% and changed statuses on an
-    H200 (benchmarks/README.md)."""
+    H200 (benchmarks/gpu/README.md)."""
     with jax.default_matmul_precision(flow.matmul_precision):
         problem = setup(lane, data, width=width, second_layer=second_layer, flow=flow)
         if flow.accuracy is None:
