@@ -153,7 +153,7 @@ def run(quick: bool, out: Path, command: str, only=None) -> dict:
                                                          max(S["repeats"].values()), S["loop_dtype"])
         log(f"  {res['loop_vs_batched']}")
         if S["batch_ceiling"]:
-            from benchmarks import batch_ceiling
+            from benchmarks.studies import batch_ceiling
 
             log("== batch ceiling: per-lane cost against batch size")
             res["batch_ceiling"] = batch_ceiling.measure(repeats=3)

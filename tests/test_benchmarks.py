@@ -104,7 +104,7 @@ def test_fair_contenders_quick():
 @pytest.mark.slow  # ~1 min on 2 cores
 def test_gpu_check_fair_smoke_on_cpu(capsys):
     """benchmarks/gpu/gpu_check.py --quick --fair-only runs the fair comparison on whatever device there is (CPU here)."""
-    from benchmarks import gpu_check
+    from benchmarks.gpu import gpu_check
 
     assert gpu_check.main(["--quick", "--fair-only"]) == 0
     out = capsys.readouterr().out
@@ -118,7 +118,7 @@ def test_sweep_profile_quick():
     import numpy as np
 
     import gflow
-    from benchmarks import sweep_profile
+    from benchmarks.studies import sweep_profile
     from gflow.twolayer.config import Config, with_overrides
 
     v = sweep_profile.main(["--quick", "--variants", "base"])["variants"]["base"]
@@ -137,7 +137,7 @@ def test_step_cost_quick():
     """`python -m benchmarks.studies.step_cost --quick`: every piece is timed over the work it did; the gflow rows count
     the run's own steps, and the bare diffrax solve is a real adaptive solve (more than a handful of steps)."""
     import gflow
-    from benchmarks import step_cost
+    from benchmarks.studies import step_cost
     from benchmarks.common import problem_config
 
     res = step_cost.main(["--quick"])
@@ -158,7 +158,7 @@ def test_shipped_accuracy_rule_meets_the_stored_calibration_ladder():
 
     import numpy as np
 
-    from benchmarks import accuracy_ladder as al
+    from benchmarks.studies import accuracy_ladder as al
     from gflow.twolayer import flow as F
 
     z = dict(np.load(Path(al.__file__).parents[1] / "data" / "accuracy_ladder_calibration.npz"))
