@@ -113,7 +113,7 @@ def test_results_format_benchmark_runs(tmp_path, capsys):
 
     arrays, dims, manifest = sweep_like()
     store.write_results(tmp_path, arrays, manifest)
-    path = Path(__file__).resolve().parents[2] / "benchmarks" / "results_format.py"
+    path = Path(__file__).resolve().parents[2] / "benchmarks" / "studies" / "results_format.py"
     spec = importlib.util.spec_from_file_location("results_format", path)
     bench = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(bench)
