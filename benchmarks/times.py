@@ -11,7 +11,9 @@ from `resource.getrusage(RUSAGE_CHILDREN)`), peak RSS of the largest process of 
 1-minute load average at the start, the UTC date, the machine (CPU count, memory, processor) and the exit
 status. A measurement is filed as `idle` when the load average at its start is below 1, else as `loaded`,
 and replaces the earlier measurement of the same kind and condition in `benchmarks/results/times.json`.
-The README quotes these figures; `tests/test_docs_times.py` checks that it quotes them exactly.
+A measurement into the default file also rewrites the README's table (`--readme` rewrites it alone);
+`tests/test_docs_times.py` checks that the README quotes the file exactly. Entries with a `source` were recorded
+before this script existed (their README rows are marked †).
 """
 
 from __future__ import annotations
@@ -93,11 +95,51 @@ def record(result: dict, what: str, path: Path = DEFAULT_OUT) -> dict:
     return data
 
 
+LABELS = {"sweep": "default sweep", "tests": "tests"}
+BEGIN, END = "<!-- times:begin (python -m benchmarks.times --readme) -->", "<!-- times:end -->"
+
+
+def _seconds(value) -> str:
+    if value is None:
+        return "—"
+    return f"{value:.1f} s" + (f" ({value / 60:.1f} min)" if value >= 120 else "")
+
+
+def table(data: dict) -> str:
+    """The README's table of the measurements in `data` (the JSON's contents); "—" where one was not recorded."""
+    rows = ["| command | machine | wall | CPU (user + sys) | peak memory | load at start | measured |",
+            "|---|---|---|---|---|---|---|"]
+    for what in ("sweep", "tests"):
+        for condition in ("idle", "loaded"):
+            r = data.get(what, {}).get(condition)
+            if r is None:
+                continue
+            m = r["machine"]
+            mem = "—" if r["peak_rss_gib"] is None else f"{r['peak_rss_gib']:.2f} GiB"
+            load = "—" if r["load_avg_1min_at_start"] is None else f"{r['load_avg_1min_at_start']:.2f}"
+            mark = " †" if "source" in r else ""
+            rows.append(f"| {LABELS[what]} | {m['nproc']} cores, {condition} | {_seconds(r['wall_s'])} | {_seconds(r['cpu_s'])} "
+                        f"| {mem} | {load} | {r['date']}{mark} |")
+    return "\n".join(rows)
+
+
+def write_readme(data: dict, readme: Path = ROOT / "README.md") -> None:
+    """Replace the table between the README's times markers with `table(data)`."""
+    text = readme.read_text()
+    head, rest = text.split(BEGIN, 1)
+    _, tail = rest.split(END, 1)
+    readme.write_text(head + BEGIN + "\n" + table(data) + "\n" + END + tail)
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--what", choices=["sweep", "tests", "all"], default="all")
     parser.add_argument("--out", type=Path, default=DEFAULT_OUT, help="the JSON file to update")
+    parser.add_argument("--readme", action="store_true", help="measure nothing: rewrite the README's table from the JSON")
     args = parser.parse_args(argv)
+    if args.readme:
+        write_readme(json.loads(args.out.read_text()))
+        return 0
     status = 0
     for what in (["sweep", "tests"] if args.what == "all" else [args.what]):
         result = measure(what)
@@ -106,7 +148,9 @@ def main(argv=None) -> int:
             print(f"{what}: the command failed (exit {result['returncode']}); nothing filed", file=sys.stderr)
             status = 1
             continue
-        record(result, what, args.out)
+        data = record(result, what, args.out)
+        if args.out == DEFAULT_OUT:
+            write_readme(data)  # the README quotes the file it was measured into
     return status
 
 
