@@ -12,7 +12,7 @@ from `resource.getrusage(RUSAGE_CHILDREN)`), peak RSS of the largest process of 
 status. A measurement is filed as `idle` when the load average at its start is below 1, else as `loaded`,
 and replaces the earlier measurement of the same kind and condition in `benchmarks/results/times.json`.
 A measurement into the default file also rewrites the README's table (`--readme` rewrites it alone);
-`tests/test_docs_times.py` checks that the README quotes the file exactly. Entries with a `source` were recorded
+`tests/test_docs.py` checks that the README quotes the file exactly. Entries with a `source` were recorded
 before this script existed (their README rows are marked †).
 """
 
