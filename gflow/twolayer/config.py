@@ -149,7 +149,7 @@ class FlowConfig:
             raise ConfigError(f"flow.solver: unknown solver {self.solver!r}; choose one of {', '.join(SOLVER_NAMES)}")
         _choice("flow.integrator", self.integrator, INTEGRATORS)
         _positive_finite("flow.rtol", self.rtol)
-        if self.rtol > 1:  # (1 itself is the compiled-in placeholder of gflow.twolayer.flow.static_flow)
+        if self.rtol >= 1:
             raise ConfigError(f"flow.rtol: must be a number in (0, 1) (a relative tolerance), got {self.rtol!r}")
         if self.accuracy is not None:
             a = self.accuracy
@@ -175,6 +175,46 @@ class FlowConfig:
             raise ConfigError(f"flow.dtype: must be 'float32' or 'float64', got {self.dtype!r}")
         _choice("flow.matmul_precision", self.matmul_precision, MATMUL_PRECISIONS)
 
+
+    def compiled(self) -> CompiledFlow:
+        """The settings compiled into a program (the per-run values η, rtol and accuracy are left out:
+        they travel as traced arrays in `gflow.twolayer.flow.Lane`, so changing them never recompiles)."""
+        kept = {f: getattr(self, f) for f in COMPILED_FLOW_FIELDS}
+        return CompiledFlow(**kept, accuracy_mode=self.accuracy is not None)
+
+
+# The flow settings that are per-run values (traced, one per lane); every other FlowConfig field is compiled in.
+PER_RUN_FLOW_FIELDS = ("target_loss", "rtol", "accuracy")
+
+
+@dataclass(frozen=True, kw_only=True)
+class CompiledFlow:
+    """The compiled half of `FlowConfig` (`FlowConfig.compiled()`): hashable, a static argument of the jitted
+    solves. Each field means what the FlowConfig field of the same name means; `accuracy_mode` says whether
+    runs tighten to a requested accuracy (`flow.accuracy` set; its value is per run)."""
+
+    solver: str
+    integrator: str
+    accuracy_mode: bool
+    atol: float | None
+    t_max: float
+    max_steps: int
+    n_save: int
+    t_save_min: float
+    n_test_grid: int
+    sa_final: bool
+    sa_grid: bool
+    sa_draws: int
+    ties: str
+    tolerance_floor: bool
+    floor_margins: bool
+    error_norm: str
+    stop_rtol: float
+    dtype: str
+    matmul_precision: str
+
+
+COMPILED_FLOW_FIELDS = tuple(f for f in CompiledFlow.__dataclass_fields__ if f != "accuracy_mode")
 
 # Config fields that can be sweep axes (`[sweep.grid]`). Shape axes (data.n, data.d, data.n_test,
 # model.width) compile one program per value; the others are traced values or data draws.

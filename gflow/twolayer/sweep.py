@@ -43,7 +43,7 @@ from jax.sharding import Mesh, NamedSharding, PartitionSpec
 from . import model
 from .config import SHAPE_KEYS, Config, ConfigError
 from .data import Dataset, check_arrays, dataset_report, make_dataset, separability_constant
-from .flow import Lane, check_dtype, solve_lane, static_flow
+from .flow import Lane, check_dtype, solve_lane
 from .observables import OBSERVABLES
 from .solvers import SOLVERS
 from ..runs import status
@@ -62,8 +62,8 @@ def solve_batch(lanes: Lane, data: Dataset, *, width, second_layer, flow):
     Takes `lanes`, a `flow.Lane` whose fields are arrays with a leading lane axis of length B (α, c,
     η, rtol, the init key from `model.init_key`; `accuracy` too in flow.accuracy mode, else None);
     `data`, one `Dataset` shared by every lane (not batched); and the compiled-in settings: `width`
-    (h), `second_layer` ("balanced" or "gaussian") and `flow`, a FlowConfig normalized by
-    `flow.static_flow` (per-run η and rtol come from `lanes`, so new values never recompile).
+    (h), `second_layer` ("balanced" or "gaussian") and `flow`, the compiled settings `FlowConfig.compiled()`
+    (per-run η, rtol and accuracy come from `lanes`, so new values never recompile).
     Returns a `flow.RunResult` whose fields gain the leading B axis (`ts` too), with `params` None.
     The status codes index `STATUS_NAMES`; nothing is raised for a failed lane.
 
@@ -333,7 +333,7 @@ def _compute_chunk(cfg, plan, chunk, dataset, dtype, lane_sharding, data_shardin
         if lane_sharding is not None:
             batch = jax.device_put(batch, lane_sharding)
         parts.append(solve_batch(batch, ds, width=plan.groups[g]["shapes"]["model.width"], second_layer=c.model.second_layer,
-                                  flow=static_flow(c.flow)))
+                                  flow=c.flow.compiled()))
     flat = [_flatten(jax.block_until_ready(res)) for res in parts]
     arrays = {k: np.concatenate([f[k] for f in flat])[: len(lanes)] for k in flat[0] if k != "time"}
     arrays["time"] = flat[0]["time"]
