@@ -19,7 +19,7 @@ _EXPORTS = {
     "Dataset": "twolayer.data", "gaussian_mixture": "twolayer.data", "separability_constant": "twolayer.data",
     "STATUS_NAMES": "twolayer.flow", "STATUSES": "twolayer.flow", "RunResult": "twolayer.flow", "enable_float64": "numerics", "simulate": "twolayer.flow",
     "load_run": "runs.store", "save_run": "runs.store",
-    "SweepResult": "twolayer.sweep", "run_sweep": "twolayer.sweep",
+    "SweepResult": "runs.result", "run_sweep": "twolayer.sweep",
     "bayes_error": "twolayer.theory", "linear_test_error": "twolayer.theory",
 }
 

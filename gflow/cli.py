@@ -198,17 +198,17 @@ def cmd_deep_sweep(args) -> int:
 
     args.run_dir_in_use = out
     try:
-        res = run_deep_sweep(cfg, out, progress=not args.quiet, force=args.force, time_limit_s=args.time_limit)
+        res = run_deep_sweep(cfg, out=out, progress=not args.quiet, force=args.force, time_limit_s=args.time_limit)
     except SweepTimeLimit as stop:
         print(f"{stop} ({out})")
         return 3
     if res is None:
         print(f"all chunks are done; another worker assembled {out}")
-        from .deep.sweep import DeepSweepResult
+        from .runs.result import SweepResult
         from .runs.store import arrays_of, load_run
 
         ds = load_run(out)
-        res = DeepSweepResult(arrays=arrays_of(ds), dims={}, meta=ds.attrs, dir=out)
+        res = SweepResult(arrays=arrays_of(ds), dims={}, meta=ds.attrs, dir=out)
     summary = u_shape_summary(res.arrays)  # accuracies in percent, NaN → null
     write_json(res.dir / "summary.json", summary)
     print(summary_table(summary))

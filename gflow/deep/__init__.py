@@ -13,7 +13,7 @@ _EXPORTS = {
     "TrainConfig": "config", "load_preset": "config", "preset_names": "config",
     "DeepDataset": "data", "load_dataset": "data",
     "build_model": "models",
-    "DeepSweepResult": "sweep", "run_deep_sweep": "sweep",
+    "run_deep_sweep": "sweep",
     "STATUS_NAMES": "train", "STATUSES": "train", "train_run": "train",
 }
 
