@@ -60,7 +60,7 @@ def _summary_table(ds) -> str:
             rows.append(f"[{label}]")
         rows.append(f"{'alpha':>9} {'ok':>4} {'err(ties=error)':>16} {'ties=half':>9} {'tie mass':>8} {'E(w_hat)':>16} {'t_eta':>10}  other statuses")
         for i, a in enumerate(arrays["init_scale"]):
-            bad = {}
+            bad: dict[str, int] = {}
             for name in names[index][i]:
                 if name != "reached_target":
                     bad[name] = bad.get(name, 0) + 1
@@ -210,7 +210,7 @@ def cmd_deep_sweep(args) -> int:
         ds = load_run(out)
         res = SweepResult(arrays=arrays_of(ds), dims={}, meta=ds.attrs, dir=out)
     summary = u_shape_summary(res.arrays)  # accuracies in percent, NaN → null
-    write_json(res.dir / "summary.json", summary)
+    write_json(Path(out) / "summary.json", summary)
     print(summary_table(summary))
     print(f"status counts: {res.meta['status_counts']}")
     print(f"{res.meta['n_runs']} runs, training {res.meta['wall_s']:.1f}s (compile {res.meta['compile_s']:.1f}s), "

@@ -21,7 +21,7 @@ import json
 import math
 import tomllib
 from dataclasses import field
-from typing import Any, ClassVar
+from typing import Any, ClassVar, cast
 
 import numpy as np
 
@@ -199,9 +199,9 @@ class SectionedConfig:
     OVERRIDE_EXAMPLE: ClassVar[str] = "section.key=value"  # shown when a --set item is malformed
 
     @classmethod
-    def sections(cls) -> dict[str, type]:
+    def sections(cls) -> dict[str, Any]:
         """{section name: section class}, in field order."""
-        return {f.name: f.default_factory for f in dataclasses.fields(cls)}
+        return {f.name: f.default_factory for f in dataclasses.fields(cast(Any, cls))}
 
     def to_dict(self) -> dict[str, dict[str, Any]]:
         return {name: dataclasses.asdict(getattr(self, name)) for name in self.sections()}
@@ -295,7 +295,7 @@ class SectionedConfig:
             if name not in known:
                 raise ConfigError(f"{name}: unknown config section; known: {', '.join(known)}")
             new[name] = dataclasses.replace(getattr(self, name), **changes)
-        return dataclasses.replace(self, **new)
+        return dataclasses.replace(cast(Any, self), **new)
 
     def to_toml(self) -> str:
         """The config as TOML, one table per section (None values are omitted: they mean 'default')."""

@@ -304,17 +304,17 @@ def _run(state, lanes, data, mcfg, tcfg, n_rounds: int, *, batched: bool, loop: 
     if loop != "host":
         raise ValueError(f"loop: must be 'auto', 'device' or 'host', got {loop!r}")
     eval_set = _eval_set_jit(data)
-    points = []
+    host_points = []
     for _ in range(n_rounds):
         if not np.any(np.asarray(state.status) == RUNNING):
             break
         for _ in range(tcfg.check_every):
             state = _step_host(state, lanes, data, static, tcfg, batched)
         state, point = _check_point_host(state, lanes, data, eval_set, static, tcfg, batched)
-        points.append(point)
+        host_points.append(point)
     out = np.full((n_rounds,) + np.shape(state.status) + (len(CURVES),), np.nan, np.asarray(state.train_loss).dtype)
-    if points:
-        out[: len(points)] = np.asarray(jnp.stack(points))
+    if host_points:
+        out[: len(host_points)] = np.asarray(jnp.stack(host_points))
     return state, out
 
 

@@ -106,6 +106,7 @@ def solve_lane(lane: Lane, data: Dataset, *, width: int, second_layer: str, flow
                          data.x.dtype)
         # The final observables once per run, after the solves (the semi-analytic test error, opt-in with
         # flow.sa_final, sorts h breakpoints per test point: ~110 ms a run at the default config on a CPU core).
+        assert r.params is not None  # solve_once returns θ at the stop
         return r._replace(final=observe(r.params, problem.args, semi_analytic=flow.sa_final),
                           params=r.params if keep_params else None)
 

@@ -132,7 +132,7 @@ def _axes(cfg: Config) -> list[tuple[str, tuple]]:
 def lane_config(cfg: Config, axes, index) -> tuple[Config, float, int]:
     """The config of one lane (grid overrides applied), its init scale and its init seed."""
     values = {name: axis[i] for (name, axis), i in zip(axes, index)}
-    sections = {s: {} for s in ("data", "model", "flow")}
+    sections: dict[str, dict] = {s: {} for s in ("data", "model", "flow")}
     for key, v in values.items():
         if "." in key:
             section, field = key.split(".")
