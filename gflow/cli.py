@@ -19,7 +19,7 @@ import time
 from pathlib import Path
 
 from .twolayer import config as cfgmod
-from .twolayer.config import _positive_finite
+from .twolayer.config import check_positive_finite
 from .deep import config as deepcfg
 from .runs.runner import DEFAULT_LEASE_S
 
@@ -86,7 +86,7 @@ def cmd_sweep(args) -> int:
     from .runs.store import check_out_dir
 
     check_out_dir(out)
-    _positive_finite("--lease", args.lease)
+    check_positive_finite("--lease", args.lease)
     _prepare_jax(cfg)
     if args.distributed:
         import jax
@@ -116,7 +116,7 @@ def cmd_sweep(args) -> int:
 
 def cmd_run(args) -> int:
     cfg = _load_config(args.config, args.set)
-    _positive_finite("--alpha", args.alpha)
+    check_positive_finite("--alpha", args.alpha)
     cfgmod.check_seed("--seed", args.seed)
     _prepare_jax(cfg)
     import numpy as np
@@ -187,7 +187,7 @@ def cmd_deep_sweep(args) -> int:
 
     check_out_dir(out)
     if args.time_limit is not None:
-        _positive_finite("--time-limit", args.time_limit)
+        check_positive_finite("--time-limit", args.time_limit)
     if cfg.train.dtype == "float64":
         import jax
 
@@ -227,8 +227,8 @@ def _cell(text: str) -> tuple[float, float]:
         c, lr = (float(v) for v in parts)
     except ValueError:
         raise ValueError(f"--curves: expected C,ETA (two numbers, e.g. 0.25,0.1), got {text!r}") from None
-    _positive_finite("--curves", c)
-    _positive_finite("--curves", lr)
+    check_positive_finite("--curves", c)
+    check_positive_finite("--curves", lr)
     return c, lr
 
 

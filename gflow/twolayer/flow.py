@@ -360,13 +360,13 @@ def simulate(*, init_scale, seed: int = 0, config=None, data: Dataset | None = N
     settings (target η, solver, tolerances, dtype); `data` overrides the config's Gaussian mixture.
     Compiled once per shape and config: new α, seed, c or η values reuse the compiled program.
     """
-    from .config import Config, ConfigError, _positive_finite, check_seed
+    from .config import Config, ConfigError, check_positive_finite, check_seed
     from .data import check_arrays, make_dataset
 
     config = Config() if config is None else config
     check_seed("seed", int(seed) if isinstance(seed, np.integer) else seed)
     try:
-        _positive_finite("init_scale", float(init_scale))
+        check_positive_finite("init_scale", float(init_scale))
     except (TypeError, ValueError) as e:
         raise ConfigError(str(e) if isinstance(e, ConfigError) else f"init_scale: must be a finite number > 0, got {init_scale!r}") from None
     check_dtype(config.flow.dtype)
