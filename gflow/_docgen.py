@@ -116,13 +116,14 @@ def _definition(path: Path, name: str):
         if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)) and node.name == name:
             kind = "class" if isinstance(node, ast.ClassDef) else "function"
             return kind, _signature(node), ast.get_docstring(node) or "", module
-        targets = []
+        targets: list[str] = []
+        assigned: ast.expr | None = None
         if isinstance(node, ast.Assign):
-            targets = [t.id for t in node.targets if isinstance(t, ast.Name)]
+            targets, assigned = [t.id for t in node.targets if isinstance(t, ast.Name)], node.value
         elif isinstance(node, ast.AnnAssign) and isinstance(node.target, ast.Name):
-            targets = [node.target.id]
+            targets, assigned = [node.target.id], node.value
         if name in targets:
-            value = ast.unparse(node.value) if node.value is not None else ""
+            value = ast.unparse(assigned) if assigned is not None else ""
             if len(value) > 300:
                 value = value[:300] + " …"
             return "constant", f"{name} = {value}", "", module
