@@ -129,11 +129,8 @@ def _seconds(cell: str):
     return None if cell.strip() == "—" else float(re.match(r"\s*([\d.]+) s", cell).group(1))
 
 
-def test_readme_times_are_the_measured_ones():
-    """Each row of the README's times table, parsed back, equals its entry in benchmarks/results/times.json,
-    and every entry of the file has its row."""
-    data = json.loads((ROOT / "benchmarks" / "results" / "times.json").read_text())
-    block = README.read_text().split("<!-- times:begin")[1].split("<!-- times:end -->")[0]
+def check_times_table(block: str, data: dict) -> None:
+    """Each row of a times table, parsed back, equals its entry in `data`, and every entry has its row."""
     rows = [r for r in block.split("\n") if r.startswith("| ") and not r.startswith("| command")]
     names = {"default sweep": "sweep", "tests": "tests"}
     seen = set()
@@ -150,7 +147,30 @@ def test_readme_times_are_the_measured_ones():
         assert date.rstrip(" †") == entry["date"]
         assert date.endswith("†") == ("source" in entry)
     assert seen == {(w, c) for w, conds in data.items() for c in conds}
+
+
+def test_readme_times_are_the_measured_ones():
+    data = json.loads((ROOT / "benchmarks" / "results" / "times.json").read_text())
     assert {"sweep", "tests"} <= set(data)
+    check_times_table(README.read_text().split("<!-- times:begin")[1].split("<!-- times:end -->")[0], data)
+
+
+def test_a_new_measurement_replaces_its_slot_and_the_table_says_so(tmp_path):
+    """benchmarks.times files a measurement under (command, condition), keeps the others, and renders it; a
+    figure edited in the table is caught."""
+    from benchmarks import times
+    machine = {"nproc": 2, "memory_gib": 23.5}
+    entry = dict(command="c", date="2026-01-01 00:00 UTC", wall_s=130.4, cpu_s=20.0, peak_rss_gib=0.5,
+                 load_avg_1min_at_start=3.2, returncode=0, machine=machine)
+    path = tmp_path / "t.json"
+    times.record(dict(entry, condition="loaded"), "sweep", path)
+    times.record(dict(entry, condition="idle", load_avg_1min_at_start=0.1), "sweep", path)
+    data = times.record(dict(entry, condition="loaded", wall_s=99.0), "sweep", path)
+    assert data["sweep"]["loaded"]["wall_s"] == 99.0 and data["sweep"]["idle"]["wall_s"] == 130.4
+    table = times.table(data)
+    check_times_table(table, data)
+    with pytest.raises(AssertionError):
+        check_times_table(table.replace("99.0 s", "98.0 s"), data)
 
 
 @pytest.mark.slow
