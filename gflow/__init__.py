@@ -1,6 +1,6 @@
 """gflow: gradient flow of two-layer ReLU nets under logistic loss, swept over feature-learning strength.
 
-Layers (README, Architecture): `gflow.runs` (the run directory: chunk store, chunk loop, progress) under two
+Layers (docs/architecture.md): `gflow.runs` (the run directory: chunk store, chunk loop, progress) under two
 wings, `gflow.twolayer` (gradient flow of the two-layer net, diffrax) and `gflow.deep` (SGD on deep nets).
 
 Public names are re-exported lazily (PEP 562): `import gflow` and the command line's argument

@@ -185,7 +185,7 @@ class DeepSweepConfig:
     n_seeds: int = config_field(2, "init seeds 0 … n_seeds−1 (seed i: key fold_in(DEEP_INIT_ROOT, i); same init for every c, η)")
     memory_budget_mb: float = config_field(1024.0, "estimated working memory per vmapped chunk of runs; sets the lanes per chunk")
     max_lanes: int = config_field(0, "cap on runs per chunk; 0 = only the memory budget; 1 = lanes looped, one at a time "
-                           "(faster for convnets on the CPU and on an H200: see README, Deep nets)")
+                           "(faster for convnets on the CPU and on an H200: see docs/deep.md)")
     sync_every: int = config_field(20, "checks between host synchronizations (progress-bar updates) inside a chunk")
     loop: str = config_field("auto", "'device': rounds in one compiled while loop; 'host': driven from Python; 'auto': host on CPU")
     max_runs: int = config_field(1_000_000, "refuse sweeps with more runs (c × η × seed) than this, before anything is allocated")

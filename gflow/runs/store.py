@@ -1,5 +1,5 @@
 """Run directories: `manifest.json` (config, input fingerprint, versions, device, timing, status counts,
-array dims) and `results.nc`, the assembled result as a labeled `xarray.Dataset` in netCDF-4 (README,
+array dims) and `results.nc`, the assembled result as a labeled `xarray.Dataset` in netCDF-4 (docs/run-directories.md,
 "Results on disk", says why netCDF). `load_run` returns that Dataset; older directories hold `arrays.npz`
 instead, which `load_run` reads the same way.
 
@@ -35,7 +35,7 @@ import numpy as np
 MANIFEST = "manifest.json"
 RESULTS = "results.nc"
 ARRAYS = "arrays.npz"  # the assembled arrays of directories written before results.nc
-NETCDF_ENGINE = "netcdf4"  # how results.nc is written and read (README, "Results on disk": measured)
+NETCDF_ENGINE = "netcdf4"  # how results.nc is written and read (docs/run-directories.md, "What a run directory holds": measured)
 CHECKSUM_KEY = "__sha256__"
 FINGERPRINT_KEY = "__fingerprint__"
 CHUNK_INDEX_KEY = "__id__chunk"  # the chunk index a chunk file holds (gflow.runs.runner: chunk identity)

@@ -97,7 +97,7 @@ class FlowConfig:
     accuracy: float | None = config_field(
         None,
         "target relative error of t_η, in (0, 1): each run picks and tightens its own rtol until its a-posteriori "
-        "error estimate meets it (README Numerics, 'Accuracy'); unset: one fixed flow.rtol",
+        "error estimate meets it (docs/numerics.md, 'Accuracy'); unset: one fixed flow.rtol",
     )
     atol: float | None = config_field(None, "absolute tolerance; default rtol × rms(θ(0)), i.e. relative to the init scale")
     t_max: float = config_field(1e6, "give up at this gradient-flow time (status 't_max')")
@@ -114,7 +114,7 @@ class FlowConfig:
     sa_grid: bool = config_field(
         False,
         "also compute the semi-analytic test error (test_err_sa) on the save grid, from n_test_grid draws; off by default: "
-        "it costs 30–140 Monte-Carlo errors per save point (about 20 ms at h = 100, 512 draws, 2 shared CPU cores; README)",
+        "it costs 30–140 Monte-Carlo errors per save point (about 20 ms at h = 100, 512 draws, 2 shared CPU cores; docs/concepts.md)",
     )
     sa_draws: int = config_field(
         4096,
@@ -126,13 +126,13 @@ class FlowConfig:
     floor_margins: bool = config_field(
         True,
         "with tolerance_floor: floor the margin block too (fewer steps in the lazy regime, where it costs accuracy: "
-        "t_η was off by 4.8–15.7% in measured cases at rtol 1e-3, README Numerics); false: floor W and a only",
+        "t_η was off by 4.8–15.7% in measured cases at rtol 1e-3, docs/numerics.md); false: floor W and a only",
     )
     error_norm: str = config_field(
         "margins",
         "what the step-size control holds to rtol besides the parameters: 'margins' (each training margin to "
         "rtol·(1 + |m_i|), the default) or 'loss' (the relative change of L(θ) the margin errors can cause, "
-        "Σ|ℓ′(m_i)||δm_i|/(n·L); far fewer steps in the lazy regime; README Numerics, 'Error norm')",
+        "Σ|ℓ′(m_i)||δm_i|/(n·L); far fewer steps in the lazy regime; docs/numerics.md, 'Error norm')",
     )
     stop_rtol: float = config_field(1e-6, "the refined stop must satisfy |L(θ_stop) − η| ≤ stop_rtol·η")
     dtype: str = config_field("float32", "'float32' (default) or 'float64' (enables 64-bit JAX in the CLI)")
@@ -362,7 +362,7 @@ def _check_whole(cfg: Config) -> None:
 
 def check_dtype_ranges(cfg: Config) -> None:
     """Refuse values the run's dtype (flow.dtype) cannot represent, or with which no run can train in it
-    (README of run directories: the bounds). The init scale enters the output as c·α² (squared again in
+    (docs/run-directories.md: bounded plans). The init scale enters the output as c·α² (squared again in
     losses and error norms), so α·√c must keep (α·√c)² within [√tiny, √max]; κ, σ and the multiplier c
     within [√tiny, √max]; the stop tolerance stop_rtol·η must be a normal number; atol, t_max and
     t_save_min representable; rtol at least the dtype's epsilon."""

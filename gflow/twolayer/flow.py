@@ -160,7 +160,7 @@ def setup(lane: Lane, data: Dataset, *, width: int, second_layer: str, flow: Com
 #   magnitude in one step.
 # - The margins make the tolerance mean the same thing at every α: the loss is a function of
 #   the margins, and their error is held to rtol·(1 + |m|). Without them, an atol small enough
-#   for the lazy regime costs 5–10× more steps in the rich regime (measured; README numerics).
+#   for the lazy regime costs 5–10× more steps in the rich regime (measured; docs/numerics.md).
 # - ℓ: `RecordStepStart` sets it to L(θ) at each step end, for the stop event; it has no weight in
 #   the error norm (`_block_norm` reads u and m̃ only).
 # The step-size norm is the larger of the two blocks' RMS errors, and `BlockFloorController`
@@ -216,7 +216,7 @@ def solve_once(problem: Problem, flow: CompiledFlow, rtol) -> RunResult:
 
     state0 = (jax.tree.map(jnp.zeros_like, p0),
               jnp.where(problem.finite0, m_scale * y * model.apply(p0, x, c), 0.0), problem.loss0)
-    # flow.accuracy mode never floors the margin block (its lazy-regime error; README Numerics, point 4)
+    # flow.accuracy mode never floors the margin block (its lazy-regime error; docs/numerics.md, point 4)
     controller = BlockFloorController(
         rtol=rtol, atol=atol, norm=_block_norm, use_floor=flow.tolerance_floor,
         floor_margins=flow.floor_margins and not flow.accuracy_mode,
