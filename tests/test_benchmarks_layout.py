@@ -27,7 +27,8 @@ def test_every_script_is_in_the_suite_or_a_listed_study():
     assert top == SHARED | set(SUITE), f"unplaced: {sorted(top - SHARED - set(SUITE))}, missing: {sorted((SHARED | set(SUITE)) - top)}"
     studies = {p.stem for p in (B / "studies").glob("*.py")} - {"__init__"}
     table = _studies_table()
-    assert studies == set(table), f"not in studies/README.md: {sorted(studies - set(table))}; listed, absent: {sorted(set(table) - studies)}"
+    assert studies == set(table), (f"not in studies/README.md: {sorted(studies - set(table))}; "
+                                   f"listed, absent: {sorted(set(table) - studies)}")
     for name, row in table.items():
         cells = [c.strip() for c in row.strip("|").split("|")]
         assert len(cells) == 5 and all(cells), f"{name}: a row has finding, figure, date and command ({row})"

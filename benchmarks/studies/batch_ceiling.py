@@ -20,7 +20,6 @@ simulate / that bound is the most batching could gain here even with zero solver
 
 from __future__ import annotations
 
-
 import jax
 import jax.numpy as jnp
 import numpy as np
