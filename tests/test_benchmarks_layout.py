@@ -75,7 +75,7 @@ def test_each_entry_takes_the_shared_options(entry, capsys):
     assert "--quick" in out and "--json PATH" in out
 
 
-@pytest.mark.slow  # ~4 min on 2 loaded cores (229 s measured), most of it the fair comparison's --quick
+@pytest.mark.slow  # ~4 min on 2 loaded cores (229 s measured)
 def test_quick_suite_end_to_end(tmp_path):
     import json
 
