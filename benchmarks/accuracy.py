@@ -13,15 +13,14 @@ requested accuracy, and the table reports both true relative errors, the run's o
 - The check set (`CHECK`: other shapes, data seeds, η and α) then caught a flaw (acceptance after 3
   solves), so it shaped the rule too; `HELDOUT` (other shapes, seeds, η, α again) was used for nothing
   but the final check, and `--set stored` checks the benchmarks' small problem against the stored
-  ladders of `benchmarks/reference.json`.
+  ladders of `benchmarks/data/reference.json`.
 
     python -m benchmarks.accuracy [--set calibration|check|heldout|stored] [--levels 1e-2 1e-3] [--json PATH]
-                                  [--error-norm margins|loss]
+                                  [--error-norm margins|loss] [--quick]
 """
 
 from __future__ import annotations
 
-import argparse
 import json
 import math
 import time
@@ -33,6 +32,7 @@ jax.config.update("jax_enable_x64", True)
 import numpy as np  # noqa: E402
 
 import gflow  # noqa: E402
+from benchmarks.cli import parser  # noqa: E402
 from gflow.twolayer.config import Config, DataConfig, FlowConfig, ModelConfig  # noqa: E402
 
 REF_RTOL = 1e-5
@@ -44,6 +44,8 @@ CALIBRATION = dict(shapes=((20, 50, 20, 0), (40, 30, 10, 0), (10, 100, 50, 0)),
 CHECK = dict(shapes=((30, 80, 40, 3), (60, 20, 30, 5)), alphas=(3e-5, 3e-3, 0.3, 3.0, 30.0), etas=(3e-2, 3e-3, 3e-4))
 # held out from both: the check of the rule as shipped
 HELDOUT = dict(shapes=((25, 40, 60, 7), (80, 120, 16, 11)), alphas=(2e-4, 2e-2, 0.5, 2.0, 20.0), etas=(2e-2, 5e-3, 5e-4))
+# --quick: the smoke test of the check (a calibration shape, so it checks nothing new)
+QUICK = dict(shapes=((20, 50, 20, 0),), alphas=(1e-3, 1.0), etas=(1e-2,))
 
 
 def config(n, d, h, data_seed, eta, **flow) -> Config:
@@ -104,7 +106,7 @@ def run_cases(cases, levels, log=print, error_norm="margins"):
 
 
 def stored_cases(levels, log=print, error_norm="margins"):
-    """The benchmarks' small problem, against the stored float64 ladders of benchmarks/reference.json."""
+    """The benchmarks' small problem, against the stored float64 ladders of benchmarks/data/reference.json."""
     from benchmarks.common import problem_config
     from benchmarks.reference import REF_FILE
 
@@ -149,24 +151,26 @@ def summarize(rows) -> dict:
     return out
 
 
-def main():
-    ap = argparse.ArgumentParser()
+def main(argv=None):
+    ap = parser(__doc__, quick="the smoke set (one tiny shape, 2 α, one η) at level 1e-2")
     ap.add_argument("--set", choices=("calibration", "check", "heldout", "stored"), default="check")
     ap.add_argument("--levels", type=float, nargs="+", default=[1e-2, 1e-3])
-    ap.add_argument("--json", default=None)
     ap.add_argument("--error-norm", default="margins", choices=("margins", "loss"), help="flow.error_norm of the checked runs")
-    args = ap.parse_args()
+    args = ap.parse_args(argv)
+    if args.quick:
+        args.set, args.levels = "quick", [1e-2]
     t0 = time.perf_counter()
     if args.set == "stored":
         rows = stored_cases(args.levels, error_norm=args.error_norm)
     else:
-        rows = run_cases({"calibration": CALIBRATION, "check": CHECK, "heldout": HELDOUT}[args.set], args.levels,
-                         error_norm=args.error_norm)
+        rows = run_cases({"calibration": CALIBRATION, "check": CHECK, "heldout": HELDOUT, "quick": QUICK}[args.set],
+                         args.levels, error_norm=args.error_norm)
     res = dict(set=args.set, levels=args.levels, error_norm=args.error_norm, summary=summarize(rows), rows=rows, wall_s=time.perf_counter() - t0)
     print(json.dumps(res["summary"], indent=2))
     if args.json:
         with open(args.json, "w") as f:
             json.dump(res, f, indent=2)
+    return res
 
 
 if __name__ == "__main__":

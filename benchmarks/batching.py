@@ -4,16 +4,15 @@ A vmapped adaptive solve runs every lane until the slowest lane finishes. Naive 
 64 runs in one batch, so every lane pays for the α = 1e-5 runs; gflow's default chunks hold the 4
 seeds of one α (similar cost). Both give identical results (tests/twolayer/test_sweep_engine.py).
 
-    python benchmarks/batching.py [--problem small] [--repeats 3]
+    python -m benchmarks.batching [--problem small] [--repeats 3] [--quick] [--json PATH]
 """
 
 from __future__ import annotations
 
-import argparse
-
 import numpy as np
 
 import gflow
+from benchmarks.cli import parser
 from benchmarks.common import problem_config, report, timed
 
 
@@ -43,14 +42,15 @@ def measure(problem="small", repeats=3, target_loss=1e-2, n_seeds=4) -> dict:
     return out
 
 
-def main():
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--problem", default="small")
-    ap.add_argument("--repeats", type=int, default=3)
-    ap.add_argument("--json", default="benchmarks/batching.json", help="also write the result here ('' to skip)")
-    args = ap.parse_args()
-    res = measure(args.problem, args.repeats)
+def main(argv=None):
+    ap = parser(__doc__, quick="the tiny problem, 2 seeds, 1 repeat", json="batching.json", problem="small", repeats=3)
+    args = ap.parse_args(argv)
+    if args.quick:
+        res = measure("tiny", 1, n_seeds=2)
+    else:
+        res = measure(args.problem, args.repeats)
     report(res, args.json)
+    return res
 
 
 if __name__ == "__main__":

@@ -1,7 +1,7 @@
 """Fair contenders under one accuracy contract: gflow at `flow.accuracy` against tuned and self-verifying GD.
 
 **The contract.** A run meets level ε when, against the float64 reference of its α (seed 0; stored in
-benchmarks/reference.json and reference_states.npz, computed on the fly for --quick's tiny problem),
+benchmarks/data/reference.json and reference_states.npz, computed on the fly for --quick's tiny problem),
 
     |t_η − t_ref|/t_ref ≤ ε   and   ‖θ(t_η) − θ_ref‖ ≤ ε·‖θ_ref − θ(0)‖,
 
@@ -39,13 +39,12 @@ recorded at each level.
     python -m benchmarks.fair --problem small --levels 1e-2 1e-3 [--json PATH]
     python -m benchmarks.fair --problem heldout          # η = 0.02, its own default
     python -m benchmarks.fair --quick    # tiny problem, minutes of compute: the smoke test
-    python -m benchmarks.fair --render benchmarks/fair_contract_*.json   # the summary table of stored runs
+    python -m benchmarks.fair --render benchmarks/results/fair_contract_*.json   # the summary table of stored runs
     python -m benchmarks.fair --problem small --gflow-only 10    # gflow at accuracy ε/10, judged at ε
 """
 
 from __future__ import annotations
 
-import argparse
 import dataclasses
 import math
 import statistics
@@ -59,7 +58,8 @@ import numpy as np  # noqa: E402
 
 import gflow  # noqa: E402
 from benchmarks import reference as refmod  # noqa: E402
-from benchmarks.common import DEFAULT_ETA, PROBLEMS, SWEEP_SCALES, blas_threads, loadavg, machine, problem_config, write_json  # noqa: E402
+from benchmarks.cli import parser  # noqa: E402
+from benchmarks.common import DEFAULT_ETA, SWEEP_SCALES, blas_threads, loadavg, machine, problem_config, write_json  # noqa: E402
 from benchmarks.gd import LR0, MAX_HALVINGS, dataset_numpy, init, jax_gd_sweep, numpy_gd, rel_err  # noqa: E402
 from gflow.twolayer.config import Config, FlowConfig, SweepConfig  # noqa: E402
 
@@ -456,14 +456,10 @@ def summary(results) -> str:
 
 
 def main(argv=None):
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--problem", default="small", choices=tuple(PROBLEMS))
+    ap = parser(__doc__, quick="tiny problem, levels 1e-2 and 1e-3, 1 repeat", problem="small", repeats=3)
     ap.add_argument("--eta", type=float, nargs="+", default=None, help="default: the problem's own (benchmarks.common.DEFAULT_ETA)")
     ap.add_argument("--levels", type=float, nargs="+", default=[1e-2, 1e-3, 1e-4])
     ap.add_argument("--alphas", type=float, nargs="+", default=None, help="a subset of the reference's α")
-    ap.add_argument("--repeats", type=int, default=3)
-    ap.add_argument("--quick", action="store_true", help="tiny problem, levels 1e-2 and 1e-3, 1 repeat")
-    ap.add_argument("--json", default=None)
     ap.add_argument("--render", nargs="+", default=None, metavar="JSON", help="print the summary table of stored results")
     ap.add_argument("--gflow-only", type=float, default=None, metavar="F",
                     help="only gflow, at flow.accuracy = ε/F, judged at ε (which setting meets the contract)")

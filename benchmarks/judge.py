@@ -116,7 +116,7 @@ def evals_vs_iters(gflow_timed, gd_chosen, levels=("0.01", "0.001")):
 
 
 def max_err(row) -> float:
-    """A row's max relative error; None (how results.json stores inf: a run that did not reach η) is inf."""
+    """A row's max relative error; None (how matched.json stores inf: a run that did not reach η) is inf."""
     e = row["t_rel_err_max"]
     return math.inf if e is None else e
 

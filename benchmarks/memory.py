@@ -1,6 +1,6 @@
 """Peak memory of a long sweep: 2,000 small runs (n=40, d=200, h=100), checked for growth between chunks.
 
-    python benchmarks/memory.py [--runs 2000] [--out /tmp/gflow-memory-run]
+    python -m benchmarks.memory [--runs 2000] [--out /tmp/gflow-memory-run] [--quick] [--json PATH]
 
 RSS is sampled every 50 ms in a thread; growth is the RSS after the last chunk minus the RSS after
 the first 10% of chunks (the first chunk includes compilation). Prints JSON.
@@ -8,13 +8,13 @@ the first 10% of chunks (the first chunk includes compilation). Prints JSON.
 
 from __future__ import annotations
 
-import argparse
 import shutil
 import time
 
 import numpy as np
 
 import gflow
+from benchmarks.cli import parser
 from benchmarks.common import RssSampler, problem_config, report, rss_mb
 from gflow.twolayer.sweep import bytes_per_lane, make_plan
 
@@ -49,14 +49,16 @@ def measure(n_runs=2000, out="/tmp/gflow-memory-run", problem="small") -> dict:
     }
 
 
-def main():
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+def main(argv=None):
+    ap = parser(__doc__, quick="the tiny problem, 100 runs", json="memory.json", problem="small")
     ap.add_argument("--runs", type=int, default=2000)
-    ap.add_argument("--out", default="/tmp/gflow-memory-run")
-    ap.add_argument("--json", default="benchmarks/memory.json", help="also write the result here ('' to skip)")
-    args = ap.parse_args()
-    res = measure(args.runs, args.out)
+    ap.add_argument("--out", default="/tmp/gflow-memory-run", help="the sweep's run directory (deleted first)")
+    args = ap.parse_args(argv)
+    if args.quick:
+        args.problem, args.runs = "tiny", 100
+    res = {"problem": args.problem, **measure(args.runs, args.out, problem=args.problem)}
     report(res, args.json)
+    return res
 
 
 if __name__ == "__main__":

@@ -23,10 +23,10 @@ medium one, both ends and the lazy side, where GD's relative error of t_η is la
   1e-8 did not finish in 10 minutes at α = 0.63).
 
 These solves take tens of minutes on 2 CPU cores, so they are computed once and stored in
-`benchmarks/reference.json` (keyed by problem and η, with the config, versions, date and wall time);
+`benchmarks/data/reference.json` (keyed by problem and η, with the config, versions, date and wall time);
 `python -m benchmarks` loads them and computes only what is missing or stale.
 
-**Reference states.** Beside each reference t_η, `benchmarks/reference_states.npz` holds the reference
+**Reference states.** Beside each reference t_η, `benchmarks/data/reference_states.npz` holds the reference
 state θ_ref = θ_GF(t_η) (W and a at the stop of the tightest rung) and θ(0), keyed like the JSON
 (`state_key`). To keep the file small both are stored in float32 as θ(0) and δ = θ_ref − θ(0):
 `load_state` rebuilds θ(0) in float64 from gflow's initialization (seed 0), checks it against the
@@ -60,8 +60,9 @@ RUNGS = tuple(float(f"{10 ** (-2 - k / 2):.3g}") for k in range(11))  # 1e-2, 3.
 STEP_BUDGET = {"small": 4_000, "medium": 800, "tiny": 4_000, "heldout": 4_000}
 # α ≥ this: also solved without the tolerance floor (see module docstring)
 FLOOR_OFF_FROM = {"small": 0.1, "medium": 1.0, "tiny": 0.1, "heldout": 0.1}
-REF_FILE = Path(__file__).with_name("reference.json")
-STATE_FILE = Path(__file__).with_name("reference_states.npz")
+DATA = Path(__file__).parent / "data"  # stored references the suite reads
+REF_FILE = DATA / "reference.json"
+STATE_FILE = DATA / "reference_states.npz"
 DEEPEN_MAX_STEPS = 100_000  # `deepen`'s solves: a cap only (one compiled program for every α)
 # indices into the 16-α sweep (logspace(-5, 1, 16)) of the accuracy subset of each problem: both
 # ends, the middle, and the lazy side (where GD's relative error of t_η is largest)

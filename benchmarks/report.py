@@ -1,9 +1,10 @@
-"""The suite's report: results.json and the results table between the markers of README.md.
+"""The matched-accuracy harness's report (`python -m benchmarks.matched`): matched.json and the results table
+between the markers of matched.md (both in benchmarks/results/ by default).
 
 `table(res)` renders a results dict (measured by measure.py, judged by judge.py) as markdown;
 `write_readme` puts it between `MARK_START` and `MARK_END` and leaves the rest of the file alone;
-`save` writes results.json and, during a run, the table of what is done so far; `render` rewrites
-both from a stored results.json (`python -m benchmarks --render`).
+`save` writes matched.json and, during a run, the table of what is done so far; `render` rewrites
+both from a stored matched.json (`python -m benchmarks.matched --render`).
 """
 
 from __future__ import annotations
@@ -32,9 +33,9 @@ def table(res) -> str:
     L = [f"Run {res['date']} with `{res['command']}` ({'quick' if res['quick'] else 'full'} suite, total wall "
          f"{(res.get('wall_s') or float('nan')) / 60:.1f} min). Machine: {m['cpu']}, {m['cores']} cores, JAX {m.get('jax', '?')} on {m['backend']}; "
          f"1-min load average {res['load_start']:.1f} at start, {res.get('load_end') or float('nan'):.1f} at end (the cores were shared with "
-         "other jobs, so wall times are upper bounds). Medians over repeats (see results.json).", ""]
+         "other jobs, so wall times are upper bounds). Medians over repeats (see matched.json).", ""]
     if not res["quick"]:
-        L += ["How to read this (the full suite as configured in `benchmarks/__main__.py`, `FULL`):", "",
+        L += ["How to read this (the full suite as configured in `benchmarks/matched.py`, `FULL`):", "",
               "- Timings: small problem median of 3 after a warm-up call; medium problem **one** timing after a warm-up call. "
               "numpy and scipy run with one BLAS thread (one configuration a process); JAX/gflow use XLA's CPU threads.",
               "- Matched accuracy is judged on the accuracy subset at seed 0 (6 α small; 3 α medium: 0.1, 1.58, 10). The stored "
@@ -124,7 +125,7 @@ def table(res) -> str:
                  f"{fmt_s(lp['sweep_wall_s'])}, **{lp['speedup']:.2f}×**.")
     bc = res.get("batch_ceiling")
     if bc:
-        L.append(f"- Per-lane cost against batch size ({bc['problem']}, α = {bc['alpha']:g}, {bc['dtype']}; `benchmarks/batch_ceiling.py`): "
+        L.append(f"- Per-lane cost against batch size ({bc['problem']}, α = {bc['alpha']:g}, {bc['dtype']}; `benchmarks/studies/batch_ceiling.py`): "
                  + "; ".join(f"B = {r['batch']}: vector field {r['vf_ms_per_lane']:.3f} ms a lane-evaluation, solve "
                              f"{r['solve_ms_per_lane_step']:.2f} ms a lane-step" for r in bc["rows"])
                  + f". One `simulate` call: {bc['simulate_ms_per_step']:.2f} ms a step. The gradient evaluations alone of a batched step "
@@ -188,23 +189,25 @@ def jsonable(o):
         return bool(o)
     return o
 
+RESULTS, TABLE = "matched.json", "matched.md"  # what `save` and `render` write in their folder
+
 
 def save(res, out: Path, log=print):
-    """Write results.json, and the README table of what is done so far (a partial run leaves both)."""
+    """Write matched.json, and the matched.md table of what is done so far (a partial run leaves both)."""
     out.mkdir(parents=True, exist_ok=True)
-    (out / "results.json").write_text(json.dumps(jsonable(res), indent=1))
+    (out / RESULTS).write_text(json.dumps(jsonable(res), indent=1))
     if "targets" not in res:
         partial = {**res, "targets": targets(res), "load_end": loadavg(), "wall_s": res.get("wall_s", float("nan"))}
         try:
-            write_readme(out / "README.md", "**Partial run (in progress or stopped).**\n\n" + table(partial))
+            write_readme(out / TABLE, "**Partial run (in progress or stopped).**\n\n" + table(partial))
         except Exception as e:  # a partial table must never stop the run
-            log(f"  (partial README not written: {e!r})")
+            log(f"  (partial matched.md not written: {e!r})")
 
 
 def render(out: Path):
-    """Rewrite results.json's targets and README.md's table in `out` from its results.json."""
-    res = json.loads((out / "results.json").read_text())
+    """Rewrite matched.json's targets and matched.md's table in `out` from its matched.json."""
+    res = json.loads((out / RESULTS).read_text())
     res["targets"] = targets(res)  # re-derived, so a changed target rule shows in both files
-    (out / "results.json").write_text(json.dumps(jsonable(res), indent=1))
-    write_readme(out / "README.md", table(res))
+    (out / RESULTS).write_text(json.dumps(jsonable(res), indent=1))
+    write_readme(out / TABLE, table(res))
     return res

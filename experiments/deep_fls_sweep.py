@@ -10,7 +10,7 @@ CPU presets: digits-mlp, mnist1d-mlp (13 c = 2⁻¹⁰…2² × 4 η × 4 seeds)
 GPU presets (one H200): edim-resnet18 (the ~8-minute experiment; experiments/deep_gpu_edim.py runs it with its
 budget arithmetic), cifar10-resnet18, cifar100-resnet50, cifar100-vgg19 (full training sets; need --data-path
 with the python batches; hours each). They train one lane per chunk (sweep.max_lanes = 1): vmapped
-ResNet-18 replicas were slower in total than a single one on an H200 (benchmarks/gpu_deep_check.py).
+ResNet-18 replicas were slower in total than a single one on an H200 (benchmarks/gpu/gpu_deep_check.py).
 `--quick` shrinks any preset to a seconds-long smoke run (tiny net, 3 c × 2 η × 2 seeds, 80 steps, target 80%,
 50% on mnist1d: each preset's [quick] table); `--full-grid` applies its [full_grid] table (no effect with --quick).
 Writes DIR/{manifest.json, results.nc, summary.json, heatmap.png (vs η), heatmap_step_size.png (vs η/c),

@@ -22,7 +22,7 @@ the checkout, so a second call on the same warm machine resumes it) is copied in
 
 Exit status: 0 complete; 3 stopped at --time-limit with the finished runs landed (rerun to resume); 2 bad
 input. Budget arithmetic (`budget()`), from the measured 160 SGD steps/s of ResNet-18 / GroupNorm / batch
-128 on one H200 (benchmarks/gpu_results/gpu_deep_check_run1.txt, R = 1: 159.7 steps/s); an H100 has not
+128 on one H200 (benchmarks/gpu/gpu_results/gpu_deep_check_run1.txt, R = 1: 159.7 steps/s); an H100 has not
 been measured: its figure is what summary.json's steps_per_s will say.
 """
 

@@ -11,7 +11,7 @@ chunk shape. Runs that reach the target stop early, so real sweeps take less.
 
 GPU presets are not measured here: their estimate uses the one GPU rate measured so far, 160 SGD
 steps/s of ResNet-18 (GroupNorm, width 64, batch 128, 32×32×3 images) on one H200
-(benchmarks/gpu_results/gpu_deep_check_run1.txt), with evaluations at an assumed 3× the training image
+(benchmarks/gpu/gpu_results/gpu_deep_check_run1.txt), with evaluations at an assumed 3× the training image
 rate; presets with other nets (ResNet-50, VGG-19) have no measured rate and say so.
 
 --write stores the figures in gflow/deep/presets/_timings.toml (with the date, the machine and its load

@@ -23,12 +23,12 @@ def _pos(v):
 def test_quick_benchmark_suite(tmp_path):
     out = tmp_path / "bench"
     env = {**os.environ, "PYTHONPATH": str(ROOT) + os.pathsep + os.environ.get("PYTHONPATH", "")}
-    proc = subprocess.run([sys.executable, "-m", "benchmarks", "--quick", "--out", str(out),
+    proc = subprocess.run([sys.executable, "-m", "benchmarks.matched", "--quick", "--out", str(out),
                            "--only", "compile", "gd", "scipy", "loop", "flops"],
                           cwd=ROOT, env=env, capture_output=True, text=True, timeout=900)
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
-    res = json.loads((out / "results.json").read_text())
-    readme = (out / "README.md").read_text()
+    res = json.loads((out / "matched.json").read_text())
+    readme = (out / "matched.md").read_text()
     assert "<!-- results:start -->" in readme and "<!-- results:end -->" in readme and "### Targets" in readme
     assert res["quick"] and res["machine"]["cores"] >= 1 and "jax" in res["machine"]
 
@@ -103,8 +103,8 @@ def test_fair_contenders_quick():
 
 @pytest.mark.slow  # ~1 min on 2 cores
 def test_gpu_check_fair_smoke_on_cpu(capsys):
-    """benchmarks/gpu_check.py --quick --fair-only runs the fair comparison on whatever device there is (CPU here)."""
-    from benchmarks import gpu_check
+    """benchmarks/gpu/gpu_check.py --quick --fair-only runs the fair comparison on whatever device there is (CPU here)."""
+    from benchmarks.gpu import gpu_check
 
     assert gpu_check.main(["--quick", "--fair-only"]) == 0
     out = capsys.readouterr().out
@@ -113,12 +113,12 @@ def test_gpu_check_fair_smoke_on_cpu(capsys):
 
 @pytest.mark.slow  # compiles the tiny sweep's batch: ~20–40 s on 2 loaded cores
 def test_sweep_profile_quick():
-    """`python -m benchmarks.sweep_profile --quick`: the batches it times are `run_sweep`'s runs (same steps,
+    """`python -m benchmarks.studies.sweep_profile --quick`: the batches it times are `run_sweep`'s runs (same steps,
     t_stop and statuses, bitwise), and its lane-waste bound is Σ_batches B·max(lane steps) against Σ steps."""
     import numpy as np
 
     import gflow
-    from benchmarks import sweep_profile
+    from benchmarks.studies import sweep_profile
     from gflow.twolayer.config import Config, with_overrides
 
     v = sweep_profile.main(["--quick", "--variants", "base"])["variants"]["base"]
@@ -134,10 +134,10 @@ def test_sweep_profile_quick():
 
 @pytest.mark.slow  # ~15 s
 def test_step_cost_quick():
-    """`python -m benchmarks.step_cost --quick`: every piece is timed over the work it did; the gflow rows count
+    """`python -m benchmarks.studies.step_cost --quick`: every piece is timed over the work it did; the gflow rows count
     the run's own steps, and the bare diffrax solve is a real adaptive solve (more than a handful of steps)."""
     import gflow
-    from benchmarks import step_cost
+    from benchmarks.studies import step_cost
     from benchmarks.common import problem_config
 
     res = step_cost.main(["--quick"])
@@ -152,16 +152,16 @@ def test_step_cost_quick():
 
 
 def test_shipped_accuracy_rule_meets_the_stored_calibration_ladder():
-    """The constants of flow.accuracy's rule, replayed on the stored calibration ladder (benchmarks/accuracy_ladder.py):
+    """The constants of flow.accuracy's rule, replayed on the stored calibration ladder (benchmarks/studies/accuracy_ladder.py):
     every case meets both halves of the contract at 1e-2 and 1e-3, and a looser first solve (rtol = ε) does not."""
     from pathlib import Path
 
     import numpy as np
 
-    from benchmarks import accuracy_ladder as al
+    from benchmarks.studies import accuracy_ladder as al
     from gflow.twolayer import flow as F
 
-    z = dict(np.load(Path(al.__file__).with_name("accuracy_ladder_calibration.npz")))
+    z = dict(np.load(Path(al.__file__).parents[1] / "data" / "accuracy_ladder_calibration.npz"))
     assert F._ACC_SAFETY == 1.0  # the estimate is the plain distance between the last two solves (f = 1)
     for eps in (1e-2, 1e-3):
         cases = [c for c in range(len(z["t"])) if al.envelope_oracle(z["t_err"][c], z["theta_err"][c], eps) is not None]

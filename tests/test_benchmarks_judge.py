@@ -147,12 +147,12 @@ def test_targets_say_why_a_ratio_is_missing():
 
 
 def test_judge_reproduces_the_stored_suite_verdicts():
-    """The full suite's stored results.json (judged when it ran): every verdict re-derived from its own
+    """The full suite's stored matched.json (judged when it ran): every verdict re-derived from its own
     measurements is the stored one (GD and scipy choices, evaluation counts, targets), and gflow's ladder
     is re-derived from the stored reference it was judged on."""
-    res = json.loads((ROOT / "benchmarks" / "results.json").read_text())
+    res = json.loads((ROOT / "benchmarks" / "results" / "matched.json").read_text())
     refs, ladders = refmod.load(), 0
-    stored = lambda o: json.loads(json.dumps(o).replace("Infinity", "null"))  # noqa: E731  (results.json stores inf as null)
+    stored = lambda o: json.loads(json.dumps(o).replace("Infinity", "null"))  # noqa: E731  (matched.json stores inf as null)
     for key, p in res["problems"].items():
         g = p["gd"]
         chosen, pred = judge.gd_choice(g["lrs"], p["reference"]["t_stop"], g["jax_per_iter_s"], g["numpy_per_iter_s"])

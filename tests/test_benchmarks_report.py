@@ -1,5 +1,5 @@
 """benchmarks/report.py: a synthetic measurement judged by benchmarks/judge.py and rendered; the table
-rows, the README markers and the results.json round trip (no JAX runs, well under a second)."""
+rows, the README markers and the matched.json round trip (no JAX runs, well under a second)."""
 
 import json
 import math
@@ -12,7 +12,7 @@ MACHINE = {"cpu": "Test CPU", "cores": 2, "jax": "0.0", "backend": "cpu"}
 
 
 def judged_results():
-    """One medium problem measured (walls, errors, iterations), then judged the way `python -m benchmarks` does."""
+    """One medium problem measured (walls, errors, iterations), then judged the way `python -m benchmarks.matched` does."""
     ref = {"alphas": [0.1, 10.0], "t_stop": [2.0005, 0.5003], "test_err": [0.1, 0.3], "rel_err_estimate": [1e-5, 2e-5],
            "rel_err_estimate_max": 2e-5}
     timed = {"0.01": {"rtol": 3.16e-3, "wall_s": 1.0, "steps": [10, 20], "t_rel_err_max": 0.005, "bounded_by_reference": False},
@@ -71,7 +71,7 @@ def test_full_run_notes_say_how_far_err_prop_lr_held():
 
 
 def test_write_readme_replaces_only_between_the_markers(tmp_path):
-    path = tmp_path / "README.md"
+    path = tmp_path / "matched.md"
     report.write_readme(path, "first")  # no file: created with the markers
     assert path.read_text() == f"# Benchmarks\n\n{report.MARK_START}\nfirst\n{report.MARK_END}\n"
     path.write_text(f"intro\n{report.MARK_START}\nold table\n{report.MARK_END}\nafter\n")
@@ -92,12 +92,12 @@ def test_save_partial_then_render_round_trip(tmp_path):
     res = judged_results()
     del res["targets"]  # a run in progress
     report.save(res, tmp_path)
-    stored = json.loads((tmp_path / "results.json").read_text())
+    stored = json.loads((tmp_path / "matched.json").read_text())
     assert stored["problems"]["medium/eta=0.01"]["gd"]["lrs"][-1]["t_rel_err_max"] is None  # inf → null
-    assert "**Partial run (in progress or stopped).**" in (tmp_path / "README.md").read_text()
+    assert "**Partial run (in progress or stopped).**" in (tmp_path / "matched.md").read_text()
     # --render: targets re-derived from the stored results, the table rewritten (inf read back as null)
     report.render(tmp_path)
-    stored = json.loads((tmp_path / "results.json").read_text())
+    stored = json.loads((tmp_path / "matched.json").read_text())
     assert stored["targets"] == report.jsonable(judge.targets(judged_results()))
-    readme = (tmp_path / "README.md").read_text()
+    readme = (tmp_path / "matched.md").read_text()
     assert "Partial run" not in readme and report.table(stored) in readme and "lr 0.003: not reached" in readme

@@ -109,7 +109,7 @@ class FlowConfig:
         False,
         "compute the semi-analytic test error at the stop (final_test_err_sa, final_test_tie_sa; NaN when off); off by "
         "default: it sorts h breakpoints per draw and was 71% of the default sweep's CPU time (5.18 s against 1.48 s, "
-        "benchmarks/observables_cost.py, docs/numerics.md); the Monte-Carlo final_test_err is always computed",
+        "benchmarks/studies/observables_cost.py, docs/numerics.md); the Monte-Carlo final_test_err is always computed",
     )
     sa_grid: bool = config_field(
         False,
@@ -139,7 +139,7 @@ class FlowConfig:
     matmul_precision: str = config_field(
         "highest",
         "matmul precision inside the solve: 'highest' (full float32; default), or 'high'/'default', which let "
-        "GPUs use TF32/bf16 passes and change trajectories (benchmarks/README.md)",
+        "GPUs use TF32/bf16 passes and change trajectories (benchmarks/gpu/README.md)",
     )
 
     def __post_init__(self):

@@ -95,7 +95,7 @@ def solve_lane(lane: Lane, data: Dataset, *, width: int, second_layer: str, flow
 
     Every matmul is traced at `flow.matmul_precision` ('highest' by default): on GPUs JAX's default
     precision runs float32 matmuls as TF32, which moved t_η by up to 10% and changed statuses on an
-    H200 (benchmarks/README.md)."""
+    H200 (benchmarks/gpu/README.md)."""
     with jax.default_matmul_precision(flow.matmul_precision):
         problem = setup(lane, data, width=width, second_layer=second_layer, flow=flow)
         if not flow.accuracy_mode:
@@ -206,7 +206,7 @@ def solve_once(problem: Problem, flow: CompiledFlow, rtol) -> RunResult:
     rtol = jnp.asarray(rtol, dtype)
     # flow.accuracy mode holds u to rtol relative to its own size (the block floor with a vanishing atol):
     # with atol = rtol·rms(θ(0)) the lazy regime's u, far smaller than θ(0), is held only through the n
-    # margins, and its error in the directions they do not see reached 10–100× rtol (benchmarks/accuracy_ladder.py)
+    # margins, and its error in the directions they do not see reached 10–100× rtol (benchmarks/studies/accuracy_ladder.py)
     atol_scale = _ACC_ATOL_FRACTION if flow.accuracy_mode else 1.0
     atol = rtol * problem.rms0 * atol_scale if flow.atol is None else jnp.asarray(flow.atol, dtype)
     m_scale = atol / rtol
@@ -286,7 +286,7 @@ def _finish(problem: Problem, flow: CompiledFlow, sol: Solution, rtol) -> RunRes
 
 
 # flow.accuracy mode (`_tighten`): the rule and its constants were chosen by replaying rules on ladders of
-# single solves against float64 references (benchmarks/accuracy_ladder.py, the calibration set of
+# single solves against float64 references (benchmarks/studies/accuracy_ladder.py, the calibration set of
 # benchmarks/accuracy.py) and checked on other sets (docs: numerics, "Accuracy").
 _ACC_RTOL0 = 0.25  # rtol of the first solve, as a multiple of the requested accuracy
 _ACC_ATOL_FRACTION = 1e-6  # atol = rtol·rms(θ(0))·this: u held relative to itself (solve_once)

@@ -9,7 +9,7 @@ solver's dense output after every accepted step, and the solve ended at the end 
 accepted step whose state meets `stop`. What it leaves out is what gflow never uses: adjoints and
 checkpointed buffers, jumps, SDE terms, progress meters, `SaveAt(steps=...)`, dense output and the
 generic event machinery. Leaving them out did not make a step cheaper on the CPU (6.7 against 6.5
-gradient-descent iterations a step, `python -m benchmarks.step_cost`, docs/numerics.md): the loop is
+gradient-descent iterations a step, `python -m benchmarks.studies.step_cost`, docs/numerics.md): the loop is
 kept for its simplicity and as the place a faster step can be written. The two paths are compared run
 by run in `tests/twolayer/test_integrate.py`.
 """

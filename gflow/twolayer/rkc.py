@@ -3,7 +3,7 @@
 Why: in the lazy regime (large α) the flow's Jacobian −∇²L has real eigenvalues spread over
 [−λ_max, 0] with λ_max in the thousands (3,247 at θ(0) on the medium problem), and an explicit RK
 method of fixed stages is stability-limited there: Bosh3 is stable for h·λ ≤ 2.51, so it takes
-steps far shorter than accuracy needs (benchmarks/README.md, "Why the lazy α is expensive"). RKC's
+steps far shorter than accuracy needs (benchmarks/studies/README.md, `lazy_steps`). RKC's
 stability interval on the negative real axis grows with the square of its stage count,
 β(s) ≈ 0.65·s², so s vector-field evaluations cover ≈ 0.65·s²/λ of time where s/3 Bosh3 steps cover
 ≈ 0.84·s/λ: about 0.8·s times as far at the stability limit. Where the flow is not stiff (the rich regime) it takes s = 2 and is an ordinary two-stage

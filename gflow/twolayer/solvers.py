@@ -11,7 +11,7 @@ diffrax's generic Runge–Kutta loop, which keeps the stages in one stacked buff
 dynamic index. Written out, XLA fuses each stage's state update into a single pass, and the
 interpolant is evaluated from (y0, y1, k0, k1) directly instead of stacking four coefficient arrays
 every step. On the CPU this made whole runs 1.17–1.18× faster (a loop of `simulate` and a sweep) at
-equal step counts (benchmarks/README.md, "Solver step"). Agreement with `diffrax.Bosh3` is tested step by step.
+equal step counts (benchmarks/studies/README.md, `solver_step`). Agreement with `diffrax.Bosh3` is tested step by step.
 """
 
 from __future__ import annotations

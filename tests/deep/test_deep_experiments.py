@@ -159,7 +159,7 @@ def test_deep_scaling_law_quick(tmp_path, capsys):
 
 
 def test_gpu_deep_check_cpu_smoke():
-    result = _load("benchmarks/gpu_deep_check.py").main(["--cpu-smoke"])
+    result = _load("benchmarks/gpu/gpu_deep_check.py").main(["--cpu-smoke"])
     assert result["agreement"]["ok"] and result["throughput"][0]["steps_per_s"] > 0
     assert result["agreement"]["reference"].endswith("gpu_results/cpu_reference_smoke.json")
     assert np.isfinite(result["throughput"][0]["images_per_s"]) and result["throughput"][0]["eval_images_per_s"] > 0
@@ -171,7 +171,7 @@ def test_gpu_deep_check_compares_with_the_stored_cpu_reference(tmp_path):
     """The device's records are compared with CPU results stored beforehand (not recomputed: never the CPU
     against itself): a reference whose loss, steps or statuses differ fails with exit status 1, and --out
     stays strict JSON (null where a difference is not finite, never Infinity or NaN)."""
-    check = _load("benchmarks/gpu_deep_check.py")
+    check = _load("benchmarks/gpu/gpu_deep_check.py")
     stored = json.loads(check.reference_path(True).read_text())
     assert stored["meta"]["machine"] and stored["meta"]["computed"]
     bad = {**stored, "records": {**stored["records"]}}
@@ -234,7 +234,7 @@ def test_gpu_experiment_partial_run_lands_its_files_without_netcdf(tmp_path, mon
 
 @pytest.mark.slow  # compiles a tiny CNN (check) and a width-4 ResNet-18 (experiment): minutes on the loaded 2-core machine
 def test_gpu_session_cpu_rehearsal_lands_its_files(tmp_path):
-    """`bash benchmarks/gpu_session.sh smoke` (the GPU session's entry point at tiny sizes) with netCDF4 and
+    """`bash benchmarks/gpu/gpu_session.sh smoke` (the GPU session's entry point at tiny sizes) with netCDF4 and
     h5netcdf hidden from every Python it starts: the agreement check against the stored CPU reference
     passes, the experiment finishes without a netCDF library, and $OUT holds the few files a reader needs,
     strict JSON, and a tarball of the run directory that `gflow.load_run` reads back."""
@@ -257,7 +257,7 @@ else:
     wrapper.chmod(0o755)
     out = tmp_path / "out"
     env = {**os.environ, "OUT": str(out), "PY": str(wrapper), "RUN_DIR": str(tmp_path / "run")}
-    proc = subprocess.run(["bash", "benchmarks/gpu_session.sh", "smoke"], cwd=ROOT, env=env, capture_output=True,
+    proc = subprocess.run(["bash", "benchmarks/gpu/gpu_session.sh", "smoke"], cwd=ROOT, env=env, capture_output=True,
                           text=True, timeout=900)
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     files = sorted(str(p.relative_to(out)) for p in out.rglob("*") if p.is_file())

@@ -95,7 +95,7 @@ def test_data_path_and_the_other_scripts():
 
 
 def test_gpu_deep_check_configs():
-    check = _load("benchmarks/gpu_deep_check.py")
+    check = _load("benchmarks/gpu/gpu_deep_check.py")
     for small in (False, True):
         s = ":small" if small else ""
         assert _sections(*check.agreement_configs(small)) == BEFORE[f"gpu_deep_check:agreement{s}"]

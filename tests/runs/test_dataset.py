@@ -107,13 +107,13 @@ def test_older_directories_are_read_and_their_codes_translated(tmp_path):
 
 
 def test_results_format_benchmark_runs(tmp_path, capsys):
-    """benchmarks/results_format.py (the measurement behind the netCDF choice), one round on a tiny run."""
+    """benchmarks/studies/results_format.py (the measurement behind the netCDF choice), one round on a tiny run."""
     import importlib.util
     from pathlib import Path
 
     arrays, dims, manifest = sweep_like()
     store.write_results(tmp_path, arrays, manifest)
-    path = Path(__file__).resolve().parents[2] / "benchmarks" / "results_format.py"
+    path = Path(__file__).resolve().parents[2] / "benchmarks" / "studies" / "results_format.py"
     spec = importlib.util.spec_from_file_location("results_format", path)
     bench = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(bench)

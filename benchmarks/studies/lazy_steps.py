@@ -10,7 +10,7 @@ Bosh3 on the negative real axis), and which block of the error norm (u or the ma
 on the accepted steps, and by how much. Same run with the error norm restricted to either block
 (`norm`=u or m) gives the steps each block alone would cost.
 
-    python -m benchmarks.lazy_steps [--problem medium] [--alpha 10] [--eta 1e-2] [--accuracy 1e-2]
+    python -m benchmarks.studies.lazy_steps [--problem medium] [--alpha 10] [--eta 1e-2] [--accuracy 1e-2]
 """
 
 from __future__ import annotations

@@ -2,7 +2,7 @@
 arrays.npz it replaces. For each run directory: write time, read time (open, load, checksum check, as
 `gflow.load_run` does) and size, median of `--repeat` alternating rounds.
 
-    python benchmarks/results_format.py RUN_DIR [RUN_DIR …] [--repeat 7] [--json OUT]
+    python benchmarks/studies/results_format.py RUN_DIR [RUN_DIR …] [--repeat 7] [--json OUT]
 
 h5netcdf is measured only where h5py is installed (it writes through h5py); zarr is not measured: it is not
 installed (README, "Results on disk", says why it was not needed).

@@ -2,7 +2,7 @@
 with the default observables and with the save grid and/or the semi-analytic final error cut, medians of
 alternating repeats after compilation (docs/numerics.md, "What the observables cost").
 
-    python -m benchmarks.observables_cost [--repeats 3] [--json PATH]
+    python -m benchmarks.studies.observables_cost [--repeats 3] [--json PATH]
 """
 
 from __future__ import annotations

@@ -15,8 +15,8 @@ medians. Per unit of work:
 - **gflow step, as shipped**: the same run with the default observables (48 saved times, 512 test points on
   the grid, the semi-analytic test error from 4,096 draws at the stop), over the same steps.
 
-    python -m benchmarks.step_cost [--problem small] [--alpha 0.1] [--rtol 1e-5] [--repeats 5] [--json PATH]
-    python -m benchmarks.step_cost --quick    # tiny problem, seconds: the smoke test
+    python -m benchmarks.studies.step_cost [--problem small] [--alpha 0.1] [--rtol 1e-5] [--repeats 5] [--json PATH]
+    python -m benchmarks.studies.step_cost --quick    # tiny problem, seconds: the smoke test
 """
 
 from __future__ import annotations

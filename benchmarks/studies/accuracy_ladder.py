@@ -6,8 +6,8 @@ floor off on the margins, as accuracy mode runs), and records per rung t_η, the
 θ(t_η) itself (npz), so that a rule's estimates (differences between rungs) and outcomes (true errors) can be
 computed offline (`replay`).
 
-    python -m benchmarks.accuracy_ladder --set calibration --atol 1e-14 --out PATH.npz   # solve (minutes)
-    python -m benchmarks.accuracy_ladder --replay PATH.npz [--json OUT]                 # rank the rules
+    python -m benchmarks.studies.accuracy_ladder --set calibration --atol 1e-14 --out PATH.npz   # solve (minutes)
+    python -m benchmarks.studies.accuracy_ladder --replay PATH.npz [--json OUT]                 # rank the rules
 
 How the rule was chosen: `--replay` ranks a grid of rules (first rtol K·ε, the next ρ times tighter, the
 estimate f × the distance between the last two solves, acceptance at est ≤ S·ε, then rtol·clip(S²ε/est,

@@ -7,12 +7,11 @@ process: two blocks per variant, alternating, each compiled first; medians over 
 - loop: a Python loop of `gflow.simulate` over the 16 α (seed 0);
 - sweep: one `gflow.run_sweep` over 16 α × 4 seeds (cost-aware chunks).
 
-    python -m benchmarks.solver_step [--problem small] [--repeats 3]
+    python -m benchmarks.studies.solver_step [--problem small] [--repeats 3]
 """
 
 from __future__ import annotations
 
-import argparse
 import contextlib
 import statistics
 import time
@@ -22,6 +21,7 @@ import jax
 import numpy as np
 
 import gflow
+from benchmarks.cli import parser
 from benchmarks.common import SWEEP_SCALES, problem_config, report
 from gflow.twolayer import solvers
 
@@ -90,10 +90,7 @@ def measure(problem="small", repeats=3, target_loss=1e-2, n_seeds=4) -> dict:
 
 
 def main():
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--problem", default="small")
-    ap.add_argument("--repeats", type=int, default=3)
-    ap.add_argument("--json", default="benchmarks/solver_step.json", help="also write the result here ('' to skip)")
+    ap = parser(__doc__, quick=None, json="solver_step.json", problem="small", repeats=3)
     args = ap.parse_args()
     report(measure(args.problem, args.repeats), args.json)
 

@@ -15,18 +15,17 @@ A step evaluates the vector field 3 times (Bosh3, FSAL) plus the loss for the st
 `3·vf + loss` per lane at the best B bounds what any batched solve can reach; the ratio
 simulate / that bound is the most batching could gain here even with zero solver overhead.
 
-    python -m benchmarks.batch_ceiling [--alpha 0.01] [--repeats 5]
+    python -m benchmarks.studies.batch_ceiling [--alpha 0.01] [--repeats 5]
 """
 
 from __future__ import annotations
-
-import argparse
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 
 import gflow
+from benchmarks.cli import parser
 from benchmarks.common import problem_config, report, timed
 from gflow.twolayer import model
 from gflow.twolayer.flow import Lane
@@ -89,10 +88,8 @@ def measure(alpha=0.01, repeats=5, batches=BATCHES) -> dict:
 
 
 def main():
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap = parser(__doc__, quick=None, json="batch_ceiling.json", repeats=5)
     ap.add_argument("--alpha", type=float, default=0.01)
-    ap.add_argument("--repeats", type=int, default=5)
-    ap.add_argument("--json", default="benchmarks/batch_ceiling.json", help="also write the result here ('' to skip)")
     args = ap.parse_args()
     report(measure(args.alpha, args.repeats), args.json)
 

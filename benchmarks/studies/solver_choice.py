@@ -1,12 +1,12 @@
 """Solver and tolerance choice for the default problem: accuracy of t_η and of the test error
 against a tight float64 reference, solver steps, and wall time, for several α.
 
-    python benchmarks/solver_choice.py            # ~10 minutes on 2 CPU cores
-    python benchmarks/solver_choice.py --quick    # fewer settings
+    python benchmarks/studies/solver_choice.py            # ~10 minutes on 2 CPU cores
+    python benchmarks/studies/solver_choice.py --quick    # fewer settings
 
 Accuracy runs are float64 (so the solver's error is what is measured); wall times are float32,
 the default dtype, median of 3 repeats after compilation. Prints a markdown table and writes
-benchmarks/solver_choice.json.
+benchmarks/results/solver_choice.json.
 """
 
 from __future__ import annotations
@@ -73,7 +73,7 @@ def main():
     for r in rows:
         print(f"| {r['solver']} | {r['rtol']:g} | {'on' if r['tolerance_floor'] else 'off'} | {r['max_t_rel_err']:.1e} | "
               f"{r['max_test_err_diff']:.4f} | {r['steps']} | {r['rejected']} | {r['wall_f32_s']:.2f} s |")
-    out = Path(__file__).with_name("solver_choice.json")
+    out = Path(__file__).parents[1] / "results" / "solver_choice.json"
     out.write_text(json.dumps(dict(alphas=ALPHAS, reference=REFERENCE, reference_values=ref, rows=rows,
                                    versions=gflow.runs.store.versions()), indent=2))
 

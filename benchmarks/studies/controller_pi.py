@@ -1,12 +1,12 @@
 """PI step-size control in flow.accuracy mode (issue 11, item 2): does it cut the lazy α's rejected steps?
 
 gflow's controller is diffrax's PID controller as an I controller (pcoeff 0, icoeff 1). In the lazy
-regime the steps are stability-limited and ~40% are rejected (benchmarks/lazy_steps.py); PI control
+regime the steps are stability-limited and ~40% are rejected (benchmarks/studies/lazy_steps.py); PI control
 is the textbook remedy. This runs `flow.accuracy` mode (float64, seed 0) over a few α with each
 (pcoeff, icoeff) and prints steps, rejected steps, solves, t_stop and the error estimate per α.
 Step counts only (no timing).
 
-    python -m benchmarks.controller_pi small 1e-5,0.001,0.1,1.0,10.0 1e-2
+    python -m benchmarks.studies.controller_pi small 1e-5,0.001,0.1,1.0,10.0 1e-2
 """
 from __future__ import annotations
 

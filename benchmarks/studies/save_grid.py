@@ -5,7 +5,7 @@ times), so the step counts must match. Both compiled first, then timed in altern
 process; medians. Wall and process CPU time (all threads) are both recorded: under a load average
 above the core count, the CPU time is the steadier measure.
 
-    python -m benchmarks.save_grid [--problem small] [--repeats 3] [--json PATH]
+    python -m benchmarks.studies.save_grid [--problem small] [--repeats 3] [--json PATH]
 """
 
 from __future__ import annotations

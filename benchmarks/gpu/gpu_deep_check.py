@@ -1,12 +1,12 @@
 """Accelerator check of the deep-net FLS path: is the GPU's arithmetic the CPU's, and how fast is it?
 
-    python benchmarks/gpu_deep_check.py [--out results.json] [--no-throughput]   # on a GPU machine
-    python benchmarks/gpu_deep_check.py --cpu-smoke [--out results.json]         # tiny sizes, CPU: does it run?
-    python benchmarks/gpu_deep_check.py --write-reference [--cpu-smoke]          # CPU: recompute the stored reference
+    python benchmarks/gpu/gpu_deep_check.py [--out results.json] [--no-throughput]   # on a GPU machine
+    python benchmarks/gpu/gpu_deep_check.py --cpu-smoke [--out results.json]         # tiny sizes, CPU: does it run?
+    python benchmarks/gpu/gpu_deep_check.py --write-reference [--cpu-smoke]          # CPU: recompute the stored reference
 
 1. Agreement: a short sweep (5-layer CNN on edim images, 6 lanes, full batch, small η) runs on the device,
    with float32 matmuls and convolutions at full precision, and is compared with CPU results computed
-   independently beforehand and stored in the repository (benchmarks/gpu_results/cpu_reference.json; the
+   independently beforehand and stored in the repository (benchmarks/gpu/gpu_results/cpu_reference.json; the
    smoke version's in cpu_reference_smoke.json; `--write-reference` recomputes them on the CPU): statuses
    and step counts must match and the final training losses agree to 1e-3 relative (else exit status 1).
    The GPU machine does not recompute the CPU side: the check is never the CPU against itself.
@@ -18,7 +18,7 @@
 
 --out writes strict JSON (no NaN or Infinity literals: null instead).
 
-Measured on one H200 (jax 0.11.2, 2026-11-29; benchmarks/gpu_results/gpu_deep_check_run1.txt): R = 1 gave
+Measured on one H200 (jax 0.11.2, 2026-11-29; benchmarks/gpu/gpu_results/gpu_deep_check_run1.txt): R = 1 gave
 159.7 steps/s (20 437 images/s, compile + first round 17.9 s), R = 8 only 91.7 steps/s summed over the 8
 replicas (11 732 images/s, compile 44.5 s), and R = 32 did not finish compiling in the time left. vmapping
 replicas of a convnet turns its convolutions into grouped/batched ones, which were slower in total than one
@@ -192,7 +192,7 @@ def main(argv=None):
     ap.add_argument("--replicas", default=None, help="ResNet-18 replica counts, comma-separated (default 1; smoke 6)")
     ap.add_argument("--mlp-replicas", default=None, help="MLP replica counts (default 1,16,64; smoke 1,4)")
     ap.add_argument("--out", default=None, help="write the results as strict JSON here")
-    ap.add_argument("--reference", default=None, help="the stored CPU reference (default benchmarks/gpu_results/"
+    ap.add_argument("--reference", default=None, help="the stored CPU reference (default benchmarks/gpu/gpu_results/"
                                                        "cpu_reference[_smoke].json)")
     ap.add_argument("--write-reference", action="store_true", help="compute the CPU reference and store it, then exit")
     ap.add_argument("--no-throughput", action="store_true", help="run the agreement check only")

@@ -1,11 +1,11 @@
 """Issue 11: `flow.error_norm` ('margins' against 'loss') and the solver (bosh3 against rkc2), step
-counts and the relative error of t_η against the stored float64 references (benchmarks/reference.json,
+counts and the relative error of t_η against the stored float64 references (benchmarks/data/reference.json,
 η = 0.01, seed 0), float64. Fixed rtol (`--rtols`) and `flow.accuracy` (`--accuracies`). Counts, not
 timings: the point is how many steps each error norm lets the solver take at what accuracy.
 
-    python -m benchmarks.error_norm [--problem small] [--alphas 0.001 10] [--rtols 1e-3] [--accuracies 1e-3]
+    python -m benchmarks.studies.error_norm [--problem small] [--alphas 0.001 10] [--rtols 1e-3] [--accuracies 1e-3]
                                     [--solvers bosh3 rkc2] [--json PATH]
-    python -m benchmarks.error_norm --problem medium --alphas 10 1.584893192461114 0.1 --rtols --accuracies 1e-3 \
+    python -m benchmarks.studies.error_norm --problem medium --alphas 10 1.584893192461114 0.1 --rtols --accuracies 1e-3 \
                                     --solvers bosh3      # the medium-problem figures of README Numerics, point 5
 """
 

@@ -17,8 +17,8 @@ run, not charged): |t_η − t_ref|/t_ref ≤ L and ‖θ − θ_ref‖ ≤ L·�
 of the same run at the same settings (the sweep does not keep θ); the largest t_η difference between the sweep
 and `simulate` is recorded beside it.
 
-    python -m benchmarks.cli_contract [--level 1e-2] [--repeats 3] [--json benchmarks/cli_contract.json]
-    python -m benchmarks.cli_contract --quick --json ''    # 2 α × 2 seeds: the smoke test
+    python -m benchmarks.studies.cli_contract [--level 1e-2] [--repeats 3] [--json benchmarks/results/cli_contract.json]
+    python -m benchmarks.studies.cli_contract --quick --json ''    # 2 α × 2 seeds: the smoke test
 """
 
 from __future__ import annotations
@@ -204,10 +204,10 @@ def main(argv=None):
     ap.add_argument("--level", type=float, default=1e-2)
     ap.add_argument("--repeats", type=int, default=3)
     ap.add_argument("--quick", action="store_true", help="2 α × 2 seeds, 1 repeat: the smoke test")
-    ap.add_argument("--json", default="benchmarks/cli_contract.json")
+    ap.add_argument("--json", default="benchmarks/results/cli_contract.json")
     a = ap.parse_args(argv)
     res = measure(a.level, 1 if a.quick else a.repeats, quick=a.quick)
-    write_json(res, None if a.quick and a.json == "benchmarks/cli_contract.json" else a.json)
+    write_json(res, None if a.quick and a.json == "benchmarks/results/cli_contract.json" else a.json)
     return res
 
 

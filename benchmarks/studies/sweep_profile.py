@@ -14,8 +14,8 @@ ran at least max(lane steps) iterations for all of its B lanes. Reported: the la
 lower bound Σ_batches B·max(lane steps) of the lane-steps computed, and their ratio. (In accuracy mode
 the bound is loose: a lane that is done still runs its solve loop until its batch's last lane is.)
 
-    python -m benchmarks.sweep_profile [--base flow.accuracy=0.01] [--variants base sa1 nsave2 ...] [--repeats 3]
-    python -m benchmarks.sweep_profile --quick     # 2 α × 2 seeds, small shapes, 1 repeat: the smoke test
+    python -m benchmarks.studies.sweep_profile [--base flow.accuracy=0.01] [--variants base sa1 nsave2 ...] [--repeats 3]
+    python -m benchmarks.studies.sweep_profile --quick     # 2 α × 2 seeds, small shapes, 1 repeat: the smoke test
 """
 
 from __future__ import annotations

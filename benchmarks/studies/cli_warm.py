@@ -20,20 +20,16 @@ Walls are medians of `repeats`, the contenders alternating. CPU times (user + sy
 the CLI's from `getrusage(RUSAGE_CHILDREN)`) are recorded too: on a shared machine whose load
 average exceeds its cores, they are the steadier measure of the work each contender does.
 
-    python -m benchmarks.cli_warm [--level 1e-2] [--repeats 3] [--json benchmarks/cli_warm.json]
-    python -m benchmarks.cli_warm --quick --json ''    # 2 α × 2 seeds: the smoke test
+    python -m benchmarks.studies.cli_warm [--level 1e-2] [--repeats 3] [--json benchmarks/results/cli_warm.json]
+    python -m benchmarks.studies.cli_warm --quick --json ''    # 2 α × 2 seeds: the smoke test
 """
 
 from __future__ import annotations
 
 import argparse
 import json
-import math
 import os
-import resource
 import statistics
-import subprocess
-import sys
 import tempfile
 import time
 
@@ -46,6 +42,7 @@ import numpy as np  # noqa: E402
 import gflow  # noqa: E402
 from benchmarks.common import blas_threads, loadavg, machine  # noqa: E402
 from benchmarks.gd import LR0, MAX_HALVINGS, dataset_numpy, init, jax_gd_sweep, numpy_gd  # noqa: E402
+from benchmarks.studies.cli_contract import gflow_cli as cli_sweep  # noqa: E402  (one `gflow sweep` process, timed)
 from gflow.twolayer.config import Config, FlowConfig, with_overrides  # noqa: E402
 
 
@@ -87,20 +84,6 @@ def numpy_loop(cfg, data_np, lrs):
             W, av = init(a, s, cfg.data.d, cfg.model.width)
             out.append(numpy_gd(W, av, x, y, xt, yt, lr=lr, eta=cfg.flow.target_loss))
     return out
-
-
-def cli_sweep(sets, cache, workdir):
-    out = tempfile.mkdtemp(dir=workdir)
-    cmd = [sys.executable, "-m", "gflow.cli", "sweep", "--out", out, "--quiet", "--no-plot"]
-    for s in sets:
-        cmd += ["--set", s]
-    env = {**os.environ, "GFLOW_COMPILE_CACHE": cache}
-    env.pop("JAX_COMPILATION_CACHE_DIR", None)
-    t0, r0 = time.perf_counter(), resource.getrusage(resource.RUSAGE_CHILDREN)
-    subprocess.run(cmd, check=True, env=env, stdout=subprocess.DEVNULL)
-    wall, r1 = time.perf_counter() - t0, resource.getrusage(resource.RUSAGE_CHILDREN)
-    cpu = (r1.ru_utime + r1.ru_stime) - (r0.ru_utime + r0.ru_stime)
-    return wall, cpu, gflow.runs.store.arrays_of(gflow.runs.store.load_run(out))
 
 
 QUICK = ["sweep.init_scales=[0.01, 1.0]", "sweep.n_seeds=2", "data.n_test=200"]
@@ -169,7 +152,7 @@ def main(argv=None):
     ap.add_argument("--level", type=float, default=1e-2)
     ap.add_argument("--repeats", type=int, default=3)
     ap.add_argument("--quick", action="store_true", help=f"smoke test: the default config with {QUICK}, 1 repeat")
-    ap.add_argument("--json", default="benchmarks/cli_warm.json")
+    ap.add_argument("--json", default="benchmarks/results/cli_warm.json")
     args = ap.parse_args(argv)
     res = measure(args.level, 1 if args.quick else args.repeats, quick=args.quick)
     print(json.dumps(res, indent=2))

@@ -16,7 +16,7 @@ Cases, each timed after compilation, interleaved in one process (two blocks per 
 Both the wall and the process CPU time (all threads) are recorded: on a shared machine (load
 average well above the core count) the CPU time is the steadier measure of the work done.
 
-    python -m benchmarks.lean_step [--repeats 3] [--cases small-sweep small-acc medium-acc]
+    python -m benchmarks.studies.lean_step [--repeats 3] [--cases small-sweep small-acc medium-acc]
 """
 
 from __future__ import annotations
@@ -35,7 +35,7 @@ import numpy as np  # noqa: E402
 import gflow  # noqa: E402
 from benchmarks import reference as refmod  # noqa: E402
 from benchmarks.common import SWEEP_SCALES, loadavg, problem_config, report  # noqa: E402
-from benchmarks.solver_step import bosh3_as  # noqa: E402
+from benchmarks.studies.solver_step import bosh3_as  # noqa: E402
 from gflow.twolayer import solvers  # noqa: E402
 
 
@@ -104,7 +104,7 @@ def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--cases", nargs="+", default=["small-sweep", "small-acc", "medium-acc"])
     ap.add_argument("--repeats", type=int, default=3)
-    ap.add_argument("--json", default="benchmarks/lean_step.json", help="also write the result here ('' to skip)")
+    ap.add_argument("--json", default="benchmarks/results/lean_step.json", help="also write the result here ('' to skip)")
     args = ap.parse_args()
     report(measure(tuple(args.cases), args.repeats), args.json)
 

@@ -1,7 +1,7 @@
 """GPU check for the two-layer engine: correctness against the CPU, then throughput by batch size.
 
-    python benchmarks/gpu_check.py                 # on a GPU machine: < 5 minutes on an H200
-    python benchmarks/gpu_check.py --quick         # small sizes; also runs on a CPU-only machine
+    python benchmarks/gpu/gpu_check.py                 # on a GPU machine: < 5 minutes on an H200
+    python benchmarks/gpu/gpu_check.py --quick         # small sizes; also runs on a CPU-only machine
 
 1. Correctness: one small sweep (6 α × 4 seeds, n=40, d=200, h=100, float32) on the accelerator and
    on the CPU; statuses must agree and t_η / test error must agree to the solver's accuracy.
@@ -36,7 +36,7 @@ from gflow.twolayer.config import Config, DataConfig, FlowConfig, ModelConfig, S
 from gflow.twolayer.flow import Lane
 from gflow.twolayer.sweep import solve_batch
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # `benchmarks.gd` when run as a script
+sys.path.insert(0, str(Path(__file__).resolve().parents[2]))  # `benchmarks.gd` when run as a script
 from benchmarks.gd import LR0, MAX_HALVINGS, jax_gd_sweep, rel_err  # noqa: E402
 
 STAGES_PER_STEP = {"bosh3": 3}  # new vector-field evaluations per step (FSAL)
