@@ -4,8 +4,9 @@ of `gflow.stats.verdict_label` (computed by the experiment scripts; this script 
 
     python experiments/verdicts.py [--runs runs] > table.md
 
-Reads <runs>/regimes/summary.json (§7), <runs>/optimal_alpha/summary.json (§4) and
-<runs>/phase_diagram/summary.json (§6); a missing summary is listed as not run.
+Reads <runs>/regimes/summary.json (§7), <runs>/optimal_alpha/summary.json (§4),
+<runs>/phase_diagram/summary.json (§6), <runs>/u_curve/summary.json (§1) and <runs>/stopping/summary.json (§5);
+a missing summary is listed as not run.
 """
 
 from __future__ import annotations
@@ -83,12 +84,43 @@ def phase_diagram_rows(s) -> list[str]:
     return rows
 
 
+def _arm(e, key):
+    lo, hi = e[key + "_ci95"] or (None, None)
+    return f"{_sci(e[key])} [{_sci(lo)}, {_sci(hi)}]"
+
+
+def u_curve_rows(s) -> list[str]:
+    rows = []
+    for r in s["results"]:
+        st = r["setting"]
+        where = (f"n = {st['n']}, d = {st['d']}, κ/σ = {st['kappa'] / st['sigma']:.3g}, h = {s['preset']['width']} "
+                 f"({'λ > 0: in regime' if r['in_regime'] else 'λ < 0: outside'})")
+        a0, a1 = r["alpha"][0], r["alpha"][-1]
+        for ties in ("error", "half"):
+            e = r[ties]
+            rows.append(f"| 1. rich arm of the U, E(α = {a0:.0e}) − min (§1) | {where} | ties = {ties} | {_arm(e, 'rich_arm')} "
+                        f"(tie mass at α = {a0:.0e}: {_sci(r['tie_mass'][0])}) | {e['rich_arm_label']} |")
+            rows.append(f"| 1. lazy arm of the U, E(α = {a1:g}) − min (§1) | {where} | ties = {ties} | {_arm(e, 'lazy_arm')} | {e['lazy_arm_label']} |")
+    return rows
+
+
+def stopping_rows(s) -> list[str]:
+    p = s["preset"]
+    where = f"default mixture n = {p['n']}, d = {p['d']}, κ/σ = {p['kappa'] / p['sigma']:g} ({'in regime' if s['in_regime'] else 'λ < 0: outside'})"
+    rows = []
+    for rule, e in s["rules"]["net"].items():
+        rows.append(f"| 5. rich arm of the U, E(α = {p['init_scales'][0]:.0e}) − min, stop at {rule} (§5) | {where} | ties = error | "
+                    f"{_arm(e, 'rich_arm')}; α* {e['alpha_star']:.3g} {_ci(e['ci95'], 3)} | {e['rich_arm_label']} |")
+    return rows
+
+
 def main(argv=None) -> str:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--runs", default="runs")
     args = ap.parse_args(argv)
     lines = ["| claim | regime | convention | figure [95% CI over datasets] | label |", "|---|---|---|---|---|"]
-    for name, fn in (("regimes", regime_rows), ("optimal_alpha", optimal_alpha_rows), ("phase_diagram", phase_diagram_rows)):
+    for name, fn in (("regimes", regime_rows), ("optimal_alpha", optimal_alpha_rows), ("phase_diagram", phase_diagram_rows),
+                     ("u_curve", u_curve_rows), ("stopping", stopping_rows)):
         path = Path(args.runs) / name / "summary.json"
         if path.exists():
             lines += fn(json.loads(path.read_text()))

@@ -87,6 +87,8 @@ def test_u_curve_quick(tmp_path):
         np.testing.assert_allclose(r["error"]["lazy_arm"], err[-1] - err.min(), rtol=1e-6, atol=1e-12)
         for ties in ("error", "half"):
             assert r[ties]["rich_arm_label"] in gflow.stats.VERDICT_LABELS
+    rows = [r for r in _load("verdicts").main(["--runs", str(tmp_path)]).splitlines() if "(§1)" in r]
+    assert len(rows) == 8 and all(r.rstrip(" |").split("| ")[-1] in gflow.stats.VERDICT_LABELS for r in rows)
 
 
 def _runs(out, name: str) -> dict:
@@ -200,6 +202,8 @@ def test_stopping_quick(tmp_path):
     k = p["data_seeds"][0]
     a, fresh = _runs(out, f"eta0.01_data{k}"), _runs(out, f"eta0.01_data{k}_freshtest{p['fresh_test_seed'] + k}")
     assert not np.array_equal(a["final_test_err"], fresh["final_test_err"])
+    rows = [r for r in _load("verdicts").main(["--runs", str(tmp_path)]).splitlines() if "(§5)" in r]
+    assert len(rows) == 4 and all(r.rstrip(" |").split("| ")[-1] in gflow.stats.VERDICT_LABELS for r in rows)
 
 
 def test_phase_diagram_quick(tmp_path):
