@@ -37,7 +37,7 @@ else:  # run as python experiments/<name>.py
 def get_config(quick: bool = False) -> dict:
     preset = dict(
         n=40, d=100, kappa=1.0, sigma=0.5, width=100,  # the default problem
-        n_datasets=4,  # independent datasets (data seeds fa.data_seeds(n, ·))
+        n_datasets=12,  # independent datasets (data seeds fa.data_seeds(n, ·))
         n_test=10_000,  # Monte-Carlo test points at the stop
         target_losses=(0.1, 0.03, 0.01, 0.003),  # η values; the validation stop uses the smallest
         init_scales=tuple(np.logspace(-3, 0.5, 11)),  # α grid

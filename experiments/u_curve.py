@@ -42,8 +42,8 @@ def get_config(quick: bool = False) -> dict:
         width=100,  # hidden neurons h
         n_test=2000,  # test points: Monte-Carlo error and the draws of the semi-analytic error
         target_loss=0.01,  # stop at training loss η
-        init_scales=tuple(10.0 ** np.arange(-5.0, 1.01, 1.0)),  # α grid
-        n_datasets=4,  # independent datasets per setting
+        init_scales=tuple(10.0 ** np.arange(-5.0, 1.01, 0.5)),  # α grid, half decades
+        n_datasets=12,  # independent datasets per setting
         n_seeds=2,  # init seeds per dataset
         n_boot=1000,  # hierarchical bootstrap replicates
     )
