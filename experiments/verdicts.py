@@ -5,7 +5,8 @@ of `gflow.stats.verdict_label` (computed by the experiment scripts; this script 
     python experiments/verdicts.py [--runs runs] > table.md
 
 Reads <runs>/regimes/summary.json (§7), <runs>/optimal_alpha/summary.json (§4),
-<runs>/phase_diagram/summary.json (§6), <runs>/u_curve/summary.json (§1) and <runs>/stopping/summary.json (§5);
+<runs>/phase_diagram/summary.json (§6), <runs>/u_curve/summary.json (§1), <runs>/oa_of/summary.json (§2) and
+<runs>/stopping/summary.json (§5);
 a missing summary is listed as not run.
 """
 
@@ -114,13 +115,28 @@ def stopping_rows(s) -> list[str]:
     return rows
 
 
+def oa_of_rows(s) -> list[str]:
+    rows = []
+    for r in s["results"]:
+        st = r["setting"]
+        where = (f"n = {st['n']}, d = {st['d']}, κ/σ = {st['kappa'] / st['sigma']:.3g}, h = {s['preset']['width']} "
+                 f"({'λ > 0: in regime' if r['in_regime'] else 'λ < 0: outside'})")
+        a0, a1 = r["alpha"][0], r["alpha"][-1]
+        for tag, axis in (("xplus", "x₊"), ("mu", "μ₊")):
+            for key, claim in ((f"OA_{tag}", f"OA falls: OA(α = {a0:.0e}) − OA(α = {a1:g})"), (f"OF_{tag}", f"OF rises: OF(α = {a1:g}) − OF(α = {a0:.0e})")):
+                v = r["verdicts"][key]
+                lo, hi = v["ci95"] or (None, None)
+                rows.append(f"| 2. {claim}, cone axis {axis} (§2) | {where} | analytic (no ties) | {_sci(v['gap'])} [{_sci(lo)}, {_sci(hi)}] | {v['label']} |")
+    return rows
+
+
 def main(argv=None) -> str:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--runs", default="runs")
     args = ap.parse_args(argv)
     lines = ["| claim | regime | convention | figure [95% CI over datasets] | label |", "|---|---|---|---|---|"]
     for name, fn in (("regimes", regime_rows), ("optimal_alpha", optimal_alpha_rows), ("phase_diagram", phase_diagram_rows),
-                     ("u_curve", u_curve_rows), ("stopping", stopping_rows)):
+                     ("u_curve", u_curve_rows), ("oa_of", oa_of_rows), ("stopping", stopping_rows)):
         path = Path(args.runs) / name / "summary.json"
         if path.exists():
             lines += fn(json.loads(path.read_text()))

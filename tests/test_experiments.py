@@ -138,6 +138,8 @@ def test_oa_of_quick(tmp_path):
         np.testing.assert_allclose(v["OF_xplus"]["gap"], _seed_mean(excess - oa)[-1] - _seed_mean(excess - oa)[0], rtol=1e-3, atol=1e-6)
         assert all(e["label"] in gflow.stats.VERDICT_LABELS for e in v.values())
     assert [r["in_regime"] for r in summary["results"]] == [True, False]
+    rows = [r for r in _load("verdicts").main(["--runs", str(tmp_path)]).splitlines() if "(§2)" in r]
+    assert len(rows) == 8 and all(r.rstrip(" |").split("| ")[-1] in gflow.stats.VERDICT_LABELS for r in rows)
 
 
 def test_phase1_alignment_quick(tmp_path):
