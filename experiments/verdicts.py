@@ -90,13 +90,18 @@ def _arm(e, key):
     return f"{_sci(e[key])} [{_sci(lo)}, {_sci(hi)}]"
 
 
+def _setting(s, r):
+    """The regime cell of one setting of a §1 / §2 summary, and its α grid's ends."""
+    st = r["setting"]
+    where = (f"n = {st['n']}, d = {st['d']}, κ/σ = {st['kappa'] / st['sigma']:.3g}, h = {s['preset']['width']} "
+             f"({'λ > 0: in regime' if r['in_regime'] else 'λ < 0: outside'})")
+    return where, r["alpha"][0], r["alpha"][-1]
+
+
 def u_curve_rows(s) -> list[str]:
     rows = []
     for r in s["results"]:
-        st = r["setting"]
-        where = (f"n = {st['n']}, d = {st['d']}, κ/σ = {st['kappa'] / st['sigma']:.3g}, h = {s['preset']['width']} "
-                 f"({'λ > 0: in regime' if r['in_regime'] else 'λ < 0: outside'})")
-        a0, a1 = r["alpha"][0], r["alpha"][-1]
+        where, a0, a1 = _setting(s, r)
         for ties in ("error", "half"):
             e = r[ties]
             rows.append(f"| 1. rich arm of the U, E(α = {a0:.0e}) − min (§1) | {where} | ties = {ties} | {_arm(e, 'rich_arm')} "
@@ -118,10 +123,7 @@ def stopping_rows(s) -> list[str]:
 def oa_of_rows(s) -> list[str]:
     rows = []
     for r in s["results"]:
-        st = r["setting"]
-        where = (f"n = {st['n']}, d = {st['d']}, κ/σ = {st['kappa'] / st['sigma']:.3g}, h = {s['preset']['width']} "
-                 f"({'λ > 0: in regime' if r['in_regime'] else 'λ < 0: outside'})")
-        a0, a1 = r["alpha"][0], r["alpha"][-1]
+        where, a0, a1 = _setting(s, r)
         for tag, axis in (("xplus", "x₊"), ("mu", "μ₊")):
             for key, claim in ((f"OA_{tag}", f"OA falls: OA(α = {a0:.0e}) − OA(α = {a1:g})"), (f"OF_{tag}", f"OF rises: OF(α = {a1:g}) − OF(α = {a0:.0e})")):
                 v = r["verdicts"][key]
