@@ -29,7 +29,7 @@ import numpy as np
 import gflow
 from benchmarks.common import problem_config, report, timed
 from gflow.twolayer import model
-from gflow.twolayer.flow import Lane, static_flow
+from gflow.twolayer.flow import Lane
 from gflow.twolayer.sweep import solve_batch
 
 BATCHES = (1, 4, 16, 64)
@@ -46,7 +46,7 @@ def measure(alpha=0.01, repeats=5, batches=BATCHES) -> dict:
     data = gflow.twolayer.data.make_dataset(cfg.data, jnp.float32)
     x, y = data.x, data.y
     gram = x @ x.T
-    flow = static_flow(cfg.flow)
+    flow = cfg.flow.compiled()
     rows = []
     mm = jax.jit(lambda a, b: a @ b)
     big = jnp.ones((2048, 2048), jnp.float32)

@@ -289,8 +289,8 @@ def gflow_at(cfg, data, ref, level, repeats):
     """gflow at flow.accuracy = level: one run_sweep (timed), its states from simulate (untimed)."""
     alphas = ref["alphas"]
     c = _flow_config(cfg, alphas, accuracy=level)
-    # compile on a loose accuracy: the value is traced (static_flow), so this is the timed program without
-    # the timed run's cost
+    # compile on a loose accuracy: the value is traced (a Lane field, not compiled in), so this compiles the
+    # timed program without the timed run's cost
     gflow.run_sweep(dataclasses.replace(c, flow=dataclasses.replace(c.flow, accuracy=max(level, 0.1))), data=data, progress=False)
     w, cpu, res = timed_cpu(lambda: gflow.run_sweep(c, data=data, progress=False), repeats)
     a = res.arrays

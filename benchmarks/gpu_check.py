@@ -33,7 +33,7 @@ import numpy as np
 
 import gflow
 from gflow.twolayer.config import Config, DataConfig, FlowConfig, ModelConfig, SweepConfig
-from gflow.twolayer.flow import Lane, static_flow
+from gflow.twolayer.flow import Lane
 from gflow.twolayer.sweep import solve_batch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # `benchmarks.gd` when run as a script
@@ -63,7 +63,7 @@ def correctness(cfg) -> bool:
 def throughput(cfg, batch_sizes, alpha=1e-2):
     n, d, h = cfg.data.n, cfg.data.d, cfg.model.width
     data = gflow.twolayer.data.make_dataset(cfg.data)
-    flow = static_flow(cfg.flow)
+    flow = cfg.flow.compiled()
     print(f"\n| batch | runs/s | steps/run | grad evals/s | GFLOP/s (4nhd) | GFLOP/s (6nhd) | wall s |")
     print("|---|---|---|---|---|---|---|")
     rows = []

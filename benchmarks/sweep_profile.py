@@ -31,7 +31,6 @@ import gflow  # sets up the compile cache
 from benchmarks.common import loadavg, machine, write_json
 from gflow.twolayer.config import Config, with_overrides
 from gflow.twolayer.data import make_dataset
-from gflow.twolayer.flow import static_flow
 from gflow.twolayer.sweep import _lane_batch, make_plan, solve_batch
 
 VARIANTS = {  # name: the one change against the base
@@ -59,7 +58,7 @@ def prepare(sets):
     data = make_dataset(cfg.data, dtype)
     plan = make_plan(cfg)
     B = cfg.sweep.batch_lanes
-    flow = static_flow(cfg.flow)
+    flow = cfg.flow.compiled()
     batches = []
     for _, _, lanes in plan.chunks():
         padded = np.concatenate([lanes, np.full(plan.chunk_sizes[0] - len(lanes), lanes[-1])])

@@ -59,7 +59,7 @@ def main(argv=None):
     args = ap.parse_args(argv)
     cfg = get_config(args.preset, quick=args.quick, data_path=args.data_path, full_grid=args.full_grid)
     out = args.out or f"runs/deep_{args.preset}{'_quick' if args.quick else ''}"
-    res = run_deep_sweep(cfg, out, progress=not args.quiet, force=args.force)
+    res = run_deep_sweep(cfg, out=out, progress=not args.quiet, force=args.force)
     summary = u_shape_summary(res.arrays)  # percent, NaN → null
     write_json(res.dir / "summary.json", summary)
     print(f"{args.preset}: {res.meta['n_runs']} runs in {res.meta['wall_s']:.1f} s "

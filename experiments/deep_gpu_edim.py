@@ -153,7 +153,7 @@ def main(argv=None) -> int:
     base = {"experiment": "deep_gpu_edim" + ("_smoke" if args.cpu_smoke else ""), "device": device,
             "jax": jax.__version__, "config": cfg.to_dict(), "budget_arithmetic": b}
     try:
-        res = run_deep_sweep(cfg, run_dir, progress=not args.quiet, time_limit_s=args.time_limit)
+        res = run_deep_sweep(cfg, out=run_dir, progress=not args.quiet, time_limit_s=args.time_limit)
     except SweepTimeLimit as stop:
         rows = finished_runs(cfg, run_dir)
         write_strict_json(land / "summary.json", {**base, "complete": False, "stopped": str(stop),

@@ -54,7 +54,7 @@ def get_config(preset: str = "cpu", *, quick: bool = False) -> dict:
 def _sweep(base: DeepConfig, width: int, n: int, out: Path, progress: bool):
     """One sweep of the law, with its own heatmap and best-vs-c figure (every c on the axis)."""
     cfg = base.replace(model={"width": width}, data={"n_train": n})
-    res = run_deep_sweep(cfg, out / f"width{width}_n{n}", progress=progress)
+    res = run_deep_sweep(cfg, out=out / f"width{width}_n{n}", progress=progress)
     plot_heatmap(res.dir)
     plot_best_vs_c(res.dir)
     return res.arrays

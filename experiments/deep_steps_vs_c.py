@@ -34,7 +34,7 @@ def get_config(name: str) -> DeepConfig:
 def main(argv=None):
     name = (argv or sys.argv[1:] or ["digits-mlp"])[0]
     cfg = get_config(name)
-    res = run_deep_sweep(cfg, f"runs/deep_steps_{name}", progress=False)
+    res = run_deep_sweep(cfg, out=f"runs/deep_steps_{name}", progress=False)
     a = res.arrays
     print(f"{name}: {res.meta['n_runs']} runs, training {res.meta['wall_s']:.0f} s")
     print("c \\ η: " + "  ".join(f"{lr:g}" for lr in cfg.sweep.lrs))

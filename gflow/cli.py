@@ -19,7 +19,7 @@ import time
 from pathlib import Path
 
 from .twolayer import config as cfgmod
-from .twolayer.config import _positive_finite
+from .twolayer.config import check_positive_finite
 from .deep import config as deepcfg
 from .runs.runner import DEFAULT_LEASE_S
 
@@ -60,7 +60,7 @@ def _summary_table(ds) -> str:
             rows.append(f"[{label}]")
         rows.append(f"{'alpha':>9} {'ok':>4} {'err(ties=error)':>16} {'ties=half':>9} {'tie mass':>8} {'E(w_hat)':>16} {'t_eta':>10}  other statuses")
         for i, a in enumerate(arrays["init_scale"]):
-            bad = {}
+            bad: dict[str, int] = {}
             for name in names[index][i]:
                 if name != "reached_target":
                     bad[name] = bad.get(name, 0) + 1
@@ -86,7 +86,7 @@ def cmd_sweep(args) -> int:
     from .runs.store import check_out_dir
 
     check_out_dir(out)
-    _positive_finite("--lease", args.lease)
+    check_positive_finite("--lease", args.lease)
     _prepare_jax(cfg)
     if args.distributed:
         import jax
@@ -116,7 +116,7 @@ def cmd_sweep(args) -> int:
 
 def cmd_run(args) -> int:
     cfg = _load_config(args.config, args.set)
-    _positive_finite("--alpha", args.alpha)
+    check_positive_finite("--alpha", args.alpha)
     cfgmod.check_seed("--seed", args.seed)
     _prepare_jax(cfg)
     import numpy as np
@@ -187,7 +187,7 @@ def cmd_deep_sweep(args) -> int:
 
     check_out_dir(out)
     if args.time_limit is not None:
-        _positive_finite("--time-limit", args.time_limit)
+        check_positive_finite("--time-limit", args.time_limit)
     if cfg.train.dtype == "float64":
         import jax
 
@@ -198,19 +198,19 @@ def cmd_deep_sweep(args) -> int:
 
     args.run_dir_in_use = out
     try:
-        res = run_deep_sweep(cfg, out, progress=not args.quiet, force=args.force, time_limit_s=args.time_limit)
+        res = run_deep_sweep(cfg, out=out, progress=not args.quiet, force=args.force, time_limit_s=args.time_limit)
     except SweepTimeLimit as stop:
         print(f"{stop} ({out})")
         return 3
     if res is None:
         print(f"all chunks are done; another worker assembled {out}")
-        from .deep.sweep import DeepSweepResult
+        from .runs.result import SweepResult
         from .runs.store import arrays_of, load_run
 
         ds = load_run(out)
-        res = DeepSweepResult(arrays=arrays_of(ds), dims={}, meta=ds.attrs, dir=out)
+        res = SweepResult(arrays=arrays_of(ds), dims={}, meta=ds.attrs, dir=out)
     summary = u_shape_summary(res.arrays)  # accuracies in percent, NaN → null
-    write_json(res.dir / "summary.json", summary)
+    write_json(Path(out) / "summary.json", summary)
     print(summary_table(summary))
     print(f"status counts: {res.meta['status_counts']}")
     print(f"{res.meta['n_runs']} runs, training {res.meta['wall_s']:.1f}s (compile {res.meta['compile_s']:.1f}s), "
@@ -227,8 +227,8 @@ def _cell(text: str) -> tuple[float, float]:
         c, lr = (float(v) for v in parts)
     except ValueError:
         raise ValueError(f"--curves: expected C,ETA (two numbers, e.g. 0.25,0.1), got {text!r}") from None
-    _positive_finite("--curves", c)
-    _positive_finite("--curves", lr)
+    check_positive_finite("--curves", c)
+    check_positive_finite("--curves", lr)
     return c, lr
 
 

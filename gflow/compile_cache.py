@@ -40,8 +40,9 @@ def configure() -> Path | None:
     if "jax" in sys.modules:
         import jax
 
-        if jax.config.jax_compilation_cache_dir:
-            return Path(jax.config.jax_compilation_cache_dir)
+        configured = jax.config.jax_compilation_cache_dir  # type: ignore[attr-defined]  # a JAX flag, set at run time
+        if configured:
+            return Path(configured)
     elif os.environ.get("JAX_COMPILATION_CACHE_DIR"):
         return Path(os.environ["JAX_COMPILATION_CACHE_DIR"])
     if path is None:

@@ -2,7 +2,7 @@
 
 A wing's config (`gflow.twolayer.config.Config`, `gflow.deep.config.DeepConfig`) is a frozen dataclass
 deriving from `SectionedConfig` whose fields are its sections (`data`, `model`, …), each a frozen,
-keyword-only dataclass whose fields carry a one-line help text (`_f`) and are validated on construction.
+keyword-only dataclass whose fields carry a one-line help text (`config_field`) and are validated on construction.
 Invalid values raise `ConfigError` with a one-line message naming the field, e.g.
 `flow.target_loss: must be a finite number > 0, got 0`.
 
@@ -21,7 +21,7 @@ import json
 import math
 import tomllib
 from dataclasses import field
-from typing import Any, ClassVar
+from typing import Any, ClassVar, cast
 
 import numpy as np
 
@@ -30,24 +30,26 @@ class ConfigError(ValueError):
     """A bad configuration value; the message names the field."""
 
 
-def _f(default, help: str, **kw):
+def config_field(default, help: str, **kw):
     """A config field with its one-line help text (shown by `describe` and `--help`)."""
     return field(default=default, metadata={"help": help}, **kw)
 
 
 # ---- validators: each raises ConfigError naming the field ----
 
-def _positive_finite(name: str, v) -> None:
+def check_positive_finite(name: str, v) -> None:
+    """A finite number > 0 (not a bool); `name` is the field named in the ConfigError."""
     if not isinstance(v, (int, float)) or isinstance(v, bool) or not math.isfinite(v) or v <= 0:
         raise ConfigError(f"{name}: must be a finite number > 0, got {v!r}")
 
 
-def _int_at_least(name: str, v, lo: int) -> None:
+def check_int_at_least(name: str, v, lo: int) -> None:
+    """An integer (not a bool) ≥ `lo`."""
     if not isinstance(v, int) or isinstance(v, bool) or v < lo:
         raise ConfigError(f"{name}: must be an integer ≥ {lo}, got {v!r}")
 
 
-def _number(name: str, v, *, lo: float = 0.0, lo_open: bool = True, hi: float = math.inf) -> None:
+def check_number(name: str, v, *, lo: float = 0.0, lo_open: bool = True, hi: float = math.inf) -> None:
     """A finite number in (lo, hi] (or [lo, hi] with lo_open=False)."""
     ok = isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v) and v <= hi
     ok = ok and (v > lo if lo_open else v >= lo)
@@ -56,12 +58,14 @@ def _number(name: str, v, *, lo: float = 0.0, lo_open: bool = True, hi: float = 
         raise ConfigError(f"{name}: must be a finite number in {rng}, got {v!r}")
 
 
-def _choice(name: str, v, choices) -> None:
+def check_choice(name: str, v, choices) -> None:
+    """One of `choices`."""
     if v not in choices:
         raise ConfigError(f"{name}: must be one of {', '.join(map(str, choices))}, got {v!r}")
 
 
-def _bool(name: str, v) -> None:
+def check_bool(name: str, v) -> None:
+    """True or False (not 0 or 1)."""
     if not isinstance(v, bool):
         raise ConfigError(f"{name}: must be true or false, got {v!r}")
 
@@ -82,7 +86,7 @@ def _is_number(v) -> bool:
     return isinstance(v, (int, float)) and not isinstance(v, bool)
 
 
-def _space(name: str, value, max_count: int = MAX_AXIS, limit: str = "the axis limit") -> tuple:
+def parse_axis(name: str, value, max_count: int = MAX_AXIS, limit: str = "the axis limit") -> tuple:
     """A list, or {logspace = [lo_exp, hi_exp, num]} (10^lo … 10^hi), or {linspace = [lo, hi, num]}; a space
     holds at most `max_count` values (`limit` names that bound), checked before its array is made."""
     if isinstance(value, dict):
@@ -104,7 +108,7 @@ def _space(name: str, value, max_count: int = MAX_AXIS, limit: str = "the axis l
     return tuple(value)
 
 
-def _distinct(name: str, values) -> None:
+def check_distinct(name: str, values) -> None:
     """Axis values must be distinct (each labels one coordinate)."""
     if len(set(values)) != len(values):
         seen, dup = set(), None
@@ -199,9 +203,9 @@ class SectionedConfig:
     OVERRIDE_EXAMPLE: ClassVar[str] = "section.key=value"  # shown when a --set item is malformed
 
     @classmethod
-    def sections(cls) -> dict[str, type]:
+    def sections(cls) -> dict[str, Any]:
         """{section name: section class}, in field order."""
-        return {f.name: f.default_factory for f in dataclasses.fields(cls)}
+        return {f.name: f.default_factory for f in dataclasses.fields(cast(Any, cls))}
 
     def to_dict(self) -> dict[str, dict[str, Any]]:
         return {name: dataclasses.asdict(getattr(self, name)) for name in self.sections()}
@@ -295,7 +299,7 @@ class SectionedConfig:
             if name not in known:
                 raise ConfigError(f"{name}: unknown config section; known: {', '.join(known)}")
             new[name] = dataclasses.replace(getattr(self, name), **changes)
-        return dataclasses.replace(self, **new)
+        return dataclasses.replace(cast(Any, self), **new)
 
     def to_toml(self) -> str:
         """The config as TOML, one table per section (None values are omitted: they mean 'default')."""

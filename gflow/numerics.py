@@ -13,7 +13,7 @@ INIT_ROOT = 0x1417
 def check_dtype(dtype: str, field: str = "flow.dtype") -> None:
     """float64 needs JAX's 64-bit mode; say how to turn it on (naming the config `field`) instead of
     silently computing in float32."""
-    if dtype == "float64" and not jax.config.jax_enable_x64:
+    if dtype == "float64" and not jax.config.jax_enable_x64:  # type: ignore[attr-defined]  # a JAX flag, set at run time
         raise ValueError(
             f"{field}: float64 requested but JAX runs in 32-bit mode; call gflow.enable_float64() "
             "(or set JAX_ENABLE_X64=1) before any JAX computation"

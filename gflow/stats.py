@@ -101,7 +101,7 @@ class Argmin(NamedTuple):
 
     mean: np.ndarray  # the curve: mean over ok units, per grid point
     se: np.ndarray  # its standard error
-    count: np.ndarray  # ok units per grid point
+    count: np.ndarray  # type: ignore[assignment]  # ok units per grid point (shadows tuple.count)
     x: float  # refined argmin (α*, c*)
     at_edge: bool  # x is a grid end: a bound, not an estimate
     location: str  # one of LOCATIONS
@@ -186,7 +186,7 @@ def hierarchical_bootstrap(statistic, settings, *, groups=None, n_boot: int = 10
     groups = list(range(len(settings))) if groups is None else list(groups)
     if len(groups) != len(settings):
         raise ValueError(f"groups: {len(groups)} labels for {len(settings)} settings")
-    shapes = {}
+    shapes: dict[int, tuple] = {}
     for i, arrays in enumerate(settings):
         for a in arrays:
             if a.ndim < 2:

@@ -44,3 +44,51 @@ def test_the_checker_sees_a_wing_import():
     """The check itself: the CLI does import both wings."""
     mods = _imported_gflow_modules(GFLOW / "cli.py")
     assert any(m.startswith("gflow.twolayer") for m in mods) and any(m.startswith("gflow.deep") for m in mods)
+
+
+def _module_of(name: str) -> str | None:
+    """The gflow module a dotted import name refers to (a module, or the module holding an attribute)."""
+    parts = name.split(".")
+    for k in range(len(parts), 0, -1):
+        path = GFLOW.parent.joinpath(*parts[:k])
+        if path.with_suffix(".py").is_file():
+            return ".".join(parts[:k])
+        if (path / "__init__.py").is_file():
+            return ".".join(parts[:k]) + ".__init__"
+    return None
+
+
+def _import_graph() -> dict[str, set[str]]:
+    graph = {}
+    for p in GFLOW.rglob("*.py"):
+        here = ".".join(p.relative_to(GFLOW.parent).with_suffix("").parts)
+        graph[here] = {m for m in map(_module_of, _imported_gflow_modules(p)) if m and m != here}
+    return graph
+
+
+def _cycles(graph: dict[str, set[str]]) -> list[list[str]]:
+    """Every elementary cycle found by depth-first search (each reported once, from its smallest module)."""
+    found = []
+
+    def walk(start, node, path):
+        for nxt in graph.get(node, ()):
+            if nxt == start:
+                found.append(path)
+            elif nxt > start and nxt not in path:
+                walk(start, nxt, path + [nxt])
+
+    for start in sorted(graph):
+        walk(start, start, [start])
+    return found
+
+
+def test_no_import_circle_between_gflow_modules():
+    """Every import (top-level, in functions and under TYPE_CHECKING) of one gflow module by another points one
+    way. A package's __init__ (the lazy export table) is left out: it names its modules, they do not import it."""
+    graph = {m: {n for n in deps if not n.endswith("__init__")} for m, deps in _import_graph().items()
+             if not m.endswith("__init__")}
+    assert _cycles(graph) == []
+
+
+def test_the_cycle_finder_sees_a_circle():
+    assert _cycles({"a": {"b"}, "b": {"c"}, "c": {"a"}, "d": {"a"}}) == [["a", "b", "c"]]

@@ -12,33 +12,33 @@ import pytest
 
 import gflow
 from gflow import config as base
-from gflow.config import ConfigError, SectionedConfig, _f
+from gflow.config import ConfigError, SectionedConfig, config_field
 
 
 @dataclass(frozen=True, kw_only=True)
 class Alpha:
-    rate: float = _f(0.5, "a rate in (0, 1]")
-    name: str = _f("a", "a name")
-    flag: bool = _f(False, "a switch")
-    sizes: tuple[float, ...] = _f((1.0, 2.0), "a list of positive numbers, or {logspace = [lo, hi, num]}")
+    rate: float = config_field(0.5, "a rate in (0, 1]")
+    name: str = config_field("a", "a name")
+    flag: bool = config_field(False, "a switch")
+    sizes: tuple[float, ...] = config_field((1.0, 2.0), "a list of positive numbers, or {logspace = [lo, hi, num]}")
 
     def __post_init__(self):
-        base._number("alpha.rate", self.rate, hi=1.0)
-        base._bool("alpha.flag", self.flag)
-        sizes = base._space("alpha.sizes", self.sizes)
+        base.check_number("alpha.rate", self.rate, hi=1.0)
+        base.check_bool("alpha.flag", self.flag)
+        sizes = base.parse_axis("alpha.sizes", self.sizes)
         for v in sizes:
-            base._positive_finite("alpha.sizes", v)
+            base.check_positive_finite("alpha.sizes", v)
         object.__setattr__(self, "sizes", tuple(float(v) for v in sizes))
 
 
 @dataclass(frozen=True, kw_only=True)
 class Beta:
-    count: int = _f(3, "a count ≥ 1")
-    limit: float = _f(math.inf, "a limit (inf: none)")
-    table: dict = _f(None, "a table of name → list")
+    count: int = config_field(3, "a count ≥ 1")
+    limit: float = config_field(math.inf, "a limit (inf: none)")
+    table: dict = config_field(None, "a table of name → list")
 
     def __post_init__(self):
-        base._int_at_least("beta.count", self.count, 1)
+        base.check_int_at_least("beta.count", self.count, 1)
         object.__setattr__(self, "table", {} if self.table is None else dict(self.table))
 
 
@@ -72,19 +72,19 @@ def test_one_config_error_for_both_wings():
 
 
 @pytest.mark.parametrize("check, value, message", [
-    (lambda v: base._positive_finite("x.y", v), 0, "x.y: must be a finite number > 0, got 0"),
-    (lambda v: base._positive_finite("x.y", v), math.inf, "x.y: must be a finite number > 0, got inf"),
-    (lambda v: base._positive_finite("x.y", v), True, "x.y: must be a finite number > 0, got True"),
-    (lambda v: base._int_at_least("x.y", v, 2), 1, "x.y: must be an integer ≥ 2, got 1"),
-    (lambda v: base._int_at_least("x.y", v, 2), 2.0, "x.y: must be an integer ≥ 2, got 2.0"),
-    (lambda v: base._number("x.y", v, hi=1.0), 1.5, "x.y: must be a finite number in (0, 1], got 1.5"),
-    (lambda v: base._number("x.y", v, lo_open=False), -1, "x.y: must be a finite number in [0, ∞), got -1"),
-    (lambda v: base._number("x.y", v), math.nan, "x.y: must be a finite number in (0, ∞), got nan"),
-    (lambda v: base._choice("x.y", v, ("a", "b")), "c", "x.y: must be one of a, b, got 'c'"),
-    (lambda v: base._bool("x.y", v), 1, "x.y: must be true or false, got 1"),
+    (lambda v: base.check_positive_finite("x.y", v), 0, "x.y: must be a finite number > 0, got 0"),
+    (lambda v: base.check_positive_finite("x.y", v), math.inf, "x.y: must be a finite number > 0, got inf"),
+    (lambda v: base.check_positive_finite("x.y", v), True, "x.y: must be a finite number > 0, got True"),
+    (lambda v: base.check_int_at_least("x.y", v, 2), 1, "x.y: must be an integer ≥ 2, got 1"),
+    (lambda v: base.check_int_at_least("x.y", v, 2), 2.0, "x.y: must be an integer ≥ 2, got 2.0"),
+    (lambda v: base.check_number("x.y", v, hi=1.0), 1.5, "x.y: must be a finite number in (0, 1], got 1.5"),
+    (lambda v: base.check_number("x.y", v, lo_open=False), -1, "x.y: must be a finite number in [0, ∞), got -1"),
+    (lambda v: base.check_number("x.y", v), math.nan, "x.y: must be a finite number in (0, ∞), got nan"),
+    (lambda v: base.check_choice("x.y", v, ("a", "b")), "c", "x.y: must be one of a, b, got 'c'"),
+    (lambda v: base.check_bool("x.y", v), 1, "x.y: must be true or false, got 1"),
     (lambda v: base.check_seed("x.y", v), 2**32, "x.y: must be an integer in [0, 2**32), got 4294967296"),
-    (lambda v: base._space("x.y", v), [], "x.y: must be a non-empty list, got []"),
-    (lambda v: base._space("x.y", v), {"logspace": [0, 1]}, "x.y: use a list, {logspace"),
+    (lambda v: base.parse_axis("x.y", v), [], "x.y: must be a non-empty list, got []"),
+    (lambda v: base.parse_axis("x.y", v), {"logspace": [0, 1]}, "x.y: use a list, {logspace"),
 ])
 def test_validators_name_the_field(check, value, message):
     with pytest.raises(ConfigError) as e:
@@ -93,12 +93,12 @@ def test_validators_name_the_field(check, value, message):
 
 
 def test_validators_accept_the_edges():
-    base._number("x", 1.0, hi=1.0)
-    base._number("x", 0, lo_open=False)
-    base._int_at_least("x", 2, 2)
+    base.check_number("x", 1.0, hi=1.0)
+    base.check_number("x", 0, lo_open=False)
+    base.check_int_at_least("x", 2, 2)
     base.check_seed("x", 2**32 - 1)
-    assert base._space("x", {"logspace": [-2, 0, 3]}) == pytest.approx((0.01, 0.1, 1.0))
-    assert base._space("x", {"linspace": [1, 2, 3]}) == (1.0, 1.5, 2.0)
+    assert base.parse_axis("x", {"logspace": [-2, 0, 3]}) == pytest.approx((0.01, 0.1, 1.0))
+    assert base.parse_axis("x", {"linspace": [1, 2, 3]}) == (1.0, 1.5, 2.0)
 
 
 def test_from_dict_coerces_ints_and_rejects_unknown_names():

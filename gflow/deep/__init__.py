@@ -5,6 +5,8 @@ directory) → analysis / plot. Public names are re-exported lazily (PEP 562): i
 `gflow.deep.config`, with its TOML presets) loads no JAX; the first use of an engine name does.
 """
 
+from typing import TYPE_CHECKING
+
 from .._lazy import lazy_attributes
 
 # public name -> the submodule that defines it
@@ -13,9 +15,17 @@ _EXPORTS = {
     "TrainConfig": "config", "load_preset": "config", "preset_names": "config",
     "DeepDataset": "data", "load_dataset": "data",
     "build_model": "models",
-    "DeepSweepResult": "sweep", "run_deep_sweep": "sweep",
-    "STATUS_NAMES": "train", "STATUSES": "train", "train_run": "train",
+    "run_deep_sweep": "sweep",
+    "STATUS_NAMES": "stop", "STATUSES": "stop", "train_run": "train",
 }
+
+if TYPE_CHECKING:  # the names the lazy loader resolves, spelled out for editors and type checkers
+    from .config import DeepConfig, DeepDataConfig, DeepModelConfig, DeepSweepConfig, load_preset, preset_names, TrainConfig
+    from .data import DeepDataset, load_dataset
+    from .models import build_model
+    from .stop import STATUS_NAMES, STATUSES
+    from .sweep import run_deep_sweep
+    from .train import train_run
 
 __all__ = sorted(_EXPORTS)
 __getattr__, __dir__ = lazy_attributes(__name__, _EXPORTS)  # `gflow.deep.train` works after a bare `import gflow.deep`

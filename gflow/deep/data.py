@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import pickle
 from pathlib import Path
+from typing import Any
 
 import equinox as eqx
 import jax
@@ -103,7 +104,7 @@ def n_val_of(cfg: DeepDataConfig) -> int | None:
     return VAL_DEFAULTS.get(cfg.name)
 
 
-def _holdout(x, y, n_train: int, n_val: int, seed: int):
+def _holdout(x, y, n_train: int, n_val: int | None, seed: int):
     """(x, y, x_val, y_val) from a training pool: the training subset of `_subset` (all of the pool
     but the validation examples when n_train ≤ 0) and n_val validation examples from the rest (None: a
     tenth of the pool)."""
@@ -164,6 +165,7 @@ def _sklearn(name: str, cfg: DeepDataConfig, dtype) -> DeepDataset:
         x, y = raw.data, raw.target  # (569, 30), binary
         default = (400, 169)
     n_val = n_val_of(cfg)
+    assert n_val is not None  # VAL_DEFAULTS holds a fixed size for every sklearn dataset
     n_test = cfg.n_test or (len(y) - (cfg.n_train if cfg.n_train > 0 else default[0]) - n_val)
     n_train = _n_train(cfg, default[0], len(y) - n_test - n_val)
     if n_train + n_test > len(y):
@@ -237,6 +239,7 @@ def _edim(cfg: DeepDataConfig, dtype) -> DeepDataset:
     if cfg.n_train == -1:
         raise ValueError("data.n_train: edim draws as many examples as asked; −1 (the full training set) has no meaning")
     n_train, n_test, n_val = cfg.n_train or 512, cfg.n_test or 2000, n_val_of(cfg)
+    assert n_val is not None  # edim's default is a fixed size (n_val_of)
     g = _rng(cfg.seed, 3)
     z = g.normal(size=(n_train + n_test, cfg.edim_dim))
     x, y = gen(z)
@@ -252,7 +255,7 @@ def _edim(cfg: DeepDataConfig, dtype) -> DeepDataset:
 
 # ---- CIFAR from local python-pickle batches -------------------------------------------------------
 
-CIFAR_FILES = {
+CIFAR_FILES: dict[str, dict[str, Any]] = {
     "cifar10": {"subdir": "cifar-10-batches-py", "train": [f"data_batch_{i}" for i in range(1, 6)],
                 "test": ["test_batch"], "labels": b"labels", "n_classes": 10},
     "cifar100": {"subdir": "cifar-100-python", "train": ["train"], "test": ["test"],

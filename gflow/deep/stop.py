@@ -11,7 +11,6 @@ split were. `peak_test_acc`, the highest test accuracy over the checks, is kept 
 from __future__ import annotations
 
 from functools import partial
-from typing import TYPE_CHECKING
 
 import equinox as eqx
 import jax
@@ -19,12 +18,10 @@ import jax.numpy as jnp
 
 from .config import TrainConfig
 from .data import DeepDataset
+from .lanes import Lane, LaneState
 from .loss import evaluate, forward_all, outputs, split_sizes
 from ..numerics import all_finite as _all_finite
 from ..runs.status import CODE as STATUS_CODE, NAMES as STATUS_NAMES, RUNNING, statuses as _statuses  # noqa: F401
-
-if TYPE_CHECKING:
-    from .train import Lane, LaneState
 
 STATUSES = _statuses("deep")  # the statuses this wing produces (codes: gflow.runs.status, shared with gflow.twolayer)
 CURVES = ("train_loss", "train_acc", "val_loss", "val_acc", "test_loss", "test_acc")  # a lane's values at a check

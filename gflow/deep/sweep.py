@@ -32,7 +32,9 @@ from ..config import check_memory
 from ..numerics import check_dtype
 from ..runs import status
 from ..runs.loop import TimeLimit, device_meta, run_chunks
-from ..runs.store import data_fingerprint, fingerprint, to_dataset
+from ..runs.runner import DEFAULT_LEASE_S
+from ..runs.result import SweepResult
+from ..runs.store import data_fingerprint, fingerprint
 from .config import DeepConfig, DeepModelConfig, TrainConfig
 from .data import DeepDataset, load_dataset
 from .loss import forward_all
@@ -43,23 +45,6 @@ DIMS = ("multiplier", "lr", "seed")
 
 
 SweepTimeLimit = TimeLimit  # `run_deep_sweep` stopped between chunks at its time limit (chunks saved; a rerun resumes)
-
-
-@dataclasses.dataclass
-class DeepSweepResult:
-    """`arrays[name]` has dims `dims[name]`; `meta` is what the manifest adds; `dir` the run directory."""
-
-    arrays: dict[str, np.ndarray]
-    dims: dict[str, list[str]]
-    meta: dict
-    dir: Path
-
-    def status_names(self) -> np.ndarray:
-        return status.names_of(self.arrays["status"])
-
-    def to_dataset(self):
-        """The result as the labeled `xarray.Dataset` that `gflow.load_run(dir)` returns."""
-        return to_dataset(self.arrays, self.dims, self.meta)
 
 
 def _model_shapes(mcfg: DeepModelConfig, data: DeepDataset, dtype):
@@ -112,10 +97,12 @@ def _grid(cfg: DeepConfig) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     return c.ravel(), lr.ravel(), seed.ravel()
 
 
-def run_deep_sweep(cfg: DeepConfig, out_dir, *, data: DeepDataset | None = None, progress: bool = True,
-                   force: bool = False, time_limit_s: float | None = None) -> DeepSweepResult | None:
-    """Run (or resume) the c × η × seed grid of `cfg` into `out_dir`; returns the assembled arrays (None to a
-    worker that finished its chunks while another one sharing `out_dir` assembles them).
+def run_deep_sweep(cfg: DeepConfig, *, data: DeepDataset | None = None, out=None, force: bool = False,
+                   progress: bool = True, lease_s: float = DEFAULT_LEASE_S,
+                   time_limit_s: float | None = None) -> SweepResult | None:
+    """Run (or resume) the c × η × seed grid of `cfg`, into the run directory `out` if given; returns the
+    assembled arrays (None to a worker that finished its chunks while another one sharing `out` assembles them).
+    The same keywords as `gflow.run_sweep`; `lease_s`: how long a silent worker's claim on a chunk lasts.
 
     A rerun on the same directory skips finished chunks; a different config is refused
     (`gflow.runs.runner.RunMismatchError`) unless `force`. Pass `data` to use a dataset built elsewhere (it
@@ -179,14 +166,15 @@ def run_deep_sweep(cfg: DeepConfig, out_dir, *, data: DeepDataset | None = None,
         return arrays, dims, meta
 
     res = run_chunks(n_chunks, compute, assemble, runs_in=lambda i: min(per_chunk, n_lanes - i * per_chunk),
-                     label="deep sweep", out=out_dir, config=cfg.to_dict(), force=force, progress=progress,
+                     label="deep sweep", out=out, lease_s=lease_s, config=cfg.to_dict(), force=force, progress=progress,
                      plan={"lanes_per_chunk": per_chunk, "lane_order": list(DIMS), "status_codes": status.CODE},
                      extra_manifest={"kind": "deep_fls_sweep", "data": data.describe()},
                      fingerprint=deep_fingerprint(cfg), identity=lambda i: chunk_identity(cfg, i, per_chunk),
                      time_limit_s=time_limit_s, t_start=t0)
     if res is None:
         return None
-    return DeepSweepResult(arrays=res.arrays, dims=res.dims, meta={**res.meta, "dims": res.dims}, dir=Path(out_dir))
+    return SweepResult(arrays=res.arrays, dims=res.dims, meta={**res.meta, "dims": res.dims},
+                       dir=None if out is None else Path(out))
 
 
 def deep_fingerprint(cfg: DeepConfig) -> dict[str, str]:

@@ -32,7 +32,6 @@ from __future__ import annotations
 import functools
 import math
 from functools import partial
-from typing import NamedTuple
 
 import equinox as eqx
 import jax
@@ -46,6 +45,7 @@ from .loss import (eval_examples, evaluate, forward, forward_all, forward_train,
                    split_sizes, train_test_examples, uses_batch_stats)
 from .models import build_model, split, with_running_stats
 from .optim import make_optimizer
+from .lanes import Lane, LaneState
 from .stop import CURVES, RUNNING, STATUS_CODE, STATUS_NAMES, STATUSES, check, curve_point  # noqa: F401  (re-exported)
 from ..numerics import INIT_ROOT  # noqa: F401 (re-exported)
 from ..runs.status import names_of as status_names  # noqa: F401 (re-exported)
@@ -68,37 +68,6 @@ RECORDS = {
     "init_test_acc": "test accuracy at step 0",
     "init_train_loss": "training loss at step 0 (log K, or log 2 for binary, when centered)",
 }
-
-
-class Lane(NamedTuple):
-    """The swept values of a run (a leading lane axis when batched)."""
-
-    multiplier: jax.Array  # c
-    lr: jax.Array  # base learning rate η; SGD step size η/c
-    seed: jax.Array  # init seed (uint32)
-
-
-class LaneState(NamedTuple):
-    params: object
-    buffers: object  # BatchNorm running averages (None leaves without BatchNorm)
-    opt_state: object
-    f0: jax.Array | None  # (n + n_val + n_test, n_out) net at init on the training, validation, test sets, if centered
-    step: jax.Array  # int32
-    status: jax.Array  # int32, RUNNING until the run stops
-    train_loss: jax.Array
-    train_acc: jax.Array
-    val_loss: jax.Array
-    val_acc: jax.Array
-    test_loss: jax.Array
-    test_acc: jax.Array
-    peak_test_acc: jax.Array
-    peak_val_acc: jax.Array
-    peak_step: jax.Array
-    test_acc_at_peak: jax.Array
-    loss_ref: jax.Array  # max(initial training loss, log K): the divergence scale
-    init_test_acc: jax.Array
-    init_train_loss: jax.Array
-    budget: jax.Array  # int32 step budget of the lane
 
 
 def make_lanes(multipliers, lrs, seeds, dtype=jnp.float32) -> Lane:
@@ -304,17 +273,17 @@ def _run(state, lanes, data, mcfg, tcfg, n_rounds: int, *, batched: bool, loop: 
     if loop != "host":
         raise ValueError(f"loop: must be 'auto', 'device' or 'host', got {loop!r}")
     eval_set = _eval_set_jit(data)
-    points = []
+    host_points = []
     for _ in range(n_rounds):
         if not np.any(np.asarray(state.status) == RUNNING):
             break
         for _ in range(tcfg.check_every):
             state = _step_host(state, lanes, data, static, tcfg, batched)
         state, point = _check_point_host(state, lanes, data, eval_set, static, tcfg, batched)
-        points.append(point)
+        host_points.append(point)
     out = np.full((n_rounds,) + np.shape(state.status) + (len(CURVES),), np.nan, np.asarray(state.train_loss).dtype)
-    if points:
-        out[: len(points)] = np.asarray(jnp.stack(points))
+    if host_points:
+        out[: len(host_points)] = np.asarray(jnp.stack(host_points))
     return state, out
 
 

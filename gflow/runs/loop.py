@@ -89,6 +89,7 @@ def run_chunks(
     t_start = time.perf_counter() if t_start is None else t_start
     store = None
     if out is not None:
+        assert config is not None and plan is not None, "a run directory records its config and plan"
         store = ChunkedRun(out, config=config, plan=plan, n_chunks=n_chunks, force=force, fingerprint=fingerprint,
                            lease_s=lease_s, extra_manifest=extra_manifest, identity=identity)
         work = store.work()

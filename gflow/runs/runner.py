@@ -233,8 +233,8 @@ class ChunkedRun:
         for d in (self.chunk_dir, self.claim_dir):
             if d.exists() and not d.is_dir():
                 d.unlink()
-        for d, pattern in GFLOW_FILES.items():
-            folder = self.dir / d
+        for sub, pattern in GFLOW_FILES.items():
+            folder = self.dir / sub
             if not folder.is_dir():
                 continue
             for name in os.listdir(folder):
@@ -243,9 +243,9 @@ class ChunkedRun:
                     path.unlink(missing_ok=True)
                 elif pattern.match(name) and path.is_dir() and name in (RESULTS, ARRAYS, MANIFEST):
                     shutil.rmtree(path)
-        for d in ("chunks/corrupt", "chunks", "claims"):
+        for sub in ("chunks/corrupt", "chunks", "claims"):
             with contextlib.suppress(OSError):  # kept when it holds files gflow did not write
-                (self.dir / d).rmdir()
+                (self.dir / sub).rmdir()
 
     # --- chunks -----------------------------------------------------------------------------------
     def chunk_path(self, i: int) -> Path:

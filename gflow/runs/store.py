@@ -1,5 +1,5 @@
 """Run directories: `manifest.json` (config, input fingerprint, versions, device, timing, status counts,
-array dims) and `results.nc`, the assembled result as a labeled `xarray.Dataset` in netCDF-4 (README,
+array dims) and `results.nc`, the assembled result as a labeled `xarray.Dataset` in netCDF-4 (docs/run-directories.md,
 "Results on disk", says why netCDF). `load_run` returns that Dataset; older directories hold `arrays.npz`
 instead, which `load_run` reads the same way.
 
@@ -28,13 +28,14 @@ import tempfile
 import time
 from importlib import metadata
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
 MANIFEST = "manifest.json"
 RESULTS = "results.nc"
 ARRAYS = "arrays.npz"  # the assembled arrays of directories written before results.nc
-NETCDF_ENGINE = "netcdf4"  # how results.nc is written and read (README, "Results on disk": measured)
+NETCDF_ENGINE = "netcdf4"  # how results.nc is written and read (docs/run-directories.md, "What a run directory holds": measured)
 CHECKSUM_KEY = "__sha256__"
 FINGERPRINT_KEY = "__fingerprint__"
 CHUNK_INDEX_KEY = "__id__chunk"  # the chunk index a chunk file holds (gflow.runs.runner: chunk identity)
@@ -49,7 +50,10 @@ class CorruptFileError(ValueError):
 class DiskFullError(OSError):
     """A write that failed because the file system holding `filename` is full (or over its quota)."""
 
+    why: str  # the cause in words (the OS's message, or the exception)
+
     def __init__(self, path, cause: BaseException):
+        why: object
         if isinstance(cause, DiskFullError):  # the same fault, named after the file it was written for
             why = cause.why
         elif isinstance(cause, OSError) and cause.strerror:
@@ -81,7 +85,7 @@ def _disk_full(directory: Path, e: BaseException) -> bool:
 def stale_tmp_files(directory, max_age_s: float) -> list[Path]:
     """Temporary files gflow left in `directory` (named by `tmp_prefix`) whose writer is a dead process on
     this host, or that have not changed for `max_age_s` seconds (a writer on another host)."""
-    out = []
+    out: list[Path] = []
     host, now = socket.gethostname(), time.time()
     try:
         names = os.listdir(directory)
@@ -174,7 +178,8 @@ def write_npz(path: Path, arrays: dict[str, np.ndarray], fingerprint: str | None
     extra = {CHECKSUM_KEY: np.asarray(arrays_digest(arrays))}
     if fingerprint is not None:
         extra[FINGERPRINT_KEY] = np.asarray(fingerprint)
-    _atomic_write(Path(path), lambda f: np.savez(f, **arrays, **extra))
+    payload: dict[str, Any] = {**arrays, **extra}
+    _atomic_write(Path(path), lambda f: np.savez(f, **payload))
 
 
 def read_npz(path, *, fingerprint: str | None = None, require_checksum: bool = False) -> dict[str, np.ndarray]:
@@ -376,7 +381,7 @@ def read_manifest(run_dir) -> dict:
 
 
 # The manifest keys gflow reads back, and the JSON types each must have when present.
-MANIFEST_TYPES = {"config": dict, "plan": dict, "fingerprint": (dict, type(None)), "complete": bool, "dims": dict,
+MANIFEST_TYPES: dict[str, type | tuple[type, ...]] = {"config": dict, "plan": dict, "fingerprint": (dict, type(None)), "complete": bool, "dims": dict,
                   "generation": (str, type(None)), "assembly_id": (str, type(None)), "statuses": dict,
                   "versions": dict, "n_chunks": int}
 

@@ -14,22 +14,21 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from ..config import (  # noqa: F401  (re-exported: the names this module has always offered)
+from ..config import (
     SEED_LIMIT,
     ConfigError,
     SectionedConfig,
-    _bool,
-    _choice,
-    _distinct,
-    _f,
-    _int_at_least,
-    _positive_finite,
-    _space,
+    check_bool,
+    check_choice,
+    check_distinct,
     check_in_dtype,
+    check_int_at_least,
     check_memory,
+    check_positive_finite,
     check_seed,
+    config_field,
     dtype_range,
-    parse_override,
+    parse_axis,
 )
 
 
@@ -43,43 +42,43 @@ TIE_CONVENTIONS = ("error", "half", "correct")  # weights 1, 1/2, 0 (gflow.twola
 
 @dataclass(frozen=True, kw_only=True)
 class DataConfig:
-    n: int = _f(40, "number of training points")
-    n_test: int = _f(4000, "held-out points for the Monte-Carlo test error of the network")
-    d: int = _f(100, "input dimension")
-    kappa: float = _f(1.0, "signal strength κ in x = κ·y·s + σ·z")
-    sigma: float = _f(0.5, "noise level σ in x = κ·y·s + σ·z; Bayes error Φ(−κ/σ)")
-    seed: int = _f(0, "data seed: key fold_in(DATA_ROOT, seed); independent of the init seeds")
-    mode: str = _f(
+    n: int = config_field(40, "number of training points")
+    n_test: int = config_field(4000, "held-out points for the Monte-Carlo test error of the network")
+    d: int = config_field(100, "input dimension")
+    kappa: float = config_field(1.0, "signal strength κ in x = κ·y·s + σ·z")
+    sigma: float = config_field(0.5, "noise level σ in x = κ·y·s + σ·z; Bayes error Φ(−κ/σ)")
+    seed: int = config_field(0, "data seed: key fold_in(DATA_ROOT, seed); independent of the init seeds")
+    mode: str = config_field(
         "gaussian",
         "'gaussian'; 'separable': conditioned on λ = min y_i y_k cos(x_i, x_k) > 0 by redrawing the training set; "
         "'high_dim': d ≥ 10·n, noise σ/√d per coordinate (‖noise‖ ≈ σ, nearly orthogonal x_i)",
     )
-    separable: bool = _f(False, "also condition on λ > 0 by redrawing in the 'gaussian'/'high_dim' modes ('separable' mode always does)")
-    max_draws: int = _f(200, "training-set draws tried before a separable dataset is declared impossible (a one-line error)")
+    separable: bool = config_field(False, "also condition on λ > 0 by redrawing in the 'gaussian'/'high_dim' modes ('separable' mode always does)")
+    max_draws: int = config_field(200, "training-set draws tried before a separable dataset is declared impossible (a one-line error)")
 
     def __post_init__(self):
-        _choice("data.mode", self.mode, DATA_MODES)
-        _bool("data.separable", self.separable)
-        _int_at_least("data.max_draws", self.max_draws, 1)
-        _int_at_least("data.n", self.n, 1)
-        _int_at_least("data.n_test", self.n_test, 1)
-        _int_at_least("data.d", self.d, 1)
-        _positive_finite("data.kappa", self.kappa)
-        _positive_finite("data.sigma", self.sigma)
+        check_choice("data.mode", self.mode, DATA_MODES)
+        check_bool("data.separable", self.separable)
+        check_int_at_least("data.max_draws", self.max_draws, 1)
+        check_int_at_least("data.n", self.n, 1)
+        check_int_at_least("data.n_test", self.n_test, 1)
+        check_int_at_least("data.d", self.d, 1)
+        check_positive_finite("data.kappa", self.kappa)
+        check_positive_finite("data.sigma", self.sigma)
         check_seed("data.seed", self.seed)
 
 
 @dataclass(frozen=True, kw_only=True)
 class ModelConfig:
-    width: int = _f(100, "number of hidden ReLU neurons h")
-    second_layer: str = _f("balanced", "'balanced': a_j(0) = ±‖w_j(0)‖; 'gaussian': a_j(0) ~ α·N(0, 1/h)")
-    multiplier: float = _f(1.0, "output multiplier c: the model is c·f (c = α² from unit init is equivalent)")
+    width: int = config_field(100, "number of hidden ReLU neurons h")
+    second_layer: str = config_field("balanced", "'balanced': a_j(0) = ±‖w_j(0)‖; 'gaussian': a_j(0) ~ α·N(0, 1/h)")
+    multiplier: float = config_field(1.0, "output multiplier c: the model is c·f (c = α² from unit init is equivalent)")
 
     def __post_init__(self):
-        _int_at_least("model.width", self.width, 1)
+        check_int_at_least("model.width", self.width, 1)
         if self.second_layer not in ("balanced", "gaussian"):
             raise ConfigError(f"model.second_layer: must be 'balanced' or 'gaussian', got {self.second_layer!r}")
-        _positive_finite("model.multiplier", self.multiplier)
+        check_positive_finite("model.multiplier", self.multiplier)
 
 
 MATMUL_PRECISIONS = ("highest", "high", "default")
@@ -87,94 +86,134 @@ MATMUL_PRECISIONS = ("highest", "high", "default")
 
 @dataclass(frozen=True, kw_only=True)
 class FlowConfig:
-    target_loss: float = _f(0.01, "target training risk η: a run stops at the first time L(θ) ≤ η")
-    solver: str = _f("bosh3", f"explicit RK solver (bosh3: gflow.twolayer.solvers.FusedBosh3; rkc2: gflow.twolayer.rkc.RKC2, Runge–Kutta–Chebyshev for the stiff lazy regime; the others diffrax's), one of {', '.join(SOLVER_NAMES)}")
-    integrator: str = _f(
+    target_loss: float = config_field(0.01, "target training risk η: a run stops at the first time L(θ) ≤ η")
+    solver: str = config_field("bosh3", f"explicit RK solver (bosh3: gflow.twolayer.solvers.FusedBosh3; rkc2: gflow.twolayer.rkc.RKC2, Runge–Kutta–Chebyshev for the stiff lazy regime; the others diffrax's), one of {', '.join(SOLVER_NAMES)}")
+    integrator: str = config_field(
         "lean",
         "the loop that drives the solver: 'lean' (a plain lax.while_loop over the solver's steps, gflow.twolayer.integrate) "
         "or 'diffrax' (diffrax.diffeqsolve: the reference path; the same steps, bit for bit, at about the same cost a step)",
     )
-    rtol: float = _f(1e-3, "relative tolerance of the PID step-size controller (experts; ignored when flow.accuracy is set)")
-    accuracy: float | None = _f(
+    rtol: float = config_field(1e-3, "relative tolerance of the PID step-size controller (experts; ignored when flow.accuracy is set)")
+    accuracy: float | None = config_field(
         None,
         "target relative error of t_η, in (0, 1): each run picks and tightens its own rtol until its a-posteriori "
-        "error estimate meets it (README Numerics, 'Accuracy'); unset: one fixed flow.rtol",
+        "error estimate meets it (docs/numerics.md, 'Accuracy'); unset: one fixed flow.rtol",
     )
-    atol: float | None = _f(None, "absolute tolerance; default rtol × rms(θ(0)), i.e. relative to the init scale")
-    t_max: float = _f(1e6, "give up at this gradient-flow time (status 't_max')")
-    max_steps: int = _f(100_000, "give up after this many solver steps (status 'max_steps')")
-    n_save: int = _f(48, "number of saved time points: t = 0 and a log grid from t_save_min to t_max")
-    t_save_min: float = _f(1e-2, "first nonzero time of the log-spaced save grid")
-    n_test_grid: int = _f(512, "test points used for test_err on the save grid (the stop uses all data.n_test)")
-    sa_final: bool = _f(
+    atol: float | None = config_field(None, "absolute tolerance; default rtol × rms(θ(0)), i.e. relative to the init scale")
+    t_max: float = config_field(1e6, "give up at this gradient-flow time (status 't_max')")
+    max_steps: int = config_field(100_000, "give up after this many solver steps (status 'max_steps')")
+    n_save: int = config_field(48, "number of saved time points: t = 0 and a log grid from t_save_min to t_max")
+    t_save_min: float = config_field(1e-2, "first nonzero time of the log-spaced save grid")
+    n_test_grid: int = config_field(512, "test points used for test_err on the save grid (the stop uses all data.n_test)")
+    sa_final: bool = config_field(
         False,
         "compute the semi-analytic test error at the stop (final_test_err_sa, final_test_tie_sa; NaN when off); off by "
         "default: it sorts h breakpoints per draw and was 71% of the default sweep's CPU time (5.18 s against 1.48 s, "
         "benchmarks/observables_cost.py, docs/numerics.md); the Monte-Carlo final_test_err is always computed",
     )
-    sa_grid: bool = _f(
+    sa_grid: bool = config_field(
         False,
         "also compute the semi-analytic test error (test_err_sa) on the save grid, from n_test_grid draws; off by default: "
-        "it costs 30–140 Monte-Carlo errors per save point (about 20 ms at h = 100, 512 draws, 2 shared CPU cores; README)",
+        "it costs 30–140 Monte-Carlo errors per save point (about 20 ms at h = 100, 512 draws, 2 shared CPU cores; docs/concepts.md)",
     )
-    sa_draws: int = _f(
+    sa_draws: int = config_field(
         4096,
         "draws of the semi-analytic error: the orthogonal parts of the first sa_draws test points (its memory and time grow "
         "like sa_draws × width; fewer on the save grid if n_test_grid is smaller)",
     )
-    ties: str = _f("error", "test errors count f = 0 (a tie) as 'error' (default), 'half' an error, or 'correct'")
-    tolerance_floor: bool = _f(True, "floor each component's tolerance at rtol × its block's RMS (W, a, margins); false: plain componentwise")
-    floor_margins: bool = _f(
+    ties: str = config_field("error", "test errors count f = 0 (a tie) as 'error' (default), 'half' an error, or 'correct'")
+    tolerance_floor: bool = config_field(True, "floor each component's tolerance at rtol × its block's RMS (W, a, margins); false: plain componentwise")
+    floor_margins: bool = config_field(
         True,
         "with tolerance_floor: floor the margin block too (fewer steps in the lazy regime, where it costs accuracy: "
-        "t_η was off by 4.8–15.7% in measured cases at rtol 1e-3, README Numerics); false: floor W and a only",
+        "t_η was off by 4.8–15.7% in measured cases at rtol 1e-3, docs/numerics.md); false: floor W and a only",
     )
-    error_norm: str = _f(
+    error_norm: str = config_field(
         "margins",
         "what the step-size control holds to rtol besides the parameters: 'margins' (each training margin to "
         "rtol·(1 + |m_i|), the default) or 'loss' (the relative change of L(θ) the margin errors can cause, "
-        "Σ|ℓ′(m_i)||δm_i|/(n·L); far fewer steps in the lazy regime; README Numerics, 'Error norm')",
+        "Σ|ℓ′(m_i)||δm_i|/(n·L); far fewer steps in the lazy regime; docs/numerics.md, 'Error norm')",
     )
-    stop_rtol: float = _f(1e-6, "the refined stop must satisfy |L(θ_stop) − η| ≤ stop_rtol·η")
-    dtype: str = _f("float32", "'float32' (default) or 'float64' (enables 64-bit JAX in the CLI)")
-    matmul_precision: str = _f(
+    stop_rtol: float = config_field(1e-6, "the refined stop must satisfy |L(θ_stop) − η| ≤ stop_rtol·η")
+    dtype: str = config_field("float32", "'float32' (default) or 'float64' (enables 64-bit JAX in the CLI)")
+    matmul_precision: str = config_field(
         "highest",
         "matmul precision inside the solve: 'highest' (full float32; default), or 'high'/'default', which let "
         "GPUs use TF32/bf16 passes and change trajectories (benchmarks/README.md)",
     )
 
     def __post_init__(self):
-        _positive_finite("flow.target_loss", self.target_loss)
+        check_positive_finite("flow.target_loss", self.target_loss)
         if self.solver not in SOLVER_NAMES:
             raise ConfigError(f"flow.solver: unknown solver {self.solver!r}; choose one of {', '.join(SOLVER_NAMES)}")
-        _choice("flow.integrator", self.integrator, INTEGRATORS)
-        _positive_finite("flow.rtol", self.rtol)
-        if self.rtol > 1:  # (1 itself is the compiled-in placeholder of gflow.twolayer.flow.static_flow)
+        check_choice("flow.integrator", self.integrator, INTEGRATORS)
+        check_positive_finite("flow.rtol", self.rtol)
+        if self.rtol >= 1:
             raise ConfigError(f"flow.rtol: must be a number in (0, 1) (a relative tolerance), got {self.rtol!r}")
         if self.accuracy is not None:
             a = self.accuracy
             if not isinstance(a, (int, float)) or isinstance(a, bool) or not math.isfinite(a) or not 0 < a < 1:
                 raise ConfigError(f"flow.accuracy: must be a number in (0, 1) (relative error of t_η), got {a!r}")
             object.__setattr__(self, "accuracy", float(a))
-        _choice("flow.error_norm", self.error_norm, ERROR_NORMS)
+        check_choice("flow.error_norm", self.error_norm, ERROR_NORMS)
         for name in ("tolerance_floor", "floor_margins", "sa_grid", "sa_final"):
-            _bool(f"flow.{name}", getattr(self, name))
+            check_bool(f"flow.{name}", getattr(self, name))
         if self.atol is not None:
-            _positive_finite("flow.atol", self.atol)
-        _positive_finite("flow.t_max", self.t_max)
-        _int_at_least("flow.max_steps", self.max_steps, 1)
-        _int_at_least("flow.n_save", self.n_save, 2)
-        _positive_finite("flow.t_save_min", self.t_save_min)
-        _int_at_least("flow.n_test_grid", self.n_test_grid, 1)
-        _int_at_least("flow.sa_draws", self.sa_draws, 1)
-        _choice("flow.ties", self.ties, TIE_CONVENTIONS)
+            check_positive_finite("flow.atol", self.atol)
+        check_positive_finite("flow.t_max", self.t_max)
+        check_int_at_least("flow.max_steps", self.max_steps, 1)
+        check_int_at_least("flow.n_save", self.n_save, 2)
+        check_positive_finite("flow.t_save_min", self.t_save_min)
+        check_int_at_least("flow.n_test_grid", self.n_test_grid, 1)
+        check_int_at_least("flow.sa_draws", self.sa_draws, 1)
+        check_choice("flow.ties", self.ties, TIE_CONVENTIONS)
         if self.t_save_min >= self.t_max:
             raise ConfigError(f"flow.t_save_min: must be < flow.t_max = {self.t_max}, got {self.t_save_min}")
-        _positive_finite("flow.stop_rtol", self.stop_rtol)
+        check_positive_finite("flow.stop_rtol", self.stop_rtol)
         if self.dtype not in DTYPES:
             raise ConfigError(f"flow.dtype: must be 'float32' or 'float64', got {self.dtype!r}")
-        _choice("flow.matmul_precision", self.matmul_precision, MATMUL_PRECISIONS)
+        check_choice("flow.matmul_precision", self.matmul_precision, MATMUL_PRECISIONS)
 
+
+    def compiled(self) -> CompiledFlow:
+        """The settings compiled into a program (the per-run values η, rtol and accuracy are left out:
+        they travel as traced arrays in `gflow.twolayer.flow.Lane`, so changing them never recompiles)."""
+        kept = {f: getattr(self, f) for f in COMPILED_FLOW_FIELDS}
+        return CompiledFlow(**kept, accuracy_mode=self.accuracy is not None)
+
+
+# The flow settings that are per-run values (traced, one per lane); every other FlowConfig field is compiled in.
+PER_RUN_FLOW_FIELDS = ("target_loss", "rtol", "accuracy")
+
+
+@dataclass(frozen=True, kw_only=True)
+class CompiledFlow:
+    """The compiled half of `FlowConfig` (`FlowConfig.compiled()`): hashable, a static argument of the jitted
+    solves. Each field means what the FlowConfig field of the same name means; `accuracy_mode` says whether
+    runs tighten to a requested accuracy (`flow.accuracy` set; its value is per run)."""
+
+    solver: str
+    integrator: str
+    accuracy_mode: bool
+    atol: float | None
+    t_max: float
+    max_steps: int
+    n_save: int
+    t_save_min: float
+    n_test_grid: int
+    sa_final: bool
+    sa_grid: bool
+    sa_draws: int
+    ties: str
+    tolerance_floor: bool
+    floor_margins: bool
+    error_norm: str
+    stop_rtol: float
+    dtype: str
+    matmul_precision: str
+
+
+COMPILED_FLOW_FIELDS = tuple(f for f in CompiledFlow.__dataclass_fields__ if f != "accuracy_mode")
 
 # Config fields that can be sweep axes (`[sweep.grid]`). Shape axes (data.n, data.d, data.n_test,
 # model.width) compile one program per value; the others are traced values or data draws.
@@ -197,36 +236,36 @@ SHAPE_KEYS = ("data.n", "data.d", "data.n_test", "model.width")
 
 @dataclass(frozen=True, kw_only=True)
 class SweepConfig:
-    init_scales: tuple[float, ...] = _f(
+    init_scales: tuple[float, ...] = config_field(
         tuple(float(v) for v in np.logspace(-5, 1, 13)),
         "init scales α: a list, or {logspace = [lo_exp, hi_exp, num]} for 10^lo … 10^hi",
     )
-    n_seeds: int = _f(8, "init seeds 0 … n_seeds−1 per α (key fold_in(INIT_ROOT, seed))")
-    data_seeds: tuple[int, ...] = _f((), "data seeds to sweep (an axis 'data_seed'); empty: the one dataset data.seed")
-    grid: dict = _f(
+    n_seeds: int = config_field(8, "init seeds 0 … n_seeds−1 per α (key fold_in(INIT_ROOT, seed))")
+    data_seeds: tuple[int, ...] = config_field((), "data seeds to sweep (an axis 'data_seed'); empty: the one dataset data.seed")
+    grid: dict = config_field(
         None,
         "more axes, a table of config key → list/space, e.g. \"data.n\" = [20, 40]; keys: " + ", ".join(GRID_KEYS),
     )
-    chunk_size: int = _f(0, "runs per chunk (the unit saved and resumed; computed in batches of sweep.batch_lanes); 0 = automatic: the runs that differ only by seed, capped by memory_budget_mb")
-    memory_budget_mb: float = _f(2048.0, "estimated working memory allowed per batch, which caps the automatic chunk size")
-    shard: bool = _f(True, "split each batch over all local devices (jax.sharding); false: one device")
-    batch_lanes: int = _f(
+    chunk_size: int = config_field(0, "runs per chunk (the unit saved and resumed; computed in batches of sweep.batch_lanes); 0 = automatic: the runs that differ only by seed, capped by memory_budget_mb")
+    memory_budget_mb: float = config_field(2048.0, "estimated working memory allowed per batch, which caps the automatic chunk size")
+    shard: bool = config_field(True, "split each batch over all local devices (jax.sharding); false: one device")
+    batch_lanes: int = config_field(
         2,
         "runs per device in every compiled batch; chunks are cut into batches of this size, so a run's arithmetic "
         "(and result) never depends on the number of seeds, the chunking or its neighbours. GPUs want 64–256",
     )
-    max_runs: int = _f(1_000_000, "refuse sweeps with more runs than this (checked before anything is planned or allocated)")
-    max_memory_gb: float = _f(16.0, "refuse configs whose estimated memory (the datasets, a batch's working memory, the "
+    max_runs: int = config_field(1_000_000, "refuse sweeps with more runs than this (checked before anything is planned or allocated)")
+    max_memory_gb: float = config_field(16.0, "refuse configs whose estimated memory (the datasets, a batch's working memory, the "
                                     "assembled results) is above this many GiB, before anything is allocated")
 
     def __post_init__(self):
-        _int_at_least("sweep.max_runs", self.max_runs, 1)
-        scales = _space("sweep.init_scales", self.init_scales, self.max_runs, "sweep.max_runs")
+        check_int_at_least("sweep.max_runs", self.max_runs, 1)
+        scales = parse_axis("sweep.init_scales", self.init_scales, self.max_runs, "sweep.max_runs")
         for v in scales:
-            _positive_finite("sweep.init_scales", v)
-        _distinct("sweep.init_scales", scales)
+            check_positive_finite("sweep.init_scales", v)
+        check_distinct("sweep.init_scales", scales)
         object.__setattr__(self, "init_scales", tuple(float(v) for v in scales))
-        _int_at_least("sweep.n_seeds", self.n_seeds, 1)
+        check_int_at_least("sweep.n_seeds", self.n_seeds, 1)
         if not isinstance(self.data_seeds, (list, tuple)):
             raise ConfigError(f"sweep.data_seeds: must be a list of seeds (empty: the one dataset data.seed), got {self.data_seeds!r}")
         seeds = tuple(self.data_seeds)
@@ -242,7 +281,7 @@ class SweepConfig:
         for key, values in grid.items():
             if key not in GRID_KEYS:
                 raise ConfigError(f"sweep.grid.{key}: not a sweepable key; choose from {', '.join(GRID_KEYS)}")
-            values = _space(f"sweep.grid.{key}", values, self.max_runs, "sweep.max_runs")
+            values = parse_axis(f"sweep.grid.{key}", values, self.max_runs, "sweep.max_runs")
             kind = GRID_KEYS[key]
             if kind is float:
                 values = tuple(float(v) if isinstance(v, int) and not isinstance(v, bool) else v for v in values)
@@ -256,11 +295,11 @@ class SweepConfig:
                 raise ConfigError(f"sweep.grid.{key}: values must be distinct, got {list(values)}")
             grid[key] = values
         object.__setattr__(self, "grid", grid)
-        _int_at_least("sweep.chunk_size", self.chunk_size, 0)
-        _positive_finite("sweep.memory_budget_mb", self.memory_budget_mb)
-        _positive_finite("sweep.max_memory_gb", self.max_memory_gb)
-        _bool("sweep.shard", self.shard)
-        _int_at_least("sweep.batch_lanes", self.batch_lanes, 1)
+        check_int_at_least("sweep.chunk_size", self.chunk_size, 0)
+        check_positive_finite("sweep.memory_budget_mb", self.memory_budget_mb)
+        check_positive_finite("sweep.max_memory_gb", self.max_memory_gb)
+        check_bool("sweep.shard", self.shard)
+        check_int_at_least("sweep.batch_lanes", self.batch_lanes, 1)
         if self.n_seeds > SEED_LIMIT:
             raise ConfigError(f"sweep.n_seeds: seeds 0 … n_seeds−1 must be < 2**32, got n_seeds = {self.n_seeds}")
         sizes = {"sweep.init_scales": len(self.init_scales), "sweep.n_seeds": self.n_seeds}
@@ -323,7 +362,7 @@ def _check_whole(cfg: Config) -> None:
 
 def check_dtype_ranges(cfg: Config) -> None:
     """Refuse values the run's dtype (flow.dtype) cannot represent, or with which no run can train in it
-    (README of run directories: the bounds). The init scale enters the output as c·α² (squared again in
+    (docs/run-directories.md: bounded plans). The init scale enters the output as c·α² (squared again in
     losses and error norms), so α·√c must keep (α·√c)² within [√tiny, √max]; κ, σ and the multiplier c
     within [√tiny, √max]; the stop tolerance stop_rtol·η must be a normal number; atol, t_max and
     t_save_min representable; rtol at least the dtype's epsilon."""

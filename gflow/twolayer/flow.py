@@ -23,7 +23,6 @@ to a requested accuracy (`_tighten`).
 
 from __future__ import annotations
 
-import dataclasses
 from functools import partial
 from typing import NamedTuple
 
@@ -35,7 +34,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from . import model
-from .config import FlowConfig
+from .config import CompiledFlow
 from .data import Dataset, class_mean_direction, positive_class_mean
 from .gm_error import tie_weight
 from .observables import ObsArgs, observe
@@ -89,15 +88,17 @@ def save_grid(t_max, n_save: int, t_save_min: float, dtype) -> jax.Array:
 
 
 
-def solve_lane(lane: Lane, data: Dataset, *, width: int, second_layer: str, flow: FlowConfig, keep_params: bool):
+def solve_lane(lane: Lane, data: Dataset, *, width: int, second_layer: str, flow: CompiledFlow, keep_params: bool):
     """Initialize one net and integrate its gradient flow to the target loss. Pure and unjitted.
+
+    `flow` holds the compiled settings (`FlowConfig.compiled()`); η, rtol and the accuracy come from `lane`.
 
     Every matmul is traced at `flow.matmul_precision` ('highest' by default): on GPUs JAX's default
     precision runs float32 matmuls as TF32, which moved t_η by up to 10% and changed statuses on an
     H200 (benchmarks/README.md)."""
     with jax.default_matmul_precision(flow.matmul_precision):
         problem = setup(lane, data, width=width, second_layer=second_layer, flow=flow)
-        if flow.accuracy is None:
+        if not flow.accuracy_mode:
             r = solve_once(problem, flow, lane.rtol)
         else:
             # jitted so that `_tighten`'s eval_shape and its loop body share one trace of the solve
@@ -105,6 +106,7 @@ def solve_lane(lane: Lane, data: Dataset, *, width: int, second_layer: str, flow
                          data.x.dtype)
         # The final observables once per run, after the solves (the semi-analytic test error, opt-in with
         # flow.sa_final, sorts h breakpoints per test point: ~110 ms a run at the default config on a CPU core).
+        assert r.params is not None  # solve_once returns θ at the stop
         return r._replace(final=observe(r.params, problem.args, semi_analytic=flow.sa_final),
                           params=r.params if keep_params else None)
 
@@ -126,7 +128,7 @@ class Problem(NamedTuple):
     ts: jax.Array  # the save grid
 
 
-def setup(lane: Lane, data: Dataset, *, width: int, second_layer: str, flow: FlowConfig) -> Problem:
+def setup(lane: Lane, data: Dataset, *, width: int, second_layer: str, flow: CompiledFlow) -> Problem:
     """θ(0) and everything a solve of this run needs besides the tolerance."""
     dtype = data.x.dtype
     x, y, c = data.x, data.y, lane.multiplier
@@ -158,7 +160,7 @@ def setup(lane: Lane, data: Dataset, *, width: int, second_layer: str, flow: Flo
 #   magnitude in one step.
 # - The margins make the tolerance mean the same thing at every α: the loss is a function of
 #   the margins, and their error is held to rtol·(1 + |m|). Without them, an atol small enough
-#   for the lazy regime costs 5–10× more steps in the rich regime (measured; README numerics).
+#   for the lazy regime costs 5–10× more steps in the rich regime (measured; docs/numerics.md).
 # - ℓ: `RecordStepStart` sets it to L(θ) at each step end, for the stop event; it has no weight in
 #   the error norm (`_block_norm` reads u and m̃ only).
 # The step-size norm is the larger of the two blocks' RMS errors, and `BlockFloorController`
@@ -196,7 +198,7 @@ def _loss_error(problem: Problem, m_scale):
     return loss_error
 
 
-def solve_once(problem: Problem, flow: FlowConfig, rtol) -> RunResult:
+def solve_once(problem: Problem, flow: CompiledFlow, rtol) -> RunResult:
     """One solve at controller tolerance `rtol`: the run's result with `params` = θ at the stop and no
     final observables (`solve_lane` adds them once per run)."""
     dtype = problem.data.x.dtype
@@ -205,7 +207,7 @@ def solve_once(problem: Problem, flow: FlowConfig, rtol) -> RunResult:
     # flow.accuracy mode holds u to rtol relative to its own size (the block floor with a vanishing atol):
     # with atol = rtol·rms(θ(0)) the lazy regime's u, far smaller than θ(0), is held only through the n
     # margins, and its error in the directions they do not see reached 10–100× rtol (benchmarks/accuracy_ladder.py)
-    atol_scale = _ACC_ATOL_FRACTION if flow.accuracy is not None else 1.0
+    atol_scale = _ACC_ATOL_FRACTION if flow.accuracy_mode else 1.0
     atol = rtol * problem.rms0 * atol_scale if flow.atol is None else jnp.asarray(flow.atol, dtype)
     m_scale = atol / rtol
 
@@ -214,10 +216,10 @@ def solve_once(problem: Problem, flow: FlowConfig, rtol) -> RunResult:
 
     state0 = (jax.tree.map(jnp.zeros_like, p0),
               jnp.where(problem.finite0, m_scale * y * model.apply(p0, x, c), 0.0), problem.loss0)
-    # flow.accuracy mode never floors the margin block (its lazy-regime error; README Numerics, point 4)
+    # flow.accuracy mode never floors the margin block (its lazy-regime error; docs/numerics.md, point 4)
     controller = BlockFloorController(
         rtol=rtol, atol=atol, norm=_block_norm, use_floor=flow.tolerance_floor,
-        floor_margins=flow.floor_margins and flow.accuracy is None,
+        floor_margins=flow.floor_margins and not flow.accuracy_mode,
         loss_error=_loss_error(problem, m_scale) if flow.error_norm == "loss" else None)
     solver = make_solver(flow.solver, lambda st: model.loss(params_at(st[0]), x, y, c))
 
@@ -249,7 +251,7 @@ def _diffeqsolve(vector_field, solver, controller, y0, *, t0, t1, max_steps, sto
                     n_rejected=stats["num_rejected_steps"])
 
 
-def _finish(problem: Problem, flow: FlowConfig, sol: Solution, rtol) -> RunResult:
+def _finish(problem: Problem, flow: CompiledFlow, sol: Solution, rtol) -> RunResult:
     """The stop inside the last step, the status and the save grid's trajectories of one solve."""
     x, y, c, p0, target, at_init = problem.data.x, problem.data.y, problem.multiplier, problem.p0, problem.target, problem.at_init
     dtype = x.dtype
@@ -346,12 +348,6 @@ def _tighten(solve_at, accuracy, at_init, p0, dtype):
     return jax.lax.while_loop(cond, body, init)[3]
 
 
-def static_flow(flow: FlowConfig) -> FlowConfig:
-    """The flow settings that are compiled in: the per-run values (η, rtol) are traced from `Lane`,
-    so they are normalized here and changing them never recompiles."""
-    return dataclasses.replace(flow, target_loss=1.0, rtol=1.0, accuracy=None if flow.accuracy is None else 0.5)
-
-
 @eqx.filter_jit
 def _simulate_jit(lane, data, width, second_layer, flow):
     return solve_lane(lane, data, width=width, second_layer=second_layer, flow=flow, keep_params=True)
@@ -364,13 +360,13 @@ def simulate(*, init_scale, seed: int = 0, config=None, data: Dataset | None = N
     settings (target η, solver, tolerances, dtype); `data` overrides the config's Gaussian mixture.
     Compiled once per shape and config: new α, seed, c or η values reuse the compiled program.
     """
-    from .config import Config, ConfigError, _positive_finite, check_seed
+    from .config import Config, ConfigError, check_positive_finite, check_seed
     from .data import check_arrays, make_dataset
 
     config = Config() if config is None else config
     check_seed("seed", int(seed) if isinstance(seed, np.integer) else seed)
     try:
-        _positive_finite("init_scale", float(init_scale))
+        check_positive_finite("init_scale", float(init_scale))
     except (TypeError, ValueError) as e:
         raise ConfigError(str(e) if isinstance(e, ConfigError) else f"init_scale: must be a finite number > 0, got {init_scale!r}") from None
     check_dtype(config.flow.dtype)
@@ -388,4 +384,4 @@ def simulate(*, init_scale, seed: int = 0, config=None, data: Dataset | None = N
         init_key=model.init_key(seed),
         accuracy=None if config.flow.accuracy is None else jnp.asarray(config.flow.accuracy, dtype),
     )
-    return _simulate_jit(lane, data, config.model.width, config.model.second_layer, static_flow(config.flow))
+    return _simulate_jit(lane, data, config.model.width, config.model.second_layer, config.flow.compiled())

@@ -16,7 +16,7 @@ by run in `tests/twolayer/test_integrate.py`.
 
 from __future__ import annotations
 
-from typing import Callable, NamedTuple
+from typing import Any, Callable, NamedTuple
 
 import diffrax
 import equinox.internal as eqxi
@@ -33,10 +33,10 @@ class Solution(NamedTuple):
 
     result: jax.Array  # STOPPED (the stop condition held at t_end), REACHED_T1 or MAX_STEPS
     t_end: jax.Array
-    y_end: object
+    y_end: Any
     t_start: jax.Array
-    y_start: object
-    saved: object  # save_fn's outputs on the save grid, stacked along axis 0; NaN where the solve never got
+    y_start: Any
+    saved: Any  # save_fn's outputs on the save grid, stacked along axis 0; NaN where the solve never got
     n_steps: jax.Array
     n_accepted: jax.Array
     n_rejected: jax.Array
@@ -66,6 +66,7 @@ def integrate(vector_field: Callable, solver: diffrax.AbstractAdaptiveSolver, co
     """
     terms = diffrax.ODETerm(vector_field)
     error_order = solver.error_order(terms)
+    assert error_order is not None, "an adaptive solver has an error order"
     t0 = jnp.asarray(t0)
     t1 = jnp.asarray(t1, t0.dtype)
     t1_clip_floor = t1
@@ -117,7 +118,7 @@ def integrate(vector_field: Callable, solver: diffrax.AbstractAdaptiveSolver, co
             save_index=save_index,
             saved=saved,
             n_steps=c.n_steps + 1,
-            n_accepted=c.n_accepted + keep.astype(jnp.int32),
+            n_accepted=c.n_accepted + jnp.asarray(keep).astype(jnp.int32),
         )
 
     init = _Carry(t=t0, t_next=t_next, y=y0, solver_state=solver_state, controller_state=controller_state, t_start=t0,

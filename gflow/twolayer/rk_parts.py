@@ -32,8 +32,8 @@ class HermiteInterpolation(diffrax.AbstractLocalInterpolation):
     k0 = (t1 − t0)·f(y0), k1 = (t1 − t0)·f(y1): diffrax's ThirdOrderHermitePolynomialInterpolation,
     without precomputing its stacked coefficients."""
 
-    t0: jax.Array
-    t1: jax.Array
+    t0: jax.Array  # type: ignore[misc]  # a field, as in diffrax's own interpolations
+    t1: jax.Array  # type: ignore[misc]
     y0: object
     y1: object
     k0: object

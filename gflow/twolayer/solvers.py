@@ -91,7 +91,7 @@ SOLVERS = {
 }
 
 
-def make_solver(name: str, loss_fn: Callable) -> diffrax.AbstractSolver:
+def make_solver(name: str, loss_fn: Callable) -> diffrax.AbstractAdaptiveSolver:
     """The named solver, wrapped so that the start of its last accepted step is kept and the state's loss
     leaf holds the loss at the step end (`RecordStepStart`; `loss_fn(y)` serves solvers that are not FSAL)."""
     return RecordStepStart(SOLVERS[name].cls(), loss_fn)
@@ -147,7 +147,7 @@ class RecordStepStart(diffrax.AbstractAdaptiveSolver, diffrax.AbstractWrappedSol
     solvers get it from `loss_fn(y1)` (one extra forward pass per step, as the stop event cost before).
     """
 
-    solver: diffrax.AbstractSolver
+    solver: diffrax.AbstractSolver  # type: ignore[misc]  # a field, as in diffrax's own wrapped solvers
     loss_fn: Callable
 
     @property

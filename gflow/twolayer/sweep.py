@@ -33,7 +33,9 @@ import dataclasses
 import itertools
 import math
 import sys
+import time
 from functools import partial
+from pathlib import Path
 
 import jax
 import jax.numpy as jnp
@@ -43,13 +45,14 @@ from jax.sharding import Mesh, NamedSharding, PartitionSpec
 from . import model
 from .config import SHAPE_KEYS, Config, ConfigError
 from .data import Dataset, check_arrays, dataset_report, make_dataset, separability_constant
-from .flow import Lane, check_dtype, solve_lane, static_flow
+from .flow import Lane, check_dtype, solve_lane
 from .observables import OBSERVABLES
 from .solvers import SOLVERS
 from ..runs import status
 from ..runs.loop import device_meta, run_chunks
 from ..runs.runner import DEFAULT_LEASE_S
-from ..runs.store import check_out_dir, data_fingerprint, fingerprint, to_dataset
+from ..runs.result import SweepResult
+from ..runs.store import check_out_dir, data_fingerprint, fingerprint
 from .theory import bayes_error
 
 RUN_FIELDS = ("status", "t_stop", "n_steps", "n_accepted", "n_rejected", "newton_iters", "rtol", "t_err_est", "theta_err_est", "n_solves")
@@ -62,8 +65,8 @@ def solve_batch(lanes: Lane, data: Dataset, *, width, second_layer, flow):
     Takes `lanes`, a `flow.Lane` whose fields are arrays with a leading lane axis of length B (α, c,
     η, rtol, the init key from `model.init_key`; `accuracy` too in flow.accuracy mode, else None);
     `data`, one `Dataset` shared by every lane (not batched); and the compiled-in settings: `width`
-    (h), `second_layer` ("balanced" or "gaussian") and `flow`, a FlowConfig normalized by
-    `flow.static_flow` (per-run η and rtol come from `lanes`, so new values never recompile).
+    (h), `second_layer` ("balanced" or "gaussian") and `flow`, the compiled settings `FlowConfig.compiled()`
+    (per-run η, rtol and accuracy come from `lanes`, so new values never recompile).
     Returns a `flow.RunResult` whose fields gain the leading B axis (`ts` too), with `params` None.
     The status codes index `STATUS_NAMES`; nothing is raised for a failed lane.
 
@@ -85,27 +88,6 @@ def _init_losses(scales, multiplier, keys, x, y, *, width, second_layer):
         return model.loss(p, x, y, multiplier)
 
     return jax.vmap(jax.vmap(one, (None, 0)), (0, None))(scales, keys)
-
-
-@dataclasses.dataclass
-class SweepResult:
-    """Named arrays with their dims, plus run metadata.
-
-    `arrays[name]` has dims `dims[name]`, e.g. ["scale", "seed"] or ["data.n", "scale", "seed", "time"].
-    Coordinates are arrays too: `arrays["init_scale"]` (dims ["scale"]), `arrays["seed"]`, `arrays["time"]`,
-    and one per grid axis (e.g. `arrays["data.n"]`).
-    """
-
-    arrays: dict[str, np.ndarray]
-    dims: dict[str, list[str]]
-    meta: dict
-
-    def status_names(self) -> np.ndarray:
-        return status.names_of(self.arrays["status"])
-
-    def to_dataset(self):
-        """The result as the labeled `xarray.Dataset` that `gflow.load_run` returns for a saved run."""
-        return to_dataset(self.arrays, self.dims, self.meta)
 
 
 @dataclasses.dataclass
@@ -150,7 +132,7 @@ def _axes(cfg: Config) -> list[tuple[str, tuple]]:
 def lane_config(cfg: Config, axes, index) -> tuple[Config, float, int]:
     """The config of one lane (grid overrides applied), its init scale and its init seed."""
     values = {name: axis[i] for (name, axis), i in zip(axes, index)}
-    sections = {s: {} for s in ("data", "model", "flow")}
+    sections: dict[str, dict] = {s: {} for s in ("data", "model", "flow")}
     for key, v in values.items():
         if "." in key:
             section, field = key.split(".")
@@ -257,6 +239,7 @@ def run_sweep(
     force: bool = False,
     progress: bool = True,
     lease_s: float = DEFAULT_LEASE_S,
+    time_limit_s: float | None = None,
     warn=None,
 ) -> SweepResult | None:
     """Run the sweep grid of `cfg` and return labeled arrays.
@@ -266,12 +249,15 @@ def run_sweep(
     of workers may run the same call on one directory: they claim chunks (`gflow.runs.runner`), each
     chunk is computed once, and all return when every chunk is done; the worker that wins the
     assembly returns the result, the others None. `lease_s`: how long a silent worker's claim lasts.
+    With `time_limit_s`, no chunk is started once that many seconds have passed since the call:
+    `gflow.runs.loop.TimeLimit` is raised with the finished chunks saved (a rerun resumes).
 
     `data` replaces the Gaussian mixture (then the sweep may not have data axes); it is checked as
     `simulate` checks it, and the effective config records its shapes. `warn` receives one-line
     notices (default: stderr): warnings, e.g. when η is at or above the loss at init for some α, and
     with `progress` the size of the sweep.
     """
+    t_start = time.perf_counter()
     check_dtype(cfg.flow.dtype)
     dtype = jnp.dtype(cfg.flow.dtype)
     if data is not None:
@@ -305,8 +291,10 @@ def run_sweep(
         runs_in=lambda i: len(chunks[i][2]), label="sweep", out=out, config=cfg.to_dict(), plan=plan.summary(),
         fingerprint=_fingerprint(cfg, data, dtype), extra_manifest={"data": _describe_data(cfg, data)}, force=force,
         lease_s=lease_s, progress=progress, identity=lambda i: chunk_identity(cfg, plan, chunks[i][2]),
+        time_limit_s=time_limit_s, t_start=t_start,
     )
-    return None if result is None else SweepResult(result.arrays, result.dims, result.meta)
+    return None if result is None else SweepResult(result.arrays, result.dims, result.meta,
+                                                   dir=None if out is None else Path(out))
 
 
 def chunk_identity(cfg: Config, plan: Plan, lanes: np.ndarray) -> dict[str, np.ndarray]:
@@ -333,7 +321,7 @@ def _compute_chunk(cfg, plan, chunk, dataset, dtype, lane_sharding, data_shardin
         if lane_sharding is not None:
             batch = jax.device_put(batch, lane_sharding)
         parts.append(solve_batch(batch, ds, width=plan.groups[g]["shapes"]["model.width"], second_layer=c.model.second_layer,
-                                  flow=static_flow(c.flow)))
+                                  flow=c.flow.compiled()))
     flat = [_flatten(jax.block_until_ready(res)) for res in parts]
     arrays = {k: np.concatenate([f[k] for f in flat])[: len(lanes)] for k in flat[0] if k != "time"}
     arrays["time"] = flat[0]["time"]

@@ -290,7 +290,7 @@ def test_finished_runs_of_a_partial_run_directory(tmp_path):
     script = _load("experiments/deep_gpu_edim.py")
     cfg = load_preset("digits-mlp", quick=True).with_overrides(["sweep.multipliers=[0.5, 2]", "sweep.n_seeds=1",
                                                                  "sweep.max_lanes=3"])
-    res = run_deep_sweep(cfg, tmp_path / "run", progress=False)
+    res = run_deep_sweep(cfg, out=tmp_path / "run", progress=False)
     rows = script.finished_runs(cfg, tmp_path / "run")
     assert len(rows) == res.arrays["status"].size
     for row in rows:

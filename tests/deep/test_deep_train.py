@@ -39,7 +39,7 @@ def data():
 
 @pytest.fixture(scope="module")
 def sweep(tmp_path_factory):
-    return run_deep_sweep(CFG, tmp_path_factory.mktemp("deep") / "run", progress=False)
+    return run_deep_sweep(CFG, out=tmp_path_factory.mktemp("deep") / "run", progress=False)
 
 
 def test_sweep_elements_equal_single_runs(sweep, data):
@@ -112,7 +112,7 @@ def test_divergence_is_a_status_not_an_error(sweep):
 def test_new_multipliers_compile_nothing(sweep, tmp_path):
     other = CFG.replace(sweep={"multipliers": (0.2, 2.0), "lrs": (0.1, 1.0, 5.0)})
     with track_compiles() as log:
-        res = run_deep_sweep(other, tmp_path / "other", progress=False)
+        res = run_deep_sweep(other, out=tmp_path / "other", progress=False)
     assert log.count == 0 and res.meta["n_compiles"] == 0
     np.testing.assert_array_equal(res.arrays["multiplier"], [0.2, 2.0])
     np.testing.assert_allclose(res.arrays["step_size"], np.array([[0.1, 1.0, 5.0]]) / np.array([[0.2], [2.0]]))
@@ -121,19 +121,19 @@ def test_new_multipliers_compile_nothing(sweep, tmp_path):
 def test_chunks_padding_resume_and_refusal(sweep, tmp_path):
     chunked = CFG.replace(sweep={"max_lanes": 5})
     out = tmp_path / "chunked"
-    res = run_deep_sweep(chunked, out, progress=False)
+    res = run_deep_sweep(chunked, out=out, progress=False)
     assert res.meta["n_chunks"] == 3 and res.meta["lanes_per_chunk"] == 5  # 5 + 5 + 2 (padded to 5)
     for name in train.RECORDS:
         np.testing.assert_allclose(res.arrays[name], sweep.arrays[name], rtol=1e-9, atol=1e-12, err_msg=name)
     # resume: a lost chunk is recomputed, the others are read back
     (out / "chunks" / "chunk-000001.npz").unlink()
     (out / "results.nc").unlink()
-    again = run_deep_sweep(chunked, out, progress=False)
+    again = run_deep_sweep(chunked, out=out, progress=False)
     for name in train.RECORDS:
         np.testing.assert_array_equal(again.arrays[name], res.arrays[name])
     changed = chunked.replace(train={"target_acc": 0.9})
     with pytest.raises(RunMismatchError, match="train.target_acc"):
-        run_deep_sweep(changed, out, progress=False)
+        run_deep_sweep(changed, out=out, progress=False)
 
 
 def test_memory_budget_sets_lanes_per_chunk(data):

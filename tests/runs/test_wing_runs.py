@@ -104,3 +104,35 @@ def test_deep_drill_other_data_seed_and_unfinished_directory(tmp_path, capfd):
 
     for name in RECORDS:  # every per-run record (none of them is a timing)
         np.testing.assert_array_equal(got[name], clean[name], err_msg=name)
+
+
+def test_both_wings_share_one_sweep_contract():
+    """`run_sweep` and `run_deep_sweep` take the same keywords and return the same result type."""
+    import inspect
+
+    import gflow
+    from gflow.deep import run_deep_sweep
+    from gflow.runs.result import SweepResult
+
+    two, deep = (inspect.signature(f).parameters for f in (gflow.run_sweep, run_deep_sweep))
+    shared = ["data", "out", "force", "progress", "lease_s", "time_limit_s"]
+    for params in (two, deep):
+        assert all(params[k].kind is inspect.Parameter.KEYWORD_ONLY for k in shared)
+        assert params["out"].default is None and params["time_limit_s"].default is None
+    assert two["lease_s"].default == deep["lease_s"].default
+    assert gflow.SweepResult is SweepResult and not hasattr(gflow.deep, "DeepSweepResult")
+
+
+def test_two_layer_time_limit_keeps_finished_chunks_and_a_rerun_resumes(tmp_path):
+    """run_sweep's time limit reaches the chunk loop: no chunk is started past it, and a rerun completes."""
+    import gflow
+    from gflow.runs.loop import TimeLimit
+
+    cfg = gflow.Config().with_overrides(["data.n=8", "data.d=6", "data.n_test=50", "model.width=4",
+                                         "sweep.init_scales=[0.1, 1.0]", "sweep.n_seeds=2", "sweep.chunk_size=2",
+                                         "flow.n_save=4", "flow.n_test_grid=8", "flow.sa_draws=8"])
+    with pytest.raises(TimeLimit, match="0 of 2 chunks done"):
+        gflow.run_sweep(cfg, out=tmp_path / "run", progress=False, time_limit_s=-1.0)
+    res = gflow.run_sweep(cfg, out=tmp_path / "run", progress=False)
+    assert res.dir == tmp_path / "run" and res.arrays["status"].shape == (2, 2)
+    assert gflow.run_sweep(cfg, progress=False).dir is None

@@ -122,15 +122,15 @@ def test_accuracy_mode_observes_the_stop_once():
     config on a CPU core) is computed once per run after the tightening loop, not in each of its solves."""
     from functools import partial
 
-    from gflow.twolayer.flow import Lane, solve_lane, static_flow
+    from gflow.twolayer.flow import Lane, solve_lane
 
     data = make_dataset(DATA, jnp.float32)
     lane = Lane(init_scale=jnp.float32(0.1), multiplier=jnp.float32(1.0), target_loss=jnp.float32(0.1),
                 rtol=jnp.float32(1e-3), init_key=model.init_key(0), accuracy=jnp.float32(1e-2))
-    solve = partial(solve_lane, width=WIDTH, second_layer="balanced", flow=static_flow(FlowConfig(accuracy=1e-2, sa_final=True)),
+    solve = partial(solve_lane, width=WIDTH, second_layer="balanced", flow=FlowConfig(accuracy=1e-2, sa_final=True).compiled(),
                     keep_params=False)
     assert _sorts(jax.make_jaxpr(solve)(lane, data).jaxpr) == (1, 0)  # one, outside the loop of solves (it was (0, 1))
-    off = partial(solve_lane, width=WIDTH, second_layer="balanced", flow=static_flow(FlowConfig(accuracy=1e-2)), keep_params=False)
+    off = partial(solve_lane, width=WIDTH, second_layer="balanced", flow=FlowConfig(accuracy=1e-2).compiled(), keep_params=False)
     assert _sorts(jax.make_jaxpr(off)(lane, data).jaxpr) == (0, 0)  # flow.sa_final off (the default): none
 
 
@@ -147,6 +147,6 @@ def test_accuracy_mode_traces_the_solve_once(monkeypatch):
     data = make_dataset(DATA, jnp.float32)
     lane = F.Lane(init_scale=jnp.float32(0.1), multiplier=jnp.float32(1.0), target_loss=jnp.float32(0.1),
                   rtol=jnp.float32(1e-3), init_key=model.init_key(0), accuracy=jnp.float32(1e-2))
-    solve = partial(F.solve_lane, width=WIDTH, second_layer="balanced", flow=F.static_flow(FlowConfig(accuracy=1e-2)), keep_params=False)
+    solve = partial(F.solve_lane, width=WIDTH, second_layer="balanced", flow=FlowConfig(accuracy=1e-2).compiled(), keep_params=False)
     jax.make_jaxpr(solve)(lane, data)
     assert len(calls) == 1

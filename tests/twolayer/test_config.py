@@ -96,3 +96,22 @@ def test_from_fields_places_each_flat_name_in_its_section():
         C.Config.from_fields(widht=3)
     with pytest.raises(C.ConfigError, match="model.width: must be an integer"):
         C.Config.from_fields(width=2.5)
+
+
+def test_flow_config_splits_into_compiled_settings_and_per_run_values():
+    """Every FlowConfig field is either compiled in (CompiledFlow) or a per-run value (a Lane field), never both,
+    and the compiled half of two configs that differ only in per-run values is the same (so no recompile)."""
+    from gflow.twolayer.flow import Lane
+
+    flow_fields = set(C.FlowConfig.__dataclass_fields__)
+    assert set(C.COMPILED_FLOW_FIELDS) | set(C.PER_RUN_FLOW_FIELDS) == flow_fields
+    assert not set(C.COMPILED_FLOW_FIELDS) & set(C.PER_RUN_FLOW_FIELDS)
+    assert set(C.PER_RUN_FLOW_FIELDS) <= set(Lane._fields)
+    a = C.FlowConfig(target_loss=0.01, rtol=1e-3, accuracy=1e-2, solver="tsit5", n_save=7)
+    b = C.FlowConfig(target_loss=0.2, rtol=1e-5, accuracy=1e-3, solver="tsit5", n_save=7)
+    assert a.compiled() == b.compiled() and hash(a.compiled()) == hash(b.compiled())
+    assert a.compiled().accuracy_mode and not C.FlowConfig().compiled().accuracy_mode
+    assert a.compiled().solver == "tsit5" and a.compiled().n_save == 7
+    assert C.FlowConfig(n_save=8).compiled() != a.compiled()
+    with pytest.raises(C.ConfigError, match="flow.rtol"):
+        C.FlowConfig(rtol=1.0)

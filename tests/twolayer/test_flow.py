@@ -156,7 +156,7 @@ def test_solve_traces_matmuls_at_the_configured_precision(precision):
 
     import jax
 
-    flow = dataclasses.replace(gflow.twolayer.flow.static_flow(FlowConfig()), matmul_precision=precision)
+    flow = dataclasses.replace(FlowConfig().compiled(), matmul_precision=precision)
     data = make_dataset(TINY_DATA, jnp.float32)
     lane = gflow.twolayer.flow.Lane(init_scale=jnp.float32(0.1), multiplier=jnp.float32(1.0), target_loss=jnp.float32(0.1),
                            rtol=jnp.float32(1e-3), init_key=gflow.twolayer.model.init_key(0))
@@ -232,7 +232,7 @@ def test_overflow_mid_run_is_reported_nonfinite(monkeypatch):
     monkeypatch.setattr(model, "flow_velocity", overflowing)
     cfg = Config(data=DataConfig(n=20, d=30, n_test=100), model=ModelConfig(width=20), flow=FlowConfig(target_loss=1e-2, max_steps=500))
     data = make_dataset(cfg.data)
-    flow = gflow.twolayer.flow.static_flow(cfg.flow)
+    flow = cfg.flow.compiled()
     lane = gflow.twolayer.flow.Lane(init_scale=jnp.float32(0.1), multiplier=jnp.float32(1.0), target_loss=jnp.float32(1e-2),
                            rtol=jnp.float32(1e-3), init_key=model.init_key(0))
     # a fresh jit (a new function) traces the patched velocity
@@ -258,7 +258,7 @@ def test_stop_event_loss_from_fsal_stage_equals_forward_pass():
     cfg = Config(data=DataConfig(n=20, d=30, n_test=100), model=ModelConfig(width=20),
                  flow=FlowConfig(dtype="float64", target_loss=1e-2))
     data = make_dataset(cfg.data, jnp.float64)
-    flow = flow_mod.static_flow(cfg.flow)
+    flow = cfg.flow.compiled()
     alphas = jnp.asarray([0.01, 10.0])  # rich and lazy, one vmapped solve
     lane = flow_mod.Lane(init_scale=alphas, multiplier=jnp.ones(2), target_loss=jnp.full(2, 1e-2),
                            rtol=jnp.full(2, 1e-3), init_key=jax.vmap(model.init_key)(jnp.arange(2)))

@@ -108,7 +108,7 @@ def test_solve_batch_by_hand_equals_the_sweeps_lanes(grid_result):
 
     from gflow.twolayer import model
     from gflow.twolayer.data import make_dataset
-    from gflow.twolayer.flow import Lane, static_flow
+    from gflow.twolayer.flow import Lane
 
     flow = GRID.flow  # target_loss 0.05 is the grid's first value; data seed 0 its first
     scales, seed, f64 = jnp.asarray([0.1, 2.0]), int(grid_result.arrays["seed"][1]), jnp.float64
@@ -116,7 +116,7 @@ def test_solve_batch_by_hand_equals_the_sweeps_lanes(grid_result):
                  init_key=jax.vmap(model.init_key)(jnp.asarray([seed, seed], jnp.uint32)))
     data = make_dataset(dataclasses.replace(GRID.data, seed=0), jnp.float64)
     before = S.solve_batch._cache_size()
-    res = S.solve_batch(lanes, data, width=GRID.model.width, second_layer=GRID.model.second_layer, flow=static_flow(flow))
+    res = S.solve_batch(lanes, data, width=GRID.model.width, second_layer=GRID.model.second_layer, flow=flow.compiled())
     assert S.solve_batch._cache_size() == before
     assert res.params is None and res.t_stop.shape == (2,) and res.ts.shape == (2, flow.n_save)
     i = [list(GRID.sweep.init_scales).index(a) for a in (0.1, 2.0)]
