@@ -148,6 +148,9 @@ def test_phase1_alignment_quick(tmp_path):
         assert (out / name).stat().st_size > 10_000
     study = summary["t_alpha_study"]
     assert all(s > 0 for s in study["slope"])  # smaller α: longer Phase 1
+    assert study["label"] in gflow.stats.VERDICT_LABELS and study["in_regime"] is False  # the default mixture: λ < 0
+    for n in summary["preset"]["n_values"]:  # each n on its own, independent datasets
+        assert (out / f"t_alpha_n{n}_data{fa.data_seeds(n, 1)[0]}").is_dir()
     # the measured slope of t_α in log(1/α) matches the Phase-1 rate prediction 1/max(‖v₊‖, ‖v₋‖)
     ratio = np.asarray(study["slope_per_dataset"]) / np.asarray(study["predicted_per_dataset"])
     assert np.all(np.abs(ratio - 1) < 0.05), ratio
