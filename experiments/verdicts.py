@@ -5,8 +5,8 @@ of `gflow.stats.verdict_label` (computed by the experiment scripts; this script 
     python experiments/verdicts.py [--runs runs] > table.md
 
 Reads <runs>/regimes/summary.json (§7), <runs>/optimal_alpha/summary.json (§4),
-<runs>/phase_diagram/summary.json (§6), <runs>/u_curve/summary.json (§1), <runs>/oa_of/summary.json (§2) and
-<runs>/stopping/summary.json (§5);
+<runs>/phase_diagram/summary.json (§6), <runs>/u_curve/summary.json (§1), <runs>/oa_of/summary.json (§2),
+<runs>/phase1_alignment/summary.json (§3) and <runs>/stopping/summary.json (§5);
 a missing summary is listed as not run.
 """
 
@@ -132,13 +132,23 @@ def oa_of_rows(s) -> list[str]:
     return rows
 
 
+def phase1_rows(s) -> list[str]:
+    st, p = s["t_alpha_study"], s["preset"]
+    src = p["settings"][1]
+    where = (f"n = {min(p['n_values'])}–{max(p['n_values'])}, d = {src['d']}, κ/σ = {src['kappa'] / src['sigma']:.3g} "
+             f"({'λ > 0: in regime' if st['in_regime'] else 'λ < 0: outside'})")
+    return [f"| 3a. t_α = Θ(log(1/α)/n): exponent of t_α's slope in n, summed-loss time (§3) | {where} | Phase 1 ends at L = 0.9 log 2 | "
+            f"{st['sum_loss_slope_vs_n_exponent']:+.2f} {_ci(st['sum_loss_slope_vs_n_exponent_ci95'])} (theory −1) | {st['label']} |"]
+
+
 def main(argv=None) -> str:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--runs", default="runs")
     args = ap.parse_args(argv)
     lines = ["| claim | regime | convention | figure [95% CI over datasets] | label |", "|---|---|---|---|---|"]
     for name, fn in (("regimes", regime_rows), ("optimal_alpha", optimal_alpha_rows), ("phase_diagram", phase_diagram_rows),
-                     ("u_curve", u_curve_rows), ("oa_of", oa_of_rows), ("stopping", stopping_rows)):
+                     ("u_curve", u_curve_rows), ("oa_of", oa_of_rows), ("phase1_alignment", phase1_rows),
+                     ("stopping", stopping_rows)):
         path = Path(args.runs) / name / "summary.json"
         if path.exists():
             lines += fn(json.loads(path.read_text()))

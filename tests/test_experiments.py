@@ -151,6 +151,8 @@ def test_phase1_alignment_quick(tmp_path):
     assert study["label"] in gflow.stats.VERDICT_LABELS and study["in_regime"] is False  # the default mixture: λ < 0
     for n in summary["preset"]["n_values"]:  # each n on its own, independent datasets
         assert (out / f"t_alpha_n{n}_data{fa.data_seeds(n, 1)[0]}").is_dir()
+    rows = [r for r in _load("verdicts").main(["--runs", str(tmp_path)]).splitlines() if "(§3)" in r]
+    assert len(rows) == 1 and rows[0].rstrip(" |").split("| ")[-1] == study["label"]
     # the measured slope of t_α in log(1/α) matches the Phase-1 rate prediction 1/max(‖v₊‖, ‖v₋‖)
     ratio = np.asarray(study["slope_per_dataset"]) / np.asarray(study["predicted_per_dataset"])
     assert np.all(np.abs(ratio - 1) < 0.05), ratio
