@@ -7,7 +7,11 @@ which should rise; H(α) = {v : cos(v, target) ≥ Ψ(α)}.
 Computed per run from the stored Ψ = cos(ŵ₊, x₊), cos(ŵ₊, μ₊), cos(ŵ₊, s) at the stop and the angles of
 the dataset, for two cone axes: the paper's x₊ = mean_i y_i x_i and the positive-class mean μ₊ (the
 direction our small-α neurons actually align with). OA + OF = E(ŵ₊) − E* exactly; the network's own
-excess error (Monte-Carlo) is drawn beside it. Writes <out>/<setting>_data<k>/, summary.json, oa_of.png.
+excess error (Monte-Carlo) is drawn beside it. The datasets of a setting are independent draws (data seeds
+`fa.data_seeds(n, ·)`; 'separable' settings redraw each until λ > 0). The trend verdicts, OA(α_min) − OA(α_max)
+> 0 (OA falls) and OF(α_max) − OF(α_min) > 0 (OF rises), get 95% intervals from the hierarchical bootstrap
+(datasets, then init seeds) and the label of `gflow.stats.verdict_label`; OA and OF are analytic (no test
+sample, no ties). Writes <out>/<setting>_data<k>/, summary.json, oa_of.png.
 """
 
 from __future__ import annotations
@@ -26,9 +30,9 @@ else:  # run as python experiments/<name>.py
 
 def get_config(quick: bool = False) -> dict:
     settings = [
-        # name, n, d, κ, σ, data seeds (averaged over), expected orthogonal separability
-        dict(name="nonsep_n40_d100_snr2", n=40, d=100, kappa=1.0, sigma=0.5, data_seeds=(0, 1, 2), separable=False),
-        dict(name="sep_n20_d5_snr3", n=20, d=5, kappa=1.0, sigma=1 / 3, data_seeds=(0, 1), separable=True),
+        # name, n, d, κ, σ, data mode ('separable': every training set conditioned on λ > 0)
+        dict(name="nonsep_n40_d100_snr2", n=40, d=100, kappa=1.0, sigma=0.5, mode="gaussian"),
+        dict(name="sep_n20_d5_snr3", n=20, d=5, kappa=1.0, sigma=1 / 3, mode="separable"),
     ]
     preset = dict(
         settings=settings,
@@ -36,12 +40,36 @@ def get_config(quick: bool = False) -> dict:
         n_test=20_000,  # Monte-Carlo test points at the stop, for the network's excess error
         target_loss=0.01,  # stop at training loss η
         init_scales=tuple(np.logspace(-5, 1, 13)),  # α grid
-        n_seeds=8,  # init seeds per α and dataset
+        n_datasets=8,  # independent datasets per setting
+        n_seeds=2,  # init seeds per α and dataset
+        n_boot=1000,  # hierarchical bootstrap replicates
     )
     if quick:
-        settings = [dict(settings[1], data_seeds=(0,)), dict(settings[0], name="nonsep_n20_d5_snr2", n=20, d=5, data_seeds=(0,))]
-        preset.update(settings=settings, width=20, n_test=2000, init_scales=(1e-4, 1e-1, 3.0), n_seeds=2)
+        settings = [settings[1], dict(settings[0], name="nonsep_n20_d5_snr2", n=20, d=5)]
+        preset.update(settings=settings, width=20, n_test=2000, init_scales=(1e-3, 1e-1, 3.0), n_datasets=2, n_seeds=2, n_boot=20)
+    for s in preset["settings"]:
+        s["data_seeds"] = fa.data_seeds(s["n"], preset["n_datasets"])
     return preset
+
+
+def trend_verdicts(p, parts: dict, ok, in_regime: bool) -> dict:
+    """OA(α_min) − OA(α_max) and OF(α_max) − OF(α_min) per cone axis, from [α, dataset·seed] (dataset-major)
+    values: the mean over ok units, its hierarchical 95% interval and the label of the sign claim '> 0'."""
+    shape = (ok.shape[0], p["n_datasets"], p["n_seeds"])
+    o = np.asarray(ok).reshape(shape)
+    out = {}
+    for tag in ("xplus", "mu"):
+        for key, sign in ((f"OA_{tag}", 1.0), (f"OF_{tag}", -1.0)):
+            v = np.asarray(parts[key], np.float64).reshape(shape)
+
+            def gap(i, v, o):
+                m = fa.dataset_curve(v, o)[0]
+                return float(sign * (m[0] - m[-1]))
+
+            boot = stats.hierarchical_bootstrap(gap, [(v, o)], n_boot=p["n_boot"], seed=31)[0]
+            ci = stats.interval(boot)
+            out[key] = {"gap": gap(0, v, o), "ci95": ci, "label": stats.verdict_label("> 0", ci, in_regime=in_regime)}
+    return out
 
 
 def decompose(arrays: dict, geo: dict, kappa: float, sigma: float) -> dict[str, np.ndarray]:
@@ -135,12 +163,10 @@ def main(argv=None) -> dict:
     for s in p["settings"]:
         parts_all, ok_all, status_all, lambdas = [], [], [], []
         for k in s["data_seeds"]:
-            cfg = gflow.Config.from_fields(n=s["n"], d=s["d"], kappa=s["kappa"], sigma=s["sigma"], seed=k, n_test=p["n_test"],
+            cfg = gflow.Config.from_fields(mode=s["mode"], n=s["n"], d=s["d"], kappa=s["kappa"], sigma=s["sigma"], seed=k, n_test=p["n_test"],
                                            width=p["width"], target_loss=p["target_loss"], init_scales=p["init_scales"], n_seeds=p["n_seeds"])
             geo = fa.geometry(cfg.data)
             lambdas.append(geo["separability"])
-            if (geo["separability"] > 0) != s["separable"]:
-                raise RuntimeError(f"{s['name']} data seed {k}: λ = {geo['separability']:.3f} contradicts separable={s['separable']}")
             arrays = fa.sweep(cfg, args.out, f"{s['name']}_data{k}")
             parts_all.append(decompose(arrays, geo, s["kappa"], s["sigma"]))
             ok_all.append(fa.ok_mask(arrays["status"]))
@@ -149,7 +175,9 @@ def main(argv=None) -> dict:
         parts = {key: np.concatenate([pa[key] for pa in parts_all], axis=1) for key in parts_all[0]}
         ok = np.concatenate(ok_all, axis=1)
         r = analyze(np.asarray(p["init_scales"]), parts, ok)
-        r.update(setting=s, alpha=np.asarray(p["init_scales"]), separability=lambdas, status_counts=fa.status_counts(np.concatenate(status_all, axis=1)))
+        in_regime = bool(min(lambdas) > 0)  # the theory assumes orthogonal separability
+        r.update(setting=s, alpha=np.asarray(p["init_scales"]), separability=lambdas, in_regime=in_regime,
+                 status_counts=fa.status_counts(np.concatenate(status_all, axis=1)), verdicts=trend_verdicts(p, parts, ok, in_regime))
         results.append(r)
     plot(results, args.out)
     summary = {"preset": p, "results": results, "wall_s": timer.seconds(), "sweeps": timer.sweeps()}
@@ -161,6 +189,8 @@ def main(argv=None) -> dict:
             t = r[f"trend_{tag}"]
             print(f"   axis {tag}: spearman OA {t['spearman_OA_vs_alpha']:+.2f}, OF {t['spearman_OF_vs_alpha']:+.2f}; "
                   f"OA first/last {np.round(t['OA_first_last'], 5).tolist()} OF first/last {np.round(t['OF_first_last'], 5).tolist()}")
+        for key, v in r["verdicts"].items():
+            print(f"   {key} trend gap {v['gap']:.2e} {v['ci95']} → {v['label']}")
     print(f"wall {summary['wall_s']:.1f} s; figure {args.out}/oa_of.png")
     return summary
 

@@ -48,7 +48,8 @@ def get_config(quick: bool = False) -> dict:
         loss_drops=(0.01, 0.001),  # extra stops L = (1 − ε)·log 2 for the separable setting
         angle_rtol=1e-5,  # solver rtol of the t_α angle runs (the angle floor at rtol 1e-3 is ~rtol)
         n_values=(10, 20, 40, 80, 160),  # n of the t_α study (d, κ, σ of the second setting)
-        t_alpha_data_seeds=(0, 1, 2),  # datasets per n in the t_α study
+        t_alpha_datasets=12,  # independent datasets per n in the t_α study (data seeds fa.data_seeds(n, ·))
+        t_alpha_seeds=2,  # init seeds per dataset in the t_α study
         t_alpha_alphas=tuple(np.logspace(-8, -2, 7)),  # α of the t_α fit
         n_seeds=8,  # init seeds
         n_boot=1000,  # bootstrap replicates
@@ -59,17 +60,17 @@ def get_config(quick: bool = False) -> dict:
             settings=[dict(preset["settings"][0], name="sep_n20_d5_snr3.5", n=20),
                       dict(preset["settings"][1], name="nonsep_n20_d5_snr2", n=20, d=5)],
             width=20, n_test=2000, traj_alphas=(1e-4, 1e-1), snapshot_times=(0.3, 3.0), angle_alphas=(1e-5, 1e-3),
-            angle_fit_range=(1e-5, 1e-3), loss_drops=(0.01,), n_values=(20, 40), t_alpha_data_seeds=(0,), t_alpha_alphas=(1e-6, 1e-3), n_seeds=2,
+            angle_fit_range=(1e-5, 1e-3), loss_drops=(0.01,), n_values=(20, 40), t_alpha_datasets=1, t_alpha_seeds=2, t_alpha_alphas=(1e-6, 1e-3), n_seeds=2,
             n_boot=20, flow={},
         )
     return preset
 
 
-def make_config(p: dict, s: dict, *, n=None, data_seed=None, alphas=(1.0,), target=None, multiplier=1.0, rtol=None) -> gflow.Config:
+def make_config(p: dict, s: dict, *, n=None, data_seed=None, alphas=(1.0,), target=None, multiplier=1.0, rtol=None, n_seeds=None) -> gflow.Config:
     """The sweep of setting `s` over α = `alphas` (n, data seed, η, c and rtol default to the setting's and the preset's)."""
     return gflow.Config.from_fields(n=n or s["n"], d=s["d"], kappa=s["kappa"], sigma=s["sigma"], seed=s["data_seed"] if data_seed is None else data_seed,
                                     n_test=p["n_test"], width=p["width"], multiplier=multiplier, target_loss=target or p["target_loss"],
-                                    rtol=rtol or gflow.FlowConfig().rtol, **p["flow"], init_scales=alphas, n_seeds=p["n_seeds"])
+                                    rtol=rtol or gflow.FlowConfig().rtol, **p["flow"], init_scales=alphas, n_seeds=n_seeds or p["n_seeds"])
 
 
 def neuron_cosines(W, a, target):
@@ -209,8 +210,8 @@ def t_alpha_study(p, s, out) -> dict:
     boots = []
     for n in p["n_values"]:
         per = []  # (t [α, seed], predicted slope) per dataset
-        for k in p["t_alpha_data_seeds"]:
-            cfg = make_config(p, s, n=n, data_seed=k, alphas=alphas, target=PHASE1_LOSS)
+        for k in fa.data_seeds(n, p["t_alpha_datasets"]):
+            cfg = make_config(p, s, n=n, data_seed=k, alphas=alphas, target=PHASE1_LOSS, n_seeds=p["t_alpha_seeds"])
             arrays = fa.sweep(cfg, out, f"t_alpha_n{n}_data{k}")
             geo = fa.geometry(cfg.data)
             ok = fa.ok_mask(arrays["status"])
@@ -246,6 +247,11 @@ def t_alpha_study(p, s, out) -> dict:
     # the same slopes in the time of the summed loss Σ_i ℓ_i (τ = t/n): the paper's convention
     res["sum_loss_slope_vs_n_exponent"] = res["slope_vs_n_exponent"] - 1.0
     res["sum_loss_slope_vs_n_exponent_ci95"] = [v - 1.0 for v in expo_ci]
+    # the theory's t_α = Θ(log(1/α)/n) in summed-loss time: exponent −1, in regime when every training set has λ > 0
+    in_regime = bool(all(fa.geometry(make_config(p, s, n=n, data_seed=k).data)["separability"] > 0
+                         for n in p["n_values"] for k in fa.data_seeds(n, p["t_alpha_datasets"])))
+    res["in_regime"] = in_regime
+    res["label"] = stats.verdict_label(-1.0, res["sum_loss_slope_vs_n_exponent_ci95"], in_regime=in_regime)
     res["alpha"] = alphas
     return res
 
@@ -327,7 +333,7 @@ def plot_scalings(p, settings, angles, tstudy, out):
     ax.set_yscale("log")
     ax.set_xlabel("training points n")
     ax.set_ylabel("slope of t_α in log(1/α)")
-    ax.set_title(f"n-dependence of the Phase-1 duration (mean over {len(p['t_alpha_data_seeds'])} datasets;\nbars: bootstrap 95% CI over datasets and seeds)", fontsize=9)
+    ax.set_title(f"n-dependence of the Phase-1 duration (mean over {p['t_alpha_datasets']} independent datasets per n;\nbars: bootstrap 95% CI over datasets and seeds)", fontsize=9)
     ax.legend(fontsize=7)
     ax = axes[2]
     styles = {"t_alpha": "-", "t_eta": "--"}
@@ -401,7 +407,8 @@ def main(argv=None) -> dict:
     }
     fa.write_summary(args.out, summary)
     print("t_α slopes:", np.round(tstudy["slope"], 3).tolist(), "predicted", np.round(tstudy["predicted_slope"], 3).tolist(),
-          f"n-exponent {tstudy['slope_vs_n_exponent']:.3f} CI {np.round(tstudy['slope_vs_n_exponent_ci95'], 3).tolist()}")
+          f"n-exponent {tstudy['slope_vs_n_exponent']:.3f} CI {np.round(tstudy['slope_vs_n_exponent_ci95'], 3).tolist()}; summed-loss time "
+          f"{tstudy['sum_loss_slope_vs_n_exponent']:.3f} (theory −1) → {tstudy['label']}")
     for k, v in angles.items():
         for stop, e in v.items():
             print(f"{k} {stop}: angle exponents " + ", ".join(f"{tag} {e[tag]['exponent']:.3f} {np.round(e[tag]['exponent_ci95'], 3).tolist()}" for tag in TARGET_NAMES))

@@ -6,8 +6,8 @@ separable data and on high-dimensional data, with the semi-analytic test error.
 Per regime and (n, h): a coarse α sweep, then a refined one around the coarse argmin (run directories
 resume; nothing else is cached), over data seeds × init seeds ("units"). The error is `test_err_sa`
 (exact along s, paired draws) with ties counted as errors; the 'half'/'correct' tie conventions are
-derived from `test_tie_sa` (err(w) = err − (1 − w)·tie). The pre-registered rules are in EXPERIMENTS.md
-("Regimes: rules fixed before the runs"). Writes <out>/<regime>_n<n>_h<h>_{coarse,fine}/, a multiplier
+derived from `test_tie_sa` (err(w) = err − (1 − w)·tie). The pre-registered rules are in
+docs/experiments-methods.md ("The regime runs: rules fixed before the runs"). Writes <out>/<regime>_n<n>_h<h>_{coarse,fine}/, a multiplier
 sweep <out>/<regime>_n<n>_h<h>_mult/, summary.json and regimes.png.
 """
 

@@ -11,7 +11,10 @@ unbiased) and the network's error on *fresh* held-out points: the smallest-η sw
 with the same training set and a new test sample from the same mixture (numpy, seed `fresh_test_seed` +
 data seed); the trajectories θ(t) are the same (checked: equal stop times), so its `traj_test_err` at the
 chosen grid time is an independent estimate. The error on the selection points is reported too, as the
-selection bias. Writes
+selection bias. Each rule's α* and the arms of its U (E(smallest α) − min, E(largest α) − min) get 95%
+intervals from the hierarchical bootstrap over the independent datasets (data seeds `fa.data_seeds(n, ·)`),
+then init seeds, and the arms the label of `gflow.stats.verdict_label` for the sign claim "> 0". Ties count
+as errors throughout (Monte-Carlo errors on the save grid; the tie mass is not recorded there). Writes
 <out>/eta<η>_data<k>/, summary.json, stopping.png.
 """
 
@@ -25,25 +28,28 @@ from gflow.twolayer import theory
 
 if __package__:  # imported as experiments.<name>
     from . import fls_analysis as fa
+    from . import regimes
 else:  # run as python experiments/<name>.py
     import fls_analysis as fa
+    import regimes
 
 
 def get_config(quick: bool = False) -> dict:
     preset = dict(
         n=40, d=100, kappa=1.0, sigma=0.5, width=100,  # the default problem
-        data_seeds=(0, 1),  # datasets averaged
+        n_datasets=12,  # independent datasets (data seeds fa.data_seeds(n, ·))
         n_test=10_000,  # Monte-Carlo test points at the stop
         target_losses=(0.1, 0.03, 0.01, 0.003),  # η values; the validation stop uses the smallest
         init_scales=tuple(np.logspace(-3, 0.5, 11)),  # α grid
-        n_seeds=6,  # init seeds per α and dataset
+        n_seeds=3,  # init seeds per α and dataset
         n_boot=1000,  # bootstrap replicates
         fresh_test_seed=10_000,  # numpy seed (+ data seed) of the fresh test sample that evaluates the validation stops
         flow=dict(n_save=81, t_save_min=1e-2, t_max=1e4, n_test_grid=4000),  # 13 grid points per decade; 4000 validation points
     )
     if quick:
-        preset.update(d=5, n=20, width=20, data_seeds=(0,), n_test=2000, target_losses=(0.1, 0.01), init_scales=(1e-3, 1e-1, 3.0),
+        preset.update(d=5, n=20, width=20, n_datasets=1, n_test=2000, target_losses=(0.1, 0.01), init_scales=(1e-3, 1e-1, 3.0),
                       n_seeds=2, n_boot=20, flow={})
+    preset["data_seeds"] = fa.data_seeds(preset["n"], preset["n_datasets"])
     return preset
 
 
@@ -77,9 +83,15 @@ def validation_stop(arrays: dict, by: str = "traj_test_loss", fresh: dict | None
             "at_last_grid_point": k == np.sum(np.isfinite(vl), axis=-1) - 1}
 
 
-def analyze(alpha, v, ok, n_boot, seed) -> dict:
-    o = stats.argmin_estimate(alpha, v, ok, n_boot=n_boot, seed=seed)
-    return {"mean": o.mean, "se": o.se, "alpha_star": o.x, "at_grid_edge": o.at_edge, "ci95": o.ci95, "min_error": float(np.nanmin(o.mean))}
+def analyze(p, alpha, v, ok, seed, in_regime) -> dict:
+    """Mean curve (± s.e. over datasets), α* with its hierarchical 95% interval (datasets, then seeds) and the
+    arms of the U with theirs, from [α, dataset·seed] values (dataset-major, as the sweeps are concatenated)."""
+    shape = (len(alpha), len(p["data_seeds"]), p["n_seeds"])
+    v, ok = np.asarray(v, np.float64).reshape(shape), np.asarray(ok).reshape(shape)
+    star = fa.alpha_star_scan([alpha], [v], [ok], None, n_boot=p["n_boot"], seed=seed)[0]
+    arm = regimes.rich_arm(p, [{"err": v, "tie": np.zeros_like(v), "ok": ok}], None, "error", in_regime)[0]
+    return dict(arm, mean=star["mean"], se=star["se"], alpha_star=star["alpha_star"], at_grid_edge=star["at_grid_edge"], ci95=star["ci95"],
+                min_error=float(np.nanmin(star["mean"])))
 
 
 def main(argv=None) -> dict:
@@ -89,6 +101,8 @@ def main(argv=None) -> dict:
     alpha = np.asarray(p["init_scales"])
     rules, statuses, val_time, val_at_end, val_bias = {}, {}, {}, {}, {}
     eta_min = min(p["target_losses"])
+    lam = [fa.geometry(gflow.DataConfig(n=p["n"], d=p["d"], kappa=p["kappa"], sigma=p["sigma"], seed=k, n_test=10))["separability"] for k in p["data_seeds"]]
+    in_regime = bool(min(lam) > 0)  # the theory assumes orthogonal separability
     for eta in p["target_losses"]:
         cfgs = [gflow.Config.from_fields(n=p["n"], d=p["d"], kappa=p["kappa"], sigma=p["sigma"], seed=k, n_test=p["n_test"], width=p["width"],
                                          target_loss=eta, **p["flow"], init_scales=p["init_scales"], n_seeds=p["n_seeds"]) for k in p["data_seeds"]]
@@ -97,7 +111,7 @@ def main(argv=None) -> dict:
         statuses[f"eta={eta:g}"] = fa.status_counts(np.concatenate([a["status"] for a in runs], axis=1))
         for tag, key in (("net", "final_test_err"), ("lin", "final_lin_err")):
             v = np.concatenate([a[key] for a in runs], axis=1)
-            rules.setdefault(tag, {})[f"η={eta:g}"] = analyze(alpha, v, ok, p["n_boot"], seed=int(1e4 * eta))
+            rules.setdefault(tag, {})[f"η={eta:g}"] = analyze(p, alpha, v, ok, int(1e4 * eta), in_regime)
         if eta == eta_min:
             fresh = []
             for k, cfg in zip(p["data_seeds"], cfgs):
@@ -110,7 +124,7 @@ def main(argv=None) -> dict:
                 vs = [validation_stop(a, by, f) for a, f in zip(runs, fresh)]
                 val = {key: np.concatenate([v[key] for v in vs], axis=1) for key in vs[0]}
                 for tag, key in (("net", "test_err"), ("lin", "lin_err")):
-                    rules[tag][rule] = analyze(alpha, val[key], ok, p["n_boot"], seed=7)
+                    rules[tag][rule] = analyze(p, alpha, val[key], ok, 7, in_regime)
                 val_time[rule] = stats.seed_mean(val["time"], ok)[0]
                 val_at_end[rule] = float(np.mean(val["at_last_grid_point"][ok]))
                 val_bias[rule] = float(np.mean((val["test_err_selection"] - val["test_err"])[ok]))
@@ -119,11 +133,13 @@ def main(argv=None) -> dict:
     plot(p, alpha, rules, val_time, val_at_end, bayes, args.out)
     summary = {"preset": p, "rules": rules, "validation_stop_time": val_time, "fraction_val_stop_at_last_grid_point": val_at_end,
                "validation_selection_bias": val_bias, "fresh_rerun_t_stop_max_rel_diff": fresh_t_stop_max_rel_diff,
-               "status_counts": statuses, "bayes_error": bayes, "wall_s": timer.seconds(), "sweeps": timer.sweeps()}
+               "status_counts": statuses, "bayes_error": bayes, "separability": lam, "in_regime": in_regime, "wall_s": timer.seconds(), "sweeps": timer.sweeps()}
+    summary = fa.strip_boot(summary)
     fa.write_summary(args.out, summary)
     for tag, rr in rules.items():
         for name, r in rr.items():
-            print(f"{tag} {name:>15}: α* = {r['alpha_star']:.3g} CI {np.round(r['ci95'], 4).tolist()} edge={r['at_grid_edge']} min error {r['min_error']:.4f}")
+            print(f"{tag} {name:>15}: α* = {r['alpha_star']:.3g} CI {np.round(r['ci95'], 4).tolist()} edge={r['at_grid_edge']} min error {r['min_error']:.4f}; "
+                  f"rich arm {r['rich_arm']:.2e} {np.round(r['rich_arm_ci95'], 5).tolist()} → {r['rich_arm_label']}")
     for rule, frac in val_at_end.items():
         print(f"{rule}: at the last grid point before the η stop in {frac:.0%} of runs; selection bias {val_bias[rule]:+.4f}")
     print(f"wall {summary['wall_s']:.1f} s")

@@ -4,8 +4,10 @@ of `gflow.stats.verdict_label` (computed by the experiment scripts; this script 
 
     python experiments/verdicts.py [--runs runs] > table.md
 
-Reads <runs>/regimes/summary.json (§7), <runs>/optimal_alpha/summary.json (§4) and
-<runs>/phase_diagram/summary.json (§6); a missing summary is listed as not run.
+Reads <runs>/regimes/summary.json (§7), <runs>/optimal_alpha/summary.json (§4),
+<runs>/phase_diagram/summary.json (§6), <runs>/u_curve/summary.json (§1), <runs>/oa_of/summary.json (§2),
+<runs>/phase1_alignment/summary.json (§3) and <runs>/stopping/summary.json (§5);
+a missing summary is listed as not run.
 """
 
 from __future__ import annotations
@@ -83,12 +85,70 @@ def phase_diagram_rows(s) -> list[str]:
     return rows
 
 
+def _arm(e, key):
+    lo, hi = e[key + "_ci95"] or (None, None)
+    return f"{_sci(e[key])} [{_sci(lo)}, {_sci(hi)}]"
+
+
+def _setting(s, r):
+    """The regime cell of one setting of a §1 / §2 summary, and its α grid's ends."""
+    st = r["setting"]
+    where = (f"n = {st['n']}, d = {st['d']}, κ/σ = {st['kappa'] / st['sigma']:.3g}, h = {s['preset']['width']} "
+             f"({'λ > 0: in regime' if r['in_regime'] else 'λ < 0: outside'})")
+    return where, r["alpha"][0], r["alpha"][-1]
+
+
+def u_curve_rows(s) -> list[str]:
+    rows = []
+    for r in s["results"]:
+        where, a0, a1 = _setting(s, r)
+        for ties in ("error", "half"):
+            e = r[ties]
+            rows.append(f"| 1. rich arm of the U, E(α = {a0:.0e}) − min (§1) | {where} | ties = {ties} | {_arm(e, 'rich_arm')} "
+                        f"(tie mass at α = {a0:.0e}: {_sci(r['tie_mass'][0])}) | {e['rich_arm_label']} |")
+            rows.append(f"| 1. lazy arm of the U, E(α = {a1:g}) − min (§1) | {where} | ties = {ties} | {_arm(e, 'lazy_arm')} | {e['lazy_arm_label']} |")
+    return rows
+
+
+def stopping_rows(s) -> list[str]:
+    p = s["preset"]
+    where = f"default mixture n = {p['n']}, d = {p['d']}, κ/σ = {p['kappa'] / p['sigma']:g} ({'in regime' if s['in_regime'] else 'λ < 0: outside'})"
+    rows = []
+    for rule, e in s["rules"]["net"].items():
+        rows.append(f"| 5. rich arm of the U, E(α = {p['init_scales'][0]:.0e}) − min, stop at {rule} (§5) | {where} | ties = error | "
+                    f"{_arm(e, 'rich_arm')}; α* {e['alpha_star']:.3g} {_ci(e['ci95'], 3)} | {e['rich_arm_label']} |")
+    return rows
+
+
+def oa_of_rows(s) -> list[str]:
+    rows = []
+    for r in s["results"]:
+        where, a0, a1 = _setting(s, r)
+        for tag, axis in (("xplus", "x₊"), ("mu", "μ₊")):
+            for key, claim in ((f"OA_{tag}", f"OA falls: OA(α = {a0:.0e}) − OA(α = {a1:g})"), (f"OF_{tag}", f"OF rises: OF(α = {a1:g}) − OF(α = {a0:.0e})")):
+                v = r["verdicts"][key]
+                lo, hi = v["ci95"] or (None, None)
+                rows.append(f"| 2. {claim}, cone axis {axis} (§2) | {where} | analytic (no ties) | {_sci(v['gap'])} [{_sci(lo)}, {_sci(hi)}] | {v['label']} |")
+    return rows
+
+
+def phase1_rows(s) -> list[str]:
+    st, p = s["t_alpha_study"], s["preset"]
+    src = p["settings"][1]
+    where = (f"n = {min(p['n_values'])}–{max(p['n_values'])}, d = {src['d']}, κ/σ = {src['kappa'] / src['sigma']:.3g} "
+             f"({'λ > 0: in regime' if st['in_regime'] else 'λ < 0: outside'})")
+    return [f"| 3a. t_α = Θ(log(1/α)/n): exponent of t_α's slope in n, summed-loss time (§3) | {where} | Phase 1 ends at L = 0.9 log 2 | "
+            f"{st['sum_loss_slope_vs_n_exponent']:+.2f} {_ci(st['sum_loss_slope_vs_n_exponent_ci95'])} (theory −1) | {st['label']} |"]
+
+
 def main(argv=None) -> str:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--runs", default="runs")
     args = ap.parse_args(argv)
     lines = ["| claim | regime | convention | figure [95% CI over datasets] | label |", "|---|---|---|---|---|"]
-    for name, fn in (("regimes", regime_rows), ("optimal_alpha", optimal_alpha_rows), ("phase_diagram", phase_diagram_rows)):
+    for name, fn in (("regimes", regime_rows), ("optimal_alpha", optimal_alpha_rows), ("phase_diagram", phase_diagram_rows),
+                     ("u_curve", u_curve_rows), ("oa_of", oa_of_rows), ("phase1_alignment", phase1_rows),
+                     ("stopping", stopping_rows)):
         path = Path(args.runs) / name / "summary.json"
         if path.exists():
             lines += fn(json.loads(path.read_text()))
