@@ -28,14 +28,20 @@ from benchmarks.cli import RESULTS, parser
 
 # entry -> (module, [(argv of the full run, its output file)], argv of --quick, its output file)
 SUITE = {
-    "fair": [(["--problem", "small", "--levels", "1e-2", "1e-3", "--repeats", "3"], "fair_contract_small.json"),
-             (["--problem", "heldout", "--levels", "1e-2", "1e-3", "--repeats", "3"], "fair_contract_heldout.json")],
+    "fair": [
+        (["--problem", "small", "--levels", "1e-2", "1e-3", "--repeats", "3"], "fair_contract_small.json"),
+        (["--problem", "heldout", "--levels", "1e-2", "1e-3", "--repeats", "3"], "fair_contract_heldout.json"),
+    ],
     "memory": [([], "memory.json")],
     "batching": [([], "batching.json")],
     "accuracy": [(["--set", "check"], "accuracy_check.json")],
 }
-QUICK_OUT = {"fair": "fair_quick.json", "memory": "memory_quick.json", "batching": "batching_quick.json",
-             "accuracy": "accuracy_quick.json"}
+QUICK_OUT = {
+    "fair": "fair_quick.json",
+    "memory": "memory_quick.json",
+    "batching": "batching_quick.json",
+    "accuracy": "accuracy_quick.json",
+}
 
 
 def plan(quick: bool, out: Path, only=None) -> list[tuple[str, list[str]]]:
@@ -67,9 +73,15 @@ def run(quick: bool, out: Path, only=None, log=print) -> dict:
 
 
 def main(argv=None):
-    ap = parser(__doc__, json=False, quick="every entry at tiny shapes (its own --quick), written to --out (default: a new "
-                               "temporary folder) so the stored results stay")
-    ap.add_argument("--out", type=Path, default=None, help=f"folder for the results (default {RESULTS}; --quick: a temporary one)")
+    ap = parser(
+        __doc__,
+        json=False,
+        quick="every entry at tiny shapes (its own --quick), written to --out (default: a new "
+        "temporary folder) so the stored results stay",
+    )
+    ap.add_argument(
+        "--out", type=Path, default=None, help=f"folder for the results (default {RESULTS}; --quick: a temporary one)"
+    )
     ap.add_argument("--only", nargs="+", choices=tuple(SUITE), default=None, help="run only these entries")
     args = ap.parse_args(argv)
     out = args.out or (Path(tempfile.mkdtemp(prefix="gflow-bench-")) if args.quick else RESULTS)

@@ -22,7 +22,9 @@ def measure(problem="small", repeats=3, target_loss=1e-2, n_seeds=4) -> dict:
     ref = None
     for label, chunk in (("full_vmap", n_runs), ("cost_aware", 0), ("chunks_of_16", 16)):
         # each chunk is one compiled batch (batch_lanes = chunk), as these variants were defined
-        cfg = problem_config(problem, chunk_size=chunk, batch_lanes=chunk or n_seeds, target_loss=target_loss, n_seeds=n_seeds)
+        cfg = problem_config(
+            problem, chunk_size=chunk, batch_lanes=chunk or n_seeds, target_loss=target_loss, n_seeds=n_seeds
+        )
         gflow.run_sweep(cfg, progress=False)  # compile
         wall, res = timed(gflow.run_sweep, cfg, progress=False, repeats=repeats)
         if ref is None:
@@ -32,10 +34,15 @@ def measure(problem="small", repeats=3, target_loss=1e-2, n_seeds=4) -> dict:
         assert np.array_equal(res.arrays["status"] <= 1, ref.arrays["status"] <= 1)
         rel = np.abs(res.arrays["t_stop"] / ref.arrays["t_stop"] - 1)
         steps = res.arrays["n_steps"]
-        out["variants"][label] = {"chunk_size": res.meta["chunk_sizes"][0], "wall_s": wall, "runs_per_s": n_runs / wall,
-                                  "steps_min": int(steps.min()), "steps_max": int(steps.max()),
-                                  "t_stop_rel_diff_vs_full_vmap_median": float(np.median(rel)),
-                                  "t_stop_rel_diff_vs_full_vmap_max": float(rel.max())}
+        out["variants"][label] = {
+            "chunk_size": res.meta["chunk_sizes"][0],
+            "wall_s": wall,
+            "runs_per_s": n_runs / wall,
+            "steps_min": int(steps.min()),
+            "steps_max": int(steps.max()),
+            "t_stop_rel_diff_vs_full_vmap_median": float(np.median(rel)),
+            "t_stop_rel_diff_vs_full_vmap_max": float(rel.max()),
+        }
         print(label, out["variants"][label], flush=True)
     v = out["variants"]
     out["speedup_cost_aware_vs_full_vmap"] = v["full_vmap"]["wall_s"] / v["cost_aware"]["wall_s"]

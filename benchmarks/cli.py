@@ -13,8 +13,15 @@ from pathlib import Path
 RESULTS = Path(__file__).resolve().parent / "results"  # the current results, one file per benchmark
 
 
-def parser(doc: str, *, quick: str | None, json: str | None | bool = None, problem: str | None = None, problems=None,
-           repeats: int | None = None) -> argparse.ArgumentParser:
+def parser(
+    doc: str,
+    *,
+    quick: str | None,
+    json: str | None | bool = None,
+    problem: str | None = None,
+    problems=None,
+    repeats: int | None = None,
+) -> argparse.ArgumentParser:
     """The shared parser: `doc` is the entry's docstring, `quick` says what --quick shrinks to (None: no --quick), `json` is the
     default output (a file name under benchmarks/results/; None: no default; False: no --json), `problem`/`repeats` the defaults
     of those options (None: the entry has no such option)."""
@@ -23,8 +30,12 @@ def parser(doc: str, *, quick: str | None, json: str | None | bool = None, probl
         ap.add_argument("--quick", action="store_true", help=quick)
     default = str(RESULTS / json) if isinstance(json, str) else None
     if json is not False:  # False: the entry writes no JSON of its own (the suite's runner)
-        ap.add_argument("--json", default=default, metavar="PATH",
-                        help="also write the result here ('' to skip)" + (f"; default {default}" if default else ""))
+        ap.add_argument(
+            "--json",
+            default=default,
+            metavar="PATH",
+            help="also write the result here ('' to skip)" + (f"; default {default}" if default else ""),
+        )
     if problem is not None:
         from benchmarks.common import PROBLEMS
 

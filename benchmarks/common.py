@@ -26,8 +26,21 @@ DEFAULT_ETA = {name: p.get("eta", 1e-2) for name, p in PROBLEMS.items()}
 SWEEP_SCALES = tuple(float(v) for v in __import__("numpy").logspace(-5, 1, 16))
 
 
-def problem_config(name: str, *, target_loss=1e-2, rtol=1e-3, solver="bosh3", dtype="float32", n_seeds=4,
-                   init_scales=SWEEP_SCALES, chunk_size=0, batch_lanes=2, kappa=None, sigma=None, n_test=2000) -> Config:
+def problem_config(
+    name: str,
+    *,
+    target_loss=1e-2,
+    rtol=1e-3,
+    solver="bosh3",
+    dtype="float32",
+    n_seeds=4,
+    init_scales=SWEEP_SCALES,
+    chunk_size=0,
+    batch_lanes=2,
+    kappa=None,
+    sigma=None,
+    n_test=2000,
+) -> Config:
     """A benchmark problem's config. `batch_lanes` is the compiled batch (runs per call; see
     gflow.twolayer.sweep's seed invariance): a chunk of `chunk_size` runs is computed in batches of that many.
     `kappa` and `sigma` default to the problem's own (1 and 0.5 unless it names others)."""
@@ -60,8 +73,14 @@ def machine() -> dict:
     except (OSError, StopIteration):
         pass
     dev = jax.devices()[0]
-    return {"cpu": cpu, "cores": os.cpu_count(), "backend": jax.default_backend(), "device": str(dev),
-            "python": platform.python_version(), **gflow.runs.store.versions()}
+    return {
+        "cpu": cpu,
+        "cores": os.cpu_count(),
+        "backend": jax.default_backend(),
+        "device": str(dev),
+        "python": platform.python_version(),
+        **gflow.runs.store.versions(),
+    }
 
 
 def rss_mb() -> float:

@@ -82,28 +82,48 @@ def load_reference(problem, eta, alphas=None, log=print):
     cfg = problem_config(problem, target_loss=eta, dtype="float64", n_seeds=1, init_scales=SWEEP_SCALES)
     if problem == "tiny":
         states = {}
-        ref = refmod.compute(problem, eta, alphas=alphas or refmod.accuracy_subset(SWEEP_SCALES, "tiny"), log=log, states=states,
-                             budget=TINY_REF_BUDGET)
+        ref = refmod.compute(
+            problem,
+            eta,
+            alphas=alphas or refmod.accuracy_subset(SWEEP_SCALES, "tiny"),
+            log=log,
+            states=states,
+            budget=TINY_REF_BUDGET,
+        )
         ref["state"] = []
         for a in ref["alphas"]:
             W, av = states[a][0]
             W0, a0 = refmod.init_state(cfg, a)
             ref["state"].append((W0, a0, W, av))
-        ref["state_rel_err_estimate"] = [refmod.state_rel_diff(*states[a][1], W, av, W0, a0) if len(states[a]) > 1 else math.inf
-                                         for a, (W0, a0, W, av) in zip(ref["alphas"], ref["state"])]
-        log(f"  the reference's state estimates: {['%.1e' % e for e in ref['state_rel_err_estimate']]}")
+        ref["state_rel_err_estimate"] = [
+            refmod.state_rel_diff(*states[a][1], W, av, W0, a0) if len(states[a]) > 1 else math.inf
+            for a, (W0, a0, W, av) in zip(ref["alphas"], ref["state"])
+        ]
+        log(f"  the reference's state estimates: {[f'{e:.1e}' for e in ref['state_rel_err_estimate']]}")
     else:
         ref = refmod.load()[refmod.key(problem, eta)]
         if "state_rel_err_estimate" not in ref:
-            raise SystemExit(f"{refmod.key(problem, eta)}: the stored reference has no states; run "
-                             f"`python -m benchmarks.reference --problem {problem} --eta {eta:g} --states`")
-        ref = dict(ref, state=[refmod.load_state(problem, eta, a, cfg) if t is not None else None
-                               for a, t in zip(ref["alphas"], ref["t_stop"])])
-    keep = [i for i, t in enumerate(ref["t_stop"]) if t is not None and ref["state"][i] is not None
-            and (alphas is None or ref["alphas"][i] in alphas)]
+            raise SystemExit(
+                f"{refmod.key(problem, eta)}: the stored reference has no states; run "
+                f"`python -m benchmarks.reference --problem {problem} --eta {eta:g} --states`"
+            )
+        ref = dict(
+            ref,
+            state=[
+                refmod.load_state(problem, eta, a, cfg) if t is not None else None
+                for a, t in zip(ref["alphas"], ref["t_stop"])
+            ],
+        )
+    keep = [
+        i
+        for i, t in enumerate(ref["t_stop"])
+        if t is not None and ref["state"][i] is not None and (alphas is None or ref["alphas"][i] in alphas)
+    ]
     ref["ref_rtol"] = [r["rtol"] for r in ref["runs"]]
-    return {k: [ref[k][i] for i in keep]
-            for k in ("alphas", "t_stop", "test_err", "rel_err_estimate", "state_rel_err_estimate", "state", "ref_rtol")}
+    return {
+        k: [ref[k][i] for i in keep]
+        for k in ("alphas", "t_stop", "test_err", "rel_err_estimate", "state_rel_err_estimate", "state", "ref_rtol")
+    }
 
 
 def errors(t, W, a, t_ref, state):
@@ -150,7 +170,9 @@ def setup(problem, eta, alphas):
 
 
 def _gd_one(cfg, data, alpha, lr, max_iters=10**8):
-    r = jax_gd_sweep([alpha], [0], data, width=cfg.model.width, lr=lr, eta=cfg.flow.target_loss, max_iters=max_iters, state=True)
+    r = jax_gd_sweep(
+        [alpha], [0], data, width=cfg.model.width, lr=lr, eta=cfg.flow.target_loss, max_iters=max_iters, state=True
+    )
     return r, (float(r.t_stop[0]) if r.reached[0] else math.inf)
 
 
@@ -167,15 +189,21 @@ def gd_ladder(cfg, data, ref, finest, iter_cap, log=print):
                 break
             lr /= 2
         verified = _inside(rungs, finest)
-        log(f"    GD ladder α={alpha:.3g}: {len(rungs)} rungs down to lr {lr:g} ({rungs[-1]['iters']} it., "
-            f"errors {rungs[-1]['t_err']:.1e}/{rungs[-1]['theta_err']:.1e}){'' if verified else ' — cap reached'}")
+        log(
+            f"    GD ladder α={alpha:.3g}: {len(rungs)} rungs down to lr {lr:g} ({rungs[-1]['iters']} it., "
+            f"errors {rungs[-1]['t_err']:.1e}/{rungs[-1]['theta_err']:.1e}){'' if verified else ' — cap reached'}"
+        )
         ladders.append({"rungs": rungs, "envelope_verified": verified})
     return ladders
 
 
 def _flow_config(cfg, alphas, **flow):
-    return Config(data=cfg.data, model=cfg.model, flow=FlowConfig(**{**cfg.flow.__dict__, "max_steps": 10**6, **flow}),
-                  sweep=SweepConfig(init_scales=tuple(alphas), n_seeds=1, batch_lanes=1))
+    return Config(
+        data=cfg.data,
+        model=cfg.model,
+        flow=FlowConfig(**{**cfg.flow.__dict__, "max_steps": 10**6, **flow}),
+        sweep=SweepConfig(init_scales=tuple(alphas), n_seeds=1, batch_lanes=1),
+    )
 
 
 def rtol_ladder(cfg, data, ref, finest, step_cap, log=print):
@@ -190,13 +218,19 @@ def rtol_ladder(cfg, data, ref, finest, step_cap, log=print):
             c = _flow_config(cfg, [alpha], rtol=rtol)
             r = gflow.simulate(init_scale=alpha, seed=0, config=c, data=data)
             ok = gflow.STATUS_NAMES[int(r.status)] == "reached_target"
-            te, th = errors(float(r.t_stop) if ok else math.inf, r.params.W, r.params.a, ref["t_stop"][i], ref["state"][i])
-            rungs.append(dict(rtol=rtol, t_err=te, theta_err=th, steps=int(r.n_steps), test_err=float(r.final["test_err"])))
+            te, th = errors(
+                float(r.t_stop) if ok else math.inf, r.params.W, r.params.a, ref["t_stop"][i], ref["state"][i]
+            )
+            rungs.append(
+                dict(rtol=rtol, t_err=te, theta_err=th, steps=int(r.n_steps), test_err=float(r.final["test_err"]))
+            )
             if _inside(rungs, finest) or int(r.n_steps) > step_cap:
                 break
         verified = _inside(rungs, finest)
-        log(f"    rtol ladder α={alpha:.3g}: down to rtol {rungs[-1]['rtol']:g} ({rungs[-1]['steps']} steps, errors "
-            f"{rungs[-1]['t_err']:.1e}/{rungs[-1]['theta_err']:.1e}){'' if verified else ' — cap reached'}")
+        log(
+            f"    rtol ladder α={alpha:.3g}: down to rtol {rungs[-1]['rtol']:g} ({rungs[-1]['steps']} steps, errors "
+            f"{rungs[-1]['t_err']:.1e}/{rungs[-1]['theta_err']:.1e}){'' if verified else ' — cap reached'}"
+        )
         ladders.append({"rungs": rungs, "envelope_verified": verified})
     return ladders
 
@@ -270,8 +304,12 @@ def self_verifying_gd(cfg, data, ref, level):
         for _ in range(MAX_HALVINGS):
             cur, tc = _gd_one(cfg, data, a, lr / 2)
             n_it += int(cur.iters[0])
-            if (math.isfinite(tp) and math.isfinite(tc) and abs(tp / tc - 1) <= level
-                    and refmod.state_rel_diff(prev.W[0], prev.a[0], cur.W[0], cur.a[0], W0, a0) <= level):
+            if (
+                math.isfinite(tp)
+                and math.isfinite(tc)
+                and abs(tp / tc - 1) <= level
+                and refmod.state_rel_diff(prev.W[0], prev.a[0], cur.W[0], cur.a[0], W0, a0) <= level
+            ):
                 break
             lr, prev, tp = lr / 2, cur, tc
         out["wall_s"] += time.perf_counter() - t0
@@ -291,12 +329,22 @@ def gflow_at(cfg, data, ref, level, repeats):
     c = _flow_config(cfg, alphas, accuracy=level)
     # compile on a loose accuracy: the value is traced (a Lane field, not compiled in), so this compiles the
     # timed program without the timed run's cost
-    gflow.run_sweep(dataclasses.replace(c, flow=dataclasses.replace(c.flow, accuracy=max(level, 0.1))), data=data, progress=False)
+    gflow.run_sweep(
+        dataclasses.replace(c, flow=dataclasses.replace(c.flow, accuracy=max(level, 0.1))), data=data, progress=False
+    )
     w, cpu, res = timed_cpu(lambda: gflow.run_sweep(c, data=data, progress=False), repeats)
     a = res.arrays
-    out = dict(wall_s=w, cpu_s=cpu, steps=a["n_steps"][:, 0].tolist(), n_solves=a["n_solves"][:, 0].tolist(),
-               statuses=[gflow.STATUS_NAMES[int(s)] for s in a["status"][:, 0]], t_err_est=a["t_err_est"][:, 0].tolist(),
-               t_err=[], theta_err=[], test_err=a["final_test_err"][:, 0].tolist())
+    out = dict(
+        wall_s=w,
+        cpu_s=cpu,
+        steps=a["n_steps"][:, 0].tolist(),
+        n_solves=a["n_solves"][:, 0].tolist(),
+        statuses=[gflow.STATUS_NAMES[int(s)] for s in a["status"][:, 0]],
+        t_err_est=a["t_err_est"][:, 0].tolist(),
+        t_err=[],
+        theta_err=[],
+        test_err=a["final_test_err"][:, 0].tolist(),
+    )
     if "theta_err_est" in a:  # the engine's a-posteriori state-error estimate, where it has one
         out["theta_err_est"] = a["theta_err_est"][:, 0].tolist()
     diffs = []
@@ -304,8 +352,13 @@ def gflow_at(cfg, data, ref, level, repeats):
         r = gflow.simulate(init_scale=alpha, seed=0, config=c, data=data)
         t = float(a["t_stop"][i, 0])
         diffs.append(rel_err(float(r.t_stop), t))
-        te, th = errors(t if out["statuses"][i] == "reached_target" else math.inf, r.params.W, r.params.a,
-                        ref["t_stop"][i], ref["state"][i])
+        te, th = errors(
+            t if out["statuses"][i] == "reached_target" else math.inf,
+            r.params.W,
+            r.params.a,
+            ref["t_stop"][i],
+            ref["state"][i],
+        )
         out["t_err"].append(te)
         out["theta_err"].append(th)
     out["sweep_vs_simulate_t_rel_diff_max"] = max(diffs)
@@ -317,7 +370,9 @@ def time_gflow_rtol(cfg, data, ref, rtols, repeats):
     out = dict(wall_s=0.0, cpu_s=0.0, rtol=list(rtols), steps=[], t_err=[], theta_err=[], test_err=[])
     for i, (alpha, rtol) in enumerate(zip(ref["alphas"], rtols)):
         c = _flow_config(cfg, [alpha], rtol=rtol)
-        gflow.run_sweep(dataclasses.replace(c, flow=dataclasses.replace(c.flow, rtol=1e-2)), data=data, progress=False)  # compile
+        gflow.run_sweep(
+            dataclasses.replace(c, flow=dataclasses.replace(c.flow, rtol=1e-2)), data=data, progress=False
+        )  # compile
         w, cpu, res = timed_cpu(lambda: gflow.run_sweep(c, data=data, progress=False), repeats)  # noqa: B023
         r = gflow.simulate(init_scale=alpha, seed=0, config=c, data=data)  # its state (the sweep drops it)
         te, th = errors(float(res.arrays["t_stop"][0, 0]), r.params.W, r.params.a, ref["t_stop"][i], ref["state"][i])
@@ -349,8 +404,10 @@ def gflow_only(problem, eta, levels, repeats, factor, alphas=None, log=print):
         g = _summary(ref, gflow_at(cfg, data, ref, lv / factor, repeats), lv)
         g["accuracy"], g["load_average_1min_at_end"] = lv / factor, loadavg()
         out["levels"][f"{lv:g}"] = g
-        log(f"  ε={lv:g}, accuracy {lv / factor:g}: {g['wall_s']:.3g} s (CPU {g['cpu_s']:.3g} s), errors {g['t_rel_err_max']:.1e}/"
-            f"{g['theta_rel_err_max']:.1e}, {'met' if g['met'] else 'MISSED'}, steps {sum(g['steps'])}")
+        log(
+            f"  ε={lv:g}, accuracy {lv / factor:g}: {g['wall_s']:.3g} s (CPU {g['cpu_s']:.3g} s), errors {g['t_rel_err_max']:.1e}/"
+            f"{g['theta_rel_err_max']:.1e}, {'met' if g['met'] else 'MISSED'}, steps {sum(g['steps'])}"
+        )
     return out
 
 
@@ -359,11 +416,21 @@ def run(problem, eta, levels, repeats, alphas=None, log=print):
     dropped = [lv for lv in levels if not resolvable(ref, lv)]
     levels = [lv for lv in levels if resolvable(ref, lv)]
     cfg, data = setup(problem, eta, ref["alphas"])
-    log(f"{problem} η={eta:g}: α={['%.3g' % a for a in ref['alphas']]} levels={levels}"
-        + (f" (not resolved by the reference: {dropped})" if dropped else ""))
-    out = {"problem": problem, "eta": eta, "alphas": ref["alphas"], "t_ref": ref["t_stop"], "test_err_ref": ref["test_err"],
-           "ref_t_rel_err_estimate": ref["rel_err_estimate"], "ref_state_rel_err_estimate": ref["state_rel_err_estimate"],
-           "levels_not_resolved": dropped, "levels": {}}
+    log(
+        f"{problem} η={eta:g}: α={[f'{a:.3g}' for a in ref['alphas']]} levels={levels}"
+        + (f" (not resolved by the reference: {dropped})" if dropped else "")
+    )
+    out = {
+        "problem": problem,
+        "eta": eta,
+        "alphas": ref["alphas"],
+        "t_ref": ref["t_stop"],
+        "test_err_ref": ref["test_err"],
+        "ref_t_rel_err_estimate": ref["rel_err_estimate"],
+        "ref_state_rel_err_estimate": ref["state_rel_err_estimate"],
+        "levels_not_resolved": dropped,
+        "levels": {},
+    }
     if not levels:
         return out
     finest = min(levels)
@@ -396,35 +463,57 @@ def run(problem, eta, levels, repeats, alphas=None, log=print):
         row["cpu_ratios"] = {f"gflow_vs_{k}": row[k]["cpu_s"] / g["cpu_s"] for k in contenders if k != "gflow"}
         row["load_average_1min_at_end"] = loadavg()
         out["levels"][f"{lv:g}"] = row
-        log(f"  ε={lv:g}: " + ", ".join(f"{k} {row[k]['wall_s']:.3g} s (errors {row[k]['t_rel_err_max']:.1e}/"
-                                       f"{row[k]['theta_rel_err_max']:.1e}, {'met' if row[k]['met'] else 'MISSED'})"
-                                       for k in contenders)
-            + " | " + ", ".join(f"{k} {v:.2f}×" for k, v in row["ratios"].items()))
+        log(
+            f"  ε={lv:g}: "
+            + ", ".join(
+                f"{k} {row[k]['wall_s']:.3g} s (errors {row[k]['t_rel_err_max']:.1e}/"
+                f"{row[k]['theta_rel_err_max']:.1e}, {'met' if row[k]['met'] else 'MISSED'})"
+                for k in contenders
+            )
+            + " | "
+            + ", ".join(f"{k} {v:.2f}×" for k, v in row["ratios"].items())
+        )
     return out
 
 
-COLUMNS = (("gflow", "gflow (accuracy = ε)"), ("oracle_jax_gd", "oracle JAX GD"), ("oracle_numpy_gd", "oracle numpy GD"),
-           ("self_verifying_jax_gd", "self-verifying JAX GD"), ("gflow_oracle_rtol", "gflow, per-α oracle rtol"),
-           ("t_only_oracle_jax_gd", "t_η-only oracle JAX GD"))
+COLUMNS = (
+    ("gflow", "gflow (accuracy = ε)"),
+    ("oracle_jax_gd", "oracle JAX GD"),
+    ("oracle_numpy_gd", "oracle numpy GD"),
+    ("self_verifying_jax_gd", "self-verifying JAX GD"),
+    ("gflow_oracle_rtol", "gflow, per-α oracle rtol"),
+    ("t_only_oracle_jax_gd", "t_η-only oracle JAX GD"),
+)
 
 
 def table(results) -> str:
     """Markdown: per (problem, η, ε), each contender's wall (and whether it met the contract, its errors
     of t_η / θ, its test-error difference) and gflow's speed-up over it (wall; CPU)."""
-    lines = ["| problem | η | ε | load | " + " | ".join(h for _, h in COLUMNS) + " |", "|---" * (4 + len(COLUMNS)) + "|"]
+    lines = [
+        "| problem | η | ε | load | " + " | ".join(h for _, h in COLUMNS) + " |",
+        "|---" * (4 + len(COLUMNS)) + "|",
+    ]
     for res in results:
         for lv, row in res["levels"].items():
+
             def cell(k):
                 r = row.get(k)
                 if r is None:
                     return "–"
-                s = (f"{r['wall_s']:.3g} s, {'met' if r['met'] else '**missed**'} ({r['t_rel_err_max']:.1e} / "
-                     f"{r['theta_rel_err_max']:.1e}; Δtest {r['test_err_abs_diff_max']:.1e})")
+                s = (
+                    f"{r['wall_s']:.3g} s, {'met' if r['met'] else '**missed**'} ({r['t_rel_err_max']:.1e} / "
+                    f"{r['theta_rel_err_max']:.1e}; Δtest {r['test_err_abs_diff_max']:.1e})"
+                )
                 if k != "gflow":
                     s += f": **{row['ratios']['gflow_vs_' + k]:.2f}×** (CPU {row['cpu_ratios']['gflow_vs_' + k]:.2f}×)"
                 return s
+
             load = f"{row['load_average_1min_at_start']:.1f}–{row['load_average_1min_at_end']:.1f}"
-            lines.append(f"| {res['problem']} | {res['eta']:g} | {lv} | {load} | " + " | ".join(cell(k) for k, _ in COLUMNS) + " |")
+            lines.append(
+                f"| {res['problem']} | {res['eta']:g} | {lv} | {load} | "
+                + " | ".join(cell(k) for k, _ in COLUMNS)
+                + " |"
+            )
     return "\n".join(lines)
 
 
@@ -438,31 +527,49 @@ def summary(results) -> str:
         n = sum(meets(a, b, lv) for a, b in zip(r["t_err"], r["theta_err"]))
         return "✓" if r["met"] else f"✗ {n}/{len(r['t_err'])}"
 
-    lines = ["| problem (η) | ε | load | gflow at accuracy ε: wall / CPU | " + " | ".join(h for _, h in COLUMNS[1:]) + " |",
-             "|---" * (4 + len(names)) + "|"]
+    lines = [
+        "| problem (η) | ε | load | gflow at accuracy ε: wall / CPU | " + " | ".join(h for _, h in COLUMNS[1:]) + " |",
+        "|---" * (4 + len(names)) + "|",
+    ]
     for res in results:
         for lv, row in res["levels"].items():
             g = row["gflow"]
             cells = []
             for k in names:
                 r = row.get(k)
-                cells.append("–" if r is None else f"{row['ratios']['gflow_vs_' + k]:.2f}× ({row['cpu_ratios']['gflow_vs_' + k]:.2f}×) "
-                             f"{mark(r, float(lv))} t {r['t_rel_err_max']:.1e} θ {r['theta_rel_err_max']:.1e} Δtest {r['test_err_abs_diff_max']:.0e}")
-            lines.append(f"| {res['problem']} ({res['eta']:g}) | {float(lv):.2%} | {row['load_average_1min_at_start']:.0f}–"
-                         f"{row['load_average_1min_at_end']:.0f} | {g['wall_s']:.3g} s / {g['cpu_s']:.3g} s, "
-                         f"{mark(g, float(lv))} t {g['t_rel_err_max']:.1e} θ {g['theta_rel_err_max']:.1e} Δtest {g['test_err_abs_diff_max']:.0e} | "
-                         + " | ".join(cells) + " |")
+                cells.append(
+                    "–"
+                    if r is None
+                    else f"{row['ratios']['gflow_vs_' + k]:.2f}× ({row['cpu_ratios']['gflow_vs_' + k]:.2f}×) "
+                    f"{mark(r, float(lv))} t {r['t_rel_err_max']:.1e} θ {r['theta_rel_err_max']:.1e} Δtest {r['test_err_abs_diff_max']:.0e}"
+                )
+            lines.append(
+                f"| {res['problem']} ({res['eta']:g}) | {float(lv):.2%} | {row['load_average_1min_at_start']:.0f}–"
+                f"{row['load_average_1min_at_end']:.0f} | {g['wall_s']:.3g} s / {g['cpu_s']:.3g} s, "
+                f"{mark(g, float(lv))} t {g['t_rel_err_max']:.1e} θ {g['theta_rel_err_max']:.1e} Δtest {g['test_err_abs_diff_max']:.0e} | "
+                + " | ".join(cells)
+                + " |"
+            )
     return "\n".join(lines)
 
 
 def main(argv=None):
     ap = parser(__doc__, quick="tiny problem, levels 1e-2 and 1e-3, 1 repeat", problem="small", repeats=3)
-    ap.add_argument("--eta", type=float, nargs="+", default=None, help="default: the problem's own (benchmarks.common.DEFAULT_ETA)")
+    ap.add_argument(
+        "--eta", type=float, nargs="+", default=None, help="default: the problem's own (benchmarks.common.DEFAULT_ETA)"
+    )
     ap.add_argument("--levels", type=float, nargs="+", default=[1e-2, 1e-3, 1e-4])
     ap.add_argument("--alphas", type=float, nargs="+", default=None, help="a subset of the reference's α")
-    ap.add_argument("--render", nargs="+", default=None, metavar="JSON", help="print the summary table of stored results")
-    ap.add_argument("--gflow-only", type=float, default=None, metavar="F",
-                    help="only gflow, at flow.accuracy = ε/F, judged at ε (which setting meets the contract)")
+    ap.add_argument(
+        "--render", nargs="+", default=None, metavar="JSON", help="print the summary table of stored results"
+    )
+    ap.add_argument(
+        "--gflow-only",
+        type=float,
+        default=None,
+        metavar="F",
+        help="only gflow, at flow.accuracy = ε/F, judged at ε (which setting meets the contract)",
+    )
     args = ap.parse_args(argv)
     if args.render:
         import json
@@ -474,14 +581,27 @@ def main(argv=None):
     etas = args.eta or [DEFAULT_ETA[args.problem]]
     t0 = time.perf_counter()
     if args.gflow_only:
-        res = {"gflow_only": [gflow_only(args.problem, eta, args.levels, args.repeats, args.gflow_only, alphas=args.alphas)
-                              for eta in etas], "wall_s": time.perf_counter() - t0, "machine": machine(),
-               "date": time.strftime("%Y-%m-%d %H:%M:%S")}
+        res = {
+            "gflow_only": [
+                gflow_only(args.problem, eta, args.levels, args.repeats, args.gflow_only, alphas=args.alphas)
+                for eta in etas
+            ],
+            "wall_s": time.perf_counter() - t0,
+            "machine": machine(),
+            "date": time.strftime("%Y-%m-%d %H:%M:%S"),
+        }
         write_json(res, args.json)
         return res
     results = [run(args.problem, eta, args.levels, args.repeats, alphas=args.alphas) for eta in etas]
-    res = {"results": results, "table": table(results), "summary": summary(results), "wall_s": time.perf_counter() - t0, "machine": machine(),
-           "load_average_1min_at_end": loadavg(), "date": time.strftime("%Y-%m-%d %H:%M:%S")}
+    res = {
+        "results": results,
+        "table": table(results),
+        "summary": summary(results),
+        "wall_s": time.perf_counter() - t0,
+        "machine": machine(),
+        "load_average_1min_at_end": loadavg(),
+        "date": time.strftime("%Y-%m-%d %H:%M:%S"),
+    }
     print(res["table"])
     print(res["summary"])
     write_json(res, args.json)

@@ -7,8 +7,8 @@ Its estimate of the gradient-flow time is
     t_η = lr·(k − 1 + s),  s = (log L_{k−1} − log η) / (log L_{k−1} − log L_k) ∈ (0, 1],
 
 i.e. linear interpolation of log L over the last step (`interpolate=False` gives the plain k·lr).
-Its state at t_η is interpolated the same way, θ(t_η) = θ_{k−1} + s·(θ_k − θ_{k−1}) (`GDResult.W`, `.a`, with `jax_gd_sweep(..., state=True)`;
-θ_0 when k = 0). The test error is that of θ_k. Gradients are written out by hand (4·n·h·d FLOP per iteration, the
+Its state at t_η is interpolated the same way, θ(t_η) = θ_{k−1} + s·(θ_k − θ_{k−1}) (`GDResult.W`, `.a`, with
+`jax_gd_sweep(..., state=True)`; θ_0 when k = 0). The test error is that of θ_k. Gradients are written out by hand (4·n·h·d FLOP per iteration, the
 same formulas as `gflow.twolayer.model.loss_and_grad`): no autodiff overhead for any contender.
 
 - `numpy_gd`: one configuration at a time, float64 (the common practice).
@@ -28,7 +28,6 @@ import jax.numpy as jnp
 import numpy as np
 
 from gflow.twolayer import model
-
 
 LR0 = 4.0  # top of the learning-rate ladder lr₀·2^−k of the tuned GD contenders (above every stable lr measured)
 MAX_HALVINGS = 24
@@ -114,8 +113,15 @@ def numpy_gd(W, a, x, y, x_test, y_test, *, lr, eta, max_iters=10**8):
     test_err = float(np.mean(y_test * (np.maximum(x_test @ W.T, 0.0) @ a) <= 0))
     t = float(interpolated_time(lr, k, loss_prev, loss, eta))
     s = stop_fraction(loss_prev, loss, eta)
-    return GDResult(t, k * lr, k, test_err, loss <= eta, interpolated_state(k, s, W - step_W, W),
-                    interpolated_state(k, s, a - step_a, a))
+    return GDResult(
+        t,
+        k * lr,
+        k,
+        test_err,
+        loss <= eta,
+        interpolated_state(k, s, W - step_W, W),
+        interpolated_state(k, s, a - step_a, a),
+    )
 
 
 def numpy_gd_iters(W, a, x, y, *, lr, iters):
@@ -177,10 +183,24 @@ def jax_gd_sweep(alphas, seeds, data, *, width, lr, eta, max_iters=10**7, state=
     lr = np.broadcast_to(np.asarray(lr, np.float64), alphas.shape)
     keys = jax.vmap(model.init_key)(jnp.asarray(seeds, jnp.uint32))
     k, loss, loss_prev, test_err, prev, last = jax.block_until_ready(
-        _gd_batch(alphas, keys, jnp.asarray(lr, dtype), jnp.asarray(eta, dtype), data.x, data.y, data.x_test, data.y_test,
-                  jnp.int32(max_iters), width=width, keep_state=state))
+        _gd_batch(
+            alphas,
+            keys,
+            jnp.asarray(lr, dtype),
+            jnp.asarray(eta, dtype),
+            data.x,
+            data.y,
+            data.x_test,
+            data.y_test,
+            jnp.int32(max_iters),
+            width=width,
+            keep_state=state,
+        )
+    )
     k, loss, loss_prev = np.asarray(k), np.asarray(loss, np.float64), np.asarray(loss_prev, np.float64)
-    r = GDResult(interpolated_time(lr, k, loss_prev, loss, eta), k * lr, k, np.asarray(test_err, np.float64), loss <= eta)
+    r = GDResult(
+        interpolated_time(lr, k, loss_prev, loss, eta), k * lr, k, np.asarray(test_err, np.float64), loss <= eta
+    )
     if not state:
         return r
     s = stop_fraction(loss_prev, loss, eta)
@@ -202,5 +222,19 @@ def dataset_numpy(data, dtype=np.float64):
     return tuple(np.asarray(v, dtype) for v in (data.x, data.y, data.x_test, data.y_test))
 
 
-__all__ = ["LR0", "MAX_HALVINGS", "rel_err", "GDResult", "init", "loss_and_grad_np", "numpy_gd", "numpy_gd_iters", "jax_gd_sweep", "torch_available",
-           "interpolated_time", "stop_fraction", "interpolated_state", "dataset_numpy"]
+__all__ = [
+    "LR0",
+    "MAX_HALVINGS",
+    "rel_err",
+    "GDResult",
+    "init",
+    "loss_and_grad_np",
+    "numpy_gd",
+    "numpy_gd_iters",
+    "jax_gd_sweep",
+    "torch_available",
+    "interpolated_time",
+    "stop_fraction",
+    "interpolated_state",
+    "dataset_numpy",
+]

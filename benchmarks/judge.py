@@ -60,16 +60,27 @@ def gflow_accuracy(ref, rtols=GFLOW_RTOLS, levels=LEVELS):
             steps.append(rungs[rtol]["n_steps"])
         if len(t) < len(ref["runs"]):
             break
-        rows.append({"rtol": rtol, "t_rel_err": errs, "t_rel_err_max": max(errs), "steps": steps, "bounded_by_reference": bounded,
-                     "test_err_abs_diff_max": max(abs(a - b) for a, b in zip(e, ref["test_err"]))})
+        rows.append(
+            {
+                "rtol": rtol,
+                "t_rel_err": errs,
+                "t_rel_err_max": max(errs),
+                "steps": steps,
+                "bounded_by_reference": bounded,
+                "test_err_abs_diff_max": max(abs(a - b) for a, b in zip(e, ref["test_err"])),
+            }
+        )
     return rows, {f"{lv:g}": _first(rows, lv, lambda r: r["rtol"]) for lv in levels}
 
 
 def gflow_timed_errors(timed, ladder_row, ref) -> dict:
     """The accuracy of a timed gflow sweep: the ladder's error at its rtol (measured, or bounded by the
     reference's estimate at its own rung), and the timed sweep's own t_η against the reference."""
-    return {"t_rel_err_max_timed_vs_ref": max(rel_errs(timed["t_stop"], ref["t_stop"])),
-            "t_rel_err_max": ladder_row["t_rel_err_max"], "bounded_by_reference": ladder_row["bounded_by_reference"]}
+    return {
+        "t_rel_err_max_timed_vs_ref": max(rel_errs(timed["t_stop"], ref["t_stop"])),
+        "t_rel_err_max": ladder_row["t_rel_err_max"],
+        "bounded_by_reference": ladder_row["bounded_by_reference"],
+    }
 
 
 def gd_choice(rows, t_ref, jax_per_iter, numpy_per_iter, levels=LEVELS):
@@ -87,14 +98,25 @@ def gd_choice(rows, t_ref, jax_per_iter, numpy_per_iter, levels=LEVELS):
         r = _first(rows, lv, lambda r: r)
         if r is not None:
             iters = r["iters"]
-            chosen[f"{lv:g}"] = {"lr": r["lr"], "measured": True, "iters": iters, "jax_wall_s": r["wall_s"],
-                                 "t_rel_err_max": r["t_rel_err_max"]}
+            chosen[f"{lv:g}"] = {
+                "lr": r["lr"],
+                "measured": True,
+                "iters": iters,
+                "jax_wall_s": r["wall_s"],
+                "t_rel_err_max": r["t_rel_err_max"],
+            }
         elif finite:
             base = finite[-1]
             lr = base["lr"] * lv / base["t_rel_err_max"]
             iters = [int(math.ceil(t / lr)) for t in t_ref]
-            chosen[f"{lv:g}"] = {"lr": lr, "measured": False, "fit_from_lr": base["lr"], "iters": iters,
-                                 "jax_wall_s": jax_per_iter * max(iters), "t_rel_err_max": None}
+            chosen[f"{lv:g}"] = {
+                "lr": lr,
+                "measured": False,
+                "fit_from_lr": base["lr"],
+                "iters": iters,
+                "jax_wall_s": jax_per_iter * max(iters),
+                "t_rel_err_max": None,
+            }
         else:
             chosen[f"{lv:g}"] = None
             continue
@@ -111,8 +133,14 @@ def scipy_choice(rows, levels=LEVELS):
 
 def evals_vs_iters(gflow_timed, gd_chosen, levels=("0.01", "0.001")):
     """Gradient evaluations per run of gflow (3 a Bosh3 step) against GD's iterations, at each level both met."""
-    return {lv: {"gflow_evals": [BOSH3_EVALS_PER_STEP * s for s in gflow_timed[lv]["steps"]], "gd_iters": gd_chosen[lv]["iters"]}
-            for lv in levels if gflow_timed.get(lv) and gd_chosen.get(lv)}
+    return {
+        lv: {
+            "gflow_evals": [BOSH3_EVALS_PER_STEP * s for s in gflow_timed[lv]["steps"]],
+            "gd_iters": gd_chosen[lv]["iters"],
+        }
+        for lv in levels
+        if gflow_timed.get(lv) and gd_chosen.get(lv)
+    }
 
 
 def max_err(row) -> float:
@@ -155,26 +183,61 @@ def targets(res):
             continue
         for lv, need in ((1e-3, 20.0), (1e-2, 5.0)):
             r = ratio(med, lv, "numpy")
-            out.append({"target": f"medium η = {eta:g}, vs numpy GD at {lv:.1%} accuracy: ≥ {need:g}×", "ratio": r,
-                        "met": None if r is None else r >= need,
-                        "note": "numpy time extrapolated (per-iteration × iterations)" if r is not None else why_not(med, lv)})
+            out.append(
+                {
+                    "target": f"medium η = {eta:g}, vs numpy GD at {lv:.1%} accuracy: ≥ {need:g}×",
+                    "ratio": r,
+                    "met": None if r is None else r >= need,
+                    "note": "numpy time extrapolated (per-iteration × iterations)"
+                    if r is not None
+                    else why_not(med, lv),
+                }
+            )
         r = ratio(med, 1e-3, "jax")
         c = med and med["gd"]["chosen"].get("0.001")
-        note = ("JAX GD time extrapolated" if c and not c["measured"] else "measured") if r is not None else why_not(med, 1e-3)
-        out.append({"target": f"medium η = {eta:g}, vs JAX GD at 0.1% accuracy: ahead (> 1×)", "ratio": r,
-                    "met": None if r is None else r > 1.0, "note": note})
+        note = (
+            ("JAX GD time extrapolated" if c and not c["measured"] else "measured")
+            if r is not None
+            else why_not(med, 1e-3)
+        )
+        out.append(
+            {
+                "target": f"medium η = {eta:g}, vs JAX GD at 0.1% accuracy: ahead (> 1×)",
+                "ratio": r,
+                "met": None if r is None else r > 1.0,
+                "note": note,
+            }
+        )
     f = res.get("flops")
     r = f and f["in_run_fraction"]
-    out.append({"target": f"≥ 50% of matmul FLOP/s in gradient evaluation ({f and f['problem']})", "ratio": r,
-                "met": None if r is None else r >= 0.5, "note": f"isolated vector field: {f['isolated_fraction']:.0%}" if f else ""})
+    out.append(
+        {
+            "target": f"≥ 50% of matmul FLOP/s in gradient evaluation ({f and f['problem']})",
+            "ratio": r,
+            "met": None if r is None else r >= 0.5,
+            "note": f"isolated vector field: {f['isolated_fraction']:.0%}" if f else "",
+        }
+    )
     lp = res.get("loop_vs_batched")
     r = lp and lp["speedup"]
     bc = res.get("batch_ceiling")
-    out.append({"target": f"batched sweep ≥ 5× the simulate loop ({lp and lp['problem']}, {lp and lp['n_runs']} runs)", "ratio": r,
-                "met": None if r is None else r >= 5,
-                "note": f"ceiling here {bc['ceiling_loop_over_batched']:.1f}× even with a free solver (see Batching)" if bc else ""})
+    out.append(
+        {
+            "target": f"batched sweep ≥ 5× the simulate loop ({lp and lp['problem']}, {lp and lp['n_runs']} runs)",
+            "ratio": r,
+            "met": None if r is None else r >= 5,
+            "note": f"ceiling here {bc['ceiling_loop_over_batched']:.1f}× even with a free solver (see Batching)"
+            if bc
+            else "",
+        }
+    )
     b = res.get("batching")
     r = b and b["speedup_cost_aware_vs_full_vmap"]
-    out.append({"target": f"cost-aware ≥ 2× full vmap ({b and b['problem']}, {b and b['n_runs']} runs)", "ratio": r,
-                "met": None if r is None else r >= 2})
+    out.append(
+        {
+            "target": f"cost-aware ≥ 2× full vmap ({b and b['problem']}, {b and b['n_runs']} runs)",
+            "ratio": r,
+            "met": None if r is None else r >= 2,
+        }
+    )
     return out

@@ -42,15 +42,23 @@ FULL = dict(
     problems=(("small", (1e-2,)), ("small", (1e-3,)), ("medium", (1e-2, 1e-3))),
     repeats={"small": 3, "medium": 1},
     gd_budget_s={"small": 60.0, "medium": 150.0},  # wall allowed for one JAX GD sweep at one lr
-    scipy_problems=("small",), scipy_max_nfev=100_000,
+    scipy_problems=("small",),
+    scipy_max_nfev=100_000,
     validate_numpy_alphas=(1e-3, 0.1),  # small problem, numpy GD run in full
     # medium: the matched-accuracy comparison leaves out α = 1e-3 of its stored reference: gflow at the
     # rtol the lazy α need (3e-5, tolerance floor on) would take ~3000 steps there (~15 min here)
     speed_subset={"medium": (SWEEP_SCALES[10], SWEEP_SCALES[13], SWEEP_SCALES[15])},
-    loop_problem="small", loop_scales=SWEEP_SCALES, loop_seeds=4, loop_dtype="float32",
+    loop_problem="small",
+    loop_scales=SWEEP_SCALES,
+    loop_seeds=4,
+    loop_dtype="float32",
     batch_ceiling=True,  # per-lane cost against batch size (benchmarks/studies/batch_ceiling.py), small problem
-    batching_problem="small", batching_seeds=4, batching_repeats=2,
-    flops_problem="medium", flops_dtype="float32", memory=dict(problem="small", n_runs=400),
+    batching_problem="small",
+    batching_seeds=4,
+    batching_repeats=2,
+    flops_problem="medium",
+    flops_dtype="float32",
+    memory=dict(problem="small", n_runs=400),
     scaling=dict(base="small", n=(40, 160), width=(100, 400), seeds=(1, 16), scales=SWEEP_SCALES[::5]),
     numpy_iters=10,
     compute_references=False,  # tens of minutes here: `python -m benchmarks.reference` stores them
@@ -59,13 +67,22 @@ QUICK = dict(
     problems=(("tiny", (1e-2,)),),
     repeats={"tiny": 2},
     gd_budget_s={"tiny": 20.0},
-    scipy_problems=("tiny",), scipy_max_nfev=5_000, speed_subset={},
+    scipy_problems=("tiny",),
+    scipy_max_nfev=5_000,
+    speed_subset={},
     validate_numpy_alphas=(10.0,),
     # float64 and 1 seed: reuses the accuracy runs' compiled programs (keeps the smoke test short)
-    loop_problem="tiny", loop_scales=refmod.accuracy_subset(SWEEP_SCALES, "tiny"), loop_seeds=1, loop_dtype="float64",
+    loop_problem="tiny",
+    loop_scales=refmod.accuracy_subset(SWEEP_SCALES, "tiny"),
+    loop_seeds=1,
+    loop_dtype="float64",
     batch_ceiling=False,
-    batching_problem="tiny", batching_seeds=2, batching_repeats=1,
-    flops_problem="tiny", flops_dtype="float64", memory=dict(problem="tiny", n_runs=100),
+    batching_problem="tiny",
+    batching_seeds=2,
+    batching_repeats=1,
+    flops_problem="tiny",
+    flops_dtype="float64",
+    memory=dict(problem="tiny", n_runs=100),
     scaling=dict(base="tiny", n=(20, 40), width=(20, 40), seeds=(1, 2), scales=SWEEP_SCALES[::5]),
     numpy_iters=10,
     compute_references=True,  # tiny: seconds, not stored
@@ -80,8 +97,10 @@ def matched_accuracy(problem, eta, S, res, quick) -> dict | None:
     log(f"== {key}: accuracy subset {len(alphas)} α")
     ref = measure.get_reference(problem, eta, alphas, store=not quick, allow_compute=S["compute_references"])
     if ref is None:
-        res["skipped"].append(f"{key}: no stored reference (compute it with `python -m benchmarks.reference "
-                              f"--problem {problem} --eta {eta:g}`, or pass --compute-references)")
+        res["skipped"].append(
+            f"{key}: no stored reference (compute it with `python -m benchmarks.reference "
+            f"--problem {problem} --eta {eta:g}`, or pass --compute-references)"
+        )
         log(f"  {res['skipped'][-1]}")
         return None
     ref_wall = ref["wall_s"]
@@ -92,9 +111,15 @@ def matched_accuracy(problem, eta, S, res, quick) -> dict | None:
         alphas = tuple(a for a in wanted if a in available)
         ref = judge.subset_reference(ref, alphas)
         log(f"  matched-accuracy subset: {len(alphas)} α of the reference's")
-    p = {"reference": {k: ref[k] for k in ("alphas", "t_stop", "test_err", "rel_err_estimate", "rel_err_estimate_max",
-                                           "step_budget", "date")}}
-    p["reference"].update(wall_s=ref_wall, rtol=[r["rtol"] for r in ref["runs"]], variant=[r["variant"] for r in ref["runs"]])
+    p = {
+        "reference": {
+            k: ref[k]
+            for k in ("alphas", "t_stop", "test_err", "rel_err_estimate", "rel_err_estimate_max", "step_budget", "date")
+        }
+    }
+    p["reference"].update(
+        wall_s=ref_wall, rtol=[r["rtol"] for r in ref["runs"]], variant=[r["variant"] for r in ref["runs"]]
+    )
     rows, chosen = judge.gflow_accuracy(ref)
     timed_ = {}
     for lv, rtol in chosen.items():
@@ -122,8 +147,9 @@ def matched_accuracy(problem, eta, S, res, quick) -> dict | None:
         s = measure.scipy_runs(problem, eta, alphas, ref, S["scipy_max_nfev"])
         p["scipy"] = {"rows": s["rows"], "chosen": judge.scipy_choice(s["rows"]), "max_nfev": s["max_nfev"]}
     elif problem not in S["scipy_problems"]:
-        res["skipped"].append(f"scipy RK45 on {key}: not run (one configuration at a time at these shapes does "
-                              "not fit the time budget)")
+        res["skipped"].append(
+            f"scipy RK45 on {key}: not run (one configuration at a time at these shapes does not fit the time budget)"
+        )
     return p
 
 
@@ -132,10 +158,21 @@ def run(quick: bool, out: Path, command: str, only=None) -> dict:
     want = S["want"]
     gflow.enable_float64()
     t_start = time.perf_counter()
-    res = {"command": command, "quick": quick, "numpy_blas_threads": measure.NUMPY_THREADS, "date": time.strftime("%Y-%m-%d %H:%M:%S %Z"),
-           "machine": machine(), "load_start": loadavg(), "levels": list(judge.LEVELS), "problems": {}, "skipped": []}
-    res["skipped"].append("PyTorch GD loop (optional contender): not included"
-                          + ("" if torch_available() else "; torch is not installed here"))
+    res = {
+        "command": command,
+        "quick": quick,
+        "numpy_blas_threads": measure.NUMPY_THREADS,
+        "date": time.strftime("%Y-%m-%d %H:%M:%S %Z"),
+        "machine": machine(),
+        "load_start": loadavg(),
+        "levels": list(judge.LEVELS),
+        "problems": {},
+        "skipped": [],
+    }
+    res["skipped"].append(
+        "PyTorch GD loop (optional contender): not included"
+        + ("" if torch_available() else "; torch is not installed here")
+    )
     if want("compile"):
         problem, etas = S["problems"][0]
         log("== compile (first gflow programs of this process)")
@@ -149,8 +186,9 @@ def run(quick: bool, out: Path, command: str, only=None) -> dict:
                 report.save(res, out, log=log)
     if want("loop"):
         log("== loop of simulate vs batched sweep")
-        res["loop_vs_batched"] = measure.loop_vs_batched(S["loop_problem"], S["loop_scales"], S["loop_seeds"],
-                                                         max(S["repeats"].values()), S["loop_dtype"])
+        res["loop_vs_batched"] = measure.loop_vs_batched(
+            S["loop_problem"], S["loop_scales"], S["loop_seeds"], max(S["repeats"].values()), S["loop_dtype"]
+        )
         log(f"  {res['loop_vs_batched']}")
         if S["batch_ceiling"]:
             from benchmarks.studies import batch_ceiling
@@ -174,7 +212,10 @@ def run(quick: bool, out: Path, command: str, only=None) -> dict:
 
         log("== memory")
         m = S["memory"]
-        res["memory"] = {"problem": m["problem"], **memory.measure(m["n_runs"], out=str(out / "_memory_run"), problem=m["problem"])}
+        res["memory"] = {
+            "problem": m["problem"],
+            **memory.measure(m["n_runs"], out=str(out / "_memory_run"), problem=m["problem"]),
+        }
         shutil.rmtree(out / "_memory_run", ignore_errors=True)
         report.save(res, out, log=log)
     if want("scaling"):
@@ -193,10 +234,18 @@ def run(quick: bool, out: Path, command: str, only=None) -> dict:
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--quick", action="store_true", help="tiny problem, few α (a couple of minutes)")
-    ap.add_argument("--out", type=Path, default=Path(__file__).parent / "results", help="folder for matched.json and matched.md")
-    ap.add_argument("--only", nargs="+", default=None, help="sections: gd scipy loop batching compile flops memory scaling")
-    ap.add_argument("--compute-references", action="store_true", help="compute and store missing references (full suite)")
-    ap.add_argument("--render", action="store_true", help="only rewrite matched.md's table from the matched.json in --out")
+    ap.add_argument(
+        "--out", type=Path, default=Path(__file__).parent / "results", help="folder for matched.json and matched.md"
+    )
+    ap.add_argument(
+        "--only", nargs="+", default=None, help="sections: gd scipy loop batching compile flops memory scaling"
+    )
+    ap.add_argument(
+        "--compute-references", action="store_true", help="compute and store missing references (full suite)"
+    )
+    ap.add_argument(
+        "--render", action="store_true", help="only rewrite matched.md's table from the matched.json in --out"
+    )
     args = ap.parse_args(argv)
     if args.render:
         report.render(args.out)

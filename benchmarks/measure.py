@@ -33,7 +33,9 @@ def log(*a):
 
 
 def f64_sweep_cfg(problem, eta, alphas, rtol, n_seeds=1):
-    return problem_config(problem, target_loss=eta, rtol=rtol, dtype="float64", n_seeds=n_seeds, init_scales=tuple(alphas))
+    return problem_config(
+        problem, target_loss=eta, rtol=rtol, dtype="float64", n_seeds=n_seeds, init_scales=tuple(alphas)
+    )
 
 
 # ----------------------------------------------------------------------------------------- reference
@@ -57,9 +59,16 @@ def gflow_timed(problem, eta, alphas, rtol, repeats):
         gflow.run_sweep(cfg, data=data, progress=False)
     wall, res = timed(gflow.run_sweep, cfg, data=data, progress=False, repeats=repeats)
     steps = res.arrays["n_steps"][:, 0]
-    return {"rtol": rtol, "wall_s": wall, "load": loadavg(), "warmup_compiles": c.count, "warmup_compile_s": c.seconds,
-            "t_stop": res.arrays["t_stop"][:, 0].tolist(), "steps": steps.tolist(),
-            "statuses": [gflow.STATUS_NAMES[int(s)] for s in res.arrays["status"][:, 0]]}
+    return {
+        "rtol": rtol,
+        "wall_s": wall,
+        "load": loadavg(),
+        "warmup_compiles": c.count,
+        "warmup_compile_s": c.seconds,
+        "t_stop": res.arrays["t_stop"][:, 0].tolist(),
+        "steps": steps.tolist(),
+        "statuses": [gflow.STATUS_NAMES[int(s)] for s in res.arrays["status"][:, 0]],
+    }
 
 
 # ------------------------------------------------------------------------------------------------ GD
@@ -103,10 +112,19 @@ def gd_runs(problem, eta, alphas, ref, budget_s, repeats, numpy_iters):
         r = jax_gd_sweep(alphas, seeds, data, width=width, lr=lr, eta=eta, max_iters=int(3 * iters_pred) + 10)
         wall = time.perf_counter() - t0
         errs = rel_errs(r.t_stop.tolist(), t_ref) if r.reached.all() else [math.inf] * len(alphas)
-        rows.append({"lr": lr, "wall_s": wall, "iters": r.iters.tolist(), "t_stop": r.t_stop.tolist(), "t_rel_err": errs,
-                     "t_rel_err_max": max(errs), "t_plain_rel_err_max": max(rel_errs(r.t_stop_plain.tolist(), t_ref)),
-                     "test_err_abs_diff_max": float(np.max(np.abs(r.test_err - np.asarray(ref["test_err"])))),
-                     "reached": bool(r.reached.all())})
+        rows.append(
+            {
+                "lr": lr,
+                "wall_s": wall,
+                "iters": r.iters.tolist(),
+                "t_stop": r.t_stop.tolist(),
+                "t_rel_err": errs,
+                "t_rel_err_max": max(errs),
+                "t_plain_rel_err_max": max(rel_errs(r.t_stop_plain.tolist(), t_ref)),
+                "test_err_abs_diff_max": float(np.max(np.abs(r.test_err - np.asarray(ref["test_err"])))),
+                "reached": bool(r.reached.all()),
+            }
+        )
         log(f"  JAX GD lr={lr:g}: max rel. err of t_η {max(errs):.2e}, {int(r.iters.max())} iterations, {wall:.1f} s")
     return {"jax_per_iter_s": jax_per_iter, "numpy_per_iter_s": numpy_per_iter, "load": loadavg(), "lrs": rows}
 
@@ -125,13 +143,22 @@ def gd_validation(problem, eta, all_alphas, alphas, lr, numpy_per_iter, jax_rows
             t0 = time.perf_counter()
             r = numpy_gd(W, a, x, y, xt, yt, lr=lr, eta=eta)
             wall = time.perf_counter() - t0
-        row = {"alpha": alpha, "lr": lr, "iters": r.iters, "wall_s": wall, "extrapolated_s": numpy_per_iter * r.iters,
-               "measured_over_extrapolated": wall / max(numpy_per_iter * r.iters, 1e-12), "t_stop": r.t_stop}
+        row = {
+            "alpha": alpha,
+            "lr": lr,
+            "iters": r.iters,
+            "wall_s": wall,
+            "extrapolated_s": numpy_per_iter * r.iters,
+            "measured_over_extrapolated": wall / max(numpy_per_iter * r.iters, 1e-12),
+            "t_stop": r.t_stop,
+        }
         if jr is not None:
             row["t_rel_diff_vs_jax_gd"] = abs(r.t_stop / jr["t_stop"][list(all_alphas).index(alpha)] - 1)
         out.append(row)
-        log(f"  numpy GD in full α={alpha:.3g} lr={lr:g}: {r.iters} iterations, {wall:.1f} s measured vs "
-            f"{numpy_per_iter * r.iters:.1f} s extrapolated")
+        log(
+            f"  numpy GD in full α={alpha:.3g} lr={lr:g}: {r.iters} iterations, {wall:.1f} s measured vs "
+            f"{numpy_per_iter * r.iters:.1f} s extrapolated"
+        )
     return out
 
 
@@ -159,8 +186,16 @@ def scipy_runs(problem, eta, alphas, ref, max_nfev, levels=LEVELS):
             e.append(r.test_err)
             nfev.append(r.nfev)
         errs = rel_errs(t, ref["t_stop"])
-        rows.append({"rtol": rtol, "wall_s": wall, "nfev": nfev, "t_rel_err": errs, "t_rel_err_max": max(errs),
-                     "complete": all(math.isfinite(v) for v in t)})
+        rows.append(
+            {
+                "rtol": rtol,
+                "wall_s": wall,
+                "nfev": nfev,
+                "t_rel_err": errs,
+                "t_rel_err_max": max(errs),
+                "complete": all(math.isfinite(v) for v in t),
+            }
+        )
         log(f"  scipy RK45 rtol={rtol:g}: max rel. err {max(errs):.2e}, nfev {sum(nfev)}, {wall:.1f} s")
         if not rows[-1]["complete"] or max(errs) <= min(levels):
             break
@@ -187,8 +222,15 @@ def loop_vs_batched(problem, scales, n_seeds, repeats, dtype="float32"):
     w_loop, t_loop = timed(loop, repeats=repeats)
     w_sweep, res = timed(gflow.run_sweep, cfg, data=data, progress=False, repeats=repeats)
     t_sweep = res.arrays["t_stop"].ravel()
-    return {"problem": problem, "dtype": dtype, "n_runs": len(scales) * n_seeds, "loop_wall_s": w_loop, "sweep_wall_s": w_sweep,
-            "speedup": w_loop / w_sweep, "t_stop_rel_diff_max": float(np.max(np.abs(np.asarray(t_loop) / t_sweep - 1)))}
+    return {
+        "problem": problem,
+        "dtype": dtype,
+        "n_runs": len(scales) * n_seeds,
+        "loop_wall_s": w_loop,
+        "sweep_wall_s": w_sweep,
+        "speedup": w_loop / w_sweep,
+        "t_stop_rel_diff_max": float(np.max(np.abs(np.asarray(t_loop) / t_sweep - 1))),
+    }
 
 
 def compile_figures(problem, eta, alphas):
@@ -208,9 +250,17 @@ def compile_figures(problem, eta, alphas):
     cfg2 = dataclasses.replace(cfg, sweep=dataclasses.replace(cfg.sweep, init_scales=(2e-5, 3e-2, 7.0)))
     with track_compiles() as sw2:
         gflow.run_sweep(cfg2, data=data, progress=False)
-    return {"problem": problem, "dtype": "float64", "simulate_compile_s": first.seconds, "simulate_compiles": first.count,
-            "recompiles_across_alpha_seed_eta_rtol": again.count, "n_alpha_tried": len(SWEEP_SCALES),
-            "sweep_compile_s": sw1.seconds, "sweep_compiles": sw1.count, "sweep_recompiles_new_alphas": sw2.count}
+    return {
+        "problem": problem,
+        "dtype": "float64",
+        "simulate_compile_s": first.seconds,
+        "simulate_compiles": first.count,
+        "recompiles_across_alpha_seed_eta_rtol": again.count,
+        "n_alpha_tried": len(SWEEP_SCALES),
+        "sweep_compile_s": sw1.seconds,
+        "sweep_compiles": sw1.count,
+        "sweep_recompiles_new_alphas": sw2.count,
+    }
 
 
 def flops_section(problem, repeats, dtype="float32"):
@@ -231,12 +281,14 @@ def flops_section(problem, repeats, dtype="float32"):
             q = model.Params(W=p.W + acc * 1e-30, a=p.a)
             v, dm = model.flow_velocity(q, x, y, 1.0, gram)
             return acc + v.W[0, 0] + dm[0]
+
         return jax.lax.fori_loop(0, k, body, jax.numpy.zeros((), dtype))
 
     @jax.jit
     def many_matmuls(W):
         def body(i, acc):
             return acc + (x @ (W + acc * 1e-30).T)[0, 0] + ((x @ (W + acc * 1e-30).T).T @ x)[0, 0]
+
         return jax.lax.fori_loop(0, k, body, jax.numpy.zeros((), dtype))
 
     many_grads(p), many_matmuls(p.W)
@@ -251,9 +303,18 @@ def flops_section(problem, repeats, dtype="float32"):
     jax.block_until_ready(r)
     w, r = timed(lambda: gflow.simulate(init_scale=0.1, config=cfg, data=data), repeats=max(repeats, 3))
     in_run = 3 * int(r.n_steps) * grad_flop / w
-    return {"problem": problem, "dtype": dtype, "grad_flop": grad_flop, "matmul_flops": mm_flops,
-            "isolated_grad_flops": iso, "isolated_fraction": iso / mm_flops, "in_run_flops": in_run,
-            "in_run_fraction": in_run / mm_flops, "in_run_steps": int(r.n_steps), "in_run_wall_s": w}
+    return {
+        "problem": problem,
+        "dtype": dtype,
+        "grad_flop": grad_flop,
+        "matmul_flops": mm_flops,
+        "isolated_grad_flops": iso,
+        "isolated_fraction": iso / mm_flops,
+        "in_run_flops": in_run,
+        "in_run_fraction": in_run / mm_flops,
+        "in_run_steps": int(r.n_steps),
+        "in_run_wall_s": w,
+    }
 
 
 def scaling_section(base, ns, widths, seeds, scales, repeats):
@@ -262,12 +323,20 @@ def scaling_section(base, ns, widths, seeds, scales, repeats):
 
     def one(n, width, n_seeds):
         cfg = problem_config(base, n_seeds=n_seeds, init_scales=tuple(scales))
-        cfg = dataclasses.replace(cfg, data=dataclasses.replace(cfg.data, n=n), model=dataclasses.replace(cfg.model, width=width))
+        cfg = dataclasses.replace(
+            cfg, data=dataclasses.replace(cfg.data, n=n), model=dataclasses.replace(cfg.model, width=width)
+        )
         data = gflow.twolayer.data.make_dataset(cfg.data)
         gflow.run_sweep(cfg, data=data, progress=False)
         w, res = timed(gflow.run_sweep, cfg, data=data, progress=False, repeats=repeats)
-        row = {"n": n, "width": width, "d": cfg.data.d, "n_runs": len(scales) * n_seeds, "wall_s": w,
-               "steps_total": int(res.arrays["n_steps"].sum())}
+        row = {
+            "n": n,
+            "width": width,
+            "d": cfg.data.d,
+            "n_runs": len(scales) * n_seeds,
+            "wall_s": w,
+            "steps_total": int(res.arrays["n_steps"].sum()),
+        }
         out.append(row)
         log(f"  scaling {row}")
 
@@ -279,4 +348,3 @@ def scaling_section(base, ns, widths, seeds, scales, repeats):
     for s in seeds[1:]:
         one(p["n"], p["width"], s)
     return out
-

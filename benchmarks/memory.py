@@ -40,11 +40,18 @@ def measure(n_runs=2000, out="/tmp/gflow-memory-run", problem="small") -> dict:
     k = max(1, len(done) // 10)
     rss_early, rss_last = rss_at(done[k - 1]), rss_at(done[-1])
     return {
-        "n_runs": len(scales) * n_seeds, "chunk_size": plan.chunk_sizes[0], "n_chunks": len(plan.chunks()),
+        "n_runs": len(scales) * n_seeds,
+        "chunk_size": plan.chunk_sizes[0],
+        "n_chunks": len(plan.chunks()),
         "estimated_bytes_per_lane_mb": bytes_per_lane(cfg) / 2**20,
         "estimated_chunk_mb": plan.chunk_sizes[0] * bytes_per_lane(cfg) / 2**20,
-        "rss_before_mb": rss0, "peak_rss_mb": s.peak, "rss_after_10pct_chunks_mb": rss_early, "rss_after_last_chunk_mb": rss_last,
-        "growth_mb": rss_last - rss_early, "wall_s": wall, "runs_per_s": n_runs / wall,
+        "rss_before_mb": rss0,
+        "peak_rss_mb": s.peak,
+        "rss_after_10pct_chunks_mb": rss_early,
+        "rss_after_last_chunk_mb": rss_last,
+        "growth_mb": rss_last - rss_early,
+        "wall_s": wall,
+        "runs_per_s": n_runs / wall,
         "peak_rss_per_run_kb": 1024 * (s.peak - rss0) / n_runs,
     }
 

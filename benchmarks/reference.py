@@ -66,7 +66,12 @@ STATE_FILE = DATA / "reference_states.npz"
 DEEPEN_MAX_STEPS = 100_000  # `deepen`'s solves: a cap only (one compiled program for every α)
 # indices into the 16-α sweep (logspace(-5, 1, 16)) of the accuracy subset of each problem: both
 # ends, the middle, and the lazy side (where GD's relative error of t_η is largest)
-SUBSET_INDEX = {"small": (0, 5, 10, 12, 13, 15), "medium": (5, 10, 13, 15), "tiny": (0, 10, 15), "heldout": (0, 5, 10, 13, 15)}
+SUBSET_INDEX = {
+    "small": (0, 5, 10, 12, 13, 15),
+    "medium": (5, 10, 13, 15),
+    "tiny": (0, 10, 15),
+    "heldout": (0, 5, 10, 13, 15),
+}
 
 
 def accuracy_subset(scales, problem: str = "small") -> tuple[float, ...]:
@@ -81,8 +86,17 @@ def key(problem: str, eta: float) -> str:
 
 def problem_signature(cfg) -> dict:
     d = cfg.data
-    return {"n": d.n, "d": d.d, "width": cfg.model.width, "n_test": d.n_test, "kappa": d.kappa, "sigma": d.sigma,
-            "data_seed": d.seed, "second_layer": cfg.model.second_layer, "multiplier": cfg.model.multiplier}
+    return {
+        "n": d.n,
+        "d": d.d,
+        "width": cfg.model.width,
+        "n_test": d.n_test,
+        "kappa": d.kappa,
+        "sigma": d.sigma,
+        "data_seed": d.seed,
+        "second_layer": cfg.model.second_layer,
+        "multiplier": cfg.model.multiplier,
+    }
 
 
 def _solve(cfg, alpha, seed, floor, budget, rtol, data):
@@ -91,11 +105,22 @@ def _solve(cfg, alpha, seed, floor, budget, rtol, data):
 
     import gflow
 
-    flow = dataclasses.replace(cfg.flow, solver="bosh3", dtype="float64", tolerance_floor=floor, max_steps=budget, rtol=rtol)
+    flow = dataclasses.replace(
+        cfg.flow, solver="bosh3", dtype="float64", tolerance_floor=floor, max_steps=budget, rtol=rtol
+    )
     t0 = time.perf_counter()
-    r = jax.block_until_ready(gflow.simulate(init_scale=alpha, seed=seed, config=dataclasses.replace(cfg, flow=flow), data=data))
-    rung = {"rtol": rtol, "t_stop": float(r.t_stop), "test_err": float(r.final["test_err"]), "n_steps": int(r.n_steps),
-            "n_rejected": int(r.n_rejected), "status": gflow.STATUS_NAMES[int(r.status)], "wall_s": time.perf_counter() - t0}
+    r = jax.block_until_ready(
+        gflow.simulate(init_scale=alpha, seed=seed, config=dataclasses.replace(cfg, flow=flow), data=data)
+    )
+    rung = {
+        "rtol": rtol,
+        "t_stop": float(r.t_stop),
+        "test_err": float(r.final["test_err"]),
+        "n_steps": int(r.n_steps),
+        "n_rejected": int(r.n_rejected),
+        "status": gflow.STATUS_NAMES[int(r.status)],
+        "wall_s": time.perf_counter() - t0,
+    }
     return rung, (np.asarray(r.params.W, np.float64), np.asarray(r.params.a, np.float64))
 
 
@@ -117,8 +142,10 @@ def _ladder(cfg, alpha, seed, floor, budget, log, states=None):
         rungs.append(rung)
         if states is not None:
             states[:] = (states + [theta])[-2:]
-        log(f"    α={alpha:.3g} floor={'on' if floor else 'off'} rtol={rtol:g}: t_η={rung['t_stop']:.10g} "
-            f"{rung['n_steps']} steps, {rung['wall_s']:.1f} s")
+        log(
+            f"    α={alpha:.3g} floor={'on' if floor else 'off'} rtol={rtol:g}: t_η={rung['t_stop']:.10g} "
+            f"{rung['n_steps']} steps, {rung['wall_s']:.1f} s"
+        )
     return rungs
 
 
@@ -136,24 +163,41 @@ def _reference_run(cfg, problem: str, alpha: float, budget: int, log, states=Non
     keep the variant whose last two rungs agree best. `states` (a dict), if given, receives
     states[alpha] = (θ of the tightest rung, θ of the rung before) of the kept variant."""
     variants, thetas = {}, {}
-    for floor in ((True, False) if alpha >= FLOOR_OFF_FROM[problem] else (True,)):
+    for floor in (True, False) if alpha >= FLOOR_OFF_FROM[problem] else (True,):
         th = []
         rungs = _ladder(cfg, alpha, 0, floor, budget, log, states=th)
         if rungs:
             variants["floor_on" if floor else "floor_off"] = rungs
             thetas["floor_on" if floor else "floor_off"] = th
     if not variants:  # not even the loosest rung fits the budget: no reference for this α
-        return {"alpha": alpha, "variant": None, "rtol": None, "t_stop": None, "test_err": None, "n_steps": None,
-                "rel_err_estimate": None, "richardson_t": None, "variants": {},
-                "unavailable": f"rtol {RUNGS[0]:g} needs more than {budget} steps"}
+        return {
+            "alpha": alpha,
+            "variant": None,
+            "rtol": None,
+            "t_stop": None,
+            "test_err": None,
+            "n_steps": None,
+            "rel_err_estimate": None,
+            "richardson_t": None,
+            "variants": {},
+            "unavailable": f"rtol {RUNGS[0]:g} needs more than {budget} steps",
+        }
     best = min(variants, key=lambda v: _summarize(variants[v])[0])
     rungs = variants[best]
     est, rich = _summarize(rungs)
     if states is not None:
         states[alpha] = tuple(reversed(thetas[best]))
-    return {"alpha": alpha, "variant": best, "rtol": rungs[-1]["rtol"], "t_stop": rungs[-1]["t_stop"],
-            "test_err": rungs[-1]["test_err"], "n_steps": rungs[-1]["n_steps"], "rel_err_estimate": est,
-            "richardson_t": rich, "variants": variants}
+    return {
+        "alpha": alpha,
+        "variant": best,
+        "rtol": rungs[-1]["rtol"],
+        "t_stop": rungs[-1]["t_stop"],
+        "test_err": rungs[-1]["test_err"],
+        "n_steps": rungs[-1]["n_steps"],
+        "rel_err_estimate": est,
+        "richardson_t": rich,
+        "variants": variants,
+    }
 
 
 def compute(problem: str, eta: float, *, alphas=None, budget=None, log=print, states=None) -> dict:
@@ -167,8 +211,10 @@ def compute(problem: str, eta: float, *, alphas=None, budget=None, log=print, st
     alphas = accuracy_subset(SWEEP_SCALES, problem) if alphas is None else tuple(alphas)
     budget = budget or STEP_BUDGET[problem]
     cfg = problem_config(problem, target_loss=eta, dtype="float64", n_seeds=1, init_scales=alphas)
-    log(f"reference {key(problem, eta)}: gflow float64 bosh3, rtol ladder {RUNGS[0]:g} … {RUNGS[-1]:g} "
-        f"(≤ {budget} steps a solve), {len(alphas)} α, seed 0")
+    log(
+        f"reference {key(problem, eta)}: gflow float64 bosh3, rtol ladder {RUNGS[0]:g} … {RUNGS[-1]:g} "
+        f"(≤ {budget} steps a solve), {len(alphas)} α, seed 0"
+    )
     t0 = time.perf_counter()
     runs = []
     for alpha in alphas:
@@ -177,16 +223,28 @@ def compute(problem: str, eta: float, *, alphas=None, budget=None, log=print, st
         if run["variant"] is None:
             log(f"  α={alpha:.3g}: no reference ({run['unavailable']}); left out of every comparison")
             continue
-        log(f"  α={alpha:.3g}: t_η={run['t_stop']:.9g} ({run['variant']}, rtol {run['rtol']:g}, {run['n_steps']} steps); "
-            f"change from previous rung {run['rel_err_estimate']:.1e}")
+        log(
+            f"  α={alpha:.3g}: t_η={run['t_stop']:.9g} ({run['variant']}, rtol {run['rtol']:g}, {run['n_steps']} steps); "
+            f"change from previous rung {run['rel_err_estimate']:.1e}"
+        )
     return {
-        "problem": problem, "eta": eta, "signature": problem_signature(cfg), "alphas": list(alphas), "seeds": [0],
-        "solver": "bosh3", "dtype": "float64", "step_budget": budget,
-        "t_stop": [r["t_stop"] for r in runs], "test_err": [r["test_err"] for r in runs],
+        "problem": problem,
+        "eta": eta,
+        "signature": problem_signature(cfg),
+        "alphas": list(alphas),
+        "seeds": [0],
+        "solver": "bosh3",
+        "dtype": "float64",
+        "step_budget": budget,
+        "t_stop": [r["t_stop"] for r in runs],
+        "test_err": [r["test_err"] for r in runs],
         "rel_err_estimate": [r["rel_err_estimate"] for r in runs],
-        "rel_err_estimate_max": max(r["rel_err_estimate"] for r in runs if r["variant"] is not None), "runs": runs,
+        "rel_err_estimate_max": max(r["rel_err_estimate"] for r in runs if r["variant"] is not None),
+        "runs": runs,
         "unavailable_alphas": [r["alpha"] for r in runs if r["variant"] is None],
-        "wall_s": time.perf_counter() - t0, "machine": machine(), "date": time.strftime("%Y-%m-%d %H:%M:%S"),
+        "wall_s": time.perf_counter() - t0,
+        "machine": machine(),
+        "date": time.strftime("%Y-%m-%d %H:%M:%S"),
     }
 
 
@@ -209,9 +267,13 @@ def refine(problem: str, eta: float, alpha: float, budget: int, log=print) -> di
     e["rel_err_estimate_max"] = max(r["rel_err_estimate"] for r in e["runs"] if r.get("variant") is not None)
     e["unavailable_alphas"] = [r["alpha"] for r in e["runs"] if r.get("variant") is None]
     e["wall_s"] += time.perf_counter() - t0
-    e.setdefault("refined", []).append({"alpha": alpha, "step_budget": budget, "date": time.strftime("%Y-%m-%d %H:%M:%S")})
+    e.setdefault("refined", []).append(
+        {"alpha": alpha, "step_budget": budget, "date": time.strftime("%Y-%m-%d %H:%M:%S")}
+    )
     save_states(e, states)
-    log(f"  refined α={alpha:.3g}: t_η={run['t_stop']:.9g} ({run['variant']}, rtol {run['rtol']:g}); change from previous rung {est:.1e}")
+    log(
+        f"  refined α={alpha:.3g}: t_η={run['t_stop']:.9g} ({run['variant']}, rtol {run['rtol']:g}); change from previous rung {est:.1e}"
+    )
     entries = load()
     entries[key(problem, eta)] = e
     save(entries)
@@ -236,13 +298,28 @@ def scipy_check(problem="small", eta=1e-2, alpha=None, rtol=1e-8, method="DOP853
     r = solve(W, a, x, y, xt, yt, eta=eta, rtol=rtol, method=method)
     wall = time.perf_counter() - t0
     rungs = {f"{v}@{g['rtol']:g}": abs(g["t_stop"] / r.t_stop - 1) for v, rs in run["variants"].items() for g in rs}
-    out = {"problem": problem, "eta": eta, "alpha": alpha, "method": method, "rtol": rtol, "t_scipy": r.t_stop,
-           "test_err_scipy": r.test_err, "nfev": r.nfev, "wall_s": wall, "t_gflow_ref": run["t_stop"],
-           "rel_diff": abs(run["t_stop"] / r.t_stop - 1), "test_err_gflow_ref": run["test_err"],
-           "ref_rel_err_estimate": run["rel_err_estimate"], "rel_diff_by_rung": rungs, "date": time.strftime("%Y-%m-%d %H:%M:%S")}
-    log(f"scipy check ({method}, rtol {rtol:g}) at α = {alpha:.3g}: t_η {r.t_stop:.10g} vs gflow reference "
+    out = {
+        "problem": problem,
+        "eta": eta,
+        "alpha": alpha,
+        "method": method,
+        "rtol": rtol,
+        "t_scipy": r.t_stop,
+        "test_err_scipy": r.test_err,
+        "nfev": r.nfev,
+        "wall_s": wall,
+        "t_gflow_ref": run["t_stop"],
+        "rel_diff": abs(run["t_stop"] / r.t_stop - 1),
+        "test_err_gflow_ref": run["test_err"],
+        "ref_rel_err_estimate": run["rel_err_estimate"],
+        "rel_diff_by_rung": rungs,
+        "date": time.strftime("%Y-%m-%d %H:%M:%S"),
+    }
+    log(
+        f"scipy check ({method}, rtol {rtol:g}) at α = {alpha:.3g}: t_η {r.t_stop:.10g} vs gflow reference "
         f"{run['t_stop']:.10g}: rel. diff {out['rel_diff']:.1e} (the reference's own estimate {run['rel_err_estimate']:.1e}); "
-        f"{r.nfev} evaluations, {wall:.0f} s")
+        f"{r.nfev} evaluations, {wall:.0f} s"
+    )
     return out
 
 
@@ -257,8 +334,14 @@ def init_state(cfg, alpha: float):
 
     from gflow.twolayer import model
 
-    p = model.init_params(key=model.init_key(0), d=cfg.data.d, width=cfg.model.width, init_scale=jnp.asarray(alpha, jnp.float64),
-                          second_layer=cfg.model.second_layer, dtype=jnp.float64)
+    p = model.init_params(
+        key=model.init_key(0),
+        d=cfg.data.d,
+        width=cfg.model.width,
+        init_scale=jnp.asarray(alpha, jnp.float64),
+        second_layer=cfg.model.second_layer,
+        dtype=jnp.float64,
+    )
     return np.asarray(p.W, np.float64), np.asarray(p.a, np.float64)
 
 
@@ -290,8 +373,14 @@ def save_states(entry: dict, states: dict, path=STATE_FILE) -> None:
         W0, a0 = W0a0
         est.append(state_rel_diff(*thetas[1], W, a, W0, a0) if len(thetas) > 1 else math.inf)
         k = state_key(problem, eta, alpha)
-        arrays.update({f"{k}|W0": W0.astype(np.float32), f"{k}|a0": a0.astype(np.float32),
-                       f"{k}|dW": (W - W0).astype(np.float32), f"{k}|da": (a - a0).astype(np.float32)})
+        arrays.update(
+            {
+                f"{k}|W0": W0.astype(np.float32),
+                f"{k}|a0": a0.astype(np.float32),
+                f"{k}|dW": (W - W0).astype(np.float32),
+                f"{k}|da": (a - a0).astype(np.float32),
+            }
+        )
     tmp = path.with_name(path.name + ".tmp.npz")
     np.savez_compressed(tmp, **arrays)
     tmp.replace(path)  # atomic: a reader never sees a half-written file
@@ -342,8 +431,10 @@ def add_states(problem: str, eta: float, log=print) -> dict:
         est = abs(last["t_stop"] - prev[0][0]["t_stop"]) / last["t_stop"] if prev else math.inf
         run.update(t_stop=last["t_stop"], test_err=last["test_err"], rel_err_estimate=est)
         e["t_stop"][i], e["test_err"][i], e["rel_err_estimate"][i] = last["t_stop"], last["test_err"], est
-        log(f"  α={alpha:.3g}: re-solved rtol {rungs[-1]['rtol']:g} ({run['variant']}): t_η {last['t_stop']:.10g}, "
-            f"{diffs[-1]:.1e} from the stored one; {sum(g['wall_s'] for g, _ in solved):.0f} s")
+        log(
+            f"  α={alpha:.3g}: re-solved rtol {rungs[-1]['rtol']:g} ({run['variant']}): t_η {last['t_stop']:.10g}, "
+            f"{diffs[-1]:.1e} from the stored one; {sum(g['wall_s'] for g, _ in solved):.0f} s"
+        )
     e["t_stop_rerun_rel_diff"] = diffs
     e["rel_err_estimate_max"] = max(r for r in e["rel_err_estimate"] if r is not None)
     save_states(e, states)
@@ -391,11 +482,15 @@ def deepen(problem: str, eta: float, alphas=None, *, max_state_est: float = 0.0,
         rungs.append(rung)
         est = abs(rung["t_stop"] - rungs[-2]["t_stop"]) / rung["t_stop"]
         states[alpha] = (theta, (W_old, a_old))
-        run.update(rtol=rtol, t_stop=rung["t_stop"], test_err=rung["test_err"], n_steps=rung["n_steps"], rel_err_estimate=est)
+        run.update(
+            rtol=rtol, t_stop=rung["t_stop"], test_err=rung["test_err"], n_steps=rung["n_steps"], rel_err_estimate=est
+        )
         e["t_stop"][i], e["test_err"][i], e["rel_err_estimate"][i] = rung["t_stop"], rung["test_err"], est
         e.setdefault("deepened", []).append({"alpha": alpha, "rtol": rtol, "date": time.strftime("%Y-%m-%d %H:%M:%S")})
-        log(f"  α={alpha:.3g}: rtol {rtol:g} ({rung['n_steps']} steps, {rung['wall_s']:.0f} s): t_η {rung['t_stop']:.10g}, "
-            f"change {est:.1e}, state change {state_rel_diff(W_old, a_old, *theta, W0, a0):.1e}")
+        log(
+            f"  α={alpha:.3g}: rtol {rtol:g} ({rung['n_steps']} steps, {rung['wall_s']:.0f} s): t_η {rung['t_stop']:.10g}, "
+            f"change {est:.1e}, state change {state_rel_diff(W_old, a_old, *theta, W0, a0):.1e}"
+        )
     e["rel_err_estimate_max"] = max(r for r in e["rel_err_estimate"] if r is not None)
     save_states(e, states)
     if states:
@@ -438,14 +533,28 @@ def main():
     ap.add_argument("--eta", nargs="+", type=float, default=[1e-2, 1e-3])
     ap.add_argument("--budget", type=int, default=None, help="steps per solve (default: STEP_BUDGET[problem])")
     ap.add_argument("--force", action="store_true", help="recompute even if stored")
-    ap.add_argument("--scipy-check", action="store_true", help="only the solve_ivp check (small problem, η = 1e-2, α = 10)")
+    ap.add_argument(
+        "--scipy-check", action="store_true", help="only the solve_ivp check (small problem, η = 1e-2, α = 10)"
+    )
     ap.add_argument("--scipy-rtol", type=float, default=1e-8)
-    ap.add_argument("--states", action="store_true", help="add the reference states to stored entries (last two rungs re-solved)")
-    ap.add_argument("--deepen", type=float, default=None, metavar="MAX_STATE_EST",
-                    help="one rung further on every stored α whose state-error estimate exceeds this")
+    ap.add_argument(
+        "--states", action="store_true", help="add the reference states to stored entries (last two rungs re-solved)"
+    )
+    ap.add_argument(
+        "--deepen",
+        type=float,
+        default=None,
+        metavar="MAX_STATE_EST",
+        help="one rung further on every stored α whose state-error estimate exceeds this",
+    )
     ap.add_argument("--alphas", type=float, nargs="+", default=None, help="--deepen: only these stored α")
-    ap.add_argument("--refine", type=float, default=None, metavar="ALPHA",
-                    help="recompute one stored α of --problem/--eta (first of each) with --budget steps a solve")
+    ap.add_argument(
+        "--refine",
+        type=float,
+        default=None,
+        metavar="ALPHA",
+        help="recompute one stored α of --problem/--eta (first of each) with --budget steps a solve",
+    )
     args = ap.parse_args()
     import gflow
 

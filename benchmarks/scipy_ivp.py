@@ -29,7 +29,7 @@ def make_rhs(x, y, width):
     d = x.shape[1]
 
     def unpack(theta):
-        return theta[: width * d].reshape(width, d), theta[width * d:]
+        return theta[: width * d].reshape(width, d), theta[width * d :]
 
     def rhs(t, theta):
         _, grad_W, grad_a = loss_and_grad_np(*unpack(theta), x, y)

@@ -107,8 +107,10 @@ def _seconds(value) -> str:
 
 def table(data: dict) -> str:
     """The README's table of the measurements in `data` (the JSON's contents); "—" where one was not recorded."""
-    rows = ["| command | machine | wall | CPU (user + sys) | peak memory | load at start | measured |",
-            "|---|---|---|---|---|---|---|"]
+    rows = [
+        "| command | machine | wall | CPU (user + sys) | peak memory | load at start | measured |",
+        "|---|---|---|---|---|---|---|",
+    ]
     for what in ("sweep", "tests"):
         for condition in ("idle", "loaded"):
             r = data.get(what, {}).get(condition)
@@ -118,8 +120,10 @@ def table(data: dict) -> str:
             mem = "—" if r["peak_rss_gib"] is None else f"{r['peak_rss_gib']:.2f} GiB"
             load = "—" if r["load_avg_1min_at_start"] is None else f"{r['load_avg_1min_at_start']:.2f}"
             mark = " †" if "source" in r else ""
-            rows.append(f"| {LABELS[what]} | {m['nproc']} cores, {condition} | {_seconds(r['wall_s'])} | {_seconds(r['cpu_s'])} "
-                        f"| {mem} | {load} | {r['date']}{mark} |")
+            rows.append(
+                f"| {LABELS[what]} | {m['nproc']} cores, {condition} | {_seconds(r['wall_s'])} | {_seconds(r['cpu_s'])} "
+                f"| {mem} | {load} | {r['date']}{mark} |"
+            )
     return "\n".join(rows)
 
 
@@ -135,13 +139,15 @@ def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--what", choices=["sweep", "tests", "all"], default="all")
     parser.add_argument("--out", type=Path, default=DEFAULT_OUT, help="the JSON file to update")
-    parser.add_argument("--readme", action="store_true", help="measure nothing: rewrite the README's table from the JSON")
+    parser.add_argument(
+        "--readme", action="store_true", help="measure nothing: rewrite the README's table from the JSON"
+    )
     args = parser.parse_args(argv)
     if args.readme:
         write_readme(json.loads(args.out.read_text()))
         return 0
     status = 0
-    for what in (["sweep", "tests"] if args.what == "all" else [args.what]):
+    for what in ["sweep", "tests"] if args.what == "all" else [args.what]:
         result = measure(what)
         print(json.dumps({what: result}, indent=2))
         if result["returncode"] != 0:  # a failed run's time is no time of the command: not filed

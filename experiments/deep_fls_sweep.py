@@ -33,7 +33,9 @@ CPU_PRESETS = ("digits-mlp", "mnist1d-mlp", "mnist1d-cnn", "digits-cnn", "edim-c
 GPU_PRESETS = ("edim-resnet18", "cifar10-resnet18", "cifar100-resnet50", "cifar100-vgg19")
 
 
-def get_config(preset: str = "digits-mlp", *, quick: bool = False, data_path: str = "", full_grid: bool = False) -> DeepConfig:
+def get_config(
+    preset: str = "digits-mlp", *, quick: bool = False, data_path: str = "", full_grid: bool = False
+) -> DeepConfig:
     """The preset's config: gflow/deep/presets/<preset>.toml (its comments say why each value), with its
     [full_grid] and/or [quick] tables applied; `data_path` replaces data.path of the presets whose data
     is read from a local directory (CIFAR) and is ignored by the others."""
@@ -54,16 +56,21 @@ def main(argv=None):
     ap.add_argument("--data-path", default="", help="CIFAR: directory with the python-pickle batches")
     ap.add_argument("--force", action="store_true", help="discard a run directory that holds another config")
     ap.add_argument("--quiet", action="store_true", help="no progress bar")
-    ap.add_argument("--full-grid", action="store_true",
-                    help="the whole power-of-two c grid 2⁻¹⁰…2² with 4 seeds (the CNN presets default to a subset)")
+    ap.add_argument(
+        "--full-grid",
+        action="store_true",
+        help="the whole power-of-two c grid 2⁻¹⁰…2² with 4 seeds (the CNN presets default to a subset)",
+    )
     args = ap.parse_args(argv)
     cfg = get_config(args.preset, quick=args.quick, data_path=args.data_path, full_grid=args.full_grid)
     out = args.out or f"runs/deep_{args.preset}{'_quick' if args.quick else ''}"
     res = run_deep_sweep(cfg, out=out, progress=not args.quiet, force=args.force)
     summary = u_shape_summary(res.arrays)  # percent, NaN → null
     write_json(res.dir / "summary.json", summary)
-    print(f"{args.preset}: {res.meta['n_runs']} runs in {res.meta['wall_s']:.1f} s "
-          f"(compile {res.meta['compile_s']:.1f} s), statuses {json.dumps(res.meta['status_counts'])}")
+    print(
+        f"{args.preset}: {res.meta['n_runs']} runs in {res.meta['wall_s']:.1f} s "
+        f"(compile {res.meta['compile_s']:.1f} s), statuses {json.dumps(res.meta['status_counts'])}"
+    )
     print_summary(summary)
     figures = [plot_heatmap(res.dir), plot_heatmap(res.dir, y="step_size"), plot_best_vs_c(res.dir)]
     print("figures:", ", ".join(map(str, figures)))

@@ -30,7 +30,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import math
 import os
 import shutil
 import sys
@@ -66,10 +65,19 @@ def budget(cfg, steps_per_s: float = STEPS_PER_S, forward_speedup: float = FORWA
     eval_images = checks * n_eval
     sgd_s = steps / steps_per_s
     eval_s = eval_images / (forward_speedup * steps_per_s * cfg.train.batch_size)
-    return {"runs": n_runs, "sgd_steps": steps, "sgd_s": sgd_s, "checks": checks, "images_per_check": n_eval,
-            "eval_images": eval_images, "eval_s": eval_s, "compile_s": 20.0, "total_s": sgd_s + eval_s + 20.0,
-            "assumptions": f"{steps_per_s:g} SGD steps/s (measured on one H200), forward {forward_speedup:g}× the "
-                           "training image rate (assumed), 20 s compile"}
+    return {
+        "runs": n_runs,
+        "sgd_steps": steps,
+        "sgd_s": sgd_s,
+        "checks": checks,
+        "images_per_check": n_eval,
+        "eval_images": eval_images,
+        "eval_s": eval_s,
+        "compile_s": 20.0,
+        "total_s": sgd_s + eval_s + 20.0,
+        "assumptions": f"{steps_per_s:g} SGD steps/s (measured on one H200), forward {forward_speedup:g}× the "
+        "training image rate (assumed), 20 s compile",
+    }
 
 
 def land_dir(arg: str | None, smoke: bool) -> Path:
@@ -99,8 +107,10 @@ def finished_runs(cfg, run_dir: Path) -> list[dict]:
 
     manifest = read_manifest(run_dir)
     fp, per_chunk = (manifest.get("fingerprint") or {}).get("all"), manifest["plan"]["lanes_per_chunk"]
-    c, lr, seed = (v.ravel() for v in np.meshgrid(cfg.sweep.multipliers, cfg.sweep.lrs, np.arange(cfg.sweep.n_seeds),
-                                                   indexing="ij"))
+    c, lr, seed = (
+        v.ravel()
+        for v in np.meshgrid(cfg.sweep.multipliers, cfg.sweep.lrs, np.arange(cfg.sweep.n_seeds), indexing="ij")
+    )
     rows = []
     for path in sorted((run_dir / "chunks").glob("chunk-*.npz")):
         try:
@@ -109,8 +119,12 @@ def finished_runs(cfg, run_dir: Path) -> list[dict]:
             continue
         start = int(path.stem.split("-")[1]) * per_chunk
         for k in range(len(chunk["status"])):
-            row = {"multiplier": float(c[start + k]), "lr": float(lr[start + k]), "seed": int(seed[start + k]),
-                   "status": str(status.names_of(chunk["status"][k]))}
+            row = {
+                "multiplier": float(c[start + k]),
+                "lr": float(lr[start + k]),
+                "seed": int(seed[start + k]),
+                "status": str(status.names_of(chunk["status"][k])),
+            }
             row.update({name: chunk[name][k].item() for name in RECORDS if name != "status"})
             rows.append(row)
     return rows
@@ -119,7 +133,9 @@ def finished_runs(cfg, run_dir: Path) -> list[dict]:
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--cpu-smoke", action="store_true", help="tiny version on the CPU")
-    ap.add_argument("--run-dir", default=None, help="run directory (default runs/deep_gpu_edim[_smoke]); a rerun resumes")
+    ap.add_argument(
+        "--run-dir", default=None, help="run directory (default runs/deep_gpu_edim[_smoke]); a rerun resumes"
+    )
     ap.add_argument("--land", default=None, help="where the results land (default $OUT/deep_gpu_edim[_smoke])")
     ap.add_argument("--time-limit", type=float, default=330.0, help="start no new run after this many seconds")
     ap.add_argument("--quiet", action="store_true")
@@ -135,30 +151,50 @@ def main(argv=None) -> int:
 
     cfg, full = get_config(args.cpu_smoke), get_config(False)
     b = budget(full)
-    print(f"budget (full experiment, worst case): {b['runs']} runs, {b['sgd_steps']} SGD steps = {b['sgd_s']:.0f} s, "
-          f"{b['checks']} checks × {b['images_per_check']} images = {b['eval_s']:.0f} s, total {b['total_s'] / 60:.1f} min "
-          f"({b['assumptions']})")
+    print(
+        f"budget (full experiment, worst case): {b['runs']} runs, {b['sgd_steps']} SGD steps = {b['sgd_s']:.0f} s, "
+        f"{b['checks']} checks × {b['images_per_check']} images = {b['eval_s']:.0f} s, total {b['total_s'] / 60:.1f} min "
+        f"({b['assumptions']})"
+    )
     dev = jax.devices()[0]
     device = f"{dev.platform}:{getattr(dev, 'device_kind', '')}"
     if dev.platform == "cpu" and not args.cpu_smoke:
-        print("no accelerator: this experiment is sized for one GPU (use --cpu-smoke for the tiny CPU version)",
-              file=sys.stderr)
+        print(
+            "no accelerator: this experiment is sized for one GPU (use --cpu-smoke for the tiny CPU version)",
+            file=sys.stderr,
+        )
         return 2
     run_dir = Path(args.run_dir or f"runs/deep_gpu_edim{'_smoke' if args.cpu_smoke else ''}")
     land = land_dir(args.land, args.cpu_smoke)
     land.mkdir(parents=True, exist_ok=True)
-    print(f"device {device}; run directory {run_dir}; results land in {land}; netCDF4 "
-          f"{'available' if netcdf4_available() else 'missing: arrays.npz instead of results.nc'}")
+    print(
+        f"device {device}; run directory {run_dir}; results land in {land}; netCDF4 "
+        f"{'available' if netcdf4_available() else 'missing: arrays.npz instead of results.nc'}"
+    )
     n_runs = len(cfg.sweep.multipliers) * len(cfg.sweep.lrs) * cfg.sweep.n_seeds
-    base = {"experiment": "deep_gpu_edim" + ("_smoke" if args.cpu_smoke else ""), "device": device,
-            "jax": jax.__version__, "config": cfg.to_dict(), "budget_arithmetic": b}
+    base = {
+        "experiment": "deep_gpu_edim" + ("_smoke" if args.cpu_smoke else ""),
+        "device": device,
+        "jax": jax.__version__,
+        "config": cfg.to_dict(),
+        "budget_arithmetic": b,
+    }
     try:
         res = run_deep_sweep(cfg, out=run_dir, progress=not args.quiet, time_limit_s=args.time_limit)
     except SweepTimeLimit as stop:
         rows = finished_runs(cfg, run_dir)
-        write_strict_json(land / "summary.json", {**base, "complete": False, "stopped": str(stop),
-                                                  "runs_done": len(rows), "runs_total": n_runs, "finished_runs": rows,
-                                                  "wall_s": time.perf_counter() - t0})
+        write_strict_json(
+            land / "summary.json",
+            {
+                **base,
+                "complete": False,
+                "stopped": str(stop),
+                "runs_done": len(rows),
+                "runs_total": n_runs,
+                "finished_runs": rows,
+                "wall_s": time.perf_counter() - t0,
+            },
+        )
         _tar(run_dir, land / "run.tar.gz")
         print(f"PARTIAL: {stop}; {len(rows)} finished runs landed in {land}; rerun the same command to resume")
         return EXIT_PARTIAL
@@ -172,17 +208,28 @@ def main(argv=None) -> int:
         figures.append(plot_curves(run_dir, chosen["c"], summary["best_lr"][i], out=run_dir / "curves.png"))
     for f in figures:
         shutil.copy2(f, land / f.name)
-    write_strict_json(land / "summary.json", {
-        **base, "complete": True, **summary, "status_counts": meta["status_counts"],
-        "training_s": meta["wall_s"], "compute_s": meta.get("compute_s"), "compile_s": meta["compile_s"],
-        "sgd_steps_done": steps_done,
-        "steps_per_s": steps_done / meta["wall_s"] if meta["wall_s"] > 0 else None,
-        "note": "steps_per_s counts training steps over training time, evaluations and compiles included",
-        "wall_s": time.perf_counter() - t0})
+    write_strict_json(
+        land / "summary.json",
+        {
+            **base,
+            "complete": True,
+            **summary,
+            "status_counts": meta["status_counts"],
+            "training_s": meta["wall_s"],
+            "compute_s": meta.get("compute_s"),
+            "compile_s": meta["compile_s"],
+            "sgd_steps_done": steps_done,
+            "steps_per_s": steps_done / meta["wall_s"] if meta["wall_s"] > 0 else None,
+            "note": "steps_per_s counts training steps over training time, evaluations and compiles included",
+            "wall_s": time.perf_counter() - t0,
+        },
+    )
     _tar(run_dir, land / "run.tar.gz")
     print(summary_table(summary))
-    print(f"{meta['n_runs']} runs on {device}: training {meta['wall_s']:.0f} s (compile {meta['compile_s']:.0f} s), "
-          f"{steps_done} SGD steps, statuses {json.dumps(meta['status_counts'])}; wall {time.perf_counter() - t0:.0f} s")
+    print(
+        f"{meta['n_runs']} runs on {device}: training {meta['wall_s']:.0f} s (compile {meta['compile_s']:.0f} s), "
+        f"{steps_done} SGD steps, statuses {json.dumps(meta['status_counts'])}; wall {time.perf_counter() - t0:.0f} s"
+    )
     print("landed:", ", ".join(sorted(p.name for p in land.iterdir())))
     return 0
 

@@ -29,8 +29,9 @@ def merge(dirs):
         for section in ("data", "model", "train"):
             if ds.attrs["config"][section] != base[section]:
                 raise SystemExit(f"deep_merge: {d} has another {section} config than {dirs[0]}")
-    merged = xr.merge(sets, join="outer", compat="no_conflicts",
-                      combine_attrs="drop")  # a cell run by two sweeps must agree
+    merged = xr.merge(
+        sets, join="outer", compat="no_conflicts", combine_attrs="drop"
+    )  # a cell run by two sweeps must agree
     merged["status"] = merged["status"].fillna(RUNNING).astype("int32")
     for name in ("budget", "steps", "peak_step"):  # integer records of cells not run: 0
         merged[name] = merged[name].fillna(0).astype("int64")
@@ -52,8 +53,11 @@ def main(argv=None):
     summary = json_safe({**u_shape_summary(ds), "merged_from": [str(d) for d in args.dirs]})
     (out / "summary.json").write_text(json.dumps(summary, indent=1) + "\n")
     print(summary_table(summary))
-    for name, fig in (("heatmap.png", heatmap_figure(ds)), ("heatmap_step_size.png", heatmap_figure(ds, y="step_size")),
-                      ("best_vs_c.png", best_vs_c_figure(ds))):
+    for name, fig in (
+        ("heatmap.png", heatmap_figure(ds)),
+        ("heatmap_step_size.png", heatmap_figure(ds, y="step_size")),
+        ("best_vs_c.png", best_vs_c_figure(ds)),
+    ):
         fig.savefig(out / name, dpi=120)
     print("figures:", ", ".join(str(out / n) for n in ("heatmap.png", "heatmap_step_size.png", "best_vs_c.png")))
     return ds, summary

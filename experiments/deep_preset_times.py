@@ -66,8 +66,13 @@ def measure(name: str, rounds: int = 3) -> dict:
     idx = np.minimum(np.arange(start, start + k), len(c) - 1)
     lanes = train.make_lanes(c[idx], lr[idx], seed[idx], dtype)
     # never stop while timing (every lane computes whether it has stopped or not; this keeps the count exact)
-    tcfg = dataclasses.replace(cfg.train, target_acc=1.0, max_steps=cfg.train.check_every * 10**5,
-                               diverge_factor=float("inf"), budget_power=0.0)
+    tcfg = dataclasses.replace(
+        cfg.train,
+        target_acc=1.0,
+        max_steps=cfg.train.check_every * 10**5,
+        diverge_factor=float("inf"),
+        budget_power=0.0,
+    )
     t0 = time.perf_counter()
     state = train.init_lanes(cfg.model, tcfg, data, lanes)
     state = jax.block_until_ready(train.advance(state, lanes, data, cfg.model, tcfg, 1, loop=cfg.sweep.loop))
@@ -78,9 +83,14 @@ def measure(name: str, rounds: int = 3) -> dict:
     rate = rounds * tcfg.check_every * k / wall
     lane_steps = worst_case_lane_steps(cfg)
     n_chunks = -(-len(c) // k)
-    return {"lane_steps_per_s": round(rate, 2), "lanes_per_chunk": int(k), "worst_case_lane_steps": lane_steps,
-            "first_round_s": round(compile_s, 2), "cpu_estimate_s": round(lane_steps / rate + compile_s, 1),
-            "chunks": n_chunks}
+    return {
+        "lane_steps_per_s": round(rate, 2),
+        "lanes_per_chunk": int(k),
+        "worst_case_lane_steps": lane_steps,
+        "first_round_s": round(compile_s, 2),
+        "cpu_estimate_s": round(lane_steps / rate + compile_s, 1),
+        "chunks": n_chunks,
+    }
 
 
 def gpu_estimate(name: str) -> dict:
@@ -99,14 +109,20 @@ def gpu_estimate(name: str) -> dict:
     per_epoch = n_train // cfg.train.batch_size
     checks = steps // cfg.train.check_every
     eval_s = checks * n_eval / (GPU_FORWARD_SPEEDUP * GPU_STEPS_PER_S * cfg.train.batch_size)
-    return {"gpu_estimate_s": round(steps / GPU_STEPS_PER_S + eval_s + 20.0, 1), "steps_per_epoch": per_epoch,
-            "gpu_note": f"{GPU_STEPS_PER_S:g} SGD steps/s (ResNet-18, one H200, measured); evaluations at "
-                        f"{GPU_FORWARD_SPEEDUP:g}× the training image rate (assumed); 20 s compile"}
+    return {
+        "gpu_estimate_s": round(steps / GPU_STEPS_PER_S + eval_s + 20.0, 1),
+        "steps_per_epoch": per_epoch,
+        "gpu_note": f"{GPU_STEPS_PER_S:g} SGD steps/s (ResNet-18, one H200, measured); evaluations at "
+        f"{GPU_FORWARD_SPEEDUP:g}× the training image rate (assumed); 20 s compile",
+    }
 
 
 def to_toml(meta: dict, rows: dict) -> str:
-    lines = ["# Measured run-time estimates of the deep presets (written by experiments/deep_preset_times.py --write;",
-             "# read by `gflow deep presets`). Worst case: every run to its step budget.", ""]
+    lines = [
+        "# Measured run-time estimates of the deep presets (written by experiments/deep_preset_times.py --write;",
+        "# read by `gflow deep presets`). Worst case: every run to its step budget.",
+        "",
+    ]
     for k, v in meta.items():
         lines.append(f"{k} = {v!r}".replace("'", '"'))
     for name, row in rows.items():
@@ -131,16 +147,22 @@ def main(argv=None) -> dict:
         rows[name] = row
         print(name, row, flush=True)
     load = os.getloadavg()[0]
-    meta = {"measured": datetime.date.today().isoformat(),
-            "machine": f"{platform.machine()}, {os.cpu_count()} CPU cores shared with other jobs, load average "
-                       f"{load:.1f} at the end", "jax": __import__("jax").__version__}
+    meta = {
+        "measured": datetime.date.today().isoformat(),
+        "machine": f"{platform.machine()}, {os.cpu_count()} CPU cores shared with other jobs, load average "
+        f"{load:.1f} at the end",
+        "jax": __import__("jax").__version__,
+    }
     if args.write:  # rows of presets not measured now are kept, with the file's earlier date and machine
         import tomllib
 
         old = tomllib.loads(TIMINGS.read_text()) if TIMINGS.is_file() and args.presets else {}
         kept = {k: v for k, v in old.items() if isinstance(v, dict) and k not in rows}
         if kept:
-            meta = {**meta, "note": f"rows {', '.join(sorted(kept))} measured on {old.get('measured')} ({old.get('machine')})"}
+            meta = {
+                **meta,
+                "note": f"rows {', '.join(sorted(kept))} measured on {old.get('measured')} ({old.get('machine')})",
+            }
         TIMINGS.write_text(to_toml(meta, {**kept, **rows}))
         print("wrote", TIMINGS)
     return {"meta": meta, "presets": rows}

@@ -47,7 +47,12 @@ def get_config(preset: str = "cpu", *, quick: bool = False) -> dict:
     elif preset == "cpu":
         plan = {"widths": (2, 4, 8), "n_values": (32, 64, 128), "base_width": 4, "base_n": 64}
     else:
-        plan = {"widths": (8, 16, 32, 64, 128), "n_values": (256, 512, 1024, 2048, 4096), "base_width": 32, "base_n": 1024}
+        plan = {
+            "widths": (8, 16, 32, 64, 128),
+            "n_values": (256, 512, 1024, 2048, 4096),
+            "base_width": 32,
+            "base_n": 1024,
+        }
     return {"base": base, **plan}
 
 
@@ -62,7 +67,9 @@ def _sweep(base: DeepConfig, width: int, n: int, out: Path, progress: bool):
 
 def _plot(fits: dict, out: Path) -> Path:
     fig, axes = plt.subplots(1, 2, figsize=(10, 4), constrained_layout=True)
-    for ax, (axis, label) in zip(axes, (("width", "width h (channels of the first layer)"), ("n", "training examples n"))):
+    for ax, (axis, label) in zip(
+        axes, (("width", "width h (channels of the first layer)"), ("n", "training examples n"))
+    ):
         f = fits[axis]
         x, cs, interior = np.asarray(f["x"]), np.asarray(f["c_star"]), np.asarray(f["interior"], bool)
         ax.set(xlabel=label, ylabel="optimal multiplier c*", title=f"c* vs {axis}")
@@ -70,13 +77,24 @@ def _plot(fits: dict, out: Path) -> Path:
             ax.text(0.5, 0.5, "no multiplier reached the target", ha="center", transform=ax.transAxes)
             continue
         ax.plot(x[interior], cs[interior], "o", color="tab:blue", label="c* (interior optimum)")
-        ax.plot(x[~interior], cs[~interior], "o", mfc="none", color="tab:blue",
-                label="best c at the grid end or next to a gap (a bound; not fitted)")
+        ax.plot(
+            x[~interior],
+            cs[~interior],
+            "o",
+            mfc="none",
+            color="tab:blue",
+            label="best c at the grid end or next to a gap (a bound; not fitted)",
+        )
         if np.isfinite(f["exponent"]):
             xx = np.geomspace(x.min(), x.max(), 50)
             lo, hi = f["ci95"]
-            ax.plot(xx, f["prefactor"] * xx ** f["exponent"], "-", color="tab:blue",
-                    label=f"fit: exponent {f['exponent']:.2f} [{lo:.2f}, {hi:.2f}]")
+            ax.plot(
+                xx,
+                f["prefactor"] * xx ** f["exponent"],
+                "-",
+                color="tab:blue",
+                label=f"fit: exponent {f['exponent']:.2f} [{lo:.2f}, {hi:.2f}]",
+            )
             mid = np.exp(np.mean(np.log(x[interior])))
             ref = f["prefactor"] * mid ** f["exponent"] * (xx / mid) ** PREDICTED[axis]
             ax.plot(xx, ref, "--", color="tab:red", label=f"two-layer prediction: exponent {PREDICTED[axis]:g}")
@@ -110,19 +128,31 @@ def main(argv=None):
     out.mkdir(parents=True, exist_ok=True)
     by_width = [_sweep(plan["base"], w, plan["base_n"], out, not args.quiet) for w in plan["widths"]]
     by_n = [_sweep(plan["base"], plan["base_width"], n, out, not args.quiet) for n in plan["n_values"]]
-    fits = {"width": scaling_fit(plan["widths"], by_width, n_boot=args.n_boot),
-            "n": scaling_fit(plan["n_values"], by_n, n_boot=args.n_boot)}
+    fits = {
+        "width": scaling_fit(plan["widths"], by_width, n_boot=args.n_boot),
+        "n": scaling_fit(plan["n_values"], by_n, n_boot=args.n_boot),
+    }
     for axis, f in fits.items():
         f["predicted_exponent"] = PREDICTED[axis]
-        stars = ", ".join(f"{x:g}: {c:.3g}{'' if w == 'interior' else f' ({w})'}" if np.isfinite(c) else f"{x:g}: none ({w})"
-                          for x, c, w in zip(f["x"], f["c_star"], f["where"]))
+        stars = ", ".join(
+            f"{x:g}: {c:.3g}{'' if w == 'interior' else f' ({w})'}" if np.isfinite(c) else f"{x:g}: none ({w})"
+            for x, c, w in zip(f["x"], f["c_star"], f["where"])
+        )
         lo, hi = f["ci95"]
-        verdict = ("consistent with" if lo <= PREDICTED[axis] <= hi else "excludes") if np.isfinite(lo) else "cannot test"
+        verdict = (
+            ("consistent with" if lo <= PREDICTED[axis] <= hi else "excludes") if np.isfinite(lo) else "cannot test"
+        )
         print(f"c* vs {axis}: {stars}")
-        print(f"  exponent {f['exponent']:.3f}, 95% CI [{lo:.3f}, {hi:.3f}] ({f['n_boot_used']} bootstrap fits); "
-              f"{verdict} the predicted {PREDICTED[axis]:g}")
-    write_json(out / "scaling.json", json_safe({"plan": {k: v for k, v in plan.items() if k != "base"},
-                                                "config": plan["base"].to_dict(), "fits": fits}))
+        print(
+            f"  exponent {f['exponent']:.3f}, 95% CI [{lo:.3f}, {hi:.3f}] ({f['n_boot_used']} bootstrap fits); "
+            f"{verdict} the predicted {PREDICTED[axis]:g}"
+        )
+    write_json(
+        out / "scaling.json",
+        json_safe(
+            {"plan": {k: v for k, v in plan.items() if k != "base"}, "config": plan["base"].to_dict(), "fits": fits}
+        ),
+    )
     print(f"figure: {_plot({**fits, 'multipliers': plan['base'].sweep.multipliers}, out)}")
     return fits
 

@@ -16,7 +16,7 @@ import numpy as np
 from gflow.deep import DeepConfig, run_deep_sweep
 from gflow.deep.analysis import STATUS_SHORT
 from gflow.deep.config import load_preset
-from gflow.deep.train import STATUS_NAMES
+from gflow.deep.stop import STATUS_NAMES
 
 
 def get_config(name: str) -> DeepConfig:
@@ -25,7 +25,8 @@ def get_config(name: str) -> DeepConfig:
     if name == "digits-mlp":
         return load_preset(name).replace(
             train={"max_steps": 4000},
-            sweep={"multipliers": tuple(2.0**k for k in (-10, -8, -6, -4, -2, 0, 2)), "n_seeds": 1, "max_lanes": 4})
+            sweep={"multipliers": tuple(2.0**k for k in (-10, -8, -6, -4, -2, 0, 2)), "n_seeds": 1, "max_lanes": 4},
+        )
     if name == "mnist1d-cnn":
         return load_preset(name).replace(sweep={"multipliers": tuple(2.0**k for k in (-10, -6, -2, 2)), "n_seeds": 1})
     raise SystemExit(f"unknown {name!r}: digits-mlp or mnist1d-cnn")
@@ -39,8 +40,10 @@ def main(argv=None):
     print(f"{name}: {res.meta['n_runs']} runs, training {res.meta['wall_s']:.0f} s")
     print("c \\ η: " + "  ".join(f"{lr:g}" for lr in cfg.sweep.lrs))
     for i, c in enumerate(cfg.sweep.multipliers):
-        cells = [f"{STATUS_SHORT[STATUS_NAMES[a['status'][i, j, 0]]]}:{a['steps'][i, j, 0]}:{100 * a['peak_test_acc'][i, j, 0]:.1f}"
-                 for j in range(len(cfg.sweep.lrs))]
+        cells = [
+            f"{STATUS_SHORT[STATUS_NAMES[a['status'][i, j, 0]]]}:{a['steps'][i, j, 0]}:{100 * a['peak_test_acc'][i, j, 0]:.1f}"
+            for j in range(len(cfg.sweep.lrs))
+        ]
         print(f"2^{int(np.log2(c))}: " + "  ".join(cells))
     return res
 

@@ -4,7 +4,7 @@ the data geometry, figures and summary.json. The statistics are `gflow.stats`.
 Conventions
 - A "setting" is one `gflow.Config`; its sweep is the run directory `<out>/<name>/` of
   `gflow.run_sweep(cfg, out=...)`: a rerun resumes it (loading what is done, computing the rest).
-- Only the statuses in `gflow.twolayer.flow.OK_STATUSES` enter means; other runs are counted and reported.
+- Only the statuses in `gflow.twolayer.stop.OK_STATUSES` enter means; other runs are counted and reported.
 - Errors are averaged over runs ("units": an init seed, or an (data seed, init seed) pair); intervals over
   datasets come from the hierarchical bootstrap of `gflow.stats` (datasets, then seeds within a dataset).
 - Data seeds (`data_seeds`): dataset i of a setting with n training points has data seed
@@ -27,12 +27,14 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
 import gflow  # noqa: E402
-from gflow.runs.runner import RunMismatchError  # noqa: E402
-from gflow.runs.status import counts as status_counts, is_ok as ok_mask  # noqa: E402,F401  (the scripts' names)
 from gflow import stats  # noqa: E402
+from gflow.runs.runner import RunMismatchError  # noqa: E402
+from gflow.runs import status as _status  # noqa: E402
 from gflow.runs.store import write_json  # noqa: E402
 from gflow.twolayer import theory  # noqa: E402
 from gflow.twolayer.data import make_dataset  # noqa: E402
+
+status_counts, ok_mask = _status.counts, _status.is_ok  # the names the experiment scripts use
 
 
 def parse_args(doc: str, argv=None, default_out: str = "runs/experiment", extra=None) -> argparse.Namespace:
@@ -84,13 +86,18 @@ def geometry(data_cfg: gflow.DataConfig) -> dict:
     mu_plus = x[y > 0].mean(0)  # μ₊, the positive-class mean
     k_pos, k_neg = (float(v) for v in theory.phase1_rates(x, y))
     return {
-        "x": x, "y": y, "s": s, "xplus": xplus, "mu_plus": mu_plus,
+        "x": x,
+        "y": y,
+        "s": s,
+        "xplus": xplus,
+        "mu_plus": mu_plus,
         "phi_xplus": float(theory.angle(xplus, s)),  # ∠(x₊, s)
         "phi_mu": float(theory.angle(mu_plus, s)),  # ∠(μ₊, s)
         "cos_xplus_mu": float(theory.cosine(xplus, mu_plus)),
         "separability": gflow.separability_constant(x, y),
         "bayes_error": float(theory.bayes_error(data_cfg.kappa, data_cfg.sigma)),
-        "rate_pos": k_pos, "rate_neg": k_neg,  # Phase-1 growth rates ‖v₊‖, ‖v₋‖
+        "rate_pos": k_pos,
+        "rate_neg": k_neg,  # Phase-1 growth rates ‖v₊‖, ‖v₋‖
         "x_max": float(np.linalg.norm(x, axis=1).max()),
         "xplus_norm": float(np.linalg.norm(xplus)),
     }
@@ -101,7 +108,11 @@ def unit_width_max(d: int, width: int, seeds) -> float:
     from gflow.twolayer import model
 
     return max(
-        float(np.linalg.norm(np.asarray(model.init_params(key=model.init_key(j), d=d, width=width, init_scale=1.0).W), axis=1).max())
+        float(
+            np.linalg.norm(
+                np.asarray(model.init_params(key=model.init_key(j), d=d, width=width, init_scale=1.0).W), axis=1
+            ).max()
+        )
         for j in seeds
     )
 
@@ -152,11 +163,15 @@ class Timer:
         return time.perf_counter() - self.start
 
     def sweeps(self) -> dict:
-        return {"n_sweeps": len(SWEEP_LOG), "n_loaded": sum(e["loaded"] for e in SWEEP_LOG),
-                "sweep_wall_s": float(sum(e["wall_s"] for e in SWEEP_LOG))}
+        return {
+            "n_sweeps": len(SWEEP_LOG),
+            "n_loaded": sum(e["loaded"] for e in SWEEP_LOG),
+            "sweep_wall_s": float(sum(e["wall_s"] for e in SWEEP_LOG)),
+        }
 
 
 # --- α* over datasets: the pooled and per-dataset rules, hierarchical intervals, exponents, labels --------
+
 
 def by_dataset(arr) -> np.ndarray:
     """[data_seed, scale, seed(, …)] sweep arrays → [scale, data_seed, seed(, …)] (the grid first)."""
@@ -192,7 +207,9 @@ def alpha_star_scan(grids, values, oks, groups, *, n_boot: int, seed: int) -> li
     its replicates ('boot') and 95% interval; the mean curve and its standard error over datasets."""
     grids = [np.asarray(g, np.float64) for g in grids]
     settings = [(np.asarray(v, np.float64), np.asarray(o)) for v, o in zip(values, oks)]
-    pooled = stats.hierarchical_bootstrap(lambda i, v, o: stats.pooled_argmin(grids[i], v, o), settings, groups=groups, n_boot=n_boot, seed=seed)
+    pooled = stats.hierarchical_bootstrap(
+        lambda i, v, o: stats.pooled_argmin(grids[i], v, o), settings, groups=groups, n_boot=n_boot, seed=seed
+    )
     cache = {}
 
     def median(i, datasets, seeds, v, o):  # the per-dataset rule, each (dataset, seed multiset) refined once
@@ -200,7 +217,9 @@ def alpha_star_scan(grids, values, oks, groups, *, n_boot: int, seed: int) -> li
         for d, row in zip(datasets, seeds):
             key = (i, int(d), tuple(sorted(int(r) for r in row)))
             if key not in cache:
-                cache[key] = stats.per_dataset_argmin(grids[i], v[:, d:d + 1][:, :, row], o[:, d:d + 1][:, :, row])[0]
+                cache[key] = stats.per_dataset_argmin(grids[i], v[:, d : d + 1][:, :, row], o[:, d : d + 1][:, :, row])[
+                    0
+                ]
             xs.append(cache[key])
         xs = np.asarray(xs)
         return float(np.median(xs[np.isfinite(xs)])) if np.isfinite(xs).any() else float("nan")
@@ -211,9 +230,23 @@ def alpha_star_scan(grids, values, oks, groups, *, n_boot: int, seed: int) -> li
         mean, se, count = dataset_curve(v, o)
         x, at_edge = stats.refine_argmin(grids[i], mean)
         per_ds = stats.per_dataset_argmin(grids[i], v, o)
-        out.append({"alpha_star": x, "at_grid_edge": at_edge, "location": stats.argmin_location(mean), "ci95": stats.interval(pooled[i]), "boot": pooled[i],
-                    "alpha_star_median": stats.median_per_dataset_argmin(grids[i], v, o), "ci95_median": stats.interval(median[i]), "boot_median": median[i],
-                    "per_dataset": per_ds, "datasets_interior": int(np.isfinite(per_ds).sum()), "mean": mean, "se": se, "datasets": count})
+        out.append(
+            {
+                "alpha_star": x,
+                "at_grid_edge": at_edge,
+                "location": stats.argmin_location(mean),
+                "ci95": stats.interval(pooled[i]),
+                "boot": pooled[i],
+                "alpha_star_median": stats.median_per_dataset_argmin(grids[i], v, o),
+                "ci95_median": stats.interval(median[i]),
+                "boot_median": median[i],
+                "per_dataset": per_ds,
+                "datasets_interior": int(np.isfinite(per_ds).sum()),
+                "mean": mean,
+                "se": se,
+                "datasets": count,
+            }
+        )
     return out
 
 
@@ -226,8 +259,11 @@ def scan_exponent(xs, entries, rule: str = "pooled") -> dict:
     if len(inner) < 2:
         return {"exponent": None, "ci95": None, "used": [xs[k] for k in inner]}
     x = np.asarray([xs[k] for k in inner], float)
-    return {"exponent": stats.fit_power_law(x, [entries[k][key] for k in inner])[0],
-            "ci95": stats.bootstrap_exponent(x, np.stack([entries[k][boot] for k in inner]))[1], "used": x.tolist()}
+    return {
+        "exponent": stats.fit_power_law(x, [entries[k][key] for k in inner])[0],
+        "ci95": stats.bootstrap_exponent(x, np.stack([entries[k][boot] for k in inner]))[1],
+        "used": x.tolist(),
+    }
 
 
 def strip_boot(obj):

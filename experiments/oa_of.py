@@ -46,7 +46,9 @@ def get_config(quick: bool = False) -> dict:
     )
     if quick:
         settings = [settings[1], dict(settings[0], name="nonsep_n20_d5_snr2", n=20, d=5)]
-        preset.update(settings=settings, width=20, n_test=2000, init_scales=(1e-3, 1e-1, 3.0), n_datasets=2, n_seeds=2, n_boot=20)
+        preset.update(
+            settings=settings, width=20, n_test=2000, init_scales=(1e-3, 1e-1, 3.0), n_datasets=2, n_seeds=2, n_boot=20
+        )
     for s in preset["settings"]:
         s["data_seeds"] = fa.data_seeds(s["n"], preset["n_datasets"])
     return preset
@@ -75,7 +77,10 @@ def trend_verdicts(p, parts: dict, ok, in_regime: bool) -> dict:
 def decompose(arrays: dict, geo: dict, kappa: float, sigma: float) -> dict[str, np.ndarray]:
     """OA/OF for both cone axes, per run [scale, seed], from the stored cosines at the stop."""
     out = {}
-    for tag, phi, psi in (("xplus", geo["phi_xplus"], arrays["final_Psi"]), ("mu", geo["phi_mu"], arrays["final_Psi_mu"])):
+    for tag, phi, psi in (
+        ("xplus", geo["phi_xplus"], arrays["final_Psi"]),
+        ("mu", geo["phi_mu"], arrays["final_Psi_mu"]),
+    ):
         out[f"OA_{tag}"] = np.asarray(theory.over_alignment(phi, psi, kappa, sigma), np.float64)
         out[f"OF_{tag}"] = np.asarray(theory.over_fitting(arrays["final_cos_s"], phi, psi, kappa, sigma), np.float64)
         out[f"half_angle_{tag}"] = np.degrees(np.arccos(np.clip(psi, -1, 1)))  # cone half-angle arccos Ψ
@@ -108,10 +113,14 @@ def analyze(alpha, parts: dict, ok) -> dict:
             "OA_share_of_excess": (oa / (oa + of)),
         }
     # identity check: OA + OF equals E(ŵ₊) − E* (float32 cosines in, so up to ~1e-6)
-    res["identity_max_abs_dev"] = float(np.nanmax(np.abs(parts["OA_xplus"] + parts["OF_xplus"] - parts["excess_lin"])[ok]))
+    res["identity_max_abs_dev"] = float(
+        np.nanmax(np.abs(parts["OA_xplus"] + parts["OF_xplus"] - parts["excess_lin"])[ok])
+    )
     res["corr_sum_vs_network_excess"] = float(np.corrcoef(res["excess_lin"], res["excess_net"])[0, 1])
     rich = alpha < 1.0  # the same without the lazy end, whose jump dominates the correlation
-    res["corr_sum_vs_network_excess_alpha_below_1"] = float(np.corrcoef(res["excess_lin"][rich], res["excess_net"][rich])[0, 1])
+    res["corr_sum_vs_network_excess_alpha_below_1"] = float(
+        np.corrcoef(res["excess_lin"][rich], res["excess_net"][rich])[0, 1]
+    )
     return res
 
 
@@ -133,19 +142,26 @@ def plot(results: list[dict], out) -> None:
                 ax.fill_between(alpha, mean - se, mean + se, color=color, alpha=0.2, lw=0)
             ax.set_xscale("log")
             ax.set_yscale("symlog", linthresh=lin)
-            lowest = min(np.nanmin(np.asarray(r[k], float) - np.asarray(r[k + "_se"], float)) for k in ("excess_net", "OA_" + tag))
+            lowest = min(
+                np.nanmin(np.asarray(r[k], float) - np.asarray(r[k + "_se"], float))
+                for k in ("excess_net", "OA_" + tag)
+            )
             ax.set_ylim(bottom=min(-lin, 1.5 * lowest))
             ax.axhline(0, color="gray", lw=0.5)
             ax.set_xlabel("init scale α")
             ax.set_ylabel(f"excess test error (symlog; linear within ±{lin:g})")
-            ax.set_title(f"cone axis {axis_name}; n={s['n']}, d={s['d']}, κ/σ={s['kappa'] / s['sigma']:.3g}", fontsize=9)
+            ax.set_title(
+                f"cone axis {axis_name}; n={s['n']}, d={s['d']}, κ/σ={s['kappa'] / s['sigma']:.3g}", fontsize=9
+            )
             ax.legend(fontsize=7)
         ax = row[2]
         for tag, color, name in (("xplus", "tab:purple", "x₊"), ("mu", "tab:pink", "μ₊")):
             mean, se = np.asarray(r[f"half_angle_{tag}"], float), np.asarray(r[f"half_angle_{tag}_se"], float)
             ax.plot(alpha, mean, "o-", ms=4, color=color, label=f"cone half-angle arccos Ψ, axis {name}")
             ax.fill_between(alpha, mean - se, mean + se, color=color, alpha=0.2, lw=0)
-            ax.axhline(np.nanmean(r[f"phi_{tag}"]), color=color, ls="--", lw=1, label=f"∠({name}, s) (mean over datasets)")
+            ax.axhline(
+                np.nanmean(r[f"phi_{tag}"]), color=color, ls="--", lw=1, label=f"∠({name}, s) (mean over datasets)"
+            )
         ax.set_xscale("log")
         ax.set_xlabel("init scale α")
         ax.set_ylabel("degrees")
@@ -163,8 +179,19 @@ def main(argv=None) -> dict:
     for s in p["settings"]:
         parts_all, ok_all, status_all, lambdas = [], [], [], []
         for k in s["data_seeds"]:
-            cfg = gflow.Config.from_fields(mode=s["mode"], n=s["n"], d=s["d"], kappa=s["kappa"], sigma=s["sigma"], seed=k, n_test=p["n_test"],
-                                           width=p["width"], target_loss=p["target_loss"], init_scales=p["init_scales"], n_seeds=p["n_seeds"])
+            cfg = gflow.Config.from_fields(
+                mode=s["mode"],
+                n=s["n"],
+                d=s["d"],
+                kappa=s["kappa"],
+                sigma=s["sigma"],
+                seed=k,
+                n_test=p["n_test"],
+                width=p["width"],
+                target_loss=p["target_loss"],
+                init_scales=p["init_scales"],
+                n_seeds=p["n_seeds"],
+            )
             geo = fa.geometry(cfg.data)
             lambdas.append(geo["separability"])
             arrays = fa.sweep(cfg, args.out, f"{s['name']}_data{k}")
@@ -176,19 +203,30 @@ def main(argv=None) -> dict:
         ok = np.concatenate(ok_all, axis=1)
         r = analyze(np.asarray(p["init_scales"]), parts, ok)
         in_regime = bool(min(lambdas) > 0)  # the theory assumes orthogonal separability
-        r.update(setting=s, alpha=np.asarray(p["init_scales"]), separability=lambdas, in_regime=in_regime,
-                 status_counts=fa.status_counts(np.concatenate(status_all, axis=1)), verdicts=trend_verdicts(p, parts, ok, in_regime))
+        r.update(
+            setting=s,
+            alpha=np.asarray(p["init_scales"]),
+            separability=lambdas,
+            in_regime=in_regime,
+            status_counts=fa.status_counts(np.concatenate(status_all, axis=1)),
+            verdicts=trend_verdicts(p, parts, ok, in_regime),
+        )
         results.append(r)
     plot(results, args.out)
     summary = {"preset": p, "results": results, "wall_s": timer.seconds(), "sweeps": timer.sweeps()}
     fa.write_summary(args.out, summary)
     for r in results:
-        print(f"{r['setting']['name']}: identity dev {r['identity_max_abs_dev']:.1e}, corr(E(ŵ₊)−E*, net excess) {r['corr_sum_vs_network_excess']:.3f}"
-              f" (α < 1: {r['corr_sum_vs_network_excess_alpha_below_1']:.3f})")
+        print(
+            f"{r['setting']['name']}: identity dev {r['identity_max_abs_dev']:.1e}, corr(E(ŵ₊)−E*, net excess) "
+            f"{r['corr_sum_vs_network_excess']:.3f}"
+            f" (α < 1: {r['corr_sum_vs_network_excess_alpha_below_1']:.3f})"
+        )
         for tag in ("xplus", "mu"):
             t = r[f"trend_{tag}"]
-            print(f"   axis {tag}: spearman OA {t['spearman_OA_vs_alpha']:+.2f}, OF {t['spearman_OF_vs_alpha']:+.2f}; "
-                  f"OA first/last {np.round(t['OA_first_last'], 5).tolist()} OF first/last {np.round(t['OF_first_last'], 5).tolist()}")
+            print(
+                f"   axis {tag}: spearman OA {t['spearman_OA_vs_alpha']:+.2f}, OF {t['spearman_OF_vs_alpha']:+.2f}; "
+                f"OA first/last {np.round(t['OA_first_last'], 5).tolist()} OF first/last {np.round(t['OF_first_last'], 5).tolist()}"
+            )
         for key, v in r["verdicts"].items():
             print(f"   {key} trend gap {v['gap']:.2e} {v['ci95']} → {v['label']}")
     print(f"wall {summary['wall_s']:.1f} s; figure {args.out}/oa_of.png")

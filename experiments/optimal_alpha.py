@@ -32,8 +32,11 @@ TIES = ("error", "half")  # tie conventions of the network error's α* ('correct
 
 def get_config(quick: bool = False) -> dict:
     preset = dict(
-        d=100, kappa=1.0, sigma=0.5,  # the default Gaussian mixture (Bayes error 2.3%; not orthogonally separable)
-        ref_n=40, ref_width=100,  # the setting both scans pass through
+        d=100,
+        kappa=1.0,
+        sigma=0.5,  # the default Gaussian mixture (Bayes error 2.3%; not orthogonally separable)
+        ref_n=40,
+        ref_width=100,  # the setting both scans pass through
         n_values=(20, 40, 80, 160),  # n scan at h = ref_width
         width_values=(25, 100, 400),  # h scan at n = ref_n
         n_datasets=12,  # independent datasets per n (fa.data_seeds); the h scan shares those of ref_n
@@ -44,15 +47,35 @@ def get_config(quick: bool = False) -> dict:
         n_boot=1000,  # bootstrap replicates
     )
     if quick:
-        preset.update(d=5, n_values=(20, 40), width_values=(20, 40), ref_n=20, ref_width=20, n_datasets=2, n_test=2000,
-                      init_scales=(1e-3, 1e-2, 1e-1, 1.0), n_seeds=2, n_boot=20)
+        preset.update(
+            d=5,
+            n_values=(20, 40),
+            width_values=(20, 40),
+            ref_n=20,
+            ref_width=20,
+            n_datasets=2,
+            n_test=2000,
+            init_scales=(1e-3, 1e-2, 1e-1, 1.0),
+            n_seeds=2,
+            n_boot=20,
+        )
     return preset
 
 
 def setting(p: dict, n: int, width: int, out) -> dict:
     """The sweep of one (n, h) over α × datasets × seeds: arrays [α, dataset, seed] and the data geometry."""
-    cfg = gflow.Config.from_fields(n=n, d=p["d"], kappa=p["kappa"], sigma=p["sigma"], data_seeds=fa.data_seeds(n, p["n_datasets"]),
-                                   n_test=p["n_test"], width=width, target_loss=p["target_loss"], init_scales=p["init_scales"], n_seeds=p["n_seeds"])
+    cfg = gflow.Config.from_fields(
+        n=n,
+        d=p["d"],
+        kappa=p["kappa"],
+        sigma=p["sigma"],
+        data_seeds=fa.data_seeds(n, p["n_datasets"]),
+        n_test=p["n_test"],
+        width=width,
+        target_loss=p["target_loss"],
+        init_scales=p["init_scales"],
+        n_seeds=p["n_seeds"],
+    )
     arrays = fa.sweep(cfg, out, f"n{n}_h{width}")
     w_max = fa.unit_width_max(p["d"], width, range(p["n_seeds"]))
     zeta0 = []
@@ -60,9 +83,17 @@ def setting(p: dict, n: int, width: int, out) -> dict:
         geo = fa.geometry(dataclasses.replace(cfg.data, seed=k))
         zeta0.append(float(theory.alpha_zeta_zero(n, width, geo["x_max"], w_max, geo["xplus_norm"])))
     status = fa.by_dataset(arrays["status"])
-    return {"n": n, "width": width, "err": fa.by_dataset(arrays["final_test_err"]), "tie": fa.by_dataset(arrays["final_test_tie"]),
-            "lin": fa.by_dataset(arrays["final_lin_err"]), "ok": fa.ok_mask(status), "status_counts": fa.status_counts(status),
-            "separability": np.asarray(arrays["separability"]).ravel(), "alpha_zeta_zero": float(np.mean(zeta0))}
+    return {
+        "n": n,
+        "width": width,
+        "err": fa.by_dataset(arrays["final_test_err"]),
+        "tie": fa.by_dataset(arrays["final_test_tie"]),
+        "lin": fa.by_dataset(arrays["final_lin_err"]),
+        "ok": fa.ok_mask(status),
+        "status_counts": fa.status_counts(status),
+        "separability": np.asarray(arrays["separability"]).ravel(),
+        "alpha_zeta_zero": float(np.mean(zeta0)),
+    }
 
 
 def scan(p, runs, xs, groups, key) -> dict:
@@ -93,7 +124,14 @@ def plot(p, n_runs, h_runs, fits, out):
         for k, (r, e, eh) in enumerate(zip(runs, fits[key]["error"]["entries"], fits[key]["half"]["entries"])):
             color = cmap(k / max(1, len(runs) - 1))
             m, se = np.asarray(e["mean"]), np.asarray(e["se"])
-            ax.plot(alpha, m, "o-", ms=3, color=color, label=f"{label}={r[key]}: α*={e['alpha_star']:.3g} (ties = error), {eh['alpha_star']:.3g} (half)")
+            ax.plot(
+                alpha,
+                m,
+                "o-",
+                ms=3,
+                color=color,
+                label=f"{label}={r[key]}: α*={e['alpha_star']:.3g} (ties = error), {eh['alpha_star']:.3g} (half)",
+            )
             ax.fill_between(alpha, m - se, m + se, color=color, alpha=0.2, lw=0)
             ax.plot(alpha, eh["mean"], "--", color=color, lw=1)
             ax.plot(alpha, e["tie_mass"], ":", color=color, lw=1)
@@ -102,32 +140,71 @@ def plot(p, n_runs, h_runs, fits, out):
         ax.set_yscale("log")
         ax.set_xlabel("init scale α")
         ax.set_ylabel("network test error (band: ± s.e. over datasets)")
-        ax.set_title(f"test error vs α across {label}: solid ties = error, dashed ties = half, dotted the tie mass P(f = 0)", fontsize=9)
+        ax.set_title(
+            f"test error vs α across {label}: solid ties = error, dashed ties = half, dotted the tie mass P(f = 0)",
+            fontsize=9,
+        )
         ax.legend(fontsize=7)
-    for ax, runs, key, label, ref in ((axes[1, 0], n_runs, "n", "training points n", p["ref_n"]), (axes[1, 1], h_runs, "width", "width h", p["ref_width"])):
+    for ax, runs, key, label, ref in (
+        (axes[1, 0], n_runs, "n", "training points n", p["ref_n"]),
+        (axes[1, 1], h_runs, "width", "width h", p["ref_width"]),
+    ):
         xs = np.array([r[key] for r in runs], float)
-        for tag, marker, color, name in (("error", "o", "tab:blue", "network, ties = error"), ("half", "D", "tab:green", "network, ties = half"),
-                                         ("lin", "s", "tab:orange", "E(ŵ₊)")):
+        for tag, marker, color, name in (
+            ("error", "o", "tab:blue", "network, ties = error"),
+            ("half", "D", "tab:green", "network, ties = half"),
+            ("lin", "s", "tab:orange", "E(ŵ₊)"),
+        ):
             entries = fits[key][tag]["entries"]
             a = np.array([e["alpha_star"] for e in entries])
             ci = np.array([e["ci95"] for e in entries])
             f = fits[key][tag]["fits"]["pooled"]
-            lab = f"α* of {name}: exponent {f['exponent']:.2f} {np.round(f['ci95'], 2).tolist()}" if f["exponent"] is not None else f"α* of {name}: no fit"
-            ax.errorbar(xs, a, yerr=np.clip([a - ci[:, 0], ci[:, 1] - a], 0, None), fmt=marker + "-", color=color, capsize=3, label=lab)
+            lab = (
+                f"α* of {name}: exponent {f['exponent']:.2f} {np.round(f['ci95'], 2).tolist()}"
+                if f["exponent"] is not None
+                else f"α* of {name}: no fit"
+            )
+            ax.errorbar(
+                xs,
+                a,
+                yerr=np.clip([a - ci[:, 0], ci[:, 1] - a], 0, None),
+                fmt=marker + "-",
+                color=color,
+                capsize=3,
+                label=lab,
+            )
             if tag == "error":
-                ax.plot(xs, [e["alpha_star_median"] for e in entries], marker + ":", color=color, mfc="w", label="median of per-dataset α* (ties = error)")
+                ax.plot(
+                    xs,
+                    [e["alpha_star_median"] for e in entries],
+                    marker + ":",
+                    color=color,
+                    mfc="w",
+                    label="median of per-dataset α* (ties = error)",
+                )
         theory_exp = fits[key]["error"]["theory_exponent"]
         a_ref = [e["alpha_star"] for r, e in zip(runs, fits[key]["error"]["entries"]) if r[key] == ref][0]
-        ax.plot(xs, a_ref * (xs / ref) ** theory_exp, "k--", lw=1, label=f"theory ∝ {label.split()[-1]}^{theory_exp:g} through the reference point")
-        ax.plot(xs, [r["alpha_zeta_zero"] for r in runs], ":", color="gray", label="α_ζ: where ζ(α) = 0 (no free constant)")
+        ax.plot(
+            xs,
+            a_ref * (xs / ref) ** theory_exp,
+            "k--",
+            lw=1,
+            label=f"theory ∝ {label.split()[-1]}^{theory_exp:g} through the reference point",
+        )
+        ax.plot(
+            xs, [r["alpha_zeta_zero"] for r in runs], ":", color="gray", label="α_ζ: where ζ(α) = 0 (no free constant)"
+        )
         ax.set_xscale("log")
         ax.set_yscale("log")
         ax.set_xlabel(label)
         ax.set_ylabel("optimal init scale α*")
         ax.set_title("α* (pooled rule) with hierarchical bootstrap 95% intervals over datasets", fontsize=9)
         ax.legend(fontsize=7)
-    fig.suptitle(f"Optimal-α law: d={p['d']}, κ/σ={p['kappa'] / p['sigma']:g}, η={p['target_loss']:g}, {p['n_datasets']} independent datasets per n × "
-                 f"{p['n_seeds']} init seeds (not orthogonally separable: outside the theory's regime)")
+    fig.suptitle(
+        f"Optimal-α law: d={p['d']}, κ/σ={p['kappa'] / p['sigma']:g}, η={p['target_loss']:g}, {p['n_datasets']} independent "
+        f"datasets per n × "
+        f"{p['n_seeds']} init seeds (not orthogonally separable: outside the theory's regime)"
+    )
     fa.save_figure(fig, out, "optimal_alpha")
 
 
@@ -144,20 +221,35 @@ def main(argv=None) -> dict:
 
     n_runs = [get(n, p["ref_width"]) for n in p["n_values"]]
     h_runs = [get(p["ref_n"], h) for h in p["width_values"]]
-    fits = {"n": scan(p, n_runs, list(p["n_values"]), list(p["n_values"]), "n"),
-            "width": scan(p, h_runs, list(p["width_values"]), [p["ref_n"]] * len(h_runs), "width")}
+    fits = {
+        "n": scan(p, n_runs, list(p["n_values"]), list(p["n_values"]), "n"),
+        "width": scan(p, h_runs, list(p["width_values"]), [p["ref_n"]] * len(h_runs), "width"),
+    }
     plot(p, n_runs, h_runs, fits, args.out)
-    runs = {f"n{r['n']}_h{r['width']}": {k: r[k] for k in ("status_counts", "separability", "alpha_zeta_zero")} for r in n_runs + h_runs}
-    summary = {"preset": p, "runs": runs, "fits": fa.strip_boot(fits),
-               "theory": {"n_exponent": theory.ALPHA_STAR_N_EXPONENT, "width_exponent": theory.ALPHA_STAR_WIDTH_EXPONENT},
-               "wall_s": timer.seconds(), "sweeps": timer.sweeps()}
+    runs = {
+        f"n{r['n']}_h{r['width']}": {k: r[k] for k in ("status_counts", "separability", "alpha_zeta_zero")}
+        for r in n_runs + h_runs
+    }
+    summary = {
+        "preset": p,
+        "runs": runs,
+        "fits": fa.strip_boot(fits),
+        "theory": {"n_exponent": theory.ALPHA_STAR_N_EXPONENT, "width_exponent": theory.ALPHA_STAR_WIDTH_EXPONENT},
+        "wall_s": timer.seconds(),
+        "sweeps": timer.sweeps(),
+    }
     fa.write_summary(args.out, summary)
     for key, f in fits.items():
         for tag, v in f.items():
             a = [round(e["alpha_star"], 4) for e in v["entries"]]
             am = [round(e["alpha_star_median"], 4) for e in v["entries"]]
-            print(f"α*({key}) {tag}: pooled {a} median {am}; " + "; ".join(
-                f"{rule} exponent {x['exponent']} CI {x['ci95']} → {x['label']}" for rule, x in v["fits"].items()), flush=True)
+            print(
+                f"α*({key}) {tag}: pooled {a} median {am}; "
+                + "; ".join(
+                    f"{rule} exponent {x['exponent']} CI {x['ci95']} → {x['label']}" for rule, x in v["fits"].items()
+                ),
+                flush=True,
+            )
     print(f"wall {summary['wall_s']:.1f} s")
     return summary
 

@@ -57,20 +57,47 @@ def get_config(quick: bool = False) -> dict:
     )
     if quick:
         preset.update(
-            settings=[dict(preset["settings"][0], name="sep_n20_d5_snr3.5", n=20),
-                      dict(preset["settings"][1], name="nonsep_n20_d5_snr2", n=20, d=5)],
-            width=20, n_test=2000, traj_alphas=(1e-4, 1e-1), snapshot_times=(0.3, 3.0), angle_alphas=(1e-5, 1e-3),
-            angle_fit_range=(1e-5, 1e-3), loss_drops=(0.01,), n_values=(20, 40), t_alpha_datasets=1, t_alpha_seeds=2, t_alpha_alphas=(1e-6, 1e-3), n_seeds=2,
-            n_boot=20, flow={},
+            settings=[
+                dict(preset["settings"][0], name="sep_n20_d5_snr3.5", n=20),
+                dict(preset["settings"][1], name="nonsep_n20_d5_snr2", n=20, d=5),
+            ],
+            width=20,
+            n_test=2000,
+            traj_alphas=(1e-4, 1e-1),
+            snapshot_times=(0.3, 3.0),
+            angle_alphas=(1e-5, 1e-3),
+            angle_fit_range=(1e-5, 1e-3),
+            loss_drops=(0.01,),
+            n_values=(20, 40),
+            t_alpha_datasets=1,
+            t_alpha_seeds=2,
+            t_alpha_alphas=(1e-6, 1e-3),
+            n_seeds=2,
+            n_boot=20,
+            flow={},
         )
     return preset
 
 
-def make_config(p: dict, s: dict, *, n=None, data_seed=None, alphas=(1.0,), target=None, multiplier=1.0, rtol=None, n_seeds=None) -> gflow.Config:
+def make_config(
+    p: dict, s: dict, *, n=None, data_seed=None, alphas=(1.0,), target=None, multiplier=1.0, rtol=None, n_seeds=None
+) -> gflow.Config:
     """The sweep of setting `s` over α = `alphas` (n, data seed, η, c and rtol default to the setting's and the preset's)."""
-    return gflow.Config.from_fields(n=n or s["n"], d=s["d"], kappa=s["kappa"], sigma=s["sigma"], seed=s["data_seed"] if data_seed is None else data_seed,
-                                    n_test=p["n_test"], width=p["width"], multiplier=multiplier, target_loss=target or p["target_loss"],
-                                    rtol=rtol or gflow.FlowConfig().rtol, **p["flow"], init_scales=alphas, n_seeds=n_seeds or p["n_seeds"])
+    return gflow.Config.from_fields(
+        n=n or s["n"],
+        d=s["d"],
+        kappa=s["kappa"],
+        sigma=s["sigma"],
+        seed=s["data_seed"] if data_seed is None else data_seed,
+        n_test=p["n_test"],
+        width=p["width"],
+        multiplier=multiplier,
+        target_loss=target or p["target_loss"],
+        rtol=rtol or gflow.FlowConfig().rtol,
+        **p["flow"],
+        init_scales=alphas,
+        n_seeds=n_seeds or p["n_seeds"],
+    )
 
 
 def neuron_cosines(W, a, target):
@@ -107,8 +134,19 @@ def trajectories(p, s, out):
 def snapshots(p, s, geo, arrays) -> dict:
     """ψ_j(t) to x₊ and μ₊ for the a_j > 0 neurons of init seed 0, at the snapshot times ≤ t_η(α)."""
     T = p["flow"].get("t_max", gflow.FlowConfig().t_max)
-    w_unit = np.asarray(gflow.twolayer.model.init_params(key=gflow.twolayer.model.init_key(0), d=s["d"], width=p["width"], init_scale=1.0).W, np.float64)
-    a_sign = np.sign(np.asarray(gflow.twolayer.model.init_params(key=gflow.twolayer.model.init_key(0), d=s["d"], width=p["width"], init_scale=1.0).a))
+    w_unit = np.asarray(
+        gflow.twolayer.model.init_params(
+            key=gflow.twolayer.model.init_key(0), d=s["d"], width=p["width"], init_scale=1.0
+        ).W,
+        np.float64,
+    )
+    a_sign = np.sign(
+        np.asarray(
+            gflow.twolayer.model.init_params(
+                key=gflow.twolayer.model.init_key(0), d=s["d"], width=p["width"], init_scale=1.0
+            ).a
+        )
+    )
     x_max, w_max, xp_norm = geo["x_max"], float(np.linalg.norm(w_unit, axis=1).max()), geo["xplus_norm"]
     res = {}
     for i, alpha in enumerate(p["traj_alphas"]):
@@ -130,11 +168,18 @@ def snapshots(p, s, geo, arrays) -> dict:
         ts = np.asarray(arrays["time"], np.float64)
         traj = arrays["traj_psi_pos"][i, 0]
         good = np.isfinite(traj)
-        interp = np.interp(np.log(np.maximum(rows["t"], 1e-300)), np.log(np.maximum(ts[good], 1e-300)), traj[good]) if rows["t"] else []
+        interp = (
+            np.interp(np.log(np.maximum(rows["t"], 1e-300)), np.log(np.maximum(ts[good], 1e-300)), traj[good])
+            if rows["t"]
+            else []
+        )
         res[alpha] = {
             **{k: np.asarray(v) for k, v in rows.items()},
-            "zeta": zeta, **psi0,
-            "trick_vs_trajectory_max_dev": float(np.max(np.abs(np.asarray(rows["psi_pos_engine"]) - interp))) if rows["t"] else None,
+            "zeta": zeta,
+            **psi0,
+            "trick_vs_trajectory_max_dev": float(np.max(np.abs(np.asarray(rows["psi_pos_engine"]) - interp)))
+            if rows["t"]
+            else None,
             "t_eta": t_eta,
         }
     return res
@@ -152,7 +197,9 @@ def bound_check(snap: dict, rate: float, t_alpha: float) -> dict:
             out[tag] = None
             continue
         meas = np.stack(snap[f"psi_{tag}"])[keep]  # (times, neurons)
-        bound = np.asarray(theory.phase1_alignment_bound(snap["t"][keep][:, None], snap["zeta"], rate, snap[f"psi0_{tag}"][None, :]))
+        bound = np.asarray(
+            theory.phase1_alignment_bound(snap["t"][keep][:, None], snap["zeta"], rate, snap[f"psi0_{tag}"][None, :])
+        )
         out[tag] = {"fraction_above_bound": float(np.mean(meas >= bound - 1e-6)), "pairs": int(meas.size)}
     return out
 
@@ -164,7 +211,11 @@ def final_angles(p, s, geo) -> dict:
     """Weighted neuron angles at several stops: t_α (at two tolerances), L = (1 − ε)·log 2 for smaller ε
     (separable setting only: is the small-α plateau set by the loss drop ε?), and t_η."""
     res = {}
-    stops = [("t_alpha", PHASE1_LOSS, p["angle_rtol"]), ("t_alpha_rtol1e-3", PHASE1_LOSS, None), ("t_eta", p["target_loss"], None)]
+    stops = [
+        ("t_alpha", PHASE1_LOSS, p["angle_rtol"]),
+        ("t_alpha_rtol1e-3", PHASE1_LOSS, None),
+        ("t_eta", p["target_loss"], None),
+    ]
     if s["separable"]:
         stops += [(f"loss_drop_{eps:g}", (1 - eps) * np.log(2.0), p["angle_rtol"]) for eps in p["loss_drops"]]
     for stop, loss, rtol in stops:
@@ -191,7 +242,13 @@ def final_angles(p, s, geo) -> dict:
                 idx = rng.integers(0, v.shape[1], v.shape[1])
                 boot.append(stats.fit_power_law(alphas[fit], stats.seed_mean(v[:, idx], ok[:, idx])[0][fit])[0])
             local = np.diff(np.log(mean)) / np.diff(np.log(alphas))  # slope between neighbouring α
-            entry[tag] = {"angle_mean": mean, "angle_se": se, "exponent": slope, "exponent_ci95": stats.interval(boot), "local_slopes": local}
+            entry[tag] = {
+                "angle_mean": mean,
+                "angle_se": se,
+                "exponent": slope,
+                "exponent_ci95": stats.interval(boot),
+                "local_slopes": local,
+            }
         res[stop] = entry
     return res
 
@@ -205,8 +262,17 @@ def t_alpha_study(p, s, out) -> dict:
     alphas = np.asarray(p["t_alpha_alphas"])
     L = np.log(1 / alphas)
     rng = np.random.default_rng(2)
-    res = {"n": [], "slope": [], "slope_ci95": [], "predicted_slope": [], "slope_per_dataset": [], "predicted_per_dataset": [],
-           "intercept": [], "t_alpha": [], "status_counts": []}
+    res = {
+        "n": [],
+        "slope": [],
+        "slope_ci95": [],
+        "predicted_slope": [],
+        "slope_per_dataset": [],
+        "predicted_per_dataset": [],
+        "intercept": [],
+        "t_alpha": [],
+        "status_counts": [],
+    }
     boots = []
     for n in p["n_values"]:
         per = []  # (t [α, seed], predicted slope) per dataset
@@ -227,7 +293,9 @@ def t_alpha_study(p, s, out) -> dict:
         boot = []
         for _ in range(p["n_boot"]):
             ds = rng.integers(0, len(per), len(per))
-            boot.append(np.mean([fit(per[d][0], rng.integers(0, per[d][0].shape[1], per[d][0].shape[1]))[0] for d in ds]))
+            boot.append(
+                np.mean([fit(per[d][0], rng.integers(0, per[d][0].shape[1], per[d][0].shape[1]))[0] for d in ds])
+            )
         boots.append(np.asarray(boot))
         res["n"].append(n)
         res["slope_per_dataset"].append([f[0] for f in fits])
@@ -248,8 +316,13 @@ def t_alpha_study(p, s, out) -> dict:
     res["sum_loss_slope_vs_n_exponent"] = res["slope_vs_n_exponent"] - 1.0
     res["sum_loss_slope_vs_n_exponent_ci95"] = [v - 1.0 for v in expo_ci]
     # the theory's t_α = Θ(log(1/α)/n) in summed-loss time: exponent −1, in regime when every training set has λ > 0
-    in_regime = bool(all(fa.geometry(make_config(p, s, n=n, data_seed=k).data)["separability"] > 0
-                         for n in p["n_values"] for k in fa.data_seeds(n, p["t_alpha_datasets"])))
+    in_regime = bool(
+        all(
+            fa.geometry(make_config(p, s, n=n, data_seed=k).data)["separability"] > 0
+            for n in p["n_values"]
+            for k in fa.data_seeds(n, p["t_alpha_datasets"])
+        )
+    )
     res["in_regime"] = in_regime
     res["label"] = stats.verdict_label(-1.0, res["sum_loss_slope_vs_n_exponent_ci95"], in_regime=in_regime)
     res["alpha"] = alphas
@@ -274,14 +347,23 @@ def plot_alignment(p, settings, traj, snaps, geos, t_alphas, out):
                 live = np.any(np.isfinite(v), axis=0)  # grid times before every seed's stop
                 mean = np.nanmean(v[:, live], axis=0)
                 ax.plot(ts[live], mean, ls=ls, color=color, label=f"α={alpha:g}: {lab}")
-                ax.fill_between(ts[live], np.nanmin(v[:, live], axis=0), np.nanmax(v[:, live], axis=0), color=color, alpha=0.12, lw=0)
+                ax.fill_between(
+                    ts[live],
+                    np.nanmin(v[:, live], axis=0),
+                    np.nanmax(v[:, live], axis=0),
+                    color=color,
+                    alpha=0.12,
+                    lw=0,
+                )
             ax.axvline(t_alphas[s["name"]].get(alpha, np.nan), color=color, lw=0.8, ls=":")
         ax.axhline(geo["cos_xplus_mu"], color="gray", lw=0.8, ls="-.", label="cos(x₊, μ₊)")
         ax.set_xscale("log")
         ax.set_xlim(ts[1], np.nanmax(arrays["t_stop"]) * 1.5)
         ax.set_xlabel("gradient-flow time t")
         ax.set_ylabel("alignment of the effective predictor ŵ₊")
-        ax.set_title(f"{s['name']} (λ={geo['separability']:.2f}): mean over seeds, band = min–max; dotted: t_α", fontsize=9)
+        ax.set_title(
+            f"{s['name']} (λ={geo['separability']:.2f}): mean over seeds, band = min–max; dotted: t_α", fontsize=9
+        )
         ax.legend(fontsize=6, ncol=2)
         for ax, tag in ((row[1], "ustar"), (row[2], "xplus")):
             name = TARGET_NAMES[tag]
@@ -296,14 +378,25 @@ def plot_alignment(p, settings, traj, snaps, geos, t_alphas, out):
                 ax.fill_between(sn["t"], q[0], q[2], color=color, alpha=0.15, lw=0)
                 if sn["zeta"] > 0:
                     rate = geo["rate_pos"]
-                    b = np.asarray(theory.phase1_alignment_bound(sn["t"][:, None], sn["zeta"], rate, sn[f"psi0_{tag}"][None, :]))
-                    ax.plot(sn["t"], np.median(b, axis=1), ls="--", color=color, lw=1, label=f"α={alpha:g}: median bound, ζ={sn['zeta']:.3f}")
+                    b = np.asarray(
+                        theory.phase1_alignment_bound(sn["t"][:, None], sn["zeta"], rate, sn[f"psi0_{tag}"][None, :])
+                    )
+                    ax.plot(
+                        sn["t"],
+                        np.median(b, axis=1),
+                        ls="--",
+                        color=color,
+                        lw=1,
+                        label=f"α={alpha:g}: median bound, ζ={sn['zeta']:.3f}",
+                    )
             ax.set_xscale("log")
             ax.set_xlabel("gradient-flow time t")
             ax.set_ylabel(f"ψ_j = cos(w_j, {name.split()[0]}), neurons with a_j > 0")
             ax.set_title(f"per-neuron alignment with {name}\n(init seed 0; snapshots up to t_η)", fontsize=9)
             ax.legend(fontsize=6)
-    fig.suptitle("Phase 1: alignment trajectories (bound: √ζ·tanh(√ζ·‖v₊‖·t + artanh(ψ_j(0)/√ζ)), drawn where ζ(α) > 0)")
+    fig.suptitle(
+        "Phase 1: alignment trajectories (bound: √ζ·tanh(√ζ·‖v₊‖·t + artanh(ψ_j(0)/√ζ)), drawn where ζ(α) > 0)"
+    )
     fa.save_figure(fig, out, "phase1_alignment")
 
 
@@ -316,8 +409,14 @@ def plot_scalings(p, settings, angles, tstudy, out):
     for k, n in enumerate(tstudy["n"]):
         color = cmap(k / max(1, len(tstudy["n"])))
         ax.plot(L, tstudy["t_alpha"][k], "o", color=color, ms=4)
-        ax.plot(L, tstudy["slope"][k] * L + tstudy["intercept"][k], "-", color=color, lw=1,
-                label=f"n={n}: slope {tstudy['slope'][k]:.2f} (pred. {tstudy['predicted_slope'][k]:.2f})")
+        ax.plot(
+            L,
+            tstudy["slope"][k] * L + tstudy["intercept"][k],
+            "-",
+            color=color,
+            lw=1,
+            label=f"n={n}: slope {tstudy['slope'][k]:.2f} (pred. {tstudy['predicted_slope'][k]:.2f})",
+        )
     ax.set_xlabel("log(1/α)")
     ax.set_ylabel("t_α: first time L ≤ 0.9·log 2")
     ax.set_title("end of Phase 1 vs log(1/α) (points: seed means; lines: fits)", fontsize=9)
@@ -325,19 +424,45 @@ def plot_scalings(p, settings, angles, tstudy, out):
     ax = axes[1]
     ns = np.asarray(tstudy["n"], float)
     ci = np.asarray(tstudy["slope_ci95"])
-    ax.errorbar(ns, tstudy["slope"], yerr=[np.asarray(tstudy["slope"]) - ci[:, 0], ci[:, 1] - np.asarray(tstudy["slope"])], fmt="o-",
-                label=f"measured dt_α/dlog(1/α): n^{tstudy['slope_vs_n_exponent']:.2f} (95% CI {np.round(tstudy['slope_vs_n_exponent_ci95'], 2).tolist()})")
-    ax.plot(ns, tstudy["predicted_slope"], "s--", label=f"1/max(‖v₊‖,‖v₋‖) (mean-loss Phase-1 rate): n^{tstudy['predicted_slope_vs_n_exponent']:.2f}")
-    ax.plot(ns, tstudy["slope"][0] * (ns / ns[0]) ** -1.0, ":", color="gray", label="∝ n⁻¹ (paper's Θ(log(1/α)/n), read in mean-loss time)")
+    ax.errorbar(
+        ns,
+        tstudy["slope"],
+        yerr=[np.asarray(tstudy["slope"]) - ci[:, 0], ci[:, 1] - np.asarray(tstudy["slope"])],
+        fmt="o-",
+        label=f"measured dt_α/dlog(1/α): n^{tstudy['slope_vs_n_exponent']:.2f} (95% CI "
+        f"{np.round(tstudy['slope_vs_n_exponent_ci95'], 2).tolist()})",
+    )
+    ax.plot(
+        ns,
+        tstudy["predicted_slope"],
+        "s--",
+        label=f"1/max(‖v₊‖,‖v₋‖) (mean-loss Phase-1 rate): n^{tstudy['predicted_slope_vs_n_exponent']:.2f}",
+    )
+    ax.plot(
+        ns,
+        tstudy["slope"][0] * (ns / ns[0]) ** -1.0,
+        ":",
+        color="gray",
+        label="∝ n⁻¹ (paper's Θ(log(1/α)/n), read in mean-loss time)",
+    )
     ax.set_xscale("log")
     ax.set_yscale("log")
     ax.set_xlabel("training points n")
     ax.set_ylabel("slope of t_α in log(1/α)")
-    ax.set_title(f"n-dependence of the Phase-1 duration (mean over {p['t_alpha_datasets']} independent datasets per n;\nbars: bootstrap 95% CI over datasets and seeds)", fontsize=9)
+    ax.set_title(
+        f"n-dependence of the Phase-1 duration (mean over {p['t_alpha_datasets']} independent datasets per n;\nbars: bootstrap 95% "
+        f"CI over datasets and seeds)",
+        fontsize=9,
+    )
     ax.legend(fontsize=7)
     ax = axes[2]
     styles = {"t_alpha": "-", "t_eta": "--"}
-    colors = {("sep", "xplus"): "tab:blue", ("sep", "ustar"): "tab:orange", ("nonsep", "xplus"): "tab:green", ("nonsep", "ustar"): "tab:red"}
+    colors = {
+        ("sep", "xplus"): "tab:blue",
+        ("sep", "ustar"): "tab:orange",
+        ("nonsep", "xplus"): "tab:green",
+        ("nonsep", "ustar"): "tab:red",
+    }
     drop_colors = iter(["tab:purple", "tab:brown", "tab:olive", "tab:cyan"])
     for s in settings:
         kind = s["name"].split("_")[0]
@@ -350,9 +475,17 @@ def plot_scalings(p, settings, angles, tstudy, out):
                     continue
                 mean, se = np.asarray(e[tag]["angle_mean"]), np.asarray(e[tag]["angle_se"])
                 name = {"t_alpha": "t_α", "t_eta": "t_η"}.get(stop, f"L=(1−{stop.split('_')[-1]})log2")
-                ax.errorbar(e["alpha"], np.degrees(mean), yerr=np.degrees(se), ls=":" if drop else styles[stop], marker="v" if drop else marker,
-                            ms=3, color=next(drop_colors) if drop else colors[(kind, tag)],
-                            label=f"{kind} {name}, to {TARGET_NAMES[tag].split()[0]}: α^{e[tag]['exponent']:.2f} {np.round(e[tag]['exponent_ci95'], 2).tolist()}")
+                ax.errorbar(
+                    e["alpha"],
+                    np.degrees(mean),
+                    yerr=np.degrees(se),
+                    ls=":" if drop else styles[stop],
+                    marker="v" if drop else marker,
+                    ms=3,
+                    color=next(drop_colors) if drop else colors[(kind, tag)],
+                    label=f"{kind} {name}, to {TARGET_NAMES[tag].split()[0]}: α^{e[tag]['exponent']:.2f} "
+                    f"{np.round(e[tag]['exponent_ci95'], 2).tolist()}",
+                )
     a = np.asarray(p["angle_alphas"])
     ax.plot(a, 30 * np.sqrt(a / a[-1]), ":", color="gray", label="∝ √α (theory)")
     ax.plot(a, 30 * (a / a[-1]), "-.", color="gray", lw=0.8, label="∝ α")
@@ -361,8 +494,11 @@ def plot_scalings(p, settings, angles, tstudy, out):
     ax.set_xlabel("init scale α")
     ax.set_ylabel("‖w_j‖²-weighted mean angle, a_j > 0 neurons (degrees)")
     lo, hi = p["angle_fit_range"]
-    ax.set_title(f"neuron angle: t_α (solid), earlier cuts (dotted), t_η (dashed)\n"
-                 f"exponents fit on {lo:g} ≤ α ≤ {hi:g}; rtol {p['angle_rtol']:g} at t_α", fontsize=9)
+    ax.set_title(
+        f"neuron angle: t_α (solid), earlier cuts (dotted), t_η (dashed)\n"
+        f"exponents fit on {lo:g} ≤ α ≤ {hi:g}; rtol {p['angle_rtol']:g} at t_α",
+        fontsize=9,
+    )
     ax.legend(fontsize=5.5)
     fig.suptitle("Phase-1 scalings (mean ± s.e. over init seeds)")
     fa.save_figure(fig, out, "phase1_scalings")
@@ -385,9 +521,13 @@ def main(argv=None) -> dict:
         traj[s["name"]] = trajectories(p, s, args.out)
         # t_α of init seed 0 at the trajectory α (for the bound check and the figure)
         cfg = make_config(p, s, target=PHASE1_LOSS)
-        t_alphas[s["name"]] = {a: float(gflow.simulate(init_scale=a, seed=0, config=cfg).t_stop) for a in p["traj_alphas"]}
+        t_alphas[s["name"]] = {
+            a: float(gflow.simulate(init_scale=a, seed=0, config=cfg).t_stop) for a in p["traj_alphas"]
+        }
         snaps[s["name"]] = snapshots(p, s, geo, traj[s["name"]])
-        checks[s["name"]] = {a: bound_check(snaps[s["name"]][a], geo["rate_pos"], t_alphas[s["name"]][a]) for a in p["traj_alphas"]}
+        checks[s["name"]] = {
+            a: bound_check(snaps[s["name"]][a], geo["rate_pos"], t_alphas[s["name"]][a]) for a in p["traj_alphas"]
+        }
         angles[s["name"]] = final_angles(p, s, geo)
     plot_alignment(p, p["settings"], traj, snaps, geos, t_alphas, args.out)
     plot_scalings(p, p["settings"], angles, tstudy, args.out)
@@ -398,20 +538,34 @@ def main(argv=None) -> dict:
         "t_alpha_ratio_measured_over_predicted": tstudy["measured_over_predicted"],
         "t_alpha_seed0": t_alphas,
         "snapshot_status": {k: {a: sn["status"] for a, sn in v.items()} for k, v in snaps.items()},
-        "snapshot_trick_max_dev": {k: {a: sn["trick_vs_trajectory_max_dev"] for a, sn in v.items()} for k, v in snaps.items()},
+        "snapshot_trick_max_dev": {
+            k: {a: sn["trick_vs_trajectory_max_dev"] for a, sn in v.items()} for k, v in snaps.items()
+        },
         "zeta": {k: {a: sn["zeta"] for a, sn in v.items()} for k, v in snaps.items()},
         "bound_check": checks,
         "angles": angles,
         "t_alpha_study": tstudy,
-        "wall_s": timer.seconds(), "sweeps": timer.sweeps(),
+        "wall_s": timer.seconds(),
+        "sweeps": timer.sweeps(),
     }
     fa.write_summary(args.out, summary)
-    print("t_α slopes:", np.round(tstudy["slope"], 3).tolist(), "predicted", np.round(tstudy["predicted_slope"], 3).tolist(),
-          f"n-exponent {tstudy['slope_vs_n_exponent']:.3f} CI {np.round(tstudy['slope_vs_n_exponent_ci95'], 3).tolist()}; summed-loss time "
-          f"{tstudy['sum_loss_slope_vs_n_exponent']:.3f} (theory −1) → {tstudy['label']}")
+    print(
+        "t_α slopes:",
+        np.round(tstudy["slope"], 3).tolist(),
+        "predicted",
+        np.round(tstudy["predicted_slope"], 3).tolist(),
+        f"n-exponent {tstudy['slope_vs_n_exponent']:.3f} CI {np.round(tstudy['slope_vs_n_exponent_ci95'], 3).tolist()}; summed-loss time "
+        f"{tstudy['sum_loss_slope_vs_n_exponent']:.3f} (theory −1) → {tstudy['label']}",
+    )
     for k, v in angles.items():
         for stop, e in v.items():
-            print(f"{k} {stop}: angle exponents " + ", ".join(f"{tag} {e[tag]['exponent']:.3f} {np.round(e[tag]['exponent_ci95'], 3).tolist()}" for tag in TARGET_NAMES))
+            print(
+                f"{k} {stop}: angle exponents "
+                + ", ".join(
+                    f"{tag} {e[tag]['exponent']:.3f} {np.round(e[tag]['exponent_ci95'], 3).tolist()}"
+                    for tag in TARGET_NAMES
+                )
+            )
     print("bound check:", checks)
     print("snapshot trick max |Δψ_pos|:", summary["snapshot_trick_max_dev"])
     print(f"wall {summary['wall_s']:.1f} s")

@@ -25,7 +25,6 @@ else:  # run as python experiments/<name>.py
     import fls_analysis as fa
 
 
-
 def get_config(quick: bool = False) -> dict:
     preset = dict(
         regimes={  # data of each regime (κ = 1); λ > 0 is enforced in 'separable', reported in 'high_dim'
@@ -34,7 +33,8 @@ def get_config(quick: bool = False) -> dict:
         },
         n_values=(10, 20, 40, 80),  # n scan at h = ref_width
         width_values=(20, 200),  # h scan at n = ref_n (with ref_width: a decade)
-        ref_n=40, ref_width=100,
+        ref_n=40,
+        ref_width=100,
         multiplier_n=(40,),  # c swept directly (model.multiplier at α = 1) at these n, h = ref_width
         multiplier_min_alpha=1e-2,  # ... over c = α² of the setting's α grid with α ≥ this (smaller c stretch time by 1/c to t_max)
         n_datasets=16,  # datasets per n (data seeds fa.data_seeds(n, ·): independent across n, shared across h at one n)
@@ -51,20 +51,47 @@ def get_config(quick: bool = False) -> dict:
         eta_sum=0.4,  # the summed-loss convention: stop at Σ_i ℓ_i = η_sum, i.e. mean loss η_sum/n (= 0.01 at n = 40); None: skip
     )
     if quick:
-        preset.update(regimes={"separable": dict(mode="separable", d=3, kappa=1.0, sigma=0.25),
-                               "high_dim": dict(mode="high_dim", d=200, kappa=1.0, sigma=5.0)},
-                      n_values=(8, 16), width_values=(), ref_n=8, ref_width=16, multiplier_n=(8,), multiplier_min_alpha=1e-3, n_datasets=2, n_seeds=1, multiplier_datasets=2,
-                      coarse=(1e-3, 1e-1, 10.0), fine_offsets=(-0.5, 0.5), n_test=200, n_boot=20,
-                      phase1_scales=(1e-5, 1e-3), phase1_datasets=2, eta_sum=0.08)
+        preset.update(
+            regimes={
+                "separable": dict(mode="separable", d=3, kappa=1.0, sigma=0.25),
+                "high_dim": dict(mode="high_dim", d=200, kappa=1.0, sigma=5.0),
+            },
+            n_values=(8, 16),
+            width_values=(),
+            ref_n=8,
+            ref_width=16,
+            multiplier_n=(8,),
+            multiplier_min_alpha=1e-3,
+            n_datasets=2,
+            n_seeds=1,
+            multiplier_datasets=2,
+            coarse=(1e-3, 1e-1, 10.0),
+            fine_offsets=(-0.5, 0.5),
+            n_test=200,
+            n_boot=20,
+            phase1_scales=(1e-5, 1e-3),
+            phase1_datasets=2,
+            eta_sum=0.08,
+        )
     return preset
 
 
 def make_config(p, regime, n, width, scales, multiplier=None, target_loss=None, n_datasets=None) -> gflow.Config:
     """The sweep of one (regime, n, h) over α = `scales` (and c = `multiplier`, a grid axis, if given), on the
     first `n_datasets` (default: all) of the datasets of n."""
-    return gflow.Config.from_fields(**p["regimes"][regime], n=n, n_test=p["n_test"], width=width, target_loss=target_loss or p["target_loss"],
-                                    n_save=2, sa_final=True, init_scales=scales, n_seeds=p["n_seeds"], data_seeds=fa.data_seeds(n, n_datasets or p["n_datasets"]),
-                                    grid=None if multiplier is None else {"model.multiplier": list(multiplier)})
+    return gflow.Config.from_fields(
+        **p["regimes"][regime],
+        n=n,
+        n_test=p["n_test"],
+        width=width,
+        target_loss=target_loss or p["target_loss"],
+        n_save=2,
+        sa_final=True,
+        init_scales=scales,
+        n_seeds=p["n_seeds"],
+        data_seeds=fa.data_seeds(n, n_datasets or p["n_datasets"]),
+        grid=None if multiplier is None else {"model.multiplier": list(multiplier)},
+    )
 
 
 def units(v):
@@ -87,33 +114,59 @@ def setting(p, regime, n, width, out, target_loss=None, tag="") -> dict:
     name = f"{regime}_n{n}_h{width}{tag}"
     coarse = fa.sweep(make_config(p, regime, n, width, p["coarse"], target_loss=target_loss), out, name + "_coarse")
     a, err, _, ok, _ = curve([coarse])
-    center = stats.refine_argmin(a, stats.seed_mean(units(coarse["final_test_err_sa"]), fa.ok_mask(units(coarse["status"])))[0])[0]
+    center = stats.refine_argmin(
+        a, stats.seed_mean(units(coarse["final_test_err_sa"]), fa.ok_mask(units(coarse["status"])))[0]
+    )[0]
     fine_scales = [center * 10**o for o in p["fine_offsets"]]
     fine = fa.sweep(make_config(p, regime, n, width, fine_scales, target_loss=target_loss), out, name + "_fine")
     a, err, tie, ok, mc = curve([coarse, fine])
-    return {"n": n, "width": width, "alphas": a, "err": err, "tie": tie, "ok": ok, "mc": mc,
-            "separability": np.asarray(coarse["separability"]).ravel(), "draws": np.asarray(coarse["data_draws"]).ravel(),
-            "bayes_error": float(np.asarray(coarse["bayes_error"]).flat[0]), "status_counts": fa.status_counts(units(coarse["status"])),
-            "ok_fraction": float(ok.mean()), "oa_of": oa_of(coarse, make_config(p, regime, n, width, p["coarse"], target_loss=target_loss))}
+    return {
+        "n": n,
+        "width": width,
+        "alphas": a,
+        "err": err,
+        "tie": tie,
+        "ok": ok,
+        "mc": mc,
+        "separability": np.asarray(coarse["separability"]).ravel(),
+        "draws": np.asarray(coarse["data_draws"]).ravel(),
+        "bayes_error": float(np.asarray(coarse["bayes_error"]).flat[0]),
+        "status_counts": fa.status_counts(units(coarse["status"])),
+        "ok_fraction": float(ok.mean()),
+        "oa_of": oa_of(coarse, make_config(p, regime, n, width, p["coarse"], target_loss=target_loss)),
+    }
 
 
 def rich_arm(p, runs, groups, ties, in_regime) -> list[dict]:
     """The arms of each setting's U under `ties`: rich = E(smallest α) − min over α, lazy = E(largest α) − min,
     of the pooled curve, each with its hierarchical 95% interval (datasets, then seeds; joint within `groups`)
     and its label (the sign claim '> 0': the arm exists)."""
+
     def arms(i, v, o):
         m = fa.dataset_curve(v, o)[0]
         return float(m[0] - np.nanmin(m)), float(m[-1] - np.nanmin(m))
 
     settings = [(fa.with_ties(r["err"], r["tie"], ties), r["ok"]) for r in runs]
-    rich = stats.hierarchical_bootstrap(lambda i, v, o: arms(i, v, o)[0], settings, groups=groups, n_boot=p["n_boot"], seed=17)
-    lazy = stats.hierarchical_bootstrap(lambda i, v, o: arms(i, v, o)[1], settings, groups=groups, n_boot=p["n_boot"], seed=19)
+    rich = stats.hierarchical_bootstrap(
+        lambda i, v, o: arms(i, v, o)[0], settings, groups=groups, n_boot=p["n_boot"], seed=17
+    )
+    lazy = stats.hierarchical_bootstrap(
+        lambda i, v, o: arms(i, v, o)[1], settings, groups=groups, n_boot=p["n_boot"], seed=19
+    )
     out = []
     for i, st in enumerate(settings):
-        r, l = arms(i, *st)
+        r, lz = arms(i, *st)
         ci_r, ci_l = stats.interval(rich[i]), stats.interval(lazy[i])
-        out.append({"rich_arm": r, "rich_arm_ci95": ci_r, "rich_arm_label": stats.verdict_label("> 0", ci_r, in_regime=in_regime),
-                    "lazy_arm": l, "lazy_arm_ci95": ci_l, "lazy_arm_label": stats.verdict_label("> 0", ci_l, in_regime=in_regime)})
+        out.append(
+            {
+                "rich_arm": r,
+                "rich_arm_ci95": ci_r,
+                "rich_arm_label": stats.verdict_label("> 0", ci_r, in_regime=in_regime),
+                "lazy_arm": lz,
+                "lazy_arm_ci95": ci_l,
+                "lazy_arm_label": stats.verdict_label("> 0", ci_l, in_regime=in_regime),
+            }
+        )
     return out
 
 
@@ -124,7 +177,9 @@ def scan(p, runs, xs, groups, theory_exponent) -> dict:
     out = {"in_regime": in_regime, "theory_exponent": theory_exponent, "settings": [{} for _ in runs], "fits": {}}
     for ties in TIE_WEIGHTS:
         vals = [fa.with_ties(r["err"], r["tie"], ties) for r in runs]
-        entries = fa.alpha_star_scan([r["alphas"] for r in runs], vals, [r["ok"] for r in runs], groups, n_boot=p["n_boot"], seed=5)
+        entries = fa.alpha_star_scan(
+            [r["alphas"] for r in runs], vals, [r["ok"] for r in runs], groups, n_boot=p["n_boot"], seed=5
+        )
         arms = rich_arm(p, runs, groups, ties, in_regime)
         for k, (e, arm, r) in enumerate(zip(entries, arms, runs)):
             e.update(arm, min_err=float(np.nanmin(e["mean"])), tie_mass=fa.dataset_curve(r["tie"], r["ok"])[0])
@@ -135,9 +190,31 @@ def scan(p, runs, xs, groups, theory_exponent) -> dict:
         out["fits"][ties] = fits
     for k, r in enumerate(runs):
         per_ds = stats.seed_mean(r["err"], r["ok"], axis=2)[0]  # [α, dataset]: datasets without a rich arm (rule R2)
-        out["settings"][k].update({key: r[key] for key in ("n", "width", "alphas", "separability", "draws", "bayes_error", "status_counts", "ok_fraction", "oa_of")},
-                                  datasets_without_rich_arm=int(np.sum(np.nanargmin(np.where(np.isfinite(per_ds), per_ds, np.inf), axis=0) == 0)),
-                                  mc_errors_at_min=float(stats.seed_mean(units_of(r["mc"]), units_of(r["ok"]))[0][int(np.nanargmin(out["settings"][k]["error"]["mean"]))] * p["n_test"]))
+        out["settings"][k].update(
+            {
+                key: r[key]
+                for key in (
+                    "n",
+                    "width",
+                    "alphas",
+                    "separability",
+                    "draws",
+                    "bayes_error",
+                    "status_counts",
+                    "ok_fraction",
+                    "oa_of",
+                )
+            },
+            datasets_without_rich_arm=int(
+                np.sum(np.nanargmin(np.where(np.isfinite(per_ds), per_ds, np.inf), axis=0) == 0)
+            ),
+            mc_errors_at_min=float(
+                stats.seed_mean(units_of(r["mc"]), units_of(r["ok"]))[0][
+                    int(np.nanargmin(out["settings"][k]["error"]["mean"]))
+                ]
+                * p["n_test"]
+            ),
+        )
     return out
 
 
@@ -155,13 +232,22 @@ def multiplier_setting(p, regime, n, width, run, out) -> dict:
     alphas = np.asarray(run["alphas"])[keep]
     cs = alphas**2
     k = p["multiplier_datasets"]
-    res = fa.sweep(make_config(p, regime, n, width, (1.0,), multiplier=cs, n_datasets=k), out, f"{regime}_n{n}_h{width}_mult")
+    res = fa.sweep(
+        make_config(p, regime, n, width, (1.0,), multiplier=cs, n_datasets=k), out, f"{regime}_n{n}_h{width}_mult"
+    )
     e = np.asarray(res["final_test_err_sa"])[:, :, 0, :]  # [c, data_seed, scale, seed] → [c, data_seed, seed]
     ok = fa.ok_mask(np.asarray(res["status"])[:, :, 0, :])
     c_star = stats.pooled_argmin(cs, e, ok)
     a_star = stats.pooled_argmin(alphas, run["err"][keep, :k], run["ok"][keep, :k])
-    return {"n": n, "width": width, "c_star": c_star, "alpha_star_sq": a_star**2, "relative_difference": abs(c_star / a_star**2 - 1),
-            "status_counts": fa.status_counts(np.asarray(res["status"])), "label": stats.verdict_label(a_star**2, [c_star, c_star], in_regime=True, identity=True)}
+    return {
+        "n": n,
+        "width": width,
+        "c_star": c_star,
+        "alpha_star_sq": a_star**2,
+        "relative_difference": abs(c_star / a_star**2 - 1),
+        "status_counts": fa.status_counts(np.asarray(res["status"])),
+        "label": stats.verdict_label(a_star**2, [c_star, c_star], in_regime=True, identity=True),
+    }
 
 
 def oa_of(res, cfg) -> dict:
@@ -202,15 +288,22 @@ def phase1(p, regime, n, out) -> dict:
     a = np.asarray(p["phase1_scales"])
     res = {"n": n}
     for q in p["phase1_ends"]:
-        cfg = make_config(p, regime, n, p["ref_width"], a, target_loss=float(q * np.log(2)), n_datasets=p["phase1_datasets"])
+        cfg = make_config(
+            p, regime, n, p["ref_width"], a, target_loss=float(q * np.log(2)), n_datasets=p["phase1_datasets"]
+        )
         r = fa.sweep(cfg, out, f"{regime}_n{n}_phase1_q{q}")
         ok = fa.ok_mask(fa.by_dataset(r["status"]))
         t = np.where(ok, fa.by_dataset(r["t_stop"]), np.nan)  # [α, dataset, seed]
         x = np.log(1 / a) - np.log(1 / a).mean()
         slope = np.tensordot(x, t, axes=(0, 0)) / np.sum(x**2)  # least-squares slope of each unit
         ang = np.degrees(np.arccos(np.clip(fa.by_dataset(r["final_Psi_mu"]), -1, 1)))
-        res[f"q{q}"] = {"slope": slope, "slope_ok": np.isfinite(slope), "angle": ang, "angle_ok": ok,
-                        "status_counts": fa.status_counts(fa.by_dataset(r["status"]))}
+        res[f"q{q}"] = {
+            "slope": slope,
+            "slope_ok": np.isfinite(slope),
+            "angle": ang,
+            "angle_ok": ok,
+            "status_counts": fa.status_counts(fa.by_dataset(r["status"])),
+        }
     rates = []
     for k in cfg.sweep.data_seeds:
         ds = make_dataset(dataclasses.replace(cfg.data, seed=k))
@@ -249,12 +342,27 @@ def phase1_fits(p, ph, in_regime) -> dict:
         angles = []
         for i, (e, st) in enumerate(zip(ph, angle_sets)):
             ci = stats.interval(angle_boot[i])
-            angles.append({"n": e["n"], "angle_deg": fa.dataset_curve(*st)[0], "local_exponent": local(i, *st), "ci95": ci,
-                           "label": stats.verdict_label(0.5, ci, in_regime=in_regime)})
-        out[key] = {"slope": slopes, "slope_ci95": [stats.interval(b) for b in boot], "slope_over_predicted": ratio,
-                    "exponent_mean_time": mean_exp, "ci95_mean_time": ci_mean, "exponent_sum_time": mean_exp - 1, "ci95_sum_time": ci_sum,
-                    "label_sum_time": stats.verdict_label(-1.0, ci_sum, in_regime=in_regime),
-                    "label_mean_time": stats.verdict_label(-1.0, ci_mean, in_regime=in_regime), "angle": angles}
+            angles.append(
+                {
+                    "n": e["n"],
+                    "angle_deg": fa.dataset_curve(*st)[0],
+                    "local_exponent": local(i, *st),
+                    "ci95": ci,
+                    "label": stats.verdict_label(0.5, ci, in_regime=in_regime),
+                }
+            )
+        out[key] = {
+            "slope": slopes,
+            "slope_ci95": [stats.interval(b) for b in boot],
+            "slope_over_predicted": ratio,
+            "exponent_mean_time": mean_exp,
+            "ci95_mean_time": ci_mean,
+            "exponent_sum_time": mean_exp - 1,
+            "ci95_sum_time": ci_sum,
+            "label_sum_time": stats.verdict_label(-1.0, ci_sum, in_regime=in_regime),
+            "label_mean_time": stats.verdict_label(-1.0, ci_mean, in_regime=in_regime),
+            "angle": angles,
+        }
     out["predicted_exponent_mean_time"] = stats.fit_power_law(ns, [e["predicted_slope"] for e in ph])[0]
     return out
 
@@ -262,7 +370,10 @@ def phase1_fits(p, ph, in_regime) -> dict:
 def plot(p, summary, out):
     plt = fa.plt
     fig, axes = plt.subplots(1, 2, figsize=(12, 4.5), constrained_layout=True)
-    for ax, key, xs_key, label in ((axes[0], "n_scan", "n", "training points n"), (axes[1], "h_scan", "width", "width h")):
+    for ax, key, xs_key, label in (
+        (axes[0], "n_scan", "n", "training points n"),
+        (axes[1], "h_scan", "width", "width h"),
+    ):
         for regime, marker in zip(p["regimes"], "os"):
             sc = summary[regime][key]
             for ties, ls, mfc in (("error", "-", None), ("half", "--", "w")):
@@ -272,9 +383,20 @@ def plot(p, summary, out):
                 ci = np.array([e["ci95"] for e in entries])
                 edge = np.array([e["at_grid_edge"] for e in entries])
                 f = sc["fits"][ties]["pooled"]
-                lab = (f"{regime}, ties = {ties}: exponent {f['exponent']:.2f} {np.round(f['ci95'], 2).tolist()} ({f['label']})"
-                       if f["exponent"] is not None else f"{regime}, ties = {ties}: no fit")
-                ax.errorbar(xs * (1.03 if ties == "half" else 1), a, yerr=np.clip([a - ci[:, 0], ci[:, 1] - a], 0, None), fmt=marker + ls, mfc=mfc, capsize=3, label=lab)
+                lab = (
+                    f"{regime}, ties = {ties}: exponent {f['exponent']:.2f} {np.round(f['ci95'], 2).tolist()} ({f['label']})"
+                    if f["exponent"] is not None
+                    else f"{regime}, ties = {ties}: no fit"
+                )
+                ax.errorbar(
+                    xs * (1.03 if ties == "half" else 1),
+                    a,
+                    yerr=np.clip([a - ci[:, 0], ci[:, 1] - a], 0, None),
+                    fmt=marker + ls,
+                    mfc=mfc,
+                    capsize=3,
+                    label=lab,
+                )
                 ax.plot(xs[edge], a[edge], "x", color="k", ms=9)
         xs = np.array(p["n_values"] if key == "n_scan" else sorted(set(p["width_values"]) | {p["ref_width"]}), float)
         ref = p["ref_n"] if key == "n_scan" else p["ref_width"]
@@ -287,8 +409,11 @@ def plot(p, summary, out):
         ax.set_xlabel(label)
         ax.set_ylabel("α* (pooled rule; hierarchical 95% CI over datasets)")
         ax.legend(fontsize=7)
-    fig.suptitle(f"Optimal init scale α* by regime: semi-analytic error, ties (f = 0) counted as errors (solid) or half (dashed); "
-                 f"{p['n_datasets']} independent datasets per n × {p['n_seeds']} seeds", fontsize=9)
+    fig.suptitle(
+        f"Optimal init scale α* by regime: semi-analytic error, ties (f = 0) counted as errors (solid) or half (dashed); "
+        f"{p['n_datasets']} independent datasets per n × {p['n_seeds']} seeds",
+        fontsize=9,
+    )
     fa.save_figure(fig, out, "regimes")
 
 
@@ -306,11 +431,18 @@ def core(p, regime, out, cache) -> dict:
     h_runs = [get(p["ref_n"], h) for h in widths]
     n_scan = scan(p, n_runs, list(p["n_values"]), list(p["n_values"]), theory.ALPHA_STAR_N_EXPONENT)
     h_scan = scan(p, h_runs, widths, [p["ref_n"]] * len(widths), theory.ALPHA_STAR_WIDTH_EXPONENT)
-    mult = [multiplier_setting(p, regime, n, p["ref_width"], cache[(n, p["ref_width"])], out) for n in p["multiplier_n"]]
+    mult = [
+        multiplier_setting(p, regime, n, p["ref_width"], cache[(n, p["ref_width"])], out) for n in p["multiplier_n"]
+    ]
     for key, sc in (("n", n_scan), ("h", h_scan)):
         f = sc["fits"]
-        print(f"{regime}: α*({key}) pooled {[round(st['error']['alpha_star'], 4) for st in sc['settings']]}; "
-              + "; ".join(f"ties={t} {r}: {f[t][r]['exponent']} {f[t][r]['ci95']} → {f[t][r]['label']}" for t in f for r in f[t]), flush=True)
+        print(
+            f"{regime}: α*({key}) pooled {[round(st['error']['alpha_star'], 4) for st in sc['settings']]}; "
+            + "; ".join(
+                f"ties={t} {r}: {f[t][r]['exponent']} {f[t][r]['ci95']} → {f[t][r]['label']}" for t in f for r in f[t]
+            ),
+            flush=True,
+        )
     print(f"{regime}: c* direct {[m['c_star'] for m in mult]} vs α*² {[m['alpha_star_sq'] for m in mult]}", flush=True)
     return {"n_scan": n_scan, "h_scan": h_scan, "multiplier": mult}
 
@@ -324,20 +456,45 @@ def conventions(p, regime, out, cache) -> dict:
     fits = phase1_fits(p, ph, in_regime)
     eta_scan = None
     if p["eta_sum"] is not None:
-        eta_sum = [cache[(n, p["ref_width"])] if np.isclose(p["eta_sum"] / n, p["target_loss"])
-                   else setting(p, regime, n, p["ref_width"], out, target_loss=p["eta_sum"] / n, tag="_etasum") for n in p["n_values"]]
+        eta_sum = [
+            cache[(n, p["ref_width"])]
+            if np.isclose(p["eta_sum"] / n, p["target_loss"])
+            else setting(p, regime, n, p["ref_width"], out, target_loss=p["eta_sum"] / n, tag="_etasum")
+            for n in p["n_values"]
+        ]
         eta_scan = scan(p, eta_sum, list(p["n_values"]), list(p["n_values"]), theory.ALPHA_STAR_N_EXPONENT)
-    print(f"{regime}: t_α exponent in n (summed-loss time) " + "; ".join(
-        f"q{q}: {fits[f'q{q}']['exponent_sum_time']:.3f} {np.round(fits[f'q{q}']['ci95_sum_time'], 3).tolist()} → {fits[f'q{q}']['label_sum_time']}"
-        for q in p["phase1_ends"]) + (f"; α*(n) with η on the summed loss {eta_scan['fits']['error']['pooled']}" if eta_scan else ""), flush=True)
-    ph_out = [{"n": e["n"], "predicted_slope": e["predicted_slope"], **{f"q{q}": {"status_counts": e[f"q{q}"]["status_counts"]} for q in p["phase1_ends"]}}
-              for e in ph]
+    print(
+        f"{regime}: t_α exponent in n (summed-loss time) "
+        + "; ".join(
+            f"q{q}: {fits[f'q{q}']['exponent_sum_time']:.3f} {np.round(fits[f'q{q}']['ci95_sum_time'], 3).tolist()} → "
+            f"{fits[f'q{q}']['label_sum_time']}"
+            for q in p["phase1_ends"]
+        )
+        + (f"; α*(n) with η on the summed loss {eta_scan['fits']['error']['pooled']}" if eta_scan else ""),
+        flush=True,
+    )
+    ph_out = [
+        {
+            "n": e["n"],
+            "predicted_slope": e["predicted_slope"],
+            **{f"q{q}": {"status_counts": e[f"q{q}"]["status_counts"]} for q in p["phase1_ends"]},
+        }
+        for e in ph
+    ]
     return {"phase1": ph_out, "phase1_fits": fits, "eta_sum_scan": eta_scan}
 
 
 def main(argv=None) -> dict:
-    args = fa.parse_args(__doc__, argv, default_out="runs/regimes", extra=lambda ap: ap.add_argument(
-        "--no-eta-sum", action="store_true", help="skip the summed-loss η convention pass (4 more settings per regime)"))
+    args = fa.parse_args(
+        __doc__,
+        argv,
+        default_out="runs/regimes",
+        extra=lambda ap: ap.add_argument(
+            "--no-eta-sum",
+            action="store_true",
+            help="skip the summed-loss η convention pass (4 more settings per regime)",
+        ),
+    )
     p = get_config(args.quick)
     if args.no_eta_sum:
         p["eta_sum"] = None

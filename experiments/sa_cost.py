@@ -26,8 +26,11 @@ else:  # run as python experiments/<name>.py
 
 
 def get_config(quick: bool = False) -> dict:
-    preset = dict(cases=[(5, 100, 512), (5, 100, 10_000), (400, 100, 512)],  # (d, h, draws)
-                  run=dict(n=40, d=5, width=100, alpha=1e-3, n_test=4000, n_save=(2, 48)), reps=20)
+    preset = dict(
+        cases=[(5, 100, 512), (5, 100, 10_000), (400, 100, 512)],  # (d, h, draws)
+        run=dict(n=40, d=5, width=100, alpha=1e-3, n_test=4000, n_save=(2, 48)),
+        reps=20,
+    )
     if quick:
         preset.update(cases=[(5, 8, 64)], run=dict(n=8, d=3, width=8, alpha=1e-2, n_test=100, n_save=(2, 4)), reps=2)
     return preset
@@ -54,15 +57,31 @@ def main(argv=None) -> dict:
         sa = jax.jit(lambda q: semi_analytic_error(q.W, q.a, ds.s, ds.kappa, ds.sigma, ds.x_test))
         mc = jax.jit(lambda q: jnp.mean(ds.y_test * model.apply(q, ds.x_test) < 0))
         grad = jax.jit(lambda q: model.loss_and_grad(q, ds.x, ds.y, 1.0))
-        rows.append({"d": d, "h": h, "draws": m, **{k: median_time(f, params, reps=p["reps"]) for k, f in (("sa_s", sa), ("mc_s", mc), ("grad_s", grad))}})
+        rows.append(
+            {
+                "d": d,
+                "h": h,
+                "draws": m,
+                **{
+                    k: median_time(f, params, reps=p["reps"]) for k, f in (("sa_s", sa), ("mc_s", mc), ("grad_s", grad))
+                },
+            }
+        )
         print(rows[-1])
     r = p["run"]
     runs = []
     for n_save in r["n_save"]:
         for sa_grid in (False, True):
-            cfg = gflow.Config(data=gflow.DataConfig(n=r["n"], d=r["d"], kappa=1.0, sigma=0.25, mode="separable", n_test=r["n_test"]),
-                               model=gflow.ModelConfig(width=r["width"]), flow=gflow.FlowConfig(n_save=n_save, sa_grid=sa_grid))
-            t = median_time(lambda s: gflow.simulate(init_scale=r["alpha"], seed=s, config=cfg).t_stop, 0, reps=max(1, p["reps"] // 4))
+            cfg = gflow.Config(
+                data=gflow.DataConfig(n=r["n"], d=r["d"], kappa=1.0, sigma=0.25, mode="separable", n_test=r["n_test"]),
+                model=gflow.ModelConfig(width=r["width"]),
+                flow=gflow.FlowConfig(n_save=n_save, sa_grid=sa_grid),
+            )
+            t = median_time(
+                lambda s: gflow.simulate(init_scale=r["alpha"], seed=s, config=cfg).t_stop,
+                0,
+                reps=max(1, p["reps"] // 4),
+            )
             runs.append({"n_save": n_save, "sa_grid": sa_grid, "run_s": t})
             print(runs[-1])
     summary = {"preset": p, "observable": rows, "runs": runs, "wall_s": timer.seconds()}

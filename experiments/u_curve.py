@@ -17,7 +17,6 @@ from __future__ import annotations
 import numpy as np
 
 import gflow
-from gflow import stats
 from gflow.twolayer.gm_error import TIE_WEIGHTS
 
 if __package__:  # imported as experiments.<name>
@@ -48,14 +47,34 @@ def get_config(quick: bool = False) -> dict:
         n_boot=1000,  # hierarchical bootstrap replicates
     )
     if quick:
-        preset.update(settings=[dict(settings[0], d=3), settings[3]], width=16, n_test=200, init_scales=(1e-4, 1e-1, 3.0), n_datasets=2, n_seeds=1, n_boot=20)
+        preset.update(
+            settings=[dict(settings[0], d=3), settings[3]],
+            width=16,
+            n_test=200,
+            init_scales=(1e-4, 1e-1, 3.0),
+            n_datasets=2,
+            n_seeds=1,
+            n_boot=20,
+        )
     return preset
 
 
 def make_config(p: dict, s: dict) -> gflow.Config:
-    return gflow.Config.from_fields(mode=s["mode"], n=s["n"], d=s["d"], kappa=s["kappa"], sigma=s["sigma"], n_test=p["n_test"], width=p["width"],
-                                    target_loss=p["target_loss"], n_save=2, sa_final=True, init_scales=p["init_scales"], n_seeds=p["n_seeds"],
-                                    data_seeds=fa.data_seeds(s["n"], p["n_datasets"]))
+    return gflow.Config.from_fields(
+        mode=s["mode"],
+        n=s["n"],
+        d=s["d"],
+        kappa=s["kappa"],
+        sigma=s["sigma"],
+        n_test=p["n_test"],
+        width=p["width"],
+        target_loss=p["target_loss"],
+        n_save=2,
+        sa_final=True,
+        init_scales=p["init_scales"],
+        n_seeds=p["n_seeds"],
+        data_seeds=fa.data_seeds(s["n"], p["n_datasets"]),
+    )
 
 
 def analyze(p: dict, s: dict, res: dict) -> dict:
@@ -63,16 +82,29 @@ def analyze(p: dict, s: dict, res: dict) -> dict:
     lam = np.asarray(res["separability"], np.float64).ravel()
     in_regime = bool((lam > 0).all())  # the theory assumes orthogonal separability of every training set
     run = {"err": err, "tie": tie, "ok": ok}
-    out = {"setting": s, "alpha": alphas, "separability": lam, "in_regime": in_regime,
-           "bayes_error": float(np.asarray(res["bayes_error"]).flat[0]), "status_counts": fa.status_counts(regimes.units(res["status"])),
-           "tie_mass": fa.dataset_curve(tie, ok)[0]}
+    out = {
+        "setting": s,
+        "alpha": alphas,
+        "separability": lam,
+        "in_regime": in_regime,
+        "bayes_error": float(np.asarray(res["bayes_error"]).flat[0]),
+        "status_counts": fa.status_counts(regimes.units(res["status"])),
+        "tie_mass": fa.dataset_curve(tie, ok)[0],
+    }
     for ties in TIE_WEIGHTS:
         v = fa.with_ties(err, tie, ties)
         mean, se, count = fa.dataset_curve(v, ok)
         star = fa.alpha_star_scan([alphas], [v], [ok], None, n_boot=p["n_boot"], seed=5)[0]
         arm = regimes.rich_arm(p, [run], None, ties, in_regime)[0]
-        out[ties] = dict(arm, mean=mean, se=se, datasets=count, alpha_star=star["alpha_star"], alpha_star_at_grid_edge=star["at_grid_edge"],
-                         alpha_star_ci95=star["ci95"])
+        out[ties] = dict(
+            arm,
+            mean=mean,
+            se=se,
+            datasets=count,
+            alpha_star=star["alpha_star"],
+            alpha_star_at_grid_edge=star["at_grid_edge"],
+            alpha_star_ci95=star["ci95"],
+        )
     lin = fa.by_dataset(res["final_lin_err"])  # analytic E(ŵ₊): no test sample, no ties
     lin_mean, lin_se, _ = fa.dataset_curve(lin, ok)
     lin_arm = regimes.rich_arm(p, [{"err": lin, "tie": np.zeros_like(lin), "ok": ok}], None, "error", in_regime)[0]
@@ -88,7 +120,10 @@ def plot(results: list[dict], out) -> None:
     fig, axes = plt.subplots(rows, cols, figsize=(5.2 * cols, 4.2 * rows), constrained_layout=True, squeeze=False)
     for ax, r in zip(axes.flat, results):
         alpha = np.asarray(r["alpha"])
-        for key, label, color, ls in (("error", "network, ties = error", "tab:blue", "-"), ("half", "network, ties = half", "tab:green", "--")):
+        for key, label, color, ls in (
+            ("error", "network, ties = error", "tab:blue", "-"),
+            ("half", "network, ties = half", "tab:green", "--"),
+        ):
             mean, se = np.asarray(r[key]["mean"]), np.asarray(r[key]["se"])
             ax.plot(alpha, mean, marker="o", ms=4, color=color, ls=ls, label=label + " (± s.e. over datasets)")
             ax.fill_between(alpha, mean - se, mean + se, color=color, alpha=0.2, lw=0)
@@ -106,7 +141,9 @@ def plot(results: list[dict], out) -> None:
         ax.legend(fontsize=7, loc="best")
     for ax in list(axes.flat)[m:]:
         ax.axis("off")
-    fig.suptitle("U-curve: test error vs α, mean over independent datasets (semi-analytic error; ties as errors and as half)")
+    fig.suptitle(
+        "U-curve: test error vs α, mean over independent datasets (semi-analytic error; ties as errors and as half)"
+    )
     fa.save_figure(fig, out, "u_curve")
 
 
@@ -119,10 +156,14 @@ def main(argv=None) -> dict:
         r = analyze(p, s, fa.sweep(make_config(p, s), args.out, s["name"]))
         results.append(r)
         e, h = r["error"], r["half"]
-        print(f"{s['name']:>22}: λ>0 in {int((r['separability'] > 0).sum())}/{len(r['separability'])} E*={r['bayes_error']:.2e} "
-              f"tie mass at α_min {r['tie_mass'][0]:.2e}; rich arm error {e['rich_arm']:.2e} {e['rich_arm_ci95']} → {e['rich_arm_label']}, "
-              f"half {h['rich_arm']:.2e} {h['rich_arm_ci95']} → {h['rich_arm_label']}; lazy arm error {e['lazy_arm']:.2e} {e['lazy_arm_ci95']} → "
-              f"{e['lazy_arm_label']}; α* {e['alpha_star']:.3g} {e['alpha_star_ci95']}", flush=True)
+        print(
+            f"{s['name']:>22}: λ>0 in {int((r['separability'] > 0).sum())}/{len(r['separability'])} E*={r['bayes_error']:.2e} "
+            f"tie mass at α_min {r['tie_mass'][0]:.2e}; rich arm error {e['rich_arm']:.2e} {e['rich_arm_ci95']} → {e['rich_arm_label']}, "
+            f"half {h['rich_arm']:.2e} {h['rich_arm_ci95']} → {h['rich_arm_label']}; lazy arm error {e['lazy_arm']:.2e} "
+            f"{e['lazy_arm_ci95']} → "
+            f"{e['lazy_arm_label']}; α* {e['alpha_star']:.3g} {e['alpha_star_ci95']}",
+            flush=True,
+        )
     plot(results, args.out)
     summary = fa.strip_boot({"preset": p, "results": results, "wall_s": timer.seconds(), "sweeps": timer.sweeps()})
     fa.write_summary(args.out, summary)

@@ -16,14 +16,26 @@ _configure_compile_cache()  # before JAX/equinox are first imported: persistent 
 
 # public name -> the submodule that defines it
 _EXPORTS = {
-    "Config": "twolayer.config", "ConfigError": "config", "DataConfig": "twolayer.config", "FlowConfig": "twolayer.config",
-    "ModelConfig": "twolayer.config", "SweepConfig": "twolayer.config",
-    "Dataset": "twolayer.data", "gaussian_mixture": "twolayer.data", "separability_constant": "twolayer.data",
-    "STATUS_NAMES": "twolayer.stop", "STATUSES": "twolayer.stop", "RunResult": "twolayer.flow", "simulate": "twolayer.flow",
+    "Config": "twolayer.config",
+    "ConfigError": "config",
+    "DataConfig": "twolayer.config",
+    "FlowConfig": "twolayer.config",
+    "ModelConfig": "twolayer.config",
+    "SweepConfig": "twolayer.config",
+    "Dataset": "twolayer.data",
+    "gaussian_mixture": "twolayer.data",
+    "separability_constant": "twolayer.data",
+    "STATUS_NAMES": "twolayer.stop",
+    "STATUSES": "twolayer.stop",
+    "RunResult": "twolayer.flow",
+    "simulate": "twolayer.flow",
     "enable_float64": "numerics",
-    "load_run": "runs.store", "save_run": "runs.store",
-    "SweepResult": "runs.result", "run_sweep": "twolayer.sweep",
-    "bayes_error": "twolayer.theory", "linear_test_error": "twolayer.theory",
+    "load_run": "runs.store",
+    "save_run": "runs.store",
+    "SweepResult": "runs.result",
+    "run_sweep": "twolayer.sweep",
+    "bayes_error": "twolayer.theory",
+    "linear_test_error": "twolayer.theory",
 }
 
 if TYPE_CHECKING:  # the names the lazy loader resolves, spelled out for editors and type checkers

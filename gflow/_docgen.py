@@ -88,8 +88,12 @@ def cli_page() -> str:
     ]
     for name, parser in _subparsers(cli.build_parser()):
         lines += [f"### `{name}`", "", "```text", _help(parser), "```", ""]
-    lines += ["## Two-layer config fields (`gflow sweep`, `gflow run`, `gflow config`)", "",
-              "Sweepable with `[sweep.grid]` (one axis per key): " + ", ".join(f"`{k}`" for k in GRID_KEYS) + ".", ""]
+    lines += [
+        "## Two-layer config fields (`gflow sweep`, `gflow run`, `gflow config`)",
+        "",
+        "Sweepable with `[sweep.grid]` (one axis per key): " + ", ".join(f"`{k}`" for k in GRID_KEYS) + ".",
+        "",
+    ]
     lines += _fields_table(Config)
     lines += ["## Deep-net config fields (`gflow deep sweep`, `gflow deep config`)", ""]
     lines += _fields_table(DeepConfig)
@@ -158,8 +162,7 @@ def api_page() -> str:
         for name in mod.__all__:
             sub = mod._EXPORTS[name]
             kind, sig, doc, where = _definition(_module_path(package, sub), name)
-            lines += [f"### `{package}.{name}`", "", f"*{kind}, defined in `{where}`*", "",
-                      "```python", sig, "```", ""]
+            lines += [f"### `{package}.{name}`", "", f"*{kind}, defined in `{where}`*", "", "```python", sig, "```", ""]
             if doc:
                 lines += [doc, ""]
     return "\n".join(lines).rstrip() + "\n"

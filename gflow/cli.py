@@ -13,15 +13,15 @@ from __future__ import annotations
 import argparse
 import signal
 import sys
-
-import numpy as np
 import time
 from pathlib import Path
 
-from .twolayer import config as cfgmod
-from .twolayer.config import check_positive_finite
+import numpy as np
+
 from .deep import config as deepcfg
 from .runs.runner import DEFAULT_LEASE_S
+from .twolayer import config as cfgmod
+from .twolayer.config import check_positive_finite
 
 _CONFIG_EPILOG = "config fields (set in a TOML file or with --set section.key=value):\n" + cfgmod.describe()
 _DEEP_EPILOG = "config fields (set in a TOML file or with --set section.key=value):\n" + deepcfg.DeepConfig.describe()
@@ -58,7 +58,10 @@ def _summary_table(ds) -> str:
         tm, _, _ = seed_stats(arrays["t_stop"][index], ok)
         if label:
             rows.append(f"[{label}]")
-        rows.append(f"{'alpha':>9} {'ok':>4} {'err(ties=error)':>16} {'ties=half':>9} {'tie mass':>8} {'E(w_hat)':>16} {'t_eta':>10}  other statuses")
+        rows.append(
+            f"{'alpha':>9} {'ok':>4} {'err(ties=error)':>16} {'ties=half':>9} {'tie mass':>8} {'E(w_hat)':>16} {'t_eta':>10}  "
+            f"other statuses"
+        )
         for i, a in enumerate(arrays["init_scale"]):
             bad: dict[str, int] = {}
             for name in names[index][i]:
@@ -72,7 +75,10 @@ def _summary_table(ds) -> str:
         trained = np.isin(names[index], ("reached_target", "reached_target_unrefined")).any(axis=1)
         if np.any(np.isfinite(m) & trained):
             rows.append(f"best α = {arrays['init_scale'][int(np.nanargmin(np.where(trained, m, np.nan)))]:.3g}")
-    rows.append("test errors are Monte-Carlo; ties (f = 0) counted as errors (err) or half an error (ties=half); tie mass = fraction of test points with f = 0")
+    rows.append(
+        "test errors are Monte-Carlo; ties (f = 0) counted as errors (err) or half an error (ties=half); tie mass = fraction of "
+        "test points with f = 0"
+    )
     rows.append("status counts per axis value:")
     for axis, per in ds.attrs["status_by_axis"].items():
         for value, counts in per.items():
@@ -105,8 +111,10 @@ def cmd_sweep(args) -> int:
     print(f"status counts: {manifest['status_counts']}")
     resumed = manifest["chunks_computed"] < manifest["n_chunks"] and manifest.get("compute_s") is not None
     every = f"; {manifest['compute_s']:.1f}s of chunk compute in all sessions" if resumed else ""
-    print(f"wall {manifest['wall_s']:.1f}s (compile {manifest['compile_s']:.1f}s, {manifest['chunks_computed']} of "
-          f"{manifest['n_chunks']} chunks computed now{every}), results in {out}")
+    print(
+        f"wall {manifest['wall_s']:.1f}s (compile {manifest['compile_s']:.1f}s, {manifest['chunks_computed']} of "
+        f"{manifest['n_chunks']} chunks computed now{every}), results in {out}"
+    )
     if not args.no_plot:
         from .twolayer.plot import plot_sweep
 
@@ -125,14 +133,18 @@ def cmd_run(args) -> int:
     from .twolayer.flow import STATUS_NAMES, simulate
     from .twolayer.sweep import check_target_vs_init, make_plan
 
-    one = cfgmod.with_overrides(cfg, [f"sweep.init_scales=[{args.alpha!r}]", "sweep.n_seeds=1", "sweep.data_seeds=[]", "sweep.grid={}"])
+    one = cfgmod.with_overrides(
+        cfg, [f"sweep.init_scales=[{args.alpha!r}]", "sweep.n_seeds=1", "sweep.data_seeds=[]", "sweep.grid={}"]
+    )
     check_target_vs_init(one, make_plan(one), lambda g, b: _dataset(cfg), seeds=[args.seed])
     t0 = time.perf_counter()
     r = simulate(init_scale=args.alpha, seed=args.seed, config=cfg)
     status = STATUS_NAMES[int(r.status)]
     wall = time.perf_counter() - t0
     print(f"alpha={args.alpha:g} seed={args.seed} status={status} t_stop={float(r.t_stop):.6g}")
-    print(f"steps={int(r.n_steps)} accepted={int(r.n_accepted)} rejected={int(r.n_rejected)} newton={int(r.newton_iters)}")
+    print(
+        f"steps={int(r.n_steps)} accepted={int(r.n_accepted)} rejected={int(r.n_rejected)} newton={int(r.newton_iters)}"
+    )
     for k, v in r.final.items():
         print(f"  {k:16s} {float(np.asarray(v)):.6g}")
     print(f"wall {wall:.2f}s including compile")
@@ -162,8 +174,9 @@ def cmd_config(args) -> int:
 def _load_deep_config(args) -> deepcfg.DeepConfig:
     if args.config and args.preset:
         raise deepcfg.ConfigError(f"{args.config}: give a config file or --preset {args.preset}, not both")
-    cfg = deepcfg.load_preset(args.config or args.preset or deepcfg.DEFAULT_PRESET, quick=args.quick,
-                              full_grid=args.full_grid)
+    cfg = deepcfg.load_preset(
+        args.config or args.preset or deepcfg.DEFAULT_PRESET, quick=args.quick, full_grid=args.full_grid
+    )
     return cfg.with_overrides(args.set or [])
 
 
@@ -213,8 +226,10 @@ def cmd_deep_sweep(args) -> int:
     write_json(Path(out) / "summary.json", summary)
     print(summary_table(summary))
     print(f"status counts: {res.meta['status_counts']}")
-    print(f"{res.meta['n_runs']} runs, training {res.meta['wall_s']:.1f}s (compile {res.meta['compile_s']:.1f}s), "
-          f"results in {out}")
+    print(
+        f"{res.meta['n_runs']} runs, training {res.meta['wall_s']:.1f}s (compile {res.meta['compile_s']:.1f}s), "
+        f"results in {out}"
+    )
     if not args.no_plot:
         print("figures:", ", ".join(map(str, _deep_figures(out))))
     return 0
@@ -252,8 +267,10 @@ def cmd_deep_presets(args) -> int:
         print(f"{name:<{width}}  {text}")
         print(f"{'':<{width}}    {deepcfg.timing_line(name, timings)}")
     if timings:
-        print(f"Estimates from step rates measured on {timings['measured']} ({timings['machine']}; jax "
-              f"{timings['jax']}) by experiments/deep_preset_times.py, not from full runs.")
+        print(
+            f"Estimates from step rates measured on {timings['measured']} ({timings['machine']}; jax "
+            f"{timings['jax']}) by experiments/deep_preset_times.py, not from full runs."
+        )
     return 0
 
 
@@ -263,58 +280,101 @@ def cmd_deep_config(args) -> int:
 
 
 def _add_deep_parser(sub, fmt) -> None:
-    d = sub.add_parser("deep", help="deep-net sweeps (SGD with output multiplier c and step η/c): sweep, plot, presets, config")
+    d = sub.add_parser(
+        "deep", help="deep-net sweeps (SGD with output multiplier c and step η/c): sweep, plot, presets, config"
+    )
     dsub = d.add_subparsers(dest="deep_command", required=True)
     cfg_args = argparse.ArgumentParser(add_help=False)  # how a deep config is chosen (sweep and config)
     cfg_args.add_argument("config", nargs="?", help=f"TOML config file (default: the {deepcfg.DEFAULT_PRESET} preset)")
-    cfg_args.add_argument("--preset", help="a shipped preset by name (see `gflow deep presets`) or the path of a TOML file")
-    cfg_args.add_argument("--quick", action="store_true", help="apply the config's [quick] table: a seconds-long smoke run")
-    cfg_args.add_argument("--full-grid", action="store_true",
-                          help="apply the config's [full_grid] table (presets: the whole c grid 2⁻¹⁰…2², 4 seeds)")
-    cfg_args.add_argument("--set", action="append", metavar="SECTION.KEY=VALUE", help="override a config field; repeatable")
+    cfg_args.add_argument(
+        "--preset", help="a shipped preset by name (see `gflow deep presets`) or the path of a TOML file"
+    )
+    cfg_args.add_argument(
+        "--quick", action="store_true", help="apply the config's [quick] table: a seconds-long smoke run"
+    )
+    cfg_args.add_argument(
+        "--full-grid",
+        action="store_true",
+        help="apply the config's [full_grid] table (presets: the whole c grid 2⁻¹⁰…2², 4 seeds)",
+    )
+    cfg_args.add_argument(
+        "--set", action="append", metavar="SECTION.KEY=VALUE", help="override a config field; repeatable"
+    )
 
-    s = dsub.add_parser("sweep", parents=[cfg_args], epilog=_DEEP_EPILOG, formatter_class=fmt,
-                        help="run a c × η × seed sweep, write a run directory, its summary and figures",
-                        description="Run (or resume) a deep-net sweep. Exit status 0: done; 2: bad input; "
-                                    "3: stopped at --time-limit (rerun with the same --out to resume).")
+    s = dsub.add_parser(
+        "sweep",
+        parents=[cfg_args],
+        epilog=_DEEP_EPILOG,
+        formatter_class=fmt,
+        help="run a c × η × seed sweep, write a run directory, its summary and figures",
+        description="Run (or resume) a deep-net sweep. Exit status 0: done; 2: bad input; "
+        "3: stopped at --time-limit (rerun with the same --out to resume).",
+    )
     s.add_argument("--out", help="run directory (default runs/deep-<timestamp>); a rerun on it resumes")
     s.add_argument("--force", action="store_true", help="discard every result --out holds and start over")
     s.add_argument("--quiet", action="store_true", help="no progress bar")
     s.add_argument("--no-plot", action="store_true", help="do not draw the figures")
-    s.add_argument("--time-limit", type=float, metavar="SECONDS",
-                   help="start no new chunk after this many seconds (finished chunks are kept; exit status 3)")
+    s.add_argument(
+        "--time-limit",
+        type=float,
+        metavar="SECONDS",
+        help="start no new chunk after this many seconds (finished chunks are kept; exit status 3)",
+    )
     s.set_defaults(func=cmd_deep_sweep)
 
     pl = dsub.add_parser("plot", help="draw a deep sweep's figures: heatmap.png, heatmap_step_size.png, best_vs_c.png")
     pl.add_argument("run_dir")
-    pl.add_argument("--curves", action="append", metavar="C,ETA",
-                    help="also draw the learning curves (train/validation/test loss and accuracy at every check, every "
-                         "seed) of the cell c = C, η = ETA as RUN_DIR/curves_c<C>_lr<ETA>.png; repeatable")
+    pl.add_argument(
+        "--curves",
+        action="append",
+        metavar="C,ETA",
+        help="also draw the learning curves (train/validation/test loss and accuracy at every check, every "
+        "seed) of the cell c = C, η = ETA as RUN_DIR/curves_c<C>_lr<ETA>.png; repeatable",
+    )
     pl.set_defaults(func=cmd_deep_plot)
 
     pr = dsub.add_parser("presets", help="list the shipped presets, one line each")
     pr.set_defaults(func=cmd_deep_presets)
 
-    c = dsub.add_parser("config", parents=[cfg_args], epilog=_DEEP_EPILOG, formatter_class=fmt,
-                        help="print the effective deep config as TOML")
+    c = dsub.add_parser(
+        "config",
+        parents=[cfg_args],
+        epilog=_DEEP_EPILOG,
+        formatter_class=fmt,
+        help="print the effective deep config as TOML",
+    )
     c.set_defaults(func=cmd_deep_config)
 
 
 def build_parser() -> argparse.ArgumentParser:
     fmt = argparse.RawDescriptionHelpFormatter
-    p = argparse.ArgumentParser(prog="gflow", description="Gradient flow of two-layer ReLU nets across feature-learning strength.")
+    p = argparse.ArgumentParser(
+        prog="gflow", description="Gradient flow of two-layer ReLU nets across feature-learning strength."
+    )
     sub = p.add_subparsers(dest="command", required=True)
 
-    s = sub.add_parser("sweep", help="run an α × seed sweep, write a run directory and its figure", epilog=_CONFIG_EPILOG, formatter_class=fmt)
+    s = sub.add_parser(
+        "sweep",
+        help="run an α × seed sweep, write a run directory and its figure",
+        epilog=_CONFIG_EPILOG,
+        formatter_class=fmt,
+    )
     s.add_argument("config", nargs="?", help="TOML config file (default: the built-in U-curve sweep)")
     s.add_argument("--out", help="run directory (default runs/sweep-<timestamp>)")
     s.add_argument("--set", action="append", metavar="SECTION.KEY=VALUE", help="override a config field; repeatable")
     s.add_argument("--no-plot", action="store_true", help="do not draw the figure")
     s.add_argument("--quiet", action="store_true", help="no progress bar")
     s.add_argument("--force", action="store_true", help="discard every result --out holds and start over")
-    s.add_argument("--lease", type=float, default=DEFAULT_LEASE_S, metavar="SECONDS",
-                   help=f"how long a silent worker's chunk claim lasts before another worker takes it over (default {DEFAULT_LEASE_S:g})")
-    s.add_argument("--distributed", action="store_true", help="call jax.distributed.initialize() first (multi-host JAX)")
+    s.add_argument(
+        "--lease",
+        type=float,
+        default=DEFAULT_LEASE_S,
+        metavar="SECONDS",
+        help=f"how long a silent worker's chunk claim lasts before another worker takes it over (default {DEFAULT_LEASE_S:g})",
+    )
+    s.add_argument(
+        "--distributed", action="store_true", help="call jax.distributed.initialize() first (multi-host JAX)"
+    )
     s.set_defaults(func=cmd_sweep)
 
     r = sub.add_parser("run", help="one simulation; prints its summary", epilog=_CONFIG_EPILOG, formatter_class=fmt)

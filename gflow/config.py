@@ -37,6 +37,7 @@ def config_field(default, help: str, **kw):
 
 # ---- validators: each raises ConfigError naming the field ----
 
+
 def check_positive_finite(name: str, v) -> None:
     """A finite number > 0 (not a bool); `name` is the field named in the ConfigError."""
     if not isinstance(v, (int, float)) or isinstance(v, bool) or not math.isfinite(v) or v <= 0:
@@ -91,8 +92,15 @@ def parse_axis(name: str, value, max_count: int = MAX_AXIS, limit: str = "the ax
     holds at most `max_count` values (`limit` names that bound), checked before its array is made."""
     if isinstance(value, dict):
         spec = next(iter(value.values()), None)
-        if len(value) != 1 or next(iter(value)) not in ("logspace", "linspace") or not isinstance(spec, (list, tuple)) or len(spec) != 3:
-            raise ConfigError(f"{name}: use a list, {{logspace = [lo_exp, hi_exp, num]}} or {{linspace = [lo, hi, num]}}")
+        if (
+            len(value) != 1
+            or next(iter(value)) not in ("logspace", "linspace")
+            or not isinstance(spec, (list, tuple))
+            or len(spec) != 3
+        ):
+            raise ConfigError(
+                f"{name}: use a list, {{logspace = [lo_exp, hi_exp, num]}} or {{linspace = [lo, hi, num]}}"
+            )
         kind, (lo, hi, num) = next(iter(value.items()))
         if not isinstance(num, int) or isinstance(num, bool) or num < 1:
             raise ConfigError(f"{name}: {kind} count must be an integer ≥ 1, got {num!r}")
@@ -101,7 +109,9 @@ def parse_axis(name: str, value, max_count: int = MAX_AXIS, limit: str = "the ax
         if not (_is_number(lo) and _is_number(hi) and math.isfinite(lo) and math.isfinite(hi)):
             raise ConfigError(f"{name}: {kind} bounds must be finite numbers, got {lo!r}, {hi!r}")
         if kind == "logspace" and not -320 < min(lo, hi) <= max(lo, hi) < 308:
-            raise ConfigError(f"{name}: logspace exponents must lie in (-320, 308) (10^x in float64), got {lo!r}, {hi!r}")
+            raise ConfigError(
+                f"{name}: logspace exponents must lie in (-320, 308) (10^x in float64), got {lo!r}, {hi!r}"
+            )
         return tuple(float(v) for v in (np.logspace(lo, hi, num) if kind == "logspace" else np.linspace(lo, hi, num)))
     if not isinstance(value, (list, tuple)) or len(value) == 0:
         raise ConfigError(f"{name}: must be a non-empty list, got {value!r}")
@@ -140,8 +150,10 @@ def check_memory(estimates: dict[str, tuple[float, str]], limit_gb: float, limit
     (e.g. 'a batch of 2 runs') to (bytes, the field most responsible)."""
     for what, (nbytes, blame) in estimates.items():
         if nbytes > limit_gb * 2**30:
-            raise ConfigError(f"{blame}: {what} would need ~{_fmt_bytes(nbytes)} (estimated from the config before "
-                              f"anything is allocated), above {limit_field} = {limit_gb:g} GiB")
+            raise ConfigError(
+                f"{blame}: {what} would need ~{_fmt_bytes(nbytes)} (estimated from the config before "
+                f"anything is allocated), above {limit_field} = {limit_gb:g} GiB"
+            )
 
 
 def _fmt_bytes(n: float) -> str:
@@ -153,6 +165,7 @@ def _fmt_bytes(n: float) -> str:
 
 
 # ---- TOML ----
+
 
 def read_toml(path) -> dict[str, Any]:
     """A TOML file as a dict; a malformed or unreadable file raises ConfigError naming it."""

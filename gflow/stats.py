@@ -166,7 +166,9 @@ def hierarchical_take(v, datasets, seeds) -> np.ndarray:
     return np.asarray(v)[..., datasets[:, None], seeds]
 
 
-def hierarchical_bootstrap(statistic, settings, *, groups=None, n_boot: int = 1000, seed: int = 0, with_indices: bool = False) -> np.ndarray:
+def hierarchical_bootstrap(
+    statistic, settings, *, groups=None, n_boot: int = 1000, seed: int = 0, with_indices: bool = False
+) -> np.ndarray:
     """Replicates [n_settings, n_boot] of `statistic(i, *arrays)` under the two-stage bootstrap.
 
     - `settings`: one tuple of arrays per setting, each array [..., dataset, seed] with the setting's
@@ -196,7 +198,9 @@ def hierarchical_bootstrap(statistic, settings, *, groups=None, n_boot: int = 10
             raise ValueError(f"settings[{i}]: arrays disagree on [dataset, seed] sizes {sorted(dims)}")
         dim = dims.pop()
         if shapes.setdefault(groups[i], dim) != dim:
-            raise ValueError(f"groups: settings sharing group {groups[i]!r} have [dataset, seed] sizes {shapes[groups[i]]} and {dim}")
+            raise ValueError(
+                f"groups: settings sharing group {groups[i]!r} have [dataset, seed] sizes {shapes[groups[i]]} and {dim}"
+            )
     labels = list(dict.fromkeys(groups))
     rngs = {g: np.random.default_rng([seed, k]) for k, g in enumerate(labels)}
     out = np.empty((len(settings), n_boot))

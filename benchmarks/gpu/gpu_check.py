@@ -55,8 +55,10 @@ def correctness(cfg) -> bool:
     ok = (a.arrays["status"] <= 1) & (c.arrays["status"] <= 1)
     rel_t = np.abs(a.arrays["t_stop"][ok] / c.arrays["t_stop"][ok] - 1)
     d_err = np.abs(a.arrays["final_test_err"][ok] - c.arrays["final_test_err"][ok])
-    print(f"correctness: {accel.platform} vs cpu on {ok.size} runs: statuses equal: {same_status}; "
-          f"t_η rel. diff median {np.median(rel_t):.1e} max {rel_t.max():.1e}; test error abs. diff max {d_err.max():.4f}")
+    print(
+        f"correctness: {accel.platform} vs cpu on {ok.size} runs: statuses equal: {same_status}; "
+        f"t_η rel. diff median {np.median(rel_t):.1e} max {rel_t.max():.1e}; test error abs. diff max {d_err.max():.4f}"
+    )
     return bool(same_status and np.median(rel_t) < 1e-3 and d_err.max() < 0.02)
 
 
@@ -64,20 +66,32 @@ def throughput(cfg, batch_sizes, alpha=1e-2):
     n, d, h = cfg.data.n, cfg.data.d, cfg.model.width
     data = gflow.twolayer.data.make_dataset(cfg.data)
     flow = cfg.flow.compiled()
-    print(f"\n| batch | runs/s | steps/run | grad evals/s | GFLOP/s (4nhd) | GFLOP/s (6nhd) | wall s |")
+    print("\n| batch | runs/s | steps/run | grad evals/s | GFLOP/s (4nhd) | GFLOP/s (6nhd) | wall s |")
     print("|---|---|---|---|---|---|---|")
     rows = []
     for b in batch_sizes:
-        lanes = Lane(init_scale=jnp.full((b,), alpha), multiplier=jnp.ones((b,)), target_loss=jnp.full((b,), cfg.flow.target_loss),
-                     rtol=jnp.full((b,), cfg.flow.rtol), init_key=jax.vmap(gflow.twolayer.model.init_key)(jnp.arange(b, dtype=jnp.uint32)))
+        lanes = Lane(
+            init_scale=jnp.full((b,), alpha),
+            multiplier=jnp.ones((b,)),
+            target_loss=jnp.full((b,), cfg.flow.target_loss),
+            rtol=jnp.full((b,), cfg.flow.rtol),
+            init_key=jax.vmap(gflow.twolayer.model.init_key)(jnp.arange(b, dtype=jnp.uint32)),
+        )
         run = lambda: solve_batch(lanes, data, width=h, second_layer="balanced", flow=flow)  # noqa: E731
         jax.block_until_ready(run())
         t0 = time.perf_counter()
         res = jax.block_until_ready(run())
         wall = time.perf_counter() - t0
         evals = float(np.sum(np.asarray(res.n_steps))) * STAGES_PER_STEP["bosh3"]
-        row = (b, b / wall, float(np.mean(np.asarray(res.n_steps))), evals / wall, evals * 4 * n * h * d / wall / 1e9,
-               evals * 6 * n * h * d / wall / 1e9, wall)
+        row = (
+            b,
+            b / wall,
+            float(np.mean(np.asarray(res.n_steps))),
+            evals / wall,
+            evals * 4 * n * h * d / wall / 1e9,
+            evals * 6 * n * h * d / wall / 1e9,
+            wall,
+        )
         rows.append(row)
         print("| {} | {:.1f} | {:.0f} | {:.3g} | {:.1f} | {:.1f} | {:.2f} |".format(*row), flush=True)
     return rows
@@ -87,8 +101,11 @@ def fair(cfg, level, alphas, n_seeds):
     """runs/s of oracle-tuned vmapped JAX GD (lr per lane) and of a gflow sweep at flow.accuracy = level."""
 
     def sweep_at(acc):
-        c = dataclasses.replace(cfg, flow=dataclasses.replace(cfg.flow, accuracy=acc, max_steps=10**6),
-                                sweep=SweepConfig(init_scales=tuple(alphas), n_seeds=n_seeds))
+        c = dataclasses.replace(
+            cfg,
+            flow=dataclasses.replace(cfg.flow, accuracy=acc, max_steps=10**6),
+            sweep=SweepConfig(init_scales=tuple(alphas), n_seeds=n_seeds),
+        )
         return gflow.run_sweep(c, progress=False)
 
     ref = sweep_at(level / 10).arrays["t_stop"].ravel()
@@ -115,35 +132,63 @@ def fair(cfg, level, alphas, n_seeds):
     print(f"\nfair comparison at level {level:g} ({n} runs, float32, reference: gflow at accuracy {level / 10:g}):")
     print("| contender | runs/s | max rel. error of t_η | wall s |\n|---|---|---|---|")
     print(f"| gflow sweep, flow.accuracy = {level:g} | {n / g_wall:.2f} | {g_err:.1e} | {g_wall:.2f} |")
-    print(f"| vmapped JAX GD, oracle lr per lane{'' if not active.any() else ' (some lanes never met the level)'} | "
-          f"{n / gd_wall:.2f} | {gd_err:.1e} | {gd_wall:.2f} |")
+    print(
+        f"| vmapped JAX GD, oracle lr per lane{'' if not active.any() else ' (some lanes never met the level)'} | "
+        f"{n / gd_wall:.2f} | {gd_err:.1e} | {gd_wall:.2f} |"
+    )
     print(f"gflow / GD runs/s: {gd_wall / g_wall:.2f}×")
-    return {"level": level, "runs": n, "gflow_runs_per_s": n / g_wall, "gd_runs_per_s": n / gd_wall, "gflow_max_err": g_err,
-            "gd_max_err": gd_err, "ratio": gd_wall / g_wall}
+    return {
+        "level": level,
+        "runs": n,
+        "gflow_runs_per_s": n / g_wall,
+        "gd_runs_per_s": n / gd_wall,
+        "gflow_max_err": g_err,
+        "gd_max_err": gd_err,
+        "ratio": gd_wall / g_wall,
+    }
 
 
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--quick", action="store_true", help="small batch sizes (CPU smoke test)")
-    ap.add_argument("--precision", default="highest", choices=["default", "high", "highest"],
-                    help="flow.matmul_precision of the engine (default: highest, gflow's default)")
-    ap.add_argument("--fair", type=float, nargs="*", default=None, metavar="LEVEL",
-                    help="also run the fair comparison at these accuracy levels (none given: 1e-2 with --quick, else 1e-2 1e-3)")
+    ap.add_argument(
+        "--precision",
+        default="highest",
+        choices=["default", "high", "highest"],
+        help="flow.matmul_precision of the engine (default: highest, gflow's default)",
+    )
+    ap.add_argument(
+        "--fair",
+        type=float,
+        nargs="*",
+        default=None,
+        metavar="LEVEL",
+        help="also run the fair comparison at these accuracy levels (none given: 1e-2 with --quick, else 1e-2 1e-3)",
+    )
     ap.add_argument("--fair-only", action="store_true", help="only the fair comparison (implies --fair)")
-    ap.add_argument("--also-default", action="store_true",
-                    help="also run the correctness check at JAX's 'default' matmul precision (TF32 on NVIDIA GPUs)")
+    ap.add_argument(
+        "--also-default",
+        action="store_true",
+        help="also run the correctness check at JAX's 'default' matmul precision (TF32 on NVIDIA GPUs)",
+    )
     args = ap.parse_args(argv)
     dev = jax.devices()[0]
     print(f"device: {dev} ({dev.platform}, {getattr(dev, 'device_kind', '')}); jax {jax.__version__}")
-    cfg = Config(data=DataConfig(n=40, d=200, n_test=1000), model=ModelConfig(width=100),
-                 flow=FlowConfig(target_loss=1e-2, matmul_precision=args.precision),
-                 sweep=SweepConfig(init_scales=(1e-4, 1e-3, 1e-2, 0.1, 0.3, 1.0), n_seeds=4))
+    cfg = Config(
+        data=DataConfig(n=40, d=200, n_test=1000),
+        model=ModelConfig(width=100),
+        flow=FlowConfig(target_loss=1e-2, matmul_precision=args.precision),
+        sweep=SweepConfig(init_scales=(1e-4, 1e-3, 1e-2, 0.1, 0.3, 1.0), n_seeds=4),
+    )
     print(f"matmul precision: {args.precision} (flow.matmul_precision)")
     if args.fair is not None or args.fair_only:
         levels = args.fair if args.fair else ([1e-2] if args.quick else [1e-2, 1e-3])
         if args.quick:  # CPU smoke mode: a tiny problem for the fair comparison
-            fcfg = Config(data=DataConfig(n=20, d=50, n_test=200), model=ModelConfig(width=20),
-                          flow=FlowConfig(target_loss=1e-2, matmul_precision=args.precision))
+            fcfg = Config(
+                data=DataConfig(n=20, d=50, n_test=200),
+                model=ModelConfig(width=20),
+                flow=FlowConfig(target_loss=1e-2, matmul_precision=args.precision),
+            )
             fair_rows = [fair(fcfg, lv, (1e-3, 1.0), 2) for lv in levels]
         else:
             fair_rows = [fair(cfg, lv, tuple(np.logspace(-5, 1, 16)), 16) for lv in levels]

@@ -43,6 +43,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from gflow.deep import train
+from gflow.runs import status
 from gflow.deep.analysis import json_safe
 from gflow.deep.config import DeepDataConfig, DeepModelConfig, TrainConfig, load_preset
 from gflow.deep.data import load_dataset
@@ -93,8 +94,10 @@ def reference_path(small: bool) -> Path:
 def agreement_records(device, *, small: bool) -> dict:
     """The agreement sweep's records on `device` (lists), float32 matmuls at full precision."""
     data_cfg, mcfg, tcfg = agreement_configs(small)
-    with jax.default_matmul_precision("highest"), (jax.default_device(device) if device != jax.devices()[0]
-                                                   else contextlib.nullcontext()):
+    with (
+        jax.default_matmul_precision("highest"),
+        jax.default_device(device) if device != jax.devices()[0] else contextlib.nullcontext(),
+    ):
         data = load_dataset(data_cfg)
         rec = train.train_lanes(mcfg, tcfg, data, train.make_lanes(*LANES))
     return {k: np.asarray(v).tolist() for k, v in rec.items()}
@@ -104,9 +107,13 @@ def write_reference(*, small: bool, path: Path | None = None) -> Path:
     """Compute the agreement sweep on the CPU and store it as the reference a device is compared with."""
     path = Path(path or reference_path(small))
     rec = agreement_records(jax.devices("cpu")[0], small=small)
-    meta = {"computed": datetime.date.today().isoformat(), "machine": f"{platform.machine()} CPU ({platform.node()})",
-            "jax": jax.__version__, "lanes": {"multiplier": LANES[0], "lr": LANES[1], "seed": LANES[2]},
-            "configs": [dataclasses.asdict(c) for c in agreement_configs(small)]}
+    meta = {
+        "computed": datetime.date.today().isoformat(),
+        "machine": f"{platform.machine()} CPU ({platform.node()})",
+        "jax": jax.__version__,
+        "lanes": {"multiplier": LANES[0], "lr": LANES[1], "seed": LANES[2]},
+        "configs": [dataclasses.asdict(c) for c in agreement_configs(small)],
+    }
     path.write_text(json.dumps(json_safe({"meta": meta, "records": rec}), indent=1, allow_nan=False))
     return path
 
@@ -121,11 +128,15 @@ def compare(device_rec: dict, reference: dict, *, rtol: float = 1e-3) -> dict:
     rel_ok = np.where(np.isnan(rel), False, rel < rtol)
     ok = bool(np.array_equal(a["status"], b["status"]) and np.array_equal(a["steps"], b["steps"]) and np.all(rel_ok))
     acc = np.abs(np.asarray(a["test_acc_at_peak"], float) - np.asarray(b["test_acc_at_peak"], float))
-    return {"ok": ok, "rtol": rtol, "max_rel_loss_diff": None if np.isnan(rel).any() else float(np.max(rel)),
-            "rel_loss_diff": json_safe(rel), "max_abs_test_acc_diff": json_safe(float(np.nanmax(acc)) if np.isfinite(acc).any()
-                                                                                 else float("nan")),
-            "statuses": train.status_names(np.asarray(a["status"])).tolist(),
-            "steps": {"device": list(a["steps"]), "cpu_reference": list(b["steps"])}}
+    return {
+        "ok": ok,
+        "rtol": rtol,
+        "max_rel_loss_diff": None if np.isnan(rel).any() else float(np.max(rel)),
+        "rel_loss_diff": json_safe(rel),
+        "max_abs_test_acc_diff": json_safe(float(np.nanmax(acc)) if np.isfinite(acc).any() else float("nan")),
+        "statuses": status.names_of(np.asarray(a["status"])).tolist(),
+        "steps": {"device": list(a["steps"]), "cpu_reference": list(b["steps"])},
+    }
 
 
 def agreement(device, *, small: bool, reference: Path | None = None) -> dict:
@@ -134,11 +145,16 @@ def agreement(device, *, small: bool, reference: Path | None = None) -> dict:
     stored = json.loads(ref_path.read_text())
     rec = agreement_records(device, small=small)
     out = compare(rec, stored["records"])
-    print(f"| c | η | seed | device: status, steps, final loss, test acc | CPU reference ({stored['meta']['computed']}, "
-          f"{stored['meta']['machine']}): status, steps, final loss, test acc |")
+    print(
+        f"| c | η | seed | device: status, steps, final loss, test acc | CPU reference ({stored['meta']['computed']}, "
+        f"{stored['meta']['machine']}): status, steps, final loss, test acc |"
+    )
     for i, (c, lr, seed) in enumerate(zip(*LANES)):
-        cells = [f"{train.status_names(int(r['status'][i]))}, {int(r['steps'][i])}, {r['final_train_loss'][i]:.6g}, "
-                 f"{r['test_acc_at_peak'][i]}" for r in (rec, stored["records"])]
+        cells = [
+            f"{status.names_of(int(r['status'][i]))}, {int(r['steps'][i])}, {r['final_train_loss'][i]:.6g}, "
+            f"{r['test_acc_at_peak'][i]}"
+            for r in (rec, stored["records"])
+        ]
         print(f"| {c} | {lr} | {seed} | " + " | ".join(cells) + " |")
     return {**out, "reference": str(ref_path), "reference_meta": stored["meta"]}
 
@@ -171,17 +187,25 @@ def throughput(replicas, *, small: bool, configs=throughput_configs, measure_eva
         state = jax.block_until_ready(train.advance(state, lanes, data, mcfg, tcfg, n_rounds=rounds))
         wall = time.perf_counter() - t0
         steps = int(np.sum(state.step)) - steps0
-        row = {"replicas": r, "steps": steps, "wall_s": wall, "compile_and_first_round_s": t_compile,
-               "steps_per_s": steps / wall, "images_per_s": steps * batch / wall,
-               "eval_images_per_check": data.x.shape[0] + data.x_test.shape[0]}
+        row = {
+            "replicas": r,
+            "steps": steps,
+            "wall_s": wall,
+            "compile_and_first_round_s": t_compile,
+            "steps_per_s": steps / wall,
+            "images_per_s": steps * batch / wall,
+            "eval_images_per_check": data.x.shape[0] + data.x_test.shape[0],
+        }
         if measure_eval:
             row["eval_images_per_s"] = _eval_rate(state, lanes, data, mcfg, tcfg)
             row["eval_over_train_image_rate"] = row["eval_images_per_s"] / row["images_per_s"]
         if rows:
             row["per_lane_speedup_over_first"] = row["steps_per_s"] / r / (rows[0]["steps_per_s"] / rows[0]["replicas"])
         ev = f"; eval {row['eval_images_per_s']:.0f} images/s" if measure_eval else ""
-        print(f"R = {r:3d}: {row['steps_per_s']:9.1f} steps/s  {row['images_per_s']:11.0f} train images/s{ev}  "
-              f"(wall {wall:.2f} s for {steps} steps incl. {rounds} evaluations/lane; compile+first round {t_compile:.1f} s)")
+        print(
+            f"R = {r:3d}: {row['steps_per_s']:9.1f} steps/s  {row['images_per_s']:11.0f} train images/s{ev}  "
+            f"(wall {wall:.2f} s for {steps} steps incl. {rounds} evaluations/lane; compile+first round {t_compile:.1f} s)"
+        )
         rows.append(row)
     return rows
 
@@ -192,8 +216,11 @@ def main(argv=None):
     ap.add_argument("--replicas", default=None, help="ResNet-18 replica counts, comma-separated (default 1; smoke 6)")
     ap.add_argument("--mlp-replicas", default=None, help="MLP replica counts (default 1,16,64; smoke 1,4)")
     ap.add_argument("--out", default=None, help="write the results as strict JSON here")
-    ap.add_argument("--reference", default=None, help="the stored CPU reference (default benchmarks/gpu/gpu_results/"
-                                                       "cpu_reference[_smoke].json)")
+    ap.add_argument(
+        "--reference",
+        default=None,
+        help="the stored CPU reference (default benchmarks/gpu/gpu_results/cpu_reference[_smoke].json)",
+    )
     ap.add_argument("--write-reference", action="store_true", help="compute the CPU reference and store it, then exit")
     ap.add_argument("--no-throughput", action="store_true", help="run the agreement check only")
     args = ap.parse_args(argv)
@@ -203,14 +230,18 @@ def main(argv=None):
     t_start = time.perf_counter()
     accel = jax.devices("cpu")[0] if args.cpu_smoke else jax.devices()[0]
     if accel.platform == "cpu" and not args.cpu_smoke:
-        print("no accelerator found: comparing the CPU with the stored CPU reference (use --cpu-smoke for the tiny version)")
+        print(
+            "no accelerator found: comparing the CPU with the stored CPU reference (use --cpu-smoke for the tiny version)"
+        )
     print(f"device: {accel.platform}:{getattr(accel, 'device_kind', '')}; reference: stored CPU results")
     replicas = [int(v) for v in (args.replicas or ("6" if args.cpu_smoke else "1")).split(",")]
     mlp_replicas = [int(v) for v in (args.mlp_replicas or ("1,4" if args.cpu_smoke else "1,16,64")).split(",")]
     check = agreement(accel, small=args.cpu_smoke, reference=args.reference)
     diff = check["max_rel_loss_diff"]
-    print(f"agreement device vs stored CPU reference: {'OK' if check['ok'] else 'MISMATCH'}; max relative difference "
-          f"of the final training loss {'n/a (NaN on one side)' if diff is None else f'{diff:.2e}'}")
+    print(
+        f"agreement device vs stored CPU reference: {'OK' if check['ok'] else 'MISMATCH'}; max relative difference "
+        f"of the final training loss {'n/a (NaN on one side)' if diff is None else f'{diff:.2e}'}"
+    )
     rows, mlp_rows = [], []
     if not args.no_throughput:
         with jax.default_device(accel) if accel != jax.devices()[0] else contextlib.nullcontext():
@@ -219,8 +250,13 @@ def main(argv=None):
             mlp_rows = throughput(mlp_replicas, small=args.cpu_smoke, configs=mlp_configs, measure_eval=False)
     total = time.perf_counter() - t_start
     print(f"total {total:.1f} s")
-    result = {"device": f"{accel.platform}:{getattr(accel, 'device_kind', '')}", "agreement": check,
-              "throughput": rows, "mlp_replicas": mlp_rows, "total_s": total}
+    result = {
+        "device": f"{accel.platform}:{getattr(accel, 'device_kind', '')}",
+        "agreement": check,
+        "throughput": rows,
+        "mlp_replicas": mlp_rows,
+        "total_s": total,
+    }
     if args.out:
         Path(args.out).write_text(json.dumps(json_safe(result), indent=2, allow_nan=False))
     if not check["ok"]:

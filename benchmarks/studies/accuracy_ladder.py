@@ -29,8 +29,8 @@ jax.config.update("jax_enable_x64", True)
 import numpy as np  # noqa: E402
 
 import gflow  # noqa: E402
-from benchmarks.common import write_json  # noqa: E402
 from benchmarks.accuracy import CALIBRATION, CHECK, HELDOUT, _flat, config, reference, state_err  # noqa: E402
+from benchmarks.common import write_json  # noqa: E402
 
 SETS = {"calibration": CALIBRATION, "check": CHECK, "heldout": HELDOUT}
 
@@ -51,29 +51,63 @@ def ladder(cases, rungs=12, log=print, **flow):
                     rtol = 0.02 * 2.0**-j
                     r = gflow.simulate(init_scale=alpha, config=cfg_of(rtol=rtol, floor_margins=False, **flow))
                     th = _flat(r.params)
-                    rows.append(dict(rtol=rtol, t=float(r.t_stop), theta=th, steps=int(r.n_steps),
-                                     ok=gflow.STATUS_NAMES[int(r.status)] in ("reached_target", "reached_target_unrefined"),
-                                     t_err=abs(float(r.t_stop) / t_ref - 1), theta_err=state_err(th, th_ref, th0)))
-                out.append(dict(case=(n, d, h, ds, eta, alpha), t_ref=t_ref, t_ref_err=t_ref_err, theta_ref_err=th_ref_err,
-                                theta0=th0, rungs=rows))
-                log(f"n={n} d={d} h={h} η={eta:g} α={alpha:g}: " + " ".join(f"{r['t_err']:.0e}/{r['theta_err']:.0e}" for r in rows)
-                    + f" [{time.perf_counter() - t0:.0f} s]", flush=True)
+                    rows.append(
+                        dict(
+                            rtol=rtol,
+                            t=float(r.t_stop),
+                            theta=th,
+                            steps=int(r.n_steps),
+                            ok=gflow.STATUS_NAMES[int(r.status)] in ("reached_target", "reached_target_unrefined"),
+                            t_err=abs(float(r.t_stop) / t_ref - 1),
+                            theta_err=state_err(th, th_ref, th0),
+                        )
+                    )
+                out.append(
+                    dict(
+                        case=(n, d, h, ds, eta, alpha),
+                        t_ref=t_ref,
+                        t_ref_err=t_ref_err,
+                        theta_ref_err=th_ref_err,
+                        theta0=th0,
+                        rungs=rows,
+                    )
+                )
+                log(
+                    f"n={n} d={d} h={h} η={eta:g} α={alpha:g}: "
+                    + " ".join(f"{r['t_err']:.0e}/{r['theta_err']:.0e}" for r in rows)
+                    + f" [{time.perf_counter() - t0:.0f} s]",
+                    flush=True,
+                )
     return out
 
 
 def save(out, path):
-    np.savez_compressed(path, cases=np.array([o["case"] for o in out], float),
-                        t_ref=np.array([o["t_ref"] for o in out]), t_ref_err=np.array([o["t_ref_err"] for o in out]),
-                        theta_ref_err=np.array([o["theta_ref_err"] for o in out]),
-                        rtol=np.array([[r["rtol"] for r in o["rungs"]] for o in out]),
-                        t=np.array([[r["t"] for r in o["rungs"]] for o in out]),
-                        steps=np.array([[r["steps"] for r in o["rungs"]] for o in out]),
-                        ok=np.array([[r["ok"] for r in o["rungs"]] for o in out]),
-                        t_err=np.array([[r["t_err"] for r in o["rungs"]] for o in out]),
-                        theta_err=np.array([[r["theta_err"] for r in o["rungs"]] for o in out]),
-                        # pairwise state distances between rungs, relative to ‖θ_j − θ(0)‖: what a rule can see
-                        theta_dist=np.array([[[np.linalg.norm(a["theta"] - b["theta"]) / np.linalg.norm(a["theta"] - o["theta0"])
-                                               for b in o["rungs"]] for a in o["rungs"]] for o in out]))
+    np.savez_compressed(
+        path,
+        cases=np.array([o["case"] for o in out], float),
+        t_ref=np.array([o["t_ref"] for o in out]),
+        t_ref_err=np.array([o["t_ref_err"] for o in out]),
+        theta_ref_err=np.array([o["theta_ref_err"] for o in out]),
+        rtol=np.array([[r["rtol"] for r in o["rungs"]] for o in out]),
+        t=np.array([[r["t"] for r in o["rungs"]] for o in out]),
+        steps=np.array([[r["steps"] for r in o["rungs"]] for o in out]),
+        ok=np.array([[r["ok"] for r in o["rungs"]] for o in out]),
+        t_err=np.array([[r["t_err"] for r in o["rungs"]] for o in out]),
+        theta_err=np.array([[r["theta_err"] for r in o["rungs"]] for o in out]),
+        # pairwise state distances between rungs, relative to ‖θ_j − θ(0)‖: what a rule can see
+        theta_dist=np.array(
+            [
+                [
+                    [
+                        np.linalg.norm(a["theta"] - b["theta"]) / np.linalg.norm(a["theta"] - o["theta0"])
+                        for b in o["rungs"]
+                    ]
+                    for a in o["rungs"]
+                ]
+                for o in out
+            ]
+        ),
+    )
 
 
 def _rung(rtol, n_rungs):
@@ -120,8 +154,18 @@ def replay(path, levels=(1e-2, 1e-3)):
                 continue  # leaves the ladder: not judged
             met = sum(bool(z["t_err"][c, j] <= eps and z["theta_err"][c, j] <= eps) for c, (j, *_) in zip(cases, runs))
             steps = int(sum(r[1] for r in runs))
-            rules.append(dict(K=K, rho=rho, f=f, S=S, met=met, steps=steps, over_oracle=steps / oracle,
-                              solves=float(np.mean([r[2] for r in runs]))))
+            rules.append(
+                dict(
+                    K=K,
+                    rho=rho,
+                    f=f,
+                    S=S,
+                    met=met,
+                    steps=steps,
+                    over_oracle=steps / oracle,
+                    solves=float(np.mean([r[2] for r in runs])),
+                )
+            )
         rules.sort(key=lambda r: (-r["met"], r["steps"]))
         out[f"{eps:g}"] = dict(cases=len(cases), oracle_steps=oracle, rules=rules)
     return out
@@ -141,12 +185,14 @@ def main(argv=None):
         for eps, r in res.items():
             print(f"ε = {eps}: {r['cases']} cases, envelope oracle {r['oracle_steps']} steps")
             for rule in r["rules"][:8]:
-                print("  met {met}/{n}  K={K} ρ={rho} f={f} S={S}: {over_oracle:.2f}× the oracle's steps, "
-                      "{solves:.1f} solves a run".format(n=r["cases"], **rule))
+                print(
+                    "  met {met}/{n}  K={K} ρ={rho} f={f} S={S}: {over_oracle:.2f}× the oracle's steps, "
+                    "{solves:.1f} solves a run".format(n=r["cases"], **rule)
+                )
         if a.json:
             write_json(res, a.json)
         return res
-    save(ladder(SETS[a.set], a.rungs, **({} if a.atol is None else {'atol': a.atol})), a.out)
+    save(ladder(SETS[a.set], a.rungs, **({} if a.atol is None else {"atol": a.atol})), a.out)
 
 
 if __name__ == "__main__":

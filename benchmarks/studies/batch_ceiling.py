@@ -36,8 +36,13 @@ BATCHES = (1, 4, 16, 64)
 
 def _lanes(cfg, batch, alpha):
     full = lambda v: jnp.full((batch,), v, jnp.float32)  # noqa: E731
-    return Lane(init_scale=full(alpha), multiplier=full(cfg.model.multiplier), target_loss=full(cfg.flow.target_loss),
-                rtol=full(cfg.flow.rtol), init_key=jax.vmap(model.init_key)(jnp.arange(batch)))
+    return Lane(
+        init_scale=full(alpha),
+        multiplier=full(cfg.model.multiplier),
+        target_loss=full(cfg.flow.target_loss),
+        rtol=full(cfg.flow.rtol),
+        init_key=jax.vmap(model.init_key)(jnp.arange(batch)),
+    )
 
 
 def measure(alpha=0.01, repeats=5, batches=BATCHES) -> dict:
@@ -55,11 +60,18 @@ def measure(alpha=0.01, repeats=5, batches=BATCHES) -> dict:
     with jax.default_matmul_precision(cfg.flow.matmul_precision):
         for b in batches:
             lanes = _lanes(cfg, b, alpha)
-            params = jax.vmap(lambda k: model.init_params(key=k, d=x.shape[1], width=cfg.model.width, init_scale=alpha))(lanes.init_key)
+            params = jax.vmap(
+                lambda k: model.init_params(key=k, d=x.shape[1], width=cfg.model.width, init_scale=alpha)
+            )(lanes.init_key)
             vf = jax.jit(jax.vmap(lambda p: model.flow_velocity(p, x, y, 1.0, gram)))
             loss = jax.jit(jax.vmap(lambda p: model.loss(p, x, y, 1.0)))
-            solve = lambda lanes=lanes: solve_batch(lanes, data, width=cfg.model.width,  # noqa: E731
-                                                    second_layer=cfg.model.second_layer, flow=flow)
+            solve = lambda lanes=lanes: solve_batch(
+                lanes,
+                data,
+                width=cfg.model.width,  # noqa: E731
+                second_layer=cfg.model.second_layer,
+                flow=flow,
+            )
             for fn in (lambda: vf(params), lambda: loss(params), solve):
                 jax.block_until_ready(fn())  # compile
             t_vf, _ = timed(vf, params, repeats=repeats * 4)
@@ -69,9 +81,17 @@ def measure(alpha=0.01, repeats=5, batches=BATCHES) -> dict:
             jax.block_until_ready(mm(x, w_all))
             t_mm, _ = timed(mm, x, w_all, repeats=repeats * 4)
             steps = int(np.max(np.asarray(res.n_steps)))
-            rows.append({"batch": b, "vf_ms_per_lane": 1e3 * t_vf / b, "loss_ms_per_lane": 1e3 * t_loss / b,
-                         "solve_ms_per_lane_step": 1e3 * t_solve / (b * steps), "solve_steps_max": steps,
-                         "solve_wall_s": t_solve, "matmul_gflops": 2 * x.shape[0] * x.shape[1] * b * cfg.model.width / t_mm / 1e9})
+            rows.append(
+                {
+                    "batch": b,
+                    "vf_ms_per_lane": 1e3 * t_vf / b,
+                    "loss_ms_per_lane": 1e3 * t_loss / b,
+                    "solve_ms_per_lane_step": 1e3 * t_solve / (b * steps),
+                    "solve_steps_max": steps,
+                    "solve_wall_s": t_solve,
+                    "matmul_gflops": 2 * x.shape[0] * x.shape[1] * b * cfg.model.width / t_mm / 1e9,
+                }
+            )
             print(rows[-1], flush=True)
     sim = lambda: gflow.simulate(init_scale=alpha, seed=0, config=cfg, data=data)  # noqa: E731
     jax.block_until_ready(sim())
@@ -80,11 +100,20 @@ def measure(alpha=0.01, repeats=5, batches=BATCHES) -> dict:
     best = min(rows, key=lambda row: 3 * row["vf_ms_per_lane"] + row["loss_ms_per_lane"])
     floor = 3 * best["vf_ms_per_lane"] + best["loss_ms_per_lane"]
     best_solve = min(row["solve_ms_per_lane_step"] for row in rows)
-    return {"problem": "small", "alpha": alpha, "dtype": "float32", "repeats": repeats, "rows": rows,
-            "simulate_ms_per_step": sim_ms_per_step, "simulate_steps": int(r.n_steps),
-            "evaluation_floor_ms_per_lane_step": floor, "evaluation_floor_batch": best["batch"],
-            "ceiling_loop_over_batched": sim_ms_per_step / floor, "matmul_2048_gflops": peak / 1e9,
-            "achieved_loop_over_batched": sim_ms_per_step / best_solve}
+    return {
+        "problem": "small",
+        "alpha": alpha,
+        "dtype": "float32",
+        "repeats": repeats,
+        "rows": rows,
+        "simulate_ms_per_step": sim_ms_per_step,
+        "simulate_steps": int(r.n_steps),
+        "evaluation_floor_ms_per_lane_step": floor,
+        "evaluation_floor_batch": best["batch"],
+        "ceiling_loop_over_batched": sim_ms_per_step / floor,
+        "matmul_2048_gflops": peak / 1e9,
+        "achieved_loop_over_batched": sim_ms_per_step / best_solve,
+    }
 
 
 def main():

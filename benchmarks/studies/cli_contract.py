@@ -123,8 +123,12 @@ def _states(cfg):
             a.append(np.asarray(r.params.a, np.float64))
             est.append(max(float(r.t_err_est), float(r.theta_err_est)))
     shape = (len(cfg.sweep.init_scales), cfg.sweep.n_seeds)
-    return dict(t=np.reshape(t, shape), W=np.reshape(W, shape + W[0].shape), a=np.reshape(a, shape + a[0].shape),
-                est=np.reshape(est, shape))
+    return dict(
+        t=np.reshape(t, shape),
+        W=np.reshape(W, shape + W[0].shape),
+        a=np.reshape(a, shape + a[0].shape),
+        est=np.reshape(est, shape),
+    )
 
 
 def _init(cfg):
@@ -133,8 +137,9 @@ def _init(cfg):
     W0, a0 = [], []
     for alpha in cfg.sweep.init_scales:
         for seed in range(cfg.sweep.n_seeds):
-            p = model.init_params(key=model.init_key(seed), d=cfg.data.d, width=cfg.model.width, init_scale=alpha,
-                                  dtype=np.float64)
+            p = model.init_params(
+                key=model.init_key(seed), d=cfg.data.d, width=cfg.model.width, init_scale=alpha, dtype=np.float64
+            )
             W0.append(np.asarray(p.W))
             a0.append(np.asarray(p.a))
     shape = (len(cfg.sweep.init_scales), cfg.sweep.n_seeds)
@@ -144,11 +149,24 @@ def _init(cfg):
 def contract(t, W, a, ref, W0, a0, level):
     """Per-run errors against the references, and how many runs meet both halves."""
     t_err = np.abs(np.asarray(t, np.float64) / ref["t"] - 1)
-    th_err = np.array([[state_rel_diff(W[i, j], a[i, j], ref["W"][i, j], ref["a"][i, j], W0[i, j], a0[i, j])
-                        for j in range(t_err.shape[1])] for i in range(t_err.shape[0])])
+    th_err = np.array(
+        [
+            [
+                state_rel_diff(W[i, j], a[i, j], ref["W"][i, j], ref["a"][i, j], W0[i, j], a0[i, j])
+                for j in range(t_err.shape[1])
+            ]
+            for i in range(t_err.shape[0])
+        ]
+    )
     met = (t_err <= level) & (th_err <= level)
-    return {"t_err_max": float(np.max(t_err)), "theta_err_max": float(np.max(th_err)), "met": int(met.sum()),
-            "runs": int(met.size), "t_err": t_err.tolist(), "theta_err": th_err.tolist()}
+    return {
+        "t_err_max": float(np.max(t_err)),
+        "theta_err_max": float(np.max(th_err)),
+        "met": int(met.sum()),
+        "runs": int(met.size),
+        "t_err": t_err.tolist(),
+        "theta_err": th_err.tolist(),
+    }
 
 
 def measure(level=1e-2, repeats=3, quick=False, log=print) -> dict:
@@ -162,7 +180,10 @@ def measure(level=1e-2, repeats=3, quick=False, log=print) -> dict:
     walls, cpus = {"gflow": [], "jax_gd": []}, {"gflow": [], "jax_gd": []}
     with tempfile.TemporaryDirectory() as work:
         caches = {k: os.path.join(work, f"cache-{k}") for k in walls}
-        cold = {"gflow": gflow_cli(g_sets, caches["gflow"], work)[0], "jax_gd": gd_script(level, sets, caches["jax_gd"], work)[0]}
+        cold = {
+            "gflow": gflow_cli(g_sets, caches["gflow"], work)[0],
+            "jax_gd": gd_script(level, sets, caches["jax_gd"], work)[0],
+        }
         log(f"cold walls: {cold}")
         for _ in range(repeats):
             w, c, arrays = gflow_cli(g_sets, caches["gflow"], work)
@@ -177,24 +198,42 @@ def measure(level=1e-2, repeats=3, quick=False, log=print) -> dict:
     med = {k: statistics.median(v) for k, v in walls.items()}
     med_cpu = {k: statistics.median(v) for k, v in cpus.items()}
     out = {
-        "config": "gflow.Config() (default)" + (f" with {sets}" if sets else ""), "level": level,
-        "runs": int(t_sweep.size), "repeats": repeats, "reference_accuracy": level / 10,
-        "reference_est_max": float(np.max(ref["est"])), "cold_wall_s": cold,
-        "gflow": {"wall_s": med["gflow"], "walls": walls["gflow"], "cpu_s": med_cpu["gflow"], "cpus": cpus["gflow"],
-                  "steps": int(np.sum(arrays["n_steps"])), "n_solves_mean": float(np.mean(arrays["n_solves"])),
-                  "sweep_vs_simulate_t_rel_diff_max": float(np.max(np.abs(t_sweep / mine["t"] - 1))),
-                  **contract(t_sweep, mine["W"], mine["a"], ref, W0, a0, level)},
-        "jax_gd": {"wall_s": med["jax_gd"], "walls": walls["jax_gd"], "cpu_s": med_cpu["jax_gd"], "cpus": cpus["jax_gd"],
-                   "script_lines": len(GD_SCRIPT.strip().splitlines()),
-                   **contract(gd["t"], gd["W"], gd["a"], ref, W0, a0, level)},
+        "config": "gflow.Config() (default)" + (f" with {sets}" if sets else ""),
+        "level": level,
+        "runs": int(t_sweep.size),
+        "repeats": repeats,
+        "reference_accuracy": level / 10,
+        "reference_est_max": float(np.max(ref["est"])),
+        "cold_wall_s": cold,
+        "gflow": {
+            "wall_s": med["gflow"],
+            "walls": walls["gflow"],
+            "cpu_s": med_cpu["gflow"],
+            "cpus": cpus["gflow"],
+            "steps": int(np.sum(arrays["n_steps"])),
+            "n_solves_mean": float(np.mean(arrays["n_solves"])),
+            "sweep_vs_simulate_t_rel_diff_max": float(np.max(np.abs(t_sweep / mine["t"] - 1))),
+            **contract(t_sweep, mine["W"], mine["a"], ref, W0, a0, level),
+        },
+        "jax_gd": {
+            "wall_s": med["jax_gd"],
+            "walls": walls["jax_gd"],
+            "cpu_s": med_cpu["jax_gd"],
+            "cpus": cpus["jax_gd"],
+            "script_lines": len(GD_SCRIPT.strip().splitlines()),
+            **contract(gd["t"], gd["W"], gd["a"], ref, W0, a0, level),
+        },
         "ratio_wall_gd_over_gflow": med["jax_gd"] / med["gflow"],
         "ratio_cpu_gd_over_gflow": med_cpu["jax_gd"] / med_cpu["gflow"],
-        "load_at_end": loadavg(), "machine": machine(),
+        "load_at_end": loadavg(),
+        "machine": machine(),
     }
     for k in ("gflow", "jax_gd"):
         r = out[k]
-        log(f"{k:7s} wall {r['wall_s']:.2f} s  cpu {r['cpu_s']:.2f} s  contract met {r['met']}/{r['runs']}  "
-            f"max t err {r['t_err_max']:.1e}  max θ err {r['theta_err_max']:.1e}")
+        log(
+            f"{k:7s} wall {r['wall_s']:.2f} s  cpu {r['cpu_s']:.2f} s  contract met {r['met']}/{r['runs']}  "
+            f"max t err {r['t_err_max']:.1e}  max θ err {r['theta_err_max']:.1e}"
+        )
     log(f"JAX GD / gflow: wall {out['ratio_wall_gd_over_gflow']:.2f}×, cpu {out['ratio_cpu_gd_over_gflow']:.2f}×")
     return out
 

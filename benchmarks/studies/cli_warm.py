@@ -47,8 +47,12 @@ from gflow.twolayer.config import Config, FlowConfig, with_overrides  # noqa: E4
 
 
 def references(cfg, data, level):
-    c = Config(data=cfg.data, model=cfg.model, sweep=cfg.sweep,
-               flow=FlowConfig(dtype="float64", target_loss=cfg.flow.target_loss, accuracy=level / 10, max_steps=10**6))
+    c = Config(
+        data=cfg.data,
+        model=cfg.model,
+        sweep=cfg.sweep,
+        flow=FlowConfig(dtype="float64", target_loss=cfg.flow.target_loss, accuracy=level / 10, max_steps=10**6),
+    )
     a = gflow.run_sweep(c, data=data, progress=False).arrays
     return np.asarray(a["t_stop"], np.float64), np.asarray(a["t_err_est"], np.float64)  # [α, seed]
 
@@ -64,8 +68,15 @@ def oracle_lrs(cfg, data, t_ref, level):
         # an lr that neither converges nor overflows would hold every lane of the vmapped loop: cap the
         # iterations at 4 × the slowest reference's t_η/lr (such an lr cannot be within the level anyway)
         cap = int(4 * np.max(t_ref) / lr.min()) + 10
-        r = jax_gd_sweep(flat_a, flat_s, data, width=cfg.model.width, lr=np.repeat(lr, n_seeds), eta=cfg.flow.target_loss,
-                         max_iters=cap)
+        r = jax_gd_sweep(
+            flat_a,
+            flat_s,
+            data,
+            width=cfg.model.width,
+            lr=np.repeat(lr, n_seeds),
+            eta=cfg.flow.target_loss,
+            max_iters=cap,
+        )
         err = np.where(r.reached, np.abs(r.t_stop / t_ref.ravel() - 1), np.inf).reshape(len(alphas), n_seeds)
         for i in range(len(alphas)):
             if best[i] is None and np.all(err[i] <= level):
@@ -101,8 +112,11 @@ def measure(level=1e-2, repeats=3, quick=False, log=print) -> dict:
     data_np = dataset_numpy(data)
     # accuracy_no_sa: the same without the semi-analytic test error at the stop (flow.sa_draws = 1), which the numpy
     # loop does not compute either (~110 ms of CPU a run: a sort of h breakpoints per test point; sweep_profile.py)
-    variants = {"accuracy": base + [f"flow.accuracy={level}"], "default": base,
-                "accuracy_no_sa": base + [f"flow.accuracy={level}", "flow.sa_draws=1"]}
+    variants = {
+        "accuracy": base + [f"flow.accuracy={level}"],
+        "default": base,
+        "accuracy_no_sa": base + [f"flow.accuracy={level}", "flow.sa_draws=1"],
+    }
     walls = {"numpy_gd": [], **{f"gflow_cli_{k}_warm": [] for k in variants}}
     cpus = {k: [] for k in walls}
     with tempfile.TemporaryDirectory() as work:
@@ -122,27 +136,45 @@ def measure(level=1e-2, repeats=3, quick=False, log=print) -> dict:
                 w, c, results[k] = cli_sweep(sets, cache, work)
                 walls[f"gflow_cli_{k}_warm"].append(w)
                 cpus[f"gflow_cli_{k}_warm"].append(c)
-            log({k: ["%.2f" % v for v in w] for k, w in walls.items()} | {"cpu": cpus, "load": loadavg()})
+            log({k: [f"{v:.2f}" for v in w] for k, w in walls.items()} | {"cpu": cpus, "load": loadavg()})
     gd_t = np.array([r.t_stop for r in gd]).reshape(t_ref.shape)
     med = {k: statistics.median(v) for k, v in walls.items()}
     med_cpu = {k: statistics.median(v) for k, v in cpus.items()}
-    out = {"config": "gflow.Config() (default)" + (f" with {base}" if base else ""), "runs": int(t_ref.size), "level": level,
-           "reference_accuracy": level / 10, "reference_est_max": float(np.nanmax(ref_est)),
-           "numpy_gd": {"lr_per_alpha": lrs, "iters": int(sum(r.iters for r in gd)),
-                        "t_rel_err_max": float(np.max(np.abs(gd_t / t_ref - 1))), "wall_s": med["numpy_gd"],
-                        "walls": walls["numpy_gd"], "cpu_s": med_cpu["numpy_gd"], "cpus": cpus["numpy_gd"]},
-           "cold_cli_wall_s": cold, "load_at_end": loadavg()}
+    out = {
+        "config": "gflow.Config() (default)" + (f" with {base}" if base else ""),
+        "runs": int(t_ref.size),
+        "level": level,
+        "reference_accuracy": level / 10,
+        "reference_est_max": float(np.nanmax(ref_est)),
+        "numpy_gd": {
+            "lr_per_alpha": lrs,
+            "iters": int(sum(r.iters for r in gd)),
+            "t_rel_err_max": float(np.max(np.abs(gd_t / t_ref - 1))),
+            "wall_s": med["numpy_gd"],
+            "walls": walls["numpy_gd"],
+            "cpu_s": med_cpu["numpy_gd"],
+            "cpus": cpus["numpy_gd"],
+        },
+        "cold_cli_wall_s": cold,
+        "load_at_end": loadavg(),
+    }
     for k in variants:
         a = results[k]
         err = np.abs(np.asarray(a["t_stop"], np.float64) / t_ref - 1)
-        out[f"gflow_cli_{k}"] = {"wall_s": med[f"gflow_cli_{k}_warm"], "walls": walls[f"gflow_cli_{k}_warm"],
-                                 "cpu_s": med_cpu[f"gflow_cli_{k}_warm"], "cpus": cpus[f"gflow_cli_{k}_warm"],
-                                 "ratio_cpu_numpy_over_gflow": med_cpu["numpy_gd"] / med_cpu[f"gflow_cli_{k}_warm"],
-                                 "t_rel_err_max": float(np.nanmax(err)), "t_rel_err_median": float(np.nanmedian(err)),
-                                 "steps": int(np.sum(a["n_steps"])),
-                                 "statuses": {s: int(np.sum(a["status"] == i)) for i, s in enumerate(gflow.STATUS_NAMES)
-                                              if np.any(a["status"] == i)},
-                                 "ratio_numpy_over_gflow": med["numpy_gd"] / med[f"gflow_cli_{k}_warm"]}
+        out[f"gflow_cli_{k}"] = {
+            "wall_s": med[f"gflow_cli_{k}_warm"],
+            "walls": walls[f"gflow_cli_{k}_warm"],
+            "cpu_s": med_cpu[f"gflow_cli_{k}_warm"],
+            "cpus": cpus[f"gflow_cli_{k}_warm"],
+            "ratio_cpu_numpy_over_gflow": med_cpu["numpy_gd"] / med_cpu[f"gflow_cli_{k}_warm"],
+            "t_rel_err_max": float(np.nanmax(err)),
+            "t_rel_err_median": float(np.nanmedian(err)),
+            "steps": int(np.sum(a["n_steps"])),
+            "statuses": {
+                s: int(np.sum(a["status"] == i)) for i, s in enumerate(gflow.STATUS_NAMES) if np.any(a["status"] == i)
+            },
+            "ratio_numpy_over_gflow": med["numpy_gd"] / med[f"gflow_cli_{k}_warm"],
+        }
     out["machine"] = machine()
     return out
 

@@ -8,6 +8,7 @@ Step counts only (no timing).
 
     python -m benchmarks.studies.controller_pi small 1e-5,0.001,0.1,1.0,10.0 1e-2
 """
+
 from __future__ import annotations
 
 import dataclasses
@@ -39,9 +40,20 @@ def main(argv=None):
             flow.BlockFloorController = functools.partial(base, pcoeff=p, icoeff=i)
             jax.clear_caches()
             r = gflow.run_sweep(cfg, data=data, progress=False).arrays
-            print(name, "steps", r["n_steps"][:, 0].tolist(), "rej", r["n_rejected"][:, 0].tolist(),
-                  "solves", r["n_solves"][:, 0].tolist(), "t", ["%.6g" % t for t in r["t_stop"][:, 0]],
-                  "est", ["%.1e" % t for t in r["t_err_est"][:, 0]], flush=True)
+            print(
+                name,
+                "steps",
+                r["n_steps"][:, 0].tolist(),
+                "rej",
+                r["n_rejected"][:, 0].tolist(),
+                "solves",
+                r["n_solves"][:, 0].tolist(),
+                "t",
+                [f"{t:.6g}" for t in r["t_stop"][:, 0]],
+                "est",
+                [f"{t:.1e}" for t in r["t_err_est"][:, 0]],
+                flush=True,
+            )
     finally:
         flow.BlockFloorController = base
 

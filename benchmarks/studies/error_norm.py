@@ -21,7 +21,8 @@ jax.config.update("jax_enable_x64", True)
 
 from benchmarks.common import loadavg, machine, problem_config, write_json  # noqa: E402
 from benchmarks.reference import REF_FILE  # noqa: E402
-from gflow.twolayer.flow import STATUS_NAMES, simulate  # noqa: E402
+from gflow.twolayer.flow import simulate  # noqa: E402
+from gflow.twolayer.stop import STATUS_NAMES  # noqa: E402
 
 
 def run(problem, alphas, rtols, accuracies, solvers, norms=("margins", "loss"), log=print):
@@ -35,15 +36,34 @@ def run(problem, alphas, rtols, accuracies, solvers, norms=("margins", "loss"), 
                 settings = [dict(rtol=r) for r in rtols] + [dict(accuracy=a) for a in accuracies]
                 for setting in settings:
                     # 'margins' without the margin floor: the accurate setting (README Numerics, point 4)
-                    flow = dataclasses.replace(base.flow, solver=solver, error_norm=norm, floor_margins=False, n_save=4,
-                                               max_steps=200_000, **setting)
+                    flow = dataclasses.replace(
+                        base.flow,
+                        solver=solver,
+                        error_norm=norm,
+                        floor_margins=False,
+                        n_save=4,
+                        max_steps=200_000,
+                        **setting,
+                    )
                     r = simulate(init_scale=alpha, config=dataclasses.replace(base, flow=flow))
-                    row = dict(problem=problem, alpha=alpha, solver=solver, error_norm=norm, **setting,
-                               status=STATUS_NAMES[int(r.status)], steps=int(r.n_steps), rejected=int(r.n_rejected),
-                               solves=int(r.n_solves), t_rel_err=abs(float(r.t_stop) / t_ref - 1),
-                               test_err_diff=abs(float(r.final["test_err"]) - test_ref))
+                    row = dict(
+                        problem=problem,
+                        alpha=alpha,
+                        solver=solver,
+                        error_norm=norm,
+                        **setting,
+                        status=STATUS_NAMES[int(r.status)],
+                        steps=int(r.n_steps),
+                        rejected=int(r.n_rejected),
+                        solves=int(r.n_solves),
+                        t_rel_err=abs(float(r.t_stop) / t_ref - 1),
+                        test_err_diff=abs(float(r.final["test_err"]) - test_ref),
+                    )
                     rows.append(row)
-                    log(" ".join(f"{k}={v:.3g}" if isinstance(v, float) else f"{k}={v}" for k, v in row.items()), flush=True)
+                    log(
+                        " ".join(f"{k}={v:.3g}" if isinstance(v, float) else f"{k}={v}" for k, v in row.items()),
+                        flush=True,
+                    )
     return rows
 
 

@@ -38,8 +38,14 @@ from gflow.twolayer.solvers import FusedBosh3  # noqa: E402
 def setup(problem, alpha, eta):
     cfg = problem_config(problem, target_loss=eta, dtype="float64", n_seeds=1, init_scales=(alpha,))
     data = gflow.twolayer.data.make_dataset(cfg.data, np.float64)
-    p0 = model.init_params(key=model.init_key(0), d=cfg.data.d, width=cfg.model.width, init_scale=alpha,
-                           second_layer=cfg.model.second_layer, dtype=jnp.float64)
+    p0 = model.init_params(
+        key=model.init_key(0),
+        d=cfg.data.d,
+        width=cfg.model.width,
+        init_scale=alpha,
+        second_layer=cfg.model.second_layer,
+        dtype=jnp.float64,
+    )
     return cfg, data, p0
 
 
@@ -84,9 +90,21 @@ def solve(cfg, data, p0, rtol, norm="both"):
     ctrl = _BlockFloorController(rtol=rtol, atol=atol, norm=block_norm, use_floor=True, floor_margins=False)
     below = diffrax.Event(lambda t, s, _, **k: model.loss(jax.tree.map(jnp.add, p0, s[0]), x, y) <= eta)
     s0 = (jax.tree.map(jnp.zeros_like, p0), m_scale * y * model.apply(p0, x))
-    sol = jax.jit(lambda s0: diffrax.diffeqsolve(
-        diffrax.ODETerm(vf), FusedBosh3(), 0.0, cfg.flow.t_max, None, s0, saveat=diffrax.SaveAt(steps=True),
-        stepsize_controller=ctrl, event=below, max_steps=1000, throw=False))(s0)  # saves every step: keep the buffer small
+    sol = jax.jit(
+        lambda s0: diffrax.diffeqsolve(
+            diffrax.ODETerm(vf),
+            FusedBosh3(),
+            0.0,
+            cfg.flow.t_max,
+            None,
+            s0,
+            saveat=diffrax.SaveAt(steps=True),
+            stepsize_controller=ctrl,
+            event=below,
+            max_steps=1000,
+            throw=False,
+        )
+    )(s0)  # saves every step: keep the buffer small
     ts = np.asarray(sol.ts)
     keep = np.isfinite(ts)
     ts = np.concatenate([[0.0], ts[keep]])
@@ -104,21 +122,34 @@ def solve(cfg, data, p0, rtol, norm="both"):
     sample = np.unique(np.linspace(0, len(starts) - 1, 5).astype(int))
     lam = {int(i): lam_max(jax.tree.map(jnp.add, p0, starts[i][0]), x, y) for i in sample}
     st = sol.stats
-    return {"rtol": float(rtol), "norm": norm, "accepted": int(st["num_accepted_steps"]), "rejected": int(st["num_rejected_steps"]),
-            "t_end": float(ts[-1]), "h_median": float(np.median(hs)), "h_last": float(hs[-1]), "h_first": float(hs[0]),
-            "h_lam_max_at_steps": {i: float(hs[i] * v) for i, v in lam.items()},
-            "lam_max_at_steps": lam,
-            "u_block_larger_fraction": float(np.mean(blocks[:, 0] > blocks[:, 1])),
-            "err_ratio_m_over_u_median": float(np.median(blocks[:, 1] / blocks[:, 0]))}
+    return {
+        "rtol": float(rtol),
+        "norm": norm,
+        "accepted": int(st["num_accepted_steps"]),
+        "rejected": int(st["num_rejected_steps"]),
+        "t_end": float(ts[-1]),
+        "h_median": float(np.median(hs)),
+        "h_last": float(hs[-1]),
+        "h_first": float(hs[0]),
+        "h_lam_max_at_steps": {i: float(hs[i] * v) for i, v in lam.items()},
+        "lam_max_at_steps": lam,
+        "u_block_larger_fraction": float(np.mean(blocks[:, 0] > blocks[:, 1])),
+        "err_ratio_m_over_u_median": float(np.median(blocks[:, 1] / blocks[:, 0])),
+    }
 
 
 def ctrl_scaled(ctrl, y0, y1, err):
     """The per-component error as the controller scales it (floor on u, none on the margins)."""
+
     def one(a, b, e):
         size = jnp.maximum(jnp.abs(a), jnp.abs(b))
         rms = jnp.sqrt(jnp.mean(size**2))
         return e / (ctrl.atol + ctrl.rtol * jnp.maximum(size, rms))
-    return (jax.tree.map(one, y0[0], y1[0], err[0]), err[1] / (ctrl.atol + ctrl.rtol * jnp.maximum(jnp.abs(y0[1]), jnp.abs(y1[1]))))
+
+    return (
+        jax.tree.map(one, y0[0], y1[0], err[0]),
+        err[1] / (ctrl.atol + ctrl.rtol * jnp.maximum(jnp.abs(y0[1]), jnp.abs(y1[1]))),
+    )
 
 
 def main():
@@ -136,10 +167,21 @@ def main():
     k = int(r.n_solves)
     # the rtol sequence: 10·acc, then /3 twice, then the controller's choice (the last one is r.rtol)
     rtols = [10 * args.accuracy / 3**i for i in range(min(k, 3))]
-    out = {"problem": args.problem, "alpha": args.alpha, "eta": args.eta, "accuracy": args.accuracy,
-           "accuracy_mode": {"n_solves": k, "n_steps": int(r.n_steps), "n_rejected": int(r.n_rejected),
-                             "final_rtol": float(r.rtol), "t_stop": float(r.t_stop), "t_err_est": float(r.t_err_est)},
-           "solves": []}
+    out = {
+        "problem": args.problem,
+        "alpha": args.alpha,
+        "eta": args.eta,
+        "accuracy": args.accuracy,
+        "accuracy_mode": {
+            "n_solves": k,
+            "n_steps": int(r.n_steps),
+            "n_rejected": int(r.n_rejected),
+            "final_rtol": float(r.rtol),
+            "t_stop": float(r.t_stop),
+            "t_err_est": float(r.t_err_est),
+        },
+        "solves": [],
+    }
     print(json.dumps(out["accuracy_mode"]), flush=True)
     norms = args.norms
     for rt in rtols + ([float(r.rtol)] if k > 3 else []):

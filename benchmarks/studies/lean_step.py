@@ -53,7 +53,9 @@ def case(name):
     if name == "small-sweep":
         cfg = problem_config("small", n_seeds=4)
     elif name == "small-acc":
-        cfg = problem_config("small", dtype="float64", n_seeds=1, init_scales=refmod.accuracy_subset(SWEEP_SCALES, "small"))
+        cfg = problem_config(
+            "small", dtype="float64", n_seeds=1, init_scales=refmod.accuracy_subset(SWEEP_SCALES, "small")
+        )
         cfg = dataclasses.replace(cfg, flow=dataclasses.replace(cfg.flow, accuracy=1e-3, max_steps=10**6))
     elif name == "medium-acc":
         alphas = tuple(SWEEP_SCALES[i] for i in (12, 15))  # 1.58, 10
@@ -79,8 +81,11 @@ def measure(cases=("small-sweep", "small-acc", "medium-acc"), repeats=3) -> dict
                         gflow.run_sweep(cfg, data=data, progress=False)
                         times[v, c].append(time.perf_counter() - t0)
                         cpu[v, c].append(time.process_time() - c0)
-                    print(f"block {block} {v} {c}: wall {['%.3f' % t for t in times[v, c]]} "
-                          f"cpu {['%.3f' % t for t in cpu[v, c]]} load {loadavg():.1f}", flush=True)
+                    print(
+                        f"block {block} {v} {c}: wall {[f'{t:.3f}' for t in times[v, c]]} "
+                        f"cpu {[f'{t:.3f}' for t in cpu[v, c]]} load {loadavg():.1f}",
+                        flush=True,
+                    )
     out = {"repeats_per_block": repeats, "blocks": 2, "load": loadavg(), "cases": {}}
     a, b = VARIANTS
     for c in cases:
@@ -104,7 +109,9 @@ def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--cases", nargs="+", default=["small-sweep", "small-acc", "medium-acc"])
     ap.add_argument("--repeats", type=int, default=3)
-    ap.add_argument("--json", default="benchmarks/results/lean_step.json", help="also write the result here ('' to skip)")
+    ap.add_argument(
+        "--json", default="benchmarks/results/lean_step.json", help="also write the result here ('' to skip)"
+    )
     args = ap.parse_args()
     report(measure(tuple(args.cases), args.repeats), args.json)
 

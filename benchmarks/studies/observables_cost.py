@@ -18,14 +18,20 @@ import gflow
 from benchmarks.common import loadavg, machine, write_json
 from gflow.twolayer.config import Config, SweepConfig
 
-VARIANTS = {"default": {}, "n_save=2": dict(n_save=2), "sa_final": dict(sa_final=True),
-            "sa_final, n_save=2": dict(sa_final=True, n_save=2)}
+VARIANTS = {
+    "default": {},
+    "n_save=2": dict(n_save=2),
+    "sa_final": dict(sa_final=True),
+    "sa_final, n_save=2": dict(sa_final=True, n_save=2),
+}
 
 
 def run(repeats=3, n_seeds=2, log=print):
     base = Config()
-    cfgs = {k: dataclasses.replace(base, flow=dataclasses.replace(base.flow, **v), sweep=SweepConfig(n_seeds=n_seeds))
-            for k, v in VARIANTS.items()}
+    cfgs = {
+        k: dataclasses.replace(base, flow=dataclasses.replace(base.flow, **v), sweep=SweepConfig(n_seeds=n_seeds))
+        for k, v in VARIANTS.items()
+    }
     data = gflow.twolayer.data.make_dataset(base.data, np.float32)
     for c in cfgs.values():  # compile
         gflow.run_sweep(c, data=data, progress=False)
@@ -35,8 +41,13 @@ def run(repeats=3, n_seeds=2, log=print):
             t0 = time.process_time()
             gflow.run_sweep(c, data=data, progress=False)
             cpu[k].append(time.process_time() - t0)
-    res = {"cpu_s": {k: statistics.median(v) for k, v in cpu.items()}, "cpu_s_all": cpu, "repeats": repeats,
-           "load": loadavg(), "machine": machine()}
+    res = {
+        "cpu_s": {k: statistics.median(v) for k, v in cpu.items()},
+        "cpu_s_all": cpu,
+        "repeats": repeats,
+        "load": loadavg(),
+        "machine": machine(),
+    }
     for k, v in res["cpu_s"].items():
         log(f"  {k:22s} {v:.2f} s CPU")
     return res

@@ -32,20 +32,36 @@ def _time(fn) -> float:
 def measure(run_dir, repeat: int = 7) -> dict:
     ds = store.load_run(run_dir)
     manifest = store.read_manifest(run_dir)
-    arrays = store.read_npz(Path(run_dir) / store.ARRAYS) if (Path(run_dir) / store.ARRAYS).is_file() else store.arrays_of(ds)
+    arrays = (
+        store.read_npz(Path(run_dir) / store.ARRAYS)
+        if (Path(run_dir) / store.ARRAYS).is_file()
+        else store.arrays_of(ds)
+    )
     rows = {name: {"write_s": [], "read_s": []} for name in ("npz", *ENGINES)}
     with tempfile.TemporaryDirectory() as tmp:
         paths = {"npz": Path(tmp) / "arrays.npz", **{e: Path(tmp) / f"{e}.nc" for e in ENGINES}}
         for _ in range(repeat):  # alternate the formats within each round
             rows["npz"]["write_s"].append(_time(lambda: store.write_npz(paths["npz"], arrays)))
-            rows["npz"]["read_s"].append(_time(lambda: store.to_dataset(store.read_npz(paths["npz"]), manifest["dims"], manifest)))
+            rows["npz"]["read_s"].append(
+                _time(lambda: store.to_dataset(store.read_npz(paths["npz"]), manifest["dims"], manifest))
+            )
             for e in ENGINES:
                 rows[e]["write_s"].append(_time(lambda: store.write_dataset(paths[e], ds, engine=e)))
                 rows[e]["read_s"].append(_time(lambda: store.read_dataset(paths[e], engine=e)))
         sizes = {name: p.stat().st_size for name, p in paths.items()}
-    return {"run_dir": str(run_dir), "variables": len(ds.variables), "values": int(sum(v.size for v in ds.variables.values())),
-            **{name: {"write_ms": 1e3 * statistics.median(r["write_s"]), "read_ms": 1e3 * statistics.median(r["read_s"]),
-                      "bytes": sizes[name]} for name, r in rows.items()}}
+    return {
+        "run_dir": str(run_dir),
+        "variables": len(ds.variables),
+        "values": int(sum(v.size for v in ds.variables.values())),
+        **{
+            name: {
+                "write_ms": 1e3 * statistics.median(r["write_s"]),
+                "read_ms": 1e3 * statistics.median(r["read_s"]),
+                "bytes": sizes[name],
+            }
+            for name, r in rows.items()
+        },
+    }
 
 
 def main(argv=None) -> list[dict]:

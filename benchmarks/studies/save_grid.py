@@ -36,8 +36,10 @@ def main(argv=None):
     ap.add_argument("--json", default=None)
     args = ap.parse_args(argv)
     base = problem_config(args.problem)
-    cfgs = {"n_save=48 (default)": base,
-            "n_save=2": dataclasses.replace(base, flow=dataclasses.replace(base.flow, n_save=2))}
+    cfgs = {
+        "n_save=48 (default)": base,
+        "n_save=2": dataclasses.replace(base, flow=dataclasses.replace(base.flow, n_save=2)),
+    }
     steps = {k: loop(c) for k, c in cfgs.items()}  # compile
     walls, cpus = {k: [] for k in cfgs}, {k: [] for k in cfgs}
     for _ in range(args.repeats):
@@ -49,9 +51,17 @@ def main(argv=None):
     med = {k: statistics.median(v) for k, v in walls.items()}
     med_cpu = {k: statistics.median(v) for k, v in cpus.items()}
     a, b = med["n_save=48 (default)"], med["n_save=2"]
-    res = {"problem": args.problem, "steps": steps, "walls_s": walls, "median_s": med, "cpu_s": cpus, "median_cpu_s": med_cpu,
-           "save_grid_share_of_run": 1 - b / a,
-           "save_grid_share_of_cpu": 1 - med_cpu["n_save=2"] / med_cpu["n_save=48 (default)"], "load": loadavg()}
+    res = {
+        "problem": args.problem,
+        "steps": steps,
+        "walls_s": walls,
+        "median_s": med,
+        "cpu_s": cpus,
+        "median_cpu_s": med_cpu,
+        "save_grid_share_of_run": 1 - b / a,
+        "save_grid_share_of_cpu": 1 - med_cpu["n_save=2"] / med_cpu["n_save=48 (default)"],
+        "load": loadavg(),
+    }
     report(res, args.json)
     return res
 

@@ -40,7 +40,13 @@ def main():
     args = ap.parse_args()
     settings = [("bosh3", 1e-2, True), ("bosh3", 1e-3, True), ("tsit5", 1e-3, True), ("bosh3", 1e-3, False)]
     if not args.quick:
-        settings += [("bosh3", 1e-4, True), ("tsit5", 1e-2, True), ("tsit5", 1e-4, True), ("heun", 1e-3, True), ("bosh3", 1e-2, False)]
+        settings += [
+            ("bosh3", 1e-4, True),
+            ("tsit5", 1e-2, True),
+            ("tsit5", 1e-4, True),
+            ("heun", 1e-3, True),
+            ("bosh3", 1e-2, False),
+        ]
     ref = {}
     for a in ALPHAS:
         r = run(a, **REFERENCE)
@@ -64,18 +70,41 @@ def main():
                 run(a, **flow)
                 reps.append(time.perf_counter() - t0)
             walls.append(statistics.median(reps))
-        row = dict(solver=solver, rtol=rtol, tolerance_floor=floor, max_t_rel_err=max(t_err), max_test_err_diff=max(e_err),
-                   steps=steps, rejected=rej, wall_f32_s=sum(walls))
+        row = dict(
+            solver=solver,
+            rtol=rtol,
+            tolerance_floor=floor,
+            max_t_rel_err=max(t_err),
+            max_test_err_diff=max(e_err),
+            steps=steps,
+            rejected=rej,
+            wall_f32_s=sum(walls),
+        )
         rows.append(row)
         print(row, flush=True)
-    print("\n| solver | rtol | tolerance floor | max rel. error of t_η | max abs. error of test error | steps (4 runs) | rejected | float32 wall (4 runs) |")
+    print(
+        "\n| solver | rtol | tolerance floor | max rel. error of t_η | max abs. error of test error | steps (4 runs) | rejected | "
+        "float32 wall (4 runs) |"
+    )
     print("|---|---|---|---|---|---|---|---|")
     for r in rows:
-        print(f"| {r['solver']} | {r['rtol']:g} | {'on' if r['tolerance_floor'] else 'off'} | {r['max_t_rel_err']:.1e} | "
-              f"{r['max_test_err_diff']:.4f} | {r['steps']} | {r['rejected']} | {r['wall_f32_s']:.2f} s |")
+        print(
+            f"| {r['solver']} | {r['rtol']:g} | {'on' if r['tolerance_floor'] else 'off'} | {r['max_t_rel_err']:.1e} | "
+            f"{r['max_test_err_diff']:.4f} | {r['steps']} | {r['rejected']} | {r['wall_f32_s']:.2f} s |"
+        )
     out = Path(__file__).parents[1] / "results" / "solver_choice.json"
-    out.write_text(json.dumps(dict(alphas=ALPHAS, reference=REFERENCE, reference_values=ref, rows=rows,
-                                   versions=gflow.runs.store.versions()), indent=2))
+    out.write_text(
+        json.dumps(
+            dict(
+                alphas=ALPHAS,
+                reference=REFERENCE,
+                reference_values=ref,
+                rows=rows,
+                versions=gflow.runs.store.versions(),
+            ),
+            indent=2,
+        )
+    )
 
 
 if __name__ == "__main__":

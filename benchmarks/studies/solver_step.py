@@ -66,8 +66,15 @@ def measure(problem="small", repeats=3, target_loss=1e-2, n_seeds=4) -> dict:
                         times[name][label].append(time.perf_counter() - t0)
             print(f"block {block} {name}: {times[name]}", flush=True)
 
-    out = {"problem": problem, "target_loss": target_loss, "n_alpha": len(SWEEP_SCALES), "n_seeds": n_seeds,
-           "repeats_per_block": repeats, "blocks": 2, "variants": {}}
+    out = {
+        "problem": problem,
+        "target_loss": target_loss,
+        "n_alpha": len(SWEEP_SCALES),
+        "n_seeds": n_seeds,
+        "repeats_per_block": repeats,
+        "blocks": 2,
+        "variants": {},
+    }
     for name in VARIANTS:
         sw = results[name, "sweep"].arrays
         lp = results[name, "loop"]
@@ -84,8 +91,9 @@ def measure(problem="small", repeats=3, target_loss=1e-2, n_seeds=4) -> dict:
     out["speedup_sweep"] = a["sweep_wall_s"] / b["sweep_wall_s"]
     out["t_stop_rel_diff_median"] = float(np.median(rel))
     out["t_stop_rel_diff_max"] = float(rel.max())
-    out["status_equal_fraction"] = float(np.mean(results["diffrax.Bosh3", "sweep"].arrays["status"]
-                                                 == results["FusedBosh3", "sweep"].arrays["status"]))
+    out["status_equal_fraction"] = float(
+        np.mean(results["diffrax.Bosh3", "sweep"].arrays["status"] == results["FusedBosh3", "sweep"].arrays["status"])
+    )
     return out
 
 

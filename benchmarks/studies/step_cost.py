@@ -46,8 +46,14 @@ def pieces(problem, alpha, rtol, n_iters):
     data = gflow.twolayer.data.make_dataset(cfg.data, np.float64)
     x, y, c = data.x, data.y, jnp.float64(cfg.model.multiplier)
     gram = x @ x.T if x.shape[0] < x.shape[1] else None
-    p0 = model.init_params(key=model.init_key(0), d=x.shape[1], width=cfg.model.width, init_scale=jnp.float64(alpha),
-                           second_layer=cfg.model.second_layer, dtype=jnp.float64)
+    p0 = model.init_params(
+        key=model.init_key(0),
+        d=x.shape[1],
+        width=cfg.model.width,
+        init_scale=jnp.float64(alpha),
+        second_layer=cfg.model.second_layer,
+        dtype=jnp.float64,
+    )
     lean = dataclasses.replace(cfg, flow=dataclasses.replace(cfg.flow, n_save=2, n_test_grid=1, sa_draws=1))
     lean_diffrax = dataclasses.replace(lean, flow=dataclasses.replace(lean.flow, integrator="diffrax"))
     run = gflow.simulate(init_scale=alpha, config=cfg, data=data)
@@ -58,6 +64,7 @@ def pieces(problem, alpha, rtol, n_iters):
         def body(_, p):
             v, _dm = model.flow_velocity(p, x, y, c, gram)
             return jax.tree.map(lambda a, b: a + 1e-9 * b * model.loss(p, x, y, c), p, v)
+
         return jax.lax.fori_loop(0, n_iters, body, p)
 
     rms0 = model.param_norm(p0) / jnp.sqrt(jnp.asarray(p0.W.size + p0.a.size, jnp.float64))
@@ -67,21 +74,38 @@ def pieces(problem, alpha, rtol, n_iters):
 
     @jax.jit
     def bare():
-        sol = diffrax.diffeqsolve(diffrax.ODETerm(vf), diffrax.Bosh3(), 0.0, t_eta, None, jax.tree.map(jnp.zeros_like, p0),
-                                  saveat=diffrax.SaveAt(t1=True),
-                                  stepsize_controller=diffrax.PIDController(rtol=rtol, atol=rtol * rms0),
-                                  max_steps=10**6, throw=False)
+        sol = diffrax.diffeqsolve(
+            diffrax.ODETerm(vf),
+            diffrax.Bosh3(),
+            0.0,
+            t_eta,
+            None,
+            jax.tree.map(jnp.zeros_like, p0),
+            saveat=diffrax.SaveAt(t1=True),
+            stepsize_controller=diffrax.PIDController(rtol=rtol, atol=rtol * rms0),
+            max_steps=10**6,
+            throw=False,
+        )
         return sol.stats["num_steps"]
 
     bare_steps = int(bare())
     return {
-        "GD iteration": (lambda: jax_gd_sweep([alpha], [0], data, width=cfg.model.width, lr=1e-9,
-                                              eta=cfg.flow.target_loss, max_iters=n_iters), n_iters),
+        "GD iteration": (
+            lambda: jax_gd_sweep(
+                [alpha], [0], data, width=cfg.model.width, lr=1e-9, eta=cfg.flow.target_loss, max_iters=n_iters
+            ),
+            n_iters,
+        ),
         "vector field": (lambda: evals(p0), n_iters),
         "bare diffrax step": (bare, bare_steps),
         "gflow step, diffrax loop, minimal observables": (
-            lambda: gflow.simulate(init_scale=alpha, config=lean_diffrax, data=data), steps),
-        "gflow step, lean loop, minimal observables": (lambda: gflow.simulate(init_scale=alpha, config=lean, data=data), steps),
+            lambda: gflow.simulate(init_scale=alpha, config=lean_diffrax, data=data),
+            steps,
+        ),
+        "gflow step, lean loop, minimal observables": (
+            lambda: gflow.simulate(init_scale=alpha, config=lean, data=data),
+            steps,
+        ),
         "gflow step, as shipped": (lambda: gflow.simulate(init_scale=alpha, config=cfg, data=data), steps),
     }, steps
 
@@ -98,10 +122,26 @@ def run(problem="small", alpha=0.1, rtol=1e-5, repeats=5, n_iters=2000, log=prin
             walls[k].append(time.perf_counter() - t0)
     per = {k: statistics.median(walls[k]) / n for k, (_, n) in fns.items()}
     gd = per["GD iteration"]
-    rows = {k: {"units": fns[k][1], "median_s": statistics.median(walls[k]), "ms_per_unit": 1e3 * v, "over_gd_iteration": v / gd}
-            for k, v in per.items()}
-    res = {"problem": problem, "alpha": alpha, "rtol": rtol, "dtype": "float64", "gflow_steps": steps, "repeats": repeats,
-           "rows": rows, "load": loadavg(), "machine": machine()}
+    rows = {
+        k: {
+            "units": fns[k][1],
+            "median_s": statistics.median(walls[k]),
+            "ms_per_unit": 1e3 * v,
+            "over_gd_iteration": v / gd,
+        }
+        for k, v in per.items()
+    }
+    res = {
+        "problem": problem,
+        "alpha": alpha,
+        "rtol": rtol,
+        "dtype": "float64",
+        "gflow_steps": steps,
+        "repeats": repeats,
+        "rows": rows,
+        "load": loadavg(),
+        "machine": machine(),
+    }
     log(f"{problem}, α={alpha:g}, rtol {rtol:g}, float64 ({steps} gflow steps), medians of {repeats}:")
     for k, r in rows.items():
         log(f"  {k:24s} {r['ms_per_unit']:8.3f} ms  ({r['over_gd_iteration']:.2f}× a GD iteration; {r['units']} units)")

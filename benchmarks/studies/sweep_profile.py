@@ -46,8 +46,15 @@ VARIANTS = {  # name: the one change against the base
 }
 
 
-QUICK = ["sweep.init_scales=[0.01, 1.0]", "sweep.n_seeds=2", "data.n_test=100", "data.d=20", "model.width=10",
-         "flow.n_save=8", "flow.n_test_grid=50"]
+QUICK = [
+    "sweep.init_scales=[0.01, 1.0]",
+    "sweep.n_seeds=2",
+    "data.n_test=100",
+    "data.d=20",
+    "model.width=10",
+    "flow.n_save=8",
+    "flow.n_test_grid=50",
+]
 
 
 def prepare(sets):
@@ -74,13 +81,23 @@ def sweep_once(cfg, data, flow, batches):
     steps, solves, t_stop, st = [], [], [], []
     for lanes, idx in batches:
         n_real = len(idx)
-        r = jax.block_until_ready(solve_batch(lanes, data, width=cfg.model.width, second_layer=cfg.model.second_layer, flow=flow))
+        r = jax.block_until_ready(
+            solve_batch(lanes, data, width=cfg.model.width, second_layer=cfg.model.second_layer, flow=flow)
+        )
         steps.append(np.asarray(r.n_steps)[:n_real])
         solves.append(np.asarray(r.n_solves)[:n_real])
         t_stop.append(np.asarray(r.t_stop)[:n_real])
         st.append(np.asarray(r.status)[:n_real])
     lane = np.concatenate([idx for _, idx in batches])
-    return time.process_time() - c0, time.perf_counter() - w0, steps, solves, np.concatenate(t_stop), np.concatenate(st), lane
+    return (
+        time.process_time() - c0,
+        time.perf_counter() - w0,
+        steps,
+        solves,
+        np.concatenate(t_stop),
+        np.concatenate(st),
+        lane,
+    )
 
 
 def measure(base, names, repeats=3, log=print):
@@ -90,7 +107,9 @@ def measure(base, names, repeats=3, log=print):
         prepared[name] = prepare(base + VARIANTS[name])
         cfg, data, flow, batches = prepared[name]
         lanes, _ = batches[0]
-        jax.block_until_ready(solve_batch(lanes, data, width=cfg.model.width, second_layer=cfg.model.second_layer, flow=flow))
+        jax.block_until_ready(
+            solve_batch(lanes, data, width=cfg.model.width, second_layer=cfg.model.second_layer, flow=flow)
+        )
         log(f"{name}: prepared and compiled in {time.perf_counter() - t:.1f} s")
     cpus, walls, info = {n: [] for n in names}, {n: [] for n in names}, {}
     for rep in range(repeats):
@@ -101,13 +120,24 @@ def measure(base, names, repeats=3, log=print):
             B = prepared[name][0].sweep.batch_lanes
             lane_sum = int(sum(s.sum() for s in steps))
             computed = int(sum(B * s.max() for s in steps))
-            info[name] = {"sets": base + VARIANTS[name], "batch_lanes": B, "batches": len(steps), "lane_steps": lane_sum,
-                          "batch_iterations_min": int(sum(s.max() for s in steps)), "lane_steps_computed_min": computed,
-                          "lane_waste_min": 1 - lane_sum / computed, "solves": int(sum(s.sum() for s in solves)),
-                          "batch_solve_iterations": int(sum(s.max() for s in solves)),
-                          "lane": lane.tolist(), "t_stop": t_stop.tolist(), "status": st.tolist()}
-            log(f"rep {rep} {name:9s} cpu {cpu:7.2f} s wall {wall:7.2f} s lane steps {lane_sum} "
-                f"(≥{computed} computed, waste ≥{info[name]['lane_waste_min']:.0%}) load {loadavg():.1f}")
+            info[name] = {
+                "sets": base + VARIANTS[name],
+                "batch_lanes": B,
+                "batches": len(steps),
+                "lane_steps": lane_sum,
+                "batch_iterations_min": int(sum(s.max() for s in steps)),
+                "lane_steps_computed_min": computed,
+                "lane_waste_min": 1 - lane_sum / computed,
+                "solves": int(sum(s.sum() for s in solves)),
+                "batch_solve_iterations": int(sum(s.max() for s in solves)),
+                "lane": lane.tolist(),
+                "t_stop": t_stop.tolist(),
+                "status": st.tolist(),
+            }
+            log(
+                f"rep {rep} {name:9s} cpu {cpu:7.2f} s wall {wall:7.2f} s lane steps {lane_sum} "
+                f"(≥{computed} computed, waste ≥{info[name]['lane_waste_min']:.0%}) load {loadavg():.1f}"
+            )
 
     def by_lane(i):
         return np.asarray(i["t_stop"])[np.argsort(i["lane"])]
@@ -119,12 +149,18 @@ def measure(base, names, repeats=3, log=print):
         cpu = statistics.median(cpus[name])
         t = by_lane(i)
         out["variants"][name] = {
-            **i, "cpu_s": cpu, "cpus": cpus[name], "wall_s": statistics.median(walls[name]), "walls": walls[name],
+            **i,
+            "cpu_s": cpu,
+            "cpus": cpus[name],
+            "wall_s": statistics.median(walls[name]),
+            "walls": walls[name],
             "cpu_ms_per_lane_step": 1e3 * cpu / i["lane_steps"],
             "cpu_ms_per_batch_iteration_max": 1e3 * cpu / i["batch_iterations_min"],
             "t_stop_rel_diff_vs_first_max": float(np.max(np.abs(t / ref - 1))),
         }
-        out["variants"][name]["status"] = {gflow.STATUS_NAMES[k]: int(v) for k, v in zip(*np.unique(i["status"], return_counts=True))}
+        out["variants"][name]["status"] = {
+            gflow.STATUS_NAMES[k]: int(v) for k, v in zip(*np.unique(i["status"], return_counts=True))
+        }
     return out
 
 
@@ -147,30 +183,54 @@ def pieces(sets=(), calls=20, log=print) -> dict:
     lanes, _ = batches[0]
     kw = dict(width=cfg.model.width, second_layer=cfg.model.second_layer, flow=flow)
     obj = solve_batch
-    for stage, step in (("trace", lambda f: f.trace(lanes, data, **kw)), ("lower", lambda t: t.lower()),
-                        ("compile_or_cache_load", lambda lo: lo.compile())):
+    for stage, step in (
+        ("trace", lambda f: f.trace(lanes, data, **kw)),
+        ("lower", lambda t: t.lower()),
+        ("compile_or_cache_load", lambda lo: lo.compile()),
+    ):
         c = time.process_time()
         obj = step(obj)
         out[f"{stage}_cpu_s"] = time.process_time() - c
     x, y, dtype = data.x, data.y, data.x.dtype
-    ps = jax.vmap(lambda k, a: model.init_params(key=k, d=x.shape[1], width=cfg.model.width, init_scale=a,
-                                                 second_layer=cfg.model.second_layer, dtype=dtype))(lanes.init_key, lanes.init_scale)
+    ps = jax.vmap(
+        lambda k, a: model.init_params(
+            key=k, d=x.shape[1], width=cfg.model.width, init_scale=a, second_layer=cfg.model.second_layer, dtype=dtype
+        )
+    )(lanes.init_key, lanes.init_scale)
     k = min(cfg.flow.n_test_grid, data.x_test.shape[0])
 
     def args(d):
-        return ObsArgs(data=d, multiplier=jnp.asarray(cfg.model.multiplier, dtype), xplus=class_mean_direction(x, y),
-                       mu_plus=positive_class_mean(x, y), inv0=jnp.zeros(cfg.model.width, dtype),
-                       tie_weight=jnp.asarray(tie_weight(cfg.flow.ties), dtype), sa_draws=cfg.flow.sa_draws)
+        return ObsArgs(
+            data=d,
+            multiplier=jnp.asarray(cfg.model.multiplier, dtype),
+            xplus=class_mean_direction(x, y),
+            mu_plus=positive_class_mean(x, y),
+            inv0=jnp.zeros(cfg.model.width, dtype),
+            tie_weight=jnp.asarray(tie_weight(cfg.flow.ties), dtype),
+            sa_draws=cfg.flow.sa_draws,
+        )
 
     grid = data._replace(x_test=data.x_test[:k], y_test=data.y_test[:k])
     gram = x @ x.T if x.shape[0] < x.shape[1] else None
     tau = jax.random.normal(jax.random.key(0), (min(cfg.flow.sa_draws, data.x_test.shape[0]), cfg.model.width), dtype)
     fns = {
-        "velocity (one vector field)": (jax.vmap(lambda p: model.flow_velocity(p, x, y, cfg.model.multiplier, gram)), ps),
-        f"save-point observables ({k} test points, no SA)": (jax.vmap(lambda p: observe(p, args(grid), semi_analytic=False)), ps),
-        f"final observables without SA ({data.x_test.shape[0]} test points)": (jax.vmap(partial(observe, args=args(data), semi_analytic=False)), ps),
+        "velocity (one vector field)": (
+            jax.vmap(lambda p: model.flow_velocity(p, x, y, cfg.model.multiplier, gram)),
+            ps,
+        ),
+        f"save-point observables ({k} test points, no SA)": (
+            jax.vmap(lambda p: observe(p, args(grid), semi_analytic=False)),
+            ps,
+        ),
+        f"final observables without SA ({data.x_test.shape[0]} test points)": (
+            jax.vmap(partial(observe, args=args(data), semi_analytic=False)),
+            ps,
+        ),
         "final observables with SA (as a run ends)": (jax.vmap(partial(observe, args=args(data))), ps),
-        "the SA's sort alone (4 operands, per lane)": (lambda t: jax.lax.sort((t, 2 * t, 3 * t, 4 * t), dimension=1, num_keys=1), tau),
+        "the SA's sort alone (4 operands, per lane)": (
+            lambda t: jax.lax.sort((t, 2 * t, 3 * t, 4 * t), dimension=1, num_keys=1),
+            tau,
+        ),
     }
     out["ms_per_call"] = {}
     for name, (fn, arg) in fns.items():
@@ -184,14 +244,19 @@ def pieces(sets=(), calls=20, log=print) -> dict:
             ts.append((time.process_time() - c) / calls)
         out["ms_per_call"][name] = 1e3 * statistics.median(ts)
         log(f"{name:60s} {out['ms_per_call'][name]:8.3f} ms CPU a call")
-    log(f"start-up and imports {out['startup_and_imports_cpu_s']:.2f} s; solve_batch: trace {out['trace_cpu_s']:.2f} s, lower {out['lower_cpu_s']:.2f} s, "
-        f"compile or cache load {out['compile_or_cache_load_cpu_s']:.2f} s (CPU)")
+    log(
+        f"start-up and imports {out['startup_and_imports_cpu_s']:.2f} s; solve_batch: trace {out['trace_cpu_s']:.2f} s, lower "
+        f"{out['lower_cpu_s']:.2f} s, "
+        f"compile or cache load {out['compile_or_cache_load_cpu_s']:.2f} s (CPU)"
+    )
     return out
 
 
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--base", nargs="*", default=[], help="--set overrides every variant shares, e.g. flow.accuracy=0.01")
+    ap.add_argument(
+        "--base", nargs="*", default=[], help="--set overrides every variant shares, e.g. flow.accuracy=0.01"
+    )
     ap.add_argument("--variants", nargs="+", default=["base", "sa1", "nsave2"], choices=list(VARIANTS))
     ap.add_argument("--repeats", type=int, default=3)
     ap.add_argument("--json", default="")
@@ -203,10 +268,12 @@ def main(argv=None):
     else:
         res = measure(args.base + (QUICK if args.quick else []), args.variants, 1 if args.quick else args.repeats)
         for name, v in res["variants"].items():
-            print(f"{name:9s} cpu {v['cpu_s']:7.2f} s  {v['cpu_ms_per_lane_step']:.2f} ms/lane-step  "
-                  f"{v['cpu_ms_per_batch_iteration_max']:.2f} ms/batch-iteration(≤)  lane steps {v['lane_steps']}  "
-                  f"waste ≥{v['lane_waste_min']:.0%}  solves {v['solves']} (batch {v['batch_solve_iterations']})  "
-                  f"Δt_stop ≤{v['t_stop_rel_diff_vs_first_max']:.1e}  {v['status']}")
+            print(
+                f"{name:9s} cpu {v['cpu_s']:7.2f} s  {v['cpu_ms_per_lane_step']:.2f} ms/lane-step  "
+                f"{v['cpu_ms_per_batch_iteration_max']:.2f} ms/batch-iteration(≤)  lane steps {v['lane_steps']}  "
+                f"waste ≥{v['lane_waste_min']:.0%}  solves {v['solves']} (batch {v['batch_solve_iterations']})  "
+                f"Δt_stop ≤{v['t_stop_rel_diff_vs_first_max']:.1e}  {v['status']}"
+            )
     write_json(res, args.json)
     return res
 

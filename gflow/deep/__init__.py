@@ -11,16 +11,32 @@ from .._lazy import lazy_attributes
 
 # public name -> the submodule that defines it
 _EXPORTS = {
-    "DeepConfig": "config", "DeepDataConfig": "config", "DeepModelConfig": "config", "DeepSweepConfig": "config",
-    "TrainConfig": "config", "load_preset": "config", "preset_names": "config",
-    "DeepDataset": "data", "load_dataset": "data",
+    "DeepConfig": "config",
+    "DeepDataConfig": "config",
+    "DeepModelConfig": "config",
+    "DeepSweepConfig": "config",
+    "TrainConfig": "config",
+    "load_preset": "config",
+    "preset_names": "config",
+    "DeepDataset": "data",
+    "load_dataset": "data",
     "build_model": "models",
     "run_deep_sweep": "sweep",
-    "STATUS_NAMES": "stop", "STATUSES": "stop", "train_run": "train",
+    "STATUS_NAMES": "stop",
+    "STATUSES": "stop",
+    "train_run": "train",
 }
 
 if TYPE_CHECKING:  # the names the lazy loader resolves, spelled out for editors and type checkers
-    from .config import DeepConfig, DeepDataConfig, DeepModelConfig, DeepSweepConfig, load_preset, preset_names, TrainConfig
+    from .config import (
+        DeepConfig,
+        DeepDataConfig,
+        DeepModelConfig,
+        DeepSweepConfig,
+        TrainConfig,
+        load_preset,
+        preset_names,
+    )
     from .data import DeepDataset, load_dataset
     from .models import build_model
     from .stop import STATUS_NAMES, STATUSES

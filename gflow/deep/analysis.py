@@ -23,8 +23,10 @@ import math
 import numpy as np
 
 from .. import stats
+from ..runs.status import CODE as STATUS_CODE  # not .train: no jax for analysis
+from ..runs.status import NAMES as STATUS_NAMES
+from ..runs.status import RUNNING
 from ..runs.store import arrays_of
-from ..runs.status import CODE as STATUS_CODE, NAMES as STATUS_NAMES, RUNNING  # not .train: no jax for analysis
 
 # how a failed status reads in tables and figures
 STATUS_SHORT = {"reached_target": "ok", "max_steps": "budget", "diverged": "diverged", "nonfinite": "nonfinite"}
@@ -74,7 +76,7 @@ def invalid_reason(status) -> str:
 SELECTION_NOTES = {
     "validation": "peak step, best η and c* chosen on the validation set; test accuracy reported at the chosen point",
     "test (saved before the validation split)": "peak step, best η and c* chosen on the TEST set (run saved before "
-                                                "the validation split): optimistic",
+    "the validation split): optimistic",
     "test (no validation set)": "peak step, best η and c* chosen on the TEST set (data.n_val = -1): optimistic",
 }
 
@@ -97,8 +99,14 @@ def selection_metrics(arrays: dict) -> tuple[str, str]:
 
 
 def _resample_seeds(arrays: dict, seeds) -> dict:
-    return {**arrays, **{k: arrays[k][..., seeds] for k in ("status", "peak_test_acc", "peak_val_acc", "test_acc_at_peak")
-                         if k in arrays}}
+    return {
+        **arrays,
+        **{
+            k: arrays[k][..., seeds]
+            for k in ("status", "peak_test_acc", "peak_val_acc", "test_acc_at_peak")
+            if k in arrays
+        },
+    }
 
 
 def selected_best(arrays: dict) -> dict:
@@ -113,8 +121,15 @@ def selected_best(arrays: dict) -> dict:
     rows, k = np.arange(len(idx)), np.maximum(idx, 0)
     rep = np.where(idx >= 0, rep_mean[rows, k], np.nan)
     rep_err = np.where(idx >= 0, rep_se[rows, k], np.nan)
-    return {"sel": best_sel, "sel_se": best_sel_se, "idx": idx, "rep": rep, "rep_se": rep_err, "rep_cells": rep_mean,
-            "valid": valid}
+    return {
+        "sel": best_sel,
+        "sel_se": best_sel_se,
+        "idx": idx,
+        "rep": rep,
+        "rep_se": rep_err,
+        "rep_cells": rep_mean,
+        "valid": valid,
+    }
 
 
 def cell_table(arrays: dict, metric: str = "peak_test_acc") -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -177,8 +192,14 @@ def scaling_fit(xs, sweeps: list[dict], *, n_boot: int = 1000, seed: int = 0) ->
     stars = [c_star_of_sweep(a) for a in sweeps]
     use = [i for i, (c, interior) in enumerate(stars) if interior and np.isfinite(c)]
     where = [c_star_location(a["multiplier"], selected_best(a)["sel"]) for a in sweeps]
-    out = {"selection": [selection(a) for a in sweeps], "x": list(map(float, xs)), "c_star": [s[0] for s in stars], "interior": [s[1] for s in stars],
-           "where": where, "excluded": [float(xs[i]) for i in range(len(xs)) if i not in use]}
+    out = {
+        "selection": [selection(a) for a in sweeps],
+        "x": list(map(float, xs)),
+        "c_star": [s[0] for s in stars],
+        "interior": [s[1] for s in stars],
+        "where": where,
+        "excluded": [float(xs[i]) for i in range(len(xs)) if i not in use],
+    }
     if len(use) < 2:
         return {**out, "exponent": float("nan"), "ci95": [float("nan"), float("nan")], "n_boot_used": 0}
     exponent, prefactor = fit_power_law([xs[i] for i in use], [stars[i][0] for i in use])
@@ -191,7 +212,13 @@ def scaling_fit(xs, sweeps: list[dict], *, n_boot: int = 1000, seed: int = 0) ->
             cs.append(c_star_of_sweep(sweeps[i], rng.integers(0, n_seeds, n_seeds))[0])
         if np.all(np.isfinite(cs)):
             boots.append(fit_power_law([xs[i] for i in use], cs)[0])
-    return {**out, "exponent": exponent, "prefactor": prefactor, "ci95": stats.interval(boots), "n_boot_used": len(boots)}
+    return {
+        **out,
+        "exponent": exponent,
+        "prefactor": prefactor,
+        "ci95": stats.interval(boots),
+        "n_boot_used": len(boots),
+    }
 
 
 def u_shape_summary(arrays: dict) -> dict:
@@ -207,17 +234,28 @@ def u_shape_summary(arrays: dict) -> dict:
     c, lr = np.asarray(arrays["multiplier"]), np.asarray(arrays["lr"])
     cs, interior = c_star(c, b["sel"])
     finite = np.flatnonzero(np.isfinite(b["sel"]))
-    out = {"unit": "percent (test accuracies); gains in percentage points",
-           "selection": sel, "selection_note": SELECTION_NOTES[sel],
-           "multiplier": c.tolist(), "best_test_acc": (100 * best).tolist(), "best_test_acc_se": (100 * best_se).tolist()}
+    out = {
+        "unit": "percent (test accuracies); gains in percentage points",
+        "selection": sel,
+        "selection_note": SELECTION_NOTES[sel],
+        "multiplier": c.tolist(),
+        "best_test_acc": (100 * best).tolist(),
+        "best_test_acc_se": (100 * best_se).tolist(),
+    }
     if sel == "validation":
         out["best_val_acc"] = (100 * b["sel"]).tolist()
         out["best_val_acc_se"] = (100 * b["sel_se"]).tolist()
-    out.update({"best_lr": [float(lr[i]) if i >= 0 else None for i in idx],
-                "best_step_size": [float(lr[i] / c[k]) if i >= 0 else None for k, i in enumerate(idx)],
-                "statuses": [status_counts(arrays["status"][k]) for k in range(len(c))],
-                "invalid_reason": [None if i >= 0 else invalid_reason(arrays["status"][k]) for k, i in enumerate(idx)],
-                "c_star": cs, "c_star_where": c_star_location(c, b["sel"]), "interior": interior})
+    out.update(
+        {
+            "best_lr": [float(lr[i]) if i >= 0 else None for i in idx],
+            "best_step_size": [float(lr[i] / c[k]) if i >= 0 else None for k, i in enumerate(idx)],
+            "statuses": [status_counts(arrays["status"][k]) for k in range(len(c))],
+            "invalid_reason": [None if i >= 0 else invalid_reason(arrays["status"][k]) for k, i in enumerate(idx)],
+            "c_star": cs,
+            "c_star_where": c_star_location(c, b["sel"]),
+            "interior": interior,
+        }
+    )
     if "budget" in arrays:
         out["budget"] = [int(np.max(arrays["budget"][k])) for k in range(len(c))]
     if len(finite):
@@ -226,8 +264,12 @@ def u_shape_summary(arrays: dict) -> dict:
         for end, j in (("small_c", finite[0]), ("large_c", finite[-1])):
             gap = 100 * (best[i] - best[j])
             s = float(100 * np.hypot(best_se[i], best_se[j]))
-            out[f"gain_over_{end}"] = {"c": float(c[j]), "gain_pp": float(gap), "se_pp": s,
-                                       "z": float(gap / s) if s > 0 else None}
+            out[f"gain_over_{end}"] = {
+                "c": float(c[j]),
+                "gain_pp": float(gap),
+                "se_pp": s,
+                "z": float(gap / s) if s > 0 else None,
+            }
     return json_safe(out)
 
 
@@ -237,17 +279,29 @@ def summary_table(summary: dict) -> str:
     over the smallest and largest valid c."""
     validation = summary.get("selection", "test (saved before the validation split)") == "validation"
     head = "test acc (%) at chosen η" if validation else "best peak test acc (%)"
-    rows = [f"selection: {summary.get('selection_note', SELECTION_NOTES['test (saved before the validation split)'])}",
-            f"{'c':>9} {head:>24} {'val acc (%)':>11} {'at η':>6} {'η/c':>8} {'budget':>7}  runs by status"]
+    rows = [
+        f"selection: {summary.get('selection_note', SELECTION_NOTES['test (saved before the validation split)'])}",
+        f"{'c':>9} {head:>24} {'val acc (%)':>11} {'at η':>6} {'η/c':>8} {'budget':>7}  runs by status",
+    ]
     budgets = summary.get("budget", [None] * len(summary["multiplier"]))
     vals = summary.get("best_val_acc", [None] * len(summary["multiplier"]))
     for c, acc, se, val, lr, step, why, counts, budget in zip(
-            summary["multiplier"], summary["best_test_acc"], summary["best_test_acc_se"], vals, summary["best_lr"],
-            summary["best_step_size"], summary["invalid_reason"], summary["statuses"], budgets):
+        summary["multiplier"],
+        summary["best_test_acc"],
+        summary["best_test_acc_se"],
+        vals,
+        summary["best_lr"],
+        summary["best_step_size"],
+        summary["invalid_reason"],
+        summary["statuses"],
+        budgets,
+    ):
         text = f"none valid ({why})" if lr is None else f"{acc:.2f} ± {se:.2f}" if se is not None else f"{acc:.2f}"
         runs = ", ".join(f"{STATUS_SHORT[k]} {v}" for k, v in counts.items())
-        rows.append(f"{c:9.4g} {text:>24} {'' if val is None else f'{val:.2f}':>11} {'' if lr is None else f'{lr:6.3g}'} "
-                    f"{'' if step is None else f'{step:8.3g}':>8} {budget if budget is not None else '':>7}  {runs}")
+        rows.append(
+            f"{c:9.4g} {text:>24} {'' if val is None else f'{val:.2f}':>11} {'' if lr is None else f'{lr:6.3g}'} "
+            f"{'' if step is None else f'{step:8.3g}':>8} {budget if budget is not None else '':>7}  {runs}"
+        )
     if summary["c_star"] is None:
         rows.append("c*: none (no valid cell)")
     else:

@@ -5,8 +5,8 @@ IDX files under their standard names (gzipped or not).
 
 Every dataset is a `DeepDataset` with a training, a validation and a test set. The validation set is
 held out from the training data (`data.n_val`; `VAL_DEFAULTS` per dataset; −1: none): the peak step,
-the best η and c* are chosen on it, and the test set is only reported. Inputs are floats (one example: (D,), (C, L) or (C, H, W)), integer labels
-0 … K−1, standardized with statistics of the training split only. K = 2 is trained with the logistic loss
+the best η and c* are chosen on it, and the test set is only reported. Inputs are floats (one example: (D,),
+(C, L) or (C, H, W)), integer labels 0 … K−1, standardized with statistics of the training split only. K = 2 is trained with the logistic loss
 on one output, K > 2 with softmax cross-entropy on K outputs. Random splits and subsets use the data seed
 only, so every multiplier, learning rate and init seed sees the same data.
 """
@@ -43,25 +43,43 @@ class DeepDataset(eqx.Module):
         return 1 if self.n_classes == 2 else self.n_classes
 
     def describe(self) -> dict:
-        return {"name": self.name, "n_train": int(self.x.shape[0]), "n_val": int(self.x_val.shape[0]),
-                "n_test": int(self.x_test.shape[0]),
-                "input_shape": list(self.x.shape[1:]), "n_classes": self.n_classes,
-                "train_class_counts": np.bincount(np.asarray(self.y), minlength=self.n_classes).tolist()}
+        return {
+            "name": self.name,
+            "n_train": int(self.x.shape[0]),
+            "n_val": int(self.x_val.shape[0]),
+            "n_test": int(self.x_test.shape[0]),
+            "input_shape": list(self.x.shape[1:]),
+            "n_classes": self.n_classes,
+            "train_class_counts": np.bincount(np.asarray(self.y), minlength=self.n_classes).tolist(),
+        }
 
 
 def _rng(seed: int, salt: int = 0) -> np.random.Generator:
     return np.random.default_rng([DATA_ROOT, seed, salt])
 
 
-def from_arrays(x, y, x_test, y_test, *, x_val=None, y_val=None, n_classes: int | None = None, name: str = "arrays",
-                standardize: bool = True, dtype=jnp.float32) -> DeepDataset:
+def from_arrays(
+    x,
+    y,
+    x_test,
+    y_test,
+    *,
+    x_val=None,
+    y_val=None,
+    n_classes: int | None = None,
+    name: str = "arrays",
+    standardize: bool = True,
+    dtype=jnp.float32,
+) -> DeepDataset:
     """Checked, standardized dataset from numpy arrays (labels 0 … K−1); no validation set unless given."""
     x, x_test = np.asarray(x, np.float64), np.asarray(x_test, np.float64)
     y, y_test = np.asarray(y), np.asarray(y_test)
     x_val = np.zeros((0,) + x.shape[1:]) if x_val is None else np.asarray(x_val, np.float64)
     y_val = np.zeros(0, np.int64) if y_val is None else np.asarray(y_val)
     if x_val.shape[1:] != x.shape[1:] or y_val.shape != (x_val.shape[0],) or not np.all(np.isfinite(x_val)):
-        raise ValueError(f"data.x_val: needs examples of shape {x.shape[1:]} with one label each, got {x_val.shape}, {y_val.shape}")
+        raise ValueError(
+            f"data.x_val: needs examples of shape {x.shape[1:]} with one label each, got {x_val.shape}, {y_val.shape}"
+        )
     if y_val.size and (not np.issubdtype(y_val.dtype, np.integer) or y_val.min() < 0):
         raise ValueError("data.y_val: needs integer labels ≥ 0")
     for nm, v in (("x", x), ("x_test", x_test)):
@@ -71,7 +89,9 @@ def from_arrays(x, y, x_test, y_test, *, x_val=None, y_val=None, n_classes: int 
         raise ValueError(f"data.x_test: examples of shape {x_test.shape[1:]}, data.x has {x.shape[1:]}")
     for nm, v, ref in (("y", y, x), ("y_test", y_test, x_test)):
         if v.shape != (ref.shape[0],) or not np.issubdtype(v.dtype, np.integer) or v.min() < 0:
-            raise ValueError(f"data.{nm}: needs {ref.shape[0]} integer labels ≥ 0, got shape {v.shape}, dtype {v.dtype}")
+            raise ValueError(
+                f"data.{nm}: needs {ref.shape[0]} integer labels ≥ 0, got shape {v.shape}, dtype {v.dtype}"
+            )
     top = max(y.max(), y_test.max(), y_val.max(initial=0))
     k = int(top + 1) if n_classes is None else n_classes
     if top >= k:
@@ -82,9 +102,16 @@ def from_arrays(x, y, x_test, y_test, *, x_val=None, y_val=None, n_classes: int 
         std = x.std(axis=axes, keepdims=True)
         std = np.where(std > 0, std, 1.0)
         x, x_val, x_test = (x - mean) / std, (x_val - mean) / std, (x_test - mean) / std
-    return DeepDataset(jnp.asarray(x, dtype), jnp.asarray(y, jnp.int32), jnp.asarray(x_test, dtype),
-                       jnp.asarray(y_test, jnp.int32), jnp.asarray(x_val, dtype), jnp.asarray(y_val, jnp.int32),
-                       n_classes=k, name=name)
+    return DeepDataset(
+        jnp.asarray(x, dtype),
+        jnp.asarray(y, jnp.int32),
+        jnp.asarray(x_test, dtype),
+        jnp.asarray(y_test, jnp.int32),
+        jnp.asarray(x_val, dtype),
+        jnp.asarray(y_val, jnp.int32),
+        n_classes=k,
+        name=name,
+    )
 
 
 # Validation examples held out from the training data when data.n_val = 0 (−1: none).
@@ -110,8 +137,9 @@ def _holdout(x, y, n_train: int, n_val: int | None, seed: int):
     tenth of the pool)."""
     n_val = len(y) // 10 if n_val is None else n_val
     if n_train > 0 and n_train + n_val > len(y):
-        raise ValueError(f"data.n_val: the training pool has {len(y)} examples, asked for {n_train} training + "
-                         f"{n_val} validation")
+        raise ValueError(
+            f"data.n_val: the training pool has {len(y)} examples, asked for {n_train} training + {n_val} validation"
+        )
     if n_val >= len(y):
         raise ValueError(f"data.n_val: the training pool has {len(y)} examples, asked for {n_val} for validation")
     if n_train > 0 and n_train < len(y):
@@ -149,8 +177,10 @@ def _optional(module: str, dataset: str):
         return importlib.import_module(module)
     except ImportError:
         top = module.split(".")[0]
-        raise MissingExtraError(f"data.name: {dataset} needs the {'scikit-learn' if top == 'sklearn' else top} package, "
-                                "not installed; install the data extra: pip install 'gflow[data]'") from None
+        raise MissingExtraError(
+            f"data.name: {dataset} needs the {'scikit-learn' if top == 'sklearn' else top} package, "
+            "not installed; install the data extra: pip install 'gflow[data]'"
+        ) from None
 
 
 def _sklearn(name: str, cfg: DeepDataConfig, dtype) -> DeepDataset:
@@ -171,10 +201,12 @@ def _sklearn(name: str, cfg: DeepDataConfig, dtype) -> DeepDataset:
     if n_train + n_test > len(y):
         raise ValueError(f"data.n_train + data.n_test: {name} has {len(y)} examples, asked for {n_train} + {n_test}")
     if n_train + n_test + n_val > len(y):
-        raise ValueError(f"data.n_val: {name} has {len(y)} examples, asked for {n_train} (train) + {n_test} (test) "
-                         f"+ {n_val} (validation)")
+        raise ValueError(
+            f"data.n_val: {name} has {len(y)} examples, asked for {n_train} (train) + {n_test} (test) "
+            f"+ {n_val} (validation)"
+        )
     perm = _rng(cfg.seed).permutation(len(y))  # training, test, then validation examples
-    tr, te, va = perm[:n_train], perm[n_train:n_train + n_test], perm[n_train + n_test:n_train + n_test + n_val]
+    tr, te, va = perm[:n_train], perm[n_train : n_train + n_test], perm[n_train + n_test : n_train + n_test + n_val]
     return from_arrays(x[tr], y[tr], x[te], y[te], x_val=x[va], y_val=y[va], name=name, dtype=dtype)
 
 
@@ -234,10 +266,18 @@ def edim_generator(*, intrinsic_dim: int, size: int, channels: int, n_classes: i
 
 
 def _edim(cfg: DeepDataConfig, dtype) -> DeepDataset:
-    gen = edim_generator(intrinsic_dim=cfg.edim_dim, size=cfg.edim_size, channels=cfg.edim_channels,
-                         n_classes=cfg.edim_classes, n_features=cfg.edim_features, seed=cfg.edim_generator_seed)
+    gen = edim_generator(
+        intrinsic_dim=cfg.edim_dim,
+        size=cfg.edim_size,
+        channels=cfg.edim_channels,
+        n_classes=cfg.edim_classes,
+        n_features=cfg.edim_features,
+        seed=cfg.edim_generator_seed,
+    )
     if cfg.n_train == -1:
-        raise ValueError("data.n_train: edim draws as many examples as asked; −1 (the full training set) has no meaning")
+        raise ValueError(
+            "data.n_train: edim draws as many examples as asked; −1 (the full training set) has no meaning"
+        )
     n_train, n_test, n_val = cfg.n_train or 512, cfg.n_test or 2000, n_val_of(cfg)
     assert n_val is not None  # edim's default is a fixed size (n_val_of)
     g = _rng(cfg.seed, 3)
@@ -249,22 +289,45 @@ def _edim(cfg: DeepDataConfig, dtype) -> DeepDataset:
     gv = _rng(cfg.seed, 5)
     x_val, y_val = gen(gv.normal(size=(n_val, cfg.edim_dim)))
     x_val = x_val / raw_std + cfg.edim_noise * gv.normal(size=x_val.shape)
-    return from_arrays(x[:n_train], y[:n_train], x[n_train:], y[n_train:], x_val=x_val, y_val=y_val,
-                       n_classes=cfg.edim_classes, name=f"edim{cfg.edim_dim}", dtype=dtype)
+    return from_arrays(
+        x[:n_train],
+        y[:n_train],
+        x[n_train:],
+        y[n_train:],
+        x_val=x_val,
+        y_val=y_val,
+        n_classes=cfg.edim_classes,
+        name=f"edim{cfg.edim_dim}",
+        dtype=dtype,
+    )
 
 
 # ---- CIFAR from local python-pickle batches -------------------------------------------------------
 
 CIFAR_FILES: dict[str, dict[str, Any]] = {
-    "cifar10": {"subdir": "cifar-10-batches-py", "train": [f"data_batch_{i}" for i in range(1, 6)],
-                "test": ["test_batch"], "labels": b"labels", "n_classes": 10},
-    "cifar100": {"subdir": "cifar-100-python", "train": ["train"], "test": ["test"],
-                 "labels": b"fine_labels", "n_classes": 100},
+    "cifar10": {
+        "subdir": "cifar-10-batches-py",
+        "train": [f"data_batch_{i}" for i in range(1, 6)],
+        "test": ["test_batch"],
+        "labels": b"labels",
+        "n_classes": 10,
+    },
+    "cifar100": {
+        "subdir": "cifar-100-python",
+        "train": ["train"],
+        "test": ["test"],
+        "labels": b"fine_labels",
+        "n_classes": 100,
+    },
 }
 _ALLOWED_GLOBALS = {
-    ("numpy.core.multiarray", "_reconstruct"), ("numpy._core.multiarray", "_reconstruct"),
-    ("numpy", "ndarray"), ("numpy", "dtype"), ("numpy.core.multiarray", "scalar"),
-    ("numpy._core.multiarray", "scalar"), ("_codecs", "encode"),
+    ("numpy.core.multiarray", "_reconstruct"),
+    ("numpy._core.multiarray", "_reconstruct"),
+    ("numpy", "ndarray"),
+    ("numpy", "dtype"),
+    ("numpy.core.multiarray", "scalar"),
+    ("numpy._core.multiarray", "scalar"),
+    ("_codecs", "encode"),
 }
 
 
@@ -310,8 +373,9 @@ def _find_files(root, subdir: str, needed: list[str], what: str) -> Path:
     best = max(candidates, key=lambda d: sum((d / f).is_file() for f in needed))  # root on a tie
     missing = [str(best / f) for f in needed if not (best / f).is_file()]
     if len(missing) == len(needed):
-        raise FileNotFoundError(f"data.path: neither {root} nor {root / subdir} holds any of the {what} "
-                                f"({', '.join(needed)})")
+        raise FileNotFoundError(
+            f"data.path: neither {root} nor {root / subdir} holds any of the {what} ({', '.join(needed)})"
+        )
     raise FileNotFoundError(f"data.path: missing {', '.join(missing)} (the other {what} are in {best})")
 
 
@@ -321,8 +385,9 @@ def cifar_dir(name: str, path) -> Path:
     return _find_files(path, spec["subdir"], spec["train"] + spec["test"], f"{name} python batches")
 
 
-def load_cifar(name: str, path, *, n_train: int = 0, n_test: int = 0, n_val: int | None = 0, seed: int = 0,
-               dtype=jnp.float32) -> DeepDataset:
+def load_cifar(
+    name: str, path, *, n_train: int = 0, n_test: int = 0, n_val: int | None = 0, seed: int = 0, dtype=jnp.float32
+) -> DeepDataset:
     """CIFAR-10/100 from the python-pickle batches in `path` (nothing is downloaded); pixels scaled to
     [0, 1], then standardized per channel with training-set statistics."""
     spec = CIFAR_FILES[name]
@@ -332,14 +397,25 @@ def load_cifar(name: str, path, *, n_train: int = 0, n_test: int = 0, n_val: int
     x_test, y_test = (np.concatenate(v) for v in zip(*parts["test"]))
     x, y, x_val, y_val = _holdout(x, y, n_train, n_val, seed)  # n_train 0, −1: the training set less validation
     x_test, y_test = _subset(x_test, y_test, n_test, seed, 2)
-    return from_arrays(x / 255.0, y, x_test / 255.0, y_test, x_val=x_val / 255.0, y_val=y_val,
-                       n_classes=spec["n_classes"], name=name, dtype=dtype)
+    return from_arrays(
+        x / 255.0,
+        y,
+        x_test / 255.0,
+        y_test,
+        x_val=x_val / 255.0,
+        y_val=y_val,
+        n_classes=spec["n_classes"],
+        name=name,
+        dtype=dtype,
+    )
 
 
 # ---- MNIST and Fashion-MNIST from local IDX files ---------------------------------------------------
 
-IDX_FILES = {"train": ("train-images-idx3-ubyte", "train-labels-idx1-ubyte"),
-             "test": ("t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte")}
+IDX_FILES = {
+    "train": ("train-images-idx3-ubyte", "train-labels-idx1-ubyte"),
+    "test": ("t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte"),
+}
 IDX_SUBDIRS = {"mnist": "MNIST/raw", "fashion_mnist": "FashionMNIST/raw"}  # torchvision's layout under its root
 
 
@@ -349,19 +425,22 @@ def read_idx(path: Path, ndim: int) -> np.ndarray:
     import gzip
 
     try:
-        with (gzip.open(path, "rb") if path.suffix == ".gz" else open(path, "rb")) as f:
+        with gzip.open(path, "rb") if path.suffix == ".gz" else open(path, "rb") as f:
             raw = f.read()
     except OSError as e:  # includes gzip.BadGzipFile
         raise ValueError(f"data.path: {path}: cannot read ({e})") from None
     head = 4 + 4 * ndim
     if len(raw) < head or raw[:4] != bytes([0, 0, 0x08, ndim]):
         got = raw[:4].hex() if len(raw) >= 4 else f"{len(raw)} bytes"
-        raise ValueError(f"data.path: {path}: not an IDX file of unsigned bytes with {ndim} dimension(s) "
-                         f"(magic {got}, expected 000008{ndim:02x})")
+        raise ValueError(
+            f"data.path: {path}: not an IDX file of unsigned bytes with {ndim} dimension(s) "
+            f"(magic {got}, expected 000008{ndim:02x})"
+        )
     shape = tuple(int(v) for v in np.frombuffer(raw[4:head], ">u4"))
     if len(raw) - head != int(np.prod(shape)):
-        raise ValueError(f"data.path: {path}: header says {shape} = {int(np.prod(shape))} values, "
-                         f"the file holds {len(raw) - head}")
+        raise ValueError(
+            f"data.path: {path}: header says {shape} = {int(np.prod(shape))} values, the file holds {len(raw) - head}"
+        )
     return np.frombuffer(raw[head:], np.uint8).reshape(shape)
 
 
@@ -369,8 +448,9 @@ def _idx_name(d: Path, stem: str) -> str:
     return stem + ".gz" if (d / (stem + ".gz")).is_file() or not (d / stem).is_file() else stem
 
 
-def load_idx(name: str, path, *, n_train: int = 0, n_test: int = 0, n_val: int | None = 0, seed: int = 0,
-             dtype=jnp.float32) -> DeepDataset:
+def load_idx(
+    name: str, path, *, n_train: int = 0, n_test: int = 0, n_val: int | None = 0, seed: int = 0, dtype=jnp.float32
+) -> DeepDataset:
     """MNIST or Fashion-MNIST (28×28 grey images, 10 classes) from the four IDX files in `path` or in
     `path`/{IDX_SUBDIRS[name]}: train-images-idx3-ubyte.gz, train-labels-idx1-ubyte.gz,
     t10k-images-idx3-ubyte.gz, t10k-labels-idx1-ubyte.gz (or the same names without .gz); nothing is
@@ -390,8 +470,9 @@ def load_idx(name: str, path, *, n_train: int = 0, n_test: int = 0, n_val: int |
             raise ValueError(f"data.path: {d / fl}: labels must be in [0, 10), got {int(labels.max())}")
     x, y, x_val, y_val = _holdout(x[:, None], y.astype(np.int64), n_train, n_val, seed)
     x_test, y_test = _subset(x_test[:, None], y_test.astype(np.int64), n_test, seed, 2)
-    return from_arrays(x / 255.0, y, x_test / 255.0, y_test, x_val=x_val / 255.0, y_val=y_val, n_classes=10,
-                       name=name, dtype=dtype)
+    return from_arrays(
+        x / 255.0, y, x_test / 255.0, y_test, x_val=x_val / 255.0, y_val=y_val, n_classes=10, name=name, dtype=dtype
+    )
 
 
 def load_dataset(cfg: DeepDataConfig, dtype=jnp.float32) -> DeepDataset:
@@ -403,5 +484,6 @@ def load_dataset(cfg: DeepDataConfig, dtype=jnp.float32) -> DeepDataset:
     if cfg.name == "edim":
         return _edim(cfg, dtype)
     load = load_idx if cfg.name in IDX_SUBDIRS else load_cifar
-    return load(cfg.name, cfg.path, n_train=cfg.n_train, n_test=cfg.n_test, n_val=n_val_of(cfg), seed=cfg.seed,
-                dtype=dtype)
+    return load(
+        cfg.name, cfg.path, n_train=cfg.n_train, n_test=cfg.n_test, n_val=n_val_of(cfg), seed=cfg.seed, dtype=dtype
+    )

@@ -91,8 +91,7 @@ def split_sizes(data: DeepDataset) -> tuple[int, int, int]:
 
 def eval_examples(data: DeepDataset):
     """Training, validation and test examples in one array (one batched evaluation serves all three)."""
-    return (jnp.concatenate([data.x, data.x_val, data.x_test]),
-            jnp.concatenate([data.y, data.y_val, data.y_test]))
+    return (jnp.concatenate([data.x, data.x_val, data.x_test]), jnp.concatenate([data.y, data.y_val, data.y_test]))
 
 
 train_test_examples = eval_examples  # the name before the validation split

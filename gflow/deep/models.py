@@ -113,8 +113,13 @@ class Conv(eqx.Module):
     def __init__(self, n_in, n_out, *, space, kernel=3, stride=1, bias=True, gain=2.0, init: _Init, dtype=jnp.float32):
         shape = (n_out, n_in) + (kernel,) * len(space)
         torch_fan_in = n_in * kernel ** len(space)
-        self.weight = init.weight(shape, fan_in=n_in * math.prod(min(kernel, s) for s in space),
-                                  torch_fan_in=torch_fan_in, gain=gain, dtype=dtype)
+        self.weight = init.weight(
+            shape,
+            fan_in=n_in * math.prod(min(kernel, s) for s in space),
+            torch_fan_in=torch_fan_in,
+            gain=gain,
+            dtype=dtype,
+        )
         self.bias = init.bias(n_out, torch_fan_in=torch_fan_in, dtype=dtype) if bias else None
         self.stride = stride
 
@@ -211,8 +216,10 @@ def with_running_stats(model, stats: dict):
     new = []
     for m in layers:
         mean, var = stats[id(m)]
-        new += [(1 - m.momentum) * m.running_mean + m.momentum * mean.astype(m.running_mean.dtype),
-                (1 - m.momentum) * m.running_var + m.momentum * var.astype(m.running_var.dtype)]
+        new += [
+            (1 - m.momentum) * m.running_mean + m.momentum * mean.astype(m.running_mean.dtype),
+            (1 - m.momentum) * m.running_var + m.momentum * var.astype(m.running_var.dtype),
+        ]
     return eqx.tree_at(lambda t: [v for b in batch_norms(t) for v in (b.running_mean, b.running_var)], model, new)
 
 
@@ -347,7 +354,9 @@ def _shortcut(n_in, n_out, stride, *, norm, groups, space, init, dtype) -> tuple
     not followed by a ReLU: variance-preserving gain 1."""
     if stride == 1 and n_in == n_out:
         return ()
-    proj = Conv(n_in, n_out, space=space, kernel=1, stride=stride, bias=norm == "none", gain=1.0, init=init, dtype=dtype)
+    proj = Conv(
+        n_in, n_out, space=space, kernel=1, stride=stride, bias=norm == "none", gain=1.0, init=init, dtype=dtype
+    )
     return (proj, _norm(norm, n_out, groups, dtype))
 
 
@@ -369,9 +378,11 @@ class Bottleneck(eqx.Module):
     def __init__(self, n_in, mid, stride, *, norm, groups, space, branch_scale, init, dtype):
         bias, n_out = norm == "none", 4 * mid
         out_space = tuple(-(-s // stride) for s in space)
-        self.convs = (Conv(n_in, mid, space=space, kernel=1, bias=bias, init=init, dtype=dtype),
-                      Conv(mid, mid, space=space, stride=stride, bias=bias, init=init, dtype=dtype),
-                      Conv(mid, n_out, space=out_space, kernel=1, bias=bias, init=init, dtype=dtype))
+        self.convs = (
+            Conv(n_in, mid, space=space, kernel=1, bias=bias, init=init, dtype=dtype),
+            Conv(mid, mid, space=space, stride=stride, bias=bias, init=init, dtype=dtype),
+            Conv(mid, n_out, space=out_space, kernel=1, bias=bias, init=init, dtype=dtype),
+        )
         self.norms = tuple(_norm(norm, ch, groups, dtype) for ch in (mid, mid, n_out))
         self.shortcut = _shortcut(n_in, n_out, stride, norm=norm, groups=groups, space=space, init=init, dtype=dtype)
         self.branch_scale = branch_scale
@@ -404,8 +415,19 @@ class ResNet(eqx.Module):
             for b in range(n_blocks):
                 stride = 2 if (s > 0 and b == 0) else 1
                 block = Bottleneck if bottleneck else BasicBlock
-                blocks.append(block(n_in, n_out_s, stride, norm=norm, groups=groups, space=space,
-                                    branch_scale=scale, init=init, dtype=dtype))
+                blocks.append(
+                    block(
+                        n_in,
+                        n_out_s,
+                        stride,
+                        norm=norm,
+                        groups=groups,
+                        space=space,
+                        branch_scale=scale,
+                        init=init,
+                        dtype=dtype,
+                    )
+                )
                 n_in, space = n_out_s * (4 if bottleneck else 1), tuple(-(-v // stride) for v in space)
         self.blocks = tuple(blocks)
         self.head = Dense(n_in, n_out, init=init, gain=1.0, dtype=dtype)
@@ -422,8 +444,17 @@ def _construct(cfg: DeepModelConfig, input_shape, n_out: int, init: _Init, dtype
     if cfg.arch == "mlp":
         return MLP(math.prod(input_shape), n_out, width=cfg.width, depth=depth, init=init, dtype=dtype)
     cls = {"cnn": ConvNet, "vgg": VGG, "resnet": ResNet}[cfg.arch]
-    return cls(input_shape[0], n_out, width=cfg.width, depth=depth, norm=norm, groups=cfg.norm_groups,
-               space=tuple(input_shape[1:]), init=init, dtype=dtype)
+    return cls(
+        input_shape[0],
+        n_out,
+        width=cfg.width,
+        depth=depth,
+        norm=norm,
+        groups=cfg.norm_groups,
+        space=tuple(input_shape[1:]),
+        init=init,
+        dtype=dtype,
+    )
 
 
 def build_model(cfg: DeepModelConfig, input_shape: tuple[int, ...], n_out: int, *, key, dtype=jnp.float32):

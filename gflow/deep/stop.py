@@ -16,14 +16,16 @@ import equinox as eqx
 import jax
 import jax.numpy as jnp
 
+from ..numerics import all_finite as _all_finite
+from ..runs import status as _status
+from ..runs.status import RUNNING
 from .config import TrainConfig
 from .data import DeepDataset
 from .lanes import Lane, LaneState
 from .loss import evaluate, forward_all, outputs, split_sizes
-from ..numerics import all_finite as _all_finite
-from ..runs.status import CODE as STATUS_CODE, NAMES as STATUS_NAMES, RUNNING, statuses as _statuses  # noqa: F401
 
-STATUSES = _statuses("deep")  # the statuses this wing produces (codes: gflow.runs.status, shared with gflow.twolayer)
+STATUSES = _status.statuses("deep")  # the statuses this wing produces (codes: gflow.runs.status, shared with gflow.twolayer)
+STATUS_CODE, STATUS_NAMES = _status.CODE, _status.NAMES  # the shared vocabulary (gflow.runs.status)
 CURVES = ("train_loss", "train_acc", "val_loss", "val_acc", "test_loss", "test_acc")  # a lane's values at a check
 
 
@@ -40,7 +42,8 @@ def check(state: LaneState, lane: Lane, data: DeepDataset, eval_set, *, static, 
     model = eqx.combine(state.params, state.buffers, static)
     net = forward_all(model, eval_set[0], tcfg.eval_batch_size)
     train_loss, train_acc, val_loss, val_acc, test_loss, test_acc = evaluate(
-        outputs(net, lane.multiplier.astype(dtype), state.f0), eval_set[1], split_sizes(data), binary=data.n_out == 1)
+        outputs(net, lane.multiplier.astype(dtype), state.f0), eval_set[1], split_sizes(data), binary=data.n_out == 1
+    )
     finite = jnp.isfinite(train_loss) & _all_finite((state.params, state.buffers))
     train_acc, val_acc, test_acc = (jnp.where(finite, v, jnp.nan) for v in (train_acc, val_acc, test_acc))
     reached = (train_acc >= tcfg.target_acc) | (train_loss <= tcfg.target_loss)
@@ -53,8 +56,13 @@ def check(state: LaneState, lane: Lane, data: DeepDataset, eval_set, *, static, 
     better_val = finite & ~(val_acc <= state.peak_val_acc)
     selected = better_val if data.x_val.shape[0] else better_test  # the peak step: on validation if there is one
     new = state._replace(
-        status=status, train_loss=train_loss, train_acc=train_acc, val_loss=val_loss, val_acc=val_acc,
-        test_loss=test_loss, test_acc=test_acc,
+        status=status,
+        train_loss=train_loss,
+        train_acc=train_acc,
+        val_loss=val_loss,
+        val_acc=val_acc,
+        test_loss=test_loss,
+        test_acc=test_acc,
         peak_test_acc=jnp.where(better_test, test_acc, state.peak_test_acc),
         peak_val_acc=jnp.where(better_val, val_acc, state.peak_val_acc),
         peak_step=jnp.where(selected, state.step, state.peak_step),

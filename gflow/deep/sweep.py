@@ -32,8 +32,8 @@ from ..config import check_memory
 from ..numerics import check_dtype
 from ..runs import status
 from ..runs.loop import TimeLimit, device_meta, run_chunks
-from ..runs.runner import DEFAULT_LEASE_S
 from ..runs.result import SweepResult
+from ..runs.runner import DEFAULT_LEASE_S
 from ..runs.store import data_fingerprint, fingerprint
 from .config import DeepConfig, DeepModelConfig, TrainConfig
 from .data import DeepDataset, load_dataset
@@ -49,8 +49,9 @@ SweepTimeLimit = TimeLimit  # `run_deep_sweep` stopped between chunks at its tim
 
 def _model_shapes(mcfg: DeepModelConfig, data: DeepDataset, dtype):
     """The model with jax.ShapeDtypeStruct leaves (nothing is computed or compiled)."""
-    return eqx.filter_eval_shape(partial(build_model, mcfg, data.x.shape[1:], data.n_out, dtype=dtype),
-                                 key=jax.random.PRNGKey(0))
+    return eqx.filter_eval_shape(
+        partial(build_model, mcfg, data.x.shape[1:], data.n_out, dtype=dtype), key=jax.random.PRNGKey(0)
+    )
 
 
 def activations_per_example(mcfg: DeepModelConfig, data: DeepDataset, dtype) -> int:
@@ -97,9 +98,16 @@ def _grid(cfg: DeepConfig) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     return c.ravel(), lr.ravel(), seed.ravel()
 
 
-def run_deep_sweep(cfg: DeepConfig, *, data: DeepDataset | None = None, out=None, force: bool = False,
-                   progress: bool = True, lease_s: float = DEFAULT_LEASE_S,
-                   time_limit_s: float | None = None) -> SweepResult | None:
+def run_deep_sweep(
+    cfg: DeepConfig,
+    *,
+    data: DeepDataset | None = None,
+    out=None,
+    force: bool = False,
+    progress: bool = True,
+    lease_s: float = DEFAULT_LEASE_S,
+    time_limit_s: float | None = None,
+) -> SweepResult | None:
     """Run (or resume) the c × η × seed grid of `cfg`, into the run directory `out` if given; returns the
     assembled arrays (None to a worker that finished its chunks while another one sharing `out` assembles them).
     The same keywords as `gflow.run_sweep`; `lease_s`: how long a silent worker's claim on a chunk lasts.
@@ -126,15 +134,24 @@ def run_deep_sweep(cfg: DeepConfig, *, data: DeepDataset | None = None, out=None
         take = min(per_chunk, n_lanes - start)
         idx = np.minimum(np.arange(start, start + per_chunk), n_lanes - 1)  # pad with the last lane
         t_chunk = time.perf_counter()
-        out = train_lanes(cfg.model, cfg.train, data, make_lanes(c[idx], lr[idx], seed[idx], dtype),
-                          sync_every=cfg.sweep.sync_every, on_stop=report, loop=cfg.sweep.loop, curves=True)
+        out = train_lanes(
+            cfg.model,
+            cfg.train,
+            data,
+            make_lanes(c[idx], lr[idx], seed[idx], dtype),
+            sync_every=cfg.sweep.sync_every,
+            on_stop=report,
+            loop=cfg.sweep.loop,
+            curves=True,
+        )
         chunk = {k: v[:take] for k, v in out.items()}
         chunk["chunk_wall_s"] = np.asarray(time.perf_counter() - t_chunk)
         return chunk
 
     def assemble(chunks: list[dict], meta: dict):
         arrays = {
-            "multiplier": np.asarray(cfg.sweep.multipliers), "lr": np.asarray(cfg.sweep.lrs),
+            "multiplier": np.asarray(cfg.sweep.multipliers),
+            "lr": np.asarray(cfg.sweep.lrs),
             "seed": np.arange(cfg.sweep.n_seeds),
             "step_size": np.asarray(cfg.sweep.lrs)[None, :] / np.asarray(cfg.sweep.multipliers)[:, None],
         }
@@ -144,8 +161,14 @@ def run_deep_sweep(cfg: DeepConfig, *, data: DeepDataset | None = None, out=None
             dims[name] = list(DIMS)
         if all("curves" in ch for ch in chunks):  # chunks written before the curves have none
             n_checks = max(ch["curves"].shape[1] for ch in chunks)
-            padded = [np.pad(ch["curves"].astype(np.float32), ((0, 0), (0, n_checks - ch["curves"].shape[1]), (0, 0)),
-                             constant_values=np.nan) for ch in chunks]
+            padded = [
+                np.pad(
+                    ch["curves"].astype(np.float32),
+                    ((0, 0), (0, n_checks - ch["curves"].shape[1]), (0, 0)),
+                    constant_values=np.nan,
+                )
+                for ch in chunks
+            ]
             curves = np.concatenate(padded).reshape(shape + (n_checks, len(CURVES)))
             arrays["step"] = cfg.train.check_every * np.arange(n_checks)
             dims["step"] = ["step"]
@@ -154,34 +177,57 @@ def run_deep_sweep(cfg: DeepConfig, *, data: DeepDataset | None = None, out=None
                 dims[f"curve_{name}"] = [*DIMS, "step"]
         axes = [(d, arrays[d].tolist()) for d in DIMS]
         meta = {
-            "n_runs": n_lanes, **meta, "lanes_per_chunk": per_chunk,
-            "lane_bytes_estimate": per_lane, "n_params": _n_trained(cfg.model, data, dtype),
-            "wall_s": float(sum(float(ch["chunk_wall_s"]) for ch in chunks)), "data_s": data_s,
+            "n_runs": n_lanes,
+            **meta,
+            "lanes_per_chunk": per_chunk,
+            "lane_bytes_estimate": per_lane,
+            "n_params": _n_trained(cfg.model, data, dtype),
+            "wall_s": float(sum(float(ch["chunk_wall_s"]) for ch in chunks)),
+            "data_s": data_s,
             "status_counts": status.counts(arrays["status"]),
             "status_by_axis": status.counts_by_axis(arrays["status"], axes),
-            **device_meta(), "dtype": cfg.train.dtype,
-            "statuses": status.table("deep"), "records": RECORDS, "curves": list(CURVES),
+            **device_meta(),
+            "dtype": cfg.train.dtype,
+            "statuses": status.table("deep"),
+            "records": RECORDS,
+            "curves": list(CURVES),
             "selection": "validation" if data.x_val.shape[0] else "test (no validation set: data.n_val = -1)",
         }
         return arrays, dims, meta
 
-    res = run_chunks(n_chunks, compute, assemble, runs_in=lambda i: min(per_chunk, n_lanes - i * per_chunk),
-                     label="deep sweep", out=out, lease_s=lease_s, config=cfg.to_dict(), force=force, progress=progress,
-                     plan={"lanes_per_chunk": per_chunk, "lane_order": list(DIMS), "status_codes": status.CODE},
-                     extra_manifest={"kind": "deep_fls_sweep", "data": data.describe()},
-                     fingerprint=deep_fingerprint(cfg), identity=lambda i: chunk_identity(cfg, i, per_chunk),
-                     time_limit_s=time_limit_s, t_start=t0)
+    res = run_chunks(
+        n_chunks,
+        compute,
+        assemble,
+        runs_in=lambda i: min(per_chunk, n_lanes - i * per_chunk),
+        label="deep sweep",
+        out=out,
+        lease_s=lease_s,
+        config=cfg.to_dict(),
+        force=force,
+        progress=progress,
+        plan={"lanes_per_chunk": per_chunk, "lane_order": list(DIMS), "status_codes": status.CODE},
+        extra_manifest={"kind": "deep_fls_sweep", "data": data.describe()},
+        fingerprint=deep_fingerprint(cfg),
+        identity=lambda i: chunk_identity(cfg, i, per_chunk),
+        time_limit_s=time_limit_s,
+        t_start=t0,
+    )
     if res is None:
         return None
-    return SweepResult(arrays=res.arrays, dims=res.dims, meta={**res.meta, "dims": res.dims},
-                       dir=None if out is None else Path(out))
+    return SweepResult(
+        arrays=res.arrays, dims=res.dims, meta={**res.meta, "dims": res.dims}, dir=None if out is None else Path(out)
+    )
 
 
 def deep_fingerprint(cfg: DeepConfig) -> dict[str, str]:
     """The inputs that decide a deep sweep's results, as in the two-layer wing (`gflow.runs.store.fingerprint`):
     the config, the data (its config: dataset, sizes, seed), the dtype and the numerics versions."""
-    return fingerprint(config=cfg.to_dict(), data=data_fingerprint(config={"data": dataclasses.asdict(cfg.data)}),
-                       dtype=cfg.train.dtype)
+    return fingerprint(
+        config=cfg.to_dict(),
+        data=data_fingerprint(config={"data": dataclasses.asdict(cfg.data)}),
+        dtype=cfg.train.dtype,
+    )
 
 
 def chunk_identity(cfg: DeepConfig, i: int, per_chunk: int) -> dict[str, np.ndarray]:
@@ -189,5 +235,10 @@ def chunk_identity(cfg: DeepConfig, i: int, per_chunk: int) -> dict[str, np.ndar
     each lane's multiplier c, base learning rate η, init seed and data seed."""
     c, lr, seed = _grid(cfg)
     lanes = np.arange(i * per_chunk, min((i + 1) * per_chunk, len(c)))
-    return {"lane": lanes, "multiplier": c[lanes], "lr": lr[lanes], "seed": seed[lanes].astype(np.int64),
-            "data_seed": np.full(len(lanes), cfg.data.seed, np.int64)}
+    return {
+        "lane": lanes,
+        "multiplier": c[lanes],
+        "lr": lr[lanes],
+        "seed": seed[lanes].astype(np.int64),
+        "data_seed": np.full(len(lanes), cfg.data.seed, np.int64),
+    }

@@ -39,16 +39,22 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
+from ..numerics import INIT_ROOT
 from .config import DeepModelConfig, TrainConfig
 from .data import DeepDataset
-from .loss import (eval_examples, evaluate, forward, forward_all, forward_train, outputs, per_example,  # noqa: F401
-                   split_sizes, train_test_examples, uses_batch_stats)
+from .lanes import Lane, LaneState
+from .loss import (
+    eval_examples,
+    evaluate,
+    forward_all,
+    forward_train,
+    outputs,
+    per_example,
+    split_sizes,
+)
 from .models import build_model, split, with_running_stats
 from .optim import make_optimizer
-from .lanes import Lane, LaneState
-from .stop import CURVES, RUNNING, STATUS_CODE, STATUS_NAMES, STATUSES, check, curve_point  # noqa: F401  (re-exported)
-from ..numerics import INIT_ROOT  # noqa: F401 (re-exported)
-from ..runs.status import names_of as status_names  # noqa: F401 (re-exported)
+from .stop import CURVES, RUNNING, check, curve_point
 
 ORDER_ROOT = 0x0D3E
 RECORDS = {
@@ -57,10 +63,10 @@ RECORDS = {
     "budget": "the run's step budget: TrainConfig.budget(c)",
     "peak_val_acc": "highest validation accuracy over the checks (step 0 excluded); NaN without a validation set",
     "peak_step": "step of the first check with the peak validation accuracy (peak test accuracy without a "
-                 "validation set): the selected point of the run",
+    "validation set): the selected point of the run",
     "test_acc_at_peak": "test accuracy at peak_step: the reported accuracy of the run",
     "peak_test_acc": "highest test accuracy over the checks (step 0 excluded): selected on test, an optimistic "
-                     "reference, not the reported accuracy",
+    "reference, not the reported accuracy",
     "final_test_acc": "test accuracy at the stop (NaN for nonfinite runs, as is final_train_acc)",
     "final_test_loss": "test loss at the stop",
     "final_train_acc": "training accuracy at the stop",
@@ -72,13 +78,18 @@ RECORDS = {
 
 def make_lanes(multipliers, lrs, seeds, dtype=jnp.float32) -> Lane:
     """Lanes from three equal-length sequences."""
-    return Lane(jnp.asarray(np.asarray(multipliers, np.float64), dtype), jnp.asarray(np.asarray(lrs, np.float64), dtype),
-                jnp.asarray(np.asarray(seeds), jnp.uint32))
+    return Lane(
+        jnp.asarray(np.asarray(multipliers, np.float64), dtype),
+        jnp.asarray(np.asarray(lrs, np.float64), dtype),
+        jnp.asarray(np.asarray(seeds), jnp.uint32),
+    )
 
 
 def _keys(seed):
-    return (jax.random.fold_in(jax.random.PRNGKey(INIT_ROOT), seed),
-            jax.random.fold_in(jax.random.PRNGKey(ORDER_ROOT), seed))
+    return (
+        jax.random.fold_in(jax.random.PRNGKey(INIT_ROOT), seed),
+        jax.random.fold_in(jax.random.PRNGKey(ORDER_ROOT), seed),
+    )
 
 
 def model_static(mcfg: DeepModelConfig, data: DeepDataset, dtype):
@@ -88,8 +99,9 @@ def model_static(mcfg: DeepModelConfig, data: DeepDataset, dtype):
 
 @functools.lru_cache(maxsize=64)
 def _model_static(mcfg, input_shape, n_out, dtype):
-    shapes = eqx.filter_eval_shape(partial(build_model, mcfg, input_shape, n_out, dtype=dtype),
-                                   key=jax.random.PRNGKey(0))
+    shapes = eqx.filter_eval_shape(
+        partial(build_model, mcfg, input_shape, n_out, dtype=dtype), key=jax.random.PRNGKey(0)
+    )
     return split(shapes, lambda v: isinstance(v, jax.ShapeDtypeStruct))[2]
 
 
@@ -103,17 +115,32 @@ def init_lane(lane: Lane, budget, data: DeepDataset, *, mcfg: DeepModelConfig, t
     x_all, y_all = eval_examples(data)
     net0 = forward_all(model, x_all, tcfg.eval_batch_size)
     f0 = net0 if mcfg.centered else None
-    train_loss, train_acc, val_loss, val_acc, test_loss, test_acc = evaluate(outputs(net0, c, f0), y_all,
-                                                                             split_sizes(data), binary=data.n_out == 1)
+    train_loss, train_acc, val_loss, val_acc, test_loss, test_acc = evaluate(
+        outputs(net0, c, f0), y_all, split_sizes(data), binary=data.n_out == 1
+    )
     zero, nan = jnp.zeros((), dtype), jnp.full((), jnp.nan, dtype)
     log_k = jnp.asarray(math.log(data.n_classes), dtype)
     return LaneState(
-        params=params, buffers=buffers, opt_state=make_optimizer(tcfg, lane.lr).init(params), f0=f0,
-        step=jnp.zeros((), jnp.int32), status=jnp.full((), RUNNING, jnp.int32),
-        train_loss=train_loss, train_acc=train_acc, val_loss=val_loss, val_acc=val_acc, test_loss=test_loss,
-        test_acc=test_acc, peak_test_acc=nan, peak_val_acc=nan, peak_step=jnp.zeros((), jnp.int32), test_acc_at_peak=nan,
+        params=params,
+        buffers=buffers,
+        opt_state=make_optimizer(tcfg, lane.lr).init(params),
+        f0=f0,
+        step=jnp.zeros((), jnp.int32),
+        status=jnp.full((), RUNNING, jnp.int32),
+        train_loss=train_loss,
+        train_acc=train_acc,
+        val_loss=val_loss,
+        val_acc=val_acc,
+        test_loss=test_loss,
+        test_acc=test_acc,
+        peak_test_acc=nan,
+        peak_val_acc=nan,
+        peak_step=jnp.zeros((), jnp.int32),
+        test_acc_at_peak=nan,
         loss_ref=jnp.maximum(jnp.where(jnp.isfinite(train_loss), train_loss, zero), log_k),
-        init_test_acc=test_acc, init_train_loss=train_loss, budget=jnp.asarray(budget, jnp.int32),
+        init_test_acc=test_acc,
+        init_train_loss=train_loss,
+        budget=jnp.asarray(budget, jnp.int32),
     )
 
 
@@ -174,10 +201,12 @@ def sgd_step(state: LaneState, lane: Lane, data: DeepDataset, *, static, tcfg: T
     updates, opt_state = opt.update(grads, state.opt_state, state.params)
     params = optax.apply_updates(state.params, updates)
     keep = partial(jnp.where, active)  # frozen lanes keep their old values
-    return state._replace(params=jax.tree.map(keep, params, state.params),
-                          buffers=jax.tree.map(keep, buffers, state.buffers),
-                          opt_state=jax.tree.map(keep, opt_state, state.opt_state),
-                          step=state.step + active.astype(jnp.int32))
+    return state._replace(
+        params=jax.tree.map(keep, params, state.params),
+        buffers=jax.tree.map(keep, buffers, state.buffers),
+        opt_state=jax.tree.map(keep, opt_state, state.opt_state),
+        step=state.step + active.astype(jnp.int32),
+    )
 
 
 def train_round(state: LaneState, lane: Lane, data: DeepDataset, eval_set, *, static, tcfg: TrainConfig) -> LaneState:
@@ -214,8 +243,16 @@ def _point(before: LaneState, after: LaneState) -> jax.Array:
 
 
 @eqx.filter_jit
-def _advance_device(state: LaneState, lanes: Lane, data: DeepDataset, n_rounds: jax.Array, static, tcfg: TrainConfig,
-                    batched: bool, max_rounds: int) -> tuple[LaneState, jax.Array]:
+def _advance_device(
+    state: LaneState,
+    lanes: Lane,
+    data: DeepDataset,
+    n_rounds: jax.Array,
+    static,
+    tcfg: TrainConfig,
+    batched: bool,
+    max_rounds: int,
+) -> tuple[LaneState, jax.Array]:
     """Up to `n_rounds` (≤ max_rounds) rounds in one program (a while loop), or fewer if every lane has
     stopped; also the learning-curve points of each round, (max_rounds, [lanes,] len(CURVES)), NaN-padded."""
     round_fn = _lanewise(partial(train_round, static=static, tcfg=tcfg), batched, 2)
@@ -241,14 +278,16 @@ def _step_host(state: LaneState, lanes: Lane, data: DeepDataset, static, tcfg: T
 
 
 @eqx.filter_jit
-def _check_host(state: LaneState, lanes: Lane, data: DeepDataset, eval_set, static, tcfg: TrainConfig,
-                batched: bool) -> LaneState:
+def _check_host(
+    state: LaneState, lanes: Lane, data: DeepDataset, eval_set, static, tcfg: TrainConfig, batched: bool
+) -> LaneState:
     return _lanewise(partial(check, static=static, tcfg=tcfg), batched, 2)(state, lanes, data, eval_set)
 
 
 @eqx.filter_jit
-def _check_point_host(state: LaneState, lanes: Lane, data: DeepDataset, eval_set, static, tcfg: TrainConfig,
-                      batched: bool) -> tuple[LaneState, jax.Array]:
+def _check_point_host(
+    state: LaneState, lanes: Lane, data: DeepDataset, eval_set, static, tcfg: TrainConfig, batched: bool
+) -> tuple[LaneState, jax.Array]:
     new = _lanewise(partial(check, static=static, tcfg=tcfg), batched, 2)(state, lanes, data, eval_set)
     return new, _point(state, new)
 
@@ -267,8 +306,9 @@ def _run(state, lanes, data, mcfg, tcfg, n_rounds: int, *, batched: bool, loop: 
     if loop == "auto":
         loop = "host" if jax.default_backend() == "cpu" else "device"
     if loop == "device":
-        state, points = _advance_device(state, lanes, data, jnp.asarray(n_rounds, jnp.int32), static, tcfg, batched,
-                                        n_rounds)
+        state, points = _advance_device(
+            state, lanes, data, jnp.asarray(n_rounds, jnp.int32), static, tcfg, batched, n_rounds
+        )
         return state, np.asarray(points)
     if loop != "host":
         raise ValueError(f"loop: must be 'auto', 'device' or 'host', got {loop!r}")
@@ -292,8 +332,16 @@ def init_lanes(mcfg: DeepModelConfig, tcfg: TrainConfig, data: DeepDataset, lane
     return _init_batched(lanes, jnp.asarray(budgets(tcfg, lanes.multiplier)), data, mcfg, tcfg)
 
 
-def advance(state: LaneState, lanes: Lane, data: DeepDataset, mcfg: DeepModelConfig, tcfg: TrainConfig,
-            n_rounds: int, *, loop: str = "auto") -> LaneState:
+def advance(
+    state: LaneState,
+    lanes: Lane,
+    data: DeepDataset,
+    mcfg: DeepModelConfig,
+    tcfg: TrainConfig,
+    n_rounds: int,
+    *,
+    loop: str = "auto",
+) -> LaneState:
     """Run a batch of lanes for up to `n_rounds` checks (stopped lanes stay frozen); see `_run` for `loop`."""
     return _run(state, lanes, data, mcfg, tcfg, n_rounds, batched=True, loop=loop)[0]
 
@@ -303,10 +351,19 @@ def records(state: LaneState) -> dict[str, np.ndarray]:
     s = state._replace(params=None, buffers=None, opt_state=None, f0=None)
     s = jax.tree.map(np.asarray, s)
     return {
-        "status": s.status, "steps": s.step, "budget": s.budget, "peak_val_acc": s.peak_val_acc, "peak_step": s.peak_step,
-        "test_acc_at_peak": s.test_acc_at_peak, "peak_test_acc": s.peak_test_acc,
-        "final_test_acc": s.test_acc, "final_test_loss": s.test_loss, "final_train_acc": s.train_acc,
-        "final_train_loss": s.train_loss, "init_test_acc": s.init_test_acc, "init_train_loss": s.init_train_loss,
+        "status": s.status,
+        "steps": s.step,
+        "budget": s.budget,
+        "peak_val_acc": s.peak_val_acc,
+        "peak_step": s.peak_step,
+        "test_acc_at_peak": s.test_acc_at_peak,
+        "peak_test_acc": s.peak_test_acc,
+        "final_test_acc": s.test_acc,
+        "final_test_loss": s.test_loss,
+        "final_train_acc": s.train_acc,
+        "final_train_loss": s.train_loss,
+        "init_test_acc": s.init_test_acc,
+        "init_train_loss": s.init_train_loss,
     }
 
 
@@ -321,8 +378,17 @@ def _curves(init: LaneState, blocks: list[np.ndarray], n_checks: int) -> np.ndar
     return out
 
 
-def train_lanes(mcfg: DeepModelConfig, tcfg: TrainConfig, data: DeepDataset, lanes: Lane, *,
-                sync_every: int = 20, on_stop=None, loop: str = "auto", curves: bool = False) -> dict[str, np.ndarray]:
+def train_lanes(
+    mcfg: DeepModelConfig,
+    tcfg: TrainConfig,
+    data: DeepDataset,
+    lanes: Lane,
+    *,
+    sync_every: int = 20,
+    on_stop=None,
+    loop: str = "auto",
+    curves: bool = False,
+) -> dict[str, np.ndarray]:
     """Train a batch of lanes to their stop; `on_stop(k)` is called with the number of lanes that
     stopped since the last host synchronization (every `sync_every` checks). With `curves`, the records
     also hold "curves": (lanes, max budget / check_every + 1, len(CURVES)), the values of `CURVES` at step
@@ -347,8 +413,17 @@ def train_lanes(mcfg: DeepModelConfig, tcfg: TrainConfig, data: DeepDataset, lan
     return out
 
 
-def train_run(mcfg: DeepModelConfig, tcfg: TrainConfig, data: DeepDataset, *, multiplier: float, lr: float,
-              seed: int, loop: str = "auto", curves: bool = False) -> dict:
+def train_run(
+    mcfg: DeepModelConfig,
+    tcfg: TrainConfig,
+    data: DeepDataset,
+    *,
+    multiplier: float,
+    lr: float,
+    seed: int,
+    loop: str = "auto",
+    curves: bool = False,
+) -> dict:
     """One run, not vmapped: the reference that every lane of a sweep must reproduce (with `curves`, also
     its learning curves, (budget / check_every + 1, len(CURVES)), under "curves")."""
     dtype = jnp.dtype(tcfg.dtype)

@@ -27,14 +27,13 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import time
-from typing import Callable
+from collections.abc import Callable
 
 import numpy as np
 
 from .compile_log import track_compiles
 from .progress import Progress
 from .runner import DEFAULT_LEASE_S, ChunkedRun
-
 
 COMPUTE_KEY = "_compute_s"  # a chunk's compute seconds, stored beside its arrays; popped before `assemble`
 
@@ -90,8 +89,17 @@ def run_chunks(
     store = None
     if out is not None:
         assert config is not None and plan is not None, "a run directory records its config and plan"
-        store = ChunkedRun(out, config=config, plan=plan, n_chunks=n_chunks, force=force, fingerprint=fingerprint,
-                           lease_s=lease_s, extra_manifest=extra_manifest, identity=identity)
+        store = ChunkedRun(
+            out,
+            config=config,
+            plan=plan,
+            n_chunks=n_chunks,
+            force=force,
+            fingerprint=fingerprint,
+            lease_s=lease_s,
+            extra_manifest=extra_manifest,
+            identity=identity,
+        )
         work = store.work()
         done_runs = sum(runs_in(i) for i in range(n_chunks) if store.is_done(i))
     else:
@@ -154,8 +162,14 @@ def run_chunks(
 def _assemble(store, chunks, assemble, compiles, computed, wall) -> Assembled:
     seconds = [ch.pop(COMPUTE_KEY, None) for ch in chunks]
     compute_s = None if any(s is None for s in seconds) else float(sum(float(s) for s in seconds))
-    meta = {"wall_s": wall, "compute_s": compute_s, "compile_s": compiles.seconds, "n_compiles": compiles.count,
-            "chunks_computed": len(computed), "n_chunks": len(chunks)}
+    meta = {
+        "wall_s": wall,
+        "compute_s": compute_s,
+        "compile_s": compiles.seconds,
+        "n_compiles": compiles.count,
+        "chunks_computed": len(computed),
+        "n_chunks": len(chunks),
+    }
     if store is not None:
         meta["chunks_taken_over"] = store.taken_over
     arrays, dims, meta = assemble(chunks, meta)

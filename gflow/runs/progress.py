@@ -18,8 +18,9 @@ class Progress:
     prints a line per update otherwise (so logs of CI runs stay readable). `already_done` runs (finished
     by an earlier, resumed session) count towards the bar but not towards the rate and the ETA."""
 
-    def __init__(self, total: int, label: str = "", *, enabled: bool = True, stream=None, width: int = 24,
-                 already_done: int = 0):
+    def __init__(
+        self, total: int, label: str = "", *, enabled: bool = True, stream=None, width: int = 24, already_done: int = 0
+    ):
         self.total, self.label, self.enabled, self.width = total, label, enabled, width
         self.stream = stream if stream is not None else sys.stderr
         self.done = self.already_done = already_done

@@ -52,9 +52,26 @@ from pathlib import Path
 
 import numpy as np
 
-from .store import (ARRAYS, CHUNK_INDEX_KEY, MANIFEST, RESULTS, CorruptFileError, DiskFullError, _pid_alive,
-                    fingerprint_diff, numerics_versions, read_manifest, read_npz, result_fields, stale_tmp_files,
-                    assembled_name, tmp_prefix, write_assembled, write_json, write_npz)
+from .store import (
+    ARRAYS,
+    CHUNK_INDEX_KEY,
+    MANIFEST,
+    RESULTS,
+    CorruptFileError,
+    DiskFullError,
+    _pid_alive,
+    assembled_name,
+    fingerprint_diff,
+    numerics_versions,
+    read_manifest,
+    read_npz,
+    result_fields,
+    stale_tmp_files,
+    tmp_prefix,
+    write_assembled,
+    write_json,
+    write_npz,
+)
 
 DEFAULT_LEASE_S = 300.0
 _HOST = socket.gethostname()
@@ -94,8 +111,12 @@ def _diff_keys(a: dict, b: dict, prefix: str = "") -> list[str]:
 # older run effectively had, whether that holds only for runs on the CPU). Matmul precision makes no
 # difference on CPUs, but older GPU runs may have used TF32; floor_margins=True is what every older
 # run did on any device, and so did error_norm='margins'.
-ADDED_FIELDS = {("flow", "matmul_precision"): ("highest", True), ("flow", "floor_margins"): (True, False),
-                ("flow", "error_norm"): ("margins", False), ("flow", "sa_final"): (True, False)}
+ADDED_FIELDS = {
+    ("flow", "matmul_precision"): ("highest", True),
+    ("flow", "floor_margins"): (True, False),
+    ("flow", "error_norm"): ("margins", False),
+    ("flow", "sa_final"): (True, False),
+}
 
 
 # The files a run directory's machinery writes, by folder (what `--force` removes; nothing else is).
@@ -114,7 +135,12 @@ def _with_added_fields(old: dict, new: dict, device) -> dict:
     old = {k: dict(v) if isinstance(v, dict) else v for k, v in old.items()}
     on_cpu = not device or "cpu" in str(device).lower()
     for (section, key), (value, cpu_only) in ADDED_FIELDS.items():
-        if (on_cpu or not cpu_only) and isinstance(old.get(section), dict) and key not in old[section] and key in new.get(section, {}):
+        if (
+            (on_cpu or not cpu_only)
+            and isinstance(old.get(section), dict)
+            and key not in old[section]
+            and key in new.get(section, {})
+        ):
             old[section][key] = value
     return old
 
@@ -167,9 +193,18 @@ class ChunkedRun:
             self.dir.mkdir(parents=True, exist_ok=True)
             from .store import git_commit, versions
 
-            manifest = self._create_manifest({
-                "config": self.config, "plan": self.plan, "fingerprint": fingerprint, "generation": uuid.uuid4().hex,
-                "versions": versions(), "git_commit": git_commit(), "complete": False, **(extra_manifest or {})})
+            manifest = self._create_manifest(
+                {
+                    "config": self.config,
+                    "plan": self.plan,
+                    "fingerprint": fingerprint,
+                    "generation": uuid.uuid4().hex,
+                    "versions": versions(),
+                    "git_commit": git_commit(),
+                    "complete": False,
+                    **(extra_manifest or {}),
+                }
+            )
         # The directory's own fingerprint: equal inputs (checked by _check_manifest) may hash differently when
         # an older gflow wrote them, and its chunks carry the directory's. (A directory written before the
         # deep wing had fingerprints has none: its chunks are checked against this run's and so recomputed.)
@@ -206,17 +241,25 @@ class ChunkedRun:
 
     def _check_manifest(self, old: dict) -> None:
         old_config = _with_added_fields(old.get("config", {}), self.config, old.get("device", ""))
-        differs = _diff_keys({"config": result_fields(old_config), "plan": old.get("plan", {})},
-                             {"config": result_fields(self.config), "plan": self.plan})
+        differs = _diff_keys(
+            {"config": result_fields(old_config), "plan": old.get("plan", {})},
+            {"config": result_fields(self.config), "plan": self.plan},
+        )
         old_fp = old.get("fingerprint")
         if self.fingerprint is not None:
             if old_fp:
-                differs += [p for p in fingerprint_diff(old_fp, self.fingerprint)
-                            if p != "config" and not (p == "dtype" and "config.flow.dtype" in differs)]
+                differs += [
+                    p
+                    for p in fingerprint_diff(old_fp, self.fingerprint)
+                    if p != "config" and not (p == "dtype" and "config.flow.dtype" in differs)
+                ]
                 if "numerics" in differs:
                     now = {k: v for k, v in numerics_versions().items() if old.get("versions", {}).get(k) != v}
-                    differs[differs.index("numerics")] = "numerics versions (" + ", ".join(
-                        f"{k} {old.get('versions', {}).get(k)} → {v}" for k, v in now.items()) + ")"
+                    differs[differs.index("numerics")] = (
+                        "numerics versions ("
+                        + ", ".join(f"{k} {old.get('versions', {}).get(k)} → {v}" for k, v in now.items())
+                        + ")"
+                    )
             elif not str(self.fingerprint.get("data", "")).startswith("config:"):
                 differs.append("data (the directory predates input fingerprints)")
         if differs:
@@ -267,8 +310,8 @@ class ChunkedRun:
         other runs (another chunk's, copied or renamed) or an earlier run generation's results."""
         path = self.chunk_path(i)
         gen = arrays.pop(GENERATION_KEY, None)
-        ids = {k[len(IDENTITY_PREFIX):]: arrays.pop(k) for k in list(arrays) if k.startswith(IDENTITY_PREFIX)}
-        held = ids.pop(CHUNK_INDEX_KEY[len(IDENTITY_PREFIX):], None)
+        ids = {k[len(IDENTITY_PREFIX) :]: arrays.pop(k) for k in list(arrays) if k.startswith(IDENTITY_PREFIX)}
+        held = ids.pop(CHUNK_INDEX_KEY[len(IDENTITY_PREFIX) :], None)
         if held is not None and int(held) != i:
             raise CorruptFileError(f"{path}: holds the runs of chunk {int(held)}, not of chunk {i}")
         if self.identity is not None and (held is not None or ids):
@@ -277,8 +320,9 @@ class ChunkedRun:
                 if have is None or np.shape(have) != np.shape(want) or not np.array_equal(have, want, equal_nan=True):
                     raise CorruptFileError(f"{path}: holds other runs than chunk {i} of this plan ({name} differs)")
         if gen is not None and self.generation is not None and str(gen) != self.generation:
-            raise CorruptFileError(f"{path}: computed for another run generation (an earlier run of this directory, "
-                                   "or another directory)")
+            raise CorruptFileError(
+                f"{path}: computed for another run generation (an earlier run of this directory, or another directory)"
+            )
         return arrays
 
     def _identity_arrays(self, i: int) -> dict[str, np.ndarray]:
@@ -343,8 +387,10 @@ class ChunkedRun:
         except (FileNotFoundError, CorruptFileError):
             now = None
         if now != self.generation:
-            raise Superseded(f"{self.dir}: the directory was started over by another run (--force) while this worker "
-                             "ran; this worker stops without publishing its results (they belong to the old run)")
+            raise Superseded(
+                f"{self.dir}: the directory was started over by another run (--force) while this worker "
+                "ran; this worker stops without publishing its results (they belong to the old run)"
+            )
 
     def assembled_by_another(self) -> bool:
         """Whether another worker completed the assembly since this one opened the directory."""
@@ -352,9 +398,12 @@ class ChunkedRun:
             manifest = read_manifest(self.dir)
         except (FileNotFoundError, CorruptFileError):
             return False
-        return (manifest.get("complete") is True and manifest.get("assembly_id") not in (None, self._seen_assembly)
-                and manifest.get("generation") == self.generation
-                and ((self.dir / RESULTS).is_file() or (self.dir / ARRAYS).is_file()))
+        return (
+            manifest.get("complete") is True
+            and manifest.get("assembly_id") not in (None, self._seen_assembly)
+            and manifest.get("generation") == self.generation
+            and ((self.dir / RESULTS).is_file() or (self.dir / ARRAYS).is_file())
+        )
 
     # --- claims -----------------------------------------------------------------------------------
     def _claims(self) -> dict[str, tuple[int, Path]]:

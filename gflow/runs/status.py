@@ -15,8 +15,16 @@ from __future__ import annotations
 
 import numpy as np
 
-NAMES = ("reached_target", "reached_target_unrefined", "target_at_init", "t_max", "max_steps", "nonfinite",
-         "solver_error", "diverged")
+NAMES = (
+    "reached_target",
+    "reached_target_unrefined",
+    "target_at_init",
+    "t_max",
+    "max_steps",
+    "nonfinite",
+    "solver_error",
+    "diverged",
+)
 CODE = {name: i for i, name in enumerate(NAMES)}
 RUNNING = -1
 OK = ("reached_target", "reached_target_unrefined", "target_at_init")  # the normal stops, in both wings

@@ -35,7 +35,9 @@ import numpy as np
 MANIFEST = "manifest.json"
 RESULTS = "results.nc"
 ARRAYS = "arrays.npz"  # the assembled arrays of directories written before results.nc
-NETCDF_ENGINE = "netcdf4"  # how results.nc is written and read (docs/run-directories.md, "What a run directory holds": measured)
+NETCDF_ENGINE = (
+    "netcdf4"  # how results.nc is written and read (docs/run-directories.md, "What a run directory holds": measured)
+)
 CHECKSUM_KEY = "__sha256__"
 FINGERPRINT_KEY = "__fingerprint__"
 CHUNK_INDEX_KEY = "__id__chunk"  # the chunk index a chunk file holds (gflow.runs.runner: chunk identity)
@@ -94,7 +96,12 @@ def stale_tmp_files(directory, max_age_s: float) -> list[Path]:
     for name in names:
         path = Path(directory) / name
         m = TMP_PATTERN.match(name)
-        legacy = name.startswith(".") and name.endswith(".tmp") and m is None and re.match(r"^\.[^/]+\.[A-Za-z0-9_]{8}\.tmp$", name)
+        legacy = (
+            name.startswith(".")
+            and name.endswith(".tmp")
+            and m is None
+            and re.match(r"^\.[^/]+\.[A-Za-z0-9_]{8}\.tmp$", name)
+        )
         if not (m or legacy):
             continue
         try:
@@ -238,14 +245,21 @@ NON_RESULT_FIELDS = {("sweep", "max_runs"), ("sweep", "max_memory_gb"), ("flow",
 
 def result_fields(config: dict) -> dict:
     """`config` less its `NON_RESULT_FIELDS`."""
-    return {s: ({k: v for k, v in vals.items() if (s, k) not in NON_RESULT_FIELDS} if isinstance(vals, dict) else vals)
-            for s, vals in config.items()}
+    return {
+        s: ({k: v for k, v in vals.items() if (s, k) not in NON_RESULT_FIELDS} if isinstance(vals, dict) else vals)
+        for s, vals in config.items()
+    }
 
 
 def fingerprint(*, config: dict, data: str, dtype: str) -> dict[str, str]:
     """The inputs that decide a run's results, each hashed, plus `all`, the hash of them together. The
     config is hashed less its `NON_RESULT_FIELDS`."""
-    parts = {"config": _hash(result_fields(config)), "data": data, "dtype": dtype, "numerics": _hash(numerics_versions())}
+    parts = {
+        "config": _hash(result_fields(config)),
+        "data": data,
+        "dtype": dtype,
+        "numerics": _hash(numerics_versions()),
+    }
     return {**parts, "all": _hash(parts)}
 
 
@@ -270,7 +284,9 @@ def check_out_dir(path) -> Path:
             break
         probe = probe.parent
     if not probe.is_dir():
-        raise NotADirectoryError(errno.ENOTDIR, "is not a directory, so the run directory cannot be created in it", str(probe))
+        raise NotADirectoryError(
+            errno.ENOTDIR, "is not a directory, so the run directory cannot be created in it", str(probe)
+        )
     if not os.access(probe, os.W_OK | os.X_OK):
         raise PermissionError(errno.EACCES, "not writable", str(probe))
     _probe_write(probe)
@@ -283,8 +299,9 @@ def _probe_write(directory: Path) -> None:
     try:
         fd, name = tempfile.mkstemp(dir=directory, prefix=tmp_prefix("probe"), suffix=".tmp")
     except OSError as e:
-        raise OSError(e.errno, f"cannot create files here ({e.strerror}), so it cannot hold a run directory",
-                      str(directory)) from None
+        raise OSError(
+            e.errno, f"cannot create files here ({e.strerror}), so it cannot hold a run directory", str(directory)
+        ) from None
     os.close(fd)
     os.unlink(name)
 
@@ -307,7 +324,9 @@ def git_commit() -> str | None:
         )
         dirty = subprocess.run(
             ["git", "-C", str(here), "status", "--porcelain", "--untracked-files=no"],
-            capture_output=True, text=True, timeout=5,
+            capture_output=True,
+            text=True,
+            timeout=5,
         ).stdout.strip()
         return out.stdout.strip() + ("-dirty" if dirty else "")
     except (OSError, subprocess.SubprocessError):
@@ -320,8 +339,11 @@ def save_run(out_dir, config: dict, result) -> Path:
     (statuses, observables or records), so this module needs neither engine."""
     out = check_out_dir(out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    write_results(out, result.arrays, {"config": config, "versions": versions(), "git_commit": git_commit(),
-                                       **result.meta, "dims": result.dims})
+    write_results(
+        out,
+        result.arrays,
+        {"config": config, "versions": versions(), "git_commit": git_commit(), **result.meta, "dims": result.dims},
+    )
     return out
 
 
@@ -371,7 +393,9 @@ def read_manifest(run_dir) -> dict:
     try:
         manifest = json.loads(path.read_text())
     except (ValueError, UnicodeDecodeError) as e:
-        raise CorruptFileError(f"{path}: unreadable ({type(e).__name__}: {e}); rerun with --force to start over") from None
+        raise CorruptFileError(
+            f"{path}: unreadable ({type(e).__name__}: {e}); rerun with --force to start over"
+        ) from None
     if not isinstance(manifest, dict):
         raise CorruptFileError(f"{path}: not a gflow manifest; rerun with --force to start over")
     problem = manifest_problem(manifest)
@@ -381,9 +405,18 @@ def read_manifest(run_dir) -> dict:
 
 
 # The manifest keys gflow reads back, and the JSON types each must have when present.
-MANIFEST_TYPES: dict[str, type | tuple[type, ...]] = {"config": dict, "plan": dict, "fingerprint": (dict, type(None)), "complete": bool, "dims": dict,
-                  "generation": (str, type(None)), "assembly_id": (str, type(None)), "statuses": dict,
-                  "versions": dict, "n_chunks": int}
+MANIFEST_TYPES: dict[str, type | tuple[type, ...]] = {
+    "config": dict,
+    "plan": dict,
+    "fingerprint": (dict, type(None)),
+    "complete": bool,
+    "dims": dict,
+    "generation": (str, type(None)),
+    "assembly_id": (str, type(None)),
+    "statuses": dict,
+    "versions": dict,
+    "n_chunks": int,
+}
 
 
 def manifest_problem(manifest: dict) -> str | None:
@@ -397,7 +430,9 @@ def manifest_problem(manifest: dict) -> str | None:
     if isinstance(fp, dict) and not all(isinstance(v, str) for v in fp.values()):
         return "fingerprint values must be strings"
     dims = manifest.get("dims")
-    if isinstance(dims, dict) and not all(isinstance(v, list) and all(isinstance(a, str) for a in v) for v in dims.values()):
+    if isinstance(dims, dict) and not all(
+        isinstance(v, list) and all(isinstance(a, str) for a in v) for v in dims.values()
+    ):
         return "dims must map names to lists of axis names"
     return None
 
@@ -415,7 +450,9 @@ def load_run(run_dir):
     manifest = read_manifest(run_dir)
     results, arrays = run_dir / RESULTS, run_dir / ARRAYS
     if not manifest.get("complete", True) or not (results.is_file() or arrays.is_file()):
-        raise FileNotFoundError(f"{run_dir}: run incomplete ({chunk_summary(run_dir, manifest)}); rerun the same sweep to finish it")
+        raise FileNotFoundError(
+            f"{run_dir}: run incomplete ({chunk_summary(run_dir, manifest)}); rerun the same sweep to finish it"
+        )
     try:
         if results.is_file():
             return read_dataset(results)
@@ -459,9 +496,11 @@ def to_dataset(arrays: dict[str, np.ndarray], dims: dict[str, list[str]], manife
     ds = xr.Dataset(data, coords=coords, attrs=attrs)
     if "status" in ds and attrs.get("statuses"):
         table = attrs["statuses"]
-        ds["status"].attrs.update(long_name="status code of the run (gflow.runs.status)",
-                                  flag_values=np.asarray([info["code"] for info in table.values()], ds["status"].dtype),
-                                  flag_meanings=" ".join(table))
+        ds["status"].attrs.update(
+            long_name="status code of the run (gflow.runs.status)",
+            flag_values=np.asarray([info["code"] for info in table.values()], ds["status"].dtype),
+            flag_meanings=" ".join(table),
+        )
     return ds
 
 
@@ -531,4 +570,6 @@ def chunk_summary(run_dir, manifest: dict) -> str:
             bad += 1
         else:
             done += 1
-    return f"{done} of {total} chunks done" + (f", {bad} corrupt or from other inputs (a rerun recomputes them)" if bad else "")
+    return f"{done} of {total} chunks done" + (
+        f", {bad} corrupt or from other inputs (a rerun recomputes them)" if bad else ""
+    )

@@ -31,7 +31,6 @@ from ..config import (
     parse_axis,
 )
 
-
 SOLVER_NAMES = ("bosh3", "rkc2", "tsit5", "dopri5", "dopri8", "heun", "ralston", "midpoint")
 DTYPES = ("float32", "float64")
 DATA_MODES = ("gaussian", "separable", "high_dim")
@@ -53,8 +52,12 @@ class DataConfig:
         "'gaussian'; 'separable': conditioned on λ = min y_i y_k cos(x_i, x_k) > 0 by redrawing the training set; "
         "'high_dim': d ≥ 10·n, noise σ/√d per coordinate (‖noise‖ ≈ σ, nearly orthogonal x_i)",
     )
-    separable: bool = config_field(False, "also condition on λ > 0 by redrawing in the 'gaussian'/'high_dim' modes ('separable' mode always does)")
-    max_draws: int = config_field(200, "training-set draws tried before a separable dataset is declared impossible (a one-line error)")
+    separable: bool = config_field(
+        False, "also condition on λ > 0 by redrawing in the 'gaussian'/'high_dim' modes ('separable' mode always does)"
+    )
+    max_draws: int = config_field(
+        200, "training-set draws tried before a separable dataset is declared impossible (a one-line error)"
+    )
 
     def __post_init__(self):
         check_choice("data.mode", self.mode, DATA_MODES)
@@ -87,24 +90,34 @@ MATMUL_PRECISIONS = ("highest", "high", "default")
 @dataclass(frozen=True, kw_only=True)
 class FlowConfig:
     target_loss: float = config_field(0.01, "target training risk η: a run stops at the first time L(θ) ≤ η")
-    solver: str = config_field("bosh3", f"explicit RK solver (bosh3: gflow.twolayer.solvers.FusedBosh3; rkc2: gflow.twolayer.rkc.RKC2, Runge–Kutta–Chebyshev for the stiff lazy regime; the others diffrax's), one of {', '.join(SOLVER_NAMES)}")
+    solver: str = config_field(
+        "bosh3",
+        f"explicit RK solver (bosh3: gflow.twolayer.solvers.FusedBosh3; rkc2: gflow.twolayer.rkc.RKC2, Runge–Kutta–Chebyshev for "
+        f"the stiff lazy regime; the others diffrax's), one of {', '.join(SOLVER_NAMES)}",
+    )
     integrator: str = config_field(
         "lean",
         "the loop that drives the solver: 'lean' (a plain lax.while_loop over the solver's steps, gflow.twolayer.integrate) "
         "or 'diffrax' (diffrax.diffeqsolve: the reference path; the same steps, bit for bit, at about the same cost a step)",
     )
-    rtol: float = config_field(1e-3, "relative tolerance of the PID step-size controller (experts; ignored when flow.accuracy is set)")
+    rtol: float = config_field(
+        1e-3, "relative tolerance of the PID step-size controller (experts; ignored when flow.accuracy is set)"
+    )
     accuracy: float | None = config_field(
         None,
         "target relative error of t_η, in (0, 1): each run picks and tightens its own rtol until its a-posteriori "
         "error estimate meets it (docs/numerics.md, 'Accuracy'); unset: one fixed flow.rtol",
     )
-    atol: float | None = config_field(None, "absolute tolerance; default rtol × rms(θ(0)), i.e. relative to the init scale")
+    atol: float | None = config_field(
+        None, "absolute tolerance; default rtol × rms(θ(0)), i.e. relative to the init scale"
+    )
     t_max: float = config_field(1e6, "give up at this gradient-flow time (status 't_max')")
     max_steps: int = config_field(100_000, "give up after this many solver steps (status 'max_steps')")
     n_save: int = config_field(48, "number of saved time points: t = 0 and a log grid from t_save_min to t_max")
     t_save_min: float = config_field(1e-2, "first nonzero time of the log-spaced save grid")
-    n_test_grid: int = config_field(512, "test points used for test_err on the save grid (the stop uses all data.n_test)")
+    n_test_grid: int = config_field(
+        512, "test points used for test_err on the save grid (the stop uses all data.n_test)"
+    )
     sa_final: bool = config_field(
         False,
         "compute the semi-analytic test error at the stop (final_test_err_sa, final_test_tie_sa; NaN when off); off by "
@@ -121,8 +134,12 @@ class FlowConfig:
         "draws of the semi-analytic error: the orthogonal parts of the first sa_draws test points (its memory and time grow "
         "like sa_draws × width; fewer on the save grid if n_test_grid is smaller)",
     )
-    ties: str = config_field("error", "test errors count f = 0 (a tie) as 'error' (default), 'half' an error, or 'correct'")
-    tolerance_floor: bool = config_field(True, "floor each component's tolerance at rtol × its block's RMS (W, a, margins); false: plain componentwise")
+    ties: str = config_field(
+        "error", "test errors count f = 0 (a tie) as 'error' (default), 'half' an error, or 'correct'"
+    )
+    tolerance_floor: bool = config_field(
+        True, "floor each component's tolerance at rtol × its block's RMS (W, a, margins); false: plain componentwise"
+    )
     floor_margins: bool = config_field(
         True,
         "with tolerance_floor: floor the margin block too (fewer steps in the lazy regime, where it costs accuracy: "
@@ -173,7 +190,6 @@ class FlowConfig:
         if self.dtype not in DTYPES:
             raise ConfigError(f"flow.dtype: must be 'float32' or 'float64', got {self.dtype!r}")
         check_choice("flow.matmul_precision", self.matmul_precision, MATMUL_PRECISIONS)
-
 
     def compiled(self) -> CompiledFlow:
         """The settings compiled into a program (the per-run values η, rtol and accuracy are left out:
@@ -241,22 +257,35 @@ class SweepConfig:
         "init scales α: a list, or {logspace = [lo_exp, hi_exp, num]} for 10^lo … 10^hi",
     )
     n_seeds: int = config_field(8, "init seeds 0 … n_seeds−1 per α (key fold_in(INIT_ROOT, seed))")
-    data_seeds: tuple[int, ...] = config_field((), "data seeds to sweep (an axis 'data_seed'); empty: the one dataset data.seed")
+    data_seeds: tuple[int, ...] = config_field(
+        (), "data seeds to sweep (an axis 'data_seed'); empty: the one dataset data.seed"
+    )
     grid: dict = config_field(
         None,
-        "more axes, a table of config key → list/space, e.g. \"data.n\" = [20, 40]; keys: " + ", ".join(GRID_KEYS),
+        'more axes, a table of config key → list/space, e.g. "data.n" = [20, 40]; keys: ' + ", ".join(GRID_KEYS),
     )
-    chunk_size: int = config_field(0, "runs per chunk (the unit saved and resumed; computed in batches of sweep.batch_lanes); 0 = automatic: the runs that differ only by seed, capped by memory_budget_mb")
-    memory_budget_mb: float = config_field(2048.0, "estimated working memory allowed per batch, which caps the automatic chunk size")
+    chunk_size: int = config_field(
+        0,
+        "runs per chunk (the unit saved and resumed; computed in batches of sweep.batch_lanes); 0 = automatic: the runs that "
+        "differ only by seed, capped by memory_budget_mb",
+    )
+    memory_budget_mb: float = config_field(
+        2048.0, "estimated working memory allowed per batch, which caps the automatic chunk size"
+    )
     shard: bool = config_field(True, "split each batch over all local devices (jax.sharding); false: one device")
     batch_lanes: int = config_field(
         2,
         "runs per device in every compiled batch; chunks are cut into batches of this size, so a run's arithmetic "
         "(and result) never depends on the number of seeds, the chunking or its neighbours. GPUs want 64–256",
     )
-    max_runs: int = config_field(1_000_000, "refuse sweeps with more runs than this (checked before anything is planned or allocated)")
-    max_memory_gb: float = config_field(16.0, "refuse configs whose estimated memory (the datasets, a batch's working memory, the "
-                                    "assembled results) is above this many GiB, before anything is allocated")
+    max_runs: int = config_field(
+        1_000_000, "refuse sweeps with more runs than this (checked before anything is planned or allocated)"
+    )
+    max_memory_gb: float = config_field(
+        16.0,
+        "refuse configs whose estimated memory (the datasets, a batch's working memory, the "
+        "assembled results) is above this many GiB, before anything is allocated",
+    )
 
     def __post_init__(self):
         check_int_at_least("sweep.max_runs", self.max_runs, 1)
@@ -267,7 +296,9 @@ class SweepConfig:
         object.__setattr__(self, "init_scales", tuple(float(v) for v in scales))
         check_int_at_least("sweep.n_seeds", self.n_seeds, 1)
         if not isinstance(self.data_seeds, (list, tuple)):
-            raise ConfigError(f"sweep.data_seeds: must be a list of seeds (empty: the one dataset data.seed), got {self.data_seeds!r}")
+            raise ConfigError(
+                f"sweep.data_seeds: must be a list of seeds (empty: the one dataset data.seed), got {self.data_seeds!r}"
+            )
         seeds = tuple(self.data_seeds)
         for v in seeds:
             check_seed("sweep.data_seeds", v)
@@ -275,8 +306,10 @@ class SweepConfig:
             raise ConfigError(f"sweep.data_seeds: values must be distinct, got {list(seeds)}")
         object.__setattr__(self, "data_seeds", seeds)
         if self.grid is not None and not isinstance(self.grid, dict):
-            raise ConfigError(f"sweep.grid: must be a table of config key → list/space, e.g. {{\"data.n\" = [20, 40]}}, "
-                              f"got {self.grid!r}")
+            raise ConfigError(
+                f'sweep.grid: must be a table of config key → list/space, e.g. {{"data.n" = [20, 40]}}, '
+                f"got {self.grid!r}"
+            )
         grid = {} if self.grid is None else dict(self.grid)
         for key, values in grid.items():
             if key not in GRID_KEYS:
@@ -309,8 +342,10 @@ class SweepConfig:
         n_runs = math.prod(sizes.values())
         if n_runs > self.max_runs:
             shown = " × ".join(f"{v:,} ({k})" for k, v in sizes.items())
-            raise ConfigError(f"sweep.max_runs: the sweep has {n_runs:,} runs = {shown}, above the limit {self.max_runs:,}; "
-                              "raise sweep.max_runs to allow it")
+            raise ConfigError(
+                f"sweep.max_runs: the sweep has {n_runs:,} runs = {shown}, above the limit {self.max_runs:,}; "
+                "raise sweep.max_runs to allow it"
+            )
 
     def __hash__(self):
         return hash((self.init_scales, self.n_seeds, self.data_seeds, tuple(self.grid.items()), self.chunk_size))
@@ -369,22 +404,46 @@ def check_dtype_ranges(cfg: Config) -> None:
     dt = cfg.flow.dtype
     r = dtype_range(dt)
     cs = cfg.values_of("model.multiplier")
-    check_in_dtype("model.multiplier" if "model.multiplier" not in cfg.sweep.grid else "sweep.grid.model.multiplier",
-                   cs, r["sqrt_tiny"], r["sqrt_max"], dt, "the range of an output multiplier that can train")
+    check_in_dtype(
+        "model.multiplier" if "model.multiplier" not in cfg.sweep.grid else "sweep.grid.model.multiplier",
+        cs,
+        r["sqrt_tiny"],
+        r["sqrt_max"],
+        dt,
+        "the range of an output multiplier that can train",
+    )
     lo, hi = r["sqrt_tiny"] ** 0.5, r["sqrt_max"] ** 0.5
     for c in cs:
-        check_in_dtype("sweep.init_scales", [a * math.sqrt(c) for a in cfg.sweep.init_scales], lo, hi, dt,
-                       f"the range of α·√c (c = {c:g}) that can train" if c != 1 else "the range of α that can train")
+        check_in_dtype(
+            "sweep.init_scales",
+            [a * math.sqrt(c) for a in cfg.sweep.init_scales],
+            lo,
+            hi,
+            dt,
+            f"the range of α·√c (c = {c:g}) that can train" if c != 1 else "the range of α that can train",
+        )
     for key in ("data.kappa", "data.sigma"):
         where = f"sweep.grid.{key}" if key in cfg.sweep.grid else key
-        check_in_dtype(where, cfg.values_of(key), r["sqrt_tiny"], r["sqrt_max"], dt, "the range of data scales that can train")
+        check_in_dtype(
+            where, cfg.values_of(key), r["sqrt_tiny"], r["sqrt_max"], dt, "the range of data scales that can train"
+        )
     where = "sweep.grid.flow.target_loss" if "flow.target_loss" in cfg.sweep.grid else "flow.target_loss"
-    check_in_dtype(where, cfg.values_of("flow.target_loss"), r["tiny"] / cfg.flow.stop_rtol, r["sqrt_max"], dt,
-                   "the range a stop at L ≤ η can be refined in (η·flow.stop_rtol a normal number)")
+    check_in_dtype(
+        where,
+        cfg.values_of("flow.target_loss"),
+        r["tiny"] / cfg.flow.stop_rtol,
+        r["sqrt_max"],
+        dt,
+        "the range a stop at L ≤ η can be refined in (η·flow.stop_rtol a normal number)",
+    )
     where = "sweep.grid.flow.rtol" if "flow.rtol" in cfg.sweep.grid else "flow.rtol"
-    check_in_dtype(where, cfg.values_of("flow.rtol"), r["eps"], 1.0 - r["eps"], dt, "the relative tolerances that can be met")
+    check_in_dtype(
+        where, cfg.values_of("flow.rtol"), r["eps"], 1.0 - r["eps"], dt, "the relative tolerances that can be met"
+    )
     if cfg.flow.atol is not None:
-        check_in_dtype("flow.atol", cfg.flow.atol, r["tiny"], r["sqrt_max"], dt, "the absolute tolerances that can be met")
+        check_in_dtype(
+            "flow.atol", cfg.flow.atol, r["tiny"], r["sqrt_max"], dt, "the absolute tolerances that can be met"
+        )
     check_in_dtype("flow.t_max", cfg.flow.t_max, r["tiny"], r["sqrt_max"], dt, "the times it can represent")
     check_in_dtype("flow.t_save_min", cfg.flow.t_save_min, r["tiny"], r["sqrt_max"], dt, "the times it can represent")
 
@@ -401,35 +460,59 @@ def estimate_memory(cfg: Config) -> dict[str, tuple[float, str]]:
     b = np.dtype(cfg.flow.dtype).itemsize
     big = {k: max(cfg.values_of(k)) for k in ("data.n", "data.d", "data.n_test", "model.width")}
     n, d, n_test, h = big["data.n"], big["data.d"], big["data.n_test"], big["model.width"]
-    n_data = math.prod(len(v) for k, v in cfg.sweep.grid.items() if k.startswith("data.")) * max(1, len(cfg.sweep.data_seeds))
-    n_runs = len(cfg.sweep.init_scales) * cfg.sweep.n_seeds * n_data * math.prod(
-        len(v) for k, v in cfg.sweep.grid.items() if not k.startswith("data."))
+    n_data = math.prod(len(v) for k, v in cfg.sweep.grid.items() if k.startswith("data.")) * max(
+        1, len(cfg.sweep.data_seeds)
+    )
+    n_runs = (
+        len(cfg.sweep.init_scales)
+        * cfg.sweep.n_seeds
+        * n_data
+        * math.prod(len(v) for k, v in cfg.sweep.grid.items() if not k.startswith("data."))
+    )
     fl = cfg.flow
     # values per run in a batch: the state (W, a, margins) copied by the solver's stages, controller and stop;
     # forward passes over the training and test points; the semi-analytic draws; the save grid
-    lane = 20 * (h * (d + 1) + n) + 3 * (n + max(n_test, fl.n_test_grid)) * h + 3 * fl.sa_draws * h + fl.n_save * TRAJ_PER_SAVE
+    lane = (
+        20 * (h * (d + 1) + n)
+        + 3 * (n + max(n_test, fl.n_test_grid)) * h
+        + 3 * fl.sa_draws * h
+        + fl.n_save * TRAJ_PER_SAVE
+    )
     blame = _largest(cfg, ("model.width", "data.d", "data.n_test", "flow.n_save", "flow.sa_draws", "sweep.batch_lanes"))
     data_blame = _largest(cfg, ("data.d", "data.n_test", "data.n"))
     return {
         f"the {n_data} dataset(s) held at once": (n_data * (n + n_test) * (d + 1) * b, data_blame),
         f"a batch of {cfg.sweep.batch_lanes:,} runs": (cfg.sweep.batch_lanes * lane * b, blame),
-        f"the assembled results of {n_runs:,} runs": (2 * n_runs * (fl.n_save * TRAJ_PER_SAVE + 64) * 8.0,
-                                                       _largest(cfg, ("flow.n_save", "sweep.n_seeds"))),
+        f"the assembled results of {n_runs:,} runs": (
+            2 * n_runs * (fl.n_save * TRAJ_PER_SAVE + 64) * 8.0,
+            _largest(cfg, ("flow.n_save", "sweep.n_seeds")),
+        ),
     }
 
 
-_DEFAULTS = {"model.width": 100, "data.d": 100, "data.n_test": 4000, "data.n": 40, "flow.n_save": 48,
-             "flow.sa_draws": 4096, "sweep.batch_lanes": 2, "sweep.n_seeds": 8}
+_DEFAULTS = {
+    "model.width": 100,
+    "data.d": 100,
+    "data.n_test": 4000,
+    "data.n": 40,
+    "flow.n_save": 48,
+    "flow.sa_draws": 4096,
+    "sweep.batch_lanes": 2,
+    "sweep.n_seeds": 8,
+}
 
 
 def _largest(cfg: Config, keys) -> str:
     """Of `keys`, the field furthest above its default (the one to blame for a size)."""
+
     def ratio(key):
         if key.startswith("sweep."):
             return getattr(cfg.sweep, key.split(".")[1]) / _DEFAULTS[key]
         return max(cfg.values_of(key)) / _DEFAULTS[key]
+
     key = max(keys, key=ratio)
     return f"sweep.grid.{key}" if key in cfg.sweep.grid else key
+
 
 # the module-level API (gflow.cli, scripts and tests use these)
 from_dict = Config.from_dict

@@ -24,7 +24,6 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-
 DATA_ROOT = 0xDA7A
 
 
@@ -52,7 +51,9 @@ class Dataset(NamedTuple):
 def gaussian_mixture(*, key: jax.Array, n: int, n_test: int, d: int, kappa, sigma, dtype=jnp.float32) -> Dataset:
     """Sample n training and n_test test points of x = κ·y·s + σ·z; s is a random unit vector."""
     dtype = jnp.dtype(dtype)
-    return _gaussian_mixture(key, jnp.asarray(kappa, dtype), jnp.asarray(sigma, dtype), jnp.int32(0), n=n, n_test=n_test, d=d, dtype=dtype)
+    return _gaussian_mixture(
+        key, jnp.asarray(kappa, dtype), jnp.asarray(sigma, dtype), jnp.int32(0), n=n, n_test=n_test, d=d, dtype=dtype
+    )
 
 
 @partial(jax.jit, static_argnames=("n", "n_test", "d", "dtype"))
@@ -83,8 +84,16 @@ def noise_per_coordinate(cfg) -> float:
 
 def _draw(cfg, dtype, draw: int) -> Dataset:
     dtype = jnp.dtype(dtype)
-    return _gaussian_mixture(data_key(cfg.seed), jnp.asarray(cfg.kappa, dtype), jnp.asarray(noise_per_coordinate(cfg), dtype),
-                             jnp.int32(draw), n=cfg.n, n_test=cfg.n_test, d=cfg.d, dtype=dtype)
+    return _gaussian_mixture(
+        data_key(cfg.seed),
+        jnp.asarray(cfg.kappa, dtype),
+        jnp.asarray(noise_per_coordinate(cfg), dtype),
+        jnp.int32(draw),
+        n=cfg.n,
+        n_test=cfg.n_test,
+        d=cfg.d,
+        dtype=dtype,
+    )
 
 
 def dataset_report(cfg, dtype=jnp.float32) -> tuple[Dataset, dict]:

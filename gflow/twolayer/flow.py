@@ -28,20 +28,21 @@ from typing import NamedTuple
 
 import diffrax
 import equinox as eqx
-import optimistix as optx
 import jax
 import jax.numpy as jnp
 import numpy as np
+import optimistix as optx
 
+from ..numerics import all_finite as _all_finite
+from ..numerics import check_dtype
 from . import model
 from .config import CompiledFlow
 from .data import Dataset, class_mean_direction, positive_class_mean
 from .gm_error import tie_weight
-from .observables import ObsArgs, observe
-from ..numerics import all_finite as _all_finite, check_dtype, enable_float64  # noqa: F401 (re-exported)
 from .integrate import MAX_STEPS, REACHED_T1, STOPPED, Solution, integrate
+from .observables import ObsArgs, observe
 from .solvers import BlockFloorController, make_solver
-from .stop import OK_STATUSES, STATUS_CODE, STATUS_NAMES, STATUSES, decode_status, refine_stop  # noqa: F401  (re-exported)
+from .stop import STATUS_CODE, decode_status, refine_stop
 
 
 class Lane(NamedTuple):
@@ -86,8 +87,6 @@ def save_grid(t_max, n_save: int, t_save_min: float, dtype) -> jax.Array:
     return jnp.concatenate([jnp.zeros((1,), dtype), grid.at[-1].set(t_max)])
 
 
-
-
 def solve_lane(lane: Lane, data: Dataset, *, width: int, second_layer: str, flow: CompiledFlow, keep_params: bool):
     """Initialize one net and integrate its gradient flow to the target loss. Pure and unjitted.
 
@@ -102,13 +101,15 @@ def solve_lane(lane: Lane, data: Dataset, *, width: int, second_layer: str, flow
             r = solve_once(problem, flow, lane.rtol)
         else:
             # jitted so that `_tighten`'s eval_shape and its loop body share one trace of the solve
-            r = _tighten(jax.jit(partial(solve_once, problem, flow)), lane.accuracy, problem.at_init, problem.p0,
-                         data.x.dtype)
+            r = _tighten(
+                jax.jit(partial(solve_once, problem, flow)), lane.accuracy, problem.at_init, problem.p0, data.x.dtype
+            )
         # The final observables once per run, after the solves (the semi-analytic test error, opt-in with
         # flow.sa_final, sorts h breakpoints per test point: ~110 ms a run at the default config on a CPU core).
         assert r.params is not None  # solve_once returns θ at the stop
-        return r._replace(final=observe(r.params, problem.args, semi_analytic=flow.sa_final),
-                          params=r.params if keep_params else None)
+        return r._replace(
+            final=observe(r.params, problem.args, semi_analytic=flow.sa_final), params=r.params if keep_params else None
+        )
 
 
 class Problem(NamedTuple):
@@ -132,11 +133,18 @@ def setup(lane: Lane, data: Dataset, *, width: int, second_layer: str, flow: Com
     """θ(0) and everything a solve of this run needs besides the tolerance."""
     dtype = data.x.dtype
     x, y, c = data.x, data.y, lane.multiplier
-    p0 = model.init_params(key=lane.init_key, d=x.shape[1], width=width, init_scale=lane.init_scale,
-                           second_layer=second_layer, dtype=dtype)
-    args = ObsArgs(data=data, multiplier=c, xplus=class_mean_direction(x, y), mu_plus=positive_class_mean(x, y),
-                   inv0=model.balance_invariant(p0), tie_weight=jnp.asarray(tie_weight(flow.ties), dtype),
-                   sa_draws=flow.sa_draws)
+    p0 = model.init_params(
+        key=lane.init_key, d=x.shape[1], width=width, init_scale=lane.init_scale, second_layer=second_layer, dtype=dtype
+    )
+    args = ObsArgs(
+        data=data,
+        multiplier=c,
+        xplus=class_mean_direction(x, y),
+        mu_plus=positive_class_mean(x, y),
+        inv0=model.balance_invariant(p0),
+        tie_weight=jnp.asarray(tie_weight(flow.ties), dtype),
+        sa_draws=flow.sa_draws,
+    )
     gram = x @ x.T if x.shape[0] < x.shape[1] else None
     # A state whose velocity is NaN/inf cannot take a step (every step is rejected). Its velocity is
     # zeroed, at init and mid-run alike, so the solve runs to t_max in a few steps instead of
@@ -145,10 +153,17 @@ def setup(lane: Lane, data: Dataset, *, width: int, second_layer: str, flow: Com
     finite0 = _all_finite((model.flow_velocity(p0, x, y, c, gram), loss0))
     k = min(flow.n_test_grid, data.x_test.shape[0])
     return Problem(
-        p0=p0, data=data, multiplier=c, target=lane.target_loss, gram=gram, finite0=finite0, loss0=loss0,
+        p0=p0,
+        data=data,
+        multiplier=c,
+        target=lane.target_loss,
+        gram=gram,
+        finite0=finite0,
+        loss0=loss0,
         at_init=loss0 <= lane.target_loss,
         rms0=model.param_norm(p0) / jnp.sqrt(jnp.asarray(p0.W.size + p0.a.size, dtype)),
-        args=args, grid_args=args._replace(data=data._replace(x_test=data.x_test[:k], y_test=data.y_test[:k])),
+        args=args,
+        grid_args=args._replace(data=data._replace(x_test=data.x_test[:k], y_test=data.y_test[:k])),
         ts=save_grid(flow.t_max, flow.n_save, flow.t_save_min, dtype),
     )
 
@@ -172,7 +187,14 @@ def _block_norm(err):
 
 
 def _vector_field(problem: Problem, m_scale):
-    x, y, c, p0, gram, finite0 = problem.data.x, problem.data.y, problem.multiplier, problem.p0, problem.gram, problem.finite0
+    x, y, c, p0, gram, finite0 = (
+        problem.data.x,
+        problem.data.y,
+        problem.multiplier,
+        problem.p0,
+        problem.gram,
+        problem.finite0,
+    )
 
     def vector_field(t, state, _):
         p = jax.tree.map(jnp.add, p0, state[0])
@@ -214,51 +236,101 @@ def solve_once(problem: Problem, flow: CompiledFlow, rtol) -> RunResult:
     def params_at(u):
         return jax.tree.map(jnp.add, p0, u)
 
-    state0 = (jax.tree.map(jnp.zeros_like, p0),
-              jnp.where(problem.finite0, m_scale * y * model.apply(p0, x, c), 0.0), problem.loss0)
+    state0 = (
+        jax.tree.map(jnp.zeros_like, p0),
+        jnp.where(problem.finite0, m_scale * y * model.apply(p0, x, c), 0.0),
+        problem.loss0,
+    )
     # flow.accuracy mode never floors the margin block (its lazy-regime error; docs/numerics.md, point 4)
     controller = BlockFloorController(
-        rtol=rtol, atol=atol, norm=_block_norm, use_floor=flow.tolerance_floor,
+        rtol=rtol,
+        atol=atol,
+        norm=_block_norm,
+        use_floor=flow.tolerance_floor,
         floor_margins=flow.floor_margins and not flow.accuracy_mode,
-        loss_error=_loss_error(problem, m_scale) if flow.error_norm == "loss" else None)
+        loss_error=_loss_error(problem, m_scale) if flow.error_norm == "loss" else None,
+    )
     solver = make_solver(flow.solver, lambda st: model.loss(params_at(st[0]), x, y, c))
 
     def save_fn(t, state, _):
         return observe(params_at(state[0]), problem.grid_args, semi_analytic=flow.sa_grid)
 
     run = integrate if flow.integrator == "lean" else _diffeqsolve
-    sol = run(_vector_field(problem, m_scale), solver, controller, state0, t0=jnp.zeros((), dtype),
-              t1=jnp.asarray(flow.t_max, dtype), max_steps=flow.max_steps, stop=lambda st: st[2] <= target,
-              ts=problem.ts, save_fn=save_fn)
+    sol = run(
+        _vector_field(problem, m_scale),
+        solver,
+        controller,
+        state0,
+        t0=jnp.zeros((), dtype),
+        t1=jnp.asarray(flow.t_max, dtype),
+        max_steps=flow.max_steps,
+        stop=lambda st: st[2] <= target,
+        ts=problem.ts,
+        save_fn=save_fn,
+    )
     return _finish(problem, flow, sol, rtol)
 
 
 def _diffeqsolve(vector_field, solver, controller, y0, *, t0, t1, max_steps, stop, ts, save_fn) -> Solution:
     """The reference path (`flow.integrator = 'diffrax'`): `diffrax.diffeqsolve` with a boolean stop event."""
     saveat = diffrax.SaveAt(subs=[diffrax.SubSaveAt(ts=ts, fn=save_fn), diffrax.SubSaveAt(t1=True)], solver_state=True)
-    sol = diffrax.diffeqsolve(diffrax.ODETerm(vector_field), solver, t0=t0, t1=t1, dt0=None, y0=y0, saveat=saveat,
-                              stepsize_controller=controller, event=diffrax.Event(lambda t, st, _, **kw: stop(st)),
-                              max_steps=max_steps, throw=False)
+    sol = diffrax.diffeqsolve(
+        diffrax.ODETerm(vector_field),
+        solver,
+        t0=t0,
+        t1=t1,
+        dt0=None,
+        y0=y0,
+        saveat=saveat,
+        stepsize_controller=controller,
+        event=diffrax.Event(lambda t, st, _, **kw: stop(st)),
+        max_steps=max_steps,
+        throw=False,
+    )
     saved, end = sol.ys
-    saved = jax.tree.map(lambda v: jnp.where(jnp.isfinite(sol.ts[0]).reshape((-1,) + (1,) * (v.ndim - 1)), v, jnp.nan), saved)
+    saved = jax.tree.map(
+        lambda v: jnp.where(jnp.isfinite(sol.ts[0]).reshape((-1,) + (1,) * (v.ndim - 1)), v, jnp.nan), saved
+    )
     _, t_start, y_start = sol.solver_state
-    result = jnp.where(sol.result == diffrax.RESULTS.event_occurred, STOPPED,
-                       jnp.where(sol.result == diffrax.RESULTS.max_steps_reached, MAX_STEPS,
-                                 jnp.where(sol.result == diffrax.RESULTS.successful, REACHED_T1, -1)))
+    result = jnp.where(
+        sol.result == diffrax.RESULTS.event_occurred,
+        STOPPED,
+        jnp.where(
+            sol.result == diffrax.RESULTS.max_steps_reached,
+            MAX_STEPS,
+            jnp.where(sol.result == diffrax.RESULTS.successful, REACHED_T1, -1),
+        ),
+    )
     stats = sol.stats
-    return Solution(result=result, t_end=sol.ts[1][0], y_end=jax.tree.map(lambda v: v[0], end), t_start=t_start,
-                    y_start=y_start, saved=saved, n_steps=stats["num_steps"], n_accepted=stats["num_accepted_steps"],
-                    n_rejected=stats["num_rejected_steps"])
+    return Solution(
+        result=result,
+        t_end=sol.ts[1][0],
+        y_end=jax.tree.map(lambda v: v[0], end),
+        t_start=t_start,
+        y_start=y_start,
+        saved=saved,
+        n_steps=stats["num_steps"],
+        n_accepted=stats["num_accepted_steps"],
+        n_rejected=stats["num_rejected_steps"],
+    )
 
 
 def _finish(problem: Problem, flow: CompiledFlow, sol: Solution, rtol) -> RunResult:
     """The stop inside the last step, the status and the save grid's trajectories of one solve."""
-    x, y, c, p0, target, at_init = problem.data.x, problem.data.y, problem.multiplier, problem.p0, problem.target, problem.at_init
+    x, y, c, p0, target, at_init = (
+        problem.data.x,
+        problem.data.y,
+        problem.multiplier,
+        problem.p0,
+        problem.target,
+        problem.at_init,
+    )
     dtype = x.dtype
     p_end = jax.tree.map(jnp.add, p0, sol.y_end[0])
     event_hit = model.loss(p_end, x, y, c) <= target
-    tau, p_ref, refined, iters = refine_stop(jax.tree.map(jnp.add, p0, sol.y_start[0]), p_end, sol.t_end - sol.t_start,
-                                             target, x, y, c, flow.stop_rtol)
+    tau, p_ref, refined, iters = refine_stop(
+        jax.tree.map(jnp.add, p0, sol.y_start[0]), p_end, sol.t_end - sol.t_start, target, x, y, c, flow.stop_rtol
+    )
     refined = refined & event_hit
     # A run that overflows mid-way ends in the zero-velocity region; a non-finite velocity there marks it.
     finite = problem.finite0 & _all_finite((p_end, model.flow_velocity(p_end, x, y, c, problem.gram)))
@@ -340,8 +412,12 @@ def _tighten(solve_at, accuracy, at_init, p0, dtype):
         reached = jnp.any(r.status == ok)
         stop = ~reached | ~jnp.isfinite(r.t_stop) | (est <= _ACC_SAFETY * accuracy) | at_init
         shrink = jnp.where(first, _ACC_RHO, jnp.clip(_ACC_SAFETY * accuracy / est, _ACC_MIN_SHRINK, _ACC_RHO))
-        r = r._replace(t_err_est=jnp.where(at_init, 0.0, t_est), theta_err_est=jnp.where(at_init, 0.0, theta_est),
-                       n_solves=i + 1, **counts)
+        r = r._replace(
+            t_err_est=jnp.where(at_init, 0.0, t_est),
+            theta_err_est=jnp.where(at_init, 0.0, theta_est),
+            n_solves=i + 1,
+            **counts,
+        )
         return i + 1, stop, rtol * shrink, r
 
     init = (jnp.int32(0), jnp.asarray(False), _ACC_RTOL0 * accuracy, blank)
@@ -368,7 +444,9 @@ def simulate(*, init_scale, seed: int = 0, config=None, data: Dataset | None = N
     try:
         check_positive_finite("init_scale", float(init_scale))
     except (TypeError, ValueError) as e:
-        raise ConfigError(str(e) if isinstance(e, ConfigError) else f"init_scale: must be a finite number > 0, got {init_scale!r}") from None
+        raise ConfigError(
+            str(e) if isinstance(e, ConfigError) else f"init_scale: must be a finite number > 0, got {init_scale!r}"
+        ) from None
     check_dtype(config.flow.dtype)
     dtype = jnp.dtype(config.flow.dtype)
     if data is None:

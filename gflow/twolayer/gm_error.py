@@ -67,7 +67,9 @@ def conditional_error(W, a, s, kappa, sigma, v):
     n0 = jnp.sum(on_left, axis=-1)
     bc = lambda z: jnp.broadcast_to(z, tau.shape)  # noqa: E731
     # one sort carries every neuron's jumps (slope, offset, active count) along with its breakpoint
-    tau_s, d_a, d_b, d_n = jax.lax.sort((tau, bc(sign * a * b), bc(sign * a * e), bc(sign)), dimension=tau.ndim - 1, num_keys=1)
+    tau_s, d_a, d_b, d_n = jax.lax.sort(
+        (tau, bc(sign * a * b), bc(sign * a * e), bc(sign)), dimension=tau.ndim - 1, num_keys=1
+    )
     d_n = d_n.astype(jnp.int32)
     zeros = jnp.zeros_like(a0)[:, None]
     # piece k = 0 … h lies between breakpoints k − 1 and k (±∞ at the ends)
@@ -84,7 +86,11 @@ def conditional_error(W, a, s, kappa, sigma, v):
         # each endpoint as (z, Φ(z), Φ(−z)) in the units of t ~ N(κy, σ²); Φ is evaluated once per breakpoint
         zb = (tau_s - kappa * y) / sigma
         cb, cbn = ndtr(zb), ndtr(-zb)
-        lo = (jnp.concatenate([-jnp.inf * one, zb], -1), jnp.concatenate([nil, cb], -1), jnp.concatenate([one, cbn], -1))
+        lo = (
+            jnp.concatenate([-jnp.inf * one, zb], -1),
+            jnp.concatenate([nil, cb], -1),
+            jnp.concatenate([one, cbn], -1),
+        )
         hi = (jnp.concatenate([zb, jnp.inf * one], -1), jnp.concatenate([cb, one], -1), jnp.concatenate([cbn, nil], -1))
         zr = (root - kappa * y) / sigma
         rt = (zr, ndtr(zr), ndtr(-zr))
@@ -134,6 +140,6 @@ def exact_error(W, a, s, kappa, sigma, tie_weight=1.0, *, epsrel=1e-10, epsabs=1
 
     out = []
     for k in range(2):
-        f = lambda *c: integrand(*c)[k]  # noqa: E731
+        f = lambda *c, k=k: integrand(*c)[k]
         out.append(f() if d == 1 else integrate.quad(f, -np.inf, np.inf, epsrel=epsrel, epsabs=epsabs, limit=400)[0])
     return out[0], out[1]

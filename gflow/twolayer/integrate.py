@@ -16,7 +16,8 @@ by run in `tests/twolayer/test_integrate.py`.
 
 from __future__ import annotations
 
-from typing import Any, Callable, NamedTuple
+from collections.abc import Callable
+from typing import Any, NamedTuple
 
 import diffrax
 import equinox.internal as eqxi
@@ -57,8 +58,19 @@ class _Carry(NamedTuple):
     n_accepted: jax.Array
 
 
-def integrate(vector_field: Callable, solver: diffrax.AbstractAdaptiveSolver, controller: diffrax.AbstractStepSizeController,
-              y0, *, t0, t1, max_steps: int, stop: Callable, ts: jax.Array, save_fn: Callable) -> Solution:
+def integrate(
+    vector_field: Callable,
+    solver: diffrax.AbstractAdaptiveSolver,
+    controller: diffrax.AbstractStepSizeController,
+    y0,
+    *,
+    t0,
+    t1,
+    max_steps: int,
+    stop: Callable,
+    ts: jax.Array,
+    save_fn: Callable,
+) -> Solution:
     """Integrate dy/dt = vector_field(t, y, None) from t0 until `stop(y)` holds at a step end (or at t0), t1, or max_steps.
 
     `ts` is an increasing save grid; `save_fn(t, y, None)` returns a pytree of arrays saved at each
@@ -74,8 +86,9 @@ def integrate(vector_field: Callable, solver: diffrax.AbstractAdaptiveSolver, co
         t1_clip_floor = eqxi.prevbefore(t1_clip_floor)
     # diffeqsolve wraps the terms before the controller sees them, so its initial-step heuristic (which
     # only applies to a bare ODETerm) always falls back to dt0 = 0.01; the same first step here
-    t_next, controller_state = controller.init(terms, t0, t1, y0, jnp.asarray(FIRST_STEP, t0.dtype), None, solver.func,
-                                               error_order)
+    t_next, controller_state = controller.init(
+        terms, t0, t1, y0, jnp.asarray(FIRST_STEP, t0.dtype), None, solver.func, error_order
+    )
     t_next = jnp.minimum(t_next, t1)
     solver_state = solver.init(terms, t0, t_next, y0, None)
     shape = jax.eval_shape(save_fn, t0, y0, None)
@@ -89,7 +102,8 @@ def integrate(vector_field: Callable, solver: diffrax.AbstractAdaptiveSolver, co
         y1, y_error, dense_info, solver_state, _ = solver.step(terms, c.t, c.t_next, c.y, None, c.solver_state, False)
         y_error = jax.tree.map(lambda e: jnp.where(jnp.isnan(e), jnp.inf, e), y_error)
         keep, t_prev, t_next, _, controller_state, _ = controller.adapt_step_size(
-            c.t, c.t_next, c.y, y1, None, y_error, error_order, c.controller_state)
+            c.t, c.t_next, c.y, y1, None, y_error, error_order, c.controller_state
+        )
         t_prev = jnp.minimum(t_prev, t1)
         t_next = jnp.where(t_next > t1_clip_floor, jnp.where(keep, t1, t_prev + 0.5 * (t1 - t_prev)), t_next)
 
@@ -121,10 +135,30 @@ def integrate(vector_field: Callable, solver: diffrax.AbstractAdaptiveSolver, co
             n_accepted=c.n_accepted + jnp.asarray(keep).astype(jnp.int32),
         )
 
-    init = _Carry(t=t0, t_next=t_next, y=y0, solver_state=solver_state, controller_state=controller_state, t_start=t0,
-                  y_start=y0, stopped=jnp.asarray(stop(y0)), save_index=jnp.int32(0), saved=saved, n_steps=jnp.int32(0),
-                  n_accepted=jnp.int32(0))
+    init = _Carry(
+        t=t0,
+        t_next=t_next,
+        y=y0,
+        solver_state=solver_state,
+        controller_state=controller_state,
+        t_start=t0,
+        y_start=y0,
+        stopped=jnp.asarray(stop(y0)),
+        save_index=jnp.int32(0),
+        saved=saved,
+        n_steps=jnp.int32(0),
+        n_accepted=jnp.int32(0),
+    )
     c = jax.lax.while_loop(cond, body, init)
     result = jnp.where(c.stopped, STOPPED, jnp.where(c.t < t1, MAX_STEPS, REACHED_T1))
-    return Solution(result=result, t_end=c.t, y_end=c.y, t_start=c.t_start, y_start=c.y_start, saved=c.saved,
-                    n_steps=c.n_steps, n_accepted=c.n_accepted, n_rejected=c.n_steps - c.n_accepted)
+    return Solution(
+        result=result,
+        t_end=c.t,
+        y_end=c.y,
+        t_start=c.t_start,
+        y_start=c.y_start,
+        saved=c.saved,
+        n_steps=c.n_steps,
+        n_accepted=c.n_accepted,
+        n_rejected=c.n_steps - c.n_accepted,
+    )

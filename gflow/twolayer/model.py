@@ -51,7 +51,11 @@ def init_params(
         sign = jnp.where(jax.random.bernoulli(k_a, jnp.float32(0.5), (width,)), 1.0, -1.0).astype(dtype)
         a = sign * jnp.linalg.norm(W, axis=1)
     else:
-        a = init_scale * jax.random.normal(k_a, (width,), jnp.float32).astype(dtype) / jnp.sqrt(jnp.asarray(width, dtype))
+        a = (
+            init_scale
+            * jax.random.normal(k_a, (width,), jnp.float32).astype(dtype)
+            / jnp.sqrt(jnp.asarray(width, dtype))
+        )
     return Params(W=W, a=a)
 
 
@@ -123,7 +127,9 @@ def param_norm(params: Params) -> jax.Array:
     return jnp.sqrt(jnp.sum(params.W**2) + jnp.sum(params.a**2))
 
 
-def flow_velocity(params: Params, x: jax.Array, y: jax.Array, multiplier=1.0, gram: jax.Array | None = None) -> tuple[Params, jax.Array]:
+def flow_velocity(
+    params: Params, x: jax.Array, y: jax.Array, multiplier=1.0, gram: jax.Array | None = None
+) -> tuple[Params, jax.Array]:
     """v = −∇L(θ) and the rate of the training margins, d(y_i c f(x_i))/dt = y_i c ∂f(x_i)/∂θ · v.
 
     The gradient costs 4·n·h·d FLOP. The margin rate needs x·v_Wᵀ: 2·n·h·d FLOP directly, or

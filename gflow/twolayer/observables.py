@@ -64,13 +64,17 @@ def observe(params: model.Params, args: ObsArgs, semi_analytic: bool = True) -> 
     norm = model.param_norm(params)
     has_s = jnp.any(data.s != 0)
     if semi_analytic:
-        sa_err, sa_tie = semi_analytic_error(params.W, params.a, data.s, data.kappa, data.sigma, data.x_test[: args.sa_draws], args.tie_weight)
+        sa_err, sa_tie = semi_analytic_error(
+            params.W, params.a, data.s, data.kappa, data.sigma, data.x_test[: args.sa_draws], args.tie_weight
+        )
     else:
         sa_err = sa_tie = jnp.asarray(jnp.nan, data.x.dtype)
     return {
         "loss": model.logistic_loss(m_train),
         "train_acc": jnp.mean(m_train > 0),
-        "test_err": jnp.mean(jnp.where(m_test < 0, 1.0, jnp.where(m_test == 0, args.tie_weight, 0.0)).astype(m_test.dtype)),
+        "test_err": jnp.mean(
+            jnp.where(m_test < 0, 1.0, jnp.where(m_test == 0, args.tie_weight, 0.0)).astype(m_test.dtype)
+        ),
         "test_tie": jnp.mean((m_test == 0).astype(m_test.dtype)),
         "test_err_sa": jnp.where(has_s, sa_err, jnp.nan),
         "test_tie_sa": jnp.where(has_s, sa_tie, jnp.nan),

@@ -6,8 +6,8 @@ method of fixed stages is stability-limited there: Bosh3 is stable for h·λ ≤
 steps far shorter than accuracy needs (benchmarks/studies/README.md, `lazy_steps`). RKC's
 stability interval on the negative real axis grows with the square of its stage count,
 β(s) ≈ 0.65·s², so s vector-field evaluations cover ≈ 0.65·s²/λ of time where s/3 Bosh3 steps cover
-≈ 0.84·s/λ: about 0.8·s times as far at the stability limit. Where the flow is not stiff (the rich regime) it takes s = 2 and is an ordinary two-stage
-second-order method.
+≈ 0.84·s/λ: about 0.8·s times as far at the stability limit. Where the flow is not stiff (the rich regime) it
+takes s = 2 and is an ordinary two-stage second-order method.
 
 The scheme (Sommeijer, Shampine & Verwer 1997, "RKC: an explicit solver for parabolic PDEs",
 J. Comput. Appl. Math. 88; damping ε = 2/13): with w₀ = 1 + ε/s², w₁ = T_s′(w₀)/T_s″(w₀),
@@ -35,7 +35,8 @@ The vector field is evaluated at the stage times t₀ + c_j·h, c_j = w₁·T_j�
 
 from __future__ import annotations
 
-from typing import Callable, ClassVar
+from collections.abc import Callable
+from typing import ClassVar
 
 import diffrax
 import equinox as eqx
@@ -159,7 +160,12 @@ class RKC2(diffrax.AbstractAdaptiveSolver):
             gam = -am1 * mut
             fjm1 = terms.vf(t0 + cm1 * h, yjm1, args)
             yj = jax.tree.map(
-                lambda a, p, q, f, g: (1 - mu - nu) * a + mu * p + nu * q + h * (mut * f + gam * g), y0, yjm1, yjm2, fjm1, f0
+                lambda a, p, q, f, g: (1 - mu - nu) * a + mu * p + nu * q + h * (mut * f + gam * g),
+                y0,
+                yjm1,
+                yjm2,
+                fjm1,
+                f0,
             )
             cj = w1 * ej / dj
             return j + 1, yj, yjm1, tj, tm1, dj, dm1, ej, em1, bj, bm1, cj

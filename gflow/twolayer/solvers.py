@@ -16,14 +16,16 @@ equal step counts (benchmarks/studies/README.md, `solver_step`). Agreement with 
 
 from __future__ import annotations
 
-from typing import Callable, ClassVar, NamedTuple
+from collections.abc import Callable
+from typing import ClassVar, NamedTuple
 
 import diffrax
 import equinox as eqx
 import jax
 import jax.numpy as jnp
 
-from .rk_parts import HermiteInterpolation, combine as _combine
+from .rk_parts import HermiteInterpolation
+from .rk_parts import combine as _combine
 from .rkc import RKC2
 
 # Bogacki–Shampine 3(2): nodes 1/2, 3/4, 1; weights of the 3rd-order solution; error weights

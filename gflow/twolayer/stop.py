@@ -11,12 +11,13 @@ from __future__ import annotations
 import jax
 import jax.numpy as jnp
 
+from ..runs import status as _status
 from . import model
 from .integrate import MAX_STEPS, REACHED_T1, STOPPED
 from .rk_parts import hermite
-from ..runs.status import CODE as STATUS_CODE, NAMES as STATUS_NAMES, OK as OK_STATUSES, statuses as _statuses  # noqa: F401
 
-STATUSES = _statuses("twolayer")  # the statuses this wing produces (codes: gflow.runs.status)
+STATUSES = _status.statuses("twolayer")  # the statuses this wing produces (codes: gflow.runs.status)
+STATUS_CODE, STATUS_NAMES, OK_STATUSES = _status.CODE, _status.NAMES, _status.OK  # the shared vocabulary
 
 _NEWTON_MAX_ITERS = 16
 
@@ -76,6 +77,8 @@ def decode_status(result, event_hit, refined, at_init, finite):
     code = jnp.where(result == MAX_STEPS, STATUS_CODE["max_steps"], code)
     code = jnp.where(result == REACHED_T1, STATUS_CODE["t_max"], code)
     hit = event_hit & (result == STOPPED)
-    code = jnp.where(hit, jnp.where(refined, STATUS_CODE["reached_target"], STATUS_CODE["reached_target_unrefined"]), code)
+    code = jnp.where(
+        hit, jnp.where(refined, STATUS_CODE["reached_target"], STATUS_CODE["reached_target_unrefined"]), code
+    )
     code = jnp.where(finite, code, STATUS_CODE["nonfinite"])
     return jnp.where(at_init, STATUS_CODE["target_at_init"], code).astype(jnp.int32)

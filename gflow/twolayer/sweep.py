@@ -42,20 +42,31 @@ import jax.numpy as jnp
 import numpy as np
 from jax.sharding import Mesh, NamedSharding, PartitionSpec
 
+from ..runs import status
+from ..runs.loop import device_meta, run_chunks
+from ..runs.result import SweepResult
+from ..runs.runner import DEFAULT_LEASE_S
+from ..runs.store import check_out_dir, data_fingerprint, fingerprint
 from . import model
 from .config import SHAPE_KEYS, Config, ConfigError
 from .data import Dataset, check_arrays, dataset_report, make_dataset, separability_constant
 from .flow import Lane, check_dtype, solve_lane
 from .observables import OBSERVABLES
 from .solvers import SOLVERS
-from ..runs import status
-from ..runs.loop import device_meta, run_chunks
-from ..runs.runner import DEFAULT_LEASE_S
-from ..runs.result import SweepResult
-from ..runs.store import check_out_dir, data_fingerprint, fingerprint
 from .theory import bayes_error
 
-RUN_FIELDS = ("status", "t_stop", "n_steps", "n_accepted", "n_rejected", "newton_iters", "rtol", "t_err_est", "theta_err_est", "n_solves")
+RUN_FIELDS = (
+    "status",
+    "t_stop",
+    "n_steps",
+    "n_accepted",
+    "n_rejected",
+    "newton_iters",
+    "rtol",
+    "t_err_est",
+    "theta_err_est",
+    "n_solves",
+)
 
 
 @partial(jax.jit, static_argnames=("width", "second_layer", "flow"))
@@ -84,7 +95,9 @@ def _init_losses(scales, multiplier, keys, x, y, *, width, second_layer):
     """L(θ(0)) for every (α, init key): shape (len(scales), len(keys))."""
 
     def one(alpha, key):
-        p = model.init_params(key=key, d=x.shape[1], width=width, init_scale=alpha, second_layer=second_layer, dtype=x.dtype)
+        p = model.init_params(
+            key=key, d=x.shape[1], width=width, init_scale=alpha, second_layer=second_layer, dtype=x.dtype
+        )
         return model.loss(p, x, y, multiplier)
 
     return jax.vmap(jax.vmap(one, (None, 0)), (0, None))(scales, keys)
@@ -109,7 +122,12 @@ class Plan:
 
     def chunks(self) -> list[tuple[int, int, np.ndarray]]:
         """(group index, bucket index, lane indices) of every chunk, in chunk-id order."""
-        return [(g, b, lanes) for g, grp in enumerate(self.groups) for b, bkt in enumerate(grp["buckets"]) for lanes in bkt["chunks"]]
+        return [
+            (g, b, lanes)
+            for g, grp in enumerate(self.groups)
+            for b, bkt in enumerate(grp["buckets"])
+            for lanes in bkt["chunks"]
+        ]
 
     def summary(self) -> dict:
         return {
@@ -178,7 +196,7 @@ def make_plan(cfg: Config, n_devices: int = 1) -> Plan:
         grp = groups.setdefault(gkey, {"shapes": dict(zip(SHAPE_KEYS, gkey)), "buckets": {}, "config": c})
         grp["buckets"].setdefault(bkey, []).append((outer, c))
     plan_groups, sizes = [], []
-    for gkey, grp in groups.items():
+    for grp in groups.values():
         batch = n_devices * cfg.sweep.batch_lanes  # chunks are whole batches (module docstring)
         largest = max(len(v) * n_inner for v in grp["buckets"].values())
         if cfg.sweep.chunk_size:
@@ -195,7 +213,12 @@ def make_plan(cfg: Config, n_devices: int = 1) -> Plan:
             eff = np.concatenate([scales * math.sqrt(c.model.multiplier) for _, c in outers])
             seed = np.tile(seeds, len(outers))
             order = flat[np.lexsort((flat, seed, eff, eta, rtol))]  # cost (rtol, η, α·√c), then seed
-            buckets.append({"data": dict(zip(("seed", "kappa", "sigma", "mode", "separable"), bkey)), "chunks": [order[i : i + size] for i in range(0, len(order), size)]})
+            buckets.append(
+                {
+                    "data": dict(zip(("seed", "kappa", "sigma", "mode", "separable"), bkey)),
+                    "chunks": [order[i : i + size] for i in range(0, len(order), size)],
+                }
+            )
         plan_groups.append({"shapes": grp["shapes"], "buckets": buckets})
         sizes.append(size)
     return Plan(axes=axes, groups=plan_groups, chunk_sizes=sizes, n_devices=n_devices)
@@ -275,26 +298,42 @@ def run_sweep(
 
     def dataset(g: int, b: int) -> Dataset:
         if (g, b) not in datasets:
-            c, _, _ = lane_config(cfg, plan.axes, np.unravel_index(plan.groups[g]["buckets"][b]["chunks"][0][0], plan.shape))
+            c, _, _ = lane_config(
+                cfg, plan.axes, np.unravel_index(plan.groups[g]["buckets"][b]["chunks"][0][0], plan.shape)
+            )
             ds = make_dataset(c.data, dtype) if data is None else jax.tree.map(lambda v: jnp.asarray(v, dtype), data)
             datasets[g, b] = ds
         return datasets[g, b]
 
     check_target_vs_init(cfg, plan, dataset, warn)
     if progress:
-        (warn or _stderr)(f"gflow sweep: {plan.n_lanes} runs over {' × '.join(f'{n}[{len(v)}]' for n, v in plan.axes)}"
-                          + (f" → {out}" if out is not None else ""))
+        (warn or _stderr)(
+            f"gflow sweep: {plan.n_lanes} runs over {' × '.join(f'{n}[{len(v)}]' for n, v in plan.axes)}"
+            + (f" → {out}" if out is not None else "")
+        )
     result = run_chunks(
         len(chunks),
         lambda i, report: _compute_chunk(cfg, plan, chunks[i], dataset, dtype, lane_sharding, data_sharding),
         lambda results, meta: _assemble(cfg, plan, results, data, meta),
-        runs_in=lambda i: len(chunks[i][2]), label="sweep", out=out, config=cfg.to_dict(), plan=plan.summary(),
-        fingerprint=_fingerprint(cfg, data, dtype), extra_manifest={"data": _describe_data(cfg, data)}, force=force,
-        lease_s=lease_s, progress=progress, identity=lambda i: chunk_identity(cfg, plan, chunks[i][2]),
-        time_limit_s=time_limit_s, t_start=t_start,
+        runs_in=lambda i: len(chunks[i][2]),
+        label="sweep",
+        out=out,
+        config=cfg.to_dict(),
+        plan=plan.summary(),
+        fingerprint=_fingerprint(cfg, data, dtype),
+        extra_manifest={"data": _describe_data(cfg, data)},
+        force=force,
+        lease_s=lease_s,
+        progress=progress,
+        identity=lambda i: chunk_identity(cfg, plan, chunks[i][2]),
+        time_limit_s=time_limit_s,
+        t_start=t_start,
     )
-    return None if result is None else SweepResult(result.arrays, result.dims, result.meta,
-                                                   dir=None if out is None else Path(out))
+    return (
+        None
+        if result is None
+        else SweepResult(result.arrays, result.dims, result.meta, dir=None if out is None else Path(out))
+    )
 
 
 def chunk_identity(cfg: Config, plan: Plan, lanes: np.ndarray) -> dict[str, np.ndarray]:
@@ -303,8 +342,12 @@ def chunk_identity(cfg: Config, plan: Plan, lanes: np.ndarray) -> dict[str, np.n
     index = np.unravel_index(np.asarray(lanes, np.int64), plan.shape)
     at = {name: np.asarray(values)[i] for (name, values), i in zip(plan.axes, index)}
     data_seed = at["data_seed"] if "data_seed" in at else np.full(len(lanes), cfg.data.seed)
-    return {"lane": np.asarray(lanes, np.int64), "init_scale": at["scale"].astype(np.float64),
-            "seed": at["seed"].astype(np.int64), "data_seed": np.asarray(data_seed, np.int64)}
+    return {
+        "lane": np.asarray(lanes, np.int64),
+        "init_scale": at["scale"].astype(np.float64),
+        "seed": at["seed"].astype(np.int64),
+        "data_seed": np.asarray(data_seed, np.int64),
+    }
 
 
 def _compute_chunk(cfg, plan, chunk, dataset, dtype, lane_sharding, data_sharding) -> dict[str, np.ndarray]:
@@ -320,8 +363,15 @@ def _compute_chunk(cfg, plan, chunk, dataset, dtype, lane_sharding, data_shardin
         batch = _lane_batch(cfg, plan, padded[start : start + size], dtype)
         if lane_sharding is not None:
             batch = jax.device_put(batch, lane_sharding)
-        parts.append(solve_batch(batch, ds, width=plan.groups[g]["shapes"]["model.width"], second_layer=c.model.second_layer,
-                                  flow=c.flow.compiled()))
+        parts.append(
+            solve_batch(
+                batch,
+                ds,
+                width=plan.groups[g]["shapes"]["model.width"],
+                second_layer=c.model.second_layer,
+                flow=c.flow.compiled(),
+            )
+        )
     flat = [_flatten(jax.block_until_ready(res)) for res in parts]
     arrays = {k: np.concatenate([f[k] for f in flat])[: len(lanes)] for k in flat[0] if k != "time"}
     arrays["time"] = flat[0]["time"]
@@ -331,8 +381,13 @@ def _compute_chunk(cfg, plan, chunk, dataset, dtype, lane_sharding, data_shardin
 
 def _fingerprint(cfg: Config, data: Dataset | None, dtype) -> dict:
     if data is None:
-        source = data_fingerprint(config={"data": dataclasses.asdict(cfg.data), "data_seeds": list(cfg.sweep.data_seeds),
-                                          "grid": {k: list(v) for k, v in cfg.sweep.grid.items() if k.startswith("data.")}})
+        source = data_fingerprint(
+            config={
+                "data": dataclasses.asdict(cfg.data),
+                "data_seeds": list(cfg.sweep.data_seeds),
+                "grid": {k: list(v) for k, v in cfg.sweep.grid.items() if k.startswith("data.")},
+            }
+        )
     else:
         source = data_fingerprint({k: np.asarray(v, dtype) for k, v in data._asdict().items()})
     return fingerprint(config=cfg.to_dict(), data=source, dtype=str(np.dtype(dtype)))
@@ -341,9 +396,15 @@ def _fingerprint(cfg: Config, data: Dataset | None, dtype) -> dict:
 def _describe_data(cfg: Config, data: Dataset | None) -> dict:
     """The data actually used: its source and array shapes."""
     if data is not None:
-        return {"source": "arrays given to run_sweep", "shapes": {k: list(np.shape(v)) for k, v in data._asdict().items()}}
+        return {
+            "source": "arrays given to run_sweep",
+            "shapes": {k: list(np.shape(v)) for k, v in data._asdict().items()},
+        }
     d = cfg.data
-    out = {"source": "gaussian mixture (data config)", "shapes": {"x": [d.n, d.d], "y": [d.n], "x_test": [d.n_test, d.d], "y_test": [d.n_test]}}
+    out = {
+        "source": "gaussian mixture (data config)",
+        "shapes": {"x": [d.n, d.d], "y": [d.n], "x_test": [d.n_test, d.d], "y_test": [d.n_test]},
+    }
     if any(k in cfg.sweep.grid for k in ("data.n", "data.d", "data.n_test")):
         out["shapes_vary_over"] = [k for k in cfg.sweep.grid if k in ("data.n", "data.d", "data.n_test")]
     return out
@@ -370,20 +431,33 @@ def check_target_vs_init(cfg: Config, plan: Plan, dataset, warn=None, seeds=None
             for o in outer:
                 c, _, _ = lane_config(cfg, plan.axes, (*np.unravel_index(o, plan.shape[:-2]), 0, 0))
                 dtype = ds.x.dtype
-                loss0 = np.asarray(_init_losses(jnp.asarray(scales, dtype), jnp.asarray(c.model.multiplier, dtype), keys,
-                                                ds.x, ds.y, width=c.model.width, second_layer=c.model.second_layer))
+                loss0 = np.asarray(
+                    _init_losses(
+                        jnp.asarray(scales, dtype),
+                        jnp.asarray(c.model.multiplier, dtype),
+                        keys,
+                        ds.x,
+                        ds.y,
+                        width=c.model.width,
+                        second_layer=c.model.second_layer,
+                    )
+                )
                 stops = np.all(c.flow.target_loss >= loss0, axis=1)
                 at_init |= stops
                 at_init_everywhere &= bool(stops.all())
                 lo, hi = min(lo, float(loss0.min())), max(hi, float(loss0.max()))
     eta = cfg.flow.target_loss if "flow.target_loss" not in cfg.sweep.grid else "(swept)"
     if at_init_everywhere:
-        raise ConfigError(f"flow.target_loss: η = {eta} is at or above the loss at init for every α "
-                          f"(L(θ(0)) from {lo:.3g} to {hi:.3g}); every run would stop at t = 0. Choose η below {lo:.3g}")
+        raise ConfigError(
+            f"flow.target_loss: η = {eta} is at or above the loss at init for every α "
+            f"(L(θ(0)) from {lo:.3g} to {hi:.3g}); every run would stop at t = 0. Choose η below {lo:.3g}"
+        )
     if at_init.any():
         shown = ", ".join(f"{a:.3g}" for a in scales[at_init])
-        warn(f"gflow: warning: flow.target_loss: η = {eta} is at or above the loss at init for α = {shown}; "
-             "those runs stop at t = 0 with status target_at_init")
+        warn(
+            f"gflow: warning: flow.target_loss: η = {eta} is at or above the loss at init for α = {shown}; "
+            "those runs stop at t = 0 with status target_at_init"
+        )
 
 
 def _assemble(cfg: Config, plan: Plan, results: list[dict], data: Dataset | None, meta: dict):

@@ -235,12 +235,20 @@ def phase1_alignment_bound(t, zeta, rate, psi0):
 
 def predicted_alpha_star(n, width, *, ref_alpha, ref_n, ref_width):
     """α* ∝ 1/(n√h), through a reference point (ref_n, ref_width, ref_alpha)."""
-    return ref_alpha * (jnp.asarray(n) / ref_n) ** ALPHA_STAR_N_EXPONENT * (jnp.asarray(width) / ref_width) ** ALPHA_STAR_WIDTH_EXPONENT
+    return (
+        ref_alpha
+        * (jnp.asarray(n) / ref_n) ** ALPHA_STAR_N_EXPONENT
+        * (jnp.asarray(width) / ref_width) ** ALPHA_STAR_WIDTH_EXPONENT
+    )
 
 
 def predicted_multiplier_star(n, width, *, ref_c, ref_n, ref_width):
     """c* = α*² ∝ n⁻² h⁻¹, through a reference point."""
-    return ref_c * (jnp.asarray(n) / ref_n) ** MULTIPLIER_STAR_N_EXPONENT * (jnp.asarray(width) / ref_width) ** MULTIPLIER_STAR_WIDTH_EXPONENT
+    return (
+        ref_c
+        * (jnp.asarray(n) / ref_n) ** MULTIPLIER_STAR_N_EXPONENT
+        * (jnp.asarray(width) / ref_width) ** MULTIPLIER_STAR_WIDTH_EXPONENT
+    )
 
 
 def predicted_angle(alpha, *, ref_alpha, ref_angle):

@@ -10,7 +10,7 @@ import pytest
 
 from gflow.deep.analysis import (best_over_lr, c_star, c_star_location, cell_table, invalid_reason, json_safe, scaling_fit,
                                  u_shape_summary)
-from gflow.deep.train import STATUS_CODE
+from gflow.deep.stop import STATUS_CODE
 from gflow.runs.status import RUNNING
 
 OK, MAX, DIV = STATUS_CODE["reached_target"], STATUS_CODE["max_steps"], STATUS_CODE["diverged"]

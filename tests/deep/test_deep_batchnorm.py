@@ -9,7 +9,8 @@ import pytest
 
 import gflow
 from gflow import cli
-from gflow.deep import train
+from gflow.deep import stop, train
+from gflow.runs import status
 from gflow.deep.config import DeepModelConfig, TrainConfig, load_preset
 from gflow.deep.data import from_arrays, load_dataset
 from gflow.deep.loss import forward_all
@@ -50,7 +51,7 @@ def test_running_averages_and_evaluation_against_numpy():
     params, buffers, _ = split(net1)
     assert params.norms[0].running_mean is None and buffers.norms[0].scale is None
     # a frozen (stopped) lane keeps its running averages
-    stopped = state1._replace(status=jnp.asarray(train.STATUS_CODE["max_steps"], jnp.int32))
+    stopped = state1._replace(status=jnp.asarray(stop.STATUS_CODE["max_steps"], jnp.int32))
     again = train._step_host(stopped, lane, data, static, tcfg, False)
     np.testing.assert_array_equal(np.asarray(again.buffers.norms[0].running_mean), np.asarray(bn.running_mean))
 
@@ -72,7 +73,7 @@ def test_batchnorm_sweep_from_the_cli_equals_single_runs(tmp_path, capsys):
     assert data.x_val.shape[0] == 64  # edim: half of n_test
     for i, c in enumerate((0.25, 1.0)):
         one = train.train_run(cfg.model, cfg.train, data, multiplier=c, lr=0.3, seed=0, curves=True)
-        assert train.status_names(int(ds["status"][i, 0, 0])) == train.status_names(one["status"])
+        assert status.names_of(int(ds["status"][i, 0, 0])) == status.names_of(one["status"])
         for name in ("steps", "peak_step", "peak_val_acc", "test_acc_at_peak", "peak_test_acc", "final_train_acc",
                      "final_test_acc", "final_train_loss"):
             np.testing.assert_allclose(float(ds[name][i, 0, 0]), one[name], rtol=2e-5, atol=1e-6, err_msg=name)

@@ -9,6 +9,7 @@ import pytest
 
 from gflow.twolayer.config import ConfigError
 from gflow.deep import train
+from gflow.runs import status
 from gflow.deep.config import DeepModelConfig, TrainConfig
 from gflow.deep.data import from_arrays
 from gflow.deep.models import build_model
@@ -83,7 +84,7 @@ def test_step_budget_scales_with_c(small):
     tcfg = TrainConfig(check_every=2, max_steps=4, budget_power=1.0, target_acc=1.0, dtype="float64")
     out = train.train_lanes(MLP, tcfg, small, train.make_lanes([1.0, 0.5, 0.25], [1e-6] * 3, [0] * 3, jnp.float64))
     assert out["budget"].tolist() == [4, 8, 16] and out["steps"].tolist() == [4, 8, 16]
-    assert train.status_names(out["status"]).tolist() == ["max_steps"] * 3
+    assert status.names_of(out["status"]).tolist() == ["max_steps"] * 3
     one = train.train_run(MLP, tcfg, small, multiplier=0.25, lr=1e-6, seed=0)
     assert one["budget"] == 16 and one["steps"] == 16
 

@@ -15,7 +15,8 @@ import pytest
 import gflow
 import gflow.runs.status
 from gflow.runs.compile_log import track_compiles
-from gflow.deep import train
+from gflow.deep import stop, train
+from gflow.runs import status
 from gflow.deep.config import DeepConfig, DeepDataConfig, DeepModelConfig, DeepSweepConfig, TrainConfig
 from gflow.deep.data import from_arrays, load_dataset
 from gflow.deep.models import build_model
@@ -45,14 +46,14 @@ def sweep(tmp_path_factory):
 def test_sweep_elements_equal_single_runs(sweep, data):
     arr = sweep.arrays
     assert arr["status"].shape == (2, 3, 2) and sweep.dims["peak_test_acc"] == ["multiplier", "lr", "seed"]
-    assert set(sweep.status_names().ravel()) == set(train.STATUSES)  # the grid exercises every status of the wing
+    assert set(sweep.status_names().ravel()) == set(stop.STATUSES)  # the grid exercises every status of the wing
     for i, c in enumerate(CFG.sweep.multipliers):
         for j, lr in enumerate(CFG.sweep.lrs):
             for s in range(2):
                 one = train.train_run(CFG.model, CFG.train, data, multiplier=c, lr=lr, seed=s)
                 for name, v in one.items():
                     np.testing.assert_allclose(arr[name][i, j, s], v, rtol=1e-9, atol=1e-12, err_msg=f"{name} {c} {lr} {s}")
-    ok = arr["status"] == train.STATUS_CODE["reached_target"]
+    ok = arr["status"] == stop.STATUS_CODE["reached_target"]
     assert np.all(arr["final_train_acc"][ok] >= 0.99)
     assert np.all(arr["steps"] % CFG.train.check_every == 0) and np.all(arr["steps"] <= CFG.train.max_steps)
     assert arr["seed"].tolist() == [0, 1] and not np.array_equal(arr["init_test_acc"][..., 0], arr["init_test_acc"][..., 1])
@@ -104,7 +105,7 @@ def test_divergence_is_a_status_not_an_error(sweep):
     assert ds.peak_test_acc.dims == ("multiplier", "lr", "seed") and ds.step_size.dims == ("multiplier", "lr")
     np.testing.assert_array_equal(ds.multiplier, CFG.sweep.multipliers)
     np.testing.assert_array_equal(gflow.runs.status.names_of(ds.status), names)
-    assert ds.status.attrs["flag_meanings"].split() == list(train.STATUSES)
+    assert ds.status.attrs["flag_meanings"].split() == list(stop.STATUSES)
     assert ds.attrs["config"] == json.loads(json.dumps(CFG.to_dict()))
     assert sweep.to_dataset().drop_attrs().identical(ds.drop_attrs())  # the same Dataset in memory
 
@@ -221,7 +222,7 @@ def _one_lane(data):
     """(lane, initial state, static model, eval set) of one unbatched lane: c = 1, η = 0.3, seed 0."""
     lane = train.Lane(jnp.asarray(1.0, jnp.float64), jnp.asarray(0.3, jnp.float64), jnp.asarray(0, jnp.uint32))
     state = train._init_single(lane, jnp.asarray(CFG.train.budget(1.0), jnp.int32), data, CFG.model, CFG.train)
-    return lane, state, train.model_static(CFG.model, data, jnp.float64), train.train_test_examples(data)
+    return lane, state, train.model_static(CFG.model, data, jnp.float64), gflow.deep.loss.train_test_examples(data)
 
 
 def test_peak_step_is_the_first_check_of_a_tie(data):
@@ -257,10 +258,10 @@ def test_stop_rule_reaches_the_target_at_equality(data):
     lane, state, static, eval_set = _one_lane(data)
     acc = float(train._check_host(state, lane, data, eval_set, static, CFG.train, False).train_acc)
     assert 0 < acc < 1
-    for target, status in ((acc, "reached_target"), (np.nextafter(acc, 1.0), "running")):
+    for target, want in ((acc, "reached_target"), (np.nextafter(acc, 1.0), "running")):
         tcfg = dataclasses.replace(CFG.train, target_acc=float(target))
         after = train._check_host(state, lane, data, eval_set, static, tcfg, False)
-        assert train.status_names(after.status) == status, (target, acc)
+        assert status.names_of(after.status) == want, (target, acc)
 
 
 def test_centered_multiplier_trains_c_times_the_change():

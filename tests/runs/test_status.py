@@ -10,16 +10,16 @@ from gflow.runs import status
 
 
 def test_both_wings_share_the_codes():
-    from gflow.deep import train
-    from gflow.twolayer import flow
+    from gflow.deep import stop as dstop
+    from gflow.twolayer import stop as tstop
 
-    for wing_statuses in (flow.STATUSES, train.STATUSES):
+    for wing_statuses in (tstop.STATUSES, dstop.STATUSES):
         for name in wing_statuses:
-            assert flow.STATUS_CODE[name] == train.STATUS_CODE[name] == status.CODE[name]
+            assert tstop.STATUS_CODE[name] == dstop.STATUS_CODE[name] == status.CODE[name]
     assert status.CODE["nonfinite"] == 5 and status.CODE["max_steps"] == 4  # the two-layer codes are unchanged
-    assert set(train.STATUSES) == {"reached_target", "max_steps", "nonfinite", "diverged"}
-    assert list(flow.STATUSES) == list(status.NAMES[:7])
-    assert flow.OK_STATUSES is status.OK
+    assert set(dstop.STATUSES) == {"reached_target", "max_steps", "nonfinite", "diverged"}
+    assert list(tstop.STATUSES) == list(status.NAMES[:7])
+    assert tstop.OK_STATUSES is status.OK
 
 
 def test_helpers():
