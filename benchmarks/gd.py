@@ -8,8 +8,8 @@ Its estimate of the gradient-flow time is
 
 i.e. linear interpolation of log L over the last step (`interpolate=False` gives the plain k·lr).
 Its state at t_η is interpolated the same way, θ(t_η) = θ_{k−1} + s·(θ_k − θ_{k−1}) (`GDResult.W`, `.a`, with
-`jax_gd_sweep(..., state=True)`; θ_0 when k = 0). The test error is that of θ_k. Gradients are written out by hand (4·n·h·d FLOP per iteration, the
-same formulas as `gflow.twolayer.model.loss_and_grad`): no autodiff overhead for any contender.
+`jax_gd_sweep(..., state=True)`; θ_0 when k = 0). The test error is that of θ_k. Gradients are written out by
+hand (4·n·h·d FLOP per iteration, the same formulas as `gflow.twolayer.model.loss_and_grad`): no autodiff overhead for any contender.
 
 - `numpy_gd`: one configuration at a time, float64 (the common practice).
 - `jax_gd_sweep`: Euler steps in a jitted `lax.while_loop`, vmapped over all runs of a sweep: what a

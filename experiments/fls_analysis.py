@@ -28,8 +28,8 @@ import numpy as np  # noqa: E402
 
 import gflow  # noqa: E402
 from gflow import stats  # noqa: E402
-from gflow.runs.runner import RunMismatchError  # noqa: E402
 from gflow.runs import status as _status  # noqa: E402
+from gflow.runs.runner import RunMismatchError  # noqa: E402
 from gflow.runs.store import write_json  # noqa: E402
 from gflow.twolayer import theory  # noqa: E402
 from gflow.twolayer.data import make_dataset  # noqa: E402

@@ -130,7 +130,8 @@ def cmd_run(args) -> int:
     import numpy as np
 
     from .runs.status import OK
-    from .twolayer.flow import STATUS_NAMES, simulate
+    from .twolayer.flow import simulate
+    from .twolayer.stop import STATUS_NAMES
     from .twolayer.sweep import check_target_vs_init, make_plan
 
     one = cfgmod.with_overrides(

@@ -43,10 +43,10 @@ import jax.numpy as jnp
 import numpy as np
 
 from gflow.deep import train
-from gflow.runs import status
 from gflow.deep.analysis import json_safe
 from gflow.deep.config import DeepDataConfig, DeepModelConfig, TrainConfig, load_preset
 from gflow.deep.data import load_dataset
+from gflow.runs import status
 
 
 def agreement_configs(small: bool):

@@ -6,9 +6,9 @@ IDX files under their standard names (gzipped or not).
 Every dataset is a `DeepDataset` with a training, a validation and a test set. The validation set is
 held out from the training data (`data.n_val`; `VAL_DEFAULTS` per dataset; −1: none): the peak step,
 the best η and c* are chosen on it, and the test set is only reported. Inputs are floats (one example: (D,),
-(C, L) or (C, H, W)), integer labels 0 … K−1, standardized with statistics of the training split only. K = 2 is trained with the logistic loss
-on one output, K > 2 with softmax cross-entropy on K outputs. Random splits and subsets use the data seed
-only, so every multiplier, learning rate and init seed sees the same data.
+(C, L) or (C, H, W)), integer labels 0 … K−1, standardized with statistics of the training split only.
+K = 2 is trained with the logistic loss on one output, K > 2 with softmax cross-entropy on K outputs. Random
+splits and subsets use the data seed only, so every multiplier, learning rate and init seed sees the same data.
 """
 
 from __future__ import annotations

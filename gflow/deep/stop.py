@@ -24,8 +24,11 @@ from .data import DeepDataset
 from .lanes import Lane, LaneState
 from .loss import evaluate, forward_all, outputs, split_sizes
 
-STATUSES = _status.statuses("deep")  # the statuses this wing produces (codes: gflow.runs.status, shared with gflow.twolayer)
-STATUS_CODE, STATUS_NAMES = _status.CODE, _status.NAMES  # the shared vocabulary (gflow.runs.status)
+STATUSES = _status.statuses(
+    "deep"
+)  # the statuses this wing produces (codes: gflow.runs.status, shared with gflow.twolayer)
+STATUS_NAMES = _status.NAMES  # every status name, indexed by its code (shared by both wings: gflow.runs.status)
+STATUS_CODE = _status.CODE  # name -> code
 CURVES = ("train_loss", "train_acc", "val_loss", "val_acc", "test_loss", "test_acc")  # a lane's values at a check
 
 

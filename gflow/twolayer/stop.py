@@ -17,7 +17,9 @@ from .integrate import MAX_STEPS, REACHED_T1, STOPPED
 from .rk_parts import hermite
 
 STATUSES = _status.statuses("twolayer")  # the statuses this wing produces (codes: gflow.runs.status)
-STATUS_CODE, STATUS_NAMES, OK_STATUSES = _status.CODE, _status.NAMES, _status.OK  # the shared vocabulary
+STATUS_NAMES = _status.NAMES  # every status name, indexed by its code (shared by both wings: gflow.runs.status)
+STATUS_CODE = _status.CODE  # name -> code
+OK_STATUSES = _status.OK  # the statuses of a run that reached η
 
 _NEWTON_MAX_ITERS = 16
 

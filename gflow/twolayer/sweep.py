@@ -42,6 +42,7 @@ import jax.numpy as jnp
 import numpy as np
 from jax.sharding import Mesh, NamedSharding, PartitionSpec
 
+from ..numerics import check_dtype
 from ..runs import status
 from ..runs.loop import device_meta, run_chunks
 from ..runs.result import SweepResult
@@ -50,7 +51,7 @@ from ..runs.store import check_out_dir, data_fingerprint, fingerprint
 from . import model
 from .config import SHAPE_KEYS, Config, ConfigError
 from .data import Dataset, check_arrays, dataset_report, make_dataset, separability_constant
-from .flow import Lane, check_dtype, solve_lane
+from .flow import Lane, solve_lane
 from .observables import OBSERVABLES
 from .solvers import SOLVERS
 from .theory import bayes_error
