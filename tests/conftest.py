@@ -4,6 +4,8 @@ A persistent compilation cache (shared with the subprocesses some tests start) s
 same programs; it lives in a temporary directory of this test session.
 """
 
+import ctypes
+import gc
 import os
 import tempfile
 
@@ -25,6 +27,15 @@ def _drop_compiled_programs_after_each_module():
     program a later module needs again comes back from the persistent compilation cache above."""
     yield
     jax.clear_caches()
+    gc.collect()
+    if _libc is not None:
+        _libc.malloc_trim(0)  # hand the freed memory back to the system, so the process's resident size shows it
+
+
+try:
+    _libc = ctypes.CDLL("libc.so.6")  # glibc; elsewhere the freed memory is only reused, not handed back
+except OSError:
+    _libc = None
 
 
 def pytest_runtest_logreport(report):
