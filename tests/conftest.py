@@ -44,6 +44,7 @@ def pytest_runtest_logreport(report):
     log = os.environ.get("GFLOW_TEST_RSS_LOG")
     if log and report.when == "call":
         with open("/proc/self/status") as f:
-            mem = {k: int(v.split()[0]) // 1024 for k, v in (line.split(":", 1) for line in f) if k in ("VmRSS", "VmHWM")}
+            fields = (line.split(":", 1) for line in f)
+            mem = {k: int(v.split()[0]) // 1024 for k, v in fields if k in ("VmRSS", "VmHWM")}
         with open(log, "a") as f:
             f.write(f"{report.nodeid}\t{report.duration:.1f}\t{mem['VmRSS']}\t{mem['VmHWM']}\n")

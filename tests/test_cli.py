@@ -33,8 +33,8 @@ def test_sweep_writes_run_directory_and_figure(tmp_path, capsys):
     lines = {ln.get_label(): ln for ln in ax.get_lines()}
     err = lines["network, ties = error (f = 0 counted as an error)"]
     tie_w = {"error": 1.0, "half": 0.5, "correct": 0.0}[ds.attrs["config"]["flow"]["ties"]]
-    want = [np.mean((ds.final_test_err.values.astype(float) + (1 - tie_w) * ds.final_test_tie.values.astype(float))[i][ok[i]]) if ok[i].any()
-            else np.nan for i in range(len(alpha))]
+    err_w = ds.final_test_err.values.astype(float) + (1 - tie_w) * ds.final_test_tie.values.astype(float)
+    want = [np.mean(err_w[i][ok[i]]) if ok[i].any() else np.nan for i in range(len(alpha))]
     np.testing.assert_allclose(err.get_xdata(), alpha)
     np.testing.assert_allclose(err.get_ydata(), want, rtol=1e-12)
     best = [ln for label, ln in lines.items() if label.startswith("best α = ")]
