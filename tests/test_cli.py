@@ -2,10 +2,14 @@ import os
 import subprocess
 import sys
 
+import matplotlib.pyplot as plt
+import numpy as np
 import pytest
 
 from gflow import cli
+from gflow.runs.status import OK
 from gflow.runs.store import load_run
+from gflow.twolayer.plot import sweep_figure
 
 TINY = ["--set", "data.n=20", "--set", "data.d=30", "--set", "data.n_test=200", "--set", "model.width=20",
         "--set", "sweep.init_scales=[1e-3, 0.1, 2.0]", "--set", "sweep.n_seeds=2", "--set", "flow.n_save=12"]
@@ -16,11 +20,31 @@ def test_sweep_writes_run_directory_and_figure(tmp_path, capsys):
     assert cli.main(["sweep", "--out", str(out), "--quiet", *TINY]) == 0
     ds = load_run(out)
     assert ds.final_test_err.shape == (3, 2) and ds.final_test_err.dims == ("init_scale", "seed")
-    assert (out / "u_curve.png").stat().st_size > 10_000
+    assert plt.imread(out / "u_curve.png").shape[:2] == (960, 1320)  # a PNG of the 11 × 8 in figure at 120 dpi
     text = capsys.readouterr().out
     assert "best α" in text and "status counts" in text
     assert cli.main(["plot", str(out), "--out", str(tmp_path / "again.png")]) == 0
-    assert (tmp_path / "again.png").exists()
+    assert plt.imread(tmp_path / "again.png").shape[:2] == (960, 1320)
+    # what the figure shows: the seed-mean test error of the ok runs against α, the best α marked, the axes named
+    fig = sweep_figure(ds)
+    ax = fig.axes[0]
+    alpha, ok = ds.init_scale.values, np.isin(ds.status.values, [c["code"] for n, c in ds.attrs["statuses"].items()
+                                                                  if n in OK])
+    lines = {ln.get_label(): ln for ln in ax.get_lines()}
+    err = lines["network, ties = error (f = 0 counted as an error)"]
+    tie_w = {"error": 1.0, "half": 0.5, "correct": 0.0}[ds.attrs["config"]["flow"]["ties"]]
+    err_w = ds.final_test_err.values.astype(float) + (1 - tie_w) * ds.final_test_tie.values.astype(float)
+    want = [np.mean(err_w[i][ok[i]]) if ok[i].any() else np.nan for i in range(len(alpha))]
+    np.testing.assert_allclose(err.get_xdata(), alpha)
+    np.testing.assert_allclose(err.get_ydata(), want, rtol=1e-12)
+    best = [ln for label, ln in lines.items() if label.startswith("best α = ")]
+    assert len(best) == 1 and best[0].get_xdata()[0] == alpha[np.nanargmin(want)]
+    assert ax.get_xlabel().startswith("init scale α") and ax.get_ylabel() == "test error at the stop"
+    assert ax.get_xscale() == "log" and [a.get_ylabel() for a in fig.axes[1:]] == [
+        "cosine", "t_η (gradient-flow time to reach η)", "runs"]
+    bars = fig.axes[3].patches  # the status panel: one bar per α and status, counting every run
+    assert sum(b.get_height() for b in bars) == ds.status.size
+    plt.close(fig)
 
 
 def test_run_prints_summary(capsys):

@@ -81,10 +81,19 @@ def leading_combos(ds):
 
 
 def plot_sweep(run_dir, out: str | Path | None = None, max_curves: int = 8) -> Path:
-    """The sweep figure: test error vs α (mean ± s.e. over seeds, Bayes error), alignments vs α,
-    t_η vs α, and the status of every run. Grid axes beyond [scale, seed] give one curve per
-    combination (the first `max_curves`). Returns the path of the PNG."""
-    ds = load_run(run_dir)
+    """The sweep figure (see `sweep_figure`) of the run in `run_dir`, saved as a PNG (by default
+    `run_dir/u_curve.png`). Returns the path of the PNG."""
+    fig = sweep_figure(load_run(run_dir), max_curves)
+    out = Path(out) if out is not None else Path(run_dir) / "u_curve.png"
+    fig.savefig(out, dpi=120)
+    plt.close(fig)
+    return out
+
+
+def sweep_figure(ds, max_curves: int = 8):
+    """The sweep figure of a run's Dataset: test error vs α (mean ± s.e. over seeds, Bayes error),
+    alignments vs α, t_η vs α, and the status of every run. Grid axes beyond [scale, seed] give one
+    curve per combination (the first `max_curves`). Returns the matplotlib Figure (2 × 2 axes)."""
     manifest, arrays = ds.attrs, arrays_of(ds)
     alpha = arrays["init_scale"]
     ok_all = ok_mask(ds)
@@ -182,7 +191,4 @@ def plot_sweep(run_dir, out: str | Path | None = None, max_curves: int = 8) -> P
         f"η={eta:g}, {cfg['flow']['solver']} rtol={cfg['flow']['rtol']:g}, {cfg['flow']['dtype']}"
         + (f"; swept: {swept}" if swept else "")
     )
-    out = Path(out) if out is not None else Path(run_dir) / "u_curve.png"
-    fig.savefig(out, dpi=120)
-    plt.close(fig)
-    return out
+    return fig
