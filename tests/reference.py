@@ -46,5 +46,14 @@ def scipy_flow(W0, a0, x, y, *, c=1.0, target=None, t_max=1e4, t_eval=None, rtol
         hit.direction = -1
         events = hit
     z0 = np.concatenate([np.asarray(W0, np.float64).ravel(), np.asarray(a0, np.float64)])
-    return solve_ivp(rhs, (0.0, t_max), z0, method="DOP853", rtol=rtol, atol=atol, t_eval=t_eval if t_eval is not None or dense_output else np.empty(0),
-                     events=events, dense_output=dense_output)
+    return solve_ivp(
+        rhs,
+        (0.0, t_max),
+        z0,
+        method="DOP853",
+        rtol=rtol,
+        atol=atol,
+        t_eval=t_eval if t_eval is not None or dense_output else np.empty(0),
+        events=events,
+        dense_output=dense_output,
+    )

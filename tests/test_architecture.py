@@ -24,14 +24,19 @@ def _imported_gflow_modules(path: Path) -> set[str]:
     return {m for m in out if m == "gflow" or m.startswith("gflow.")}
 
 
-@pytest.mark.parametrize("layer, forbidden", [
-    ("deep", ("gflow.twolayer",)),
-    ("twolayer", ("gflow.deep",)),
-    ("runs", ("gflow.twolayer", "gflow.deep")),
-])
+@pytest.mark.parametrize(
+    "layer, forbidden",
+    [
+        ("deep", ("gflow.twolayer",)),
+        ("twolayer", ("gflow.deep",)),
+        ("runs", ("gflow.twolayer", "gflow.deep")),
+    ],
+)
 def test_layers_import_only_downward(layer, forbidden):
-    bad = {str(p.relative_to(GFLOW)): sorted(m for m in _imported_gflow_modules(p) if m.startswith(forbidden))
-           for p in (GFLOW / layer).rglob("*.py")}
+    bad = {
+        str(p.relative_to(GFLOW)): sorted(m for m in _imported_gflow_modules(p) if m.startswith(forbidden))
+        for p in (GFLOW / layer).rglob("*.py")
+    }
     assert not {k: v for k, v in bad.items() if v}
 
 
@@ -85,8 +90,11 @@ def _cycles(graph: dict[str, set[str]]) -> list[list[str]]:
 def test_no_import_circle_between_gflow_modules():
     """Every import (top-level, in functions and under TYPE_CHECKING) of one gflow module by another points one
     way. A package's __init__ (the lazy export table) is left out: it names its modules, they do not import it."""
-    graph = {m: {n for n in deps if not n.endswith("__init__")} for m, deps in _import_graph().items()
-             if not m.endswith("__init__")}
+    graph = {
+        m: {n for n in deps if not n.endswith("__init__")}
+        for m, deps in _import_graph().items()
+        if not m.endswith("__init__")
+    }
     assert _cycles(graph) == []
 
 

@@ -23,9 +23,27 @@ def _pos(v):
 def test_quick_benchmark_suite(tmp_path):
     out = tmp_path / "bench"
     env = {**os.environ, "PYTHONPATH": str(ROOT) + os.pathsep + os.environ.get("PYTHONPATH", "")}
-    proc = subprocess.run([sys.executable, "-m", "benchmarks.matched", "--quick", "--out", str(out),
-                           "--only", "compile", "gd", "scipy", "loop", "flops"],
-                          cwd=ROOT, env=env, capture_output=True, text=True, timeout=900)
+    proc = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "benchmarks.matched",
+            "--quick",
+            "--out",
+            str(out),
+            "--only",
+            "compile",
+            "gd",
+            "scipy",
+            "loop",
+            "flops",
+        ],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=900,
+    )
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     res = json.loads((out / "matched.json").read_text())
     readme = (out / "matched.md").read_text()
@@ -50,7 +68,9 @@ def test_quick_benchmark_suite(tmp_path):
     for wall in (c["jax_wall_s"], c["numpy_wall_s"]):
         assert _pos(wall) and _pos(wall / g["wall_s"])
     assert p["gd_validation"] and all(_pos(v["measured_over_extrapolated"]) for v in p["gd_validation"])
-    assert all(v["t_rel_diff_vs_jax_gd"] < 1e-4 for v in p["gd_validation"])  # numpy and JAX GD: the same float64 algorithm
+    assert all(
+        v["t_rel_diff_vs_jax_gd"] < 1e-4 for v in p["gd_validation"]
+    )  # numpy and JAX GD: the same float64 algorithm
 
     # scipy: accuracy computed at the rtols it ran, tightening rtol after rtol; a run that reached η
     # disagrees with the reference by a measured, nonzero amount, and tighter rtols are not less accurate
@@ -137,8 +157,8 @@ def test_step_cost_quick():
     """`python -m benchmarks.studies.step_cost --quick`: every piece is timed over the work it did; the gflow rows count
     the run's own steps, and the bare diffrax solve is a real adaptive solve (more than a handful of steps)."""
     import gflow
-    from benchmarks.studies import step_cost
     from benchmarks.common import problem_config
+    from benchmarks.studies import step_cost
 
     res = step_cost.main(["--quick"])
     rows = res["rows"]
@@ -148,7 +168,13 @@ def test_step_cost_quick():
     assert rows["GD iteration"]["over_gd_iteration"] == 1.0 and rows["bare diffrax step"]["units"] > 10
     cfg = problem_config("tiny", dtype="float64", n_seeds=1, init_scales=(0.1,), rtol=1e-3)
     r = gflow.simulate(init_scale=0.1, config=cfg)
-    assert rows[lean]["units"] == rows[ref]["units"] == rows["gflow step, as shipped"]["units"] == res["gflow_steps"] == int(r.n_steps)
+    assert (
+        rows[lean]["units"]
+        == rows[ref]["units"]
+        == rows["gflow step, as shipped"]["units"]
+        == res["gflow_steps"]
+        == int(r.n_steps)
+    )
 
 
 def test_shipped_accuracy_rule_meets_the_stored_calibration_ladder():
@@ -168,8 +194,9 @@ def test_shipped_accuracy_rule_meets_the_stored_calibration_ladder():
         assert len(cases) == 24
         met = []
         for c in cases:
-            j, _, n, beyond = al.replay_rule(z, c, eps, F._ACC_RTOL0, F._ACC_RHO, 1.0, F._ACC_SAFETY, F._ACC_MAX_SOLVES,
-                                             F._ACC_MIN_SHRINK)
+            j, _, n, beyond = al.replay_rule(
+                z, c, eps, F._ACC_RTOL0, F._ACC_RHO, 1.0, F._ACC_SAFETY, F._ACC_MAX_SOLVES, F._ACC_MIN_SHRINK
+            )
             assert not beyond and n >= 2
             met.append(z["t_err"][c, j] <= eps and z["theta_err"][c, j] <= eps)
         assert all(met), eps

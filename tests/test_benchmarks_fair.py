@@ -68,11 +68,13 @@ def test_envelope_rule_skips_lucky_rungs():
     """The oracle takes the largest rung such that it and every smaller one meet both errors; the old
     t_η-only rule takes a lucky large lr (a real pattern: medium α = 10, t_η error 2.7e-3 at lr 0.011,
     6.8e-3 at half of 0.0039)."""
-    rungs = [dict(lr=1.0, t_err=0.5, theta_err=0.9),
-             dict(lr=0.5, t_err=0.002, theta_err=0.05),   # t_η lucky, state far off
-             dict(lr=0.25, t_err=0.02, theta_err=0.008),  # t_η misses 1%
-             dict(lr=0.125, t_err=0.004, theta_err=0.004),
-             dict(lr=0.0625, t_err=0.002, theta_err=0.002)]
+    rungs = [
+        dict(lr=1.0, t_err=0.5, theta_err=0.9),
+        dict(lr=0.5, t_err=0.002, theta_err=0.05),  # t_η lucky, state far off
+        dict(lr=0.25, t_err=0.02, theta_err=0.008),  # t_η misses 1%
+        dict(lr=0.125, t_err=0.004, theta_err=0.004),
+        dict(lr=0.0625, t_err=0.002, theta_err=0.002),
+    ]
     assert fair.envelope_choice(rungs, 1e-2) == 0.125
     assert fair.t_only_choice(rungs, 1e-2) == 0.5
     assert fair.envelope_choice(rungs, 1e-3) is None  # the last rung misses: no choice
@@ -119,7 +121,10 @@ def test_heldout_problem_has_its_own_data():
     for other in (s, m):
         assert (h.data.n, h.data.d, h.model.width) != (other.data.n, other.data.d, other.model.width)
         assert h.data.n != other.data.n and h.data.d != other.data.d and h.model.width != other.model.width
-    assert (h.data.kappa, h.data.sigma) == (1.5, 0.8) and (s.data.kappa, s.data.sigma) == (m.data.kappa, m.data.sigma) == (1.0, 0.5)
+    assert (h.data.kappa, h.data.sigma) == (1.5, 0.8) and (s.data.kappa, s.data.sigma) == (
+        m.data.kappa,
+        m.data.sigma,
+    ) == (1.0, 0.5)
     assert DEFAULT_ETA["heldout"] == 0.02 and DEFAULT_ETA["small"] == DEFAULT_ETA["medium"] == 1e-2
     assert refmod.accuracy_subset(range(16), "heldout")
 
@@ -127,6 +132,7 @@ def test_heldout_problem_has_its_own_data():
 def test_summary_marks_each_contender_against_the_contract():
     """The summary row: gflow's speed-up over each contender (wall and CPU), ✓ where every α met the contract,
     else ✗ with how many did; a contender without a choice is '–'."""
+
     def row(wall, cpu, t_err, theta_err):
         r = dict(wall_s=wall, cpu_s=cpu, t_err=t_err, theta_err=theta_err, test_err=[0.1, 0.2])
         return fair._summary({"test_err": [0.1, 0.25]}, r, 1e-2)
@@ -134,9 +140,22 @@ def test_summary_marks_each_contender_against_the_contract():
     g = row(2.0, 1.0, [1e-3, 1e-3], [1e-3, 5e-2])  # the state of the second α misses
     o = row(1.0, 2.0, [9e-3, 1e-3], [1e-3, 1e-3])
     assert not g["met"] and o["met"] and g["test_err_abs_diff_max"] == pytest.approx(0.05)
-    res = [{"problem": "small", "eta": 0.01, "levels": {"0.01": {
-        "gflow": g, "oracle_jax_gd": o, "ratios": {"gflow_vs_oracle_jax_gd": 0.5}, "cpu_ratios": {"gflow_vs_oracle_jax_gd": 2.0},
-        "load_average_1min_at_start": 1.0, "load_average_1min_at_end": 2.0}}}]
+    res = [
+        {
+            "problem": "small",
+            "eta": 0.01,
+            "levels": {
+                "0.01": {
+                    "gflow": g,
+                    "oracle_jax_gd": o,
+                    "ratios": {"gflow_vs_oracle_jax_gd": 0.5},
+                    "cpu_ratios": {"gflow_vs_oracle_jax_gd": 2.0},
+                    "load_average_1min_at_start": 1.0,
+                    "load_average_1min_at_end": 2.0,
+                }
+            },
+        }
+    ]
     line = fair.summary(res).splitlines()[2]
     cells = [c.strip() for c in line.split("|")[1:-1]]
     assert cells[:3] == ["small (0.01)", "1.00%", "1–2"]

@@ -22,12 +22,35 @@ def synthetic_reference():
     """Two α: the first's reference is the floor-on rung 1e-3 (so at 1e-3 gflow is bounded by its
     estimate); the second's is a floor-off variant (so every floor-on rung is measured against it)."""
     return {
-        "alphas": [0.1, 10.0], "t_stop": [2.0, 0.5], "test_err": [0.10, 0.30], "rel_err_estimate": [1e-5, 2e-5],
+        "alphas": [0.1, 10.0],
+        "t_stop": [2.0, 0.5],
+        "test_err": [0.10, 0.30],
+        "rel_err_estimate": [1e-5, 2e-5],
         "runs": [
-            {"rtol": 1e-3, "variant": "floor_on", "rel_err_estimate": 1e-5, "variants": {"floor_on": [
-                _rung(1e-2, 2.04, 0.11, 10), _rung(3.16e-3, 2.01, 0.10, 20), _rung(1e-3, 2.0, 0.10, 40)]}},
-            {"rtol": 1e-4, "variant": "floor_off", "rel_err_estimate": 2e-5, "variants": {"floor_on": [
-                _rung(1e-2, 0.5025, 0.32, 5), _rung(3.16e-3, 0.5005, 0.30, 7), _rung(1e-3, 0.5001, 0.30, 9)]}},
+            {
+                "rtol": 1e-3,
+                "variant": "floor_on",
+                "rel_err_estimate": 1e-5,
+                "variants": {
+                    "floor_on": [
+                        _rung(1e-2, 2.04, 0.11, 10),
+                        _rung(3.16e-3, 2.01, 0.10, 20),
+                        _rung(1e-3, 2.0, 0.10, 40),
+                    ]
+                },
+            },
+            {
+                "rtol": 1e-4,
+                "variant": "floor_off",
+                "rel_err_estimate": 2e-5,
+                "variants": {
+                    "floor_on": [
+                        _rung(1e-2, 0.5025, 0.32, 5),
+                        _rung(3.16e-3, 0.5005, 0.30, 7),
+                        _rung(1e-3, 0.5001, 0.30, 9),
+                    ]
+                },
+            },
         ],
     }
 
@@ -77,8 +100,15 @@ def test_gd_choice_measured_and_extrapolated(unreached):
     rows[-1]["t_rel_err_max"] = unreached
     chosen, pred = judge.gd_choice(rows, T_REF, jax_per_iter=1e-4, numpy_per_iter=2e-4, levels=(1e-2, 1e-3))
     # 1%: the largest lr meeting it, measured; numpy = per-iteration time × all iterations (250)
-    assert chosen["0.01"] == {"lr": 0.01, "measured": True, "iters": [200, 50], "jax_wall_s": 0.2, "t_rel_err_max": 0.005,
-                              "numpy_wall_s": pytest.approx(0.05), "numpy_extrapolated": True}
+    assert chosen["0.01"] == {
+        "lr": 0.01,
+        "measured": True,
+        "iters": [200, 50],
+        "jax_wall_s": 0.2,
+        "t_rel_err_max": 0.005,
+        "numpy_wall_s": pytest.approx(0.05),
+        "numpy_extrapolated": True,
+    }
     # 0.1%: err ∝ lr from the smallest lr with a finite error (0.01, err 0.005) → lr 0.002,
     # iterations ⌈2.0005/0.002⌉ = 1001 and ⌈0.5003/0.002⌉ = 251
     c = chosen["0.001"]
@@ -97,25 +127,39 @@ def test_gd_choice_without_a_finite_error_chooses_nothing():
 
 
 def test_scipy_choice_and_evals_vs_iters():
-    rows = [{"rtol": 1e-3, "wall_s": 1.0, "t_rel_err_max": 0.02}, {"rtol": 1e-4, "wall_s": 3.0, "t_rel_err_max": 0.004},
-            {"rtol": 1e-5, "wall_s": 9.0, "t_rel_err_max": 8e-4}]
+    rows = [
+        {"rtol": 1e-3, "wall_s": 1.0, "t_rel_err_max": 0.02},
+        {"rtol": 1e-4, "wall_s": 3.0, "t_rel_err_max": 0.004},
+        {"rtol": 1e-5, "wall_s": 9.0, "t_rel_err_max": 8e-4},
+    ]
     # the loosest rtol meeting each level (1e-5 meets 1% too, but is not the loosest)
-    assert judge.scipy_choice(rows, levels=(1e-2, 1e-3, 1e-4)) == {"0.01": {"rtol": 1e-4, "wall_s": 3.0},
-                                                                   "0.001": {"rtol": 1e-5, "wall_s": 9.0}, "0.0001": None}
+    assert judge.scipy_choice(rows, levels=(1e-2, 1e-3, 1e-4)) == {
+        "0.01": {"rtol": 1e-4, "wall_s": 3.0},
+        "0.001": {"rtol": 1e-5, "wall_s": 9.0},
+        "0.0001": None,
+    }
     rows[-1]["t_rel_err_max"] = None  # did not reach η (stored)
     assert judge.scipy_choice(rows, levels=(1e-3,)) == {"0.001": None}
-    ev = judge.evals_vs_iters({"0.01": {"steps": [10, 20]}, "0.001": None}, {"0.01": {"iters": [5, 6]}, "0.001": {"iters": [7, 8]}})
-    assert ev == {"0.01": {"gflow_evals": [30, 60], "gd_iters": [5, 6]}}  # 3 evaluations a Bosh3 step; 0.1% not met by gflow
+    ev = judge.evals_vs_iters(
+        {"0.01": {"steps": [10, 20]}, "0.001": None}, {"0.01": {"iters": [5, 6]}, "0.001": {"iters": [7, 8]}}
+    )
+    assert ev == {
+        "0.01": {"gflow_evals": [30, 60], "gd_iters": [5, 6]}
+    }  # 3 evaluations a Bosh3 step; 0.1% not met by gflow
 
 
 def synthetic_results():
     """A measured medium/η = 0.01 problem (walls only), FLOP/s and the loop; batching not run."""
     gflow_timed = {"0.01": {"wall_s": 1.0}, "0.001": {"wall_s": 2.0}}
-    gd_chosen = {"0.01": {"measured": True, "jax_wall_s": 0.5, "numpy_wall_s": 4.0},
-                 "0.001": {"measured": False, "jax_wall_s": 1.5, "numpy_wall_s": 50.0}}
-    return {"problems": {"medium/eta=0.01": {"gflow": {"timed": gflow_timed}, "gd": {"chosen": gd_chosen}}},
-            "flops": {"problem": "medium", "in_run_fraction": 0.6, "isolated_fraction": 0.9},
-            "loop_vs_batched": {"problem": "small", "n_runs": 64, "speedup": 3.0}}
+    gd_chosen = {
+        "0.01": {"measured": True, "jax_wall_s": 0.5, "numpy_wall_s": 4.0},
+        "0.001": {"measured": False, "jax_wall_s": 1.5, "numpy_wall_s": 50.0},
+    }
+    return {
+        "problems": {"medium/eta=0.01": {"gflow": {"timed": gflow_timed}, "gd": {"chosen": gd_chosen}}},
+        "flops": {"problem": "medium", "in_run_fraction": 0.6, "isolated_fraction": 0.9},
+        "loop_vs_batched": {"problem": "small", "n_runs": 64, "speedup": 3.0},
+    }
 
 
 def test_targets_from_synthetic_results():

@@ -11,8 +11,20 @@ import pytest
 ROOT = Path(__file__).resolve().parents[1]
 B = ROOT / "benchmarks"
 # the modules the suite's entries share (not entries themselves)
-SHARED = {"__init__", "__main__", "cli", "common", "gd", "scipy_ivp", "measure", "judge", "report", "reference", "matched",
-          "times"}  # times: the README's two commands, timed (docs)
+SHARED = {
+    "__init__",
+    "__main__",
+    "cli",
+    "common",
+    "gd",
+    "scipy_ivp",
+    "measure",
+    "judge",
+    "report",
+    "reference",
+    "matched",
+    "times",
+}  # times: the README's two commands, timed (docs)
 
 
 def _studies_table():
@@ -24,11 +36,14 @@ def test_every_script_is_in_the_suite_or_a_listed_study():
     from benchmarks.__main__ import SUITE
 
     top = {p.stem for p in B.glob("*.py")}
-    assert top == SHARED | set(SUITE), f"unplaced: {sorted(top - SHARED - set(SUITE))}, missing: {sorted((SHARED | set(SUITE)) - top)}"
+    assert top == SHARED | set(SUITE), (
+        f"unplaced: {sorted(top - SHARED - set(SUITE))}, missing: {sorted((SHARED | set(SUITE)) - top)}"
+    )
     studies = {p.stem for p in (B / "studies").glob("*.py")} - {"__init__"}
     table = _studies_table()
-    assert studies == set(table), (f"not in studies/README.md: {sorted(studies - set(table))}; "
-                                   f"listed, absent: {sorted(set(table) - studies)}")
+    assert studies == set(table), (
+        f"not in studies/README.md: {sorted(studies - set(table))}; listed, absent: {sorted(set(table) - studies)}"
+    )
     for name, row in table.items():
         cells = [c.strip() for c in row.strip("|").split("|")]
         assert len(cells) == 5 and all(cells), f"{name}: a row has finding, figure, date and command ({row})"
@@ -61,7 +76,10 @@ def test_suite_plan_passes_each_entry_its_own_options(tmp_path):
         assert argv == ["--quick", "--json", str(tmp_path / QUICK_OUT[name])]
     full = plan(False, tmp_path, only=["fair"])
     assert [a[a.index("--problem") + 1] for _, a in full] == ["small", "heldout"]
-    assert [a[-1] for _, a in full] == [str(tmp_path / "fair_contract_small.json"), str(tmp_path / "fair_contract_heldout.json")]
+    assert [a[-1] for _, a in full] == [
+        str(tmp_path / "fair_contract_small.json"),
+        str(tmp_path / "fair_contract_heldout.json"),
+    ]
 
 
 @pytest.mark.parametrize("entry", ["fair", "memory", "batching", "accuracy"])

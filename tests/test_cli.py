@@ -11,8 +11,22 @@ from gflow.runs.status import OK
 from gflow.runs.store import load_run
 from gflow.twolayer.plot import sweep_figure
 
-TINY = ["--set", "data.n=20", "--set", "data.d=30", "--set", "data.n_test=200", "--set", "model.width=20",
-        "--set", "sweep.init_scales=[1e-3, 0.1, 2.0]", "--set", "sweep.n_seeds=2", "--set", "flow.n_save=12"]
+TINY = [
+    "--set",
+    "data.n=20",
+    "--set",
+    "data.d=30",
+    "--set",
+    "data.n_test=200",
+    "--set",
+    "model.width=20",
+    "--set",
+    "sweep.init_scales=[1e-3, 0.1, 2.0]",
+    "--set",
+    "sweep.n_seeds=2",
+    "--set",
+    "flow.n_save=12",
+]
 
 
 def test_sweep_writes_run_directory_and_figure(tmp_path, capsys):
@@ -28,8 +42,10 @@ def test_sweep_writes_run_directory_and_figure(tmp_path, capsys):
     # what the figure shows: the seed-mean test error of the ok runs against α, the best α marked, the axes named
     fig = sweep_figure(ds)
     ax = fig.axes[0]
-    alpha, ok = ds.init_scale.values, np.isin(ds.status.values, [c["code"] for n, c in ds.attrs["statuses"].items()
-                                                                  if n in OK])
+    alpha, ok = (
+        ds.init_scale.values,
+        np.isin(ds.status.values, [c["code"] for n, c in ds.attrs["statuses"].items() if n in OK]),
+    )
     lines = {ln.get_label(): ln for ln in ax.get_lines()}
     err = lines["network, ties = error (f = 0 counted as an error)"]
     tie_w = {"error": 1.0, "half": 0.5, "correct": 0.0}[ds.attrs["config"]["flow"]["ties"]]
@@ -41,7 +57,10 @@ def test_sweep_writes_run_directory_and_figure(tmp_path, capsys):
     assert len(best) == 1 and best[0].get_xdata()[0] == alpha[np.nanargmin(want)]
     assert ax.get_xlabel().startswith("init scale α") and ax.get_ylabel() == "test error at the stop"
     assert ax.get_xscale() == "log" and [a.get_ylabel() for a in fig.axes[1:]] == [
-        "cosine", "t_η (gradient-flow time to reach η)", "runs"]
+        "cosine",
+        "t_η (gradient-flow time to reach η)",
+        "runs",
+    ]
     bars = fig.axes[3].patches  # the status panel: one bar per α and status, counting every run
     assert sum(b.get_height() for b in bars) == ds.status.size
     plt.close(fig)
@@ -86,8 +105,17 @@ def test_malformed_toml_file(tmp_path, capsys):
 
 
 def test_help_explains_every_field():
-    out = subprocess.run([sys.executable, "-m", "gflow.cli", "sweep", "--help"], capture_output=True, text=True, check=True).stdout
-    for field in ("data.kappa", "model.second_layer", "flow.target_loss", "flow.rtol", "sweep.init_scales", "sweep.n_seeds"):
+    out = subprocess.run(
+        [sys.executable, "-m", "gflow.cli", "sweep", "--help"], capture_output=True, text=True, check=True
+    ).stdout
+    for field in (
+        "data.kappa",
+        "model.second_layer",
+        "flow.target_loss",
+        "flow.rtol",
+        "sweep.init_scales",
+        "sweep.n_seeds",
+    ):
         assert field in out
 
 
@@ -100,9 +128,14 @@ def test_summary_best_alpha_ignores_runs_that_stopped_at_init():
     from gflow.runs.store import to_dataset
 
     manifest = {"statuses": status.table("twolayer"), "status_by_axis": {}, "config": {"flow": {"ties": "error"}}}
-    arrays = {"init_scale": np.asarray([1e-3, 10.0]), "status": np.asarray([[2, 2], [0, 1]]),
-              "final_test_err": np.asarray([[0.1, 0.1], [0.3, 0.3]]), "final_test_tie": np.zeros((2, 2)), "final_lin_err": np.zeros((2, 2)),
-              "t_stop": np.asarray([[0.0, 0.0], [1.0, 1.0]])}
+    arrays = {
+        "init_scale": np.asarray([1e-3, 10.0]),
+        "status": np.asarray([[2, 2], [0, 1]]),
+        "final_test_err": np.asarray([[0.1, 0.1], [0.3, 0.3]]),
+        "final_test_tie": np.zeros((2, 2)),
+        "final_lin_err": np.zeros((2, 2)),
+        "t_stop": np.asarray([[0.0, 0.0], [1.0, 1.0]]),
+    }
     dims = {k: ["scale", "seed"] for k in arrays} | {"init_scale": ["scale"]}
     assert "best α = 10" in cli._summary_table(to_dataset(arrays, dims, manifest))
 
@@ -119,8 +152,14 @@ def test_summary_table_shows_the_error_under_error_and_half_beside_the_tie_mass(
     tie = np.asarray([[0.04, 0.06], [0.0, 0.0]])
     clean = np.asarray([[0.10, 0.12], [0.30, 0.32]])  # errors without the ties
     manifest = {"statuses": status.table("twolayer"), "status_by_axis": {}, "config": {"flow": {"ties": stored_as}}}
-    arrays = {"init_scale": np.asarray([1e-3, 10.0]), "status": np.zeros((2, 2), int), "final_test_err": clean + weight * tie,
-              "final_test_tie": tie, "final_lin_err": np.zeros((2, 2)), "t_stop": np.ones((2, 2))}
+    arrays = {
+        "init_scale": np.asarray([1e-3, 10.0]),
+        "status": np.zeros((2, 2), int),
+        "final_test_err": clean + weight * tie,
+        "final_test_tie": tie,
+        "final_lin_err": np.zeros((2, 2)),
+        "t_stop": np.ones((2, 2)),
+    }
     dims = {k: ["scale", "seed"] for k in arrays} | {"init_scale": ["scale"]}
     table = cli._summary_table(to_dataset(arrays, dims, manifest))
     assert "err(ties=error)" in table and "ties=half" in table and "tie mass" in table
@@ -131,8 +170,10 @@ def test_summary_table_shows_the_error_under_error_and_half_beside_the_tie_mass(
 
 def test_float64_config_switches_jax_to_64_bit():
     """flow.dtype = float64 turns on JAX's 64-bit mode before the run (in a fresh process: conftest turns it on)."""
-    code = ("import jax; from gflow import cli; from gflow.twolayer.config import Config, FlowConfig; "
-            "cli._prepare_jax(Config(flow=FlowConfig(dtype='float64'))); print(jax.config.jax_enable_x64)")
+    code = (
+        "import jax; from gflow import cli; from gflow.twolayer.config import Config, FlowConfig; "
+        "cli._prepare_jax(Config(flow=FlowConfig(dtype='float64'))); print(jax.config.jax_enable_x64)"
+    )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.splitlines()[-1] == "True"
 

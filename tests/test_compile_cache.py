@@ -35,8 +35,11 @@ def _child(env):
 
 @pytest.mark.slow  # two fresh processes, ~30 s each on 2 cores
 def test_second_process_compiles_nothing_new(tmp_path):
-    env = {k: v for k, v in os.environ.items()
-           if k not in ("JAX_COMPILATION_CACHE_DIR", "EQX_ON_ERROR", "JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS")}
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if k not in ("JAX_COMPILATION_CACHE_DIR", "EQX_ON_ERROR", "JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS")
+    }
     env["GFLOW_COMPILE_CACHE"] = str(tmp_path / "cache")
     first, second = _child(env), _child(env)
     assert first["cache"] == str(tmp_path / "cache") and first["on_error"] == "nan"

@@ -53,9 +53,11 @@ class Toy(SectionedConfig):
 
 def test_importing_the_config_layer_loads_no_jax():
     """gflow.config, both wings' configs and the presets load without JAX (nor diffrax, equinox, matplotlib)."""
-    code = ("import sys, gflow.config, gflow.twolayer.config, gflow.deep.config as d; d.load_preset('digits-mlp');"
-            "d.preset_descriptions(); bad = [m for m in ('jax', 'diffrax', 'equinox', 'matplotlib') if m in sys.modules];"
-            "print(bad)")
+    code = (
+        "import sys, gflow.config, gflow.twolayer.config, gflow.deep.config as d; d.load_preset('digits-mlp');"
+        "d.preset_descriptions(); bad = [m for m in ('jax', 'diffrax', 'equinox', 'matplotlib') if m in sys.modules];"
+        "print(bad)"
+    )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip() == "[]"
 
@@ -71,21 +73,24 @@ def test_one_config_error_for_both_wings():
     assert list(deep.DeepConfig.sections()) == ["data", "model", "train", "sweep"]
 
 
-@pytest.mark.parametrize("check, value, message", [
-    (lambda v: base.check_positive_finite("x.y", v), 0, "x.y: must be a finite number > 0, got 0"),
-    (lambda v: base.check_positive_finite("x.y", v), math.inf, "x.y: must be a finite number > 0, got inf"),
-    (lambda v: base.check_positive_finite("x.y", v), True, "x.y: must be a finite number > 0, got True"),
-    (lambda v: base.check_int_at_least("x.y", v, 2), 1, "x.y: must be an integer ≥ 2, got 1"),
-    (lambda v: base.check_int_at_least("x.y", v, 2), 2.0, "x.y: must be an integer ≥ 2, got 2.0"),
-    (lambda v: base.check_number("x.y", v, hi=1.0), 1.5, "x.y: must be a finite number in (0, 1], got 1.5"),
-    (lambda v: base.check_number("x.y", v, lo_open=False), -1, "x.y: must be a finite number in [0, ∞), got -1"),
-    (lambda v: base.check_number("x.y", v), math.nan, "x.y: must be a finite number in (0, ∞), got nan"),
-    (lambda v: base.check_choice("x.y", v, ("a", "b")), "c", "x.y: must be one of a, b, got 'c'"),
-    (lambda v: base.check_bool("x.y", v), 1, "x.y: must be true or false, got 1"),
-    (lambda v: base.check_seed("x.y", v), 2**32, "x.y: must be an integer in [0, 2**32), got 4294967296"),
-    (lambda v: base.parse_axis("x.y", v), [], "x.y: must be a non-empty list, got []"),
-    (lambda v: base.parse_axis("x.y", v), {"logspace": [0, 1]}, "x.y: use a list, {logspace"),
-])
+@pytest.mark.parametrize(
+    "check, value, message",
+    [
+        (lambda v: base.check_positive_finite("x.y", v), 0, "x.y: must be a finite number > 0, got 0"),
+        (lambda v: base.check_positive_finite("x.y", v), math.inf, "x.y: must be a finite number > 0, got inf"),
+        (lambda v: base.check_positive_finite("x.y", v), True, "x.y: must be a finite number > 0, got True"),
+        (lambda v: base.check_int_at_least("x.y", v, 2), 1, "x.y: must be an integer ≥ 2, got 1"),
+        (lambda v: base.check_int_at_least("x.y", v, 2), 2.0, "x.y: must be an integer ≥ 2, got 2.0"),
+        (lambda v: base.check_number("x.y", v, hi=1.0), 1.5, "x.y: must be a finite number in (0, 1], got 1.5"),
+        (lambda v: base.check_number("x.y", v, lo_open=False), -1, "x.y: must be a finite number in [0, ∞), got -1"),
+        (lambda v: base.check_number("x.y", v), math.nan, "x.y: must be a finite number in (0, ∞), got nan"),
+        (lambda v: base.check_choice("x.y", v, ("a", "b")), "c", "x.y: must be one of a, b, got 'c'"),
+        (lambda v: base.check_bool("x.y", v), 1, "x.y: must be true or false, got 1"),
+        (lambda v: base.check_seed("x.y", v), 2**32, "x.y: must be an integer in [0, 2**32), got 4294967296"),
+        (lambda v: base.parse_axis("x.y", v), [], "x.y: must be a non-empty list, got []"),
+        (lambda v: base.parse_axis("x.y", v), {"logspace": [0, 1]}, "x.y: use a list, {logspace"),
+    ],
+)
 def test_validators_name_the_field(check, value, message):
     with pytest.raises(ConfigError) as e:
         check(value)
@@ -118,8 +123,12 @@ def test_from_dict_coerces_ints_and_rejects_unknown_names():
 def test_toml_round_trip_of_awkward_values(tmp_path):
     """Strings with quotes, backslashes and non-ASCII, inf, tuples and inline tables with dotted keys all
     come back equal from the TOML that to_toml writes."""
-    cfg = Toy.from_dict({"alpha": {"name": 'q"uo\\te ∞ C:\\data\nline', "flag": True, "sizes": [1e-5, 2.5e16, 3]},
-                         "beta": {"limit": math.inf, "count": 7, "table": {"data.n": [1, 2], "mode": ["x", "y"]}}})
+    cfg = Toy.from_dict(
+        {
+            "alpha": {"name": 'q"uo\\te ∞ C:\\data\nline', "flag": True, "sizes": [1e-5, 2.5e16, 3]},
+            "beta": {"limit": math.inf, "count": 7, "table": {"data.n": [1, 2], "mode": ["x", "y"]}},
+        }
+    )
     text = cfg.to_toml()
     assert Toy.from_dict(tomllib.loads(text)) == cfg
     path = tmp_path / "toy.toml"
@@ -138,8 +147,16 @@ def test_load_errors_name_the_file(tmp_path):
 
 
 def test_overrides_parse_toml_values_and_name_bad_items():
-    cfg = Toy().with_overrides(["alpha.rate=0.25", "alpha.name=plain text", "alpha.sizes=[4, 5]", "alpha.flag=true",
-                                "beta.table={ \"k\" = [1] }", "alpha.sizes={logspace = [0, 1, 2]}"])
+    cfg = Toy().with_overrides(
+        [
+            "alpha.rate=0.25",
+            "alpha.name=plain text",
+            "alpha.sizes=[4, 5]",
+            "alpha.flag=true",
+            'beta.table={ "k" = [1] }',
+            "alpha.sizes={logspace = [0, 1, 2]}",
+        ]
+    )
     assert (cfg.alpha.rate, cfg.alpha.name, cfg.alpha.flag) == (0.25, "plain text", True)
     assert cfg.alpha.sizes == (1.0, 10.0) and cfg.beta.table == {"k": [1]}
     assert Toy().with_overrides([]) == Toy()
@@ -165,8 +182,10 @@ def test_replace_validates_again():
 
 def test_variants_apply_in_declared_order_and_only_when_asked(tmp_path):
     path = tmp_path / "v.toml"
-    path.write_text('description = "a toy"\n[alpha]\nrate = 0.5\n[beta]\ncount = 2\n'
-                    '[small.beta]\ncount = 1\n[small.alpha]\nname = "s"\n[wide.beta]\ncount = 9\nlimit = 4.0\n')
+    path.write_text(
+        'description = "a toy"\n[alpha]\nrate = 0.5\n[beta]\ncount = 2\n'
+        '[small.beta]\ncount = 1\n[small.alpha]\nname = "s"\n[wide.beta]\ncount = 9\nlimit = 4.0\n'
+    )
     assert Toy.load(path) == Toy.from_dict({"beta": {"count": 2}})
     assert Toy.load(path, ("small",)).beta.count == 1 and Toy.load(path, ("small",)).alpha.name == "s"
     assert Toy.load(path, ("wide",)).beta == Beta(count=9, limit=4.0)

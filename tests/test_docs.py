@@ -18,8 +18,12 @@ README = ROOT / "README.md"
 
 
 def markdown_files() -> list[Path]:
-    files = [README, ROOT / "EXPERIMENTS.md", *sorted((ROOT / "docs").rglob("*.md")),
-             *sorted((ROOT / "benchmarks").rglob("*.md"))]
+    files = [
+        README,
+        ROOT / "EXPERIMENTS.md",
+        *sorted((ROOT / "docs").rglob("*.md")),
+        *sorted((ROOT / "benchmarks").rglob("*.md")),
+    ]
     return [f for f in files if f.exists()]
 
 
@@ -92,8 +96,10 @@ def test_slugs_follow_github():
 
 
 def test_the_checker_finds_a_broken_link_and_anchor(tmp_path):
-    (tmp_path / "a.md").write_text("# Top\n\n## Part two\n\n[ok](#part-two) [ok](b.md#b) [bad](#nope) [bad](c.md)\n"
-                                   "`[not a link](x.md)`\n\n```\n[not a link](y.md)\n```\n")
+    (tmp_path / "a.md").write_text(
+        "# Top\n\n## Part two\n\n[ok](#part-two) [ok](b.md#b) [bad](#nope) [bad](c.md)\n"
+        "`[not a link](x.md)`\n\n```\n[not a link](y.md)\n```\n"
+    )
     (tmp_path / "b.md").write_text("# B\n")
     assert broken_links(tmp_path / "a.md") == ["#nope: no heading with anchor #nope", "c.md: no such file"]
 
@@ -119,6 +125,7 @@ def test_generated_pages_are_current():
     # and the check can fail: a field's help that is not on the page
     from gflow import _docgen
     from gflow.twolayer.config import FlowConfig
+
     page = (ROOT / "docs" / "cli.md").read_text()
     for f in FlowConfig.__dataclass_fields__.values():
         assert f.metadata["help"].replace("|", "\\|").replace("\n", " ") in page
@@ -159,9 +166,18 @@ def test_a_new_measurement_replaces_its_slot_and_the_table_says_so(tmp_path):
     """benchmarks.times files a measurement under (command, condition), keeps the others, and renders it; a
     figure edited in the table is caught."""
     from benchmarks import times
+
     machine = {"nproc": 2, "memory_gib": 23.5}
-    entry = dict(command="c", date="2026-01-01 00:00 UTC", wall_s=130.4, cpu_s=20.0, peak_rss_gib=0.5,
-                 load_avg_1min_at_start=3.2, returncode=0, machine=machine)
+    entry = dict(
+        command="c",
+        date="2026-01-01 00:00 UTC",
+        wall_s=130.4,
+        cpu_s=20.0,
+        peak_rss_gib=0.5,
+        load_avg_1min_at_start=3.2,
+        returncode=0,
+        machine=machine,
+    )
     path = tmp_path / "t.json"
     times.record(dict(entry, condition="loaded"), "sweep", path)
     times.record(dict(entry, condition="idle", load_avg_1min_at_start=0.1), "sweep", path)

@@ -14,7 +14,11 @@ def test_no_tracked_file_cites_a_document_outside_the_repository():
     citing = set()
     for name in files:
         path = ROOT / name
-        if name == me or not path.is_file() or path.suffix not in (".py", ".md", ".toml", ".txt", ".cfg", ".yaml", ".yml", ""):
+        if (
+            name == me
+            or not path.is_file()
+            or path.suffix not in (".py", ".md", ".toml", ".txt", ".cfg", ".yaml", ".yml", "")
+        ):
             continue
         text = path.read_text(errors="ignore")
         if any(doc in text for doc in OUTSIDE):

@@ -8,8 +8,6 @@ from pathlib import Path
 
 import pytest
 
-import gflow
-
 
 def _type_checking_imports(package: str) -> dict[str, str]:
     init = Path(importlib.import_module(package).__file__)
@@ -38,4 +36,3 @@ def test_each_public_class_and_function_comes_from_its_defining_module(package):
             assert value.__module__ == f"{package}.{where}", (name, value.__module__)
         else:  # a table (status names): the same object as in its module
             assert value is getattr(importlib.import_module(f"{package}.{where}"), name)
-

@@ -79,10 +79,14 @@ def test_refine_argmin_on_data_is_the_closed_form_vertex_through_three_points():
             assert at_edge and x == pytest.approx(grid[i], rel=1e-12)
             continue
         want = _vertex(*lg[i - 1 : i + 2], *v[i - 1 : i + 2])
-        assert (lg[i - 1] + lg[i]) / 2 - 1e-12 <= want <= (lg[i] + lg[i + 1]) / 2 + 1e-12  # inside the cell: no clipping
+        assert (
+            (lg[i - 1] + lg[i]) / 2 - 1e-12 <= want <= (lg[i] + lg[i + 1]) / 2 + 1e-12
+        )  # inside the cell: no clipping
         np.testing.assert_allclose(np.log(x), want, rtol=1e-10, atol=1e-12)
         xl, _ = stats.refine_argmin(grid, v)  # log values: the vertex of the parabola through log v
-        np.testing.assert_allclose(np.log(xl), _vertex(*lg[i - 1 : i + 2], *np.log(v[i - 1 : i + 2])), rtol=1e-10, atol=1e-12)
+        np.testing.assert_allclose(
+            np.log(xl), _vertex(*lg[i - 1 : i + 2], *np.log(v[i - 1 : i + 2])), rtol=1e-10, atol=1e-12
+        )
 
 
 def test_argmin_at_grid_end_gap_and_nowhere():
@@ -107,7 +111,9 @@ def test_fit_power_law_recovers_an_exact_law_and_matches_linregress():
     ref = sps.linregress(np.log(x), np.log(y))
     np.testing.assert_allclose(stats.fit_power_law(x, y), (ref.slope, np.exp(ref.intercept)), rtol=1e-12)
     # non-finite or non-positive points are left out; fewer than two points left: NaN
-    np.testing.assert_allclose(stats.fit_power_law(np.append(x, [1.0, 2.0]), np.append(3.0 * x**-0.5, [np.nan, 0.0])), (-0.5, 3.0), rtol=1e-12)
+    np.testing.assert_allclose(
+        stats.fit_power_law(np.append(x, [1.0, 2.0]), np.append(3.0 * x**-0.5, [np.nan, 0.0])), (-0.5, 3.0), rtol=1e-12
+    )
     assert np.all(np.isnan(stats.fit_power_law([1.0, 2.0], [1.0, np.nan])))
 
 
@@ -132,7 +138,9 @@ def test_bootstrap_interval_agrees_with_scipy_percentile_bootstrap():
     boot_rng = np.random.default_rng(5)
     means = np.array([data[boot_rng.integers(0, 30, 30)].mean() for _ in range(4000)])
     ours = stats.interval(means)
-    ref = sps.bootstrap((data,), np.mean, n_resamples=4000, method="percentile", confidence_level=0.95, random_state=6).confidence_interval
+    ref = sps.bootstrap(
+        (data,), np.mean, n_resamples=4000, method="percentile", confidence_level=0.95, random_state=6
+    ).confidence_interval
     width = ref.high - ref.low
     assert abs(ours[0] - ref.low) < 0.08 * width and abs(ours[1] - ref.high) < 0.08 * width
     assert stats.interval([np.nan, np.nan]) == [pytest.approx(np.nan, nan_ok=True)] * 2
@@ -148,6 +156,7 @@ def test_bootstrap_exponent_interval_covers_a_known_exponent():
 
 
 # --- the hierarchical bootstrap (datasets, then seeds within a dataset) -----------------------------------
+
 
 def _hierarchy(rng, n_datasets, n_seeds, between, within, mean=0.0):
     """y[d, s] = mean + b_d + e_ds with b_d ~ N(0, between²), e_ds ~ N(0, within²)."""
@@ -182,9 +191,11 @@ def test_hierarchical_bootstrap_recovers_a_known_between_and_within_variance(bet
     D, S, reps = 12, 4, 300
     rng = np.random.default_rng(7)
     true = between**2 / D + within**2 / (D * S)
-    expected = (D - 1) / D * (between**2 + within**2 / S) / D + (S - 1) / S * within**2 / (D * S)  # E of the closed form
+    expected = (D - 1) / D * (between**2 + within**2 / S) / D + (S - 1) / S * within**2 / (
+        D * S
+    )  # E of the closed form
     hier, flat = [], []
-    for r in range(reps):
+    for _ in range(reps):
         y = _hierarchy(rng, D, S, between, within)
         hier.append(y.mean(1).var() / D + y.var(1).mean() / (D * S))  # the exact bootstrap variance (previous test)
         flat.append(y.var() / (D * S))  # a unit bootstrap: ddof-0 variance of all D·S units over D·S
@@ -226,7 +237,9 @@ def test_hierarchical_bootstrap_resamples_shared_datasets_jointly():
     diff = lambda boot: boot[1] - boot[0]  # noqa: E731
     joint = stats.hierarchical_bootstrap(lambda i, v: v.mean(), [(y1,), (y2,)], groups=["a", "a"], n_boot=3000, seed=2)
     indep = stats.hierarchical_bootstrap(lambda i, v: v.mean(), [(y1,), (y2,)], n_boot=3000, seed=2)
-    exact_joint = ((y2 - y1).mean(1).var() / D + (y2 - y1).var(1).mean() / (D * S))  # closed form of the paired difference
+    exact_joint = (y2 - y1).mean(1).var() / D + (y2 - y1).var(1).mean() / (
+        D * S
+    )  # closed form of the paired difference
     np.testing.assert_allclose(diff(joint).var(), exact_joint, rtol=0.1)
     assert diff(indep).var() > 50 * diff(joint).var()
     np.testing.assert_allclose(np.median(diff(joint)), 1.0, atol=0.05)
@@ -260,27 +273,32 @@ def test_pooled_and_per_dataset_argmin_on_known_parabolas():
     np.testing.assert_allclose(stats.per_dataset_argmin(grid, values, ok), vertices, rtol=1e-9)
     np.testing.assert_allclose(stats.median_per_dataset_argmin(grid, values, ok), np.median(vertices), rtol=1e-9)
     # the pooled rule: the refined argmin of the mean curve, computed independently here
-    np.testing.assert_allclose(stats.pooled_argmin(grid, values, ok), stats.refine_argmin(grid, curves.mean(1))[0], rtol=1e-12)
+    np.testing.assert_allclose(
+        stats.pooled_argmin(grid, values, ok), stats.refine_argmin(grid, curves.mean(1))[0], rtol=1e-12
+    )
     assert vertices[0] < stats.pooled_argmin(grid, values, ok) < vertices[-1]
     edge = values.copy()
     edge[:, 0] = np.linspace(0, 1, 13)[:, None]  # minimal at the first grid point
     assert np.isnan(stats.per_dataset_argmin(grid, edge, ok)[0])
 
 
-@pytest.mark.parametrize("theory, ci, in_regime, identity, label", [
-    (-1.0, [-1.2, -0.8], True, False, "holds"),
-    (-1.0, [-1.2, -0.8], False, False, "holds"),
-    (-1.0, [-1.0, -0.8], True, False, "holds"),  # the end is inside
-    (-0.5, [-0.94, -0.56], True, False, "does not hold"),
-    (-0.5, [-0.27, -0.24], False, False, "not tested in regime"),
-    (-2.0, [-1.0, -0.9], True, True, "consistency check"),
-    (-1.0, None, True, False, "not resolved"),
-    (-1.0, [float("nan"), float("nan")], True, False, "not resolved"),
-    ("> 0", [1e-5, 3e-5], True, False, "holds"),  # a sign claim: the rich arm exists
-    ("> 0", [-1e-5, 3e-5], True, False, "not resolved"),
-    ("> 0", [-3e-5, 0.0], True, False, "does not hold"),
-    ("> 0", [-3e-5, -1e-5], False, False, "not tested in regime"),
-])
+@pytest.mark.parametrize(
+    "theory, ci, in_regime, identity, label",
+    [
+        (-1.0, [-1.2, -0.8], True, False, "holds"),
+        (-1.0, [-1.2, -0.8], False, False, "holds"),
+        (-1.0, [-1.0, -0.8], True, False, "holds"),  # the end is inside
+        (-0.5, [-0.94, -0.56], True, False, "does not hold"),
+        (-0.5, [-0.27, -0.24], False, False, "not tested in regime"),
+        (-2.0, [-1.0, -0.9], True, True, "consistency check"),
+        (-1.0, None, True, False, "not resolved"),
+        (-1.0, [float("nan"), float("nan")], True, False, "not resolved"),
+        ("> 0", [1e-5, 3e-5], True, False, "holds"),  # a sign claim: the rich arm exists
+        ("> 0", [-1e-5, 3e-5], True, False, "not resolved"),
+        ("> 0", [-3e-5, 0.0], True, False, "does not hold"),
+        ("> 0", [-3e-5, -1e-5], False, False, "not tested in regime"),
+    ],
+)
 def test_verdict_label_is_the_one_rule(theory, ci, in_regime, identity, label):
     assert stats.verdict_label(theory, ci, in_regime=in_regime, identity=identity) == label
     assert label in stats.VERDICT_LABELS

@@ -19,8 +19,16 @@ import numpy as np  # noqa: E402
 
 from ..runs.status import RUNNING  # noqa: E402
 from ..runs.store import load_run  # noqa: E402
-from .analysis import (STATUS_SHORT, as_arrays, c_star, c_star_location, invalid_reason, selected_best,  # noqa: E402
-                       selection, status_counts)
+from .analysis import (
+    STATUS_SHORT,
+    as_arrays,
+    c_star,
+    c_star_location,
+    invalid_reason,
+    selected_best,  # noqa: E402
+    selection,
+    status_counts,
+)
 
 C_LABEL = "output multiplier c  (small c: strong feature learning)"
 LR_LABEL = "base learning rate η  (SGD step size η/c)"
@@ -92,20 +100,28 @@ def heatmap_figure(ds, y: str = "lr"):
     mean, valid = chosen["rep_cells"], chosen["valid"]
     pct = 100 * mean
     labels = _cell_labels(arrays, mean, valid)
-    fig, ax = plt.subplots(figsize=(max(7.0, 0.75 * len(c) + 3.5), 0.6 * len(lr) + (3.5 if y == "step_size" else 2.5)),
-                           constrained_layout=True)
+    fig, ax = plt.subplots(
+        figsize=(max(7.0, 0.75 * len(c) + 3.5), 0.6 * len(lr) + (3.5 if y == "step_size" else 2.5)),
+        constrained_layout=True,
+    )
     ax.set_facecolor("0.85")
     finite = pct[np.isfinite(pct)]
-    norm = matplotlib.colors.Normalize(*(finite.min(), finite.max()) if finite.size else (0, 100))
+    lo, hi = (finite.min(), finite.max()) if finite.size else (0, 100)  # the colour scale's ends
+    norm = matplotlib.colors.Normalize(lo, hi)
     ce = _edges(c)
-    mesh = None
     if y == "lr":
-        mesh = ax.pcolormesh(ce, _edges(lr), np.ma.masked_invalid(pct.T), cmap="viridis", norm=norm, shading="flat")
+        ax.pcolormesh(ce, _edges(lr), np.ma.masked_invalid(pct.T), cmap="viridis", norm=norm, shading="flat")
         pos = [(ci, lj) for ci in c for lj in lr]
     elif y == "step_size":  # column i holds the cells (c_i, η_j / c_i)
         for i, ci in enumerate(c):
-            mesh = ax.pcolormesh(ce[i : i + 2], _edges(lr) / ci, np.ma.masked_invalid(pct[i : i + 1].T), cmap="viridis",
-                                 norm=norm, shading="flat")
+            ax.pcolormesh(
+                ce[i : i + 2],
+                _edges(lr) / ci,
+                np.ma.masked_invalid(pct[i : i + 1].T),
+                cmap="viridis",
+                norm=norm,
+                shading="flat",
+            )
         pos = [(ci, lj / ci) for ci in c for lj in lr]
         for i, ci in enumerate(c):  # grey background only behind the grid's cells
             ax.fill_between(ce[i : i + 2], _edges(lr)[0] / ci, _edges(lr)[-1] / ci, color="0.85", zorder=0)
@@ -114,18 +130,40 @@ def heatmap_figure(ds, y: str = "lr"):
     else:
         raise ValueError(f"y: must be 'lr' or 'step_size', got {y!r}")
     if finite.size:
-        fig.colorbar(matplotlib.cm.ScalarMappable(norm, "viridis"), ax=ax,
-                     label="test accuracy (%), seed mean")  # at which step: the title says
-    mid = (norm.vmin + norm.vmax) / 2
+        fig.colorbar(
+            matplotlib.cm.ScalarMappable(norm, "viridis"), ax=ax, label="test accuracy (%), seed mean"
+        )  # at which step: the title says
+    mid = (lo + hi) / 2
     for (x0, y0), text, ok, v in zip(pos, labels.ravel(), valid.ravel(), pct.ravel()):
-        ax.text(x0, y0, text, ha="center", va="center", fontsize=7,
-                color=("white" if v < mid else "black") if ok else "0.25")
+        ax.text(
+            x0,
+            y0,
+            text,
+            ha="center",
+            va="center",
+            fontsize=7,
+            color=("white" if v < mid else "black") if ok else "0.25",
+        )
     if not finite.size:
-        ax.text(0.5, 0.5, NO_VALID + "\n(grey cells: why, and how many seeds)", transform=ax.transAxes, ha="center",
-                va="center", fontsize=10, color="tab:red", bbox={"facecolor": "white", "alpha": 0.8})
-    ax.set(xscale="log", yscale="log", xlabel=C_LABEL, ylabel=LR_LABEL if y == "lr" else STEP_LABEL,
-           title=_title(ds, _metric_label(arrays)) +
-           "\ngrey: seeds that missed the target (budget: stopped by its step budget)")
+        ax.text(
+            0.5,
+            0.5,
+            NO_VALID + "\n(grey cells: why, and how many seeds)",
+            transform=ax.transAxes,
+            ha="center",
+            va="center",
+            fontsize=10,
+            color="tab:red",
+            bbox={"facecolor": "white", "alpha": 0.8},
+        )
+    ax.set(
+        xscale="log",
+        yscale="log",
+        xlabel=C_LABEL,
+        ylabel=LR_LABEL if y == "lr" else STEP_LABEL,
+        title=_title(ds, _metric_label(arrays))
+        + "\ngrey: seeds that missed the target (budget: stopped by its step budget)",
+    )
     grid_ticks(ax.xaxis, c)
     if y == "lr":
         grid_ticks(ax.yaxis, lr)
@@ -156,12 +194,25 @@ def best_vs_c_figure(ds):
     fig, ax = plt.subplots(figsize=(0.45 * len(c) + 4, 4.2), constrained_layout=True)
     ok = idx >= 0
     on = "validation" if validation else "test"
-    ax.errorbar(c[ok], 100 * best[ok], yerr=100 * np.nan_to_num(best_se[ok]), marker="o", capsize=3,
-                label=f"test, at the η chosen on {on} (mean ± s.e. over seeds)")
+    ax.errorbar(
+        c[ok],
+        100 * best[ok],
+        yerr=100 * np.nan_to_num(best_se[ok]),
+        marker="o",
+        capsize=3,
+        label=f"test, at the η chosen on {on} (mean ± s.e. over seeds)",
+    )
     if validation and ok.any():
-        ax.plot(c[ok], 100 * chosen["sel"][ok], "s--", color="0.5", ms=4, label="validation (what η and c* are chosen on)")
-    ax.set(xscale="log", xlim=(_edges(c)[0], _edges(c)[-1]), xlabel=C_LABEL, ylabel=_metric_label(arrays),
-           title=_title(ds, "accuracy at the best η vs c") + f"\n(η and c* chosen on {on})")
+        ax.plot(
+            c[ok], 100 * chosen["sel"][ok], "s--", color="0.5", ms=4, label="validation (what η and c* are chosen on)"
+        )
+    ax.set(
+        xscale="log",
+        xlim=(_edges(c)[0], _edges(c)[-1]),
+        xlabel=C_LABEL,
+        ylabel=_metric_label(arrays),
+        title=_title(ds, "accuracy at the best η vs c") + f"\n(η and c* chosen on {on})",
+    )
     if ok.any():
         err = np.nan_to_num(best_se[ok])  # one seed: no standard error
         shown = np.concatenate([best[ok] - err, best[ok] + err] + ([chosen["sel"][ok]] if validation else []))
@@ -174,13 +225,26 @@ def best_vs_c_figure(ds):
     y_bad = ax.get_ylim()[0] + 0.05 * np.diff(ax.get_ylim())[0]
     for k in np.flatnonzero(~ok):  # every c stays on the axis: invalid ones marked with why
         ax.plot(c[k], y_bad, "x", color="tab:red", ms=8)
-        ax.annotate(invalid_reason(arrays["status"][k]), (c[k], y_bad), xytext=(0, 7), textcoords="offset points",
-                    ha="center", va="bottom", fontsize=7, color="tab:red", rotation=90 if len(c) > 7 else 0)
+        ax.annotate(
+            invalid_reason(arrays["status"][k]),
+            (c[k], y_bad),
+            xytext=(0, 7),
+            textcoords="offset points",
+            ha="center",
+            va="bottom",
+            fontsize=7,
+            color="tab:red",
+            rotation=90 if len(c) > 7 else 0,
+        )
     if (~ok).any():
         ax.plot([], [], "x", color="tab:red", label="no η with every seed at the target (why below)")
     if np.isfinite(cs):
-        ax.axvline(cs, color="tab:red", ls="--",
-                   label=f"c* = {cs:.3g}, chosen on {on}" + ("" if interior else f" (a bound: best c at the {where})"))
+        ax.axvline(
+            cs,
+            color="tab:red",
+            ls="--",
+            label=f"c* = {cs:.3g}, chosen on {on}" + ("" if interior else f" (a bound: best c at the {where})"),
+        )
     grid_ticks(ax.xaxis, c)
     ax.legend(fontsize=8)
     return fig
@@ -204,8 +268,10 @@ def curves_figure(ds, multiplier: float, lr: float):
     c, lrs = np.asarray(ds["multiplier"]), np.asarray(ds["lr"])
     i, j = int(np.argmin(np.abs(np.log(c / multiplier)))), int(np.argmin(np.abs(np.log(lrs / lr))))
     if not (np.isclose(c[i], multiplier, rtol=1e-6) and np.isclose(lrs[j], lr, rtol=1e-6)):
-        raise ValueError(f"--curves: no cell c = {multiplier:g}, η = {lr:g} in this run (c: "
-                         f"{', '.join(f'{v:g}' for v in c)}; η: {', '.join(f'{v:g}' for v in lrs)})")
+        raise ValueError(
+            f"--curves: no cell c = {multiplier:g}, η = {lr:g} in this run (c: "
+            f"{', '.join(f'{v:g}' for v in c)}; η: {', '.join(f'{v:g}' for v in lrs)})"
+        )
     if "curve_train_loss" not in ds:
         raise ValueError("--curves: this run directory holds no learning curves (saved before they were recorded)")
     steps = np.asarray(ds["step"])
@@ -225,8 +291,11 @@ def curves_figure(ds, multiplier: float, lr: float):
         peak = int(ds["peak_step"][i, j, s])
         ax_acc.axvline(peak, color="0.4", ls=style, lw=0.8)
     ax_loss.set(yscale="log", xlabel="SGD step", ylabel="loss", title="loss")
-    ax_acc.set(xlabel="SGD step", ylabel="accuracy (%)",
-               title=f"accuracy (grey: the selected peak step, on {'validation' if selection(as_arrays(ds)) == 'validation' else 'test'})")
+    ax_acc.set(
+        xlabel="SGD step",
+        ylabel="accuracy (%)",
+        title=f"accuracy (grey: the selected peak step, on {'validation' if selection(as_arrays(ds)) == 'validation' else 'test'})",
+    )
     ax_acc.legend(fontsize=7)
     fig.suptitle(_title(ds, f"learning curves at c = {c[i]:.3g}, η = {lrs[j]:.3g} (η/c = {lrs[j] / c[i]:.3g})"))
     return fig

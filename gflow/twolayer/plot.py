@@ -11,10 +11,12 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
-from ..runs.store import load_run  # noqa: E402
-from ..stats import seed_mean  # noqa: E402
 from ..runs import status  # noqa: E402
-from ..runs.store import arrays_of, load_run  # noqa: E402
+from ..runs.store import (
+    arrays_of,  # noqa: E402
+    load_run,  # noqa: E402
+)
+from ..stats import seed_mean  # noqa: E402
 
 STATUS_COLORS = {
     "reached_target": "tab:green",
@@ -59,7 +61,10 @@ def errors_by_tie_convention(ds, arrays, index=()) -> dict[str, np.ndarray]:
     """The Monte-Carlo test error of each run of combination `index` under 'error' and 'half' ([scale, seed]),
     and the tie mass ('tie': the fraction of test points with f = 0), from the stored error (which counts a
     tie with the run's flow.ties weight w) and tie fraction: err(w') = err − (w − w')·tie."""
-    err, tie = np.asarray(arrays["final_test_err"][index], np.float64), np.asarray(arrays["final_test_tie"][index], np.float64)
+    err, tie = (
+        np.asarray(arrays["final_test_err"][index], np.float64),
+        np.asarray(arrays["final_test_tie"][index], np.float64),
+    )
     w = tie_weight_of(ds, index)
     return {"error": err + (1.0 - w) * tie, "half": err + (0.5 - w) * tie, "tie": tie}
 
@@ -109,16 +114,44 @@ def sweep_figure(ds, max_curves: int = 8):
         by_tie = errors_by_tie_convention(ds, arrays, index)
         m, se, _ = seed_stats(by_tie["error"], ok)
         color = colors[(2 * k) % len(colors)]
-        _band(ax, alpha, m, se, f"network {label}, {TIE_LABELS['error']}" if many else f"network, {TIE_LABELS['error']}", color)
+        _band(
+            ax,
+            alpha,
+            m,
+            se,
+            f"network {label}, {TIE_LABELS['error']}" if many else f"network, {TIE_LABELS['error']}",
+            color,
+        )
         mh, _, _ = seed_stats(by_tie["half"], ok)
-        ax.plot(alpha, mh, "--", color=color, lw=1.2, label=f"network {label}, {TIE_LABELS['half']}" if many else f"network, {TIE_LABELS['half']}")
+        ax.plot(
+            alpha,
+            mh,
+            "--",
+            color=color,
+            lw=1.2,
+            label=f"network {label}, {TIE_LABELS['half']}" if many else f"network, {TIE_LABELS['half']}",
+        )
         mt, _, _ = seed_stats(by_tie["tie"], ok)
         if np.any(mt > 0):
-            ax.plot(alpha, mt, ":", color=color, lw=1.2, label=f"tie mass P(f = 0) {label}" if many else "tie mass P(f = 0) (the gap between them, ×2)")
+            ax.plot(
+                alpha,
+                mt,
+                ":",
+                color=color,
+                lw=1.2,
+                label=f"tie mass P(f = 0) {label}" if many else "tie mass P(f = 0) (the gap between them, ×2)",
+            )
         m2, se2, _ = seed_stats(arrays["final_lin_err"][index], ok)
         if np.any(np.isfinite(m2)):
-            _band(ax, alpha, m2, se2, f"E(ŵ₊) {label}" if many else "effective predictor E(ŵ₊) (analytic)",
-                  colors[(2 * k + 1) % len(colors)], marker="s")
+            _band(
+                ax,
+                alpha,
+                m2,
+                se2,
+                f"E(ŵ₊) {label}" if many else "effective predictor E(ŵ₊) (analytic)",
+                colors[(2 * k + 1) % len(colors)],
+                marker="s",
+            )
         if not many and np.any(np.isfinite(m)):
             best = int(np.nanargmin(m))
             ax.axvline(alpha[best], color="0.5", ls="-.", lw=1, label=f"best α = {alpha[best]:.2g} (ties = error)")
@@ -142,7 +175,14 @@ def sweep_figure(ds, max_curves: int = 8):
         ):
             mm, ss, _ = seed_stats(arrays[key][index], ok)
             if np.any(np.isfinite(mm)):
-                _band(ax, alpha, mm, ss, f"{name} {label}" if many else name, colors[(3 * k) % len(colors)] if many else color)
+                _band(
+                    ax,
+                    alpha,
+                    mm,
+                    ss,
+                    f"{name} {label}" if many else name,
+                    colors[(3 * k) % len(colors)] if many else color,
+                )
             if many:
                 break  # one alignment curve (Ψ) per combination keeps the panel readable
     ax.set_xscale("log")
@@ -164,7 +204,11 @@ def sweep_figure(ds, max_curves: int = 8):
     ax.set_xlabel("init scale α")
     ax.set_ylabel("t_η (gradient-flow time to reach η)")
     eta = manifest["config"]["flow"]["target_loss"]
-    ax.set_title(f"time to reach the target loss η = {eta:g}" if "flow.target_loss" not in ds["status"].dims else "time to reach η")
+    ax.set_title(
+        f"time to reach the target loss η = {eta:g}"
+        if "flow.target_loss" not in ds["status"].dims
+        else "time to reach η"
+    )
     ax.legend(fontsize=7)
 
     ax = axes[1, 1]

@@ -8,8 +8,16 @@ import sys
 import numpy as np
 import pytest
 
-from gflow.deep.analysis import (best_over_lr, c_star, c_star_location, cell_table, invalid_reason, json_safe, scaling_fit,
-                                 u_shape_summary)
+from gflow.deep.analysis import (
+    best_over_lr,
+    c_star,
+    c_star_location,
+    cell_table,
+    invalid_reason,
+    json_safe,
+    scaling_fit,
+    u_shape_summary,
+)
 from gflow.deep.stop import STATUS_CODE
 from gflow.runs.status import RUNNING
 
@@ -21,8 +29,12 @@ def _sweep(c, acc_of_logc, n_seeds=4, noise=0.0, seed=0):
     rng = np.random.default_rng(seed)
     acc = acc_of_logc(np.log(c))[:, None, None] + np.array([-0.05, 0.0])[None, :, None]
     acc = acc + noise * rng.normal(size=(len(c), 2, n_seeds))
-    return {"multiplier": np.asarray(c), "lr": np.array([0.1, 1.0]), "peak_test_acc": acc,
-            "status": np.full(acc.shape, OK)}
+    return {
+        "multiplier": np.asarray(c),
+        "lr": np.array([0.1, 1.0]),
+        "peak_test_acc": acc,
+        "status": np.full(acc.shape, OK),
+    }
 
 
 def test_cell_table_and_best_over_lr():
@@ -72,7 +84,9 @@ def test_summary_says_why_a_c_is_invalid_and_is_valid_json():
     arr["budget"] = np.full(arr["status"].shape, 500)
     s = u_shape_summary(arr)
     assert s["invalid_reason"] == ["budget", None, None, None, "diverged"]
-    assert s["best_test_acc"][0] is None and s["best_lr"][0] is None and s["best_step_size"][1] == pytest.approx(1.0 / 0.1)
+    assert (
+        s["best_test_acc"][0] is None and s["best_lr"][0] is None and s["best_step_size"][1] == pytest.approx(1.0 / 0.1)
+    )
     assert s["statuses"][4] == {"max_steps": 2, "diverged": 6} and s["budget"] == [500] * 5
     assert s["c_star_where"] == "interior" and s["gain_over_small_c"]["c"] == pytest.approx(0.1)
     text = json.dumps(s, allow_nan=False)  # raises on NaN: null instead
@@ -114,8 +128,14 @@ def test_eta_and_c_star_are_chosen_on_validation_and_test_is_reported_there():
     test[:, 0], test[:, 1] = 0.60, 0.90  # … the test set would prefer η index 1
     val[3] += 0.05  # c* on validation: c = 10
     test[1] += 0.2  # the test set would put c* at c = 0.1
-    arr = {"multiplier": c, "lr": np.array([0.1, 1.0]), "status": np.full(val.shape, OK), "peak_val_acc": val,
-           "test_acc_at_peak": test, "peak_test_acc": test + 0.01}
+    arr = {
+        "multiplier": c,
+        "lr": np.array([0.1, 1.0]),
+        "status": np.full(val.shape, OK),
+        "peak_val_acc": val,
+        "test_acc_at_peak": test,
+        "peak_test_acc": test + 0.01,
+    }
     s = u_shape_summary(arr)
     assert s["selection"] == "validation" and "chosen on the validation set" in s["selection_note"]
     assert s["best_lr"] == [0.1] * 5  # validation's η, not test's

@@ -10,11 +10,11 @@ import pytest
 import gflow
 from gflow import cli
 from gflow.deep import stop, train
-from gflow.runs import status
 from gflow.deep.config import DeepModelConfig, TrainConfig, load_preset
 from gflow.deep.data import from_arrays, load_dataset
 from gflow.deep.loss import forward_all
 from gflow.deep.models import split
+from gflow.runs import status
 
 
 def test_running_averages_and_evaluation_against_numpy():
@@ -35,7 +35,9 @@ def test_running_averages_and_evaluation_against_numpy():
     bn = state1.buffers.norms[0]
     n = 12 * 25
     np.testing.assert_allclose(np.asarray(bn.running_mean), 0.1 * conv0.mean(axis=(0, 2, 3)), rtol=1e-10, atol=1e-12)
-    np.testing.assert_allclose(np.asarray(bn.running_var), 0.9 + 0.1 * conv0.var(axis=(0, 2, 3)) * n / (n - 1), rtol=1e-10)
+    np.testing.assert_allclose(
+        np.asarray(bn.running_var), 0.9 + 0.1 * conv0.var(axis=(0, 2, 3)) * n / (n - 1), rtol=1e-10
+    )
     # evaluation at θ₁ with the running averages, per example: numpy reference
     net1 = train.eqx.combine(state1.params, state1.buffers, static)
     xs = np.concatenate([x, x[:5] * 1.3])
@@ -56,15 +58,23 @@ def test_running_averages_and_evaluation_against_numpy():
     np.testing.assert_array_equal(np.asarray(again.buffers.norms[0].running_mean), np.asarray(bn.running_mean))
 
 
+@pytest.mark.slow  # over ~5 s (compiles its own programs); runs in .ci/run's slow pass
 def test_batchnorm_sweep_from_the_cli_equals_single_runs(tmp_path, capsys):
     """`gflow deep sweep --preset edim-cnn --quick --set model.norm=batch` (2 c × 1 η × 1 seed in one
     vmapped chunk) runs to its summary, and every run's status, steps and accuracies equal a single
     unvmapped run's (this sweep crashed before training with 'unbound axis name: batch')."""
     out = tmp_path / "bn"
-    sets = ["model.norm=batch", "sweep.multipliers=[0.25, 1.0]", "sweep.lrs=[0.3]", "sweep.n_seeds=1",
-            "sweep.max_lanes=2"]
-    rc = cli.main(["deep", "sweep", "--preset", "edim-cnn", "--quick", "--out", str(out), "--quiet", "--no-plot"]
-                  + [a for s in sets for a in ("--set", s)])
+    sets = [
+        "model.norm=batch",
+        "sweep.multipliers=[0.25, 1.0]",
+        "sweep.lrs=[0.3]",
+        "sweep.n_seeds=1",
+        "sweep.max_lanes=2",
+    ]
+    rc = cli.main(
+        ["deep", "sweep", "--preset", "edim-cnn", "--quick", "--out", str(out), "--quiet", "--no-plot"]
+        + [a for s in sets for a in ("--set", s)]
+    )
     assert rc == 0, capsys.readouterr()
     ds = gflow.load_run(out)
     assert ds.attrs["lanes_per_chunk"] == 2 and ds.attrs["selection"] == "validation"
@@ -74,12 +84,25 @@ def test_batchnorm_sweep_from_the_cli_equals_single_runs(tmp_path, capsys):
     for i, c in enumerate((0.25, 1.0)):
         one = train.train_run(cfg.model, cfg.train, data, multiplier=c, lr=0.3, seed=0, curves=True)
         assert status.names_of(int(ds["status"][i, 0, 0])) == status.names_of(one["status"])
-        for name in ("steps", "peak_step", "peak_val_acc", "test_acc_at_peak", "peak_test_acc", "final_train_acc",
-                     "final_test_acc", "final_train_loss"):
+        for name in (
+            "steps",
+            "peak_step",
+            "peak_val_acc",
+            "test_acc_at_peak",
+            "peak_test_acc",
+            "final_train_acc",
+            "final_test_acc",
+            "final_train_loss",
+        ):
             np.testing.assert_allclose(float(ds[name][i, 0, 0]), one[name], rtol=2e-5, atol=1e-6, err_msg=name)
         for k, name in enumerate(train.CURVES):
-            np.testing.assert_allclose(ds[f"curve_{name}"][i, 0, 0].values[: len(one["curves"])], one["curves"][:, k],
-                                       rtol=2e-5, atol=1e-6, err_msg=name)
+            np.testing.assert_allclose(
+                ds[f"curve_{name}"][i, 0, 0].values[: len(one["curves"])],
+                one["curves"][:, k],
+                rtol=2e-5,
+                atol=1e-6,
+                err_msg=name,
+            )
         assert 0.0 <= one["test_acc_at_peak"] <= 1.0
     summary = (out / "summary.json").read_text()
     assert "NaN" not in summary and "Infinity" not in summary

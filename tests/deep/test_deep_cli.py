@@ -14,8 +14,17 @@ from gflow.deep.config import DeepConfig, load_preset, preset_descriptions, pres
 
 FIGURES = ("heatmap.png", "heatmap_step_size.png", "best_vs_c.png")
 # the digits-mlp preset's quick form, shrunk to 2 c × 2 η × 1 seed, one lane per chunk (one compile for all tests)
-TINY = ["--preset", "digits-mlp", "--quick", "--set", "sweep.multipliers=[0.5, 2]", "--set", "sweep.n_seeds=1",
-        "--set", "sweep.max_lanes=1"]
+TINY = [
+    "--preset",
+    "digits-mlp",
+    "--quick",
+    "--set",
+    "sweep.multipliers=[0.5, 2]",
+    "--set",
+    "sweep.n_seeds=1",
+    "--set",
+    "sweep.max_lanes=1",
+]
 
 
 def assert_figures_show_the_run(out, ds):
@@ -48,8 +57,11 @@ def assert_figures_show_the_run(out, ds):
     np.testing.assert_allclose(line.get_xdata(), a["multiplier"][has])
     np.testing.assert_allclose(line.get_ydata(), 100 * np.asarray(best), rtol=1e-12)
     marks = [ln.get_xdata()[0] for ln in ax.get_lines() if ln.get_label().startswith("c* = ")]
-    assert marks == ([a["multiplier"][np.nanargmax(np.where(has, np.nanmax(np.where(valid, val, -np.inf), axis=1),
-                                                                   -np.inf))]] if has.any() else [])
+    assert marks == (
+        [a["multiplier"][np.nanargmax(np.where(has, np.nanmax(np.where(valid, val, -np.inf), axis=1), -np.inf))]]
+        if has.any()
+        else []
+    )
     assert ax.get_xlabel() == C_LABEL
     plt.close(fig)
 
@@ -62,7 +74,9 @@ def test_deep_sweep_then_plot(tmp_path, capsys):
     assert cli.main(["deep", "sweep", *TINY, "--out", str(out), "--quiet"]) == 0
     ds = load_run(out)
     manifest, arrays = ds.attrs, arrays_of(ds)
-    want = load_preset("digits-mlp", quick=True).replace(sweep={"multipliers": (0.5, 2.0), "n_seeds": 1, "max_lanes": 1})
+    want = load_preset("digits-mlp", quick=True).replace(
+        sweep={"multipliers": (0.5, 2.0), "n_seeds": 1, "max_lanes": 1}
+    )
     assert manifest["config"] == json.loads(json.dumps(want.to_dict()))  # the preset, its quick table, then --set
     assert arrays["status"].shape == (2, 2, 1)
     summary = json.loads((out / "summary.json").read_text())
@@ -109,8 +123,9 @@ def test_presets_lists_each_with_its_description(capsys):
         if "cpu_estimate_s" in row:
             assert "on the CPU (estimate:" in t and f"{row['lane_steps_per_s']:g} SGD steps/s" in t
             # the estimate is the worst-case steps at the measured rate, plus the first (compiling) round
-            assert row["cpu_estimate_s"] == pytest.approx(row["worst_case_lane_steps"] / row["lane_steps_per_s"]
-                                                          + row["first_round_s"], rel=1e-3)  # rate stored to 0.01
+            assert row["cpu_estimate_s"] == pytest.approx(
+                row["worst_case_lane_steps"] / row["lane_steps_per_s"] + row["first_round_s"], rel=1e-3
+            )  # rate stored to 0.01
         elif row.get("gpu_estimate_s") is not None:
             assert "on one H200 (estimate:" in t
         else:
@@ -123,7 +138,7 @@ def test_config_prints_the_effective_toml(tmp_path, capsys):
     printed = DeepConfig.from_dict(tomllib.loads(capsys.readouterr().out))
     assert printed == load_preset("edim-cnn", quick=True).replace(train={"max_steps": 40})
     mine = tmp_path / "mine.toml"  # a user's file, with its own quick table
-    mine.write_text('[model]\nwidth = 16\n[quick.train]\nmax_steps = 20\n')
+    mine.write_text("[model]\nwidth = 16\n[quick.train]\nmax_steps = 20\n")
     assert cli.main(["deep", "config", str(mine), "--quick"]) == 0
     printed = DeepConfig.from_dict(tomllib.loads(capsys.readouterr().out))
     assert printed == DeepConfig().replace(model={"width": 16}, train={"max_steps": 20})
@@ -142,24 +157,30 @@ def _files(tmp_path):
     return {"BAD": str(bad), "PLAIN": str(plain), "OTHER": str(other)}
 
 
-@pytest.mark.parametrize("args, match", [
-    (["sweep", "--preset", "digits-mpl"], "digits-mpl: unknown preset; choose one of cifar10-resnet18"),
-    (["sweep", "--set", "train.target_acc=1.5"], "train.target_acc: must be a finite number in (0, 1], got 1.5"),
-    (["sweep", "--set", "train.bogus=1"], "train.bogus: unknown config key"),
-    (["sweep", "--set", "trian.max_steps=1"], "trian: unknown config section; known: data, model, train, sweep"),
-    (["sweep", "--set", "max_steps=1"], "expected section.key=value, e.g. train.max_steps=500"),
-    (["sweep", "--set", "sweep.lrs=[0.1, 0.1]"], "sweep.lrs: values must be distinct"),
-    (["sweep", "--set", "train.max_steps=15"], "train.max_steps: must be a multiple of train.check_every = 10"),
-    (["sweep", "--set", "data.name=cifar10"], "data.path: cifar10 is read from a local directory"),
-    (["sweep", "BAD"], "malformed TOML"),
-    (["sweep", "PLAIN", "--preset", "edim-cnn"], "give a config file or --preset edim-cnn, not both"),
-    (["sweep", "PLAIN", "--quick"], "plain.toml: has no [quick] table"),
-    (["sweep", "--time-limit", "-1"], "--time-limit: must be a finite number > 0"),
-    (["sweep", "--preset", "cifar10-resnet18", "--set", "data.path=/nonexistent/c10"], "data.path: /nonexistent/c10 does not exist"),
-    (["config", "--set", "model.arch=transformer"], "model.arch: must be one of mlp, cnn, vgg, resnet"),
-    (["plot", "/nonexistent/dir"], "not a gflow run directory"),
-    (["plot", "OTHER"], "not a deep sweep's run directory"),
-])
+@pytest.mark.parametrize(
+    "args, match",
+    [
+        (["sweep", "--preset", "digits-mpl"], "digits-mpl: unknown preset; choose one of cifar10-resnet18"),
+        (["sweep", "--set", "train.target_acc=1.5"], "train.target_acc: must be a finite number in (0, 1], got 1.5"),
+        (["sweep", "--set", "train.bogus=1"], "train.bogus: unknown config key"),
+        (["sweep", "--set", "trian.max_steps=1"], "trian: unknown config section; known: data, model, train, sweep"),
+        (["sweep", "--set", "max_steps=1"], "expected section.key=value, e.g. train.max_steps=500"),
+        (["sweep", "--set", "sweep.lrs=[0.1, 0.1]"], "sweep.lrs: values must be distinct"),
+        (["sweep", "--set", "train.max_steps=15"], "train.max_steps: must be a multiple of train.check_every = 10"),
+        (["sweep", "--set", "data.name=cifar10"], "data.path: cifar10 is read from a local directory"),
+        (["sweep", "BAD"], "malformed TOML"),
+        (["sweep", "PLAIN", "--preset", "edim-cnn"], "give a config file or --preset edim-cnn, not both"),
+        (["sweep", "PLAIN", "--quick"], "plain.toml: has no [quick] table"),
+        (["sweep", "--time-limit", "-1"], "--time-limit: must be a finite number > 0"),
+        (
+            ["sweep", "--preset", "cifar10-resnet18", "--set", "data.path=/nonexistent/c10"],
+            "data.path: /nonexistent/c10 does not exist",
+        ),
+        (["config", "--set", "model.arch=transformer"], "model.arch: must be one of mlp, cnn, vgg, resnet"),
+        (["plot", "/nonexistent/dir"], "not a gflow run directory"),
+        (["plot", "OTHER"], "not a deep sweep's run directory"),
+    ],
+)
 def test_bad_input_is_one_line_error_and_writes_nothing(args, match, tmp_path, capsys, monkeypatch):
     monkeypatch.chdir(tmp_path)
     files = _files(tmp_path)
@@ -174,8 +195,10 @@ def test_bad_input_is_one_line_error_and_writes_nothing(args, match, tmp_path, c
 
 
 def test_config_errors_answer_before_jax_is_imported():
-    code = ("import sys; from gflow import cli; rc = cli.main(['deep', 'sweep', '--set', 'sweep.n_seeds=0']); "
-            "cli.main(['deep', 'presets']); print(rc, 'jax' in sys.modules)")
+    code = (
+        "import sys; from gflow import cli; rc = cli.main(['deep', 'sweep', '--set', 'sweep.n_seeds=0']); "
+        "cli.main(['deep', 'presets']); print(rc, 'jax' in sys.modules)"
+    )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.splitlines()[-1] == "2 False"
 
@@ -191,19 +214,23 @@ def test_time_limit_stops_with_status_3_and_a_rerun_resumes(tmp_path, capsys):
     assert summary["multiplier"] == [0.5, 2.0] and sum(sum(s.values()) for s in summary["statuses"]) == 4
 
 
+@pytest.mark.slow  # over ~5 s (compiles its own programs); runs in .ci/run's slow pass
 def test_float64_config_switches_jax_to_64_bit(tmp_path):
     """train.dtype = float64 turns on JAX's 64-bit mode (the sweep refuses float64 without it); run in a fresh
     process, since the tests' conftest turns it on anyway. The time limit stops it before any training."""
-    code = ("import sys, jax; from gflow import cli; "
-            f"rc = cli.main(['deep', 'sweep', *{TINY!r}, '--set', 'train.dtype=\"float64\"', '--out', {str(tmp_path / 'r')!r}, "
-            "'--quiet', '--time-limit', '1e-9']); print(rc, jax.config.jax_enable_x64)")
+    code = (
+        "import sys, jax; from gflow import cli; "
+        f"rc = cli.main(['deep', 'sweep', *{TINY!r}, '--set', 'train.dtype=\"float64\"', '--out', {str(tmp_path / 'r')!r}, "
+        "'--quiet', '--time-limit', '1e-9']); print(rc, jax.config.jax_enable_x64)"
+    )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.splitlines()[-1] == "3 True"
 
 
 def test_help_lists_every_deep_config_field():
-    out = subprocess.run([sys.executable, "-m", "gflow.cli", "deep", "sweep", "--help"], capture_output=True, text=True,
-                         check=True).stdout
+    out = subprocess.run(
+        [sys.executable, "-m", "gflow.cli", "deep", "sweep", "--help"], capture_output=True, text=True, check=True
+    ).stdout
     for name, section in DeepConfig.sections().items():
         for key in section.__dataclass_fields__:
             assert f"{name}.{key} (default" in out, f"{name}.{key}"
@@ -227,8 +254,9 @@ def test_deep_sweep_without_netcdf_writes_arrays_npz(tmp_path, capsys, monkeypat
     assert_figures_show_the_run(out, ds)
 
 
-@pytest.mark.parametrize("preset, hidden", [("digits-mlp", ("sklearn", "sklearn.datasets")),
-                                            ("mnist1d-mlp", ("mnist1d", "mnist1d.data"))])
+@pytest.mark.parametrize(
+    "preset, hidden", [("digits-mlp", ("sklearn", "sklearn.datasets")), ("mnist1d-mlp", ("mnist1d", "mnist1d.data"))]
+)
 def test_a_missing_data_extra_is_one_line_naming_the_install(preset, hidden, tmp_path, capsys, monkeypatch):
     """Without the [data] extra (scikit-learn, mnist1d) the sweep stops with one line naming the install
     command, exit status 2, not a ModuleNotFoundError traceback."""

@@ -9,17 +9,21 @@ import random
 import numpy as np
 import pytest
 
-from gflow.twolayer.config import ConfigError
 from gflow.deep.config import DeepDataConfig
 from gflow.deep.data import edim_generator, load_cifar, load_dataset
+from gflow.twolayer.config import ConfigError
 
 
 def _write_cifar10(d, n_per_batch=4, n_test=6, seed=0):
     rng = np.random.default_rng(seed)
     batches = {}
     for name, n in [(f"data_batch_{i}", n_per_batch) for i in range(1, 6)] + [("test_batch", n_test)]:
-        batch = {b"data": rng.integers(0, 256, (n, 3072), dtype=np.uint8), b"labels": rng.integers(0, 10, n).tolist(),
-                 b"batch_label": name.encode(), b"filenames": [b"x.png"] * n}
+        batch = {
+            b"data": rng.integers(0, 256, (n, 3072), dtype=np.uint8),
+            b"labels": rng.integers(0, 10, n).tolist(),
+            b"batch_label": name.encode(),
+            b"filenames": [b"x.png"] * n,
+        }
         with open(d / name, "wb") as f:
             pickle.dump(batch, f, protocol=2)
         batches[name] = batch
@@ -48,8 +52,14 @@ def test_cifar100_loader_uses_fine_labels(tmp_path):
     rng = np.random.default_rng(1)
     for name, n in (("train", 5), ("test", 3)):
         with open(tmp_path / name, "wb") as f:
-            pickle.dump({b"data": rng.integers(0, 256, (n, 3072), dtype=np.uint8), b"fine_labels": [99, 0, 5, 7, 1][:n],
-                         b"coarse_labels": [0] * n}, f)
+            pickle.dump(
+                {
+                    b"data": rng.integers(0, 256, (n, 3072), dtype=np.uint8),
+                    b"fine_labels": [99, 0, 5, 7, 1][:n],
+                    b"coarse_labels": [0] * n,
+                },
+                f,
+            )
     ds = load_dataset(DeepDataConfig(name="cifar100", path=str(tmp_path)))
     assert ds.n_classes == 100 and ds.x.shape == (5, 3, 32, 32) and np.asarray(ds.y).tolist() == [99, 0, 5, 7, 1]
 
@@ -143,33 +153,39 @@ def _write_idx(path, array, gz=True):
     import struct
 
     head = bytes([0, 0, 0x08, array.ndim]) + struct.pack(">" + "I" * array.ndim, *array.shape)
-    with (gzip.open(path, "wb") if gz else open(path, "wb")) as f:
+    with gzip.open(path, "wb") if gz else open(path, "wb") as f:
         f.write(head + np.ascontiguousarray(array, np.uint8).tobytes())
 
 
 def _write_mnist(d, n=12, n_test=5, seed=0, gz=True):
     rng = np.random.default_rng(seed)
-    arrays = {"train-images-idx3-ubyte": rng.integers(0, 256, (n, 28, 28), dtype=np.uint8),
-              "train-labels-idx1-ubyte": rng.integers(0, 10, n).astype(np.uint8),
-              "t10k-images-idx3-ubyte": rng.integers(0, 256, (n_test, 28, 28), dtype=np.uint8),
-              "t10k-labels-idx1-ubyte": rng.integers(0, 10, n_test).astype(np.uint8)}
+    arrays = {
+        "train-images-idx3-ubyte": rng.integers(0, 256, (n, 28, 28), dtype=np.uint8),
+        "train-labels-idx1-ubyte": rng.integers(0, 10, n).astype(np.uint8),
+        "t10k-images-idx3-ubyte": rng.integers(0, 256, (n_test, 28, 28), dtype=np.uint8),
+        "t10k-labels-idx1-ubyte": rng.integers(0, 10, n_test).astype(np.uint8),
+    }
     d.mkdir(parents=True, exist_ok=True)
     for stem, a in arrays.items():
         _write_idx(d / (stem + (".gz" if gz else "")), a, gz)
     return arrays
 
 
-@pytest.mark.parametrize("name, subdir, gz", [("mnist", "", True), ("fashion_mnist", "", False),
-                                              ("fashion_mnist", "FashionMNIST/raw", True)])
+@pytest.mark.parametrize(
+    "name, subdir, gz", [("mnist", "", True), ("fashion_mnist", "", False), ("fashion_mnist", "FashionMNIST/raw", True)]
+)
 def test_mnist_and_fashion_mnist_from_idx_files(tmp_path, name, subdir, gz):
     arrays = _write_mnist(tmp_path / subdir if subdir else tmp_path, gz=gz)
     ds = load_dataset(DeepDataConfig(name=name, path=str(tmp_path), n_val=-1))  # every training image (no validation)
-    assert ds.x.shape == (12, 1, 28, 28) and ds.x_test.shape == (5, 1, 28, 28) and ds.n_classes == 10 and ds.name == name
+    assert (
+        ds.x.shape == (12, 1, 28, 28) and ds.x_test.shape == (5, 1, 28, 28) and ds.n_classes == 10 and ds.name == name
+    )
     raw = arrays["train-images-idx3-ubyte"][:, None] / 255.0
     mean, std = raw.mean(), raw.std()
     np.testing.assert_allclose(np.asarray(ds.x), (raw - mean) / std, rtol=1e-5, atol=1e-5)
-    np.testing.assert_allclose(np.asarray(ds.x_test), (arrays["t10k-images-idx3-ubyte"][:, None] / 255.0 - mean) / std,
-                               rtol=1e-5, atol=1e-5)
+    np.testing.assert_allclose(
+        np.asarray(ds.x_test), (arrays["t10k-images-idx3-ubyte"][:, None] / 255.0 - mean) / std, rtol=1e-5, atol=1e-5
+    )
     np.testing.assert_array_equal(np.asarray(ds.y), arrays["train-labels-idx1-ubyte"])
     np.testing.assert_array_equal(np.asarray(ds.y_test), arrays["t10k-labels-idx1-ubyte"])
     sub = load_dataset(DeepDataConfig(name=name, path=str(tmp_path), n_train=7, n_test=3))
@@ -234,12 +250,16 @@ def _rows(a):
     return {tuple(np.round(np.asarray(v, np.float64).ravel(), 6)) for v in a}
 
 
+@pytest.mark.slow  # over ~5 s (compiles its own programs); runs in .ci/run's slow pass
 def test_validation_split_is_held_out_from_the_training_data(tmp_path):
     """data.n_val examples come from the training data: disjoint from the training and test examples, the
     training (and, with n_test set, the test) examples of a subset unchanged by it; −1: none; too many: a
     one-line error naming data.n_val."""
-    for cfg in (DeepDataConfig(name="digits", n_train=300, n_test=200), DeepDataConfig(name="edim", n_train=64, n_test=50),
-                DeepDataConfig(name="mnist1d", mnist1d_samples=200, n_train=100)):  # mnist1d: a tenth of its 160
+    for cfg in (
+        DeepDataConfig(name="digits", n_train=300, n_test=200),
+        DeepDataConfig(name="edim", n_train=64, n_test=50),
+        DeepDataConfig(name="mnist1d", mnist1d_samples=200, n_train=100),
+    ):  # mnist1d: a tenth of its 160
         d = load_dataset(cfg)
         none = load_dataset(dataclasses.replace(cfg, n_val=-1))
         assert none.x_val.shape[0] == 0 and d.x_val.shape[0] == {"digits": 200, "edim": 25, "mnist1d": 16}[cfg.name]

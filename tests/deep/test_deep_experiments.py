@@ -29,12 +29,16 @@ def _independent_best(arrays):
     ok_code = 0  # reached_target
     out = []
     for i in range(arrays["status"].shape[0]):
-        cells = [(float(np.mean(arrays["peak_val_acc"][i, j])), 100 * float(np.mean(arrays["test_acc_at_peak"][i, j])))
-                 for j in range(arrays["status"].shape[1]) if np.all(arrays["status"][i, j] == ok_code)]
+        cells = [
+            (float(np.mean(arrays["peak_val_acc"][i, j])), 100 * float(np.mean(arrays["test_acc_at_peak"][i, j])))
+            for j in range(arrays["status"].shape[1])
+            if np.all(arrays["status"][i, j] == ok_code)
+        ]
         out.append(max(cells)[1] if cells else None)
     return out
 
 
+@pytest.mark.slow  # over ~5 s (compiles its own programs); runs in .ci/run's slow pass
 @pytest.mark.parametrize("preset, expect_valid", [("digits-mlp", True), ("edim-cnn", True), ("mnist1d-cnn", False)])
 def test_deep_fls_sweep_quick(preset, expect_valid, tmp_path, capsys):
     """The quick presets end to end; summary.json and the best-vs-c figure are checked against the run's
@@ -44,7 +48,14 @@ def test_deep_fls_sweep_quick(preset, expect_valid, tmp_path, capsys):
     script = _load("experiments/deep_fls_sweep.py")
     res, summary = script.main(["--preset", preset, "--quick", "--out", str(tmp_path), "--quiet"])
     assert res.arrays["status"].shape == (3, 2, 2)
-    for name in ("heatmap.png", "heatmap_step_size.png", "best_vs_c.png", "summary.json", "manifest.json", "results.nc"):
+    for name in (
+        "heatmap.png",
+        "heatmap_step_size.png",
+        "best_vs_c.png",
+        "summary.json",
+        "manifest.json",
+        "results.nc",
+    ):
         assert (tmp_path / name).stat().st_size > 0, name
     text = (tmp_path / "summary.json").read_text()
     assert "NaN" not in text and "Infinity" not in text
@@ -116,6 +127,7 @@ def test_gpu_presets_are_valid_configs():
     assert edim.model.width == 4 and edim.data.name == "edim"
 
 
+@pytest.mark.slow  # over ~5 s (compiles its own programs); runs in .ci/run's slow pass
 def test_deep_scaling_law_quick(tmp_path, capsys):
     script = _load("experiments/deep_scaling_law.py")
     fits = script.main(["--quick", "--out", str(tmp_path), "--quiet", "--n-boot", "20"])
@@ -127,7 +139,9 @@ def test_deep_scaling_law_quick(tmp_path, capsys):
     sweeps = sorted(p.name for p in tmp_path.iterdir() if p.is_dir())
     assert sweeps == ["width2_n128", "width4_n128", "width4_n64"]
     for name in sweeps:  # per-sweep figures
-        assert (tmp_path / name / "heatmap.png").stat().st_size > 0 and (tmp_path / name / "best_vs_c.png").stat().st_size > 0
+        assert (tmp_path / name / "heatmap.png").stat().st_size > 0 and (
+            tmp_path / name / "best_vs_c.png"
+        ).stat().st_size > 0
     dirs = {"width": ["width2_n128", "width4_n128"], "n": ["width4_n64", "width4_n128"]}
     for axis, names in dirs.items():  # c* at the best c of the stored arrays, or refined next to it
         f = saved["fits"][axis]
@@ -150,7 +164,12 @@ def test_deep_scaling_law_quick(tmp_path, capsys):
     for f in fits.values():  # the printed bound says which kind it is
         assert len(f["where"]) == 2
         for where, interior in zip(f["where"], f["interior"]):
-            assert (where == "interior") == interior and where in ("interior", "grid end", "next to a gap", "no valid cell")
+            assert (where == "interior") == interior and where in (
+                "interior",
+                "grid end",
+                "next to a gap",
+                "no valid cell",
+            )
     out = capsys.readouterr().out
     for f in fits.values():
         for x, where in zip(f["x"], f["where"]):
@@ -158,6 +177,7 @@ def test_deep_scaling_law_quick(tmp_path, capsys):
                 assert f"{x:g}: " in out and f"({where})" in out
 
 
+@pytest.mark.slow  # over ~5 s (compiles its own programs); runs in .ci/run's slow pass
 def test_gpu_deep_check_cpu_smoke():
     result = _load("benchmarks/gpu/gpu_deep_check.py").main(["--cpu-smoke"])
     assert result["agreement"]["ok"] and result["throughput"][0]["steps_per_s"] > 0
@@ -181,8 +201,16 @@ def test_gpu_deep_check_compares_with_the_stored_cpu_reference(tmp_path):
     bad["records"]["final_train_loss"] = loss
     (tmp_path / "ref.json").write_text(json.dumps(bad))
     with pytest.raises(SystemExit) as stop:
-        check.main(["--cpu-smoke", "--no-throughput", "--reference", str(tmp_path / "ref.json"), "--out",
-                    str(tmp_path / "out.json")])
+        check.main(
+            [
+                "--cpu-smoke",
+                "--no-throughput",
+                "--reference",
+                str(tmp_path / "ref.json"),
+                "--out",
+                str(tmp_path / "out.json"),
+            ]
+        )
     assert stop.value.code == 1
     text = (tmp_path / "out.json").read_text()
     assert "Infinity" not in text and "NaN" not in text
@@ -202,8 +230,14 @@ def test_gpu_experiment_config_and_budget():
     sets evaluated at every check)."""
     script = _load("experiments/deep_gpu_edim.py")
     cfg = script.get_config()
-    assert (cfg.data.n_train, cfg.data.n_test, cfg.data.edim_dim, cfg.data.edim_size, cfg.data.edim_channels,
-            cfg.data.edim_classes) == (4096, 2048, 16, 32, 3, 10)
+    assert (
+        cfg.data.n_train,
+        cfg.data.n_test,
+        cfg.data.edim_dim,
+        cfg.data.edim_size,
+        cfg.data.edim_channels,
+        cfg.data.edim_classes,
+    ) == (4096, 2048, 16, 32, 3, 10)
     assert cfg.model.arch == "resnet" and cfg.model.resolved_depth == 18 and cfg.train.batch_size == 128
     assert cfg.train.check_every == 2 * 4096 // 128 and cfg.train.budget(2.0**-8) == 60 * 4096 // 128
     assert cfg.sweep.multipliers == tuple(2.0**k for k in (-8, -6, -4, -2, 0, 2)) and cfg.sweep.lrs == (0.03, 0.1)
@@ -257,14 +291,21 @@ else:
     wrapper.chmod(0o755)
     out = tmp_path / "out"
     env = {**os.environ, "OUT": str(out), "PY": str(wrapper), "RUN_DIR": str(tmp_path / "run")}
-    proc = subprocess.run(["bash", "benchmarks/gpu/gpu_session.sh", "smoke"], cwd=ROOT, env=env, capture_output=True,
-                          text=True, timeout=900)
+    proc = subprocess.run(
+        ["bash", "benchmarks/gpu/gpu_session.sh", "smoke"],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=900,
+    )
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     files = sorted(str(p.relative_to(out)) for p in out.rglob("*") if p.is_file())
     land = "deep_gpu_edim_smoke"
-    assert files == sorted(["session.log", "device.txt", "gpu_deep_check.json"] +
-                           [f"{land}/{n}" for n in ("summary.json", "heatmap.png", "best_vs_c.png", "curves.png",
-                                                    "run.tar.gz")])
+    assert files == sorted(
+        ["session.log", "device.txt", "gpu_deep_check.json"]
+        + [f"{land}/{n}" for n in ("summary.json", "heatmap.png", "best_vs_c.png", "curves.png", "run.tar.gz")]
+    )
     for name in ("gpu_deep_check.json", f"{land}/summary.json"):
         text = (out / name).read_text()
         assert "NaN" not in text and "Infinity" not in text, name
@@ -288,8 +329,9 @@ def test_finished_runs_of_a_partial_run_directory(tmp_path):
     from gflow.deep.sweep import run_deep_sweep
 
     script = _load("experiments/deep_gpu_edim.py")
-    cfg = load_preset("digits-mlp", quick=True).with_overrides(["sweep.multipliers=[0.5, 2]", "sweep.n_seeds=1",
-                                                                 "sweep.max_lanes=3"])
+    cfg = load_preset("digits-mlp", quick=True).with_overrides(
+        ["sweep.multipliers=[0.5, 2]", "sweep.n_seeds=1", "sweep.max_lanes=3"]
+    )
     res = run_deep_sweep(cfg, out=tmp_path / "run", progress=False)
     rows = script.finished_runs(cfg, tmp_path / "run")
     assert len(rows) == res.arrays["status"].size

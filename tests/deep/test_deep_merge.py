@@ -15,10 +15,21 @@ VARS = ("status", "steps", "budget", "peak_step", "peak_test_acc")
 
 def _run(cs, lrs, acc, status, config=CONFIG):
     shape = (len(cs), len(lrs), 2)
-    arrays = {"multiplier": np.asarray(cs), "lr": np.asarray(lrs), "seed": np.arange(2),
-              "status": np.full(shape, status, np.int32), "steps": np.full(shape, 50), "budget": np.full(shape, 100),
-              "peak_step": np.full(shape, 40), "peak_test_acc": np.broadcast_to(np.asarray(acc)[..., None], shape).copy()}
-    dims = {k: ["multiplier", "lr", "seed"] for k in VARS} | {"multiplier": ["multiplier"], "lr": ["lr"], "seed": ["seed"]}
+    arrays = {
+        "multiplier": np.asarray(cs),
+        "lr": np.asarray(lrs),
+        "seed": np.arange(2),
+        "status": np.full(shape, status, np.int32),
+        "steps": np.full(shape, 50),
+        "budget": np.full(shape, 100),
+        "peak_step": np.full(shape, 40),
+        "peak_test_acc": np.broadcast_to(np.asarray(acc)[..., None], shape).copy(),
+    }
+    dims = {k: ["multiplier", "lr", "seed"] for k in VARS} | {
+        "multiplier": ["multiplier"],
+        "lr": ["lr"],
+        "seed": ["seed"],
+    }
     return to_dataset(arrays, dims, {"config": config, "data": {"name": "digits"}})
 
 
@@ -37,6 +48,7 @@ def test_a_supplementary_eta_fills_the_cells_the_main_grid_could_not(monkeypatch
     np.testing.assert_allclose(best, [0.7, 0.9])  # c = 0.25 now has a valid η: the supplement's
     assert list(idx) == [0, 1] and merged.attrs["config"] == CONFIG
     from gflow.deep.plot import _cell_labels
+
     labels = _cell_labels(a, mean, valid)
     assert labels[1, 0] == "not run" and labels[0, 1] == "budget 2/2" and labels[0, 0] == "70.0"
 

@@ -10,9 +10,9 @@ import numpy as np
 import pytest
 from scipy import stats
 
-from gflow.twolayer.config import ConfigError
 from gflow.deep.config import DeepModelConfig
 from gflow.deep.models import BATCH_AXIS, Conv, Dense, build_model, n_params
+from gflow.twolayer.config import ConfigError
 
 KEY = jax.random.PRNGKey(3)
 
@@ -63,14 +63,18 @@ def test_resnet50_and_vgg19_parameter_counts():
     # CIFAR ResNet-50 (bottleneck blocks, expansion 4) at width 64 has 23,520,842 parameters for 10 classes
     # (23,705,252 for 100): the count of the usual CIFAR ResNet-50 with BatchNorm and bias-free convs.
     for n_out, count in ((10, 23_520_842), (100, 23_705_252)):
-        shapes = eqx.filter_eval_shape(build_model, DeepModelConfig(arch="resnet", width=64, depth=50), (3, 32, 32),
-                                       n_out, key=KEY)
+        shapes = eqx.filter_eval_shape(
+            build_model, DeepModelConfig(arch="resnet", width=64, depth=50), (3, 32, 32), n_out, key=KEY
+        )
         assert n_params(shapes) == count
     # VGG-19 without normalization: 16 biased 3×3 convs (64 … 512 channels) + a 512→10 head = 20,029,514
-    shapes = eqx.filter_eval_shape(build_model, DeepModelConfig(arch="vgg", width=64, depth=19), (3, 32, 32), 10, key=KEY)
+    shapes = eqx.filter_eval_shape(
+        build_model, DeepModelConfig(arch="vgg", width=64, depth=19), (3, 32, 32), 10, key=KEY
+    )
     assert n_params(shapes) == 20_029_514
 
 
+@pytest.mark.slow  # over ~5 s (compiles its own programs); runs in .ci/run's slow pass
 def test_resnet50_runs_with_batchnorm_and_o1_outputs():
     cfg = DeepModelConfig(arch="resnet", width=2, depth=50, norm="batch")
     model = eqx.filter_jit(build_model)(cfg, (3, 8, 8), 10, key=KEY, dtype=jnp.float32)
@@ -80,7 +84,11 @@ def test_resnet50_runs_with_batchnorm_and_o1_outputs():
 
 
 def _layers(model):
-    return [m for m in jax.tree.leaves(model, is_leaf=lambda m: isinstance(m, (Dense, Conv))) if isinstance(m, (Dense, Conv))]
+    return [
+        m
+        for m in jax.tree.leaves(model, is_leaf=lambda m: isinstance(m, (Dense, Conv)))
+        if isinstance(m, (Dense, Conv))
+    ]
 
 
 @pytest.mark.parametrize("arch", ["mlp", "cnn"])

@@ -7,12 +7,12 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from gflow.twolayer.config import ConfigError
 from gflow.deep import train
-from gflow.runs import status
 from gflow.deep.config import DeepModelConfig, TrainConfig
 from gflow.deep.data import from_arrays
 from gflow.deep.models import build_model
+from gflow.runs import status
+from gflow.twolayer.config import ConfigError
 
 MLP = DeepModelConfig(arch="mlp", width=8, depth=1)
 
@@ -65,8 +65,9 @@ def test_coupled_l2_goes_through_momentum_and_decoupled_does_not(small):
     """Three steps with momentum μ: the coupled l2·θ enters the momentum buffer, the decoupled decay does not."""
     c, eta, mu, lam = 0.5, 0.1, 0.9, 0.03
     for l2, decay in ((lam, 0.0), (0.0, lam)):
-        tcfg = TrainConfig(check_every=3, max_steps=9, target_acc=1.0, momentum=mu, l2=l2, decoupled_decay=decay,
-                           dtype="float64")
+        tcfg = TrainConfig(
+            check_every=3, max_steps=9, target_acc=1.0, momentum=mu, l2=l2, decoupled_decay=decay, dtype="float64"
+        )
         got = _one_step(small, tcfg, c, eta)
         want = _by_hand(small, c, eta, 3, l2=l2, decay=decay, momentum=mu)
         for a, b in zip(jax.tree.leaves(got), jax.tree.leaves(want)):
@@ -97,6 +98,7 @@ def test_batchnorm_centered_model_is_refused():
     DeepModelConfig(arch="cnn", width=4, depth=3, norm="group", centered=True)
 
 
+@pytest.mark.slow  # over ~5 s (compiles its own programs); runs in .ci/run's slow pass
 def test_batchnorm_lanes_equal_single_runs():
     """A BatchNorm net trained as vmapped lanes (minibatches, batch statistics inside each lane) gives the
     single runs' records: the example axis of BatchNorm and the lane axis do not mix."""
@@ -122,9 +124,16 @@ def test_augmentation_crops_and_flips_against_numpy():
     padded = np.pad(x, ((0, 0), (0, 0), (4, 4), (4, 4)))
     found = []
     for i in range(len(x)):
-        hits = [(dy, dx, f) for dy in range(9) for dx in range(9) for f in (False, True)
-                if np.array_equal(out[i], (padded[i, :, dy:dy + 6, dx:dx + 5])[..., ::-1] if f
-                                  else padded[i, :, dy:dy + 6, dx:dx + 5])]
+        hits = [
+            (dy, dx, f)
+            for dy in range(9)
+            for dx in range(9)
+            for f in (False, True)
+            if np.array_equal(
+                out[i],
+                (padded[i, :, dy : dy + 6, dx : dx + 5])[..., ::-1] if f else padded[i, :, dy : dy + 6, dx : dx + 5],
+            )
+        ]
         assert hits, i
         found.append(hits[0])
     assert len({h[:2] for h in found}) > 20 and 10 < sum(h[2] for h in found) < 54
@@ -137,6 +146,7 @@ def test_augmentation_crops_and_flips_against_numpy():
         TrainConfig(augment="yes")
 
 
+@pytest.mark.slow  # over ~5 s (compiles its own programs); runs in .ci/run's slow pass
 def test_augmented_lanes_equal_single_runs_and_differ_from_plain():
     rng = np.random.default_rng(4)
     x, y = rng.normal(size=(24, 1, 6, 6)), rng.integers(0, 3, 24)
@@ -146,6 +156,12 @@ def test_augmented_lanes_equal_single_runs_and_differ_from_plain():
     out = train.train_lanes(mcfg, tcfg, data, train.make_lanes([0.5, 2.0], [0.1, 0.1], [0, 1], jnp.float64))
     one = train.train_run(mcfg, tcfg, data, multiplier=2.0, lr=0.1, seed=1)
     np.testing.assert_allclose(out["final_train_loss"][1], one["final_train_loss"], rtol=1e-9)
-    plain = train.train_run(mcfg, TrainConfig(batch_size=8, check_every=3, max_steps=6, target_acc=1.0,
-                                              dtype="float64"), data, multiplier=2.0, lr=0.1, seed=1)
+    plain = train.train_run(
+        mcfg,
+        TrainConfig(batch_size=8, check_every=3, max_steps=6, target_acc=1.0, dtype="float64"),
+        data,
+        multiplier=2.0,
+        lr=0.1,
+        seed=1,
+    )
     assert plain["final_train_loss"] != one["final_train_loss"]

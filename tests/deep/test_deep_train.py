@@ -14,13 +14,13 @@ import pytest
 
 import gflow
 import gflow.runs.status
-from gflow.runs.compile_log import track_compiles
 from gflow.deep import stop, train
-from gflow.runs import status
 from gflow.deep.config import DeepConfig, DeepDataConfig, DeepModelConfig, DeepSweepConfig, TrainConfig
 from gflow.deep.data import from_arrays, load_dataset
 from gflow.deep.models import build_model
 from gflow.deep.sweep import lanes_per_chunk, run_deep_sweep
+from gflow.runs import status
+from gflow.runs.compile_log import track_compiles
 from gflow.runs.runner import RunMismatchError
 
 CFG = DeepConfig(
@@ -52,11 +52,15 @@ def test_sweep_elements_equal_single_runs(sweep, data):
             for s in range(2):
                 one = train.train_run(CFG.model, CFG.train, data, multiplier=c, lr=lr, seed=s)
                 for name, v in one.items():
-                    np.testing.assert_allclose(arr[name][i, j, s], v, rtol=1e-9, atol=1e-12, err_msg=f"{name} {c} {lr} {s}")
+                    np.testing.assert_allclose(
+                        arr[name][i, j, s], v, rtol=1e-9, atol=1e-12, err_msg=f"{name} {c} {lr} {s}"
+                    )
     ok = arr["status"] == stop.STATUS_CODE["reached_target"]
     assert np.all(arr["final_train_acc"][ok] >= 0.99)
     assert np.all(arr["steps"] % CFG.train.check_every == 0) and np.all(arr["steps"] <= CFG.train.max_steps)
-    assert arr["seed"].tolist() == [0, 1] and not np.array_equal(arr["init_test_acc"][..., 0], arr["init_test_acc"][..., 1])
+    assert arr["seed"].tolist() == [0, 1] and not np.array_equal(
+        arr["init_test_acc"][..., 0], arr["init_test_acc"][..., 1]
+    )
 
 
 def test_minibatch_lanes_equal_single_runs(sweep, data):
@@ -139,7 +143,9 @@ def test_chunks_padding_resume_and_refusal(sweep, tmp_path):
 
 def test_memory_budget_sets_lanes_per_chunk(data):
     big, per_lane = lanes_per_chunk(CFG.replace(sweep={"max_lanes": 0}), data, 1000)
-    small, _ = lanes_per_chunk(CFG.replace(sweep={"max_lanes": 0, "memory_budget_mb": 3 * per_lane / 2**20}), data, 1000)
+    small, _ = lanes_per_chunk(
+        CFG.replace(sweep={"max_lanes": 0, "memory_budget_mb": 3 * per_lane / 2**20}), data, 1000
+    )
     assert small == 3 and big > 3 and per_lane > 0
     assert lanes_per_chunk(CFG.replace(sweep={"max_lanes": 0, "memory_budget_mb": 1e-6}), data, 1000)[0] == 1
 
@@ -178,7 +184,9 @@ def test_uncentered_lanes_train_c_f_with_step_eta_over_c(data):
     c = 0.01 the net c·f with step η/c, which a step of η (or the plain net) would not reproduce."""
     c, lr, seed = (v.ravel() for v in np.meshgrid(CFG.sweep.multipliers, CFG.sweep.lrs, np.arange(2), indexing="ij"))
     lanes = train.make_lanes(c, lr, seed, jnp.float64)
-    state = train.advance(train.init_lanes(CFG.model, CFG.train, data, lanes), lanes, data, CFG.model, CFG.train, n_rounds=1)
+    state = train.advance(
+        train.init_lanes(CFG.model, CFG.train, data, lanes), lanes, data, CFG.model, CFG.train, n_rounds=1
+    )
     steps = CFG.train.check_every
     for k, cval in ((6, 1.0), (0, 0.01)):
         assert (c[k], lr[k], seed[k]) == (cval, 0.3, 0)
@@ -202,7 +210,9 @@ def test_minibatch_order_is_reshuffled_every_epoch():
     small = from_arrays(np.eye(n), y, np.eye(n)[:4], y[:4], n_classes=2, standardize=False, dtype=jnp.float64)
     mcfg = DeepModelConfig(arch="mlp", width=16, depth=1)
     tcfg = TrainConfig(batch_size=batch, check_every=1, max_steps=100, dtype="float64")
-    lane = train.Lane(jnp.asarray(1.0, jnp.float64), jnp.asarray(0.1, jnp.float64), jnp.asarray(rng.integers(10), jnp.uint32))
+    lane = train.Lane(
+        jnp.asarray(1.0, jnp.float64), jnp.asarray(0.1, jnp.float64), jnp.asarray(rng.integers(10), jnp.uint32)
+    )
     state = train._init_single(lane, jnp.asarray(tcfg.budget(1.0), jnp.int32), small, mcfg, tcfg)
     static = train.model_static(mcfg, small, jnp.float64)
     batches = []
@@ -212,7 +222,7 @@ def test_minibatch_order_is_reshuffled_every_epoch():
         changed = np.flatnonzero(np.any(np.asarray(state.params.hidden[0].weight) != before, axis=0))
         assert len(changed) == batch, changed
         batches.append(tuple(changed))
-    epochs = [batches[e * (n // batch):(e + 1) * (n // batch)] for e in range(3)]
+    epochs = [batches[e * (n // batch) : (e + 1) * (n // batch)] for e in range(3)]
     for ep in epochs:
         assert sorted(i for b in ep for i in b) == list(range(n))
     assert epochs[0] != epochs[1] and epochs[1] != epochs[2] and epochs[0] != epochs[2], epochs
@@ -234,9 +244,13 @@ def test_peak_step_is_the_first_check_of_a_tie(data):
     val, acc = float(first.val_acc), float(first.test_acc)
     assert data.x_val.shape[0] == 200 and np.isfinite(val)
     for peak, expected_step in ((val, 5), (val - 0.01, 10), (val + 0.01, 5)):
-        before = state._replace(step=jnp.asarray(10, jnp.int32), peak_val_acc=jnp.asarray(peak, jnp.float64),
-                                peak_step=jnp.asarray(5, jnp.int32), test_acc_at_peak=jnp.asarray(-1.0, jnp.float64),
-                                peak_test_acc=jnp.asarray(2.0, jnp.float64))
+        before = state._replace(
+            step=jnp.asarray(10, jnp.int32),
+            peak_val_acc=jnp.asarray(peak, jnp.float64),
+            peak_step=jnp.asarray(5, jnp.int32),
+            test_acc_at_peak=jnp.asarray(-1.0, jnp.float64),
+            peak_test_acc=jnp.asarray(2.0, jnp.float64),
+        )
         after = train._check_host(before, lane, data, eval_set, static, CFG.train, False)
         assert float(after.test_acc) == acc and float(after.val_acc) == val
         assert int(after.peak_step) == expected_step, (peak, val)
@@ -246,8 +260,11 @@ def test_peak_step_is_the_first_check_of_a_tie(data):
     # without a validation set (data.n_val = -1) the peak is selected on the test set, as before the split
     no_val = load_dataset(dataclasses.replace(CFG.data, n_val=-1), jnp.float64)
     lane, state, static, eval_set = _one_lane(no_val)
-    before = state._replace(step=jnp.asarray(10, jnp.int32), peak_test_acc=jnp.asarray(-1.0, jnp.float64),
-                            peak_step=jnp.asarray(5, jnp.int32))
+    before = state._replace(
+        step=jnp.asarray(10, jnp.int32),
+        peak_test_acc=jnp.asarray(-1.0, jnp.float64),
+        peak_step=jnp.asarray(5, jnp.int32),
+    )
     after = train._check_host(before, lane, no_val, eval_set, static, CFG.train, False)
     assert int(after.peak_step) == 10 and float(after.test_acc_at_peak) == float(after.test_acc)
     assert np.isnan(float(after.peak_val_acc)) and np.isnan(float(after.val_acc))
@@ -285,14 +302,19 @@ def test_centered_multiplier_trains_c_times_the_change():
 def test_device_loop_matches_host_loop(sweep, data):
     """The accelerator path (whole rounds in one compiled while loop) gives the host-driven CPU path's numbers."""
     c, lr, seed = (v.ravel() for v in np.meshgrid(CFG.sweep.multipliers, CFG.sweep.lrs, np.arange(2), indexing="ij"))
-    out = train.train_lanes(CFG.model, CFG.train, data, train.make_lanes(c, lr, seed, jnp.float64), sync_every=4,
-                            loop="device", curves=True)
+    out = train.train_lanes(
+        CFG.model, CFG.train, data, train.make_lanes(c, lr, seed, jnp.float64), sync_every=4, loop="device", curves=True
+    )
     for name in train.RECORDS:
         np.testing.assert_allclose(out[name], sweep.arrays[name].ravel(), rtol=1e-9, atol=1e-12, err_msg=name)
     # and the learning curves: every check of every lane, NaN after its stop (the sweep stores float32)
     for k, name in enumerate(train.CURVES):
         host = sweep.arrays[f"curve_{name}"].reshape(len(c), -1)
-        np.testing.assert_allclose(out["curves"][..., k].astype(np.float32), host, rtol=1e-6, equal_nan=True, err_msg=name)
+        np.testing.assert_allclose(
+            out["curves"][..., k].astype(np.float32), host, rtol=1e-6, equal_nan=True, err_msg=name
+        )
     n_points = np.sum(np.isfinite(sweep.arrays["curve_train_loss"]), axis=-1).ravel()
     stopped_finite = np.isfinite(sweep.arrays["final_train_loss"]).ravel()
-    assert np.all(n_points[stopped_finite] == sweep.arrays["steps"].ravel()[stopped_finite] // CFG.train.check_every + 1)
+    assert np.all(
+        n_points[stopped_finite] == sweep.arrays["steps"].ravel()[stopped_finite] // CFG.train.check_every + 1
+    )

@@ -17,19 +17,34 @@ BEFORE = json.loads((Path(__file__).parent / "presets_before_toml.json").read_te
 # Deliberate changes since the capture, applied to the captured configs they concern: the GPU experiment's
 # budget went from 80 to 60 epochs (1920 steps) so that its worst case, with the validation set evaluated at
 # every check, fits one device session (experiments/deep_gpu_edim.py). The --quick forms set their own steps.
-CHANGED = {("deep_fls_sweep:edim-resnet18", "deep_fls_sweep:edim-resnet18:full_grid", "deep_gpu_edim"):
-           {"train": {"max_steps": 1920}},
-           # CIFAR: 5000 of the 50 000 training images are held out for validation, so an epoch is 352 steps
-           # (45 000 / 128, rounded up): a check every 2 epochs and a 200-epoch budget in those steps
-           tuple(f"deep_fls_sweep:{p}{v}" for p in ("cifar10-resnet18", "cifar100-resnet50", "cifar100-vgg19")
-                 for v in ("", ":full_grid", ":data_path") if not (v == ":data_path" and p != "cifar10-resnet18")):
-           {"train": {"check_every": 704, "max_steps": 70400}}}
+CHANGED = {
+    ("deep_fls_sweep:edim-resnet18", "deep_fls_sweep:edim-resnet18:full_grid", "deep_gpu_edim"): {
+        "train": {"max_steps": 1920}
+    },
+    # CIFAR: 5000 of the 50 000 training images are held out for validation, so an epoch is 352 steps
+    # (45 000 / 128, rounded up): a check every 2 epochs and a 200-epoch budget in those steps
+    tuple(
+        f"deep_fls_sweep:{p}{v}"
+        for p in ("cifar10-resnet18", "cifar100-resnet50", "cifar100-vgg19")
+        for v in ("", ":full_grid", ":data_path")
+        if not (v == ":data_path" and p != "cifar10-resnet18")
+    ): {"train": {"check_every": 704, "max_steps": 70400}},
+}
 for keys, change in CHANGED.items():
     for key in keys:
         for section, values in change.items():
             BEFORE[key][section].update(values)
-FLS_PRESETS = ("digits-mlp", "mnist1d-mlp", "mnist1d-cnn", "digits-cnn", "edim-cnn", "edim-resnet18",
-               "cifar10-resnet18", "cifar100-resnet50", "cifar100-vgg19")
+FLS_PRESETS = (
+    "digits-mlp",
+    "mnist1d-mlp",
+    "mnist1d-cnn",
+    "digits-cnn",
+    "edim-cnn",
+    "edim-resnet18",
+    "cifar10-resnet18",
+    "cifar100-resnet50",
+    "cifar100-vgg19",
+)
 
 
 def _load(rel: str):
@@ -77,7 +92,10 @@ def test_deep_fls_sweep_presets_equal_the_python_ones(preset):
 
 def test_data_path_and_the_other_scripts():
     fls = _load("experiments/deep_fls_sweep.py")
-    assert _plain(fls.get_config("cifar10-resnet18", data_path="/data/c10")) == BEFORE["deep_fls_sweep:cifar10-resnet18:data_path"]
+    assert (
+        _plain(fls.get_config("cifar10-resnet18", data_path="/data/c10"))
+        == BEFORE["deep_fls_sweep:cifar10-resnet18:data_path"]
+    )
     assert fls.get_config("digits-mlp", data_path="/data/c10") == load_preset("digits-mlp")  # ignored, as before
     edim = _load("experiments/deep_gpu_edim.py")
     assert _plain(edim.get_config()) == BEFORE["deep_gpu_edim"]

@@ -21,15 +21,33 @@ def sweep_like(n_scale=3, n_seed=2):
         "status": np.asarray(rng.integers(0, 7, shape), np.int32),
         "final_test_err": np.asarray(rng.random(shape), np.float32),
         "traj_loss": np.where(rng.random(shape + (4,)) < 0.2, np.nan, 1.0).astype(np.float32),
-        "init_scale": np.geomspace(1e-3, 1.0, n_scale), "seed": np.arange(n_seed), "time": np.linspace(0, 1, 4),
-        "data.mode": np.asarray(["gmm", "separable"]), "bayes_error": np.asarray([0.02, 0.0]), "data_draws": np.asarray(3),
+        "init_scale": np.geomspace(1e-3, 1.0, n_scale),
+        "seed": np.arange(n_seed),
+        "time": np.linspace(0, 1, 4),
+        "data.mode": np.asarray(["gmm", "separable"]),
+        "bayes_error": np.asarray([0.02, 0.0]),
+        "data_draws": np.asarray(3),
         "flag": np.asarray([True, False]),
     }
     dims = {k: ["data.mode", "scale", "seed"] for k in ("status", "final_test_err")}
-    dims |= {"traj_loss": ["data.mode", "scale", "seed", "time"], "init_scale": ["scale"], "seed": ["seed"],
-             "time": ["time"], "data.mode": ["data.mode"], "bayes_error": ["data.mode"], "data_draws": [], "flag": ["data.mode"]}
-    manifest = {"config": {"flow": {"target_loss": 0.01}}, "complete": True, "git_commit": None, "wall_s": 1.5,
-                "statuses": status.table("twolayer"), "dims": dims}
+    dims |= {
+        "traj_loss": ["data.mode", "scale", "seed", "time"],
+        "init_scale": ["scale"],
+        "seed": ["seed"],
+        "time": ["time"],
+        "data.mode": ["data.mode"],
+        "bayes_error": ["data.mode"],
+        "data_draws": [],
+        "flag": ["data.mode"],
+    }
+    manifest = {
+        "config": {"flow": {"target_loss": 0.01}},
+        "complete": True,
+        "git_commit": None,
+        "wall_s": 1.5,
+        "statuses": status.table("twolayer"),
+        "dims": dims,
+    }
     return arrays, dims, manifest
 
 
@@ -92,18 +110,37 @@ def test_older_directories_are_read_and_their_codes_translated(tmp_path):
     2 nonfinite, 3 diverged): load_run labels it and translates its status codes by name."""
     old = {"reached_target": 0, "max_steps": 1, "nonfinite": 2, "diverged": 3}
     codes = np.asarray([[[0, 1], [2, 3]]], np.int32)
-    arrays = {"multiplier": np.asarray([0.5]), "lr": np.asarray([0.1, 1.0]), "seed": np.arange(2), "status": codes,
-              "peak_test_acc": np.full(codes.shape, 0.9, np.float32)}
-    dims = {"multiplier": ["multiplier"], "lr": ["lr"], "seed": ["seed"], "status": ["multiplier", "lr", "seed"],
-            "peak_test_acc": ["multiplier", "lr", "seed"]}
+    arrays = {
+        "multiplier": np.asarray([0.5]),
+        "lr": np.asarray([0.1, 1.0]),
+        "seed": np.arange(2),
+        "status": codes,
+        "peak_test_acc": np.full(codes.shape, 0.9, np.float32),
+    }
+    dims = {
+        "multiplier": ["multiplier"],
+        "lr": ["lr"],
+        "seed": ["seed"],
+        "status": ["multiplier", "lr", "seed"],
+        "peak_test_acc": ["multiplier", "lr", "seed"],
+    }
     store.write_npz(tmp_path / "arrays.npz", arrays)
-    store.write_json(tmp_path / "manifest.json", {"complete": True, "dims": dims,
-                                                  "statuses": {n: {"code": c, "meaning": ""} for n, c in old.items()}})
+    store.write_json(
+        tmp_path / "manifest.json",
+        {"complete": True, "dims": dims, "statuses": {n: {"code": c, "meaning": ""} for n, c in old.items()}},
+    )
     ds = store.load_run(tmp_path)
-    assert status.names_of(ds.status.values).ravel().tolist() == ["reached_target", "max_steps", "nonfinite", "diverged"]
+    assert status.names_of(ds.status.values).ravel().tolist() == [
+        "reached_target",
+        "max_steps",
+        "nonfinite",
+        "diverged",
+    ]
     assert ds.attrs["statuses"]["diverged"]["code"] == status.CODE["diverged"] and ds.attrs["status_codes_recoded"]
     assert ds.status.attrs["flag_meanings"] == "reached_target max_steps nonfinite diverged"
-    assert json.loads((tmp_path / "manifest.json").read_text())["statuses"]["diverged"]["code"] == 3  # nothing rewritten
+    assert (
+        json.loads((tmp_path / "manifest.json").read_text())["statuses"]["diverged"]["code"] == 3
+    )  # nothing rewritten
 
 
 def test_results_format_benchmark_runs(tmp_path, capsys):
@@ -119,4 +156,6 @@ def test_results_format_benchmark_runs(tmp_path, capsys):
     spec.loader.exec_module(bench)
     (row,) = bench.main([str(tmp_path), "--repeat", "1", "--json", str(tmp_path / "m.json")])
     assert row["variables"] == len(arrays) and row["netcdf4"]["bytes"] > 0 and row["npz"]["read_ms"] > 0
-    assert "netcdf4" in capsys.readouterr().out and json.loads((tmp_path / "m.json").read_text())[0]["run_dir"] == str(tmp_path)
+    assert "netcdf4" in capsys.readouterr().out and json.loads((tmp_path / "m.json").read_text())[0]["run_dir"] == str(
+        tmp_path
+    )

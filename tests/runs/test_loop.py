@@ -27,15 +27,27 @@ def _loop(out=None, calls=None, sleep_s=0.0, **kw):
         x = np.concatenate([c["x"] for c in chunks])
         return {"x": x}, {"x": ["run"]}, {**meta, "total": int(x.sum())}
 
-    return run_chunks(N_CHUNKS, compute, assemble, runs_in=runs_in, label="t", out=out, config={"a": 1},
-                      plan={"p": 1}, progress=False, **kw)
+    return run_chunks(
+        N_CHUNKS,
+        compute,
+        assemble,
+        runs_in=runs_in,
+        label="t",
+        out=out,
+        config={"a": 1},
+        plan={"p": 1},
+        progress=False,
+        **kw,
+    )
 
 
 def test_in_memory_and_stored_give_the_same_arrays(tmp_path):
     mem = _loop()
     want = np.concatenate([np.arange(runs_in(i)) + 10 * i for i in range(N_CHUNKS)])
     np.testing.assert_array_equal(mem.arrays["x"], want)
-    assert mem.meta["chunks_computed"] == N_CHUNKS and mem.meta["n_chunks"] == N_CHUNKS and mem.meta["total"] == want.sum()
+    assert (
+        mem.meta["chunks_computed"] == N_CHUNKS and mem.meta["n_chunks"] == N_CHUNKS and mem.meta["total"] == want.sum()
+    )
     stored = _loop(tmp_path / "run")
     np.testing.assert_array_equal(stored.arrays["x"], want)
     assert stored.meta["chunks_taken_over"] == [] and (tmp_path / "run" / "chunks" / "chunk-000003.npz").is_file()

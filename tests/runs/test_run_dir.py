@@ -15,8 +15,8 @@ import numpy as np
 import pytest
 
 from gflow.runs import store
-from gflow.twolayer.config import ConfigError, SweepConfig
 from gflow.runs.runner import ChunkedRun, RunMismatchError
+from gflow.twolayer.config import ConfigError, SweepConfig
 
 CONFIG = {"flow": {"rtol": 1e-3}, "data": {"n": 4}}
 
@@ -31,8 +31,15 @@ def chunk(i):
 
 
 def make_run(path, n_chunks=3, log=None, **kw):
-    return ChunkedRun(path, config=CONFIG, plan={"p": 1}, n_chunks=n_chunks, fingerprint=kw.pop("fingerprint", fp()),
-                      log=log if log is not None else (lambda m: None), **kw)
+    return ChunkedRun(
+        path,
+        config=CONFIG,
+        plan={"p": 1},
+        n_chunks=n_chunks,
+        fingerprint=kw.pop("fingerprint", fp()),
+        log=log if log is not None else (lambda m: None),
+        **kw,
+    )
 
 
 def test_bad_chunks_are_detected_moved_aside_and_redone(tmp_path):
@@ -52,7 +59,9 @@ def test_bad_chunks_are_detected_moved_aside_and_redone(tmp_path):
     lines = []
     again = make_run(tmp_path, log=lines.append)
     assert again.pending() == [0, 1, 2]
-    assert len(lines) == 3 and all(line.startswith("gflow: chunk ") and "moved to chunks/corrupt/" in line for line in lines)
+    assert len(lines) == 3 and all(
+        line.startswith("gflow: chunk ") and "moved to chunks/corrupt/" in line for line in lines
+    )
     assert "unreadable" in lines[0] and "unreadable" in lines[1] and "checksum mismatch" in lines[2]
     assert len(list((tmp_path / "chunks" / "corrupt").iterdir())) == 3
     # a chunk of other inputs (same file name, another fingerprint) is never used either
@@ -84,7 +93,9 @@ def test_force_always_works(tmp_path):
         make_run(tmp_path)
     (tmp_path / "notes.txt").write_text("mine")
     run = make_run(tmp_path, force=True)
-    assert run.pending() == [0, 1, 2] and not (tmp_path / "arrays.npz").exists() and not (tmp_path / "results.nc").exists()
+    assert (
+        run.pending() == [0, 1, 2] and not (tmp_path / "arrays.npz").exists() and not (tmp_path / "results.nc").exists()
+    )
     assert (tmp_path / "notes.txt").read_text() == "mine", "--force removes only gflow's files"
 
 
@@ -207,7 +218,10 @@ def test_out_paths_that_cannot_be_run_directories(tmp_path, monkeypatch):
 
 def test_plans_are_bounded_before_anything_is_allocated():
     tracemalloc.start()
-    with pytest.raises(ConfigError, match=r"sweep.max_runs: the sweep has 13,000,000,000 runs = 13 \(sweep.init_scales\) × 1,000,000,000"):
+    with pytest.raises(
+        ConfigError,
+        match=r"sweep.max_runs: the sweep has 13,000,000,000 runs = 13 \(sweep.init_scales\) × 1,000,000,000",
+    ):
         SweepConfig(n_seeds=1_000_000_000)
     _, peak = tracemalloc.get_traced_memory()
     tracemalloc.stop()
@@ -244,8 +258,24 @@ print("jax" in sys.modules)
 
 def _workers(tmp_path, n, hang=-1, n_chunks=12):
     here = os.path.dirname(__file__)
-    return [subprocess.Popen([sys.executable, "-c", WORKER, str(tmp_path / "run"), str(tmp_path / "log"), here, str(hang), str(n_chunks), str(n)],
-                             stdout=subprocess.PIPE, text=True) for _ in range(n)]
+    return [
+        subprocess.Popen(
+            [
+                sys.executable,
+                "-c",
+                WORKER,
+                str(tmp_path / "run"),
+                str(tmp_path / "log"),
+                here,
+                str(hang),
+                str(n_chunks),
+                str(n),
+            ],
+            stdout=subprocess.PIPE,
+            text=True,
+        )
+        for _ in range(n)
+    ]
 
 
 def test_three_processes_compute_each_chunk_once(tmp_path):
@@ -275,4 +305,6 @@ def test_a_process_killed_mid_chunk_has_its_chunk_taken_over(tmp_path):
     run = make_run(tmp_path / "run", n_chunks=6, log=lines.append)
     assert run.pending() == [3, 4, 5]
     assert list(run.work(poll_s=0.01)) == [3, 4, 5]
-    assert run.taken_over == ["chunk-000003"] and lines == ["gflow: took over chunk-000003 (its claim chunk-000003.0 expired or its worker died)"]
+    assert run.taken_over == ["chunk-000003"] and lines == [
+        "gflow: took over chunk-000003 (its claim chunk-000003.0 expired or its worker died)"
+    ]

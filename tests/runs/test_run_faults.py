@@ -43,6 +43,7 @@ def _compute(calls, sleep_s=0.0, on_compute=None):
             on_compute(i)
         time.sleep(sleep_s)
         return {"x": np.arange(PER, dtype=float) + 10 * i}
+
     return compute
 
 
@@ -56,9 +57,20 @@ def _fp(config):
 
 def loop(out, calls=None, config=CONFIG, log=None, **kw):
     calls = [] if calls is None else calls
-    return run_chunks(N_CHUNKS, _compute(calls, kw.pop("sleep_s", 0.0), kw.pop("on_compute", None)), _assemble,
-                      runs_in=runs_in, label="t", out=out, config=config, plan={"p": 1}, progress=False,
-                      fingerprint=_fp(config), identity=identity, **kw)
+    return run_chunks(
+        N_CHUNKS,
+        _compute(calls, kw.pop("sleep_s", 0.0), kw.pop("on_compute", None)),
+        _assemble,
+        runs_in=runs_in,
+        label="t",
+        out=out,
+        config=config,
+        plan={"p": 1},
+        progress=False,
+        fingerprint=_fp(config),
+        identity=identity,
+        **kw,
+    )
 
 
 CLEAN = np.concatenate([np.arange(PER, dtype=float) + 10 * i for i in range(N_CHUNKS)])
@@ -90,11 +102,19 @@ def test_a_chunk_copied_under_another_chunks_name_is_moved_aside_and_recomputed(
 def test_a_chunk_of_other_runs_under_the_right_index_is_refused_by_its_identity(tmp_path):
     """A chunk whose index matches but whose runs (plan indices, α) are not the plan's is refused too."""
     lines = []
-    run = ChunkedRun(tmp_path, config=CONFIG, plan={"p": 1}, n_chunks=2, fingerprint=_fp(CONFIG), log=lines.append,
-                     identity=identity)
+    run = ChunkedRun(
+        tmp_path, config=CONFIG, plan={"p": 1}, n_chunks=2, fingerprint=_fp(CONFIG), log=lines.append, identity=identity
+    )
     run.save_chunk(0, {"x": np.zeros(PER)})
-    shifted = ChunkedRun(tmp_path / "b", config=CONFIG, plan={"p": 1}, n_chunks=2, fingerprint=_fp(CONFIG),
-                         identity=lambda i: identity(i + 1), log=lines.append)
+    shifted = ChunkedRun(
+        tmp_path / "b",
+        config=CONFIG,
+        plan={"p": 1},
+        n_chunks=2,
+        fingerprint=_fp(CONFIG),
+        identity=lambda i: identity(i + 1),
+        log=lines.append,
+    )
     shifted.save_chunk(0, {"x": np.zeros(PER)})
     os.replace(shifted.chunk_path(0), run.chunk_path(0))
     assert not run.is_done(0)
@@ -127,8 +147,12 @@ def test_force_removes_only_the_files_gflow_names(tmp_path):
     """Drill 6: --force deleted chunks/thesis.tex and claims/notes.md."""
     out = tmp_path / "run"
     loop(out)
-    mine = {out / "chunks" / "thesis.tex": "thesis", out / "claims" / "notes.md": "notes", out / "plan.txt": "plan",
-            out / "chunks" / "corrupt" / "keep.me": "keep"}
+    mine = {
+        out / "chunks" / "thesis.tex": "thesis",
+        out / "claims" / "notes.md": "notes",
+        out / "plan.txt": "plan",
+        out / "chunks" / "corrupt" / "keep.me": "keep",
+    }
     for path, text in mine.items():
         path.parent.mkdir(exist_ok=True)
         path.write_text(text)
@@ -144,9 +168,17 @@ def test_force_removes_only_the_files_gflow_names(tmp_path):
     np.testing.assert_array_equal(res.arrays["x"], CLEAN)
 
 
-@pytest.mark.parametrize("manifest", [{"config": 5}, {"config": {}, "fingerprint": "abc"}, {"config": {}, "plan": []},
-                                      {"config": {}, "fingerprint": {"all": 3}}, {"config": {}, "complete": "yes"},
-                                      [1, 2]])
+@pytest.mark.parametrize(
+    "manifest",
+    [
+        {"config": 5},
+        {"config": {}, "fingerprint": "abc"},
+        {"config": {}, "plan": []},
+        {"config": {}, "fingerprint": {"all": 3}},
+        {"config": {}, "complete": "yes"},
+        [1, 2],
+    ],
+)
 def test_a_manifest_of_the_wrong_shape_is_one_line_and_force_recovers(tmp_path, manifest):
     """Drill 4: valid JSON of the wrong shape gave an AttributeError traceback."""
     out = tmp_path / "run"
@@ -165,8 +197,15 @@ def test_a_deep_directory_without_a_fingerprint_says_it_is_incomplete(tmp_path):
     AttributeError in chunk_summary from load_run, `gflow plot` and `gflow deep plot`."""
     from gflow import cli
 
-    run = ChunkedRun(tmp_path, config={"train": {}}, plan={"p": 1}, n_chunks=3, fingerprint=None,
-                     extra_manifest={"kind": "deep_fls_sweep"}, log=lambda m: None)
+    run = ChunkedRun(
+        tmp_path,
+        config={"train": {}},
+        plan={"p": 1},
+        n_chunks=3,
+        fingerprint=None,
+        extra_manifest={"kind": "deep_fls_sweep"},
+        log=lambda m: None,
+    )
     run.save_chunk(0, {"x": np.zeros(2)})
     manifest = json.loads((tmp_path / "manifest.json").read_text())
     assert manifest["fingerprint"] is None
@@ -189,8 +228,15 @@ def test_the_assembly_of_a_dead_assembler_is_taken_over(tmp_path):
     exited 0, 'another worker is assembling') never assembled. Its assembly claim lapses like a chunk's:
     a worker on this host takes it over at once, one on another host after the lease."""
     out = tmp_path / "run"
-    run = ChunkedRun(out, config=CONFIG, plan={"p": 1}, n_chunks=N_CHUNKS, fingerprint=_fp(CONFIG), identity=identity,
-                     log=lambda m: None)
+    run = ChunkedRun(
+        out,
+        config=CONFIG,
+        plan={"p": 1},
+        n_chunks=N_CHUNKS,
+        fingerprint=_fp(CONFIG),
+        identity=identity,
+        log=lambda m: None,
+    )
     for i in range(N_CHUNKS):
         run.save_chunk(i, {"x": np.arange(PER, dtype=float) + 10 * i, "_compute_s": np.asarray(0.0)})
     dead = subprocess.Popen([sys.executable, "-c", "pass"])
@@ -222,7 +268,9 @@ def test_a_waiting_worker_returns_only_once_another_has_assembled(tmp_path):
     store.write_json(out / "manifest.json", {**manifest, "complete": False})
     holder = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
     try:
-        (out / "claims" / "assemble.0").write_text(json.dumps({"host": socket.gethostname(), "pid": holder.pid, "token": "t"}))
+        (out / "claims" / "assemble.0").write_text(
+            json.dumps({"host": socket.gethostname(), "pid": holder.pid, "token": "t"})
+        )
         import threading
 
         got = {}
@@ -232,7 +280,9 @@ def test_a_waiting_worker_returns_only_once_another_has_assembled(tmp_path):
         assert t.is_alive(), "a worker waits while a live worker holds the assembly"
         # the holder publishes its assembly
         store.write_dataset(out / "results.nc", store.to_dataset({"x": CLEAN}, {"x": ["run"]}, {}))
-        store.write_json(out / "manifest.json", {**manifest, "complete": True, "assembly_id": "other", "dims": {"x": ["run"]}})
+        store.write_json(
+            out / "manifest.json", {**manifest, "complete": True, "assembly_id": "other", "dims": {"x": ["run"]}}
+        )
         t.join(30)
         assert not t.is_alive() and got["res"] is None
     finally:
@@ -253,8 +303,16 @@ def test_a_worker_of_a_superseded_generation_publishes_nothing(tmp_path):
     def force_new_run(i):
         if not started:
             started.append(i)
-            ChunkedRun(out, config=new_config, plan={"p": 1}, n_chunks=N_CHUNKS, fingerprint=_fp(new_config),
-                       force=True, identity=identity, log=lambda m: None)
+            ChunkedRun(
+                out,
+                config=new_config,
+                plan={"p": 1},
+                n_chunks=N_CHUNKS,
+                fingerprint=_fp(new_config),
+                force=True,
+                identity=identity,
+                log=lambda m: None,
+            )
 
     with pytest.raises(Superseded, match="started over by another run"):
         loop(out, on_compute=force_new_run)
@@ -263,15 +321,25 @@ def test_a_worker_of_a_superseded_generation_publishes_nothing(tmp_path):
     np.testing.assert_array_equal(res.arrays["x"], CLEAN)
     assert store.read_manifest(out)["config"]["flow"]["rtol"] == 1e-4
     # and the old worker cannot publish results either
-    old = ChunkedRun(tmp_path / "b", config=CONFIG, plan={"p": 1}, n_chunks=1, fingerprint=_fp(CONFIG), log=lambda m: None)
-    ChunkedRun(tmp_path / "b", config=new_config, plan={"p": 1}, n_chunks=1, fingerprint=_fp(new_config), force=True,
-               log=lambda m: None)
+    old = ChunkedRun(
+        tmp_path / "b", config=CONFIG, plan={"p": 1}, n_chunks=1, fingerprint=_fp(CONFIG), log=lambda m: None
+    )
+    ChunkedRun(
+        tmp_path / "b",
+        config=new_config,
+        plan={"p": 1},
+        n_chunks=1,
+        fingerprint=_fp(new_config),
+        force=True,
+        log=lambda m: None,
+    )
     with pytest.raises(Superseded):
         old.finish({"x": CLEAN}, {"dims": {"x": ["run"]}})
     assert not (tmp_path / "b" / "results.nc").exists()
     # nor move the new run's chunks aside (they fail its fingerprint and generation)
-    new = ChunkedRun(tmp_path / "b", config=new_config, plan={"p": 1}, n_chunks=1, fingerprint=_fp(new_config),
-                     log=lambda m: None)
+    new = ChunkedRun(
+        tmp_path / "b", config=new_config, plan={"p": 1}, n_chunks=1, fingerprint=_fp(new_config), log=lambda m: None
+    )
     new.save_chunk(0, {"x": CLEAN})
     with pytest.raises(Superseded):
         old.is_done(0)
@@ -288,8 +356,15 @@ def test_a_force_that_removes_a_writers_files_mid_write_stops_it_as_superseded(t
     real = store.write_assembled
 
     def forced_meanwhile(path, arrays, manifest):
-        ChunkedRun(tmp_path, config=new_config, plan={"p": 1}, n_chunks=1, fingerprint=_fp(new_config), force=True,
-                   log=lambda m: None)
+        ChunkedRun(
+            tmp_path,
+            config=new_config,
+            plan={"p": 1},
+            n_chunks=1,
+            fingerprint=_fp(new_config),
+            force=True,
+            log=lambda m: None,
+        )
         real(tmp_path / "gone" / "x.nc", arrays, manifest)  # fails as the removed file would
 
     monkeypatch.setattr("gflow.runs.runner.write_assembled", forced_meanwhile)
@@ -299,8 +374,10 @@ def test_a_force_that_removes_a_writers_files_mid_write_stops_it_as_superseded(t
 
 
 def test_workers_starting_together_share_one_generation(tmp_path):
-    runs = [ChunkedRun(tmp_path, config=CONFIG, plan={"p": 1}, n_chunks=1, fingerprint=_fp(CONFIG), log=lambda m: None)
-            for _ in range(3)]
+    runs = [
+        ChunkedRun(tmp_path, config=CONFIG, plan={"p": 1}, n_chunks=1, fingerprint=_fp(CONFIG), log=lambda m: None)
+        for _ in range(3)
+    ]
     assert len({r.generation for r in runs}) == 1 and runs[0].generation
 
 
@@ -335,10 +412,15 @@ def test_a_full_disk_names_the_path(tmp_path, monkeypatch):
     assert line.startswith(str(tmp_path / "results.nc")) and "the disk is full" in line and "HDF error" in line
     assert not [p for p in tmp_path.iterdir() if p.name.endswith(".tmp")]
     # the assembly stages results.nc under a temporary name; the line names results.nc all the same
-    run = ChunkedRun(tmp_path / "run", config=CONFIG, plan={"p": 1}, n_chunks=1, fingerprint=_fp(CONFIG), log=lambda m: None)
+    run = ChunkedRun(
+        tmp_path / "run", config=CONFIG, plan={"p": 1}, n_chunks=1, fingerprint=_fp(CONFIG), log=lambda m: None
+    )
     with pytest.raises(store.DiskFullError) as e:
         run.finish({"x": CLEAN}, {"dims": {"x": ["run"]}})
-    assert cli._one_line(e.value) == f"{tmp_path / 'run' / 'results.nc'}: cannot write it: the disk is full (RuntimeError: NetCDF: HDF error)"
+    assert (
+        cli._one_line(e.value)
+        == f"{tmp_path / 'run' / 'results.nc'}: cannot write it: the disk is full (RuntimeError: NetCDF: HDF error)"
+    )
     assert not [p for p in (tmp_path / "run").iterdir() if p.name.endswith(".tmp")]
 
 
@@ -359,9 +441,11 @@ def test_stale_temporary_files_are_removed_by_the_next_run(tmp_path):
     dead = subprocess.Popen([sys.executable, "-c", "pass"])
     dead.wait()
     host = socket.gethostname()
-    stale = [out / "chunks" / f".chunk-000001.npz.tmp-{dead.pid}@{host}-abc123.tmp",  # a dead writer here
-             out / f".results.nc.tmp-1@elsewhere-x_y.tmp",  # another host's, older than the lease
-             out / "chunks" / ".chunk-000002.npz.k3j_9xq2.tmp"]  # written before tmp names held the writer
+    stale = [
+        out / "chunks" / f".chunk-000001.npz.tmp-{dead.pid}@{host}-abc123.tmp",  # a dead writer here
+        out / ".results.nc.tmp-1@elsewhere-x_y.tmp",  # another host's, older than the lease
+        out / "chunks" / ".chunk-000002.npz.k3j_9xq2.tmp",
+    ]  # written before tmp names held the writer
     fresh = out / "chunks" / ".chunk-000003.npz.tmp-1@elsewhere-zz.tmp"  # another host's, being written now
     for p in stale + [fresh]:
         p.write_bytes(b"partial")
@@ -400,8 +484,15 @@ def test_signals_release_the_claim_keep_chunks_and_say_how_to_resume(tmp_path, s
     out = tmp_path / "run"
     script = tmp_path / "worker.py"
     script.write_text(SIGNAL_WORKER)
-    proc = subprocess.Popen([sys.executable, str(script), str(out)], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                            text=True)
+    # the worker gets SIGINT's default disposition even when the test session runs in the background of a
+    # non-interactive shell, which starts it with SIGINT ignored (a user's terminal never does)
+    proc = subprocess.Popen(
+        [sys.executable, str(script), str(out)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
+    )
     deadline = time.time() + 120
     while time.time() < deadline and not (out / "chunks" / "chunk-000000.npz").exists():
         time.sleep(0.1)
@@ -413,7 +504,9 @@ def test_signals_release_the_claim_keep_chunks_and_say_how_to_resume(tmp_path, s
     assert proc.returncode == code, stderr
     lines = stderr.strip().splitlines()
     assert len(lines) == 1, stderr
-    assert lines[0] == (f"gflow: interrupted by {signal.Signals(sig).name}; 1 of 4 chunks kept in {out}; "
-                        "rerun the same command to resume")
+    assert lines[0] == (
+        f"gflow: interrupted by {signal.Signals(sig).name}; 1 of 4 chunks kept in {out}; "
+        "rerun the same command to resume"
+    )
     assert not list((out / "claims").iterdir()), "the claim is released"
     assert (out / "chunks" / "chunk-000000.npz").is_file()

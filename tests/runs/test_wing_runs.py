@@ -22,7 +22,12 @@ def test_two_layer_chunk_identity_names_each_runs_plan_index_alpha_and_seeds():
         ident = chunk_identity(cfg, plan, lanes)
         for k, lane in enumerate(lanes):
             c, alpha, seed = lane_config(cfg, plan.axes, np.unravel_index(lane, plan.shape))
-            assert (ident["lane"][k], ident["init_scale"][k], ident["seed"][k], ident["data_seed"][k]) == (lane, alpha, seed, c.data.seed)
+            assert (ident["lane"][k], ident["init_scale"][k], ident["seed"][k], ident["data_seed"][k]) == (
+                lane,
+                alpha,
+                seed,
+                c.data.seed,
+            )
         seen += list(ident["lane"])
     assert sorted(seen) == list(range(plan.n_lanes))
 
@@ -46,8 +51,20 @@ def test_deep_fingerprint_and_chunk_identity():
     assert list(zip(c, lr, seed)) == [(a, b, s) for a in (0.5, 2.0) for b in (0.1, 0.2) for s in range(3)]  # c-major
 
 
-S = ["--set", "sweep.init_scales=[0.01, 0.1, 1.0, 10.0]", "--set", "sweep.n_seeds=2", "--set", "data.n=20",
-     "--set", "model.width=20", "--set", "data.n_test=200", "--no-plot", "--quiet"]
+S = [
+    "--set",
+    "sweep.init_scales=[0.01, 0.1, 1.0, 10.0]",
+    "--set",
+    "sweep.n_seeds=2",
+    "--set",
+    "data.n=20",
+    "--set",
+    "model.width=20",
+    "--set",
+    "data.n_test=200",
+    "--no-plot",
+    "--quiet",
+]
 
 
 def _arrays(out):
@@ -81,8 +98,19 @@ def test_two_layer_drill_misnamed_chunk_and_result_neutral_field(tmp_path, capfd
 def test_deep_drill_other_data_seed_and_unfinished_directory(tmp_path, capfd):
     """Drill 2 and 3 through `gflow deep sweep`: a chunk of a data.seed = 1 run copied into a data.seed = 0
     directory is refused by its fingerprint and recomputed; an unfinished deep directory gives one line."""
-    tiny = ["--preset", "digits-mlp", "--quick", "--set", "sweep.multipliers=[0.5, 2]", "--set", "sweep.n_seeds=1",
-            "--set", "sweep.max_lanes=1", "--quiet", "--no-plot"]
+    tiny = [
+        "--preset",
+        "digits-mlp",
+        "--quick",
+        "--set",
+        "sweep.multipliers=[0.5, 2]",
+        "--set",
+        "sweep.n_seeds=1",
+        "--set",
+        "sweep.max_lanes=1",
+        "--quiet",
+        "--no-plot",
+    ]
     d0, d1 = tmp_path / "d0", tmp_path / "d1"
     assert cli.main(["deep", "sweep", *tiny, "--out", str(d0)]) == 0
     assert cli.main(["deep", "sweep", *tiny, "--set", "data.seed=1", "--out", str(d1)]) == 0
@@ -128,9 +156,20 @@ def test_two_layer_time_limit_keeps_finished_chunks_and_a_rerun_resumes(tmp_path
     import gflow
     from gflow.runs.loop import TimeLimit
 
-    cfg = gflow.Config().with_overrides(["data.n=8", "data.d=6", "data.n_test=50", "model.width=4",
-                                         "sweep.init_scales=[0.1, 1.0]", "sweep.n_seeds=2", "sweep.chunk_size=2",
-                                         "flow.n_save=4", "flow.n_test_grid=8", "flow.sa_draws=8"])
+    cfg = gflow.Config().with_overrides(
+        [
+            "data.n=8",
+            "data.d=6",
+            "data.n_test=50",
+            "model.width=4",
+            "sweep.init_scales=[0.1, 1.0]",
+            "sweep.n_seeds=2",
+            "sweep.chunk_size=2",
+            "flow.n_save=4",
+            "flow.n_test_grid=8",
+            "flow.sa_draws=8",
+        ]
+    )
     with pytest.raises(TimeLimit, match="0 of 2 chunks done"):
         gflow.run_sweep(cfg, out=tmp_path / "run", progress=False, time_limit_s=-1.0)
     res = gflow.run_sweep(cfg, out=tmp_path / "run", progress=False)

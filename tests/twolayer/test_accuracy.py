@@ -33,9 +33,13 @@ def _flat(W, a):
 
 def _check_accuracy(alpha, eta, t_ref, theta_ref):
     """Both halves of the contract at 1e-2 and 1e-3, and the estimates that accepted the run recorded."""
-    theta0 = _flat(*model.init_params(key=model.init_key(0), d=DATA.d, width=WIDTH, init_scale=alpha, dtype=jnp.float64))
+    theta0 = _flat(
+        *model.init_params(key=model.init_key(0), d=DATA.d, width=WIDTH, init_scale=alpha, dtype=jnp.float64)
+    )
     for acc in (1e-2, 1e-3):
-        cfg = Config(data=DATA, model=ModelConfig(width=WIDTH), flow=FlowConfig(dtype="float64", target_loss=eta, accuracy=acc))
+        cfg = Config(
+            data=DATA, model=ModelConfig(width=WIDTH), flow=FlowConfig(dtype="float64", target_loss=eta, accuracy=acc)
+        )
         r = gflow.simulate(init_scale=alpha, config=cfg)
         assert gflow.STATUS_NAMES[int(r.status)] == "reached_target"
         err = abs(float(r.t_stop) / t_ref - 1)
@@ -52,13 +56,22 @@ def _fixed(alpha, eta, **flow):
     return gflow.simulate(init_scale=alpha, config=cfg)
 
 
+@pytest.mark.slow  # over ~5 s (compiles its own programs); runs in .ci/run's slow pass
 def test_accuracy_in_the_lazy_corner_against_scipy():
     """α = 10, η = 1e-3: the default fixed rtol is 15.7% off here (margin floor); accuracy mode meets 1e-2, 1e-3."""
     alpha, eta = 10.0, 1e-3
     ds = make_dataset(DATA, jnp.float64)
     p0 = model.init_params(key=model.init_key(0), d=DATA.d, width=WIDTH, init_scale=alpha, dtype=jnp.float64)
-    sol = scipy_flow(np.asarray(p0.W), np.asarray(p0.a), np.asarray(ds.x), np.asarray(ds.y), target=eta, t_max=10.0,
-                     rtol=1e-10, atol=1e-12)
+    sol = scipy_flow(
+        np.asarray(p0.W),
+        np.asarray(p0.a),
+        np.asarray(ds.x),
+        np.asarray(ds.y),
+        target=eta,
+        t_max=10.0,
+        rtol=1e-10,
+        atol=1e-12,
+    )
     t_ref = sol.t_events[0][0]
     _check_accuracy(alpha, eta, t_ref, sol.y_events[0][0])
     fixed = _fixed(alpha, eta)
@@ -72,7 +85,9 @@ def test_accuracy_where_loose_solves_agree_by_chance():
     alpha, eta = 1.0, 1e-2
     r1, r2 = (_fixed(alpha, eta, rtol=r, floor_margins=False, max_steps=10**6) for r in (3e-6, 1e-6))
     theta1, theta2 = _flat(*r1.params), _flat(*r2.params)
-    theta0 = _flat(*model.init_params(key=model.init_key(0), d=DATA.d, width=WIDTH, init_scale=alpha, dtype=jnp.float64))
+    theta0 = _flat(
+        *model.init_params(key=model.init_key(0), d=DATA.d, width=WIDTH, init_scale=alpha, dtype=jnp.float64)
+    )
     assert abs(float(r1.t_stop) / float(r2.t_stop) - 1) < 2e-5
     assert np.linalg.norm(theta1 - theta2) / np.linalg.norm(theta2 - theta0) < 1e-4
     _check_accuracy(alpha, eta, float(r2.t_stop), theta2)
@@ -85,7 +100,9 @@ def test_accuracy_mode_statuses():
     assert gflow.STATUS_NAMES[int(r.status)] == "max_steps"
     assert int(r.n_solves) == 1 and int(r.n_steps) == 4 and not math.isfinite(float(r.t_err_est))
     # η is traced: the same compiled program
-    r = gflow.simulate(init_scale=1e-3, config=Config(**base, flow=FlowConfig(max_steps=4, target_loss=5.0, accuracy=1e-2)))
+    r = gflow.simulate(
+        init_scale=1e-3, config=Config(**base, flow=FlowConfig(max_steps=4, target_loss=5.0, accuracy=1e-2))
+    )
     assert gflow.STATUS_NAMES[int(r.status)] == "target_at_init"
     assert int(r.n_solves) == 1 and float(r.t_err_est) == 0.0
 
@@ -93,9 +110,12 @@ def test_accuracy_mode_statuses():
 @pytest.mark.slow  # compiles the vmapped tightening loop: ~30 s idle, 2 min on the loaded 2-core machine
 def test_accuracy_sweep_equals_simulate():
     """The tightening loop under vmap: each lane stops on its own, and matches its single run."""
-    cfg = Config(data=DataConfig(n=20, d=30, n_test=100), model=ModelConfig(width=10),
-                 flow=FlowConfig(accuracy=1e-2, target_loss=0.05),
-                 sweep=SweepConfig(init_scales=(1e-3, 1.0), n_seeds=2, chunk_size=4))
+    cfg = Config(
+        data=DataConfig(n=20, d=30, n_test=100),
+        model=ModelConfig(width=10),
+        flow=FlowConfig(accuracy=1e-2, target_loss=0.05),
+        sweep=SweepConfig(init_scales=(1e-3, 1.0), n_seeds=2, chunk_size=4),
+    )
     res = gflow.run_sweep(cfg, progress=False)
     a = res.arrays
     assert a["n_solves"].shape == (2, 2) and np.all(a["n_solves"] >= 2)
@@ -125,12 +145,25 @@ def test_accuracy_mode_observes_the_stop_once():
     from gflow.twolayer.flow import Lane, solve_lane
 
     data = make_dataset(DATA, jnp.float32)
-    lane = Lane(init_scale=jnp.float32(0.1), multiplier=jnp.float32(1.0), target_loss=jnp.float32(0.1),
-                rtol=jnp.float32(1e-3), init_key=model.init_key(0), accuracy=jnp.float32(1e-2))
-    solve = partial(solve_lane, width=WIDTH, second_layer="balanced", flow=FlowConfig(accuracy=1e-2, sa_final=True).compiled(),
-                    keep_params=False)
+    lane = Lane(
+        init_scale=jnp.float32(0.1),
+        multiplier=jnp.float32(1.0),
+        target_loss=jnp.float32(0.1),
+        rtol=jnp.float32(1e-3),
+        init_key=model.init_key(0),
+        accuracy=jnp.float32(1e-2),
+    )
+    solve = partial(
+        solve_lane,
+        width=WIDTH,
+        second_layer="balanced",
+        flow=FlowConfig(accuracy=1e-2, sa_final=True).compiled(),
+        keep_params=False,
+    )
     assert _sorts(jax.make_jaxpr(solve)(lane, data).jaxpr) == (1, 0)  # one, outside the loop of solves (it was (0, 1))
-    off = partial(solve_lane, width=WIDTH, second_layer="balanced", flow=FlowConfig(accuracy=1e-2).compiled(), keep_params=False)
+    off = partial(
+        solve_lane, width=WIDTH, second_layer="balanced", flow=FlowConfig(accuracy=1e-2).compiled(), keep_params=False
+    )
     assert _sorts(jax.make_jaxpr(off)(lane, data).jaxpr) == (0, 0)  # flow.sa_final off (the default): none
 
 
@@ -145,8 +178,16 @@ def test_accuracy_mode_traces_the_solve_once(monkeypatch):
     real = F.integrate
     monkeypatch.setattr(F, "integrate", lambda *a, **k: calls.append(1) or real(*a, **k))
     data = make_dataset(DATA, jnp.float32)
-    lane = F.Lane(init_scale=jnp.float32(0.1), multiplier=jnp.float32(1.0), target_loss=jnp.float32(0.1),
-                  rtol=jnp.float32(1e-3), init_key=model.init_key(0), accuracy=jnp.float32(1e-2))
-    solve = partial(F.solve_lane, width=WIDTH, second_layer="balanced", flow=FlowConfig(accuracy=1e-2).compiled(), keep_params=False)
+    lane = F.Lane(
+        init_scale=jnp.float32(0.1),
+        multiplier=jnp.float32(1.0),
+        target_loss=jnp.float32(0.1),
+        rtol=jnp.float32(1e-3),
+        init_key=model.init_key(0),
+        accuracy=jnp.float32(1e-2),
+    )
+    solve = partial(
+        F.solve_lane, width=WIDTH, second_layer="balanced", flow=FlowConfig(accuracy=1e-2).compiled(), keep_params=False
+    )
     jax.make_jaxpr(solve)(lane, data)
     assert len(calls) == 1

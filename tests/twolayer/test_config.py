@@ -37,7 +37,10 @@ def test_bad_values_name_the_field(section, kwargs, match):
 
 def test_toml_round_trip_and_logspace(tmp_path):
     p = tmp_path / "c.toml"
-    p.write_text('[flow]\ntarget_loss = 0.02\nsolver = "tsit5"\n[sweep]\ninit_scales = {logspace = [-3, 0, 4]}\nn_seeds = 3\n[model]\nmultiplier = 2\n')
+    p.write_text(
+        '[flow]\ntarget_loss = 0.02\nsolver = "tsit5"\n[sweep]\ninit_scales = {logspace = [-3, 0, 4]}\nn_seeds = 3\n'
+        "[model]\nmultiplier = 2\n"
+    )
     cfg = C.load(p)
     assert cfg.flow.target_loss == 0.02 and cfg.flow.solver == "tsit5"
     assert cfg.sweep.init_scales == pytest.approx((1e-3, 1e-2, 1e-1, 1.0))
@@ -67,7 +70,9 @@ def test_malformed_toml(tmp_path):
 
 
 def test_overrides():
-    cfg = C.with_overrides(C.Config(), ["flow.target_loss=0.05", "flow.solver=tsit5", "sweep.init_scales=[0.1, 1]", "data.n=10"])
+    cfg = C.with_overrides(
+        C.Config(), ["flow.target_loss=0.05", "flow.solver=tsit5", "sweep.init_scales=[0.1, 1]", "data.n=10"]
+    )
     assert cfg.flow.target_loss == 0.05 and cfg.flow.solver == "tsit5" and cfg.data.n == 10
     assert cfg.sweep.init_scales == (0.1, 1.0)
     with pytest.raises(C.ConfigError, match="model.widht: unknown config key"):
@@ -86,10 +91,24 @@ def test_describe_covers_every_field():
 
 
 def test_from_fields_places_each_flat_name_in_its_section():
-    cfg = C.Config.from_fields(n=20, seed=3, kappa=1, width=16, multiplier=0.5, target_loss=0.05, n_save=2,
-                               init_scales=np.array([1e-2, 1.0]), n_seeds=2, data_seeds=(0, 1))
-    want = C.Config(data=C.DataConfig(n=20, seed=3, kappa=1.0), model=C.ModelConfig(width=16, multiplier=0.5),
-                    flow=C.FlowConfig(target_loss=0.05, n_save=2), sweep=C.SweepConfig(init_scales=(1e-2, 1.0), n_seeds=2, data_seeds=(0, 1)))
+    cfg = C.Config.from_fields(
+        n=20,
+        seed=3,
+        kappa=1,
+        width=16,
+        multiplier=0.5,
+        target_loss=0.05,
+        n_save=2,
+        init_scales=np.array([1e-2, 1.0]),
+        n_seeds=2,
+        data_seeds=(0, 1),
+    )
+    want = C.Config(
+        data=C.DataConfig(n=20, seed=3, kappa=1.0),
+        model=C.ModelConfig(width=16, multiplier=0.5),
+        flow=C.FlowConfig(target_loss=0.05, n_save=2),
+        sweep=C.SweepConfig(init_scales=(1e-2, 1.0), n_seeds=2, data_seeds=(0, 1)),
+    )
     assert cfg == want and isinstance(cfg.data.kappa, float)
     assert C.Config.from_fields() == C.Config()
     with pytest.raises(C.ConfigError, match="^widht: unknown config field"):

@@ -8,7 +8,9 @@ from gflow.twolayer import data
 
 
 def test_gaussian_mixture_statistics():
-    ds = data.gaussian_mixture(key=jax.random.PRNGKey(0), n=20_000, n_test=10, d=8, kappa=1.5, sigma=0.5, dtype=jnp.float64)
+    ds = data.gaussian_mixture(
+        key=jax.random.PRNGKey(0), n=20_000, n_test=10, d=8, kappa=1.5, sigma=0.5, dtype=jnp.float64
+    )
     x, y, s = np.asarray(ds.x), np.asarray(ds.y), np.asarray(ds.s)
     np.testing.assert_allclose(np.linalg.norm(s), 1.0, rtol=1e-12)
     assert set(np.unique(y)) == {-1.0, 1.0}
@@ -35,7 +37,9 @@ def test_separability_constant_brute_force():
     y = rng.choice([-1.0, 1.0], size=9)
     brute = min(
         y[i] * y[j] * x[i] @ x[j] / (np.linalg.norm(x[i]) * np.linalg.norm(x[j]))
-        for i in range(9) for j in range(9) if i != j
+        for i in range(9)
+        for j in range(9)
+        if i != j
     )
     np.testing.assert_allclose(data.separability_constant(x, y), brute, rtol=1e-12)
     # high signal, low noise: orthogonally separable
@@ -62,7 +66,9 @@ def test_class_means():
     ],
 )
 def test_bad_arrays_are_rejected(mutate, match):
-    arrays = dict(x=np.ones((4, 3)), y=np.array([1.0, -1.0, 1.0, -1.0]), x_test=np.ones((2, 3)), y_test=np.array([1.0, -1.0]))
+    arrays = dict(
+        x=np.ones((4, 3)), y=np.array([1.0, -1.0, 1.0, -1.0]), x_test=np.ones((2, 3)), y_test=np.array([1.0, -1.0])
+    )
     mutate(arrays)
     with pytest.raises(ValueError, match=match):
         data.from_arrays(**arrays)
@@ -96,7 +102,9 @@ def test_train_and_test_sets_are_independent_draws():
     training noise at every index (a test set drawn with the training key would repeat the training
     points: JAX's threefry gives the first n test draws equal to the training draws)."""
     n, n_test, d, kappa, sigma = 200, 400, 10, 1.0, 0.5
-    ds = data.gaussian_mixture(key=data.data_key(0), n=n, n_test=n_test, d=d, kappa=kappa, sigma=sigma, dtype=jnp.float64)
+    ds = data.gaussian_mixture(
+        key=data.data_key(0), n=n, n_test=n_test, d=d, kappa=kappa, sigma=sigma, dtype=jnp.float64
+    )
     x, y, xt, yt, s = (np.asarray(v) for v in (ds.x, ds.y, ds.x_test, ds.y_test, ds.s))
     dist = np.linalg.norm(x[:, None, :] - xt[None, :, :], axis=-1)
     assert dist.min() > 1e-3 * sigma
@@ -120,7 +128,12 @@ def test_separable_mode_conditions_on_lambda_and_reports_draws():
     # the gaussian mode is unchanged (draw 0) and reports λ without conditioning
     ds0, rep0 = data.dataset_report(gflow.DataConfig(**base, seed=0))
     np.testing.assert_array_equal(ds0.x, plain.x)
-    assert rep0 == {"separability": data.separability_constant(plain.x, plain.y), "draws": 1, "mode": "gaussian", "conditioned": False}
+    assert rep0 == {
+        "separability": data.separability_constant(plain.x, plain.y),
+        "draws": 1,
+        "mode": "gaussian",
+        "conditioned": False,
+    }
 
 
 def test_separable_mode_raises_when_impossible():
@@ -144,6 +157,7 @@ def test_high_dim_mode_noise_per_input_and_near_orthogonality():
         data.make_dataset(gflow.DataConfig(n=20, d=100, mode="high_dim"))
 
 
+@pytest.mark.slow  # over ~5 s (compiles its own programs); runs in .ci/run's slow pass
 def test_data_mode_config_and_sweep_axis():
     with pytest.raises(gflow.ConfigError, match="data.mode"):
         gflow.DataConfig(mode="orthogonal")

@@ -68,7 +68,11 @@ def test_invariant_drift_at_default_tolerance():
 @pytest.mark.parametrize("dtype", ["float32", "float64"])
 @pytest.mark.parametrize("alpha", [1e-4, 1e-2, 1.0, 3.0])
 def test_stopped_loss_equals_target(dtype, alpha):
-    cfg = Config(data=DataConfig(n=20, d=30, n_test=100), model=ModelConfig(width=20), flow=FlowConfig(dtype=dtype, target_loss=0.02))
+    cfg = Config(
+        data=DataConfig(n=20, d=30, n_test=100),
+        model=ModelConfig(width=20),
+        flow=FlowConfig(dtype=dtype, target_loss=0.02),
+    )
     r = gflow.simulate(init_scale=alpha, config=cfg)
     assert gflow.STATUS_NAMES[int(r.status)] == "reached_target"
     np.testing.assert_allclose(float(r.final["loss"]), 0.02, rtol=1e-6)
@@ -77,20 +81,29 @@ def test_stopped_loss_equals_target(dtype, alpha):
     assert ts.max() <= float(r.t_stop)
 
 
+@pytest.mark.slow  # over ~5 s (compiles its own programs); runs in .ci/run's slow pass
 def test_scale_equals_multiplier_with_rescaled_time():
     """θ(t) from scale α equals α·φ(t/c) for the flow φ with multiplier c = α² from unit scale."""
     alpha = 0.2
     c = alpha**2
     # rtol 1e-11: at 1e-9 one weight at the stop is off by ~2e-5 relative in each run (against 1e-11), so
     # the two runs agreed to 1e-5 only by chance (measured; each run's own error, not the identity's)
-    flow_a = FlowConfig(dtype="float64", rtol=1e-11, solver="tsit5", target_loss=0.1, n_save=16, t_save_min=0.1, t_max=1e3)
-    flow_c = FlowConfig(dtype="float64", rtol=1e-11, solver="tsit5", target_loss=0.1, n_save=16, t_save_min=0.1 / c, t_max=1e3 / c)
+    flow_a = FlowConfig(
+        dtype="float64", rtol=1e-11, solver="tsit5", target_loss=0.1, n_save=16, t_save_min=0.1, t_max=1e3
+    )
+    flow_c = FlowConfig(
+        dtype="float64", rtol=1e-11, solver="tsit5", target_loss=0.1, n_save=16, t_save_min=0.1 / c, t_max=1e3 / c
+    )
     ra = gflow.simulate(init_scale=alpha, config=Config(data=TINY_DATA, model=TINY_MODEL, flow=flow_a))
-    rc = gflow.simulate(init_scale=1.0, config=Config(data=TINY_DATA, model=ModelConfig(width=5, multiplier=c), flow=flow_c))
+    rc = gflow.simulate(
+        init_scale=1.0, config=Config(data=TINY_DATA, model=ModelConfig(width=5, multiplier=c), flow=flow_c)
+    )
     np.testing.assert_allclose(np.asarray(ra.ts), c * np.asarray(rc.ts), rtol=1e-12)
     np.testing.assert_allclose(float(ra.t_stop), c * float(rc.t_stop), rtol=1e-6)
     for name in ("loss", "test_err", "Psi", "cos_s", "train_acc"):
-        np.testing.assert_allclose(np.asarray(ra.traj[name]), np.asarray(rc.traj[name]), rtol=1e-6, atol=1e-9, err_msg=name)
+        np.testing.assert_allclose(
+            np.asarray(ra.traj[name]), np.asarray(rc.traj[name]), rtol=1e-6, atol=1e-9, err_msg=name
+        )
     np.testing.assert_allclose(np.asarray(ra.traj["param_norm"]), alpha * np.asarray(rc.traj["param_norm"]), rtol=1e-6)
     np.testing.assert_allclose(np.asarray(ra.params.W), alpha * np.asarray(rc.params.W), rtol=1e-5, atol=1e-8)
 
@@ -158,8 +171,13 @@ def test_solve_traces_matmuls_at_the_configured_precision(precision):
 
     flow = dataclasses.replace(FlowConfig().compiled(), matmul_precision=precision)
     data = make_dataset(TINY_DATA, jnp.float32)
-    lane = gflow.twolayer.flow.Lane(init_scale=jnp.float32(0.1), multiplier=jnp.float32(1.0), target_loss=jnp.float32(0.1),
-                           rtol=jnp.float32(1e-3), init_key=gflow.twolayer.model.init_key(0))
+    lane = gflow.twolayer.flow.Lane(
+        init_scale=jnp.float32(0.1),
+        multiplier=jnp.float32(1.0),
+        target_loss=jnp.float32(0.1),
+        rtol=jnp.float32(1e-3),
+        init_key=gflow.twolayer.model.init_key(0),
+    )
     solve = partial(gflow.twolayer.flow.solve_lane, width=5, second_layer="balanced", flow=flow, keep_params=False)
     text = str(jax.make_jaxpr(solve)(lane, data))
     dots = text.split("dot_general[")[1:]
@@ -186,13 +204,16 @@ def _lazy_corner_errors(flows: dict):
     t_ref = sol.t_events[0][0]
     err, steps = {}, {}
     for name, settings in flows.items():
-        cfg = Config(data=data, model=ModelConfig(width=width), flow=FlowConfig(dtype="float64", target_loss=eta, **settings))
+        cfg = Config(
+            data=data, model=ModelConfig(width=width), flow=FlowConfig(dtype="float64", target_loss=eta, **settings)
+        )
         r = gflow.simulate(init_scale=alpha, config=cfg)
         assert gflow.STATUS_NAMES[int(r.status)] == "reached_target"
         err[name], steps[name] = abs(float(r.t_stop) / t_ref - 1), int(r.n_steps)
     return err, steps
 
 
+@pytest.mark.slow  # over ~5 s (compiles its own programs); runs in .ci/run's slow pass
 def test_floor_margins_in_the_lazy_regime():
     """Says which setting is accurate where: at α = 10 and η = 1e-3 (lazy), flooring W and a only
     (flow.floor_margins = false) keeps t_η within 0.5% of scipy DOP853 (float64, rtol 1e-10) at the
@@ -230,13 +251,26 @@ def test_overflow_mid_run_is_reported_nonfinite(monkeypatch):
         return jax.tree.map(lambda z: z * bad, v), dm * bad
 
     monkeypatch.setattr(model, "flow_velocity", overflowing)
-    cfg = Config(data=DataConfig(n=20, d=30, n_test=100), model=ModelConfig(width=20), flow=FlowConfig(target_loss=1e-2, max_steps=500))
+    cfg = Config(
+        data=DataConfig(n=20, d=30, n_test=100),
+        model=ModelConfig(width=20),
+        flow=FlowConfig(target_loss=1e-2, max_steps=500),
+    )
     data = make_dataset(cfg.data)
     flow = cfg.flow.compiled()
-    lane = gflow.twolayer.flow.Lane(init_scale=jnp.float32(0.1), multiplier=jnp.float32(1.0), target_loss=jnp.float32(1e-2),
-                           rtol=jnp.float32(1e-3), init_key=model.init_key(0))
+    lane = gflow.twolayer.flow.Lane(
+        init_scale=jnp.float32(0.1),
+        multiplier=jnp.float32(1.0),
+        target_loss=jnp.float32(1e-2),
+        rtol=jnp.float32(1e-3),
+        init_key=model.init_key(0),
+    )
     # a fresh jit (a new function) traces the patched velocity
-    r = jax.jit(lambda ln, ds: gflow.twolayer.flow.solve_lane(ln, ds, width=20, second_layer="balanced", flow=flow, keep_params=True))(lane, data)
+    r = jax.jit(
+        lambda ln, ds: gflow.twolayer.flow.solve_lane(
+            ln, ds, width=20, second_layer="balanced", flow=flow, keep_params=True
+        )
+    )(lane, data)
     assert gflow.STATUS_NAMES[int(r.status)] == "nonfinite"
     assert int(r.n_accepted) > 5  # it overflowed mid-way, not at init
     assert 0.25 < float(r.final["loss"]) < 0.31
@@ -250,20 +284,31 @@ def test_stop_event_loss_from_fsal_stage_equals_forward_pass():
     regime."""
     import jax
 
-    from gflow.twolayer import flow as flow_mod, solvers
+    from gflow.twolayer import flow as flow_mod
+    from gflow.twolayer import solvers
 
     class NoFsalLoss(solvers.FusedBosh3):
         state_is_end_vf = False
 
-    cfg = Config(data=DataConfig(n=20, d=30, n_test=100), model=ModelConfig(width=20),
-                 flow=FlowConfig(dtype="float64", target_loss=1e-2))
+    cfg = Config(
+        data=DataConfig(n=20, d=30, n_test=100),
+        model=ModelConfig(width=20),
+        flow=FlowConfig(dtype="float64", target_loss=1e-2),
+    )
     data = make_dataset(cfg.data, jnp.float64)
     flow = cfg.flow.compiled()
     alphas = jnp.asarray([0.01, 10.0])  # rich and lazy, one vmapped solve
-    lane = flow_mod.Lane(init_scale=alphas, multiplier=jnp.ones(2), target_loss=jnp.full(2, 1e-2),
-                           rtol=jnp.full(2, 1e-3), init_key=jax.vmap(model.init_key)(jnp.arange(2)))
-    solve = jax.vmap(lambda ln, ds: flow_mod.solve_lane(ln, ds, width=20, second_layer="balanced", flow=flow,
-                                                          keep_params=False), in_axes=(0, None))
+    lane = flow_mod.Lane(
+        init_scale=alphas,
+        multiplier=jnp.ones(2),
+        target_loss=jnp.full(2, 1e-2),
+        rtol=jnp.full(2, 1e-3),
+        init_key=jax.vmap(model.init_key)(jnp.arange(2)),
+    )
+    solve = jax.vmap(
+        lambda ln, ds: flow_mod.solve_lane(ln, ds, width=20, second_layer="balanced", flow=flow, keep_params=False),
+        in_axes=(0, None),
+    )
     out = {}
     for name, cls in (("fsal", solvers.FusedBosh3), ("forward", NoFsalLoss)):
         solvers.SOLVERS["bosh3"] = solvers.SOLVERS["bosh3"]._replace(cls=cls)

@@ -29,7 +29,9 @@ def reference_error_d2(W, a, kappa, sigma):
     cuts = [-np.pi]
     for i in np.nonzero(np.sign(vals[:-1]) != np.sign(vals[1:]))[0]:
         lo, hi = grid[i], grid[i + 1]
-        cuts.append(optimize.brentq(g, lo, hi, xtol=1e-15) if vals[i] * vals[i + 1] < 0 else (hi if vals[i + 1] == 0 else lo))
+        cuts.append(
+            optimize.brentq(g, lo, hi, xtol=1e-15) if vals[i] * vals[i + 1] < 0 else (hi if vals[i + 1] == 0 else lo)
+        )
     # activation boundaries of every neuron (where a tie arc may start or end)
     for w in W:
         phi = np.arctan2(w[1], w[0])
@@ -145,8 +147,14 @@ def test_tie_weight_names():
 
 
 def _obs_args(ds, params, tie_weight):
-    return ObsArgs(data=ds, multiplier=jnp.asarray(1.0), xplus=ds.s, mu_plus=ds.s, inv0=model.balance_invariant(params),
-                   tie_weight=jnp.asarray(tie_weight))
+    return ObsArgs(
+        data=ds,
+        multiplier=jnp.asarray(1.0),
+        xplus=ds.s,
+        mu_plus=ds.s,
+        inv0=model.balance_invariant(params),
+        tie_weight=jnp.asarray(tie_weight),
+    )
 
 
 def test_paired_draws_identical_nets_differ_by_exactly_zero():
@@ -160,7 +168,9 @@ def test_paired_draws_identical_nets_differ_by_exactly_zero():
     obs = jax.jit(lambda q, d_: observe(q, _obs_args(d_, q, 1.0)))
     out = jax.jit(jax.vmap(obs, in_axes=(0, None)))(both, ds)
     assert float(out["test_err_sa"][0] - out["test_err_sa"][1]) == 0.0
-    other = gflow.twolayer.data.make_dataset(gflow.DataConfig(n=10, d=5, kappa=1.0, sigma=0.5, n_test=500, seed=1), jnp.float64)
+    other = gflow.twolayer.data.make_dataset(
+        gflow.DataConfig(n=10, d=5, kappa=1.0, sigma=0.5, n_test=500, seed=1), jnp.float64
+    )
     other = other._replace(s=ds.s)  # same mixture, other test sample
     o2 = obs(p, other)
     assert float(o2["test_err_sa"]) != float(out["test_err_sa"][0])
@@ -180,12 +190,15 @@ def test_observables_tie_conventions_are_consistent():
     assert float(res[1.0]["test_tie_sa"]) > 1e-3 and float(res[1.0]["test_tie"]) > 0
     for w in (0.5, 0.0):
         for err, tie in (("test_err", "test_tie"), ("test_err_sa", "test_tie_sa")):
-            np.testing.assert_allclose(float(res[w][err]), float(res[1.0][err]) - (1 - w) * float(res[1.0][tie]), rtol=1e-9, atol=1e-15)
+            np.testing.assert_allclose(
+                float(res[w][err]), float(res[1.0][err]) - (1 - w) * float(res[1.0][tie]), rtol=1e-9, atol=1e-15
+            )
     # and the semi-analytic error agrees with the d = 2 reference within its draw spread
     ref_err, ref_tie = reference_error_d2(W, a, 1.0, 0.5)
     np.testing.assert_allclose(float(res[1.0]["test_tie_sa"]), ref_tie, rtol=0.05)
 
 
+@pytest.mark.slow  # over ~5 s (compiles its own programs); runs in .ci/run's slow pass
 def test_sa_draws_caps_the_draws():
     cfg = gflow.DataConfig(n=10, d=5, kappa=1.0, sigma=0.5, n_test=300, seed=0)
     ds = gflow.twolayer.data.make_dataset(cfg, jnp.float64)

@@ -12,14 +12,19 @@ import gflow
 from gflow.twolayer import integrate
 from gflow.twolayer.config import Config, DataConfig, FlowConfig, ModelConfig
 
-SMALL = Config(data=DataConfig(n=20, d=30, n_test=300), model=ModelConfig(width=16),
-               flow=FlowConfig(dtype="float64", n_save=16, n_test_grid=64, sa_draws=64))
+SMALL = Config(
+    data=DataConfig(n=20, d=30, n_test=300),
+    model=ModelConfig(width=16),
+    flow=FlowConfig(dtype="float64", n_save=16, n_test_grid=64, sa_draws=64),
+)
 
 
 def _both(config, alpha, **flow):
     cfg = dataclasses.replace(config, flow=dataclasses.replace(config.flow, **flow))
     lean = gflow.simulate(init_scale=alpha, config=cfg)
-    ref = gflow.simulate(init_scale=alpha, config=dataclasses.replace(cfg, flow=dataclasses.replace(cfg.flow, integrator="diffrax")))
+    ref = gflow.simulate(
+        init_scale=alpha, config=dataclasses.replace(cfg, flow=dataclasses.replace(cfg.flow, integrator="diffrax"))
+    )
     return lean, ref
 
 
@@ -34,11 +39,14 @@ def _assert_same_run(lean, ref):
     jax.tree.map(np.testing.assert_array_equal, lean.params, ref.params)
 
 
-@pytest.mark.parametrize("alpha, eta, status", [
-    (1e-3, 0.01, "reached_target"),  # rich
-    (10.0, 0.01, "reached_target"),  # lazy: rejects steps
-    (0.1, 0.9, "target_at_init"),  # η above L(θ(0)): no step
-])
+@pytest.mark.parametrize(
+    "alpha, eta, status",
+    [
+        (1e-3, 0.01, "reached_target"),  # rich
+        (10.0, 0.01, "reached_target"),  # lazy: rejects steps
+        (0.1, 0.9, "target_at_init"),  # η above L(θ(0)): no step
+    ],
+)
 def test_lean_loop_takes_diffrax_steps(alpha, eta, status):
     """Every count, time, saved value and θ at the stop equal (α and η are traced: one program per path)."""
     lean, ref = _both(SMALL, alpha, target_loss=eta)
@@ -47,9 +55,19 @@ def test_lean_loop_takes_diffrax_steps(alpha, eta, status):
 
 
 # float32, Tsit5 (not FSAL-exposed), the 'loss' error norm without floors, a short horizon and few steps
-ENDINGS = dataclasses.replace(SMALL, flow=dataclasses.replace(
-    SMALL.flow, dtype="float32", solver="tsit5", error_norm="loss", tolerance_floor=False, t_max=0.5, t_save_min=0.01,
-    max_steps=12))
+ENDINGS = dataclasses.replace(
+    SMALL,
+    flow=dataclasses.replace(
+        SMALL.flow,
+        dtype="float32",
+        solver="tsit5",
+        error_norm="loss",
+        tolerance_floor=False,
+        t_max=0.5,
+        t_save_min=0.01,
+        max_steps=12,
+    ),
+)
 
 
 @pytest.mark.parametrize("alpha, status", [(1e-3, "t_max"), (10.0, "max_steps"), (1e30, "nonfinite")])
@@ -62,12 +80,23 @@ def test_lean_loop_matches_diffrax_in_every_ending(alpha, status):
 def test_integrate_on_a_linear_ode_against_its_closed_form():
     """dy/dt = −y from 1 with a stop at y ≤ 0.1: the stop lands on the first step end past ln 10, and the
     save grid holds e^{−t} to the solver's accuracy (Bosh3 with its dense output)."""
-    from gflow.twolayer.solvers import FusedBosh3
     import diffrax
 
+    from gflow.twolayer.solvers import FusedBosh3
+
     ts = jnp.linspace(0.0, 2.0, 9)
-    sol = integrate.integrate(lambda t, y, _: -y, FusedBosh3(), diffrax.PIDController(rtol=1e-8, atol=1e-10), jnp.float64(1.0),
-                              t0=0.0, t1=10.0, max_steps=10_000, stop=lambda y: y <= 0.1, ts=ts, save_fn=lambda t, y, _: y)
+    sol = integrate.integrate(
+        lambda t, y, _: -y,
+        FusedBosh3(),
+        diffrax.PIDController(rtol=1e-8, atol=1e-10),
+        jnp.float64(1.0),
+        t0=0.0,
+        t1=10.0,
+        max_steps=10_000,
+        stop=lambda y: y <= 0.1,
+        ts=ts,
+        save_fn=lambda t, y, _: y,
+    )
     assert int(sol.result) == integrate.STOPPED
     t_end, t_start = float(sol.t_end), float(sol.t_start)
     assert t_start < np.log(10) <= t_end
@@ -76,4 +105,3 @@ def test_integrate_on_a_linear_ode_against_its_closed_form():
     np.testing.assert_allclose(np.asarray(sol.saved)[reached], np.exp(-np.asarray(ts)[reached]), rtol=1e-7)
     assert np.all(np.isnan(np.asarray(sol.saved)[~reached]))
     assert int(sol.n_steps) == int(sol.n_accepted) + int(sol.n_rejected)
-

@@ -2,7 +2,6 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
-
 from reference import np_velocity
 
 from gflow.twolayer import model

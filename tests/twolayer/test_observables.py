@@ -58,8 +58,13 @@ def test_ties_count_as_errors():
     p = model.Params(W=W, a=a)
     np.testing.assert_array_equal(np.asarray(model.apply(p, pts, 2.0)), [0.0, 0.0, 4.0, -6.0])
     data = Dataset(pts, y, pts, y, jnp.asarray([1.0, 0.0]), jnp.asarray(1.0), jnp.asarray(1.0))
-    args = ObsArgs(data=data, multiplier=jnp.asarray(2.0), xplus=jnp.mean(y[:, None] * pts, axis=0),
-                   mu_plus=jnp.mean(pts[y > 0], axis=0), inv0=model.balance_invariant(p))
+    args = ObsArgs(
+        data=data,
+        multiplier=jnp.asarray(2.0),
+        xplus=jnp.mean(y[:, None] * pts, axis=0),
+        mu_plus=jnp.mean(pts[y > 0], axis=0),
+        inv0=model.balance_invariant(p),
+    )
     obs = observe(p, args)
     assert float(obs["test_err"]) == 0.75  # ties counted as correct would give 0.25
     assert float(obs["train_acc"]) == 0.25

@@ -59,8 +59,15 @@ def test_second_order_on_a_nonlinear_ode():
     term = diffrax.ODETerm(lambda t, y, args: -y * y)
     errs = []
     for n in (20, 40, 80):
-        sol = diffrax.diffeqsolve(term, rkc.RKC2(), t0=0.0, t1=2.0, dt0=2.0 / n, y0=jnp.float64(1.0),
-                                  stepsize_controller=diffrax.ConstantStepSize())
+        sol = diffrax.diffeqsolve(
+            term,
+            rkc.RKC2(),
+            t0=0.0,
+            t1=2.0,
+            dt0=2.0 / n,
+            y0=jnp.float64(1.0),
+            stepsize_controller=diffrax.ConstantStepSize(),
+        )
         errs.append(abs(float(sol.ys[-1]) - 1 / 3))
     rates = np.log2(np.asarray(errs[:-1]) / np.asarray(errs[1:]))
     assert np.all((rates > 1.8) & (rates < 2.3)), (errs, rates)
@@ -74,8 +81,16 @@ def test_stiff_linear_system_fewer_steps_than_bosh3():
     exact = np.exp(np.asarray(lams))
     steps = {}
     for name, solver in (("rkc2", rkc.RKC2()), ("bosh3", FusedBosh3())):
-        sol = diffrax.diffeqsolve(_linear_term(lams), solver, t0=0.0, t1=1.0, dt0=None, y0=y0, max_steps=100_000,
-                                  stepsize_controller=diffrax.PIDController(rtol=1e-5, atol=1e-8))
+        sol = diffrax.diffeqsolve(
+            _linear_term(lams),
+            solver,
+            t0=0.0,
+            t1=1.0,
+            dt0=None,
+            y0=y0,
+            max_steps=100_000,
+            stepsize_controller=diffrax.PIDController(rtol=1e-5, atol=1e-8),
+        )
         np.testing.assert_allclose(sol.ys[-1], exact, atol=1e-5)
         steps[name] = int(sol.stats["num_steps"])
     assert steps["rkc2"] * 4 < steps["bosh3"], steps  # measured: 804 against 5,285

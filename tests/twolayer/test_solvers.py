@@ -17,7 +17,9 @@ def test_solver_names_match_config():
     assert SOLVERS["bosh3"].cls is FusedBosh3
 
 
-@pytest.mark.parametrize("name", [n for n in SOLVER_NAMES if n != "rkc2"])  # RKC2 has no tableau: tests/twolayer/test_rkc.py
+@pytest.mark.parametrize(
+    "name", [n for n in SOLVER_NAMES if n != "rkc2"]
+)  # RKC2 has no tableau: tests/twolayer/test_rkc.py
 def test_registry_stage_counts(name):
     """The registry's stage count (used by the memory model) is the tableau's: diffrax's Butcher tableau
     has one row per stage after the first; FusedBosh3 is Bosh3's tableau written out."""
@@ -61,8 +63,14 @@ def test_one_step_matches_diffrax_bosh3(dt):
 def _linear_solve(solver, A, y0, ts, rtol):
     term = diffrax.ODETerm(lambda t, y, args: {"u": A @ y["u"], "v": -0.5 * y["v"]})
     return diffrax.diffeqsolve(
-        term, solver, t0=0.0, t1=float(ts[-1]), dt0=None, y0=y0,
-        saveat=diffrax.SaveAt(ts=ts), stepsize_controller=diffrax.PIDController(rtol=rtol, atol=rtol * 1e-3),
+        term,
+        solver,
+        t0=0.0,
+        t1=float(ts[-1]),
+        dt0=None,
+        y0=y0,
+        saveat=diffrax.SaveAt(ts=ts),
+        stepsize_controller=diffrax.PIDController(rtol=rtol, atol=rtol * 1e-3),
     )
 
 
@@ -90,8 +98,15 @@ def test_third_order_convergence():
     exact = scipy.linalg.expm(np.asarray(A)) @ np.asarray(y0)
     errs = []
     for n in (16, 32, 64):
-        sol = diffrax.diffeqsolve(diffrax.ODETerm(lambda t, y, args: A @ y), FusedBosh3(), t0=0.0, t1=1.0,
-                                  dt0=1.0 / n, y0=y0, stepsize_controller=diffrax.ConstantStepSize())
+        sol = diffrax.diffeqsolve(
+            diffrax.ODETerm(lambda t, y, args: A @ y),
+            FusedBosh3(),
+            t0=0.0,
+            t1=1.0,
+            dt0=1.0 / n,
+            y0=y0,
+            stepsize_controller=diffrax.ConstantStepSize(),
+        )
         errs.append(float(np.linalg.norm(np.asarray(sol.ys[-1]) - exact)))
     rates = np.log2(np.array(errs[:-1]) / np.array(errs[1:]))
     assert np.all((rates > 2.8) & (rates < 3.3)), rates

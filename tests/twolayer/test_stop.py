@@ -16,16 +16,19 @@ EVENT = STOPPED
 T, F = True, False
 
 
-@pytest.mark.parametrize("result, hit, refined, at_init, finite, expected", [
-    (EVENT, T, T, F, T, "reached_target"),
-    (EVENT, T, F, F, T, "reached_target_unrefined"),
-    (EVENT, F, F, F, T, "solver_error"),  # the loop says the stop held but the loss is above η
-    (REACHED_T1, F, F, F, T, "t_max"),
-    (MAX_STEPS, F, F, F, T, "max_steps"),
-    (-1, F, F, F, T, "solver_error"),  # any other ending (diffrax's own failures on its path)
-    (EVENT, T, T, F, F, "nonfinite"),  # a non-finite state overrides everything but target_at_init
-    (MAX_STEPS, F, F, T, F, "target_at_init"),
-])
+@pytest.mark.parametrize(
+    "result, hit, refined, at_init, finite, expected",
+    [
+        (EVENT, T, T, F, T, "reached_target"),
+        (EVENT, T, F, F, T, "reached_target_unrefined"),
+        (EVENT, F, F, F, T, "solver_error"),  # the loop says the stop held but the loss is above η
+        (REACHED_T1, F, F, F, T, "t_max"),
+        (MAX_STEPS, F, F, F, T, "max_steps"),
+        (-1, F, F, F, T, "solver_error"),  # any other ending (diffrax's own failures on its path)
+        (EVENT, T, T, F, F, "nonfinite"),  # a non-finite state overrides everything but target_at_init
+        (MAX_STEPS, F, F, T, F, "target_at_init"),
+    ],
+)
 def test_decode_status(result, hit, refined, at_init, finite, expected):
     code = decode_status(result, jnp.asarray(hit), jnp.asarray(refined), jnp.asarray(at_init), jnp.asarray(finite))
     assert NAMES[int(code)] == expected
@@ -50,7 +53,9 @@ def test_refined_stop_meets_the_target_inside_the_step():
         target = l0 + frac * (l1 - l0)
         tau, p, converged, iters = refine_stop(p0, p1, jnp.asarray(h), jnp.asarray(target), x, y, 1.0, 1e-10)
         assert bool(converged) and 0 < float(tau) < h and int(iters) <= 16
-        np.testing.assert_allclose(np_loss(np.asarray(p.W), np.asarray(p.a), np.asarray(x), np.asarray(y)), target, rtol=1e-9)
+        np.testing.assert_allclose(
+            np_loss(np.asarray(p.W), np.asarray(p.a), np.asarray(x), np.asarray(y)), target, rtol=1e-9
+        )
 
 
 def test_a_target_outside_the_step_is_not_converged():

@@ -12,13 +12,20 @@ import numpy as np
 import pytest
 
 import gflow
+from gflow.runs.runner import RunMismatchError
 from gflow.runs.store import arrays_of
 from gflow.twolayer import sweep as S
 from gflow.twolayer.config import Config, DataConfig, FlowConfig, ModelConfig, SweepConfig
-from gflow.runs.runner import RunMismatchError
 
-BASE = dict(data=DataConfig(n=20, d=30, n_test=200), model=ModelConfig(width=20), flow=FlowConfig(dtype="float64", n_save=12))
-GRID = Config(**BASE, sweep=SweepConfig(init_scales=(1e-3, 0.1, 2.0), n_seeds=2, grid={"flow.target_loss": [0.05, 0.02]}, data_seeds=(0, 1)))
+BASE = dict(
+    data=DataConfig(n=20, d=30, n_test=200), model=ModelConfig(width=20), flow=FlowConfig(dtype="float64", n_save=12)
+)
+GRID = Config(
+    **BASE,
+    sweep=SweepConfig(
+        init_scales=(1e-3, 0.1, 2.0), n_seeds=2, grid={"flow.target_loss": [0.05, 0.02]}, data_seeds=(0, 1)
+    ),
+)
 
 
 @pytest.fixture(scope="module")
@@ -38,7 +45,13 @@ def test_grid_dims_coordinates_and_lanes(grid_result):
     np.testing.assert_allclose(arr["final_loss"][0][ok[0]], 0.05, rtol=1e-6)
     np.testing.assert_allclose(arr["final_loss"][1][ok[1]], 0.02, rtol=1e-6)
     # a lane equals the single run with the same overrides
-    cfg = Config(**{**BASE, "data": DataConfig(n=20, d=30, n_test=200, seed=1), "flow": FlowConfig(dtype="float64", n_save=12, target_loss=0.02)})
+    cfg = Config(
+        **{
+            **BASE,
+            "data": DataConfig(n=20, d=30, n_test=200, seed=1),
+            "flow": FlowConfig(dtype="float64", n_save=12, target_loss=0.02),
+        }
+    )
     r = gflow.simulate(init_scale=0.1, seed=1, config=cfg)
     np.testing.assert_allclose(arr["t_stop"][1, 1, 1, 1], float(r.t_stop), rtol=1e-9)
     assert arr["separability"][0] != arr["separability"][1], "data seeds must give different datasets"
@@ -60,10 +73,12 @@ def test_cost_aware_chunks_equal_full_vmap(grid_result):
 def test_plan_sorts_by_cost_and_pads():
     plan = S.make_plan(GRID)
     assert plan.chunk_sizes == [2]
-    for g, b, lanes in plan.chunks():
+    for _g, _b, lanes in plan.chunks():
         idx = np.unravel_index(lanes, plan.shape)
         assert len(set(idx[0])) == 1 and len(set(idx[2])) == 1, "a default chunk holds one (η, α) cost class"
-    odd = Config(**{**GRID.__dict__, "sweep": SweepConfig(**{**_sweep_kwargs(GRID), "chunk_size": 5, "batch_lanes": 1})})
+    odd = Config(
+        **{**GRID.__dict__, "sweep": SweepConfig(**{**_sweep_kwargs(GRID), "chunk_size": 5, "batch_lanes": 1})}
+    )
     plan = S.make_plan(odd)
     sizes = [len(lanes) for _, _, lanes in plan.chunks()]
     assert sizes == [5, 5, 2, 5, 5, 2]
@@ -112,8 +127,13 @@ def test_solve_batch_by_hand_equals_the_sweeps_lanes(grid_result):
 
     flow = GRID.flow  # target_loss 0.05 is the grid's first value; data seed 0 its first
     scales, seed, f64 = jnp.asarray([0.1, 2.0]), int(grid_result.arrays["seed"][1]), jnp.float64
-    lanes = Lane(init_scale=scales, multiplier=jnp.ones(2, f64), target_loss=jnp.full(2, 0.05, f64), rtol=jnp.full(2, flow.rtol, f64),
-                 init_key=jax.vmap(model.init_key)(jnp.asarray([seed, seed], jnp.uint32)))
+    lanes = Lane(
+        init_scale=scales,
+        multiplier=jnp.ones(2, f64),
+        target_loss=jnp.full(2, 0.05, f64),
+        rtol=jnp.full(2, flow.rtol, f64),
+        init_key=jax.vmap(model.init_key)(jnp.asarray([seed, seed], jnp.uint32)),
+    )
     data = make_dataset(dataclasses.replace(GRID.data, seed=0), jnp.float64)
     before = S.solve_batch._cache_size()
     res = S.solve_batch(lanes, data, width=GRID.model.width, second_layer=GRID.model.second_layer, flow=flow.compiled())
@@ -127,7 +147,9 @@ def test_solve_batch_by_hand_equals_the_sweeps_lanes(grid_result):
 
 def _sweep_kwargs(cfg):
     sw = cfg.sweep
-    return dict(init_scales=sw.init_scales, n_seeds=sw.n_seeds, grid=sw.grid, data_seeds=sw.data_seeds, chunk_size=sw.chunk_size)
+    return dict(
+        init_scales=sw.init_scales, n_seeds=sw.n_seeds, grid=sw.grid, data_seeds=sw.data_seeds, chunk_size=sw.chunk_size
+    )
 
 
 SUBPROCESS_SWEEP = textwrap.dedent(
@@ -150,7 +172,9 @@ def test_sharded_equals_unsharded(tmp_path):
     script = tmp_path / "s.py"
     script.write_text(SUBPROCESS_SWEEP)
     env = {**os.environ, "XLA_FLAGS": "--xla_force_host_platform_device_count=4"}
-    subprocess.run([sys.executable, str(script), str(tmp_path / "sharded.npz"), "shard"], env=env, check=True, timeout=600)
+    subprocess.run(
+        [sys.executable, str(script), str(tmp_path / "sharded.npz"), "shard"], env=env, check=True, timeout=600
+    )
     cfg = Config(**BASE, sweep=SweepConfig(init_scales=(1e-3, 0.1, 2.0), n_seeds=3, shard=False))
     ref = gflow.run_sweep(cfg, progress=False)
     with np.load(tmp_path / "sharded.npz") as z:
@@ -160,9 +184,24 @@ def test_sharded_equals_unsharded(tmp_path):
             np.testing.assert_allclose(z[key], ref.arrays[key], rtol=1e-9, err_msg=key)
 
 
-KILL_ARGS = ["--set", "data.n=20", "--set", "data.d=30", "--set", "data.n_test=200", "--set", "model.width=20",
-             "--set", "flow.n_save=12", "--set", "sweep.init_scales=[1e-4, 1e-3, 1e-2, 0.1, 1.0, 3.0]", "--set", "sweep.n_seeds=2",
-             "--quiet", "--no-plot"]
+KILL_ARGS = [
+    "--set",
+    "data.n=20",
+    "--set",
+    "data.d=30",
+    "--set",
+    "data.n_test=200",
+    "--set",
+    "model.width=20",
+    "--set",
+    "flow.n_save=12",
+    "--set",
+    "sweep.init_scales=[1e-4, 1e-3, 1e-2, 0.1, 1.0, 3.0]",
+    "--set",
+    "sweep.n_seeds=2",
+    "--quiet",
+    "--no-plot",
+]
 
 
 # The sweep process SIGKILLs itself halfway through writing its 3rd chunk file: a kill at a fixed point,
@@ -190,10 +229,15 @@ DIE_ON_THIRD_CHUNK = textwrap.dedent("""
 """)
 
 
+@pytest.mark.slow  # over ~5 s (compiles its own programs); runs in .ci/run's slow pass
 def test_resume_after_sigkill_equals_uninterrupted(tmp_path):
     out = tmp_path / "killed"
-    proc = subprocess.run([sys.executable, "-c", DIE_ON_THIRD_CHUNK, "sweep", "--out", str(out), *KILL_ARGS],
-                          stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, timeout=600)
+    proc = subprocess.run(
+        [sys.executable, "-c", DIE_ON_THIRD_CHUNK, "sweep", "--out", str(out), *KILL_ARGS],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        timeout=600,
+    )
     assert proc.returncode == -signal.SIGKILL, proc.stderr.decode()[-2000:]
     n_before = len(list((out / "chunks").glob("chunk-*.npz")))
     assert n_before == 2, "two chunks written whole, the third killed mid-write"
@@ -207,7 +251,9 @@ def test_resume_after_sigkill_equals_uninterrupted(tmp_path):
     ds = gflow.load_run(out)
     manifest, resumed = ds.attrs, arrays_of(ds)
     assert manifest["chunks_computed"] == 6 - n_before
-    assert manifest["compute_s"] > 0  # every chunk's compute, the killed session's two included (tests/runs/test_loop.py)
+    assert (
+        manifest["compute_s"] > 0
+    )  # every chunk's compute, the killed session's two included (tests/runs/test_loop.py)
     assert cli.main(["sweep", "--out", str(tmp_path / "clean"), *KILL_ARGS]) == 0
     clean = arrays_of(gflow.load_run(tmp_path / "clean"))
     for key in clean:
@@ -221,9 +267,38 @@ def test_mismatched_config_is_refused_unless_forced(tmp_path, capsys):
     from gflow import cli
 
     out = str(tmp_path / "run")
-    assert cli.main(["sweep", "--out", out, *KILL_ARGS[:-6], "--set", "sweep.init_scales=[0.1]", "--set", "sweep.n_seeds=2", "--quiet", "--no-plot"]) == 0
+    assert (
+        cli.main(
+            [
+                "sweep",
+                "--out",
+                out,
+                *KILL_ARGS[:-6],
+                "--set",
+                "sweep.init_scales=[0.1]",
+                "--set",
+                "sweep.n_seeds=2",
+                "--quiet",
+                "--no-plot",
+            ]
+        )
+        == 0
+    )
     capsys.readouterr()
-    args = ["sweep", "--out", out, *KILL_ARGS[:-6], "--set", "sweep.init_scales=[0.1]", "--set", "sweep.n_seeds=2", "--set", "flow.target_loss=0.02", "--quiet", "--no-plot"]
+    args = [
+        "sweep",
+        "--out",
+        out,
+        *KILL_ARGS[:-6],
+        "--set",
+        "sweep.init_scales=[0.1]",
+        "--set",
+        "sweep.n_seeds=2",
+        "--set",
+        "flow.target_loss=0.02",
+        "--quiet",
+        "--no-plot",
+    ]
     assert cli.main(args) == 2
     err = capsys.readouterr().err
     assert "different config or inputs (config.flow.target_loss)" in err and "--force" in err
@@ -268,7 +343,9 @@ def test_runs_written_before_a_flow_field_resume_on_any_device(tmp_path, key, ke
     for value, refused in ((kept, False), (other, True)):
         run_dir = tmp_path / f"v_{value}"
         run_dir.mkdir()
-        (run_dir / "manifest.json").write_text(json.dumps({"config": old, "plan": {"n_chunks": 2}, "device": "gpu:NVIDIA H200"}))
+        (run_dir / "manifest.json").write_text(
+            json.dumps({"config": old, "plan": {"n_chunks": 2}, "device": "gpu:NVIDIA H200"})
+        )
         config = {"flow": {"rtol": 1e-3, key: value}, "data": {"n": 4}}
         if refused:
             with pytest.raises(RunMismatchError, match=f"flow.{key}"):

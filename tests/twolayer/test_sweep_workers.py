@@ -2,7 +2,6 @@
 concurrent and killed workers, η at or above the loss at init, user datasets, the no-JAX CLI."""
 
 import errno
-import json
 import os
 import signal
 import subprocess
@@ -15,17 +14,32 @@ import numpy as np
 import pytest
 
 import gflow
-from gflow.runs.store import arrays_of
 from gflow import cli
 from gflow.runs import store
+from gflow.runs.runner import RunMismatchError
+from gflow.runs.store import arrays_of
 from gflow.twolayer.config import Config, ConfigError, DataConfig, FlowConfig, ModelConfig, SweepConfig
 from gflow.twolayer.data import from_arrays
-from gflow.runs.runner import RunMismatchError
 
 TINY = dict(data=DataConfig(n=20, d=30, n_test=200), model=ModelConfig(width=20), flow=FlowConfig(n_save=12))
-ARGS = ["--set", "data.n=20", "--set", "data.d=30", "--set", "data.n_test=200", "--set", "model.width=20",
-        "--set", "flow.n_save=12", "--set", "sweep.init_scales=[1e-3, 0.1, 1.0, 10.0]", "--set", "sweep.n_seeds=3",
-        "--quiet", "--no-plot"]
+ARGS = [
+    "--set",
+    "data.n=20",
+    "--set",
+    "data.d=30",
+    "--set",
+    "data.n_test=200",
+    "--set",
+    "model.width=20",
+    "--set",
+    "flow.n_save=12",
+    "--set",
+    "sweep.init_scales=[1e-3, 0.1, 1.0, 10.0]",
+    "--set",
+    "sweep.n_seeds=3",
+    "--quiet",
+    "--no-plot",
+]
 WORKERS_CFG = Config(**TINY, sweep=SweepConfig(init_scales=(1e-3, 0.1, 1.0, 10.0), n_seeds=3))
 
 
@@ -34,8 +48,10 @@ def test_seed_i_does_not_depend_on_the_number_of_seeds_or_the_chunking():
     other chunks) are bitwise the runs of a 2-seed sweep. Before fixing the batch shape, t_η at
     α = 10 differed by 0.8% between batches of 2 and 5 lanes on this problem."""
     scales = (1e-3, 0.1, 1.0, 10.0, 30.0)
-    runs = [gflow.run_sweep(Config(**TINY, sweep=SweepConfig(init_scales=scales, n_seeds=n, chunk_size=c)), progress=False)
-            for n, c in ((2, 0), (3, 0), (3, 5))]
+    runs = [
+        gflow.run_sweep(Config(**TINY, sweep=SweepConfig(init_scales=scales, n_seeds=n, chunk_size=c)), progress=False)
+        for n, c in ((2, 0), (3, 0), (3, 5))
+    ]
     assert runs[0].arrays["t_stop"].dtype == np.float32
     ref = runs[0].arrays
     for other in runs[1:]:
@@ -49,6 +65,7 @@ def _dataset(seed, n=20, d=5, n_test=50):
     return from_arrays(y[:, None] + rng.normal(size=(n, d)), y, yt[:, None] + rng.normal(size=(n_test, d)), yt)
 
 
+@pytest.mark.slow  # over ~5 s (compiles its own programs); runs in .ci/run's slow pass
 def test_other_data_in_the_same_directory_is_refused(tmp_path):
     cfg = Config(**TINY, sweep=SweepConfig(init_scales=(0.1,), n_seeds=2))
     out = tmp_path / "run"
@@ -58,11 +75,17 @@ def test_other_data_in_the_same_directory_is_refused(tmp_path):
     ds = gflow.load_run(out)
     manifest, arrays = ds.attrs, arrays_of(ds)
     assert manifest["data"]["shapes"]["x"] == [20, 5] and manifest["data"]["shapes"]["x_test"] == [50, 5]
-    assert (manifest["config"]["data"]["n"], manifest["config"]["data"]["d"], manifest["config"]["data"]["n_test"]) == (20, 5, 50)
+    assert (manifest["config"]["data"]["n"], manifest["config"]["data"]["d"], manifest["config"]["data"]["n_test"]) == (
+        20,
+        5,
+        50,
+    )
     np.testing.assert_array_equal(arrays["t_stop"], a.arrays["t_stop"])
     b = gflow.run_sweep(cfg, data=_dataset(1), out=out, progress=False, force=True)
     assert not np.array_equal(b.arrays["t_stop"], a.arrays["t_stop"])
-    assert float(gflow.load_run(out)["separability"]) == pytest.approx(gflow.separability_constant(_dataset(1).x, _dataset(1).y))
+    assert float(gflow.load_run(out)["separability"]) == pytest.approx(
+        gflow.separability_constant(_dataset(1).x, _dataset(1).y)
+    )
 
 
 def test_a_dataset_given_to_run_sweep_is_checked_as_simulate_checks_it():
@@ -80,14 +103,28 @@ def test_target_at_or_above_the_init_loss(tmp_path):
     """η = 100 is above L(θ(0)) at every α: refused. η = 0.7 is above L(θ(0)) ≈ log 2 at small α but
     not at α = 10: a warning names the α that stop at init."""
     with pytest.raises(ConfigError, match="flow.target_loss: η = 100.0 is at or above the loss at init for every α"):
-        gflow.run_sweep(Config(**{**TINY, "flow": FlowConfig(n_save=12, target_loss=100.0)},
-                               sweep=SweepConfig(init_scales=(1e-3, 10.0), n_seeds=2)), out=tmp_path / "r", progress=False)
+        gflow.run_sweep(
+            Config(
+                **{**TINY, "flow": FlowConfig(n_save=12, target_loss=100.0)},
+                sweep=SweepConfig(init_scales=(1e-3, 10.0), n_seeds=2),
+            ),
+            out=tmp_path / "r",
+            progress=False,
+        )
     assert not (tmp_path / "r").exists()
     warnings = []
-    res = gflow.run_sweep(Config(**{**TINY, "flow": FlowConfig(n_save=12, target_loss=0.7)},
-                                 sweep=SweepConfig(init_scales=(1e-3, 10.0), n_seeds=2)), progress=False, warn=warnings.append)
-    assert warnings == ["gflow: warning: flow.target_loss: η = 0.7 is at or above the loss at init for α = 0.001; "
-                        "those runs stop at t = 0 with status target_at_init"]
+    res = gflow.run_sweep(
+        Config(
+            **{**TINY, "flow": FlowConfig(n_save=12, target_loss=0.7)},
+            sweep=SweepConfig(init_scales=(1e-3, 10.0), n_seeds=2),
+        ),
+        progress=False,
+        warn=warnings.append,
+    )
+    assert warnings == [
+        "gflow: warning: flow.target_loss: η = 0.7 is at or above the loss at init for α = 0.001; "
+        "those runs stop at t = 0 with status target_at_init"
+    ]
     assert list(res.status_names()[0]) == ["target_at_init"] * 2 and "target_at_init" not in res.status_names()[1]
 
 
@@ -132,7 +169,9 @@ def test_a_failing_write_mid_sweep_leaves_a_resumable_directory(tmp_path, monkey
     monkeypatch.setattr(store.os, "replace", replace)
     assert cli.main(["sweep", "--out", str(out), *ARGS]) == 2
     err = capsys.readouterr().err.strip().splitlines()
-    assert err[-1].startswith("gflow: error: ") and err[-1].endswith("chunk-000001.npz: cannot write it: the disk is full (No space left on device)")
+    assert err[-1].startswith("gflow: error: ") and err[-1].endswith(
+        "chunk-000001.npz: cannot write it: the disk is full (No space left on device)"
+    )
     monkeypatch.undo()
     assert not [p for p in out.rglob("*") if p.name.endswith(".tmp")] and not list((out / "claims").iterdir())
     assert len(list((out / "chunks").glob("chunk-*.npz"))) == 1
@@ -185,9 +224,27 @@ def _start_workers(tmp_path, out, n, hang=-1):
     script.write_text(WORKER)
     barrier.mkdir(exist_ok=True)
     env = {**os.environ, "JAX_ENABLE_X64": "1"}  # as in this test session (conftest)
-    return [subprocess.Popen([sys.executable, str(script), str(tmp_path / "log"), str(barrier), str(hang), str(n),
-                              "sweep", "--out", str(out), *ARGS], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-            for _ in range(n)]
+    return [
+        subprocess.Popen(
+            [
+                sys.executable,
+                str(script),
+                str(tmp_path / "log"),
+                str(barrier),
+                str(hang),
+                str(n),
+                "sweep",
+                "--out",
+                str(out),
+                *ARGS,
+            ],
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for _ in range(n)
+    ]
 
 
 @pytest.mark.slow  # 3 subprocesses that import JAX and compile: 1–3 min on 2 cores; tests/runs/test_run_dir.py has a fast twin
@@ -241,7 +298,9 @@ NO_JAX = textwrap.dedent(
 
 def test_help_and_config_errors_do_not_import_jax(tmp_path):
     (tmp_path / "file").write_text("x")
-    p = subprocess.run([sys.executable, "-c", NO_JAX, str(tmp_path / "file")], capture_output=True, text=True, timeout=120)
+    p = subprocess.run(
+        [sys.executable, "-c", NO_JAX, str(tmp_path / "file")], capture_output=True, text=True, timeout=120
+    )
     status = [line for line in p.stderr.splitlines() if line.split()[-1] in ("True", "False")]
     assert [line.split()[1:] for line in status] == [["0", "False"]] * 2 + [["2", "False"]] * 4, p.stderr
     errors = [line for line in p.stderr.splitlines() if line.startswith("gflow: error:")]
@@ -272,7 +331,10 @@ def test_bad_input_one_line_exit_2(args, match, tmp_path, capsys, monkeypatch):
 
 def test_out_paths_one_line_exit_2(tmp_path, capsys, monkeypatch):
     (tmp_path / "file").write_text("x")
-    for out, match in ((tmp_path / "file", "exists and is not a directory"), (tmp_path / "file" / "run", "is not a directory")):
+    for out, match in (
+        (tmp_path / "file", "exists and is not a directory"),
+        (tmp_path / "file" / "run", "is not a directory"),
+    ):
         assert cli.main(["sweep", "--out", str(out), *ARGS]) == 2
         err = capsys.readouterr().err.strip().splitlines()
         assert len(err) == 1 and match in err[0]

@@ -22,7 +22,9 @@ def test_linear_test_error_matches_monte_carlo():
     mc = np.mean(y * (x @ v) <= 0)
     exact = float(theory.linear_test_error(jnp.asarray(v), jnp.asarray(s), kappa, sigma))
     assert abs(mc - exact) < 4 * np.sqrt(exact * (1 - exact) / m)
-    assert float(theory.linear_test_error(jnp.asarray(s), jnp.asarray(s), kappa, sigma)) == float(theory.bayes_error(kappa, sigma))
+    assert float(theory.linear_test_error(jnp.asarray(s), jnp.asarray(s), kappa, sigma)) == float(
+        theory.bayes_error(kappa, sigma)
+    )
 
 
 def test_cosine_and_zero_vector():
@@ -45,7 +47,9 @@ def test_class_mean_angle_matches_numpy():
     s = _unit(rng.normal(size=7))
     xp = (y[:, None] * x).mean(0)
     expected = np.arccos(xp @ s / np.linalg.norm(xp))
-    np.testing.assert_allclose(theory.class_mean_angle(jnp.asarray(x), jnp.asarray(y), jnp.asarray(s)), expected, rtol=1e-12)
+    np.testing.assert_allclose(
+        theory.class_mean_angle(jnp.asarray(x), jnp.asarray(y), jnp.asarray(s)), expected, rtol=1e-12
+    )
     np.testing.assert_allclose(theory.angle(jnp.asarray([1.0, 0.0]), jnp.asarray([-1.0, 0.0])), np.pi)
 
 
@@ -109,7 +113,12 @@ def test_over_alignment_over_fitting_decomposition():
     target = _unit(s + 0.8 * _unit(rng.normal(size=d)))
     phi = np.arccos(target @ s)
     w = target + rng.uniform(0, 2, size=(500, 1)) * rng.normal(size=(500, d)) / np.sqrt(d)
-    dec = {k: np.asarray(v) for k, v in theory.decompose_excess_error(jnp.asarray(w), jnp.asarray(target), jnp.asarray(s), kappa, sigma).items()}
+    dec = {
+        k: np.asarray(v)
+        for k, v in theory.decompose_excess_error(
+            jnp.asarray(w), jnp.asarray(target), jnp.asarray(s), kappa, sigma
+        ).items()
+    }
     e_w = stats.norm.cdf(-kappa / sigma * (w @ s) / np.linalg.norm(w, axis=1))
     assert np.all(dec["OA"] >= -1e-15) and np.all(dec["OF"] >= -1e-12)
     np.testing.assert_allclose(dec["OA"] + dec["OF"], e_w - stats.norm.cdf(-kappa / sigma), rtol=1e-10, atol=1e-15)
@@ -119,7 +128,9 @@ def test_over_alignment_over_fitting_decomposition():
     psis = np.linspace(-1, 1, 101)
     oa = np.asarray(theory.over_alignment(phi, psis, kappa, sigma))
     assert np.all(np.diff(oa) >= -1e-15)  # a narrower cone (larger Ψ) never lowers OA
-    np.testing.assert_allclose(oa[-1], stats.norm.cdf(-kappa / sigma * np.cos(phi)) - stats.norm.cdf(-kappa / sigma), rtol=1e-10)
+    np.testing.assert_allclose(
+        oa[-1], stats.norm.cdf(-kappa / sigma * np.cos(phi)) - stats.norm.cdf(-kappa / sigma), rtol=1e-10
+    )
 
 
 # --- Phase 1 --------------------------------------------------------------------------------------
@@ -158,7 +169,14 @@ def test_phase1_bound_holds_under_a_perturbed_drive():
 
     k, zeta, psi0 = 0.9, 0.64, -0.2
     ts = np.linspace(0, 6, 61)
-    sol = solve_ivp(lambda t, p: k * (1 - p**2) - k * (1 - zeta) * np.abs(np.sin(3 * t)), (0, 6), [psi0], t_eval=ts, rtol=1e-11, atol=1e-13)
+    sol = solve_ivp(
+        lambda t, p: k * (1 - p**2) - k * (1 - zeta) * np.abs(np.sin(3 * t)),
+        (0, 6),
+        [psi0],
+        t_eval=ts,
+        rtol=1e-11,
+        atol=1e-13,
+    )
     bound = np.asarray(theory.phase1_alignment_bound(ts, zeta, k, psi0))
     assert np.all(sol.y[0] >= bound - 1e-9)
     assert np.max(sol.y[0] - bound) > 0.05  # and it is not trivially equal
@@ -181,7 +199,9 @@ def test_phase1_drive_is_the_small_init_gradient():
     vp, vm = theory.phase1_drives(jnp.asarray(x), jnp.asarray(y))
     np.testing.assert_allclose(-np.asarray(grad.W[0]) / a[0], vp, rtol=1e-6)
     np.testing.assert_allclose(-np.asarray(grad.W[1]) / abs(a[1]), vm, rtol=1e-6)  # a_j < 0 neurons: v₋
-    np.testing.assert_allclose(theory.phase1_rates(jnp.asarray(x), jnp.asarray(y))[0], np.linalg.norm(x[y > 0].sum(0)) / (2 * n))
+    np.testing.assert_allclose(
+        theory.phase1_rates(jnp.asarray(x), jnp.asarray(y))[0], np.linalg.norm(x[y > 0].sum(0)) / (2 * n)
+    )
     np.testing.assert_allclose(theory.phase1_time(1e-4, 2.0, offset=1.0), (np.log(1e4) + 1) / 2)
 
 
@@ -197,7 +217,9 @@ def test_zeta_and_its_threshold():
     np.testing.assert_allclose(w_max, np.linalg.norm(w_unit, axis=1).max())
     np.testing.assert_allclose(xp, np.linalg.norm((y[:, None] * x).mean(0)))
     alpha = 1e-4
-    np.testing.assert_allclose(theory.phase1_zeta(alpha, n, h, x_max, w_max, xp), 1 - 4 * alpha * n * np.sqrt(h) * x_max**2 * w_max**2 / xp)
+    np.testing.assert_allclose(
+        theory.phase1_zeta(alpha, n, h, x_max, w_max, xp), 1 - 4 * alpha * n * np.sqrt(h) * x_max**2 * w_max**2 / xp
+    )
     a0 = float(theory.alpha_zeta_zero(n, h, x_max, w_max, xp))
     np.testing.assert_allclose(theory.phase1_zeta(a0, n, h, x_max, w_max, xp), 0.0, atol=1e-12)
     np.testing.assert_allclose(theory.alpha_zeta_zero(2 * n, 4 * h, x_max, w_max, xp), a0 / 4)
@@ -215,7 +237,9 @@ def test_predicted_scalings_have_the_stated_exponents():
     np.testing.assert_allclose(c_n, np.asarray(a_n) ** 2)
     np.testing.assert_allclose(c_h, np.asarray(a_h) ** 2)
     al = np.logspace(-6, -2, 5)
-    np.testing.assert_allclose(np.polyfit(np.log(al), np.log(theory.predicted_angle(al, ref_alpha=1e-4, ref_angle=0.1)), 1)[0], 0.5)
+    np.testing.assert_allclose(
+        np.polyfit(np.log(al), np.log(theory.predicted_angle(al, ref_alpha=1e-4, ref_angle=0.1)), 1)[0], 0.5
+    )
 
 
 def test_phase1_fixed_point_is_self_consistent():
