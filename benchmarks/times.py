@@ -62,7 +62,8 @@ def measure(what: str) -> dict:
     """Run the README's `what` command once in a child process and return its measurement."""
     command = COMMANDS[what]
     with tempfile.TemporaryDirectory(prefix="gflow-times-") as tmp:
-        env = dict(os.environ, JAX_COMPILATION_CACHE_DIR=str(Path(tmp) / "jax-cache"))
+        # a fresh cache, named as the test session's own (tests/test_compile_cache.py checks the tests use it)
+        env = dict(os.environ, JAX_COMPILATION_CACHE_DIR=tempfile.mkdtemp(prefix="gflow-jax-cache-", dir=tmp))
         bindir = str(Path(sys.executable).parent)  # the `gflow` and `python` of the interpreter running this
         env["PATH"] = bindir + os.pathsep + env.get("PATH", "")
         load = os.getloadavg()[0]

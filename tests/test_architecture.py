@@ -100,3 +100,13 @@ def test_no_import_circle_between_gflow_modules():
 
 def test_the_cycle_finder_sees_a_circle():
     assert _cycles({"a": {"b"}, "b": {"c"}, "c": {"a"}, "d": {"a"}}) == [["a", "b", "c"]]
+
+
+def test_no_function_in_gflow_is_over_100_lines():
+    long = {
+        f"{p.relative_to(GFLOW)}:{n.name}": n.end_lineno - n.lineno + 1
+        for p in GFLOW.rglob("*.py")
+        for n in ast.walk(ast.parse(p.read_text()))
+        if isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef)) and n.end_lineno - n.lineno + 1 > 100
+    }
+    assert long == {}

@@ -98,6 +98,38 @@ def _grid(cfg: DeepConfig) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     return c.ravel(), lr.ravel(), seed.ravel()
 
 
+def _assemble_arrays(cfg: DeepConfig, chunks: list[dict], shape: tuple) -> tuple[dict, dict]:
+    """The sweep's arrays and dims from its chunks, in lane order: the records on (multiplier, lr, seed), the
+    coordinates, and the training curves on (…, step) where the chunks have them."""
+    arrays = {
+        "multiplier": np.asarray(cfg.sweep.multipliers),
+        "lr": np.asarray(cfg.sweep.lrs),
+        "seed": np.arange(cfg.sweep.n_seeds),
+        "step_size": np.asarray(cfg.sweep.lrs)[None, :] / np.asarray(cfg.sweep.multipliers)[:, None],
+    }
+    dims = {"multiplier": ["multiplier"], "lr": ["lr"], "seed": ["seed"], "step_size": ["multiplier", "lr"]}
+    for name in RECORDS:
+        arrays[name] = np.concatenate([ch[name] for ch in chunks]).reshape(shape)
+        dims[name] = list(DIMS)
+    if all("curves" in ch for ch in chunks):  # chunks written before the curves have none
+        n_checks = max(ch["curves"].shape[1] for ch in chunks)
+        padded = [
+            np.pad(
+                ch["curves"].astype(np.float32),
+                ((0, 0), (0, n_checks - ch["curves"].shape[1]), (0, 0)),
+                constant_values=np.nan,
+            )
+            for ch in chunks
+        ]
+        curves = np.concatenate(padded).reshape(shape + (n_checks, len(CURVES)))
+        arrays["step"] = cfg.train.check_every * np.arange(n_checks)
+        dims["step"] = ["step"]
+        for k, name in enumerate(CURVES):
+            arrays[f"curve_{name}"] = curves[..., k]
+            dims[f"curve_{name}"] = [*DIMS, "step"]
+    return arrays, dims
+
+
 def run_deep_sweep(
     cfg: DeepConfig,
     *,
@@ -149,32 +181,7 @@ def run_deep_sweep(
         return chunk
 
     def assemble(chunks: list[dict], meta: dict):
-        arrays = {
-            "multiplier": np.asarray(cfg.sweep.multipliers),
-            "lr": np.asarray(cfg.sweep.lrs),
-            "seed": np.arange(cfg.sweep.n_seeds),
-            "step_size": np.asarray(cfg.sweep.lrs)[None, :] / np.asarray(cfg.sweep.multipliers)[:, None],
-        }
-        dims = {"multiplier": ["multiplier"], "lr": ["lr"], "seed": ["seed"], "step_size": ["multiplier", "lr"]}
-        for name in RECORDS:
-            arrays[name] = np.concatenate([ch[name] for ch in chunks]).reshape(shape)
-            dims[name] = list(DIMS)
-        if all("curves" in ch for ch in chunks):  # chunks written before the curves have none
-            n_checks = max(ch["curves"].shape[1] for ch in chunks)
-            padded = [
-                np.pad(
-                    ch["curves"].astype(np.float32),
-                    ((0, 0), (0, n_checks - ch["curves"].shape[1]), (0, 0)),
-                    constant_values=np.nan,
-                )
-                for ch in chunks
-            ]
-            curves = np.concatenate(padded).reshape(shape + (n_checks, len(CURVES)))
-            arrays["step"] = cfg.train.check_every * np.arange(n_checks)
-            dims["step"] = ["step"]
-            for k, name in enumerate(CURVES):
-                arrays[f"curve_{name}"] = curves[..., k]
-                dims[f"curve_{name}"] = [*DIMS, "step"]
+        arrays, dims = _assemble_arrays(cfg, chunks, shape)
         axes = [(d, arrays[d].tolist()) for d in DIMS]
         meta = {
             "n_runs": n_lanes,

@@ -58,6 +58,23 @@ class _Carry(NamedTuple):
     n_accepted: jax.Array
 
 
+def _save_within(interp, keep, t_end, ts, save_fn, index, saved):
+    """Fill the save grid's points up to `t_end` from the step's dense output `interp` (only if the step is
+    kept); `index` is the first point not yet saved. Returns the next such index and the buffers."""
+    n_save = ts.shape[0]
+
+    def cond(s):
+        i, _ = s
+        return keep & (i < n_save) & (ts[jnp.minimum(i, n_save - 1)] <= t_end)
+
+    def body(s):
+        i, out = s
+        value = save_fn(ts[i], interp.evaluate(ts[i]), None)
+        return i + 1, jax.tree.map(lambda buf, v: buf.at[i].set(v), out, value)
+
+    return jax.lax.while_loop(cond, body, (index, saved))
+
+
 def integrate(
     vector_field: Callable,
     solver: diffrax.AbstractAdaptiveSolver,
@@ -93,7 +110,6 @@ def integrate(
     solver_state = solver.init(terms, t0, t_next, y0, None)
     shape = jax.eval_shape(save_fn, t0, y0, None)
     saved = jax.tree.map(lambda s: jnp.full((ts.shape[0], *s.shape), jnp.nan, s.dtype), shape)
-    n_save = ts.shape[0]
 
     def cond(c: _Carry):
         return (c.t < t1) & ~c.stopped & (c.n_steps < max_steps)
@@ -107,17 +123,8 @@ def integrate(
         t_prev = jnp.minimum(t_prev, t1)
         t_next = jnp.where(t_next > t1_clip_floor, jnp.where(keep, t1, t_prev + 0.5 * (t1 - t_prev)), t_next)
 
-        def save_cond(s):
-            i, _ = s
-            return keep & (i < n_save) & (ts[jnp.minimum(i, n_save - 1)] <= c.t_next)
-
-        def save_body(s):
-            i, out = s
-            interp = solver.interpolation_cls(t0=c.t, t1=c.t_next, **dense_info)
-            value = save_fn(ts[i], interp.evaluate(ts[i]), None)
-            return i + 1, jax.tree.map(lambda buf, v: buf.at[i].set(v), out, value)
-
-        save_index, saved = jax.lax.while_loop(save_cond, save_body, (c.save_index, c.saved))
+        interp = solver.interpolation_cls(t0=c.t, t1=c.t_next, **dense_info)
+        save_index, saved = _save_within(interp, keep, c.t_next, ts, save_fn, c.save_index, c.saved)
         select = lambda new, old: jax.tree.map(lambda a, b: jnp.where(keep, a, b), new, old)  # noqa: E731
         y = select(y1, c.y)
         return _Carry(

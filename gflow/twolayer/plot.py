@@ -4,6 +4,7 @@ matplotlib; this module does, with the non-interactive Agg backend."""
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any, NamedTuple
 
 import matplotlib
 
@@ -95,23 +96,58 @@ def plot_sweep(run_dir, out: str | Path | None = None, max_curves: int = 8) -> P
     return out
 
 
+class _Panel(NamedTuple):
+    """What every panel of the sweep figure reads."""
+
+    ds: Any  # the run's xarray.Dataset
+    arrays: dict
+    alpha: np.ndarray
+    ok_all: np.ndarray
+    combos: list
+    many: bool
+    n_seeds: int
+    colors: list
+
+
 def sweep_figure(ds, max_curves: int = 8):
     """The sweep figure of a run's Dataset: test error vs α (mean ± s.e. over seeds, Bayes error),
     alignments vs α, t_η vs α, and the status of every run. Grid axes beyond [scale, seed] give one
     curve per combination (the first `max_curves`). Returns the matplotlib Figure (2 × 2 axes)."""
     manifest, arrays = ds.attrs, arrays_of(ds)
-    alpha = arrays["init_scale"]
-    ok_all = ok_mask(ds)
     combos = list(leading_combos(ds))[:max_curves]
-    many = len(combos) > 1
-    n_seeds = arrays["status"].shape[-1]
-    colors = plt.rcParams["axes.prop_cycle"].by_key()["color"]
+    p = _Panel(
+        ds=ds,
+        arrays=arrays,
+        alpha=arrays["init_scale"],
+        ok_all=ok_mask(ds),
+        combos=combos,
+        many=len(combos) > 1,
+        n_seeds=arrays["status"].shape[-1],
+        colors=plt.rcParams["axes.prop_cycle"].by_key()["color"],
+    )
     fig, axes = plt.subplots(2, 2, figsize=(11, 8), constrained_layout=True)
+    _error_panel(axes[0, 0], p)
+    _alignment_panel(axes[0, 1], p)
+    eta = manifest["config"]["flow"]["target_loss"]
+    _time_panel(axes[1, 0], p, eta)
+    _status_panel(axes[1, 1], p, manifest["statuses"])
+    cfg = manifest["config"]
+    d = cfg["data"]
+    swept = ", ".join(a for a in ds["status"].dims if a not in ("init_scale", "seed"))
+    fig.suptitle(
+        f"gflow sweep: n={d['n']}, d={d['d']}, κ={d['kappa']}, σ={d['sigma']}, h={cfg['model']['width']}, "
+        f"η={eta:g}, {cfg['flow']['solver']} rtol={cfg['flow']['rtol']:g}, {cfg['flow']['dtype']}"
+        + (f"; swept: {swept}" if swept else "")
+    )
+    return fig
 
-    ax = axes[0, 0]
-    for k, (label, index) in enumerate(combos):
-        ok = ok_all[index]
-        by_tie = errors_by_tie_convention(ds, arrays, index)
+
+def _error_panel(ax, p: _Panel) -> None:
+    """Test error vs α under ties = error (band) and half (dashed), the tie mass, E(ŵ₊), the best α, Bayes."""
+    alpha, many, colors = p.alpha, p.many, p.colors
+    for k, (label, index) in enumerate(p.combos):
+        ok = p.ok_all[index]
+        by_tie = errors_by_tie_convention(p.ds, p.arrays, index)
         m, se, _ = seed_stats(by_tie["error"], ok)
         color = colors[(2 * k) % len(colors)]
         _band(
@@ -141,7 +177,7 @@ def sweep_figure(ds, max_curves: int = 8):
                 lw=1.2,
                 label=f"tie mass P(f = 0) {label}" if many else "tie mass P(f = 0) (the gap between them, ×2)",
             )
-        m2, se2, _ = seed_stats(arrays["final_lin_err"][index], ok)
+        m2, se2, _ = seed_stats(p.arrays["final_lin_err"][index], ok)
         if np.any(np.isfinite(m2)):
             _band(
                 ax,
@@ -155,67 +191,76 @@ def sweep_figure(ds, max_curves: int = 8):
         if not many and np.any(np.isfinite(m)):
             best = int(np.nanargmin(m))
             ax.axvline(alpha[best], color="0.5", ls="-.", lw=1, label=f"best α = {alpha[best]:.2g} (ties = error)")
-    bayes = arrays.get("bayes_error")
+    bayes = p.arrays.get("bayes_error")
     for b in np.unique(bayes[np.isfinite(bayes)]) if bayes is not None else []:
         ax.axhline(b, color="k", ls="--", lw=1, label=f"Bayes error {b:.3g}")
     ax.set_xscale("log")
     ax.set_yscale("log")
     ax.set_xlabel("init scale α  (small α: strong feature learning)")
     ax.set_ylabel("test error at the stop")
-    ax.set_title(f"Monte-Carlo test error vs α (mean ± s.e. over {n_seeds} seeds; failed runs excluded)", fontsize=9)
+    ax.set_title(f"Monte-Carlo test error vs α (mean ± s.e. over {p.n_seeds} seeds; failed runs excluded)", fontsize=9)
     ax.legend(fontsize=7)
 
-    ax = axes[0, 1]
-    for k, (label, index) in enumerate(combos):
-        ok = ok_all[index]
+
+def _alignment_panel(ax, p: _Panel) -> None:
+    """Alignments of the effective predictor at the stop vs α (Ψ only when there are several curves)."""
+    for k, (label, index) in enumerate(p.combos):
+        ok = p.ok_all[index]
         for key, name, color in (
             ("final_Psi", "Ψ = cos(ŵ₊, x₊)", "tab:purple"),
             ("final_Psi_mu", "cos(ŵ₊, μ₊) (positive-class mean)", "tab:pink"),
             ("final_cos_s", "cos(ŵ₊, s) (Bayes direction)", "tab:green"),
         ):
-            mm, ss, _ = seed_stats(arrays[key][index], ok)
+            mm, ss, _ = seed_stats(p.arrays[key][index], ok)
             if np.any(np.isfinite(mm)):
                 _band(
                     ax,
-                    alpha,
+                    p.alpha,
                     mm,
                     ss,
-                    f"{name} {label}" if many else name,
-                    colors[(3 * k) % len(colors)] if many else color,
+                    f"{name} {label}" if p.many else name,
+                    p.colors[(3 * k) % len(p.colors)] if p.many else color,
                 )
-            if many:
+            if p.many:
                 break  # one alignment curve (Ψ) per combination keeps the panel readable
     ax.set_xscale("log")
     ax.set_xlabel("init scale α")
     ax.set_ylabel("cosine")
-    ax.set_title("alignment of the effective predictor at the stop" + (" (Ψ)" if many else ""))
+    ax.set_title("alignment of the effective predictor at the stop" + (" (Ψ)" if p.many else ""))
     ax.legend(fontsize=7)
 
-    ax = axes[1, 0]
-    for k, (label, index) in enumerate(combos):
-        ok = ok_all[index]
-        t = np.where(ok, arrays["t_stop"][index], np.nan)
-        for j in range(n_seeds):
-            ax.scatter(alpha, t[:, j], s=8, color=colors[k % len(colors)] if many else "tab:gray", alpha=0.4)
-        mt, _, _ = seed_stats(arrays["t_stop"][index], ok)
-        ax.plot(alpha, mt, "o-", color=colors[k % len(colors)] if many else "k", ms=4, label=label or "mean over seeds")
+
+def _time_panel(ax, p: _Panel, eta: float) -> None:
+    """t_η of every ok run and its seed mean vs α."""
+    colors = p.colors
+    for k, (label, index) in enumerate(p.combos):
+        ok = p.ok_all[index]
+        t = np.where(ok, p.arrays["t_stop"][index], np.nan)
+        for j in range(p.n_seeds):
+            ax.scatter(p.alpha, t[:, j], s=8, color=colors[k % len(colors)] if p.many else "tab:gray", alpha=0.4)
+        mt, _, _ = seed_stats(p.arrays["t_stop"][index], ok)
+        ax.plot(
+            p.alpha, mt, "o-", color=colors[k % len(colors)] if p.many else "k", ms=4, label=label or "mean over seeds"
+        )
     ax.set_xscale("log")
     ax.set_yscale("log")
     ax.set_xlabel("init scale α")
     ax.set_ylabel("t_η (gradient-flow time to reach η)")
-    eta = manifest["config"]["flow"]["target_loss"]
     ax.set_title(
         f"time to reach the target loss η = {eta:g}"
-        if "flow.target_loss" not in ds["status"].dims
+        if "flow.target_loss" not in p.ds["status"].dims
         else "time to reach η"
     )
     ax.legend(fontsize=7)
 
-    ax = axes[1, 1]
-    codes = ds["status"].transpose("init_scale", ...).values.reshape(len(alpha), -1)
+
+def _status_panel(ax, p: _Panel, statuses: dict) -> None:
+    """The status of every run, stacked per α."""
+    alpha = p.alpha
+    codes = p.ds["status"].transpose("init_scale", ...).values.reshape(len(alpha), -1)
     bottom = np.zeros(len(alpha))
     xs = np.arange(len(alpha))
-    for name, info in manifest["statuses"].items():
+    for name, info in statuses.items():
         counts = np.sum(codes == info["code"], axis=1)
         if counts.any():
             ax.bar(xs, counts, bottom=bottom, color=STATUS_COLORS.get(name, "gray"), label=f"{name} ({counts.sum()})")
@@ -226,13 +271,3 @@ def sweep_figure(ds, max_curves: int = 8):
     ax.set_ylim(0, 1.35 * codes.shape[1])
     ax.set_title("status of every run")
     ax.legend(fontsize=8, loc="upper left", ncol=2)
-
-    cfg = manifest["config"]
-    d = cfg["data"]
-    swept = ", ".join(a for a in ds["status"].dims if a not in ("init_scale", "seed"))
-    fig.suptitle(
-        f"gflow sweep: n={d['n']}, d={d['d']}, κ={d['kappa']}, σ={d['sigma']}, h={cfg['model']['width']}, "
-        f"η={eta:g}, {cfg['flow']['solver']} rtol={cfg['flow']['rtol']:g}, {cfg['flow']['dtype']}"
-        + (f"; swept: {swept}" if swept else "")
-    )
-    return fig

@@ -459,8 +459,11 @@ def test_stale_temporary_files_are_removed_by_the_next_run(tmp_path):
 
 
 SIGNAL_WORKER = textwrap.dedent("""
-    import sys, time
+    import signal, sys, time
     import numpy as np
+    # SIGINT as a terminal delivers it, even when the test session was started in the background of a
+    # non-interactive shell, which starts its children with SIGINT ignored
+    signal.signal(signal.SIGINT, signal.default_int_handler)
     import gflow.twolayer.sweep as sweep
     from gflow import cli
     from gflow.runs.loop import run_chunks
@@ -484,14 +487,8 @@ def test_signals_release_the_claim_keep_chunks_and_say_how_to_resume(tmp_path, s
     out = tmp_path / "run"
     script = tmp_path / "worker.py"
     script.write_text(SIGNAL_WORKER)
-    # the worker gets SIGINT's default disposition even when the test session runs in the background of a
-    # non-interactive shell, which starts it with SIGINT ignored (a user's terminal never does)
     proc = subprocess.Popen(
-        [sys.executable, str(script), str(out)],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
+        [sys.executable, str(script), str(out)], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
     )
     deadline = time.time() + 120
     while time.time() < deadline and not (out / "chunks" / "chunk-000000.npz").exists():
