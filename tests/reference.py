@@ -5,6 +5,23 @@ from __future__ import annotations
 import numpy as np
 from scipy.integrate import solve_ivp
 
+# the tiny problem the command-line tests sweep (`--set` items), and the `--set` arguments of such items
+TINY_SETS = ("data.n=20", "data.d=30", "data.n_test=200", "model.width=20")
+
+
+def cli_sets(*items: str) -> list[str]:
+    """["--set", item, "--set", item, …] for the command line."""
+    return [arg for item in items for arg in ("--set", item)]
+
+
+# the digits-mlp preset's quick form, shrunk to 2 c × 2 η × 1 seed, one lane per chunk (`gflow deep sweep` arguments)
+DEEP_TINY = [
+    "--preset",
+    "digits-mlp",
+    "--quick",
+    *cli_sets("sweep.multipliers=[0.5, 2]", "sweep.n_seeds=1", "sweep.max_lanes=1"),
+]
+
 
 def np_loss(W, a, x, y, c=1.0):
     m = y * (c * (np.maximum(x @ W.T, 0.0) @ a))

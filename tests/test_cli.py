@@ -5,28 +5,14 @@ import sys
 import matplotlib.pyplot as plt
 import numpy as np
 import pytest
+from reference import TINY_SETS, cli_sets
 
 from gflow import cli
 from gflow.runs.status import OK
 from gflow.runs.store import load_run
 from gflow.twolayer.plot import sweep_figure
 
-TINY = [
-    "--set",
-    "data.n=20",
-    "--set",
-    "data.d=30",
-    "--set",
-    "data.n_test=200",
-    "--set",
-    "model.width=20",
-    "--set",
-    "sweep.init_scales=[1e-3, 0.1, 2.0]",
-    "--set",
-    "sweep.n_seeds=2",
-    "--set",
-    "flow.n_save=12",
-]
+TINY = cli_sets(*TINY_SETS, "sweep.init_scales=[1e-3, 0.1, 2.0]", "sweep.n_seeds=2", "flow.n_save=12")
 
 
 def test_sweep_writes_run_directory_and_figure(tmp_path, capsys):

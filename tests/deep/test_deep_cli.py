@@ -8,23 +8,13 @@ import tomllib
 import matplotlib.pyplot as plt
 import numpy as np
 import pytest
+from reference import DEEP_TINY
 
 from gflow import cli
 from gflow.deep.config import DeepConfig, load_preset, preset_descriptions, preset_timings
 
 FIGURES = ("heatmap.png", "heatmap_step_size.png", "best_vs_c.png")
-# the digits-mlp preset's quick form, shrunk to 2 c × 2 η × 1 seed, one lane per chunk (one compile for all tests)
-TINY = [
-    "--preset",
-    "digits-mlp",
-    "--quick",
-    "--set",
-    "sweep.multipliers=[0.5, 2]",
-    "--set",
-    "sweep.n_seeds=1",
-    "--set",
-    "sweep.max_lanes=1",
-]
+TINY = DEEP_TINY  # one compile for all tests
 
 
 def assert_figures_show_the_run(out, ds):

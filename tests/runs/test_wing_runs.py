@@ -6,6 +6,7 @@ import shutil
 
 import numpy as np
 import pytest
+from reference import DEEP_TINY
 
 from gflow import cli
 from gflow.runs import store
@@ -98,19 +99,7 @@ def test_two_layer_drill_misnamed_chunk_and_result_neutral_field(tmp_path, capfd
 def test_deep_drill_other_data_seed_and_unfinished_directory(tmp_path, capfd):
     """Drill 2 and 3 through `gflow deep sweep`: a chunk of a data.seed = 1 run copied into a data.seed = 0
     directory is refused by its fingerprint and recomputed; an unfinished deep directory gives one line."""
-    tiny = [
-        "--preset",
-        "digits-mlp",
-        "--quick",
-        "--set",
-        "sweep.multipliers=[0.5, 2]",
-        "--set",
-        "sweep.n_seeds=1",
-        "--set",
-        "sweep.max_lanes=1",
-        "--quiet",
-        "--no-plot",
-    ]
+    tiny = [*DEEP_TINY, "--quiet", "--no-plot"]
     d0, d1 = tmp_path / "d0", tmp_path / "d1"
     assert cli.main(["deep", "sweep", *tiny, "--out", str(d0)]) == 0
     assert cli.main(["deep", "sweep", *tiny, "--set", "data.seed=1", "--out", str(d1)]) == 0

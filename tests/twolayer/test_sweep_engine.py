@@ -10,6 +10,7 @@ import textwrap
 
 import numpy as np
 import pytest
+from reference import TINY_SETS, cli_sets
 
 import gflow
 from gflow.runs.runner import RunMismatchError
@@ -185,20 +186,7 @@ def test_sharded_equals_unsharded(tmp_path):
 
 
 KILL_ARGS = [
-    "--set",
-    "data.n=20",
-    "--set",
-    "data.d=30",
-    "--set",
-    "data.n_test=200",
-    "--set",
-    "model.width=20",
-    "--set",
-    "flow.n_save=12",
-    "--set",
-    "sweep.init_scales=[1e-4, 1e-3, 1e-2, 0.1, 1.0, 3.0]",
-    "--set",
-    "sweep.n_seeds=2",
+    *cli_sets(*TINY_SETS, "flow.n_save=12", "sweep.init_scales=[1e-4, 1e-3, 1e-2, 0.1, 1.0, 3.0]", "sweep.n_seeds=2"),
     "--quiet",
     "--no-plot",
 ]

@@ -12,6 +12,7 @@ import time
 import jax.numpy as jnp
 import numpy as np
 import pytest
+from reference import TINY_SETS, cli_sets
 
 import gflow
 from gflow import cli
@@ -23,20 +24,7 @@ from gflow.twolayer.data import from_arrays
 
 TINY = dict(data=DataConfig(n=20, d=30, n_test=200), model=ModelConfig(width=20), flow=FlowConfig(n_save=12))
 ARGS = [
-    "--set",
-    "data.n=20",
-    "--set",
-    "data.d=30",
-    "--set",
-    "data.n_test=200",
-    "--set",
-    "model.width=20",
-    "--set",
-    "flow.n_save=12",
-    "--set",
-    "sweep.init_scales=[1e-3, 0.1, 1.0, 10.0]",
-    "--set",
-    "sweep.n_seeds=3",
+    *cli_sets(*TINY_SETS, "flow.n_save=12", "sweep.init_scales=[1e-3, 0.1, 1.0, 10.0]", "sweep.n_seeds=3"),
     "--quiet",
     "--no-plot",
 ]
