@@ -18,10 +18,10 @@ from pathlib import Path
 
 import numpy as np
 
+from .config import check_positive_finite
 from .deep import config as deepcfg
 from .runs.runner import DEFAULT_LEASE_S
 from .twolayer import config as cfgmod
-from .twolayer.config import check_positive_finite
 
 _CONFIG_EPILOG = "config fields (set in a TOML file or with --set section.key=value):\n" + cfgmod.describe()
 _DEEP_EPILOG = "config fields (set in a TOML file or with --set section.key=value):\n" + deepcfg.DeepConfig.describe()
