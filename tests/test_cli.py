@@ -52,6 +52,7 @@ def test_sweep_writes_run_directory_and_figure(tmp_path, capsys):
     plt.close(fig)
 
 
+@pytest.mark.slow  # over ~4.5 s (compiles its own programs); runs in .ci/run's slow pass
 def test_run_prints_summary(capsys):
     assert cli.main(["run", "--alpha", "0.01", *TINY[:8]]) == 0
     text = capsys.readouterr().out

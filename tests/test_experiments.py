@@ -57,6 +57,7 @@ def test_sweep_resumes_its_run_directory_and_recomputes_an_edited_setting(tmp_pa
     assert gflow.load_run(tmp_path / "s").attrs["config"]["sweep"]["init_scales"] == [0.1, 1.0]
 
 
+@pytest.mark.slow  # over ~4.5 s (compiles its own programs); runs in .ci/run's slow pass
 def test_default_u_curve_is_the_default_sweep_in_a_run_directory(tmp_path, monkeypatch):
     script = _load("default_u_curve")
     assert script.get_config() == gflow.Config()  # "same as gflow sweep"

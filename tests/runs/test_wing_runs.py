@@ -140,6 +140,7 @@ def test_both_wings_share_one_sweep_contract():
     assert gflow.SweepResult is SweepResult and not hasattr(gflow.deep, "DeepSweepResult")
 
 
+@pytest.mark.slow  # over ~4.5 s (compiles its own programs); runs in .ci/run's slow pass
 def test_two_layer_time_limit_keeps_finished_chunks_and_a_rerun_resumes(tmp_path):
     """run_sweep's time limit reaches the chunk loop: no chunk is started past it, and a rerun completes."""
     import gflow

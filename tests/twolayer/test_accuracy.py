@@ -79,6 +79,7 @@ def test_accuracy_in_the_lazy_corner_against_scipy():
     assert math.isnan(float(fixed.t_err_est)) and int(fixed.n_solves) == 1
 
 
+@pytest.mark.slow  # over ~4.5 s (compiles its own programs); runs in .ci/run's slow pass
 def test_accuracy_where_loose_solves_agree_by_chance():
     """α = 1, η = 1e-2: solves at rtol 3e-3 and 1e-3 agree to 2e-4 while both are 3e-3 off. Reference:
     fixed-rtol float64 solves at 1e-6 and 3e-6 (no margin floor; scipy DOP853 takes minutes here)."""
@@ -93,6 +94,7 @@ def test_accuracy_where_loose_solves_agree_by_chance():
     _check_accuracy(alpha, eta, float(r2.t_stop), theta2)
 
 
+@pytest.mark.slow  # over ~4.5 s (compiles its own programs); runs in .ci/run's slow pass
 def test_accuracy_mode_statuses():
     """A run that ends early is not tightened, and its status is kept; a target met at init has error 0."""
     base = dict(data=DataConfig(n=20, d=30, n_test=100), model=ModelConfig(width=20))

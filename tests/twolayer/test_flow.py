@@ -54,6 +54,7 @@ def test_invariant_is_conserved_and_loss_never_increases():
     assert float(r.final["loss"]) <= loss[-1]
 
 
+@pytest.mark.slow  # over ~4.5 s (compiles its own programs); runs in .ci/run's slow pass
 def test_invariant_drift_at_default_tolerance():
     """At the default rtol the drift stays below rtol·‖θ‖² (per neuron, relative to the net's scale)."""
     cfg = Config(data=DataConfig(n=20, d=30, n_test=100), model=ModelConfig(width=20), flow=FlowConfig(dtype="float64"))
@@ -65,6 +66,7 @@ def test_invariant_drift_at_default_tolerance():
         assert np.all(drift[ok] <= cfg.flow.rtol * norm2[ok]), (alpha, np.max(drift[ok] / norm2[ok]))
 
 
+@pytest.mark.slow  # over ~4.5 s (compiles its own programs); runs in .ci/run's slow pass
 @pytest.mark.parametrize("dtype", ["float32", "float64"])
 @pytest.mark.parametrize("alpha", [1e-4, 1e-2, 1.0, 3.0])
 def test_stopped_loss_equals_target(dtype, alpha):
@@ -108,6 +110,7 @@ def test_scale_equals_multiplier_with_rescaled_time():
     np.testing.assert_allclose(np.asarray(ra.params.W), alpha * np.asarray(rc.params.W), rtol=1e-5, atol=1e-8)
 
 
+@pytest.mark.slow  # over ~4.5 s (compiles its own programs); runs in .ci/run's slow pass
 def test_statuses_for_early_endings():
     base = dict(data=DataConfig(n=20, d=30, n_test=100), model=ModelConfig(width=20))
     r = gflow.simulate(init_scale=1e-3, config=Config(**base, flow=FlowConfig(target_loss=5.0)))
@@ -225,6 +228,7 @@ def test_floor_margins_in_the_lazy_regime():
     assert steps[False] > steps[True]
 
 
+@pytest.mark.slow  # over ~4.5 s (compiles its own programs); runs in .ci/run's slow pass
 def test_error_norm_loss_in_the_lazy_corner():
     """Says which error norm is accurate where (README Numerics, point 5): in the lazy corner α = 10,
     η = 1e-3 at the default rtol 1e-3, against scipy DOP853 (float64, rtol 1e-10), flow.error_norm =
@@ -237,6 +241,7 @@ def test_error_norm_loss_in_the_lazy_corner():
     assert steps["loss"] < steps["margins"], steps
 
 
+@pytest.mark.slow  # over ~4.5 s (compiles its own programs); runs in .ci/run's slow pass
 def test_overflow_mid_run_is_reported_nonfinite(monkeypatch):
     """Fault injection: the velocity turns non-finite once the loss falls below 0.3 (the run starts at
     log 2, finite). The run must end `nonfinite` with the loss near 0.3, not spin at its last finite

@@ -157,6 +157,7 @@ def _obs_args(ds, params, tie_weight):
     )
 
 
+@pytest.mark.slow  # over ~4.5 s (compiles its own programs); runs in .ci/run's slow pass
 def test_paired_draws_identical_nets_differ_by_exactly_zero():
     """Two copies of one net, evaluated on one Dataset (vmapped as in a sweep), differ by exactly 0 in the
     semi-analytic error; the same net on another dataset's test sample differs (the draws are shared

@@ -39,6 +39,7 @@ def _assert_same_run(lean, ref):
     jax.tree.map(np.testing.assert_array_equal, lean.params, ref.params)
 
 
+@pytest.mark.slow  # over ~4.5 s (compiles its own programs); runs in .ci/run's slow pass
 @pytest.mark.parametrize(
     "alpha, eta, status",
     [
@@ -70,6 +71,7 @@ ENDINGS = dataclasses.replace(
 )
 
 
+@pytest.mark.slow  # over ~4.5 s (compiles its own programs); runs in .ci/run's slow pass
 @pytest.mark.parametrize("alpha, status", [(1e-3, "t_max"), (10.0, "max_steps"), (1e30, "nonfinite")])
 def test_lean_loop_matches_diffrax_in_every_ending(alpha, status):
     lean, ref = _both(ENDINGS, alpha)

@@ -3,6 +3,7 @@ convention of the error counts pinned on a net constructed to output exactly 0 o
 
 import jax.numpy as jnp
 import numpy as np
+import pytest
 from scipy.stats import norm
 
 import gflow
@@ -48,6 +49,7 @@ def test_alignment_observables_match_numpy_from_the_parameters():
     assert expected["Psi"] > 0.5 and expected["psi_pos"] > 0.5 and expected["psi_neg"] < -0.5
 
 
+@pytest.mark.slow  # over ~4.5 s (compiles its own programs); runs in .ci/run's slow pass
 def test_ties_count_as_errors():
     """f(x) = 0 exactly (all units off, or two units cancelling) counts as an error in test_err and
     as not correct in train_acc: the convention y·f ≤ 0 is an error. Its loss is log 2."""

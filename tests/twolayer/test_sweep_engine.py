@@ -104,6 +104,7 @@ def test_memory_budget_caps_chunk_size():
     assert plan.chunk_sizes[0] == 2 * (int(2**20 // per_lane) // 2) < 64
 
 
+@pytest.mark.slow  # over ~4.5 s (compiles its own programs); runs in .ci/run's slow pass
 def test_no_recompiles_across_chunks_and_one_per_shape_group(grid_result):
     cfg = Config(**BASE, sweep=SweepConfig(init_scales=(1e-2, 0.3, 1.0), n_seeds=2, grid={"data.n": [20, 24]}))
     before = S.solve_batch._cache_size()
@@ -251,6 +252,7 @@ def test_resume_after_sigkill_equals_uninterrupted(tmp_path):
     assert json.loads((out / "manifest.json").read_text())["chunks_computed"] == 0
 
 
+@pytest.mark.slow  # over ~4.5 s (compiles its own programs); runs in .ci/run's slow pass
 def test_mismatched_config_is_refused_unless_forced(tmp_path, capsys):
     from gflow import cli
 
