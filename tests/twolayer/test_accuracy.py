@@ -20,6 +20,20 @@ from gflow.twolayer.data import make_dataset
 DATA, WIDTH = DataConfig(n=20, d=50, n_test=200, seed=0), 20
 
 
+def _accuracy_lane():
+    """One float32 run at α = 0.1, η = 0.1, flow.accuracy = 1e-2 (the lane of the accuracy-mode program tests)."""
+    from gflow.twolayer.flow import Lane
+
+    return Lane(
+        init_scale=jnp.float32(0.1),
+        multiplier=jnp.float32(1.0),
+        target_loss=jnp.float32(0.1),
+        rtol=jnp.float32(1e-3),
+        init_key=model.init_key(0),
+        accuracy=jnp.float32(1e-2),
+    )
+
+
 @pytest.mark.parametrize("bad", [0, -1e-3, 1.0, 2.0, float("nan"), float("inf"), "1e-3", True])
 def test_bad_accuracy_is_one_line(bad):
     with pytest.raises(ConfigError, match=r"^flow\.accuracy: must be a number in \(0, 1\)") as e:
@@ -144,17 +158,10 @@ def test_accuracy_mode_observes_the_stop_once():
     config on a CPU core) is computed once per run after the tightening loop, not in each of its solves."""
     from functools import partial
 
-    from gflow.twolayer.flow import Lane, solve_lane
+    from gflow.twolayer.flow import solve_lane
 
     data = make_dataset(DATA, jnp.float32)
-    lane = Lane(
-        init_scale=jnp.float32(0.1),
-        multiplier=jnp.float32(1.0),
-        target_loss=jnp.float32(0.1),
-        rtol=jnp.float32(1e-3),
-        init_key=model.init_key(0),
-        accuracy=jnp.float32(1e-2),
-    )
+    lane = _accuracy_lane()
     solve = partial(
         solve_lane,
         width=WIDTH,
@@ -180,14 +187,7 @@ def test_accuracy_mode_traces_the_solve_once(monkeypatch):
     real = F.integrate
     monkeypatch.setattr(F, "integrate", lambda *a, **k: calls.append(1) or real(*a, **k))
     data = make_dataset(DATA, jnp.float32)
-    lane = F.Lane(
-        init_scale=jnp.float32(0.1),
-        multiplier=jnp.float32(1.0),
-        target_loss=jnp.float32(0.1),
-        rtol=jnp.float32(1e-3),
-        init_key=model.init_key(0),
-        accuracy=jnp.float32(1e-2),
-    )
+    lane = _accuracy_lane()
     solve = partial(
         F.solve_lane, width=WIDTH, second_layer="balanced", flow=FlowConfig(accuracy=1e-2).compiled(), keep_params=False
     )
